@@ -1,0 +1,275 @@
+"""Roofline model: the time of one operation on one chip, with a memory hierarchy.
+
+An :class:`Op` is a pytree of FLOPs, bytes moved, working-set bytes, precision and op
+kind. :func:`op_time` returns an :class:`OpTiming` pytree::
+
+    compute_s = flops / (peak[precision] * compute_eff[kind])
+    level     = SRAM if working_set_bytes <= sram capacity else DRAM
+    memory_s  = bytes / (bandwidth[level] * memory_eff[level])
+    time_s    = max(compute_s, memory_s) + overhead_s            (hard, for reporting)
+    time_s    = (compute_s**p + memory_s**p)**(1/p) + overhead_s  (smooth, for gradients)
+
+The smooth time is bounded by the hard one: ``hard <= smooth <= 2**(1/p) * hard``
+(overhead excluded; with the default ``p = 16`` that is within 4.4%), and the smooth
+memory-level choice is a logistic blend in ``log(working_set / capacity)`` of width
+``level_tau`` (it equals the hard choice far from the capacity edge).
+
+An op whose working set fits Dojo D1's 440 MB of SRAM therefore runs at SRAM
+bandwidth; one that does not is fed from the interface processors' HBM.
+
+Everything is a pure function of pytrees: ``jax.jit(jax.vmap(op_time, ...))`` evaluates
+a million (op, chip) pairs in one call (see :func:`op_time_grid`).
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, Chip
+
+OP_KINDS: tuple[str, ...] = ("matmul", "attention", "elementwise", "reduction", "conv2d")
+OP_KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
+BOUNDS: tuple[str, ...] = ("compute", "sram", "dram")
+
+SMOOTH_P = 16.0
+"""Exponent of the smooth max; ``hard <= smooth <= 2**(1/SMOOTH_P) * hard``."""
+
+
+def _f(x):
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+@flax.struct.dataclass
+class Op:
+    """One operation's cost, independent of the chip.
+
+    Attributes:
+      flops: floating-point (or integer) operations, FLOP.
+      bytes: bytes read from and written to memory, byte (minimum traffic).
+      working_set_bytes: bytes that must be resident during the op, byte; decides the
+        memory level it is fed from.
+      precision: index into :data:`perfmodel.hardware.PRECISIONS`.
+      kind: index into :data:`OP_KINDS` (selects the compute efficiency).
+    """
+
+    flops: jnp.ndarray
+    bytes: jnp.ndarray
+    working_set_bytes: jnp.ndarray
+    precision: jnp.ndarray
+    kind: jnp.ndarray
+
+
+@flax.struct.dataclass
+class Efficiency:
+    """Achievable fractions of peak, and a fixed per-op overhead.
+
+    Defaults (documented guesses until calibrated by ``benchmarks/calibrate.py``):
+    matmul/conv 0.80 and attention 0.70 of dense peak (cuBLAS/FlashAttention-class
+    kernels at large sizes), elementwise/reduction 1.0 (they are memory-bound anyway),
+    0.90 of SRAM and 0.85 of DRAM bandwidth (STREAM-class kernels reach 85-92% of HBM
+    peak), 3 microseconds per op (kernel launch and tail effects).
+    """
+
+    compute: jnp.ndarray
+    memory: jnp.ndarray
+    overhead_s: jnp.ndarray
+
+    @staticmethod
+    def default() -> Efficiency:
+        return Efficiency(_f([0.80, 0.70, 1.0, 1.0, 0.80]), _f([0.90, 0.85]), _f(3e-6))
+
+    @staticmethod
+    def ideal() -> Efficiency:
+        """100% of every peak and no overhead: the pure roofline."""
+        return Efficiency(jnp.ones(len(OP_KINDS)), jnp.ones(2), _f(0.0))
+
+
+@flax.struct.dataclass
+class OpTiming:
+    """Result of :func:`op_time` (all seconds unless stated)."""
+
+    time_s: jnp.ndarray
+    compute_s: jnp.ndarray
+    memory_s: jnp.ndarray
+    overhead_s: jnp.ndarray
+    bound: jnp.ndarray  # index into BOUNDS
+    intensity_flops_per_byte: jnp.ndarray
+    attainable_flops_per_s: jnp.ndarray
+
+
+# --------------------------------------------------------------------------------------
+# Op constructors (FLOP and byte formulas)
+# --------------------------------------------------------------------------------------
+
+
+def _op(flops, nbytes, ws, dtype: str, kind: str) -> Op:
+    if dtype not in PRECISION_INDEX:
+        raise ValueError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
+    return Op(_f(flops), _f(nbytes), _f(ws), jnp.asarray(PRECISION_INDEX[dtype]),
+              jnp.asarray(OP_KIND_INDEX[kind]))
+
+
+def matmul(m, n, k, dtype: str = "bf16") -> Op:
+    """C[m,n] = A[m,k] @ B[k,n].
+
+    flops = 2 m n k;  bytes = (m k + k n + m n) * bytes_per_element (each operand
+    read once, the result written once); working set = bytes.
+    """
+    b = BYTES_PER_ELEMENT[dtype]
+    nbytes = (_f(m) * k + _f(k) * n + _f(m) * n) * b
+    return _op(2.0 * _f(m) * n * k, nbytes, nbytes, dtype, "matmul")
+
+
+def batched_matmul(batch, m, n, k, dtype: str = "bf16") -> Op:
+    """``batch`` independent (m, k) @ (k, n) products: ``batch`` times :func:`matmul`."""
+    one = matmul(m, n, k, dtype)
+    return one.replace(flops=one.flops * batch, bytes=one.bytes * batch,
+                       working_set_bytes=one.working_set_bytes * batch)
+
+
+def attention(batch, heads, seq_q, seq_kv, head_dim, dtype: str = "bf16",
+              causal: bool = False) -> Op:
+    """Flash-style fused attention forward, softmax(Q K^T) V, never materialising the
+    score matrix.
+
+    flops = 4 b h s_q s_kv d (QK^T and PV, 2 flop per multiply-add), halved when causal;
+    bytes = b h (2 s_q + 2 s_kv) d * bytes_per_element (read Q, K, V, write O).
+    """
+    b = BYTES_PER_ELEMENT[dtype]
+    flops = 4.0 * _f(batch) * heads * seq_q * seq_kv * head_dim * (0.5 if causal else 1.0)
+    nbytes = _f(batch) * heads * (2.0 * _f(seq_q) + 2.0 * _f(seq_kv)) * head_dim * b
+    return _op(flops, nbytes, nbytes, dtype, "attention")
+
+
+def elementwise(n, dtype: str = "bf16", inputs: int = 2, outputs: int = 1,
+                flops_per_element: float = 1.0) -> Op:
+    """An elementwise op over ``n`` elements (e.g. ``c = a + b``: 2 inputs, 1 output).
+
+    flops = n * flops_per_element;  bytes = n (inputs + outputs) * bytes_per_element.
+    """
+    nbytes = _f(n) * (inputs + outputs) * BYTES_PER_ELEMENT[dtype]
+    return _op(_f(n) * flops_per_element, nbytes, nbytes, dtype, "elementwise")
+
+
+def reduction(rows, cols, dtype: str = "bf16", flops_per_element: float = 1.0) -> Op:
+    """Reduce each of ``rows`` rows of ``cols`` elements to one value (sum, max).
+
+    flops = rows cols * flops_per_element;  bytes = (rows cols + rows) * bytes_per_element.
+    """
+    b = BYTES_PER_ELEMENT[dtype]
+    nbytes = (_f(rows) * cols + rows) * b
+    return _op(_f(rows) * cols * flops_per_element, nbytes, nbytes, dtype, "reduction")
+
+
+def layernorm(rows, cols, dtype: str = "bf16") -> Op:
+    """LayerNorm/RMSNorm over ``cols`` features: read x, write y, read scale and shift.
+
+    flops = 8 rows cols (mean, variance, normalise, scale, shift);
+    bytes = (2 rows cols + 2 cols) * bytes_per_element.
+    """
+    b = BYTES_PER_ELEMENT[dtype]
+    nbytes = (2.0 * _f(rows) * cols + 2.0 * cols) * b
+    return _op(8.0 * _f(rows) * cols, nbytes, nbytes, dtype, "reduction")
+
+
+def conv2d(batch, height, width, c_in, c_out, kernel_h=3, kernel_w=3, stride=1,
+           dtype: str = "bf16") -> Op:
+    """2-D convolution, 'same' padding: output is (height/stride, width/stride).
+
+    flops = 2 b h_o w_o c_out c_in k_h k_w;
+    bytes = (b h w c_in + k_h k_w c_in c_out + b h_o w_o c_out) * bytes_per_element.
+    """
+    b = BYTES_PER_ELEMENT[dtype]
+    ho, wo = _f(height) / stride, _f(width) / stride
+    flops = 2.0 * batch * ho * wo * c_out * c_in * kernel_h * kernel_w
+    nbytes = (_f(batch) * height * width * c_in + _f(kernel_h) * kernel_w * c_in * c_out
+              + _f(batch) * ho * wo * c_out) * b
+    return _op(flops, nbytes, nbytes, dtype, "conv2d")
+
+
+def scale_op(op: Op, k) -> Op:
+    """The op repeated ``k`` times back to back (flops and bytes times ``k``; the
+    working set is unchanged)."""
+    return op.replace(flops=op.flops * k, bytes=op.bytes * k)
+
+
+# --------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------
+
+
+def smooth_max(a, b, p: float = SMOOTH_P):
+    """``(a**p + b**p)**(1/p)`` for non-negative a, b: ``max <= smooth <= 2**(1/p) max``;
+    homogeneous of degree 1 and differentiable away from ``a = b = 0``."""
+    m = jnp.maximum(jnp.maximum(a, b), jnp.finfo(jnp.result_type(float)).tiny)
+    return m * ((a / m) ** p + (b / m) ** p) ** (1.0 / p)
+
+
+def op_time(op: Op, chip: Chip, eff: Efficiency | None = None, *, smooth: bool = False,
+            level_tau: float = 0.05) -> OpTiming:
+    """Time of ``op`` on ``chip`` (one op, one chip; vmap at the call site).
+
+    Args:
+      op: the operation (:class:`Op`).
+      chip: the chip (:class:`perfmodel.hardware.Chip`).
+      eff: achievable efficiencies and per-op overhead; default
+        :meth:`Efficiency.default`.
+      smooth: use the smooth max and smooth level choice (for gradients).
+      level_tau: width, in natural-log units of working_set/capacity, of the smooth
+        SRAM/DRAM blend.
+
+    Returns:
+      :class:`OpTiming` with time, compute and memory terms (s), the bound
+      (index into :data:`BOUNDS`), arithmetic intensity (FLOP/byte) and attainable
+      rate ``flops / time`` (FLOP/s).
+
+    Example: an 8192^3 bf16 matmul on an H100 at 100% efficiency takes
+    2 * 8192**3 / 989.4e12 = 1.111 ms and is compute-bound.
+    """
+    eff = Efficiency.default() if eff is None else eff
+    peak = chip.peak_flops_per_s[op.precision] * eff.compute[op.kind]
+    compute_s = op.flops / peak
+    bw = chip.mem_bytes_per_s * eff.memory
+    sram_cap = chip.mem_bytes[0]
+    if smooth:
+        ratio = jnp.log(jnp.maximum(op.working_set_bytes, 1.0)) - jnp.log(jnp.maximum(sram_cap, 1.0))
+        in_sram = jax.nn.sigmoid(-ratio / level_tau) * (sram_cap > 0)
+        memory_s = op.bytes * (in_sram / bw[0] + (1.0 - in_sram) / bw[1])
+        core = smooth_max(compute_s, memory_s)
+    else:
+        in_sram = op.working_set_bytes <= sram_cap
+        memory_s = op.bytes / jnp.where(in_sram, bw[0], bw[1])
+        core = jnp.maximum(compute_s, memory_s)
+    time_s = core + eff.overhead_s
+    level = jnp.where(op.working_set_bytes <= sram_cap, 1, 2)
+    bound = jnp.where(compute_s >= memory_s, 0, level)
+    intensity = op.flops / jnp.maximum(op.bytes, 1.0)
+    return OpTiming(time_s, compute_s, memory_s, jnp.broadcast_to(eff.overhead_s, time_s.shape),
+                    bound, intensity, op.flops / time_s)
+
+
+def op_time_s(op: Op, chip: Chip, eff: Efficiency | None = None, smooth: bool = False):
+    """Just the time (s) of :func:`op_time`."""
+    return op_time(op, chip, eff, smooth=smooth).time_s
+
+
+def ridge_point(chip: Chip, precision: str = "bf16", level: int = 1) -> jnp.ndarray:
+    """Arithmetic intensity (FLOP/byte) where the roof turns: peak / bandwidth of the
+    memory level (0 = SRAM, 1 = DRAM)."""
+    return chip.peak_flops_per_s[PRECISION_INDEX[precision]] / chip.mem_bytes_per_s[level]
+
+
+@jax.jit
+def op_time_grid(ops: Op, chips: Chip, eff: Efficiency) -> OpTiming:
+    """All (op, chip) pairs: ``ops`` stacked on axis 0 (shape ``(n_ops,)`` leaves),
+    ``chips`` stacked with :func:`perfmodel.hardware.stack_chips`; result leaves have
+    shape ``(n_chips, n_ops)``. One compiled, vectorised call."""
+    per_op = jax.vmap(op_time, in_axes=(0, None, None))
+    return jax.vmap(per_op, in_axes=(None, 0, None))(ops, chips, eff)
+
+
+def stack_ops(ops: list[Op]) -> Op:
+    """Stack ops along a new leading axis (for :func:`op_time_grid`)."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *ops)
