@@ -115,6 +115,11 @@ CHIP_FIELDS: dict[str, tuple[float, float]] = {
 CHIP_TEXT_FIELDS = ("name", "vendor", "kind", "available", "dram_type", "sram_type",
                     "unit_name", "note", "purchase_unit")
 CHIP_KINDS = ("gpu", "wafer_tile", "asic", "inference", "cpu")
+#: Non-numeric (string) system and link fields; every other key must be a sourced,
+#: unit-suffixed figure.
+SYSTEM_TEXT_FIELDS = ("name", "chip", "link_scaleup", "link_scaleout", "note", "topology",
+                      "vendor", "available")
+LINK_TEXT_FIELDS = ("name", "note", "topology", "kind", "vendor", "generation")
 
 
 class CatalogError(ValueError):
@@ -125,7 +130,7 @@ class CatalogError(ValueError):
 def unit_of(key: str) -> str | None:
     """The unit a key's suffix denotes, or ``None`` when it has no unit suffix."""
     for suffix, unit in UNIT_SUFFIXES.items():
-        if key.endswith(suffix):
+        if key.endswith(suffix) or key == suffix[1:]:  # e.g. "bytes_per_s_per_dir"
             return unit
     return None
 
@@ -263,9 +268,74 @@ class Chip:
         return self.peak_flops_per_s[PRECISION_INDEX[precision]]
 
     def replace_fields(self, **kw: Any) -> Chip:
-        """Return a copy with numeric fields overridden (values converted to arrays)."""
-        return self.replace(**{k: jnp.asarray(v, dtype=jnp.result_type(float))
-                               for k, v in kw.items()})
+        """Return a copy with numeric fields overridden (values converted to arrays).
+        Concrete values are checked with :func:`validate_chip` (tracers are not)."""
+        for k in kw:
+            if k not in CHIP_PYTREE_RANGES:
+                raise CatalogError(f"'{k}' is not a Chip field; fields: {', '.join(CHIP_PYTREE_RANGES)}")
+        new = self.replace(**{k: jnp.asarray(v, dtype=jnp.result_type(float))
+                              for k, v in kw.items()})
+        return validate_chip(new)
+
+
+#: Allowed range of each Chip pytree field (inclusive), per element, SI units.
+CHIP_PYTREE_RANGES: dict[str, tuple[float, float]] = {
+    "peak_flops_per_s": (0.0, 1e20),
+    "mem_bytes": (0.0, 1e14),
+    "mem_bytes_per_s": (1.0, 1e17),
+    "scaleup_bytes_per_s": (0.0, 1e15),
+    "scaleout_bytes_per_s": (0.0, 1e14),
+    "tdp_w": (1e-3, 1e7),
+    "allin_power_w": (1e-3, 1e8),
+    "price_usd": (0.0, 1e10),
+    "allin_price_usd": (0.0, 1e10),
+}
+
+
+def validate_chip(chip: Chip, what: str = "") -> Chip:
+    """Check a Python-built (or overridden, or stacked) :class:`Chip` before tracing.
+
+    Raises :class:`CatalogError` naming the chip, the field, the offending value and the
+    allowed range for a non-finite, negative or out-of-range leaf, a wrong shape, or a
+    chip with no positive peak rate. Leaves that are JAX tracers (inside ``jit``) are
+    skipped: validate at the API boundary. Returns ``chip`` unchanged.
+
+    Example::
+
+        >>> validate_chip(chip("h100").replace_fields(tdp_w=float("nan")))
+        Traceback (most recent call last):
+        CatalogError: chip 'h100_sxm': field 'tdp_w' = nan is not finite ...
+    """
+    import jax
+
+    name = what or chip.name or "<unnamed>"
+    shapes = {"peak_flops_per_s": len(PRECISIONS), "mem_bytes": len(MEMORY_LEVELS),
+              "mem_bytes_per_s": len(MEMORY_LEVELS)}
+    for field, (lo, hi) in CHIP_PYTREE_RANGES.items():
+        x = getattr(chip, field)
+        if isinstance(x, jax.core.Tracer):
+            continue
+        a = np.asarray(x, dtype=float)
+        if field in shapes and (a.ndim == 0 or a.shape[-1] != shapes[field]):
+            raise CatalogError(f"chip '{name}': field '{field}' has shape {a.shape}; the last "
+                               f"axis must have length {shapes[field]}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise CatalogError(f"chip '{name}': field '{field}' = {a[bad].flat[0]} is not finite; "
+                               f"allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}")
+        out = (a < lo) | (a > hi)
+        if out.any():
+            raise CatalogError(f"chip '{name}': field '{field}' = {a[out].flat[0]:g} is outside "
+                               f"the allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}")
+    peaks = getattr(chip, "peak_flops_per_s")
+    if not isinstance(peaks, jax.core.Tracer) and (np.max(np.asarray(peaks), axis=-1) <= 0).any():
+        raise CatalogError(f"chip '{name}': field 'peak_flops_per_s' has no positive peak rate "
+                           "at any precision")
+    return chip
+
+
+def _unit_of_field(field: str) -> str:
+    return unit_of(field) or ("byte" if field == "mem_bytes" else "")
 
 
 def stack_chips(chips: list[Chip]) -> Chip:
@@ -479,8 +549,10 @@ def _parse_entries(table: Mapping[str, Any], section: str, path: str,
                 text[k] = v
                 continue
             if allowed is not None and k not in allowed:
+                hint = ("key has no unit suffix (numeric keys end with one of "
+                        f"{', '.join(UNIT_SUFFIXES)}) and is an " if unit_of(k) is None else "")
                 raise CatalogError(
-                    f"{_where(path, entry, k)}: unknown key; allowed numeric keys: "
+                    f"{_where(path, entry, k)}: {hint}unknown key; allowed numeric keys: "
                     f"{', '.join(sorted(allowed))}; text keys: {', '.join(text_fields)}")
             rng = (allowed or {}).get(k, (0.0, math.inf))
             figs[k] = parse_figure(v, k, path=path, entry=entry, sources=sources, allowed=rng)
@@ -515,7 +587,7 @@ def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
     systems = {}
     for key, (text, figs) in _parse_entries(
             data.get("systems", {}), "systems", path, sources,
-            text_fields=("name", "chip", "link_scaleup", "link_scaleout", "note", "topology"),
+            text_fields=SYSTEM_TEXT_FIELDS,
             allowed=None).items():
         if "chip" not in text:
             raise CatalogError(f"{_where(path, 'systems.' + key, 'chip')}: required field is missing")
@@ -525,7 +597,7 @@ def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
     links = {}
     for key, (text, figs) in _parse_entries(
             data.get("links", {}), "links", path, sources,
-            text_fields=("name", "note", "topology", "kind"), allowed=None).items():
+            text_fields=LINK_TEXT_FIELDS, allowed=None).items():
         links[key] = LinkRecord(key, text, figs, path)
     aliases = {}
     for a, target in dict(data.get("aliases", {})).items():

@@ -1,0 +1,119 @@
+"""``perfmodel sweep``: sample uncertain inputs, evaluate in sharded jit+vmap chunks,
+stream resumable Parquet results, print P10/P50/P90 and how often each decision wins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="batch what-if runs over uncertain inputs (resumable, sharded)",
+        description="Sample the uncertain inputs of a model (the fleet planner by default; "
+                    "chip specs with model = \"chips\"), evaluate them in jit+vmap chunks sharded "
+                    "across local devices, and stream the results to PATH/chunk-*.parquet. "
+                    "Rerunning the same command resumes an interrupted sweep.")
+    p.add_argument("spec", nargs="?", default=None,
+                   help="sweep spec TOML (or a built-in name); default: the built-in scenario's "
+                        "uncertain inputs")
+    p.add_argument("--samples", type=int, default=None, help="number of samples (overrides the spec)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the spec)")
+    p.add_argument("--out", required=True, metavar="PATH", help="output directory")
+    p.add_argument("--chunk-size", type=int, default=None, metavar="K",
+                   help="samples per chunk / Parquet file (overrides the spec)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different sweep already in PATH")
+    p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bar)")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="write histograms (and a fan chart over periods) to FILE.png")
+    p.set_defaults(func=run)
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    a = abs(x)
+    if a != 0 and (a >= 1e6 or a < 1e-3):
+        return f"{x:.3e}"
+    return f"{x:,.4g}" if a < 1e3 else f"{x:,.0f}"
+
+
+def format_summary(s: dict, run=None) -> str:
+    """Human-readable summary table."""
+    lines = []
+    head = f"sweep {s['path']}: model {s['model']}, {s['rows']:,} of {s['samples']:,} samples, seed {s['seed']}"
+    if run is not None:
+        rate = run.rows_per_s
+        lines.append(head)
+        lines.append(f"  computed {run.chunks_computed} chunk(s), resumed {run.chunks_skipped}; "
+                     f"{run.devices} device(s); compile {run.compile_s:.1f} s; "
+                     + (f"{rate:,.0f} samples/s" if rate == rate else "nothing to compute"))
+    else:
+        lines.append(head)
+    def table(title, rows):
+        if not rows:
+            return
+        w = max(len(k) for k in rows)
+        lines.append("")
+        lines.append(f"{title:<{w}}  {'P10':>12} {'P50':>12} {'P90':>12} {'mean':>12}")
+        for k, v in rows.items():
+            lines.append(f"{k:<{w}}  {_fmt(v['p10']):>12} {_fmt(v['p50']):>12} "
+                         f"{_fmt(v['p90']):>12} {_fmt(v['mean']):>12}"
+                         + (f"  ({v['nonfinite']} non-finite)" if v.get("nonfinite") else ""))
+    table("metric", s["metrics"])
+    if s["decisions"]:
+        w = max(len(k) for k in s["decisions"])
+        lines.append("")
+        lines.append(f"{'decision':<{w}}  {'chosen in':>10} {'mean amount':>12}")
+        for k, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1]["share"]):
+            lines.append(f"{k:<{w}}  {v['share']:>10.1%} {_fmt(v['mean']):>12}")
+    if s["portfolios"]:
+        lines.append("")
+        lines.append("most frequent optimal choices:")
+        for pf in s["portfolios"]:
+            lines.append(f"  {pf['share']:6.1%}  {', '.join(pf['chosen']) or '(nothing chosen)'}")
+    varied = {k: v for k, v in s["inputs"].items() if v["p10"] != v["p90"]}
+    if varied:
+        lines.append("")
+        lines.append(f"{len(varied)} uncertain input(s) varied; {len(s['outputs'])} further output "
+                     "column(s) in the Parquet files (see --json)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from perfmodel.sweep import engine
+
+    spec = engine.load_spec(args.spec)
+    try:
+        res = engine.run_sweep(spec, args.out, samples=args.samples, seed=args.seed,
+                               chunk_size=args.chunk_size, overwrite=args.overwrite,
+                               progress=False if args.json else None, max_chunks=args.max_chunks)
+    except KeyboardInterrupt:
+        print(f"perfmodel sweep: interrupted; finished chunks are kept in {args.out}; "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
+    if not res.complete:
+        msg = (f"perfmodel sweep: stopped after {res.chunks_computed} chunk(s); "
+               f"rerun the same command to finish {args.out}")
+        if args.json:
+            print(json.dumps({"complete": False, "run": res.__dict__}))
+        else:
+            print(msg)
+        return 0
+    s = engine.summarize(args.out)
+    if args.plot:
+        engine.plot_summary(args.out, args.plot)
+    if args.json:
+        s["run"] = {**res.__dict__, "rows_per_s": res.rows_per_s}
+        if args.plot:
+            s["plot"] = args.plot
+        print(json.dumps(s, indent=1, default=float))
+    else:
+        print(format_summary(s, res))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return 0

@@ -1,0 +1,1070 @@
+"""Fleet-planning problem: scenario TOML schema, validation, value curves and the LP.
+
+A *scenario* (TOML, see ``perfmodel/data/scenarios/tesla-2024.toml`` for a commented
+example) describes periods (quarters), sites, chip offers, the existing fleet, capex
+budgets, ratio and policy constraints and the workloads the fleet serves. It is parsed
+and validated by :func:`load_scenario` into a :class:`Scenario` (plain Python, names and
+sources), which :func:`build_problem` turns into a :class:`Problem` (a pytree of float64
+arrays; names static) that :func:`build_lp` turns into the :class:`~perfmodel.fleet.lp.LP`.
+
+Schema (all keys lower case; ``[...]`` = per-period list or a scalar broadcast to all
+periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity draws)::
+
+    [scenario]  name, description, start = "2024Q1", quarters = 8,
+                objective = "max-h100e" | "min-cost", target_h100e, target_period,
+                pick = "best"|"low"|"high", cost_tiebreak_per_usd (H100e-quarters per USD)
+    [[workloads]]  name (perfmodel.workloads preset), weight > 0 (weights are normalised)
+    [sites.KEY]    name, power_mw [..] >= 0 (facility power available), pue in [1, 3],
+                   cooling = "air"|"liquid", racks >= 0 (floor space, racks),
+                   own_share_min in [0, 1] and own_share_from (period): min share of the
+                   site's IT power drawn by own (``own = true``) hardware, sources
+    [offers.KEY]   chip (catalog key), unit (text), chips_per_unit > 0, unit_price_usd > 0,
+                   unit_power_w > 0 (all-in IT power of one unit), racks_per_unit >= 0,
+                   cooling = "air"|"liquid" (required), earliest (period), lead_quarters >= 0
+                   (earliest delivery is also start + lead), supply_units [..] >= 0 (per
+                   period, all sites together), sites = [...] (allowed sites, default all),
+                   own (bool), counts (bool, default true: counts toward H100e), sources
+    [[events]]     offer, units > 0, period, delay_quarters >= 0: moves supply of `units`
+                   from `period` to `delay_quarters` later (e.g. the 12k-H100 diversion)
+    [[existing]]   offer, site, chips >= 0: installed at the start
+    [budget]       capex_usd = { "2024" = ..., "2025" = ... } per calendar year (USD)
+    [[ratios]]     site (key or "*"), numerator = [offers], denominator = [offers],
+                   min_ratio >= 0, from (period): chips(numerator) >= min_ratio x chips(denominator)
+
+Model (units inside: MW for power rows, M$ for capex rows, chips, H100e):
+
+* ``buy[k,s,t]`` units of offer k delivered to site s in quarter t (integer in the exact
+  problem); paid in the calendar year of delivery; online from the quarter of delivery.
+* installed chips ``n[k,s,t] = chips_per_unit_k (existing_units[k,s] + sum_{tau<=t} buy[k,s,tau])``.
+* value ``V_ks(n) = sum_w weight_w * H100e_w(chip_k, n)`` (H100e delivered by n chips of
+  kind k in one cluster at site s, from :func:`perfmodel.equivalence.h100e_curve`),
+  replaced by its concave piecewise-linear interpolant on a few breakpoints over the
+  site's feasible range; segment variables ``seg[k,s,t,j] in [0, len_j]`` with
+  ``sum_j seg[k,s,t,j] <= n[k,s,t]``.
+* ``max-h100e``: maximise ``sum_t sum_{k,s,j} slope_ksj seg[k,s,t,j]`` (H100e-quarters)
+  minus a tiny cost tie-break; ``min-cost``: minimise capex subject to
+  ``H100e(target_period) >= target_h100e``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from perfmodel.fleet.lp import LP
+
+__all__ = [
+    "Scenario", "Site", "Offer", "Problem", "FleetInfeasible",
+    "load_scenario", "parse_scenario", "scenario_names", "build_problem", "build_lp",
+    "value_curve", "generate_problem", "relaxed_solve", "RelaxedSolution",
+    "diagnose_infeasible", "precheck",
+]
+
+N_SEGMENTS = 4
+_BP_FRACTIONS = (0.0, 1 / 16, 1 / 4, 1 / 2, 1.0)
+_PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
+
+
+class FleetInfeasible(ValueError):
+    """The scenario has no feasible plan; the message names the binding constraint."""
+
+
+# --------------------------------------------------------------------------------------
+# Scenario (parsed, validated, names + numbers)
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    key: str
+    name: str
+    power_mw: tuple[float, ...]
+    pue: float
+    cooling: str
+    racks: float
+    own_share_min: float
+    own_share_from: int   # period index (== number of periods: no policy)
+    sources: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+    key: str
+    chip: str
+    unit: str
+    chips_per_unit: float
+    unit_price_usd: float
+    unit_price_usd_low: float
+    unit_price_usd_high: float
+    unit_power_w: float
+    racks_per_unit: float
+    cooling: str
+    earliest: int
+    lead_quarters: int
+    supply_units: tuple[float, ...]
+    sites: tuple[str, ...]
+    own: bool
+    counts: bool
+    sources: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    periods: tuple[str, ...]
+    sites: tuple[Site, ...]
+    offers: tuple[Offer, ...]
+    workloads: tuple[tuple[str, float], ...]
+    existing: tuple[tuple[str, str, float], ...]      # (offer, site, chips)
+    events: tuple[tuple[str, float, int, int], ...]   # (offer, units, period idx, delay)
+    budget_usd: tuple[tuple[str, float], ...]         # (year, USD)
+    ratios: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float, int], ...]
+    objective: str = "max-h100e"
+    target_h100e: float = 0.0
+    target_period: int = -1
+    pick: str = "best"
+    cost_tiebreak_per_usd: float = 1e-9
+    path: str = "<memory>"
+
+    @property
+    def years(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p[:4] for p in self.periods))
+
+
+def period_list(start: str, quarters: int) -> tuple[str, ...]:
+    m = _PERIOD_RE.match(start)
+    if not m:
+        raise ValueError(f"scenario.start = {start!r} must look like '2024Q1'")
+    y, q = int(m.group(1)), int(m.group(2)) - 1
+    out = []
+    for i in range(quarters):
+        out.append(f"{y + (q + i) // 4}Q{(q + i) % 4 + 1}")
+    return tuple(out)
+
+
+def _num(where: str, v: Any, lo: float | None = None, hi: float | None = None,
+         lo_open: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{where} = {v!r} must be a number")
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{where} = {v!r} must be finite")
+    if lo is not None and (x < lo or (lo_open and x == lo)):
+        raise ValueError(f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
+                         + (f" and <= {hi:g}" if hi is not None else ""))
+    if hi is not None and x > hi:
+        raise ValueError(f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else ""))
+    return x
+
+
+def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -> tuple[float, ...]:
+    if isinstance(v, list):
+        if len(v) != len(periods):
+            raise ValueError(f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
+                             f"({periods[0]}..{periods[-1]}); give one per period or a scalar")
+        return tuple(_num(f"{where}[{p}]", x, lo) for p, x in zip(periods, v))
+    x = _num(where, v, lo)
+    return tuple(x for _ in periods)
+
+
+def _period_idx(where: str, v: Any, periods: tuple[str, ...], allow_before: bool = True) -> int:
+    if not isinstance(v, str) or not _PERIOD_RE.match(v):
+        raise ValueError(f"{where} = {v!r} must be a quarter like '2024Q3'")
+    if v in periods:
+        return periods.index(v)
+    if v < periods[0] and allow_before:
+        return 0
+    if v > periods[-1]:
+        return len(periods)
+    raise ValueError(f"{where} = {v!r} must be within {periods[0]}..{periods[-1]}")
+
+
+def _check_keys(where: str, table: dict, allowed: set[str]) -> None:
+    for k in table:
+        base = re.sub(r"_(low|high)$", "", k)
+        if k not in allowed and base not in allowed:
+            raise ValueError(f"{where}.{k}: unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _sources(v: Any) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        return (v,)
+    return tuple(str(x) for x in v)
+
+
+def _known_chips() -> set[str]:
+    keys = set(_STANDIN_BF16_TFLOPS)
+    try:
+        from perfmodel.hardware import load_catalog
+        cat = load_catalog()
+        keys |= set(cat.chips) | set(getattr(cat, "aliases", {}) or {})
+    except Exception:  # catalog mid-edit: fall back to the stand-in table
+        pass
+    return keys
+
+
+def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
+    """Validate a scenario mapping (as read from TOML) and return a :class:`Scenario`.
+
+    Raises ValueError naming the field, the value and the allowed range.
+    """
+    top = set(data) - {"scenario", "workloads", "sites", "offers", "events", "existing",
+                       "budget", "ratios", "sources", "notes"}
+    if top:
+        raise ValueError(f"{path}: unknown top-level table(s) {sorted(top)}")
+    sc = data.get("scenario", {})
+    _check_keys("scenario", sc, {"name", "description", "start", "quarters", "objective",
+                                 "target_h100e", "target_period", "pick", "cost_tiebreak_per_usd",
+                                 "sources"})
+    quarters = int(_num("scenario.quarters", sc.get("quarters", 8), 1, 40))
+    periods = period_list(sc.get("start", "2024Q1"), quarters)
+    objective = sc.get("objective", "max-h100e")
+    if objective not in ("max-h100e", "min-cost"):
+        raise ValueError(f"scenario.objective = {objective!r} must be 'max-h100e' or 'min-cost'")
+    pick = sc.get("pick", "best")
+    if pick not in ("best", "low", "high"):
+        raise ValueError(f"scenario.pick = {pick!r} must be 'best', 'low' or 'high'")
+    target = _num("scenario.target_h100e", sc.get("target_h100e", 0.0), 0)
+    tp = sc.get("target_period", periods[-1])
+    target_period = _period_idx("scenario.target_period", tp, periods, allow_before=False)
+    if target_period >= len(periods):
+        raise ValueError(f"scenario.target_period = {tp!r} must be within {periods[0]}..{periods[-1]}")
+
+    # workloads
+    wl = data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}])
+    workloads = []
+    for i, w in enumerate(wl):
+        _check_keys(f"workloads[{i}]", w, {"name", "weight", "sources"})
+        if not isinstance(w.get("name"), str):
+            raise ValueError(f"workloads[{i}].name = {w.get('name')!r} must be a workload preset name")
+        workloads.append((w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True)))
+    if not workloads:
+        raise ValueError("workloads: need at least one workload")
+    tot = sum(x for _, x in workloads)
+    workloads = tuple((n, x / tot) for n, x in workloads)
+
+    # sites
+    sites_raw = data.get("sites", {})
+    if not sites_raw:
+        raise ValueError("sites: need at least one [sites.KEY] table")
+    sites = []
+    for key, s in sites_raw.items():
+        w = f"sites.{key}"
+        _check_keys(w, s, {"name", "power_mw", "pue", "cooling", "racks", "own_share_min",
+                           "own_share_from", "sources", "notes"})
+        if "power_mw" not in s:
+            raise ValueError(f"{w}.power_mw is missing (facility power available per period, MW)")
+        cooling = s.get("cooling", "air")
+        if cooling not in ("air", "liquid"):
+            raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
+        share = _num(f"{w}.own_share_min", s.get("own_share_min", 0.0), 0, 1)
+        sfrom = _period_idx(f"{w}.own_share_from", s.get("own_share_from", periods[0]), periods) \
+            if share > 0 else len(periods)
+        sites.append(Site(
+            key=key, name=str(s.get("name", key)),
+            power_mw=_per_period(f"{w}.power_mw", s["power_mw"], periods),
+            pue=_num(f"{w}.pue", s.get("pue", 1.3), 1.0, 3.0),
+            cooling=cooling,
+            racks=_num(f"{w}.racks", s.get("racks", 1e6), 0),
+            own_share_min=share, own_share_from=sfrom, sources=_sources(s.get("sources"))))
+    site_keys = tuple(s.key for s in sites)
+
+    # offers
+    offers_raw = data.get("offers", {})
+    if not offers_raw:
+        raise ValueError("offers: need at least one [offers.KEY] table")
+    known = _known_chips()
+    offers = []
+    for key, o in offers_raw.items():
+        w = f"offers.{key}"
+        _check_keys(w, o, {"chip", "unit", "chips_per_unit", "unit_price_usd", "unit_power_w",
+                           "racks_per_unit", "cooling", "earliest", "lead_quarters", "supply_units",
+                           "sites", "own", "counts", "sources", "notes"})
+        for req in ("chip", "chips_per_unit", "unit_price_usd", "unit_power_w"):
+            if req not in o:
+                raise ValueError(f"{w}.{req} is missing")
+        if o["chip"] not in known:
+            raise ValueError(f"{w}.chip = {o['chip']!r} is not a catalog chip (known: {', '.join(sorted(known))})")
+        price = _num(f"{w}.unit_price_usd", o["unit_price_usd"], 0, lo_open=True)
+        plo = _num(f"{w}.unit_price_usd_low", o.get("unit_price_usd_low", price), 0, lo_open=True)
+        phi = _num(f"{w}.unit_price_usd_high", o.get("unit_price_usd_high", price), 0, lo_open=True)
+        if not plo <= price <= phi:
+            raise ValueError(f"{w}: unit_price_usd_low <= unit_price_usd <= unit_price_usd_high must hold, "
+                             f"got {plo:g} <= {price:g} <= {phi:g}")
+        cooling = o.get("cooling", "air")
+        if cooling not in ("air", "liquid"):
+            raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
+        osites = tuple(o.get("sites", site_keys))
+        for sk in osites:
+            if sk not in site_keys:
+                raise ValueError(f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})")
+        lead = int(_num(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40))
+        offers.append(Offer(
+            key=key, chip=o["chip"], unit=str(o.get("unit", "unit")),
+            chips_per_unit=_num(f"{w}.chips_per_unit", o["chips_per_unit"], 0, lo_open=True),
+            unit_price_usd=price, unit_price_usd_low=plo, unit_price_usd_high=phi,
+            unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, lo_open=True),
+            racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
+            cooling=cooling,
+            earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
+            lead_quarters=lead,
+            supply_units=_per_period(f"{w}.supply_units", o.get("supply_units", 0.0), periods),
+            sites=osites, own=bool(o.get("own", False)), counts=bool(o.get("counts", True)),
+            sources=_sources(o.get("sources"))))
+    offer_keys = tuple(o.key for o in offers)
+
+    def _offer(where: str, v: Any) -> str:
+        if v not in offer_keys:
+            raise ValueError(f"{where} = {v!r} is not an offer (offers: {', '.join(offer_keys)})")
+        return v
+
+    events = []
+    for i, e in enumerate(data.get("events", [])):
+        w = f"events[{i}]"
+        _check_keys(w, e, {"offer", "units", "period", "delay_quarters", "note", "sources"})
+        off = _offer(f"{w}.offer", e.get("offer"))
+        p = _period_idx(f"{w}.period", e.get("period"), periods, allow_before=False)
+        if p >= len(periods):
+            raise ValueError(f"{w}.period = {e.get('period')!r} must be within {periods[0]}..{periods[-1]}")
+        units = _num(f"{w}.units", e.get("units"), 0, lo_open=True)
+        avail = offers[offer_keys.index(off)].supply_units[p]
+        if units > avail + 1e-9:
+            raise ValueError(f"{w}.units = {units:g} must be <= offers.{off}.supply_units[{periods[p]}] = {avail:g} "
+                             "(an event moves existing supply)")
+        events.append((off, units, p, int(_num(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40))))
+
+    existing = []
+    for i, e in enumerate(data.get("existing", [])):
+        w = f"existing[{i}]"
+        _check_keys(w, e, {"offer", "site", "chips", "note", "sources"})
+        off = _offer(f"{w}.offer", e.get("offer"))
+        if e.get("site") not in site_keys:
+            raise ValueError(f"{w}.site = {e.get('site')!r} is not a site (sites: {', '.join(site_keys)})")
+        existing.append((off, e["site"], _num(f"{w}.chips", e.get("chips"), 0)))
+
+    bud = data.get("budget", {})
+    _check_keys("budget", bud, {"capex_usd", "sources", "notes"})
+    cap = bud.get("capex_usd", {})
+    years = tuple(dict.fromkeys(p[:4] for p in periods))
+    budget = []
+    for y in years:
+        if y not in cap:
+            raise ValueError(f"budget.capex_usd.{y} is missing (capex budget for every year {', '.join(years)}, USD)")
+        budget.append((y, _num(f"budget.capex_usd.{y}", cap[y], 0)))
+    extra = set(cap) - set(years) - {k for k in cap if re.sub(r"_(low|high)$", "", k) in years}
+    if extra:
+        raise ValueError(f"budget.capex_usd has year(s) {sorted(extra)} outside the periods ({years[0]}..{years[-1]})")
+
+    ratios = []
+    for i, r in enumerate(data.get("ratios", [])):
+        w = f"ratios[{i}]"
+        _check_keys(w, r, {"site", "numerator", "denominator", "min_ratio", "from", "note", "sources"})
+        site = r.get("site", "*")
+        if site != "*" and site not in site_keys:
+            raise ValueError(f"{w}.site = {site!r} must be a site or '*' (sites: {', '.join(site_keys)})")
+        num = tuple(_offer(f"{w}.numerator", x) for x in r.get("numerator", []))
+        den = tuple(_offer(f"{w}.denominator", x) for x in r.get("denominator", []))
+        if not num or not den:
+            raise ValueError(f"{w}: numerator and denominator must each list at least one offer")
+        ratios.append((site, num, den, _num(f"{w}.min_ratio", r.get("min_ratio"), 0),
+                       _period_idx(f"{w}.from", r.get("from", periods[0]), periods)))
+
+    return Scenario(
+        name=str(sc.get("name", Path(path).stem)), description=str(sc.get("description", "")),
+        periods=periods, sites=tuple(sites), offers=tuple(offers), workloads=workloads,
+        existing=tuple(existing), events=tuple(events), budget_usd=tuple(budget), ratios=tuple(ratios),
+        objective=objective, target_h100e=target, target_period=target_period, pick=pick,
+        cost_tiebreak_per_usd=_num("scenario.cost_tiebreak_per_usd", sc.get("cost_tiebreak_per_usd", 1e-9), 0),
+        path=path)
+
+
+def scenario_dir() -> Path:
+    return Path(str(resources.files("perfmodel") / "data" / "scenarios"))
+
+
+def scenario_names() -> tuple[str, ...]:
+    """Names of the built-in scenarios (``perfmodel/data/scenarios/*.toml``)."""
+    return tuple(sorted(p.stem for p in scenario_dir().glob("*.toml")))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path."""
+    p = Path(name_or_path)
+    if not p.suffix:
+        cand = scenario_dir() / f"{name_or_path}.toml"
+        if cand.exists():
+            p = cand
+    if not p.exists():
+        raise ValueError(f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
+                         f"scenario ({', '.join(scenario_names())})")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p}: invalid TOML: {e}") from None
+    return parse_scenario(data, str(p))
+
+
+# --------------------------------------------------------------------------------------
+# Value curves (H100e delivered by n chips of a kind in one cluster)
+# --------------------------------------------------------------------------------------
+
+# Stand-in only (used when neither perfmodel.equivalence nor perfmodel.training is
+# available, and in tests): dense BF16 (int8 for the FSD computers) peak TFLOPS from
+# /work/shared/reference/hardware.toml; the H100 reference is 989.4 (989.4 int8 -> 1978.9).
+_STANDIN_BF16_TFLOPS = {
+    "a100_80gb": 312.0, "h100_sxm": 989.4, "h100": 989.4, "h200": 989.4, "b200": 2250.0,
+    "gb200": 2500.0, "mi300x": 1307.4, "d1": 362.0, "dojo_tile": 9050.0, "hw3": 144.0 / 2,
+    "ai4": 250.0 / 2, "host_cpu": 0.0, "dojo_dip": 0.0,
+}
+
+
+def standin_h100e(chip_key: str, counts) -> np.ndarray:
+    """STAND-IN value curve (tests and fallback only): spec ratio x n^0.98.
+
+    ``H100e(n) = (peak_bf16(chip) / peak_bf16(H100)) * n^0.98`` -- a crude scaling
+    efficiency that loses ~2% per decade of cluster size. Not the training model.
+    """
+    r = _STANDIN_BF16_TFLOPS.get(chip_key, 0.0) / 989.4
+    n = np.asarray(counts, dtype=np.float64)
+    return r * np.power(np.maximum(n, 0.0), 0.98)
+
+
+@functools.lru_cache(maxsize=512)
+def _curve_cached(chip_key: str, workload: str, counts: tuple[float, ...], pick: str,
+                  source: str) -> tuple[tuple[float, ...], str]:
+    counts_arr = np.asarray(counts, dtype=np.float64)
+    pos = counts_arr > 0
+    out = np.zeros_like(counts_arr)
+    if source in ("auto", "equivalence"):
+        try:
+            from perfmodel.equivalence import h100e_curve
+            ints = np.maximum(np.round(counts_arr[pos]), 1).astype(int)
+            v = np.asarray(h100e_curve(chip_key, workload, ints, pick=pick), dtype=np.float64)
+            if v.shape == ints.shape and np.all(np.isfinite(v)) and np.all(v >= 0):
+                out[pos] = v
+                return tuple(out), "equivalence.h100e_curve"
+        except Exception as e:  # noqa: BLE001  (module missing, or chip/workload unsupported)
+            if source == "equivalence":
+                raise ValueError(f"h100e_curve({chip_key!r}, {workload!r}) failed: {e}") from e
+    if source in ("auto", "training"):
+        try:
+            from perfmodel.training import throughput_curve
+            from perfmodel.workloads import get_workload
+            wl = get_workload(workload)
+            ints = np.maximum(np.round(counts_arr[pos]), 1).astype(int)
+            t_k = np.asarray(throughput_curve(wl, chip_key, ints), dtype=np.float64)
+            t_h = np.asarray(throughput_curve(wl, "h100_sxm", ints), dtype=np.float64)
+            v = ints * t_k / np.where(t_h > 0, t_h, np.inf)
+            if np.all(np.isfinite(v)) and np.all(v >= 0):
+                out[pos] = v
+                return tuple(out), "training.throughput_curve ratio"
+        except Exception as e:  # noqa: BLE001
+            if source == "training":
+                raise ValueError(f"throughput_curve({workload!r}, {chip_key!r}) failed: {e}") from e
+    out = standin_h100e(chip_key, counts_arr)
+    return tuple(out), "STAND-IN spec ratio x n^0.98"
+
+
+def value_curve(chip_key: str, workloads, counts, *, pick: str = "best",
+                source: str = "auto") -> tuple[np.ndarray, str]:
+    """Weighted H100e delivered by ``counts`` chips of ``chip_key`` in one cluster.
+
+    ``V(n) = sum_w weight_w * H100e_w(n)``; ``source`` = "auto" (equivalence model, then
+    training-throughput ratio, then the labelled stand-in), "equivalence", "training" or
+    "standin". Returns (values [H100e], description of the source used).
+    """
+    counts_t = tuple(float(c) for c in np.asarray(counts, dtype=np.float64).ravel())
+    total = np.zeros(len(counts_t))
+    srcs = []
+    for w, weight in workloads:
+        if source == "standin":
+            v, s = tuple(standin_h100e(chip_key, counts_t)), "STAND-IN spec ratio x n^0.98"
+        else:
+            v, s = _curve_cached(chip_key, w, counts_t, pick, source)
+        total += weight * np.asarray(v)
+        srcs.append(s)
+    return total, ", ".join(sorted(set(srcs)))
+
+
+def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Values at ``xs`` of the least concave majorant of the points (xs, ys).
+
+    Ensures segment slopes are non-increasing (required by the segment formulation).
+    ``xs`` strictly increasing. Returns an array shaped like ``ys``.
+    """
+    hull: list[int] = []
+    for i in range(len(xs)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # drop b if it lies on or below the chord a -> i
+            if (ys[b] - ys[a]) * (xs[i] - xs[a]) <= (ys[i] - ys[a]) * (xs[b] - xs[a]):
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return np.interp(xs, xs[hull], ys[hull])
+
+
+# --------------------------------------------------------------------------------------
+# Problem pytree
+# --------------------------------------------------------------------------------------
+
+
+@flax.struct.dataclass
+class Problem:
+    """Numeric fleet problem (float64 leaves; names and structure static).
+
+    Shapes: K offers, S sites, T periods, Y years, J segments, R ratio rules.
+    """
+
+    power_avail_mw: jax.Array      # [S, T] facility power available, MW
+    pue: jax.Array                 # [S]
+    racks: jax.Array               # [S] floor space, racks
+    unit_price_usd: jax.Array      # [K] all-in price per purchase unit, USD
+    unit_power_w: jax.Array        # [K] all-in IT power per unit, W
+    chips_per_unit: jax.Array      # [K]
+    racks_per_unit: jax.Array      # [K]
+    supply_units: jax.Array        # [K, T] units deliverable per period (all sites), after events
+    allowed: jax.Array             # [K, S, T] 1.0 if offer k may be delivered to site s in period t
+    existing_units: jax.Array      # [K, S] units installed at the start
+    budget_usd: jax.Array          # [Y] capex per calendar year, USD
+    bp_chips: jax.Array            # [K, S, J+1] breakpoints of the value curve, chips
+    bp_h100e: jax.Array            # [K, S, J+1] concave value at the breakpoints, H100e
+    ratio_min: jax.Array           # [R]
+    own_share_min: jax.Array       # [S]
+    target_h100e: jax.Array        # [] (min-cost objective)
+    period_weight: jax.Array       # [T] quarters per period (H100e-quarters weight)
+    cost_tiebreak: jax.Array       # [] H100e-quarters per USD subtracted in max-h100e
+    periods: tuple = flax.struct.field(pytree_node=False, default=())
+    sites: tuple = flax.struct.field(pytree_node=False, default=())
+    offers: tuple = flax.struct.field(pytree_node=False, default=())
+    chip_keys: tuple = flax.struct.field(pytree_node=False, default=())
+    years: tuple = flax.struct.field(pytree_node=False, default=())
+    period_year: tuple = flax.struct.field(pytree_node=False, default=())     # [T] year index
+    ratio_site: tuple = flax.struct.field(pytree_node=False, default=())      # [R] site idx or -1 (all)
+    ratio_num: tuple = flax.struct.field(pytree_node=False, default=())       # [R] tuple of offer idx
+    ratio_den: tuple = flax.struct.field(pytree_node=False, default=())
+    ratio_from: tuple = flax.struct.field(pytree_node=False, default=())      # [R] period idx
+    policy_from: tuple = flax.struct.field(pytree_node=False, default=())     # [S] period idx (T = none)
+    own: tuple = flax.struct.field(pytree_node=False, default=())             # [K] bool
+    objective: str = flax.struct.field(pytree_node=False, default="max-h100e")
+    target_period: int = flax.struct.field(pytree_node=False, default=-1)
+    value_source: tuple = flax.struct.field(pytree_node=False, default=())    # [K] text
+    name: str = flax.struct.field(pytree_node=False, default="")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(K offers, S sites, T periods)."""
+        return (len(self.offers), len(self.sites), len(self.periods))
+
+    @property
+    def n_segments(self) -> int:
+        return int(np.shape(self.bp_chips)[-1]) - 1
+
+
+def _supply_after_events(offers, events, periods) -> np.ndarray:
+    K, T = len(offers), len(periods)
+    sup = np.array([o.supply_units for o in offers], dtype=np.float64).reshape(K, T)
+    keys = [o.key for o in offers]
+    for off, units, p, delay in events:
+        k = keys.index(off)
+        sup[k, p] -= units
+        if p + delay < T:
+            sup[k, p + delay] += units
+    return np.maximum(sup, 0.0)
+
+
+def build_problem(scenario: Scenario, *, objective: str | None = None, target_h100e: float | None = None,
+                  target_period: str | None = None, budget_scale: float = 1.0, price_scale: float = 1.0,
+                  power_scale: float = 1.0, pick: str | None = None, value_source: str = "auto",
+                  budget_usd: dict | None = None) -> Problem:
+    """Turn a validated :class:`Scenario` into a numeric :class:`Problem`.
+
+    Overrides: ``objective`` ("max-h100e"|"min-cost"), ``target_h100e`` (H100e),
+    ``target_period`` ("2024Q4"), ``budget_scale``/``price_scale``/``power_scale``
+    (multipliers > 0), ``pick`` (value curve and price pick: "best"|"low"|"high"),
+    ``value_source`` (see :func:`value_curve`), ``budget_usd`` ({year: USD}).
+    """
+    sc = scenario
+    objective = objective or sc.objective
+    if objective not in ("max-h100e", "min-cost"):
+        raise ValueError(f"objective = {objective!r} must be 'max-h100e' or 'min-cost'")
+    for nm, v in (("budget_scale", budget_scale), ("price_scale", price_scale), ("power_scale", power_scale)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise ValueError(f"{nm} = {v!r} must be a finite number > 0")
+    pick = pick or sc.pick
+    if pick not in ("best", "low", "high"):
+        raise ValueError(f"pick = {pick!r} must be 'best', 'low' or 'high'")
+    periods, years = sc.periods, sc.years
+    K, S, T = len(sc.offers), len(sc.sites), len(periods)
+    site_keys = [s.key for s in sc.sites]
+    offer_keys = [o.key for o in sc.offers]
+
+    power = np.array([s.power_mw for s in sc.sites], dtype=np.float64).reshape(S, T) * power_scale
+    pue = np.array([s.pue for s in sc.sites])
+    racks = np.array([s.racks for s in sc.sites])
+    liquid = np.array([s.cooling == "liquid" for s in sc.sites])
+    price_key = {"best": "unit_price_usd", "low": "unit_price_usd_low", "high": "unit_price_usd_high"}[pick]
+    price = np.array([getattr(o, price_key) for o in sc.offers]) * price_scale
+    upow = np.array([o.unit_power_w for o in sc.offers])
+    cpu = np.array([o.chips_per_unit for o in sc.offers])
+    rpu = np.array([o.racks_per_unit for o in sc.offers])
+    supply = _supply_after_events(sc.offers, sc.events, periods)
+    allowed = np.zeros((K, S, T))
+    for k, o in enumerate(sc.offers):
+        first = max(o.earliest, o.lead_quarters)
+        for s, site in enumerate(sc.sites):
+            if site.key in o.sites and (o.cooling == "air" or liquid[s]):
+                allowed[k, s, first:] = 1.0
+    existing = np.zeros((K, S))
+    for off, site, chips in sc.existing:
+        k = offer_keys.index(off)
+        existing[k, site_keys.index(site)] += chips / cpu[k]
+    if budget_usd:
+        bad = set(budget_usd) - set(years)
+        if bad:
+            raise ValueError(f"budget_usd years {sorted(bad)} must be among {years}")
+    bmap = dict(sc.budget_usd) | dict(budget_usd or {})
+    budget = np.array([bmap[y] for y in years]) * budget_scale
+
+    if target_period is not None:
+        if target_period not in periods:
+            raise ValueError(f"target_period = {target_period!r} must be one of {periods[0]}..{periods[-1]}")
+        tp = periods.index(target_period)
+    else:
+        tp = sc.target_period
+    target = sc.target_h100e if target_h100e is None else float(target_h100e)
+    if objective == "min-cost" and not (math.isfinite(target) and target > 0):
+        raise ValueError(f"target_h100e = {target!r} must be > 0 for objective 'min-cost'")
+
+    # value-curve breakpoints over the site's feasible range for each kind
+    J = N_SEGMENTS
+    bp_chips = np.zeros((K, S, J + 1))
+    bp_val = np.zeros((K, S, J + 1))
+    sources = []
+    for k, o in enumerate(sc.offers):
+        total_supply = supply[k].sum()
+        src = "not counted (counts = false)"
+        for s in range(S):
+            by_power = power[s].max() / max(pue[s] * upow[k] / 1e6, 1e-30)
+            by_racks = racks[s] / rpu[k] if rpu[k] > 0 else np.inf
+            can_buy = total_supply if allowed[k, s].any() else 0.0
+            nmax_units = existing[k, s] + min(by_power, by_racks, can_buy)
+            nmax = max(nmax_units * cpu[k], 0.0)
+            if nmax <= 0:
+                continue
+            xs = np.array(_BP_FRACTIONS) * nmax
+            if o.counts:
+                vals, src = value_curve(o.chip, sc.workloads, xs, pick=pick, source=value_source)
+                vals = concave_interpolant(xs, np.maximum(vals, 0.0))
+            else:
+                vals = np.zeros_like(xs)
+            bp_chips[k, s] = xs
+            bp_val[k, s] = vals
+        sources.append(src)
+
+    R = len(sc.ratios)
+    return Problem(
+        power_avail_mw=jnp.asarray(power), pue=jnp.asarray(pue), racks=jnp.asarray(racks),
+        unit_price_usd=jnp.asarray(price), unit_power_w=jnp.asarray(upow),
+        chips_per_unit=jnp.asarray(cpu), racks_per_unit=jnp.asarray(rpu),
+        supply_units=jnp.asarray(supply), allowed=jnp.asarray(allowed),
+        existing_units=jnp.asarray(existing), budget_usd=jnp.asarray(budget),
+        bp_chips=jnp.asarray(bp_chips), bp_h100e=jnp.asarray(bp_val),
+        ratio_min=jnp.asarray(np.array([r[3] for r in sc.ratios], dtype=np.float64).reshape(R)),
+        own_share_min=jnp.asarray(np.array([s.own_share_min for s in sc.sites])),
+        target_h100e=jnp.asarray(float(target)), period_weight=jnp.ones(T),
+        cost_tiebreak=jnp.asarray(float(sc.cost_tiebreak_per_usd)),
+        periods=tuple(periods), sites=tuple(site_keys), offers=tuple(offer_keys),
+        chip_keys=tuple(o.chip for o in sc.offers), years=tuple(years),
+        period_year=tuple(years.index(p[:4]) for p in periods),
+        ratio_site=tuple(-1 if r[0] == "*" else site_keys.index(r[0]) for r in sc.ratios),
+        ratio_num=tuple(tuple(offer_keys.index(x) for x in r[1]) for r in sc.ratios),
+        ratio_den=tuple(tuple(offer_keys.index(x) for x in r[2]) for r in sc.ratios),
+        ratio_from=tuple(min(r[4], T) for r in sc.ratios),
+        policy_from=tuple(min(s.own_share_from, T) for s in sc.sites),
+        own=tuple(o.own for o in sc.offers), objective=objective, target_period=int(tp),
+        value_source=tuple(sources), name=sc.name)
+
+
+# --------------------------------------------------------------------------------------
+# LP building (traceable: jnp only on leaves; structure from static fields)
+# --------------------------------------------------------------------------------------
+
+
+def var_index(problem: Problem):
+    """(buy_index[K,S,T], seg_index[K,S,T,J]) positions in the LP variable vector."""
+    K, S, T = problem.shape
+    J = problem.n_segments
+    nb = K * S * T
+    return np.arange(nb).reshape(K, S, T), nb + np.arange(nb * J).reshape(K, S, T, J)
+
+
+def segment_slopes(problem: Problem, xp=jnp):
+    """Slopes of the concave PWL value, H100e per chip, per segment ``[K,S,J]``, and the
+    segment lengths, chips ``[K,S,J]``."""
+    dx = problem.bp_chips[..., 1:] - problem.bp_chips[..., :-1]
+    dy = problem.bp_h100e[..., 1:] - problem.bp_h100e[..., :-1]
+    slope = xp.where(dx > 0, dy / xp.where(dx > 0, dx, 1.0), 0.0)
+    return slope, dx
+
+
+def row_blocks(problem: Problem) -> list[tuple[str, int]]:
+    """Names and sizes of the inequality row blocks, in order."""
+    K, S, T = problem.shape
+    blocks = [("link", K * S * T), ("power", S * T), ("floor", S * T), ("supply", K * T),
+              ("capex", len(problem.years))]
+    blocks.append(("ratio", sum(T - f for f in problem.ratio_from)))
+    blocks.append(("policy", sum(T - f for f in problem.policy_from)))
+    if problem.objective == "min-cost":
+        blocks.append(("target", 1))
+    return blocks
+
+
+def build_lp(problem: Problem, xp=None) -> LP:
+    """The relaxed LP of ``problem`` (see the module docstring for the model).
+
+    Traceable: may be called under ``jit``/``vmap`` over the numeric leaves. Row units:
+    link [chips], power [MW], floor [racks], supply [units], capex [M$], ratio [chips],
+    policy [MW], target [H100e]. ``xp``: array module (numpy when the leaves are concrete,
+    jax.numpy when traced; chosen automatically when None). The returned LP holds
+    numpy arrays in the first case and jax arrays in the second.
+    """
+    if xp is None:
+        leaves = jax.tree_util.tree_leaves(problem)
+        xp = jnp if any(isinstance(x, jax.core.Tracer) for x in leaves) else np
+    if xp is np:
+        problem = jax.tree_util.tree_map(lambda v: np.asarray(v, dtype=np.float64), problem)
+    K, S, T = problem.shape
+    J = problem.n_segments
+    Y = len(problem.years)
+    f64 = xp.float64
+    nb = K * S * T
+    n = nb + nb * J
+    L = xp.asarray(np.tril(np.ones((T, T))))             # L[t, tau] = tau <= t
+    eyeS = xp.eye(S)
+    eyeK = xp.eye(K)
+    cpu = problem.chips_per_unit
+    umw = problem.unit_power_w / 1e6                       # MW per unit (IT)
+    ex = problem.existing_units                            # [K,S]
+    slope, seglen = segment_slopes(problem, xp)              # [K,S,J]
+
+    def pad_seg(block_buy, block_seg=None):
+        m = block_buy.shape[0]
+        seg = xp.zeros((m, nb * J), f64) if block_seg is None else block_seg
+        return xp.concatenate([block_buy.reshape(m, nb), seg.reshape(m, nb * J)], axis=1)
+
+    rows, rhs, names = [], [], []
+    # link: sum_j seg[k,s,t,j] - cpu_k sum_{tau<=t} buy[k,s,tau] <= cpu_k ex[k,s]
+    buy = -xp.einsum("k,ka,sb,tc->kstabc", cpu, eyeK, eyeS, L).reshape(nb, nb)
+    segb = xp.einsum("ka,sb,tc,j->kstabcj", eyeK, eyeS, xp.eye(T), xp.ones(J)).reshape(nb, nb * J)
+    rows.append(pad_seg(buy, segb))
+    rhs.append(xp.broadcast_to((cpu[:, None] * ex)[:, :, None], (K, S, T)).reshape(-1))
+    names += [f"link[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods]
+    # power: pue_s sum_k umw_k sum_{tau<=t} buy <= P[s,t] - pue_s sum_k umw_k ex[k,s]
+    buy = xp.einsum("s,k,sb,tc->stkbc", problem.pue, umw, eyeS, L).reshape(S * T, nb)
+    rows.append(pad_seg(buy))
+    used0 = problem.pue * xp.einsum("k,ks->s", umw, ex)
+    rhs.append((problem.power_avail_mw - used0[:, None]).reshape(-1))
+    names += [f"power_mw[{s},{p}]" for s in problem.sites for p in problem.periods]
+    # floor: sum_k rpu_k sum_{tau<=t} buy <= racks_s - sum_k rpu_k ex
+    buy = xp.einsum("k,sb,tc->stkbc", problem.racks_per_unit, eyeS, L).reshape(S * T, nb)
+    rows.append(pad_seg(buy))
+    rhs.append(xp.broadcast_to((problem.racks - xp.einsum("k,ks->s", problem.racks_per_unit, ex))[:, None],
+                                (S, T)).reshape(-1))
+    names += [f"floor_racks[{s},{p}]" for s in problem.sites for p in problem.periods]
+    # supply: sum_s buy[k,s,t] <= supply[k,t]
+    buy = xp.einsum("ka,b,tc->ktabc", eyeK, xp.ones(S), xp.eye(T)).reshape(K * T, nb)
+    rows.append(pad_seg(buy))
+    rhs.append(problem.supply_units.reshape(-1))
+    names += [f"supply_units[{o},{p}]" for o in problem.offers for p in problem.periods]
+    # capex per year: sum price_k/1e6 buy[k,s,t in y] <= budget_y/1e6
+    Py = xp.asarray(np.eye(Y)[list(problem.period_year)].T)   # [Y,T]
+    buy = xp.einsum("k,b,yc->ykbc", problem.unit_price_usd / 1e6, xp.ones(S), Py).reshape(Y, nb)
+    rows.append(pad_seg(buy))
+    rhs.append(problem.budget_usd / 1e6)
+    names += [f"capex_musd[{y}]" for y in problem.years]
+    # ratio: r * chips(den) - chips(num) <= -(r * den0 - num0), per period t >= from
+    for r in range(len(problem.ratio_from)):
+        smask = np.ones(S) if problem.ratio_site[r] < 0 else np.eye(S)[problem.ratio_site[r]]
+        num = np.zeros(K); num[list(problem.ratio_num[r])] = 1.0
+        den = np.zeros(K); den[list(problem.ratio_den[r])] = 1.0
+        coef_k = problem.ratio_min[r] * xp.asarray(den) * cpu - xp.asarray(num) * cpu    # [K]
+        ts = np.arange(problem.ratio_from[r], T)
+        buy = xp.einsum("k,b,tc->tkbc", coef_k, xp.asarray(smask), L[ts]).reshape(len(ts), nb)
+        rows.append(pad_seg(buy))
+        const = xp.einsum("k,ks,s->", coef_k, ex, xp.asarray(smask))
+        rhs.append(-const * xp.ones(len(ts)))
+        where = "all" if problem.ratio_site[r] < 0 else problem.sites[problem.ratio_site[r]]
+        names += [f"ratio[{r},{where},{problem.periods[t]}]" for t in ts]
+    # policy: sum_k (share_s - own_k) umw_k units[k,s,t] <= 0 for t >= from_s
+    own = xp.asarray(np.array(problem.own, dtype=np.float64).reshape(K))
+    for s in range(S):
+        ts = np.arange(problem.policy_from[s], T)
+        if len(ts) == 0:
+            continue
+        coef_k = (problem.own_share_min[s] - own) * umw
+        buy = xp.einsum("k,b,tc->tkbc", coef_k, eyeS[s], L[ts]).reshape(len(ts), nb)
+        rows.append(pad_seg(buy))
+        rhs.append(-xp.dot(coef_k, ex[:, s]) * xp.ones(len(ts)))
+        names += [f"own_share[{problem.sites[s]},{problem.periods[t]}]" for t in ts]
+    # target: -sum_{k,s,j} slope seg[k,s,tp,j] <= -target
+    if problem.objective == "min-cost":
+        tp = problem.target_period
+        segc = -xp.einsum("ksj,c->kscj", slope, xp.eye(T)[tp]).reshape(1, nb * J)
+        rows.append(pad_seg(xp.zeros((1, nb), f64), segc))
+        rhs.append(-xp.reshape(problem.target_h100e, (1,)))
+        names.append(f"target_h100e[{problem.periods[tp]}]")
+
+    A_ub = xp.concatenate(rows, axis=0)
+    b_ub = xp.concatenate(rhs)
+    # bounds
+    buy_hi = problem.allowed * problem.supply_units[:, None, :]
+    seg_hi = xp.broadcast_to(seglen[:, :, None, :], (K, S, T, J))
+    lo = xp.zeros(n, f64)
+    hi = xp.concatenate([buy_hi.reshape(-1), seg_hi.reshape(-1)])
+    # objective
+    w = problem.period_weight
+    if problem.objective == "max-h100e":
+        c_seg = xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
+        c_buy = -problem.cost_tiebreak * xp.broadcast_to(problem.unit_price_usd[:, None, None], (K, S, T)).reshape(-1)
+    else:
+        c_seg = 1e-9 * xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
+        c_buy = -xp.broadcast_to(problem.unit_price_usd[:, None, None] / 1e6, (K, S, T)).reshape(-1)
+    c = xp.concatenate([c_buy, c_seg])
+    var_names = tuple(f"buy[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods) + \
+        tuple(f"seg[{o},{s},{p},{j}]" for o in problem.offers for s in problem.sites
+              for p in problem.periods for j in range(J))
+    return LP(c=c, A_ub=A_ub, b_ub=b_ub, A_eq=xp.zeros((0, n), f64), b_eq=xp.zeros((0,), f64),
+              lo=lo, hi=hi, var_names=var_names, row_names=tuple(names),
+              integer=(True,) * nb + (False,) * (nb * J))
+
+
+# --------------------------------------------------------------------------------------
+# Relaxed solve (HiGHS or the JAX PDHG solver)
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RelaxedSolution:
+    x: np.ndarray
+    objective: float
+    status: str           # "optimal", "infeasible", "unbounded", "error: ..."
+    y_ub: np.ndarray      # duals of A_ub rows (>= 0: objective gain per unit of rhs)
+    method: str
+    seconds: float
+    iterations: int = 0
+
+
+def _sparse_ub(lp: LP):
+    import scipy.sparse as sp
+    return sp.csr_matrix(np.asarray(lp.A_ub, dtype=np.float64))
+
+
+def relaxed_solve(lp: LP, method: str = "highs", **opts) -> RelaxedSolution:
+    """Solve the LP relaxation: ``method`` = "highs" (scipy HiGHS dual simplex / IPM) or
+    "pdhg" (the JAX primal-dual solver :func:`perfmodel.fleet.pdhg.solve_lp`)."""
+    import time
+    t0 = time.perf_counter()
+    if method == "highs":
+        from scipy.optimize import linprog
+        bounds = np.stack([np.asarray(lp.lo, np.float64), np.asarray(lp.hi, np.float64)], axis=1)
+        bounds = np.where(np.isfinite(bounds), bounds, np.nan)
+        b = [(None if np.isnan(a) else a, None if np.isnan(c) else c) for a, c in bounds]
+        A_eq = np.asarray(lp.A_eq)
+        res = linprog(-np.asarray(lp.c, np.float64), A_ub=_sparse_ub(lp), b_ub=np.asarray(lp.b_ub, np.float64),
+                      A_eq=A_eq if A_eq.shape[0] else None,
+                      b_eq=np.asarray(lp.b_eq) if A_eq.shape[0] else None,
+                      bounds=b, method=opts.get("highs_method", "highs"))
+        status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(res.status, f"error: {res.message}")
+        x = res.x if res.x is not None else np.full(len(b), np.nan)
+        y = -np.asarray(res.ineqlin.marginals) if res.status == 0 else np.zeros(len(lp.b_ub))
+        return RelaxedSolution(np.asarray(x), float(-res.fun) if res.status == 0 else float("nan"), status,
+                               y, "highs", time.perf_counter() - t0, int(getattr(res, "nit", 0) or 0))
+    if method == "pdhg":
+        from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
+        sol = solve_lp(lp, **opts)
+        code = int(np.asarray(sol.status))
+        status = "optimal" if code == 0 else ("infeasible" if code == 2 else STATUS_NAMES.get(code, f"status {code}"))
+        return RelaxedSolution(np.asarray(sol.x), float(sol.objective), status, np.asarray(sol.y_ub), "pdhg",
+                               time.perf_counter() - t0, int(np.asarray(sol.iterations)))
+    raise ValueError(f"method = {method!r} must be 'highs' or 'pdhg'")
+
+
+# --------------------------------------------------------------------------------------
+# Infeasibility: obvious checks before solving, elastic LP to name the binding row
+# --------------------------------------------------------------------------------------
+
+
+def _fmt_row(problem: Problem, name: str, lhs_min: float, rhs: float) -> str:
+    kind, _, args = name.partition("[")
+    args = args.rstrip("]").split(",")
+    if kind == "power_mw":
+        return (f"site {args[0]} has {rhs + lhs_min:.1f} MW in {args[1]} but needs at least "
+                f"{lhs_min + (rhs + lhs_min) - rhs:.1f} MW")
+    return f"constraint {name} cannot hold: needs at least {lhs_min:.4g}, allowed {rhs:.4g}"
+
+
+def precheck(problem: Problem) -> list[str]:
+    """Obvious infeasibilities visible before solving (existing fleet vs limits)."""
+    msgs = []
+    K, S, T = problem.shape
+    ex = np.asarray(problem.existing_units)
+    umw = np.asarray(problem.unit_power_w) / 1e6
+    pue = np.asarray(problem.pue)
+    P = np.asarray(problem.power_avail_mw)
+    need = pue * (umw @ ex)                          # [S]
+    for s in range(S):
+        for t in range(T):
+            if need[s] > P[s, t] + 1e-9:
+                msgs.append(f"site {problem.sites[s]} has {P[s, t]:g} MW in {problem.periods[t]} but the existing "
+                            f"fleet alone needs {need[s]:.1f} MW (IT power x PUE {pue[s]:g})")
+                break
+    racks_need = np.asarray(problem.racks_per_unit) @ ex
+    for s in range(S):
+        if racks_need[s] > float(problem.racks[s]) + 1e-9:
+            msgs.append(f"site {problem.sites[s]} has {float(problem.racks[s]):g} racks but the existing fleet "
+                        f"alone needs {racks_need[s]:.1f} racks")
+    own = np.array(problem.own, dtype=float)
+    for s in range(S):
+        if problem.policy_from[s] < T:
+            tot = umw @ ex[:, s]
+            if tot > 0 and (own * umw) @ ex[:, s] < float(problem.own_share_min[s]) * tot - 1e-9:
+                # only fatal if nothing can be added to fix it: checked by the LP; note it
+                pass
+    return msgs
+
+
+def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
+    """Name the binding constraint(s) of an infeasible problem.
+
+    Solves the elastic LP ``min sum_i e_i / scale_i`` s.t. ``A_ub x - e <= b_ub``, bounds,
+    ``e >= 0`` with HiGHS; rows with ``e_i > 0`` are the ones that cannot hold. Returns a
+    one-line message.
+    """
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+    pre = precheck(problem)
+    if pre:
+        return "; ".join(pre)
+    lp = build_lp(problem) if lp is None else lp
+    A = np.asarray(lp.A_ub)
+    b = np.asarray(lp.b_ub)
+    m, n = A.shape
+    scale = np.maximum(np.abs(A).max(axis=1), np.abs(b))
+    scale = np.where(scale > 0, scale, 1.0)
+    Ael = sp.hstack([sp.csr_matrix(A), -sp.identity(m, format="csr")]).tocsr()
+    c = np.concatenate([np.zeros(n), 1.0 / scale])
+    bounds = [(float(a), None if not np.isfinite(h) else float(h)) for a, h in zip(np.asarray(lp.lo), np.asarray(lp.hi))]
+    bounds += [(0, None)] * m
+    res = linprog(c, A_ub=Ael, b_ub=b, bounds=bounds, method="highs")
+    if res.status != 0:
+        return f"infeasible (elastic diagnosis failed: {res.message})"
+    e = res.x[n:]
+    bad = np.where(e / scale > 1e-7)[0]
+    parts = []
+    for i in bad[np.argsort(-(e / scale)[bad])][:3]:
+        name = lp.row_names[i]
+        kind, _, args = name.partition("[")
+        args = args.rstrip("]").split(",")
+        if kind == "target_h100e":
+            parts.append(f"the target of {float(problem.target_h100e):,.0f} H100e in {args[0]} is out of reach "
+                         f"(short by {e[i]:,.0f} H100e within power, supply and budget)")
+        elif kind == "capex_musd":
+            parts.append(f"the {args[0]} capex budget of ${b[i]:,.0f}M is short by ${e[i]:,.1f}M")
+        elif kind == "power_mw":
+            parts.append(f"site {args[0]} has {float(problem.power_avail_mw[problem.sites.index(args[0]), problem.periods.index(args[1])]):g} MW "
+                         f"in {args[1]} but needs {e[i]:.1f} MW more")
+        elif kind == "ratio":
+            parts.append(f"ratio rule {args[0]} at {args[1]} cannot hold in {args[2]} (short by {e[i]:,.0f} chips)")
+        elif kind == "own_share":
+            parts.append(f"the own-hardware share at site {args[0]} cannot be met in {args[1]} "
+                         f"(short by {e[i]:.2f} MW of own hardware)")
+        else:
+            parts.append(f"constraint {name} is violated by {e[i]:.4g}")
+    return "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
+
+
+# --------------------------------------------------------------------------------------
+# Generated problems (for tests and the benchmark suite)
+# --------------------------------------------------------------------------------------
+
+
+def generate_scenario(seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4,
+                      *, ratio: bool = True, policy: bool = True) -> Scenario:
+    """A random but plausible scenario (seeded): offers drawn around H100/H200/GB200/
+    Dojo/AI4-like prices and powers, sites with ramping power, budgets that bind.
+
+    Values come from the stand-in curve when built with ``value_source="standin"``.
+    """
+    if not (1 <= n_offers <= 12 and 1 <= n_sites <= 60 and 1 <= n_periods <= 20):
+        raise ValueError(f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,60], "
+                         f"n_periods={n_periods} in [1,20] required")
+    rng = np.random.default_rng(seed)
+    periods = period_list("2024Q1", n_periods)
+    years = tuple(dict.fromkeys(p[:4] for p in periods))
+    proto = [  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, cooling, own
+        ("h100_sxm", 8, 400e3, 11e3, 0.25, "air", False),
+        ("h200", 8, 450e3, 11.5e3, 0.25, "air", False),
+        ("gb200", 72, 3.3e6, 132e3, 1.0, "liquid", False),
+        ("dojo_tile", 6, 2.7e6, 110e3, 1.0, "liquid", True),
+        ("a100_80gb", 8, 150e3, 6.5e3, 0.25, "air", False),
+        ("b200", 8, 500e3, 14.3e3, 0.25, "air", False),
+        ("mi300x", 8, 300e3, 10e3, 0.25, "air", False),
+        ("ai4", 1, 1.5e3, 300.0, 0.01, "air", True),
+    ]
+    offers = {}
+    for i in range(n_offers):
+        chip, cpu, price, pw, rpu, cool, own = proto[i % len(proto)]
+        f = rng.uniform(0.85, 1.15)
+        sup = rng.uniform(20, 400) * (8 / cpu) ** 0.5 * (10.0 if chip == "ai4" else 1.0)
+        offers[f"o{i}_{chip}"] = {
+            "chip": chip, "chips_per_unit": cpu, "unit_price_usd": float(price * f),
+            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)), "racks_per_unit": rpu, "cooling": cool,
+            "earliest": periods[0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))],
+            "supply_units": [float(np.round(sup * rng.uniform(0.5, 1.5))) for _ in periods],
+            "own": own, "counts": chip != "ai4"}
+    sites = {}
+    for s in range(n_sites):
+        p0 = rng.uniform(5, 60)
+        growth = rng.uniform(0, 0.4)
+        sites[f"s{s}"] = {"power_mw": [float(p0 * (1 + growth) ** t) for t in range(n_periods)],
+                          "pue": float(rng.uniform(1.1, 1.5)),
+                          "cooling": "liquid" if rng.uniform() < 0.5 else "air",
+                          "racks": float(rng.uniform(100, 2000))}
+        if (policy and s == 0 and sites["s0"]["cooling"] == "liquid"
+                and any(o["chip"] == "dojo_tile" for o in offers.values()) and rng.uniform() < 0.5):
+            sites[f"s{s}"]["own_share_min"] = 0.2
+            sites[f"s{s}"]["own_share_from"] = periods[-1]
+    okeys = list(offers)
+    per_year = rng.uniform(0.2, 1.0) * 5e8 * n_sites
+    data = {"scenario": {"name": f"gen-{seed}", "start": "2024Q1", "quarters": n_periods},
+            "workloads": [{"name": "gpt3-175b", "weight": 1.0}], "sites": sites, "offers": offers,
+            "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.7, 1.3)) for y in years}},
+            "existing": [{"offer": okeys[0], "site": "s0", "chips": float(8 * int(rng.integers(0, 200)))}]}
+    ai4 = [k for k in okeys if "ai4" in k]
+    if ratio and ai4:
+        gpus = [k for k in okeys if offers[k]["chip"] in ("h100_sxm", "h200", "b200")]
+        if gpus:
+            data["ratios"] = [{"site": "*", "numerator": ai4, "denominator": gpus, "min_ratio": 0.2,
+                               "from": periods[0]}]
+    return parse_scenario(data, f"<generated seed={seed}>")
+
+
+def generate_problem(seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4, **kw) -> Problem:
+    """:func:`generate_scenario` built into a :class:`Problem` with the stand-in value curve."""
+    return build_problem(generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin")

@@ -1,0 +1,332 @@
+"""Integer plans from the relaxed LP: round down, fix and re-solve, repair, greedy fill,
+local search -- then the independent checker.
+
+Algorithm (:func:`solve`):
+
+1. Solve the LP relaxation (HiGHS or the JAX PDHG solver).
+2. *Fix and re-solve*: round the purchases down to whole units, fix them as lower bounds
+   and re-solve the relaxation on the remainder; repeat while the rounded-down counts
+   grow (at most ``resolve_rounds`` times). Rounding down never breaks a capacity row
+   (power, floor, supply, capex: all coefficients >= 0).
+3. *Repair*: rows that rounding down can break (ratio rules, own-hardware share) are
+   fixed one unit at a time: add a unit that helps the row and breaks nothing else (best
+   value first), else remove a unit that hurts it (least value lost).
+4. *Fill*: add single units greedily, best marginal value first (value per USD as a
+   second pass; the better result is kept), while every row still holds.
+   ``min-cost``: add the cheapest H100e per USD until the target holds, then drop
+   units whose removal keeps every row and the target (most expensive first).
+5. *Local search* (max-h100e): remove one unit of a low-value purchase and re-fill;
+   keep if the objective improves.
+6. :func:`perfmodel.fleet.check.check_feasible` on the result; a plan that fails is
+   never returned (raises RuntimeError, which would be a bug).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from perfmodel.fleet.check import Plan, check_feasible, plan_objective
+from perfmodel.fleet.lp import LP
+from perfmodel.fleet.problem import (FleetInfeasible, Problem, build_lp, diagnose_infeasible, precheck,
+                                     relaxed_solve)
+
+__all__ = ["solve", "round_plan", "solve_relaxed", "default_method"]
+
+TOL = 1e-7
+
+
+def default_method() -> str:
+    """"pdhg" when the JAX solver is importable, else "highs"."""
+    try:
+        import perfmodel.fleet.pdhg  # noqa: F401
+        return "pdhg"
+    except Exception:  # noqa: BLE001
+        return "highs"
+
+
+class _Rows:
+    """Capacity/ratio/policy rows restricted to the purchase variables (link and target
+    rows excluded: the segment variables are implicit, value = PWL at installed chips)."""
+
+    def __init__(self, problem: Problem, lp: LP):
+        K, S, T = problem.shape
+        nb = K * S * T
+        keep = [i for i, nm in enumerate(lp.row_names) if not nm.startswith(("link[", "target_h100e["))]
+        A = np.asarray(lp.A_ub, dtype=np.float64)[keep][:, :nb]
+        self.A = sp.csc_matrix(A)
+        self.Ar = sp.csr_matrix(A)
+        self.b = np.asarray(lp.b_ub, dtype=np.float64)[keep]
+        self.scale = np.maximum(np.abs(A).max(axis=1) if A.size else np.zeros(len(keep)), np.abs(self.b))
+        self.scale = np.where(self.scale > 0, self.scale, 1.0)
+        self.names = [lp.row_names[i] for i in keep]
+        self.hi = np.floor(np.asarray(lp.hi, dtype=np.float64)[:nb] + 1e-9)
+        self.nnz_col = np.diff(self.A.indptr)
+
+    def slack(self, buy_vec):
+        return self.b - self.A @ buy_vec
+
+    def can_add(self, slack, buy_vec):
+        """Mask of variables to which one more unit can be added keeping every row."""
+        data, idx, ptr = self.A.data, self.A.indices, self.A.indptr
+        bad_nz = (data > 0) & (data > slack[idx] + TOL * self.scale[idx])
+        bad = np.zeros(len(buy_vec), dtype=bool)
+        if len(data):
+            cnt = np.add.reduceat(bad_nz.astype(np.int64), np.minimum(ptr[:-1], len(data) - 1))
+            bad = np.where(self.nnz_col > 0, cnt > 0, False)
+        return (~bad) & (buy_vec + 1 <= self.hi + 1e-9)
+
+    def can_remove(self, slack, buy_vec):
+        """Mask of variables from which one unit can be removed keeping every row."""
+        data, idx, ptr = self.A.data, self.A.indices, self.A.indptr
+        bad_nz = (data < 0) & (-data > slack[idx] + TOL * self.scale[idx])
+        bad = np.zeros(len(buy_vec), dtype=bool)
+        if len(data):
+            cnt = np.add.reduceat(bad_nz.astype(np.int64), np.minimum(ptr[:-1], len(data) - 1))
+            bad = np.where(self.nnz_col > 0, cnt > 0, False)
+        return (~bad) & (buy_vec >= 1)
+
+
+class _Value:
+    """Vectorised concave PWL value and marginal gains."""
+
+    def __init__(self, problem: Problem):
+        self.p = problem
+        bx = np.asarray(problem.bp_chips, dtype=np.float64)
+        by = np.asarray(problem.bp_h100e, dtype=np.float64)
+        dx = bx[..., 1:] - bx[..., :-1]
+        self.x0 = bx[..., :-1]
+        self.len = dx
+        self.slope = np.where(dx > 0, (by[..., 1:] - by[..., :-1]) / np.where(dx > 0, dx, 1.0), 0.0)
+        self.cpu = np.asarray(problem.chips_per_unit, dtype=np.float64)
+        self.ex = np.asarray(problem.existing_units, dtype=np.float64)
+        self.w = np.asarray(problem.period_weight, dtype=np.float64)
+        self.price = np.asarray(problem.unit_price_usd, dtype=np.float64)
+        self.tiebreak = float(np.asarray(problem.cost_tiebreak))
+        self.shape = problem.shape
+
+    def v(self, chips):                               # chips [K,S,T] -> H100e [K,S,T]
+        seg = np.clip(chips[..., None] - self.x0[:, :, None, :], 0.0, self.len[:, :, None, :])
+        return np.einsum("kstj,ksj->kst", seg, self.slope)
+
+    def chips(self, buy):
+        return (self.ex[:, :, None] + np.cumsum(buy, axis=2)) * self.cpu[:, None, None]
+
+    def delta(self, buy, sign=+1):
+        """Per [K,S,T]: change in H100e at each period t' when one unit is added (sign=+1)
+        or removed (-1) at each delivery period t, as D[k,s,t'] (not yet accumulated)."""
+        n = self.chips(buy)
+        return self.v(n + sign * self.cpu[:, None, None]) - self.v(n)
+
+    def gain_quarters(self, buy, sign=+1):
+        """Change in H100e-quarters from one unit more/less delivered at (k,s,t)."""
+        D = self.delta(buy, sign) * self.w[None, None, :]
+        return np.flip(np.cumsum(np.flip(D, axis=2), axis=2), axis=2)   # sum over t' >= t
+
+    def gain_at(self, buy, tp, sign=+1):
+        """Change in H100e at period tp from one unit more/less delivered at (k,s,t)."""
+        D = self.delta(buy, sign)[:, :, tp]
+        K, S, T = self.shape
+        out = np.broadcast_to(D[:, :, None], (K, S, T)).copy()
+        out[:, :, tp + 1:] = 0.0
+        return out
+
+
+def _objective(problem, buy):
+    return plan_objective(problem, buy)[0]
+
+
+def _repair(problem, rows: _Rows, val: _Value, buy, max_iter: int = 100000):
+    """Fix violated rows one unit at a time (see module docstring)."""
+    shape = buy.shape
+    bv = buy.reshape(-1).astype(np.float64).copy()
+    for _ in range(max_iter):
+        slack = rows.slack(bv)
+        viol = -slack / rows.scale
+        i = int(np.argmax(viol)) if len(viol) else -1
+        if i < 0 or viol[i] <= TOL:
+            return bv.reshape(shape)
+        row = rows.Ar.getrow(i)
+        cols, coef = row.indices, row.data
+        gain = val.gain_quarters(bv.reshape(shape), +1).reshape(-1) - val.tiebreak * np.repeat(
+            val.price, shape[1] * shape[2])
+        addable = rows.can_add(np.where(np.arange(len(slack)) == i, np.inf, slack), bv)
+        cand = cols[(coef < 0) & addable[cols]]
+        if len(cand):
+            v = cand[np.argmax(gain[cand])]
+            bv[v] += 1
+            continue
+        loss = -val.gain_quarters(bv.reshape(shape), -1).reshape(-1)
+        rem = cols[(coef > 0) & (bv[cols] >= 1)]
+        if not len(rem):
+            break
+        v = rem[np.argmin(loss[rem])]
+        bv[v] -= 1
+    return bv.reshape(shape)
+
+
+def _fill_max(problem, rows: _Rows, val: _Value, buy, density: bool, max_iter: int = 200000):
+    shape = buy.shape
+    bv = buy.reshape(-1).astype(np.float64).copy()
+    price = np.repeat(val.price, shape[1] * shape[2])
+    for _ in range(max_iter):
+        slack = rows.slack(bv)
+        ok = rows.can_add(slack, bv)
+        if not ok.any():
+            break
+        g = val.gain_quarters(bv.reshape(shape), +1).reshape(-1) - val.tiebreak * price
+        score = g / price if density else g
+        score = np.where(ok & (g > 1e-12), score, -np.inf)
+        v = int(np.argmax(score))
+        if not np.isfinite(score[v]):
+            break
+        bv[v] += 1
+    return bv.reshape(shape)
+
+
+def _fill_target(problem, rows: _Rows, val: _Value, buy, max_iter: int = 200000):
+    """min-cost: add the cheapest H100e (at the target period) per USD until the target holds."""
+    shape = buy.shape
+    tp = problem.target_period
+    target = float(np.asarray(problem.target_h100e))
+    bv = buy.reshape(-1).astype(np.float64).copy()
+    price = np.repeat(val.price, shape[1] * shape[2])
+    for _ in range(max_iter):
+        have = val.v(val.chips(bv.reshape(shape)))[:, :, tp].sum()
+        if have >= target * (1 - 1e-12):
+            break
+        ok = rows.can_add(rows.slack(bv), bv)
+        g = val.gain_at(bv.reshape(shape), tp, +1).reshape(-1)
+        score = np.where(ok & (g > 1e-12), np.minimum(g, target - have) / price, -np.inf)
+        v = int(np.argmax(score))
+        if not np.isfinite(score[v]):
+            break
+        bv[v] += 1
+    return bv.reshape(shape)
+
+
+def _prune_target(problem, rows: _Rows, val: _Value, buy):
+    """min-cost: drop units (most expensive first) while the target and all rows hold."""
+    shape = buy.shape
+    tp = problem.target_period
+    target = float(np.asarray(problem.target_h100e))
+    bv = buy.reshape(-1).astype(np.float64).copy()
+    price = np.repeat(val.price, shape[1] * shape[2])
+    changed = True
+    while changed:
+        changed = False
+        have = val.v(val.chips(bv.reshape(shape)))[:, :, tp].sum()
+        ok = rows.can_remove(rows.slack(bv), bv)
+        loss = -val.gain_at(bv.reshape(shape), tp, -1).reshape(-1)
+        ok &= have - loss >= target * (1 - 1e-12)
+        if ok.any():
+            v = int(np.argmax(np.where(ok, price, -np.inf)))
+            bv[v] -= 1
+            changed = True
+    return bv.reshape(shape)
+
+
+def _local_search(problem, rows, val, buy, rounds: int = 30):
+    best = buy.copy()
+    best_obj = _objective(problem, best)
+    shape = buy.shape
+    tried = set()
+    for _ in range(rounds):
+        loss = -val.gain_quarters(best, -1).reshape(-1)
+        bv = best.reshape(-1)
+        cand = np.where(bv >= 1)[0]
+        cand = [c for c in cand[np.argsort(loss[cand] / np.repeat(val.price, shape[1] * shape[2])[cand])]
+                if c not in tried]
+        if not cand:
+            break
+        v = cand[0]
+        tried.add(v)
+        trial = bv.astype(np.float64).copy()
+        trial[v] -= 1
+        trial = _fill_max(problem, rows, val, trial.reshape(shape), density=False)
+        trial = _repair(problem, rows, val, trial)
+        if not check_feasible(problem, trial):
+            o = _objective(problem, trial)
+            if o > best_obj + 1e-9 * max(1.0, abs(best_obj)):
+                best, best_obj = trial, o
+                tried.clear()
+    return best
+
+
+def round_plan(problem: Problem, lp: LP, x_relaxed, *, method: str = "highs", resolve_rounds: int = 3,
+               local_search: bool = True) -> np.ndarray:
+    """Integer purchases [K,S,T] from a relaxed solution ``x_relaxed`` (see module doc)."""
+    K, S, T = problem.shape
+    nb = K * S * T
+    rows = _Rows(problem, lp)
+    val = _Value(problem)
+    x = np.asarray(x_relaxed, dtype=np.float64)
+    buy = np.floor(np.clip(x[:nb], 0, None) + 1e-6).reshape(K, S, T)
+    # fix the rounded-down counts and re-solve the relaxation on the remainder
+    for _ in range(resolve_rounds):
+        lo = np.asarray(lp.lo, dtype=np.float64).copy()
+        lo[:nb] = buy.reshape(-1)
+        if np.any(lo[:nb] > np.asarray(lp.hi)[:nb] + 1e-9):
+            break
+        sol = relaxed_solve(lp.replace(lo=lo), method="highs")
+        if sol.status != "optimal":
+            break
+        nxt = np.maximum(np.floor(sol.x[:nb] + 1e-6).reshape(K, S, T), buy)
+        if np.array_equal(nxt, buy):
+            break
+        buy = nxt
+    buy = _repair(problem, rows, val, buy)
+    if problem.objective == "min-cost":
+        buy = _fill_target(problem, rows, val, buy)
+        buy = _repair(problem, rows, val, buy)
+        buy = _fill_target(problem, rows, val, buy)
+        return _prune_target(problem, rows, val, buy)
+    cands = [_fill_max(problem, rows, val, buy, density=d) for d in (False, True)]
+    cands = [_repair(problem, rows, val, c) for c in cands]
+    best = max(cands, key=lambda c: (not check_feasible(problem, c), _objective(problem, c)))
+    if local_search:
+        best = _local_search(problem, rows, val, best)
+    return best
+
+
+def solve_relaxed(problem: Problem, method: str | None = None, **opts):
+    """Relaxed LP solution of ``problem`` (:class:`perfmodel.fleet.problem.RelaxedSolution`)."""
+    return relaxed_solve(build_lp(problem), method=method or default_method(), **opts)
+
+
+def solve(problem: Problem, *, method: str | None = None, local_search: bool = True,
+          resolve_rounds: int = 3) -> Plan:
+    """Integer plan that satisfies every constraint (checked independently).
+
+    ``method``: relaxation solver, "pdhg" (JAX, default when available) or "highs".
+    Raises :class:`~perfmodel.fleet.problem.FleetInfeasible` naming the binding
+    constraint if the problem has no feasible plan.
+    """
+    t0 = time.perf_counter()
+    pre = precheck(problem)
+    if pre:
+        raise FleetInfeasible("; ".join(pre))
+    lp = build_lp(problem)
+    method = method or default_method()
+    sol = relaxed_solve(lp, method=method)
+    used = method
+    if sol.status != "optimal" and method != "highs":
+        sol = relaxed_solve(lp, method="highs")    # PDHG did not converge: exact LP instead
+        used = f"{method} -> highs fallback"
+    if sol.status == "infeasible":
+        raise FleetInfeasible(f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}")
+    if sol.status != "optimal":
+        raise RuntimeError(f"{problem.name}: relaxed LP not solved ({sol.status})")
+    buy = round_plan(problem, lp, sol.x, resolve_rounds=resolve_rounds, local_search=local_search)
+    viol = check_feasible(problem, buy)
+    if viol:
+        if problem.objective == "min-cost":
+            raise FleetInfeasible(f"{problem.name}: no integer plan found meeting the target: {viol[0]}")
+        raise RuntimeError(f"{problem.name}: integer plan failed the checker (bug): {viol[:3]}")
+    obj, hq, cost = plan_objective(problem, buy)
+    return Plan(problem=problem, buy_units=np.round(buy).astype(np.int64), objective=obj, h100e_quarters=hq,
+                capex_usd=cost, relaxed_objective=sol.objective, method=f"relaxed {used} + round/repair",
+                seconds=time.perf_counter() - t0, extra={"relaxed_seconds": sol.seconds,
+                                                         "relaxed_iterations": sol.iterations})

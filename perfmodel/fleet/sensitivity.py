@@ -1,0 +1,315 @@
+"""Sensitivities of the fleet LP's optimum, by the envelope theorem (no unrolling).
+
+For ``opt(theta) = max { c @ x : A_ub x <= b_ub, A_eq x == b_eq, lo <= x <= hi }`` with
+optimal primal ``x*`` and duals ``y_ub >= 0``, ``y_eq`` (from :func:`perfmodel.fleet.pdhg.solve_lp`
+or HiGHS), the Lagrangian::
+
+    L(x, y; lp) = c @ x + y_ub @ (b_ub - A_ub x) + y_eq @ (b_eq - A_eq x)
+                  + mu_hi @ (hi - x) + mu_lo @ (x - lo)
+
+with bound multipliers from the reduced cost ``r = c - A_ub^T y_ub - A_eq^T y_eq``
+(``mu_hi = max(r, 0)``, ``mu_lo = max(-r, 0)`` where the bound is finite) gives, at the
+optimum and with the solution held fixed::
+
+    d opt / d c     = x*                    d opt / d b_ub = y_ub     d opt / d b_eq = y_eq
+    d opt / d A_ub  = -y_ub x*^T            d opt / d A_eq = -y_eq x*^T
+    d opt / d hi    = mu_hi                 d opt / d lo   = -mu_lo
+
+and for LP data that are a differentiable function of parameters, ``lp = lp_fn(theta)``
+(prices, site power ramps, chip specs through the value curves), the chain rule
+``d opt / d theta = d L(x*, y*; lp_fn(theta)) / d theta`` (:func:`envelope_grad`).
+
+Degenerate problems: where the optimal dual is not unique, ``opt`` has a kink in ``b``;
+``opt`` is concave in ``(b_ub, b_eq)`` and any optimal dual is a supergradient, so the
+reported ``y`` lies between the right and left derivatives (``d+ <= y <= d-``) rather
+than equal to both. Likewise ``opt`` is convex in ``c`` and ``x*`` is a subgradient.
+Use one-sided differences (:func:`finite_difference`) to see both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "LPGradients", "objective_gradients", "lagrangian", "envelope_grad", "spec_gradient",
+    "row_sensitivity", "var_sensitivity", "row_index", "var_index", "sensitivity_lines",
+    "sensitivity_table", "finite_difference",
+]
+
+
+@flax.struct.dataclass
+class LPGradients:
+    """Gradient of the optimum with respect to every LP field (same shapes as the LP).
+
+    Units: objective units per unit of the field (e.g. H100e-quarters per W for a power
+    row of ``b_ub``; H100e-quarters per (H100e-quarters per unit) = units for ``c``).
+    """
+
+    c: jax.Array
+    A_ub: jax.Array
+    b_ub: jax.Array
+    A_eq: jax.Array
+    b_eq: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+
+
+def _bound_multipliers(lp, x, y_ub, y_eq):
+    r = lp.c - lp.A_ub.T @ y_ub - lp.A_eq.T @ y_eq
+    mu_hi = jnp.where(jnp.isfinite(lp.hi), jnp.maximum(r, 0.0), 0.0)
+    mu_lo = jnp.where(jnp.isfinite(lp.lo), jnp.maximum(-r, 0.0), 0.0)
+    return mu_hi, mu_lo
+
+
+def objective_gradients(lp, sol) -> LPGradients:
+    """d opt / d (every LP field) at the solution ``sol`` (envelope theorem; see module doc).
+
+    Args:
+      lp: the LP that ``sol`` solves (unbatched).
+      sol: an :class:`perfmodel.fleet.pdhg.LPSolution` (or any object with x, y_ub, y_eq).
+
+    Returns:
+      :class:`LPGradients`; e.g. ``.b_ub[i]`` = objective units gained per row unit of
+      extra right-hand side on inequality row i.
+    """
+    x, y_ub, y_eq = (jnp.asarray(v, jnp.float64) for v in (sol.x, sol.y_ub, sol.y_eq))
+    mu_hi, mu_lo = _bound_multipliers(lp, x, y_ub, y_eq)
+    return LPGradients(
+        c=x, A_ub=-jnp.outer(y_ub, x), b_ub=y_ub, A_eq=-jnp.outer(y_eq, x), b_eq=y_eq,
+        lo=-mu_lo, hi=mu_hi)
+
+
+def lagrangian(lp, x, y_ub, y_eq, mu_hi=None, mu_lo=None):
+    """L(x, y; lp) of the module docstring (objective units); differentiable in ``lp``.
+
+    Bound terms use ``0 * inf = 0`` so infinite bounds contribute nothing.
+    """
+    if mu_hi is None or mu_lo is None:
+        mu_hi, mu_lo = _bound_multipliers(lp, x, y_ub, y_eq)
+    fin = lambda v: jnp.where(jnp.isfinite(v), v, 0.0)
+    return (lp.c @ x + y_ub @ (lp.b_ub - lp.A_ub @ x) + y_eq @ (lp.b_eq - lp.A_eq @ x)
+            + mu_hi @ (fin(lp.hi) - jnp.where(jnp.isfinite(lp.hi), x, 0.0))
+            + mu_lo @ (jnp.where(jnp.isfinite(lp.lo), x, 0.0) - fin(lp.lo)))
+
+
+def envelope_grad(lp_fn: Callable, params, sol):
+    """d opt / d params for an LP built by a differentiable ``lp_fn(params) -> LP``.
+
+    Holds the optimal ``x*, y*`` (and bound multipliers) fixed and differentiates the
+    Lagrangian through ``lp_fn`` (envelope theorem)::
+
+        d opt / d theta = d/d theta [ c(theta) @ x* + y* @ (b(theta) - A(theta) x*) + ... ]
+
+    Args:
+      lp_fn: params -> LP, written with jax.numpy (prices, MW ramps, chip specs, ...).
+      params: a pytree of float arrays (the point of differentiation).
+      sol: the solution of ``lp_fn(params)``.
+
+    Returns:
+      a pytree like ``params``: objective units per parameter unit.
+    """
+    lp0 = lp_fn(params)
+    x, y_ub, y_eq = (jnp.asarray(v, jnp.float64) for v in (sol.x, sol.y_ub, sol.y_eq))
+    mu_hi, mu_lo = _bound_multipliers(lp0, x, y_ub, y_eq)
+    return jax.grad(lambda p: lagrangian(lp_fn(p), x, y_ub, y_eq, mu_hi, mu_lo))(params)
+
+
+def spec_gradient(x, dc_dspec):
+    """Chain rule from objective coefficients to a chip spec: ``d opt / d s = x* @ (dc/ds)``.
+
+    Args:
+      x: optimal plan [n] (``d opt / d c``).
+      dc_dspec: Jacobian of ``c`` with respect to the spec, shape [n] (one scalar spec)
+        or [n, k] (k specs), e.g. ``jax.jacfwd(value_coefficients)(hbm_bytes_per_s)``.
+
+    Returns:
+      scalar or [k]: objective units per spec unit (e.g. H100e-quarters per byte/s).
+    """
+    return jnp.tensordot(jnp.asarray(x, jnp.float64), jnp.asarray(dc_dspec, jnp.float64), axes=1)
+
+
+# --------------------------------------------------------------------------- named access
+
+def row_index(lp, name: str) -> tuple[str, int]:
+    """('ub' | 'eq', index) of the row called ``name`` (row_names: A_ub rows, then A_eq rows)."""
+    names = tuple(lp.row_names)
+    m_ub = int(np.shape(lp.b_ub)[-1])
+    if name not in names:
+        close = [r for r in names if name.split("[")[0] in r][:5]
+        raise KeyError(f"row {name!r} not in the LP's {len(names)} rows"
+                       + (f"; similar: {close}" if close else ""))
+    i = names.index(name)
+    return ("ub", i) if i < m_ub else ("eq", i - m_ub)
+
+
+def var_index(lp, name: str) -> int:
+    """Index of the variable called ``name``."""
+    names = tuple(lp.var_names)
+    if name not in names:
+        raise KeyError(f"variable {name!r} not in the LP's {len(names)} variables")
+    return names.index(name)
+
+
+def row_sensitivity(lp, sol, name: str) -> float:
+    """d opt / d rhs of the named row (objective units per row unit)."""
+    kind, i = row_index(lp, name)
+    return float((sol.y_ub if kind == "ub" else sol.y_eq)[i])
+
+
+def var_sensitivity(lp, sol, name: str) -> float:
+    """d opt / d c of the named variable (= its optimal value x*)."""
+    return float(sol.x[var_index(lp, name)])
+
+
+def _dual_vector(sol):
+    return np.concatenate([np.asarray(sol.y_ub, np.float64), np.asarray(sol.y_eq, np.float64)])
+
+
+def _unit_for(row: str, row_units: dict | None):
+    """Exact key first, then the longest key that is a prefix of the row name."""
+    if not row_units:
+        return None
+    if row in row_units:
+        return row_units[row]
+    best = None
+    for k in row_units:
+        if row.startswith(k) and (best is None or len(k) > len(best)):
+            best = k
+    return row_units[best] if best is not None else None
+
+
+def _fmt(v: float) -> str:
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 1:
+        return f"{v:,.2f}"
+    return f"{v:.3g}"
+
+
+def sensitivity_table(lp, sol, *, row_units: dict | None = None, top: int = 10,
+                      tol: float = 1e-9) -> list[dict]:
+    """The ``top`` rows whose natural step is worth most, as dicts.
+
+    Each dict: row, kind ('ub'|'eq'), index (within its block), dual (objective units per row unit), unit,
+    step (in display units), worth (objective units for one step: ``dual * step *
+    per_unit_scale``), description. Rows with ``|worth| <= tol * max|worth|`` are dropped.
+    See :func:`sensitivity_lines` for ``row_units``.
+    """
+    names = tuple(lp.row_names)
+    y = _dual_vector(sol)
+    m_ub = int(np.shape(lp.b_ub)[-1])
+    if len(names) != y.size:
+        names = tuple(f"ub[{i}]" for i in range(m_ub)) + tuple(f"eq[{i}]" for i in range(y.size - m_ub))
+    out = []
+    for i, (row, yi) in enumerate(zip(names, y)):
+        spec = _unit_for(row, row_units)
+        if spec is None:
+            unit, step, scale, desc = "row units", 1.0, 1.0, row
+        else:
+            if len(spec) not in (3, 4):
+                raise ValueError(f"row_units[{row!r}] = {spec!r}; need (unit_label, step, "
+                                 "per_unit_scale) or (unit_label, step, per_unit_scale, description)")
+            unit, step, scale = spec[0], float(spec[1]), float(spec[2])
+            desc = spec[3] if len(spec) == 4 else row
+        out.append(dict(row=row, kind="ub" if i < m_ub else "eq", index=i if i < m_ub else i - m_ub,
+                        dual=float(yi), unit=unit,
+                        step=step, worth=float(yi) * step * scale, description=desc,
+                        per_unit_scale=scale))
+    if not out:
+        return []
+    biggest = max(abs(d["worth"]) for d in out)
+    out = [d for d in out if abs(d["worth"]) > tol * max(biggest, 1e-300)]
+    out.sort(key=lambda d: -abs(d["worth"]))
+    return out[:top]
+
+
+def sensitivity_lines(lp, sol, top: int = 10, *, row_units: dict | None = None,
+                      objective_unit: str = "H100e-quarters", resolve: Callable | None = None) -> list[str]:
+    """Human sentences for the most valuable constraint relaxations.
+
+    Example line: ``"100 MW more at site cortex in 2025Q2 is worth 1,234 H100e-quarters"``.
+
+    Args:
+      lp, sol: the LP and its solution.
+      top: how many lines (largest |worth| first).
+      row_units: ``{row_name_or_prefix: (unit_label, step, per_unit_scale[, description])}``;
+        ``per_unit_scale`` converts one display unit into row units (e.g. a power row in W
+        shown in MW: ``("MW", 100, 1e6, "at site cortex in 2025Q2")``). A key matches a row
+        exactly or as the longest prefix (``"power[cortex"``). Rows without an entry are
+        shown per 1 row unit under their own name.
+      objective_unit: label of the objective.
+      resolve: optional ``callable(lp) -> optimum``; when given, each line also states
+        the re-solved change for the full step (the dual is a local rate; a large step
+        can cross a kink): ``"... (re-solved: 1,100)"``.
+
+    Returns:
+      list of str. Negative worth (an equality or a ratio that costs) reads "costs".
+    """
+    rows = sensitivity_table(lp, sol, row_units=row_units, top=top)
+    base = None
+    lines = []
+    for d in rows:
+        step_txt = f"{d['step']:,.0f}" if float(d["step"]).is_integer() else _fmt(d["step"])
+        worth = d["worth"]
+        verb = "is worth" if worth >= 0 else "costs"
+        line = f"{step_txt} {d['unit']} more {_where(d['description'])} {verb} {_fmt(abs(worth))} {objective_unit}"
+        if resolve is not None:
+            if base is None:
+                base = float(resolve(lp))
+            bumped = _bump_rhs(lp, d["kind"], d["index"], d["step"] * d["per_unit_scale"])
+            line += f" (re-solved: {_fmt(float(resolve(bumped)) - base)})"
+        lines.append(line)
+    return lines
+
+
+def _where(desc: str) -> str:
+    low = desc.lower()
+    if low.startswith(("at ", "in ", "for ", "of ", "on ")):
+        return desc
+    return f"on {desc}"
+
+
+def _bump_rhs(lp, kind: str, i: int, delta: float):
+    if kind == "ub":
+        return lp.replace(b_ub=jnp.asarray(lp.b_ub).at[i].add(delta))
+    return lp.replace(b_eq=jnp.asarray(lp.b_eq).at[i].add(delta))
+
+
+def finite_difference(lp, kind: str, i: int, h: float, solve: Callable | None = None) -> tuple[float, float]:
+    """One-sided differences ``(d+, d-)`` of the optimum in the rhs of row i (HiGHS re-solves).
+
+    ``d+ = (opt(b + h e_i) - opt(b)) / h``, ``d- = (opt(b) - opt(b - h e_i)) / h``. For a
+    concave ``opt`` (LP maximum in b) every optimal dual lies in ``[d+, d-]`` (up to the
+    curvature over h); the two agree where the dual is unique.
+
+    Args:
+      lp: the LP; kind: 'ub' or 'eq'; i: row index within its block; h: step (row units).
+      solve: ``callable(lp) -> optimum``; default HiGHS via ``scipy.optimize.linprog``.
+    """
+    if h <= 0:
+        raise ValueError(f"finite_difference: h = {h}; must be > 0")
+    solve = solve or highs_optimum
+    f0 = solve(lp)
+    fp = solve(_bump_rhs(lp, kind, i, h))
+    fm = solve(_bump_rhs(lp, kind, i, -h))
+    return (fp - f0) / h, (f0 - fm) / h
+
+
+def highs_optimum(lp) -> float:
+    """max c @ x of the LP by HiGHS (scipy.optimize.linprog); raises ValueError if not optimal."""
+    from scipy.optimize import linprog
+
+    from perfmodel.fleet.lp import to_scipy
+
+    r = linprog(**to_scipy(lp), method="highs")
+    if r.status != 0:
+        raise ValueError(f"HiGHS: status {r.status} ({r.message})")
+    return float(-r.fun)

@@ -1,0 +1,917 @@
+"""Interconnect: time of collectives on the network of a cluster (alpha-beta models).
+
+A :class:`Network` is the network *as one chip of a cluster sees it*: its scale-up link
+(NVLink/NVSwitch, Infinity Fabric, a Dojo tile-mesh edge), its scale-out link (an
+InfiniBand/RoCE NIC, Dojo's interface-processor Ethernet Z-plane), the latencies of both,
+how many chips share a scale-up domain, the fat-tree taper of the scale-out network, and
+whether the scale-up domain is a 2-D mesh (Dojo) or switched. All leaves are float
+arrays, so :func:`collective_time_s` can be ``jit``-ed, ``vmap``-ed over message sizes or
+networks, and differentiated with respect to bandwidths and latencies.
+
+Bandwidths in a :class:`Network` are *achievable* rates: :func:`network_for` multiplies
+the catalog's nominal link rate by a documented bandwidth efficiency
+(:data:`EFFICIENCY_DEFAULTS`). A :class:`Network` built by hand is used as given.
+
+Conventions (all SI: byte, s, byte/s):
+
+* ``nbytes`` is the full buffer per member: the all-reduce buffer, the reduce-scatter
+  *input*, the all-gather *output*, the data an all-to-all member scatters (``nbytes/g``
+  to each member), the message of a send/recv.
+* ``g`` = ``group_size`` members; ``m`` = ``members_per_domain`` of them share one
+  scale-up domain (default ``min(g, domain_size)``); the group spans ``d = g / m``
+  domains. Members of a domain are assumed contiguous (a sub-mesh on a mesh).
+* Scale-up bandwidth ``B_u`` is per chip and direction on a switched domain; on a mesh
+  domain it is the bandwidth of *one edge* (to one neighbour) per direction, ``e``.
+* Scale-out bandwidth per chip is ``B_o = scaleout_bytes_per_s / oversubscription``
+  (every byte is assumed to cross the tapered level of the fat tree).
+
+Algorithms (``T`` = time, ``a`` = latency per step; RS = reduce-scatter, AG =
+all-gather, AR = all-reduce):
+
+* **ring** (NCCL-style, rail-aligned): ``T_RS = T_AG = (g-1)/g * N/B + (g-1) a``,
+  ``T_AR = T_RS + T_AG``. Inside a domain ``B = B_ring`` and ``a = a_u``, with
+  ``B_ring = B_u`` on a switch; on a mesh the ring is a bidirectional snake (a
+  Hamiltonian cycle of neighbour links), ``B_ring = 2 e``. Across domains NCCL runs
+  ``m`` rings (channels), each leaving a domain through a different member's NIC, so a
+  member sends ``1/m`` of each step's chunk over its NIC and ``(m-1)/m`` over the
+  scale-up link: ``1/B = max(1/(m B_o), (m-1)/(m B_ring))`` (``B = B_o`` for ``m = 1``),
+  and ``a = max(a_u, a_o)``.
+* **flat_ring**: one ring whose every step is paced by its slowest hop:
+  ``B = min(B_ring, B_o)``, ``a = max(a_u, a_o)`` when spanning domains (the textbook
+  flat ring; never faster than **ring**, kept as the reference for the hierarchy).
+* **tree** (all-reduce only; NCCL double binary tree):
+  ``T_AR = 2 (ceil(log2 d) a_o + ceil(log2 m) a_u) + 2 N / B_tree`` -- reduce up the
+  tree and broadcast down, pipelined; each member sends about ``N`` up and ``N`` down
+  in total for large messages, hence ``2 N / B``. ``B_tree`` is the slowest hop
+  (``B_u`` -- one edge on a mesh -- and ``B_o`` when spanning).
+* **hierarchical** (two levels): reduce-scatter inside the domain over the ``m``
+  members (ring on a switch, the 2-D algorithm on a mesh; bandwidth term
+  ``(1 - 1/m) N / B_ring``), a ring across the ``d`` domains on the per-chip share
+  ``N/m`` over the scale-out network (``(d-1)/d (N/m) / B_o`` per pass), then all-gather
+  inside. Chunks are pipelined through the phases, so the scale-up and scale-out links
+  work at the same time: the bandwidth terms take the max and the latencies add,
+  ``T_AR = max(2 (1-1/m) N/B_ring, 2 (d-1)/d N/(m B_o)) + 2 L_in + 2 (d-1) a_o``.
+  It is never slower than **flat_ring** (for any links).
+* **mesh2d** (Dojo tile mesh, ``k = sqrt(m)``; a ``k x k`` sub-mesh): RS along the rows,
+  then along the columns on ``1/k`` of the data. Half of the buffer goes row-first, the
+  other half column-first at the same time, so all four edges of a tile are busy; a ring
+  embedded in a row (a line, no wrap-around) uses both directions of each edge, so each
+  1-D phase runs at ``e`` per half: ``T_RS = (1 - 1/m) N / (2 e) + 2 (k-1) a_u``
+  (i.e. ``(1 - 1/m) N / B_ring + 2 (k-1) a_u``: the bandwidth term of the snake ring,
+  but ``2 (k-1)`` instead of ``m-1`` latency steps). Across domains it is combined with
+  the scale-out level like **hierarchical**. On a switched network it is the 2-D ring
+  (offered on request, not part of ``auto`` there).
+* **direct** all-to-all: each member sends ``N/g`` to every member.
+  Switched: ``T = max(N (m-1)/g / B_u, N (g-m)/g / B_o) + (m-1) a_u + (g-m) a_o``
+  (pairwise exchange, ``g-1`` rounds: the upper end of small-message latency).
+  Mesh: the local part is bisection-limited, ``k (N m/g) / (4 e)`` (half the sub-mesh
+  sends half its local data across a cut of ``k`` edges).
+* **direct** send/recv: ``T = a + N / B`` over the scale-out link (``B_o``, ``a_o``)
+  when the group spans domains, else over the scale-up link (one edge on a mesh:
+  neighbours are assumed adjacent).
+* ``auto`` is the hard minimum over ring, tree (all-reduce only) and hierarchical
+  (which is mesh2d on a mesh; left out inside one switched domain, where it equals
+  ring; flat_ring is never faster than ring). ``smooth`` is the soft minimum
+  ``(sum_i T_i**-p)**(-1/p)`` over the same ``n <= 3`` candidates with ``p = SMOOTH_P``:
+  ``hard * n**(-1/p) <= smooth <= hard`` (within 3.4% at ``p = 32``), differentiable
+  everywhere (for gradients across an algorithm switch).
+
+A group of one member costs 0 for every collective.
+
+Example::
+
+    >>> from perfmodel.interconnect import network_for, collective_time_s
+    >>> net = network_for("h100_sxm")                  # DGX H100: NVLink4 x8 + NDR IB
+    >>> t = collective_time_s("all_reduce", 1e9, 64, net)   # 1 GB over 8 nodes, s
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from perfmodel.hardware import Catalog, CatalogError, load_catalog
+
+KINDS: tuple[str, ...] = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all",
+                          "send_recv")
+ALGORITHMS: tuple[str, ...] = ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "direct")
+#: Algorithms valid for each collective (besides ``auto`` and ``smooth``).
+VALID_ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "all_reduce": ("ring", "flat_ring", "tree", "hierarchical", "mesh2d"),
+    "reduce_scatter": ("ring", "flat_ring", "hierarchical", "mesh2d"),
+    "all_gather": ("ring", "flat_ring", "hierarchical", "mesh2d"),
+    "all_to_all": ("direct",),
+    "send_recv": ("direct",),
+}
+SMOOTH_P = 32.0
+"""Exponent of the smooth minimum; ``hard * n**(-1/SMOOTH_P) <= smooth <= hard``."""
+
+
+def _f(x):
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+# --------------------------------------------------------------------------------------
+# The Network pytree
+# --------------------------------------------------------------------------------------
+
+
+@flax.struct.dataclass
+class Network:
+    """The network as one chip of a cluster sees it (all leaves float arrays).
+
+    Attributes:
+      scaleup_bytes_per_s: achievable bandwidth per chip, one direction, inside a
+        scale-up domain, byte/s. On a mesh (``mesh = 1``): per edge (to one neighbour).
+      scaleup_latency_s: latency of one step inside the domain, s.
+      scaleout_bytes_per_s: achievable bandwidth per chip, one direction, across
+        domains (before the oversubscription taper), byte/s.
+      scaleout_latency_s: latency of one step across domains, s.
+      domain_size: chips per scale-up domain (8 for HGX, 72 for NVL72, tiles in a mesh).
+      oversubscription: scale-out fat-tree taper, >= 1 (1 = non-blocking).
+      mesh: 1.0 if the scale-up domain is a 2-D mesh (Dojo), 0.0 if switched.
+    """
+
+    scaleup_bytes_per_s: jnp.ndarray
+    scaleup_latency_s: jnp.ndarray
+    scaleout_bytes_per_s: jnp.ndarray
+    scaleout_latency_s: jnp.ndarray
+    domain_size: jnp.ndarray
+    oversubscription: jnp.ndarray
+    mesh: jnp.ndarray
+
+    @staticmethod
+    def create(scaleup_bytes_per_s: float, scaleup_latency_s: float = 0.0,
+               scaleout_bytes_per_s: float | None = None, scaleout_latency_s: float | None = None,
+               domain_size: float = 1.0, oversubscription: float = 1.0,
+               mesh: bool | float = False) -> Network:
+        """A validated :class:`Network` from plain numbers (SI units). The scale-out link
+        defaults to the scale-up one (a flat, single-level network)."""
+        net = Network(
+            scaleup_bytes_per_s=_f(scaleup_bytes_per_s),
+            scaleup_latency_s=_f(scaleup_latency_s),
+            scaleout_bytes_per_s=_f(scaleup_bytes_per_s if scaleout_bytes_per_s is None
+                                    else scaleout_bytes_per_s),
+            scaleout_latency_s=_f(scaleup_latency_s if scaleout_latency_s is None
+                                  else scaleout_latency_s),
+            domain_size=_f(domain_size), oversubscription=_f(oversubscription),
+            mesh=_f(float(mesh)))
+        validate_network(net)
+        return net
+
+
+def _concrete(x: Any) -> np.ndarray | None:
+    """``x`` as a NumPy array, or ``None`` when it is traced (checked later by nobody:
+    validate before tracing)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, jax.errors.ConcretizationTypeError,
+            jax.errors.TracerArrayConversionError):
+        return None
+
+
+def _check_range(name: str, x: Any, lo: float, hi: float = math.inf, *,
+                 lo_open: bool = False, integer: bool = False) -> None:
+    a = _concrete(x)
+    if a is None:
+        return
+    bad = ~np.isfinite(a) if math.isinf(hi) else np.isnan(a)
+    bad |= (a <= lo) if lo_open else (a < lo)
+    bad |= a > hi
+    if integer:
+        bad |= np.abs(a - np.round(a)) > 1e-9 * np.maximum(1.0, np.abs(a))
+    if np.any(bad):
+        v = a[bad].flat[0] if a.ndim else a.item()
+        rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{']' if math.isfinite(hi) else ')'}"
+        kind = "an integer in " if integer else "finite and in "
+        raise ValueError(f"{name} = {v!r} must be {kind}{rng}")
+
+
+def validate_network(net: Network) -> None:
+    """Raise ``ValueError`` naming the field if a (concrete) network is invalid."""
+    _check_range("scaleup_bytes_per_s", net.scaleup_bytes_per_s, 0.0, lo_open=True)
+    _check_range("scaleout_bytes_per_s", net.scaleout_bytes_per_s, 0.0, lo_open=True)
+    _check_range("scaleup_latency_s", net.scaleup_latency_s, 0.0)
+    _check_range("scaleout_latency_s", net.scaleout_latency_s, 0.0)
+    _check_range("domain_size", net.domain_size, 1.0, integer=True)
+    _check_range("oversubscription", net.oversubscription, 1.0)
+    m = _concrete(net.mesh)
+    if m is not None and not np.all((m == 0.0) | (m == 1.0)):
+        raise ValueError(f"mesh = {m!r} must be 0.0 (switched) or 1.0 (2-D mesh)")
+
+
+def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
+                members_per_domain) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} must be one of {KINDS}")
+    allowed = ("auto", "smooth") + VALID_ALGORITHMS[kind]
+    if algorithm not in allowed:
+        raise ValueError(f"algorithm {algorithm!r} is not valid for {kind}; allowed: {allowed}")
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be a Network (see network_for), got {type(net).__name__}")
+    _check_range("nbytes", nbytes, 0.0)
+    _check_range("group_size", group_size, 1.0, integer=True)
+    validate_network(net)
+    if members_per_domain is not None:
+        _check_range("members_per_domain", members_per_domain, 1.0, integer=True)
+        m, g, dom = (_concrete(members_per_domain), _concrete(group_size),
+                     _concrete(net.domain_size))
+        if m is not None and g is not None and dom is not None:
+            hi = np.minimum(g, dom)
+            bad = np.broadcast_to(m > hi + 1e-9, np.broadcast_shapes(m.shape, hi.shape))
+            if np.any(bad):
+                mm = np.broadcast_to(m, bad.shape)[bad].flat[0]
+                hh = np.broadcast_to(hi, bad.shape)[bad].flat[0]
+                raise ValueError(f"members_per_domain = {mm:g} must be in [1, min(group_size, "
+                                 f"domain_size)] = [1, {hh:g}]")
+
+
+# --------------------------------------------------------------------------------------
+# Minimum (hard and smooth)
+# --------------------------------------------------------------------------------------
+
+
+def hard_min(ts: Sequence[jnp.ndarray]) -> jnp.ndarray:
+    """Element-wise minimum of candidate times (for reporting)."""
+    out = ts[0]
+    for t in ts[1:]:
+        out = jnp.minimum(out, t)
+    return out
+
+
+def smooth_min(ts: Sequence[jnp.ndarray], p: float = SMOOTH_P) -> jnp.ndarray:
+    """Soft minimum ``(sum_i t_i**-p)**(-1/p)`` of non-negative times.
+
+    ``hard * n**(-1/p) <= smooth <= hard``; infinite candidates drop out; 0 if any is 0.
+    Computed as ``h * (sum_i (h/t_i)**p)**(-1/p)`` with ``h`` the hard minimum (the value
+    does not depend on ``h``), which is overflow-free and has finite gradients.
+    """
+    h = hard_min(ts)
+    pos = h > 0
+    hs = jnp.where(pos, h, 1.0)
+    s = sum(jnp.where(pos, hs / jnp.where(pos, t, 1.0), 1.0) ** p for t in ts)
+    return jnp.where(pos, hs * s ** (-1.0 / p), 0.0)
+
+
+# --------------------------------------------------------------------------------------
+# One-level primitives: N bytes, n members, bandwidth bw, latency a
+# --------------------------------------------------------------------------------------
+
+
+def ring_time_s(kind: str, nbytes, n, bw, latency_s):
+    """Ring collective over ``n`` members on one link class (bandwidth ``bw`` byte/s per
+    member and direction, ``latency_s`` per step).
+
+    ``T_RS = T_AG = (n-1)/n * N/bw + (n-1) a``; ``T_AR = 2 T_RS``.
+    """
+    n = _f(n)
+    one = (n - 1.0) / n * _f(nbytes) / bw + (n - 1.0) * latency_s
+    if kind in ("reduce_scatter", "all_gather"):
+        return one
+    if kind == "all_reduce":
+        return 2.0 * one
+    raise ValueError(f"ring_time_s: kind {kind!r} must be all_reduce, reduce_scatter or all_gather")
+
+
+def _ceil_log2(n):
+    return jnp.ceil(jnp.log2(jnp.maximum(n, 1.0)) - 1e-9)
+
+
+def tree_time_s(nbytes, n, bw, latency_s):
+    """Double-binary-tree all-reduce over ``n`` members on one link class:
+    ``T = 2 ceil(log2 n) a + 2 N / bw`` (0 for ``n = 1``)."""
+    n = _f(n)
+    return jnp.where(n > 1.0, 2.0 * _ceil_log2(n) * latency_s + 2.0 * _f(nbytes) / bw, 0.0)
+
+
+def mesh2d_rs_time_s(nbytes, n, ring_bw, latency_s):
+    """2-D reduce-scatter (or all-gather) on a ``sqrt(n) x sqrt(n)`` (sub-)mesh:
+    ``T = (1 - 1/n) N / ring_bw + 2 (sqrt(n) - 1) a`` with ``ring_bw = 2 e`` on a mesh
+    (both dimensions busy at once) or the per-chip bandwidth on a switch (2-D ring)."""
+    n = _f(n)
+    return (1.0 - 1.0 / n) * _f(nbytes) / ring_bw + 2.0 * (jnp.sqrt(n) - 1.0) * latency_s
+
+
+# --------------------------------------------------------------------------------------
+# Collectives on a Network
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Levels:
+    g: Any
+    m: Any
+    d: Any
+    spans: Any
+    up_bw: Any      # per chip (switch) or per edge (mesh)
+    ring_bw: Any    # per chip rate of a 1-D ring inside the domain
+    out_bw: Any     # per chip, after the taper
+    up_lat: Any
+    out_lat: Any
+    mesh: Any
+
+
+def _levels(group_size, net: Network, members_per_domain) -> _Levels:
+    g = _f(group_size)
+    if members_per_domain is None:
+        m = jnp.minimum(g, net.domain_size)
+    else:
+        m = _f(members_per_domain)
+    d = g / m
+    mesh = net.mesh > 0.5
+    up = net.scaleup_bytes_per_s
+    return _Levels(g=g, m=m, d=d, spans=d > 1.0 + 1e-9, up_bw=up,
+                   ring_bw=jnp.where(mesh, 2.0 * up, up),
+                   out_bw=net.scaleout_bytes_per_s / net.oversubscription,
+                   up_lat=net.scaleup_latency_s, out_lat=net.scaleout_latency_s, mesh=mesh)
+
+
+def _flat(L: _Levels, inner_bw):
+    """Bottleneck bandwidth and step latency of one ring/tree over the whole group,
+    each step paced by its slowest hop."""
+    only_out = L.m <= 1.0 + 1e-9
+    bw = jnp.where(L.spans, jnp.where(only_out, L.out_bw, jnp.minimum(inner_bw, L.out_bw)),
+                   inner_bw)
+    return bw, _flat_latency(L)
+
+
+def _flat_latency(L: _Levels):
+    only_out = L.m <= 1.0 + 1e-9
+    return jnp.where(L.spans, jnp.where(only_out, L.out_lat, jnp.maximum(L.up_lat, L.out_lat)),
+                     L.up_lat)
+
+
+def _ring(kind, N, L: _Levels):
+    """Rail-aligned multi-channel ring (NCCL): ``m`` rings, each leaving a domain through
+    a different member's NIC, so per step a member sends ``1/m`` of its chunk over its NIC
+    and ``(m-1)/m`` over the scale-up link:
+    ``1/B = max(1/(m B_o), (m-1)/(m B_ring))`` when the group spans domains."""
+    inv = jnp.maximum(1.0 / (L.m * L.out_bw), (L.m - 1.0) / (L.m * L.ring_bw))
+    bw = jnp.where(L.spans, 1.0 / inv, L.ring_bw)
+    return ring_time_s(kind, N, L.g, bw, _flat_latency(L))
+
+
+def _flat_ring(kind, N, L: _Levels):
+    bw, lat = _flat(L, L.ring_bw)
+    return ring_time_s(kind, N, L.g, bw, lat)
+
+
+def _tree(N, L: _Levels):
+    bw, _ = _flat(L, L.up_bw)
+    lat = 2.0 * (_ceil_log2(L.d) * L.out_lat + _ceil_log2(L.m) * L.up_lat)
+    return jnp.where(L.g > 1.0, lat + 2.0 * N / bw, 0.0)
+
+
+def _two_level(kind, N, L: _Levels, inner_lat):
+    """Inner RS (bandwidth term ``(1-1/m) N / B_ring``, latency ``inner_lat``), ring
+    over the ``d`` domains on the share ``N/m``, inner AG; pipelined over chunks, so the
+    scale-up and scale-out links work at the same time: bandwidth terms take the max,
+    latencies add."""
+    inner_bw = (1.0 - 1.0 / L.m) * N / L.ring_bw
+    one_out = (L.d - 1.0) / L.d * (N / L.m) / L.out_bw
+    out_lat = (L.d - 1.0) * L.out_lat
+    if kind == "all_reduce":
+        return jnp.maximum(2.0 * inner_bw, 2.0 * one_out) + 2.0 * inner_lat + 2.0 * out_lat
+    return jnp.maximum(inner_bw, one_out) + inner_lat + out_lat
+
+
+def _hierarchical(kind, N, L: _Levels):
+    ring_lat = (L.m - 1.0) * L.up_lat
+    mesh_lat = 2.0 * (jnp.sqrt(L.m) - 1.0) * L.up_lat
+    return _two_level(kind, N, L, jnp.where(L.mesh, mesh_lat, ring_lat))
+
+
+def _mesh2d(kind, N, L: _Levels):
+    return _two_level(kind, N, L, 2.0 * (jnp.sqrt(L.m) - 1.0) * L.up_lat)
+
+
+def _all_to_all(N, L: _Levels):
+    local = N * L.m / L.g                       # bytes for members of the own domain
+    k = jnp.sqrt(L.m)
+    t_mesh = jnp.where(L.m > 1.0, k * local / (4.0 * L.up_bw), 0.0)
+    t_switch = N * (L.m - 1.0) / L.g / L.up_bw
+    t_in = jnp.where(L.mesh, t_mesh, t_switch)
+    t_out = N * (L.g - L.m) / L.g / L.out_bw
+    lat = (L.m - 1.0) * L.up_lat + (L.g - L.m) * L.out_lat
+    return jnp.maximum(t_in, t_out) + lat
+
+
+def _send_recv(N, L: _Levels):
+    t = jnp.where(L.spans, L.out_lat + N / L.out_bw, L.up_lat + N / L.up_bw)
+    return jnp.where(L.g > 1.0, t, 0.0)
+
+
+def _candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
+    if kind == "all_to_all":
+        return {"direct": _all_to_all(N, L)}
+    if kind == "send_recv":
+        return {"direct": _send_recv(N, L)}
+    out = {"ring": _ring(kind, N, L), "flat_ring": _flat_ring(kind, N, L)}
+    if kind == "all_reduce":
+        out["tree"] = _tree(N, L)
+    out["hierarchical"] = _hierarchical(kind, N, L)
+    out["mesh2d"] = _mesh2d(kind, N, L)
+    return out
+
+
+def algorithm_times_s(kind: str, nbytes, group_size, net: Network,
+                      members_per_domain=None) -> dict[str, jnp.ndarray]:
+    """Time (s) of every algorithm valid for ``kind`` (see the module docstring).
+
+    ``mesh2d`` on a switched network is the 2-D ring; it is excluded from ``auto`` there.
+    """
+    _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
+    L = _levels(group_size, net, members_per_domain)
+    return _candidates(kind, _f(nbytes), L)
+
+
+def collective_time_s(kind: str, nbytes, group_size, net: Network, members_per_domain=None,
+                      algorithm: str = "auto"):
+    """Time of one collective on ``net``, s.
+
+    Args:
+      kind: ``all_reduce``, ``reduce_scatter``, ``all_gather``, ``all_to_all`` or
+        ``send_recv``.
+      nbytes: full buffer size per member, byte (all-gather: the output; reduce-scatter:
+        the input; all-to-all: the data each member scatters).
+      group_size: members ``g`` (integer-valued, >= 1).
+      net: the :class:`Network`.
+      members_per_domain: members sharing one scale-up domain, in
+        ``[1, min(g, domain_size)]``; default ``min(g, domain_size)`` (the group packed
+        into as few domains as possible).
+      algorithm: ``auto`` (hard minimum over the valid algorithms), ``smooth`` (soft
+        minimum, for gradients), or one of :data:`VALID_ALGORITHMS` ``[kind]``.
+
+    Returns:
+      Time in s, broadcast over the array arguments. jit/vmap/grad-friendly in
+      ``nbytes``, ``group_size``, ``members_per_domain`` and every leaf of ``net``
+      (inputs are validated only when concrete, i.e. before tracing).
+
+    Example::
+
+        >>> net = Network.create(450e9, 0.0, 50e9, 0.0, domain_size=8)
+        >>> float(collective_time_s("all_reduce", 1e9, 8, net, algorithm="ring"))
+        0.003888...  # 2 * 7/8 * 1e9 / 450e9
+    """
+    _check_call(kind, algorithm, nbytes, group_size, net, members_per_domain)
+    L = _levels(group_size, net, members_per_domain)
+    if algorithm in ("auto", "smooth"):
+        cands = _auto_candidates(kind, _f(nbytes), L)
+        pick_min = smooth_min if algorithm == "smooth" else hard_min
+        return pick_min(list(cands.values()))
+    return _candidates(kind, _f(nbytes), L)[algorithm]
+
+
+def _auto_candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
+    """The algorithms ``auto`` chooses among, without duplicates: ``flat_ring`` is never
+    faster than ``ring``; on a mesh ``hierarchical`` is ``mesh2d``; inside one switched
+    domain ``hierarchical`` equals ``ring`` (dropped so the soft minimum is not biased)."""
+    c = _candidates(kind, N, L)
+    if "ring" not in c:
+        return c
+    out = {"ring": c["ring"]}
+    if "tree" in c:
+        out["tree"] = c["tree"]
+    out["hierarchical"] = jnp.where(L.spans | L.mesh, c["hierarchical"], jnp.inf)
+    return out
+
+
+def best_algorithm(kind: str, nbytes: float, group_size: float, net: Network,
+                   members_per_domain=None) -> str:
+    """Name of the algorithm ``auto`` picks (concrete scalars only), for reports."""
+    _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
+    L = _levels(group_size, net, members_per_domain)
+    times = {k: float(np.asarray(v))
+             for k, v in _auto_candidates(kind, _f(nbytes), L).items()}
+    best = min(times, key=times.get)
+    if best == "hierarchical" and float(np.asarray(net.mesh)) > 0.5:
+        return "mesh2d"
+    return best
+
+
+def point_to_point_time_s(nbytes, net: Network, same_domain: bool = True):
+    """One message between two chips, s: ``a + N / B`` over the scale-up link (one
+    edge on a mesh; neighbours assumed adjacent) when ``same_domain``, else over the
+    scale-out link with its taper."""
+    return collective_time_s("send_recv", nbytes, 2.0, net,
+                             members_per_domain=2.0 if same_domain else 1.0)
+
+
+def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
+    """NCCL-tests "bus bandwidth" of a measured or modelled collective, byte/s:
+    ``busbw = N / T * f`` with ``f = 2 (g-1)/g`` (all-reduce), ``(g-1)/g``
+    (reduce-scatter, all-gather, all-to-all), 1 (send/recv). Comparable to link rates."""
+    g = _f(group_size)
+    f = {"all_reduce": 2.0 * (g - 1.0) / g, "reduce_scatter": (g - 1.0) / g,
+         "all_gather": (g - 1.0) / g, "all_to_all": (g - 1.0) / g, "send_recv": 1.0}
+    if kind not in f:
+        raise ValueError(f"kind {kind!r} must be one of {KINDS}")
+    return _f(nbytes) / time_s * f[kind]
+
+
+# --------------------------------------------------------------------------------------
+# Topologies from the catalog
+# --------------------------------------------------------------------------------------
+
+#: Documented link defaults, used when the catalog lacks a figure. Each entry: nominal
+#: bandwidth per chip (or per mesh edge) and direction, latency per step, bandwidth
+#: efficiency (achievable fraction in collectives), as (low, best, high), with sources.
+#: Latencies and efficiencies are ESTIMATES (model parameters, not vendor specs).
+LINK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "nvlink3": dict(
+        bytes_per_s=(300e9, 300e9, 300e9), latency_s=(1e-6, 1e-6, 10e-6), eff=(0.6, 0.8, 0.9),
+        kind="switched",
+        source="NVIDIA A100 datasheet (NVLink3 600 GB/s bidir = 300 GB/s per dir per GPU); "
+               "latency: Calculon a100_80g.json uses 1e-5 s"),
+    "nvlink4": dict(
+        bytes_per_s=(450e9, 450e9, 450e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
+        kind="switched",
+        source="NVIDIA NVLink page (18 links x 25 GB/s per dir); latency 1 us and efficiency "
+               "0.6 from Calculon systems/h100_80g_nvl8.json (low), 0.8 from nccl-tests "
+               "all_reduce_perf busbw ~360 GB/s of 450 on 8x H100 without NVLS (best); "
+               "Tesla HC2024 slide puts NVLink latency at 2.3 us (high)"),
+    "nvlink5": dict(
+        bytes_per_s=(900e9, 900e9, 900e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
+        kind="switched",
+        source="NVIDIA NVLink page (NVLink5 1.8 TB/s bidir = 900 GB/s per dir per GPU); "
+               "latency/efficiency as nvlink4 (ESTIMATE)"),
+    "infinity_fabric": dict(
+        bytes_per_s=(448e9, 448e9, 448e9), latency_s=(1e-6, 1.5e-6, 3e-6), eff=(0.55, 0.7, 0.85),
+        kind="switched",
+        source="AMD MI300X: 7 xGMI links x 64 GB/s per dir, full mesh of 8 (wheelersnetwork "
+               "2024-01); treated as a switch of 448 GB/s per GPU since direct algorithms use "
+               "all 7 links; efficiency ESTIMATE (RCCL busbw reports ~300-350 GB/s)"),
+    "ib_hdr": dict(
+        bytes_per_s=(25e9, 25e9, 25e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
+        kind="fat_tree", source="InfiniBand HDR 200 Gb/s per GPU (DGX A100); Calculon IB 2 us, 0.9"),
+    "ib_ndr": dict(
+        bytes_per_s=(50e9, 50e9, 50e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
+        kind="fat_tree",
+        source="InfiniBand NDR 400 Gb/s = 50 GB/s per dir per GPU (ConnectX-7, DGX H100); "
+               "latency 2 us and efficiency 0.9 from Calculon h100_80g_nvl8.json"),
+    "ib_xdr": dict(
+        bytes_per_s=(100e9, 100e9, 100e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
+        kind="fat_tree", source="InfiniBand XDR 800 Gb/s (ConnectX-8); latency/eff as ib_ndr"),
+    "roce_400g": dict(
+        bytes_per_s=(50e9, 50e9, 50e9), latency_s=(2.5e-6, 3e-6, 6e-6), eff=(0.75, 0.85, 0.95),
+        kind="fat_tree",
+        source="400 Gb/s RoCE per GPU (Llama 3 paper, arXiv:2407.21783, sec. 3.3); "
+               "latency/efficiency ESTIMATE (slightly worse than IB)"),
+    "dojo_tile_edge": dict(
+        bytes_per_s=(9e12, 9e12, 9e12), latency_s=(0.2e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
+        kind="mesh",
+        source="HC34 'DOJO - Super-Compute System Scaling': 9 TB/s per tile edge (taken as "
+               "per direction: 5 D1 x 2 TB/s per dir per die edge = 10 TB/s); latency and "
+               "efficiency ESTIMATE (die-to-die hop ~100 ns per HC34 notes plus software)"),
+    "d1_edge": dict(
+        bytes_per_s=(2e12, 2e12, 2e12), latency_s=(0.05e-6, 0.1e-6, 1e-6), eff=(0.6, 0.8, 0.9),
+        kind="mesh",
+        source="HC34 'DOJO: The Microarchitecture of Tesla's Exa-Scale Computer': 2 TB/s per "
+               "D1 edge per direction (576 x 112 Gb/s SerDes / 8 / 4 edges); die-to-die "
+               "~100 ns (HC34 notes); efficiency ESTIMATE"),
+    "dojo_zplane": dict(
+        bytes_per_s=(167e9, 167e9, 250e9), latency_s=(1.3e-6, 1.3e-6, 5e-6),
+        eff=(0.8, 0.9, 0.97), kind="fat_tree",
+        source="DIP TTPoE 50 GB/s each (HC34); per tile 20 DIPs / 6 tiles x 50 GB/s = 167 GB/s "
+               "in an ExaPOD (best) up to 5 DIPs per tile edge = 250 GB/s (high); TTPoE "
+               "latency 1.3 us (Tesla HC2024 slide); 97.65 of 100 Gb/s measured on Mojo NIC"),
+    "ethernet_10g": dict(
+        bytes_per_s=(0.125e9, 1.25e9, 3.125e9), latency_s=(10e-6, 50e-6, 530e-6),
+        eff=(0.5, 0.7, 0.9), kind="fat_tree",
+        source="ESTIMATE for Tesla FSD computers (HW3/AI4) in a data centre: 1-25 GbE, "
+               "TCP/IP latency 10-530 us (Tesla HC2024 slide: TCP/IP 530 us)"),
+    "ethernet_100g": dict(
+        bytes_per_s=(12.5e9, 12.5e9, 25e9), latency_s=(3e-6, 5e-6, 20e-6), eff=(0.7, 0.85, 0.95),
+        kind="fat_tree", source="ESTIMATE: a 100-200 GbE host NIC"),
+}
+#: Catalog link keys (or name fragments) mapped to entries of LINK_DEFAULTS.
+LINK_ALIASES: dict[str, str] = {
+    "nvlink": "nvlink4", "nvlink3": "nvlink3", "nvlink4": "nvlink4", "nvlink5": "nvlink5",
+    "infinity_fabric": "infinity_fabric", "xgmi": "infinity_fabric",
+    "ib_hdr": "ib_hdr", "ib_ndr": "ib_ndr", "ib_xdr": "ib_xdr", "infiniband": "ib_ndr",
+    "roce_400g": "roce_400g", "roce": "roce_400g", "spectrum": "roce_400g",
+    "dojo_tile_edge": "dojo_tile_edge", "dojo_mesh": "dojo_tile_edge",
+    "dojo_zplane": "dojo_zplane", "ttpoe": "dojo_zplane",
+    "ethernet": "ethernet_100g",
+}
+#: Efficiency defaults by link class, used for catalog links not in LINK_DEFAULTS.
+EFFICIENCY_DEFAULTS: dict[str, float] = {"switched": 0.8, "mesh": 0.8, "fat_tree": 0.9}
+
+#: Default system of each chip (``network_for(chip)`` without ``system=``), and the
+#: fallback topology when the catalog has no system for a chip:
+#: (domain chips, scale-up link, scale-out link, mesh).
+DEFAULT_SYSTEM: dict[str, str] = {
+    "a100_80gb": "dgx_a100", "h100_sxm": "dgx_h100", "h200": "hgx_h200", "b200": "dgx_b200",
+    "gb200": "gb200_nvl72", "mi300x": "mi300x_platform", "dojo_tile": "dojo_exapod",
+    "d1": "dojo_exapod",
+}
+FALLBACK_TOPOLOGY: dict[str, tuple[int, str, str, bool]] = {
+    "a100_80gb": (8, "nvlink3", "ib_hdr", False),
+    "h100_sxm": (8, "nvlink4", "ib_ndr", False),
+    "h200": (8, "nvlink4", "ib_ndr", False),
+    "b200": (8, "nvlink5", "ib_ndr", False),
+    "gb200": (72, "nvlink5", "ib_ndr", False),
+    "mi300x": (8, "infinity_fabric", "roce_400g", False),
+    # Dojo ExaPOD: 120 training tiles (10 cabinets x 2 trays x 6 tiles) whose edges join
+    # one 2-D compute plane; the DIPs' Ethernet Z-plane is the scale-out level.
+    "dojo_tile": (120, "dojo_tile_edge", "dojo_zplane", True),
+    # D1 dies as the chips of a training tile's 5 x 5 mesh (the mesh continues across
+    # tiles; modelled per tile here), Z-plane share per die as scale-out.
+    "d1": (25, "d1_edge", "dojo_zplane", True),
+    "hw3": (1, "ethernet_10g", "ethernet_10g", False),
+    "ai4": (1, "ethernet_10g", "ethernet_10g", False),
+    "host_cpu": (1, "ethernet_100g", "ethernet_100g", False),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    """Where a :class:`Network` comes from: a system's links, their nominal rates,
+    efficiencies and latencies, with the provenance of each number (static, for reports).
+
+    Nominal bandwidths are per chip and direction (per edge on a mesh), byte/s.
+    """
+
+    chip: str
+    system: str
+    domain_size: int
+    mesh: bool
+    scaleup_link: str
+    scaleout_link: str
+    scaleup_nominal_bytes_per_s: float
+    scaleout_nominal_bytes_per_s: float
+    scaleup_efficiency: float
+    scaleout_efficiency: float
+    scaleup_latency_s: float
+    scaleout_latency_s: float
+    oversubscription: float = 1.0
+    provenance: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def network(self) -> Network:
+        """The :class:`Network` pytree (achievable = nominal x efficiency)."""
+        return Network.create(
+            self.scaleup_nominal_bytes_per_s * self.scaleup_efficiency, self.scaleup_latency_s,
+            self.scaleout_nominal_bytes_per_s * self.scaleout_efficiency,
+            self.scaleout_latency_s, domain_size=self.domain_size,
+            oversubscription=self.oversubscription, mesh=self.mesh)
+
+
+def _link_default_key(link: str) -> str | None:
+    k = link.strip().lower().replace("-", "_")
+    if k in LINK_DEFAULTS:
+        return k
+    if k in LINK_ALIASES:
+        return LINK_ALIASES[k]
+    for frag in sorted(LINK_ALIASES, key=len, reverse=True):
+        if frag in k:
+            return LINK_ALIASES[frag]
+    return None
+
+
+_PICK_INDEX = {"low": 0, "best": 1, "high": 2}
+
+
+def _figure(rec, keys: Sequence[str], pick: str) -> tuple[float, str] | None:
+    """First of ``keys`` present on a catalog record: (value, provenance)."""
+    if rec is None:
+        return None
+    for k in keys:
+        fig = rec.figures.get(k)
+        if fig is not None:
+            return fig.pick(pick), f"catalog {rec.key}.{k} ({fig.source})"
+    return None
+
+
+def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
+                 oversubscription: float = 1.0, pick: str = "best",
+                 scaleup_efficiency: float | None = None,
+                 scaleout_efficiency: float | None = None) -> Topology:
+    """The :class:`Topology` of a chip's default (or the given) system.
+
+    Numbers come from the catalog where it has them (system ``domain_chips_count`` /
+    ``chips_count``, links ``bytes_per_s_per_dir`` and ``latency_s``, the chip's own
+    per-chip ``scaleup/scaleout_bytes_per_s_per_dir``), else from :data:`LINK_DEFAULTS`;
+    ``provenance`` records which. ``pick`` (best/low/high) selects within estimate ranges.
+    Efficiencies default to the link's documented estimate; pass 1.0 for nominal rates.
+    """
+    if pick not in _PICK_INDEX:
+        raise ValueError(f"pick {pick!r} must be one of {tuple(_PICK_INDEX)}")
+    _check_range("oversubscription", oversubscription, 1.0)
+    for name, e in (("scaleup_efficiency", scaleup_efficiency),
+                    ("scaleout_efficiency", scaleout_efficiency)):
+        if e is not None:
+            _check_range(name, e, 0.0, 1.0, lo_open=True)
+    cat = catalog if catalog is not None else load_catalog()
+    key = cat.resolve(chip_key)
+    rec = cat.chips[key]
+    prov: dict[str, str] = {}
+    i = _PICK_INDEX[pick]
+
+    sys_rec = None
+    if system is not None:
+        sys_rec = cat.system(system)
+        if sys_rec.chip != key:
+            raise ValueError(f"system {system!r} is built from chip {sys_rec.chip!r}, "
+                             f"not {key!r}")
+    else:
+        want = DEFAULT_SYSTEM.get(key)
+        if want is not None and want in cat.systems and cat.systems[want].chip == key:
+            sys_rec = cat.systems[want]
+        else:
+            same = [s for s in cat.systems.values() if s.chip == key]
+            sys_rec = same[0] if same else None
+
+    fb = FALLBACK_TOPOLOGY.get(key)
+    # Domain size and mesh flag.
+    if sys_rec is not None:
+        dom_fig = _figure(sys_rec, ("domain_chips_count", "chips_count"), pick)
+        domain, prov["domain_size"] = int(round(dom_fig[0])), dom_fig[1]
+        up_name = str(sys_rec.text.get("link_scaleup", fb[1] if fb else ""))
+        out_name = str(sys_rec.text.get("link_scaleout", fb[2] if fb else ""))
+        topo_txt = " ".join(str(sys_rec.text.get("topology", "")).lower().split())
+        sys_name = sys_rec.key
+    elif fb is not None:
+        domain, up_name, out_name = fb[0], fb[1], fb[2]
+        prov["domain_size"] = f"perfmodel.interconnect.FALLBACK_TOPOLOGY[{key!r}]"
+        topo_txt, sys_name = "", f"{key} (no catalog system; fallback)"
+    else:
+        domain, up_name, out_name, topo_txt = 1, "", "", ""
+        sys_name = f"{key} (no catalog system)"
+        prov["domain_size"] = "no system: a domain of one chip"
+
+    links = {"up": cat.links.get(up_name), "out": cat.links.get(out_name)}
+    defaults = {"up": LINK_DEFAULTS.get(_link_default_key(up_name) or "", None),
+                "out": LINK_DEFAULTS.get(_link_default_key(out_name) or "", None)}
+    link_txt = ""
+    if links["up"] is not None:
+        link_txt = " ".join(str(links["up"].text.get(f, "")) for f in ("topology", "kind"))
+    link_txt = link_txt.strip().lower()
+
+    def _is_mesh(txt: str) -> bool:   # a 2-D mesh; a full mesh (MI300X) counts as switched
+        return "mesh" in txt and "full" not in txt
+
+    if topo_txt:
+        mesh = _is_mesh(topo_txt)
+    elif link_txt:
+        mesh = _is_mesh(link_txt)
+    elif fb is not None and fb[1] == up_name:
+        mesh = fb[3]
+    else:
+        mesh = defaults["up"] is not None and defaults["up"]["kind"] == "mesh"
+
+    def bandwidth(level: str) -> float:
+        chip_key_field = f"scale{level if level == 'out' else 'up'}_bytes_per_s_per_dir"
+        dflt = defaults[level]
+        if level == "up" and mesh:   # per edge: the link figure, never the chip total
+            got = _figure(links["up"], ("bytes_per_s_per_dir",), pick)
+            if got is None and dflt is not None:
+                got = dflt["bytes_per_s"][i], f"LINK_DEFAULTS[{_link_default_key(up_name)!r}]"
+            if got is None:
+                raise CatalogError(f"no mesh edge bandwidth for {key}: link {up_name!r} "
+                                   "lacks bytes_per_s_per_dir")
+            return _store(level, got)
+        got = _figure(rec, (chip_key_field,), pick)
+        if got is not None and got[0] <= 0:
+            got = None
+        if got is None and sys_rec is not None:
+            got = _figure(sys_rec, (f"{chip_key_field[:-8]}_per_chip_per_dir",
+                                    chip_key_field), pick)
+        if got is None:
+            got = _figure(links[level], ("bytes_per_s_per_dir",), pick)
+        if got is None and dflt is not None:
+            name = up_name if level == "up" else out_name
+            got = dflt["bytes_per_s"][i], f"LINK_DEFAULTS[{_link_default_key(name)!r}]"
+        if got is None:
+            raise CatalogError(
+                f"no scale-{level} bandwidth known for chip {key!r} (system {sys_name!r}, "
+                f"link {(up_name if level == 'up' else out_name)!r}); give the chip "
+                f"'{chip_key_field}' or pass system=")
+        return _store(level, got)
+
+    def _store(level: str, got: tuple[float, str]) -> float:
+        prov[f"scale{level}_bytes_per_s"] = got[1]
+        return float(got[0])
+
+    def latency(level: str) -> float:
+        got = _figure(links[level], ("latency_s",), pick)
+        name = up_name if level == "up" else out_name
+        if got is None and defaults[level] is not None:
+            got = (defaults[level]["latency_s"][i],
+                   f"LINK_DEFAULTS[{_link_default_key(name)!r}] (ESTIMATE)")
+        if got is None:
+            got = ((1e-6, 2e-6)[level == "out"],
+                   "generic ESTIMATE (1 us scale-up, 2 us scale-out; Calculon)")
+        prov[f"scale{level}_latency_s"] = got[1]
+        return float(got[0])
+
+    def efficiency(level: str, given: float | None) -> float:
+        if given is not None:
+            prov[f"scale{level}_efficiency"] = "given"
+            return float(given)
+        got = _figure(links[level], ("efficiency_ratio", "bw_efficiency_ratio"), pick)
+        name = up_name if level == "up" else out_name
+        if got is None and defaults[level] is not None:
+            got = (defaults[level]["eff"][i],
+                   f"LINK_DEFAULTS[{_link_default_key(name)!r}] (ESTIMATE): "
+                   f"{defaults[level]['source']}")
+        if got is None:
+            cls = "mesh" if (level == "up" and mesh) else ("switched" if level == "up"
+                                                            else "fat_tree")
+            got = EFFICIENCY_DEFAULTS[cls], f"EFFICIENCY_DEFAULTS[{cls!r}] (ESTIMATE)"
+        prov[f"scale{level}_efficiency"] = got[1]
+        return float(got[0])
+
+    up_bw, out_bw = bandwidth("up"), bandwidth("out")
+    return Topology(
+        chip=key, system=sys_name, domain_size=max(1, domain), mesh=bool(mesh),
+        scaleup_link=up_name or "(none)", scaleout_link=out_name or "(none)",
+        scaleup_nominal_bytes_per_s=up_bw, scaleout_nominal_bytes_per_s=out_bw,
+        scaleup_efficiency=efficiency("up", scaleup_efficiency),
+        scaleout_efficiency=efficiency("out", scaleout_efficiency),
+        scaleup_latency_s=latency("up"), scaleout_latency_s=latency("out"),
+        oversubscription=float(oversubscription), provenance=prov)
+
+
+def network_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
+                oversubscription: float = 1.0, pick: str = "best",
+                scaleup_efficiency: float | None = None,
+                scaleout_efficiency: float | None = None) -> Network:
+    """The :class:`Network` of a chip's default system (e.g. ``h100_sxm`` -> ``dgx_h100``:
+    8 GPUs on NVLink4 at 450 GB/s per direction, one 400 Gb/s NIC each), or of
+    ``system``, with a scale-out fat-tree taper of ``oversubscription`` (>= 1).
+
+    Bandwidths are achievable rates (nominal x documented efficiency; pass
+    ``scaleup_efficiency=1.0, scaleout_efficiency=1.0`` for nominal). See
+    :func:`topology_for` for where each number comes from and :func:`describe`.
+    """
+    return topology_for(chip_key, catalog, system=system, oversubscription=oversubscription,
+                        pick=pick, scaleup_efficiency=scaleup_efficiency,
+                        scaleout_efficiency=scaleout_efficiency).network()
+
+
+def _fmt_bw(x: float) -> str:
+    return f"{x / 1e12:.2f} TB/s" if x >= 1e12 else f"{x / 1e9:.1f} GB/s"
+
+
+def _fmt_t(x: float) -> str:
+    if x == 0:
+        return "0"
+    if x < 1e-3:
+        return f"{x * 1e6:.1f} us"
+    return f"{x * 1e3:.2f} ms" if x < 1 else f"{x:.3f} s"
+
+
+def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
+             groups: Sequence[int] | None = None, kinds: Sequence[str] = ("all_reduce",
+                                                                         "all_to_all"),
+             provenance: bool = True) -> str:
+    """A plain-text report: the links with their sources, then a table of collective
+    times (and the algorithm ``auto`` picks) for a few message sizes and group sizes."""
+    t = topology
+    net = t.network()
+    dom = t.domain_size
+    if groups is None:
+        groups = sorted({min(dom, 8), dom, 8 * dom, 64 * dom} - {0})
+    up_unit = "per edge" if t.mesh else "per chip"
+    lines = [
+        f"{t.chip} on {t.system}: scale-up domain of {dom} chips "
+        f"({'2-D mesh' if t.mesh else 'switched'}), scale-out oversubscription "
+        f"{t.oversubscription:g}:1",
+        f"  scale-up  {t.scaleup_link:16s} {_fmt_bw(t.scaleup_nominal_bytes_per_s)} {up_unit}/dir"
+        f" x {t.scaleup_efficiency:.2f} = {_fmt_bw(t.scaleup_nominal_bytes_per_s * t.scaleup_efficiency)},"
+        f" latency {_fmt_t(t.scaleup_latency_s)}",
+        f"  scale-out {t.scaleout_link:16s} {_fmt_bw(t.scaleout_nominal_bytes_per_s)} per chip/dir"
+        f" x {t.scaleout_efficiency:.2f} = {_fmt_bw(t.scaleout_nominal_bytes_per_s * t.scaleout_efficiency)},"
+        f" latency {_fmt_t(t.scaleout_latency_s)}",
+    ]
+    if provenance:
+        lines.append("  sources:")
+        lines += [f"    {k}: {v}" for k, v in t.provenance.items()]
+    head = f"  {'collective':14s} {'bytes':>8s} " + " ".join(f"{'g=' + str(g):>20s}" for g in groups)
+    lines += ["", head]
+    for kind in kinds:
+        for n in sizes_bytes:
+            cells = []
+            for g in groups:
+                tt = float(collective_time_s(kind, n, g, net))
+                alg = best_algorithm(kind, n, g, net)
+                cells.append(f"{_fmt_t(tt) + ' ' + alg[:4]:>20s}")
+            lines.append(f"  {kind:14s} {n:8.0e} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "LINK_DEFAULTS", "Network", "Topology",
+    "algorithm_times_s", "best_algorithm", "bus_bandwidth_bytes_per_s", "collective_time_s",
+    "describe", "hard_min", "mesh2d_rs_time_s", "network_for", "point_to_point_time_s",
+    "ring_time_s", "smooth_min", "topology_for", "tree_time_s", "validate_network",
+]

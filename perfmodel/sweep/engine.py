@@ -1,0 +1,880 @@
+"""Batch what-if runs: sample uncertain inputs, evaluate with jit+vmap, shard across
+devices, stream resumable results to Parquet.
+
+A sweep is ``(model, params, samples, seed)``:
+
+* a **model** is a pure function ``evaluate(params_batch) -> dict of arrays`` (every
+  array has the batch axis first) plus its static configuration and the uncertain
+  inputs it knows (:class:`Model`);
+* **params** are named uncertain inputs, each with a distribution (:class:`Param`):
+  ``uniform(low, high)``, ``triangular(low, best, high)`` (mode ``best``),
+  ``lognormal(median, sigma[, low, high])``, ``normal(mean, sd[, low, high])``
+  (clipped to ``[low, high]`` when given), ``choice(values[, weights])``,
+  ``grid(values)`` (a full factorial over all grid params; sample ``i`` takes grid
+  point ``i mod G`` in mixed radix, spec order) and ``constant(value)``;
+* sample ``i`` is a deterministic function of ``(seed, i)`` only: its random numbers
+  come from ``fold_in(fold_in(key(seed), i), crc32(param name))`` (threefry). Results
+  are therefore identical for any chunk size, any device count and any order in
+  which chunks run, and adding a parameter does not change the draws of the others.
+
+Built-in models (:data:`MODELS`): ``fleet`` (the fleet planner's relaxed optimum per
+scenario variant: prices, delivery delays, power ramps), ``chips`` (per-sample chip
+specs drawn from the catalog's low/best/high ranges -> training step time and
+H100-equivalents with a roofline step model) and ``toy`` (identity, for tests).
+
+Execution (:func:`run_sweep`):
+
+* the samples are cut into chunks of ``chunk_size``; each chunk is padded to a
+  multiple of the local device count and evaluated by one jitted call whose sample
+  axis is sharded with ``NamedSharding(Mesh(devices, ("samples",)), P("samples"))``;
+* chunk ``c`` is written to ``OUT/chunk-{c:06d}.parquet`` by writing a temporary file
+  and ``os.replace``-ing it (atomic), next to ``OUT/manifest.json`` (spec, seed, sample
+  count, chunk size, columns). A sweep killed at any moment (SIGINT, SIGKILL, power
+  loss) and restarted with the same command skips the chunks on disk and computes the
+  rest: the final results are bit-for-bit those of an uninterrupted run. A different
+  spec, seed, sample count or chunk size in an existing directory is an error unless
+  ``overwrite=True`` (CLI ``--overwrite``);
+* while chunk ``c`` is written to disk, chunk ``c + 1`` is already running on the
+  devices (JAX's asynchronous dispatch).
+
+Several hosts (``jax.distributed``): start one process per host with the same command
+and a shared output directory, after
+``jax.distributed.initialize(coordinator_address, num_processes, process_id)``.
+Process ``p`` of ``P`` evaluates the chunks ``c`` with ``c % P == p`` on its own local
+devices (``jax.local_devices()``), so no cross-host communication happens during the
+sweep; process 0 writes the manifest (the others wait for it and check it). Because a
+chunk depends only on ``(seed, c)``, a restarted or re-sized job (a different ``P``)
+resumes from whatever chunks exist. Only the single-host path is tested here (on CPU
+with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``).
+
+Example::
+
+    >>> from perfmodel.sweep import load_spec, run_sweep, summarize
+    >>> spec = load_spec(None)                # the built-in default sweep
+    >>> run_sweep(spec, "out/sweep", samples=1000, seed=0)   # doctest: +SKIP
+    >>> summarize("out/sweep")["metrics"]["h100e"]["p50"]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import tomllib
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# --------------------------------------------------------------------------------------
+# Distributions
+# --------------------------------------------------------------------------------------
+
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (required keys, optional keys)
+    "uniform": (("low", "high"), ()),
+    "triangular": (("low", "best", "high"), ()),
+    "lognormal": (("median", "sigma"), ("low", "high")),
+    "normal": (("mean", "sd"), ("low", "high")),
+    "choice": (("values",), ("weights",)),
+    "grid": (("values",), ()),
+    "constant": (("value",), ()),
+}
+
+MAX_SAMPLES = 2**32 - 1
+"""Sample indices are folded into the PRNG key as uint32."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One uncertain input: a name (``chip.field``, ``offer.h100.price``, ...), a
+    distribution and its arguments (SI units, as the model documents them)."""
+
+    name: str
+    dist: str
+    args: tuple[tuple[str, Any], ...]
+
+    def arg(self, key: str, default: Any = None) -> Any:
+        return dict(self.args).get(key, default)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dist": self.dist, **{k: v for k, v in self.args}}
+
+
+def _num(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{where} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def parse_param(name: str, raw: Any, where: str = "params") -> Param:
+    """Validate one ``[params]`` entry and return a :class:`Param`.
+
+    ``raw`` is an inline table ``{ dist = "triangular", low = 1, best = 2, high = 3 }``
+    or a bare number (a constant). Errors name the field, the value and what is allowed.
+    """
+    field = f"{where}.{name}"
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        raw = {"dist": "constant", "value": raw}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{field}: expected an inline table like "
+                         "{ dist = \"uniform\", low = 0.0, high = 1.0 }, got " + repr(raw))
+    dist = raw.get("dist")
+    if dist not in DISTRIBUTIONS:
+        raise ValueError(f"{field}.dist = {dist!r} must be one of {', '.join(DISTRIBUTIONS)}")
+    req, opt = DISTRIBUTIONS[dist]
+    unknown = set(raw) - {"dist", *req, *opt}
+    if unknown:
+        raise ValueError(f"{field}: unknown key(s) {sorted(unknown)} for dist {dist!r}; "
+                         f"allowed: {', '.join(req + opt)}")
+    for k in req:
+        if k not in raw:
+            raise ValueError(f"{field}: dist {dist!r} needs '{k}' (required: {', '.join(req)})")
+    args: dict[str, Any] = {}
+    if dist in ("choice", "grid"):
+        vals = raw["values"]
+        if not isinstance(vals, list) or not vals:
+            raise ValueError(f"{field}.values = {vals!r} must be a non-empty list of numbers")
+        args["values"] = tuple(_num(v, f"{field}.values[{i}]") for i, v in enumerate(vals))
+        if "weights" in raw:
+            w = raw["weights"]
+            if not isinstance(w, list) or len(w) != len(vals):
+                raise ValueError(f"{field}.weights = {w!r} must be a list of {len(vals)} numbers")
+            ws = tuple(_num(x, f"{field}.weights[{i}]") for i, x in enumerate(w))
+            if min(ws) < 0 or sum(ws) <= 0:
+                raise ValueError(f"{field}.weights = {list(ws)} must be >= 0 with a positive sum")
+            args["weights"] = ws
+    else:
+        for k in req + opt:
+            if k in raw:
+                args[k] = _num(raw[k], f"{field}.{k}")
+    if dist == "uniform" and not args["low"] <= args["high"]:
+        raise ValueError(f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}")
+    if dist == "triangular" and not args["low"] <= args["best"] <= args["high"]:
+        raise ValueError(f"{field}: need low <= best <= high, got low={args['low']:g}, "
+                         f"best={args['best']:g}, high={args['high']:g}")
+    if dist == "lognormal":
+        if args["median"] <= 0:
+            raise ValueError(f"{field}.median = {args['median']:g} must be > 0")
+        if args["sigma"] < 0:
+            raise ValueError(f"{field}.sigma = {args['sigma']:g} must be >= 0")
+    if dist == "normal" and args["sd"] < 0:
+        raise ValueError(f"{field}.sd = {args['sd']:g} must be >= 0")
+    if "low" in args and "high" in args and dist in ("lognormal", "normal") \
+            and args["low"] > args["high"]:
+        raise ValueError(f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}")
+    return Param(name, dist, tuple(args.items()))
+
+
+def triangular(low: float, best: float, high: float, name: str) -> Param:
+    """A triangular(low, best, high) :class:`Param` (constant when low == high)."""
+    if low == high:
+        return Param(name, "constant", (("value", float(best)),))
+    return Param(name, "triangular", (("low", float(low)), ("best", float(best)),
+                                      ("high", float(high))))
+
+
+def grid_size(params: Sequence[Param]) -> int:
+    """Number of points of the full factorial over the ``grid`` params (1 if none)."""
+    return math.prod(len(p.arg("values")) for p in params if p.dist == "grid")
+
+
+def _name_id(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _draw(p: Param, key, index, stride: int):
+    """The value of param ``p`` for one sample (traced ``key``/``index``)."""
+    f = jnp.result_type(float)
+    a = dict(p.args)
+    if p.dist == "constant":
+        return jnp.asarray(a["value"], f)
+    if p.dist == "grid":
+        vals = jnp.asarray(a["values"], f)
+        return vals[(index // stride) % len(a["values"])]
+    k = jax.random.fold_in(key, _name_id(p.name))
+    if p.dist == "uniform":
+        u = jax.random.uniform(k, (), f)
+        return a["low"] + (a["high"] - a["low"]) * u
+    if p.dist == "triangular":
+        lo, c, hi = a["low"], a["best"], a["high"]
+        if hi == lo:
+            return jnp.asarray(c, f)
+        u = jax.random.uniform(k, (), f)
+        fc = (c - lo) / (hi - lo)
+        left = lo + jnp.sqrt(u * (hi - lo) * (c - lo))
+        right = hi - jnp.sqrt((1.0 - u) * (hi - lo) * (hi - c))
+        return jnp.where(u < fc, left, right)
+    if p.dist in ("lognormal", "normal"):
+        z = jax.random.normal(k, (), f)
+        x = (a["median"] * jnp.exp(a["sigma"] * z) if p.dist == "lognormal"
+             else a["mean"] + a["sd"] * z)
+        return jnp.clip(x, a.get("low", -jnp.inf), a.get("high", jnp.inf))
+    if p.dist == "choice":
+        vals = jnp.asarray(a["values"], f)
+        w = np.asarray(a.get("weights", (1.0,) * len(a["values"])), float)
+        cum = jnp.asarray(np.cumsum(w) / w.sum(), f)
+        u = jax.random.uniform(k, (), f)
+        idx = jnp.minimum(jnp.searchsorted(cum, u, side="right"), len(a["values"]) - 1)
+        return vals[idx]
+    raise AssertionError(p.dist)
+
+
+def sample_params(params: Sequence[Param], seed: int, indices) -> dict[str, jax.Array]:
+    """Values of every param for the sample ``indices`` (int array, shape ``(B,)``):
+    a dict name -> float array ``(B,)``. Traceable; a function of ``(seed, index)`` only.
+    """
+    strides, s = {}, 1
+    for p in params:
+        if p.dist == "grid":
+            strides[p.name] = s
+            s *= len(p.arg("values"))
+    base = jax.random.key(seed)
+
+    def one(i):
+        key = jax.random.fold_in(base, i.astype(jnp.uint32))
+        return {p.name: _draw(p, key, i, strides.get(p.name, 1)) for p in params}
+
+    return jax.vmap(one)(jnp.asarray(indices))
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A sweepable model.
+
+    Attributes:
+      name: registry name.
+      config: static configuration (JSON-able; part of the spec hash).
+      defaults: the uncertain inputs the model knows, with their default distribution
+        (e.g. catalog low/best/high as triangular). A spec may override them or add
+        known names from ``known``.
+      known: every param name the model accepts, with a one-line description.
+      evaluate: pure, jit/vmap-able ``dict name -> (B,) array`` -> ``dict column ->
+        (B,) array``; must not mix samples (row ``b`` depends on input row ``b`` only).
+      metrics: the headline output columns (summary order), e.g. ``("h100e", "cost_usd")``.
+      decision_prefixes: output columns starting with one of these are decisions
+        (amounts bought/chosen); the summary reports how often each is non-zero.
+      decision_threshold: an amount above this counts as "chosen".
+      fan: ``(prefix, labels)`` of per-period columns for the fan chart, or ``None``.
+      bind: optional ``params -> evaluate``: an evaluate specialised to the final params
+        of a spec (e.g. sized for their largest draws); ``evaluate`` is used when ``None``.
+      extras: model-specific helpers (not part of the spec identity), e.g. the fleet
+        model's ``variant_problem(params) -> (one sample's params -> Problem)``.
+    """
+
+    name: str
+    config: Mapping[str, Any]
+    defaults: tuple[Param, ...]
+    known: Mapping[str, str]
+    evaluate: Callable[[dict[str, jax.Array]], dict[str, jax.Array]]
+    metrics: tuple[str, ...]
+    decision_prefixes: tuple[str, ...] = ()
+    decision_threshold: float = 0.5
+    fan: tuple[str, tuple[str, ...]] | None = None
+    bind: Callable[[tuple[Param, ...]], Callable] | None = None
+    extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
+    """Identity model for tests: ``h100e = x``, ``cost_usd = y``; decisions
+    ``buy.a.s1 = [x > 0.5]``, ``buy.b.s1 = [y > 0.5]``, and ``work`` = a cheap
+    iterative computation of ``work_iters`` steps (to make chunks take time)."""
+    cfg = dict(config)
+    iters = cfg.pop("work_iters", 0)
+    if cfg:
+        raise ValueError(f"model: unknown key(s) {sorted(cfg)} for model 'toy'; allowed: work_iters")
+    if isinstance(iters, bool) or not isinstance(iters, int) or not 0 <= iters <= 10**7:
+        raise ValueError(f"model.work_iters = {iters!r} must be an integer in [0, 1e7]")
+
+    def evaluate(p):
+        x, y = p["x"], p["y"]
+        w = jax.lax.fori_loop(0, iters, lambda _, v: jnp.cos(v), x)
+        return {"h100e": x, "cost_usd": y, "work": w,
+                "buy.a.s1": (x > 0.5).astype(x.dtype), "buy.b.s1": (y > 0.5).astype(y.dtype)}
+
+    return Model("toy", {"work_iters": iters},
+                 (Param("x", "uniform", (("low", 0.0), ("high", 1.0))),
+                  Param("y", "uniform", (("low", 0.0), ("high", 1.0)))),
+                 {"x": "input x (becomes h100e)", "y": "input y (becomes cost_usd)"},
+                 evaluate, ("h100e", "cost_usd", "work"), ("buy.",), 0.5)
+
+
+def _chips_model(config: Mapping[str, Any], catalog=None) -> Model:
+    from perfmodel.sweep import models as sweep_models
+    return sweep_models.chips_model(config, catalog)
+
+
+def _fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
+    from perfmodel.sweep import models as sweep_models
+    return sweep_models.fleet_model(config, catalog)
+
+
+#: name -> factory(config, catalog) -> :class:`Model`.
+MODELS: dict[str, Callable[..., Model]] = {
+    "fleet": _fleet_model,
+    "chips": _chips_model,
+    "toy": _toy_model,
+}
+
+
+def fleet_available() -> bool:
+    """Whether the fleet planner can build and batch-solve LPs in this build."""
+    from perfmodel.sweep import models as sweep_models
+    return sweep_models.fleet_available()
+
+
+# --------------------------------------------------------------------------------------
+# Specs
+# --------------------------------------------------------------------------------------
+
+SPEC_TOP = {"sweep", "model", "params"}
+SWEEP_KEYS = {"model", "samples", "seed", "chunk_size", "description"}
+DEFAULT_SAMPLES = 1000
+DEFAULT_CHUNK = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the model (built), the params (model defaults overridden by
+    the spec), sample count, seed, chunk size and where it came from."""
+
+    model: Model
+    params: tuple[Param, ...]
+    samples: int
+    seed: int
+    chunk_size: int
+    source: str = "<built-in>"
+    description: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for results in a directory to be resumed."""
+        return {"model": self.model.name, "config": _jsonable(self.model.config),
+                "params": {p.name: p.to_json() for p in self.params},
+                "samples": self.samples, "seed": self.seed, "chunk_size": self.chunk_size}
+
+    def digest(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, **kw: Any) -> SweepSpec:
+        return dataclasses.replace(self, **kw)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _int_field(v: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"{field} = {v!r} must be an integer in [{lo}, {hi}]")
+    return v
+
+
+def _flatten_params(table: Any, prefix: str = "") -> dict[str, Any]:
+    """``[params.ai4] int8_ops_per_s = {...}`` -> ``{"ai4.int8_ops_per_s": {...}}``."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"params{'.' + prefix if prefix else ''} must be a table")
+    out = {}
+    for k, v in table.items():
+        name = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and "dist" not in v:
+            out.update(_flatten_params(v, name))
+        else:
+            out[name] = v
+    return out
+
+
+def default_model_name() -> str:
+    """``fleet`` when the fleet planner works in this build, else ``chips``."""
+    try:
+        return "fleet" if fleet_available() else "chips"
+    except Exception:  # noqa: BLE001 - a half-written fleet package must not break sweeps
+        return "chips"
+
+
+def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=None) -> SweepSpec:
+    """Validate a parsed spec mapping (see :func:`load_spec`) and build the model."""
+    unknown = set(data) - SPEC_TOP
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level table(s) {sorted(unknown)}; "
+                         f"allowed: {sorted(SPEC_TOP)}")
+    sw = data.get("sweep", {})
+    if not isinstance(sw, Mapping):
+        raise ValueError(f"{source}: [sweep] must be a table")
+    bad = set(sw) - SWEEP_KEYS
+    if bad:
+        raise ValueError(f"{source}: sweep: unknown key(s) {sorted(bad)}; allowed: {sorted(SWEEP_KEYS)}")
+    model_name = sw.get("model", None) or default_model_name()
+    if model_name not in MODELS:
+        raise ValueError(f"{source}: sweep.model = {model_name!r} must be one of {', '.join(MODELS)}")
+    samples = _int_field(sw.get("samples", DEFAULT_SAMPLES), "sweep.samples", 1, MAX_SAMPLES)
+    seed = _int_field(sw.get("seed", 0), "sweep.seed", 0, 2**31 - 1)
+    chunk = _int_field(sw.get("chunk_size", DEFAULT_CHUNK), "sweep.chunk_size", 1, 2**24)
+    cfg = data.get("model", {})
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"{source}: [model] must be a table")
+    try:
+        model = MODELS[model_name](cfg, catalog)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+    params = {p.name: p for p in model.defaults}
+    for name, raw in _flatten_params(data.get("params", {})).items():
+        if name not in model.known:
+            close = [k for k in model.known if k.split(".")[0] == name.split(".")[0]]
+            hint = close or list(model.known)
+            raise ValueError(f"{source}: params.{name}: unknown input for model '{model.name}'; "
+                             f"known: {', '.join(sorted(hint)[:40])}"
+                             + (" ..." if len(hint) > 40 else ""))
+        params[name] = parse_param(name, raw)
+    ordered = tuple(params[k] for k in sorted(params))
+    return SweepSpec(model, ordered, samples, seed, chunk, source, str(sw.get("description", "")))
+
+
+def builtin_spec_paths() -> dict[str, Path]:
+    """Built-in sweep specs shipped in ``perfmodel/data/sweeps/`` by name."""
+    from importlib import resources
+    d = Path(str(resources.files("perfmodel") / "data" / "sweeps"))
+    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
+
+
+def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:
+    """Load a sweep spec from a TOML file (or a built-in name; ``None`` = the default:
+    the built-in fleet scenario's uncertain inputs when the planner is available,
+    else the catalog's chip ranges).
+
+    Spec format::
+
+        [sweep]
+        model = "chips"        # fleet | chips | toy
+        samples = 10000
+        seed = 0
+        chunk_size = 1024
+        [model]                # model configuration (see the model's docs)
+        chips = ["h100", "b200", "dojo_tile"]
+        [params]               # uncertain inputs; override the model's defaults
+        "b200.allin_price_usd" = { dist = "triangular", low = 45e3, best = 55e3, high = 70e3 }
+        [params.dojo_tile]     # nested tables are dotted names
+        bf16_flops_per_s = { dist = "uniform", low = 5e15, high = 9e15 }
+    """
+    if path is None:
+        return parse_spec({}, "<built-in default>", catalog=catalog)
+    builtin = builtin_spec_paths()
+    p = Path(path)
+    if not p.exists() and str(path) in builtin:
+        p = builtin[str(path)]
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"sweep spec {str(path)!r} not found (built-in specs: "
+                                f"{', '.join(builtin) or 'none'})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p}: not valid TOML: {e}") from None
+    return parse_spec(data, str(p), catalog=catalog)
+
+
+# --------------------------------------------------------------------------------------
+# Execution
+# --------------------------------------------------------------------------------------
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def chunk_path(out: Path, c: int) -> Path:
+    return out / f"chunk-{c:06d}.parquet"
+
+
+def _mesh(devices):
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+    mesh = Mesh(np.asarray(devices), ("samples",))
+    return NamedSharding(mesh, PartitionSpec("samples"))
+
+
+def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
+    """The jitted, sharded ``indices (B,) -> dict column -> (B,) array`` of a spec
+    (inputs as ``param.<name>`` columns, then the model's outputs). ``B`` must be a
+    multiple of ``len(devices)``."""
+    devices = list(devices if devices is not None else jax.local_devices())
+    sharding = _mesh(devices)
+    params, seed, model = spec.params, spec.seed, spec.model
+    evaluate = model.bind(params) if model.bind is not None else model.evaluate
+
+    def fn(idx):
+        p = sample_params(params, seed, idx)
+        out = evaluate(p)
+        cols = {f"param.{k}": v for k, v in p.items()}
+        for k, v in out.items():
+            if k in cols:
+                raise ValueError(f"model output column {k!r} clashes with an input column")
+            cols[k] = jnp.broadcast_to(jnp.asarray(v, jnp.result_type(float)), idx.shape)
+        return cols
+
+    jitted = jax.jit(fn, in_shardings=sharding, out_shardings=sharding)
+    return jitted, sharding
+
+
+def _padded_indices(start: int, stop: int, width: int) -> np.ndarray:
+    idx = np.arange(start, stop, dtype=np.int64)
+    if len(idx) < width:  # pad with copies of the last real sample (finite, discarded)
+        idx = np.concatenate([idx, np.full(width - len(idx), stop - 1, np.int64)])
+    return idx
+
+
+def _write_atomic(path: Path, data: bytes | None = None, table=None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if table is not None:
+        import pyarrow.parquet as pq
+        pq.write_table(table, tmp, compression="zstd")
+    else:
+        tmp.write_bytes(data or b"")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _chunk_ok(path: Path, rows: int, columns: Sequence[str] | None) -> bool:
+    import pyarrow.parquet as pq
+    try:
+        md = pq.read_metadata(path)
+    except Exception:  # noqa: BLE001 - unreadable: recompute
+        return False
+    if md.num_rows != rows:
+        return False
+    return columns is None or list(md.schema.names) == list(columns)
+
+
+def _progress(total: int, initial: int, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty() and not os.environ.get("CI")
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, unit="rows", unit_scale=True,
+                dynamic_ncols=True, desc="sweep", smoothing=0.1)
+
+
+def _check_manifest(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
+    mpath = out / MANIFEST
+    if not mpath.exists():
+        return None
+    try:
+        man = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{mpath}: unreadable manifest ({e}); use --overwrite to start over") from None
+    want = spec.identity()
+    have = man.get("identity", {})
+    diffs = [k for k in want if have.get(k) != want[k]]
+    if diffs:
+        detail = "; ".join(
+            f"{k}: directory has {_short(have.get(k))}, this run has {_short(want[k])}"
+            for k in diffs)
+        raise ValueError(f"output directory {out} holds a different sweep ({detail}); "
+                         "use another --out, rerun with the original settings to resume, "
+                         "or pass --overwrite to delete it")
+    return man
+
+
+def _short(x: Any, n: int = 80) -> str:
+    s = json.dumps(x, sort_keys=True) if not isinstance(x, str) else repr(x)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _clear(out: Path) -> None:
+    for f in out.glob("chunk-*.parquet"):
+        f.unlink()
+    for f in out.glob(".chunk-*.tmp-*"):
+        f.unlink()
+    for f in (out / MANIFEST,):
+        if f.exists():
+            f.unlink()
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRun:
+    """What :func:`run_sweep` did."""
+
+    out: str
+    samples: int
+    chunks_total: int
+    chunks_computed: int
+    chunks_skipped: int
+    rows_computed: int
+    wall_s: float
+    compile_s: float
+    devices: int
+    complete: bool
+
+    @property
+    def rows_per_s(self) -> float:
+        t = self.wall_s - self.compile_s
+        return self.rows_computed / t if t > 0 else float("nan")
+
+
+def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int | None = None,
+              seed: int | None = None, *, chunk_size: int | None = None,
+              overwrite: bool = False, progress: bool | None = None,
+              devices: Sequence[Any] | None = None, process_index: int | None = None,
+              process_count: int | None = None, max_chunks: int | None = None) -> SweepRun:
+    """Run (or resume) a sweep, writing ``out/chunk-*.parquet`` and ``out/manifest.json``.
+
+    Args:
+      spec: a :class:`SweepSpec`, a spec file path or built-in name, or ``None`` for the
+        default sweep.
+      out: output directory (created).
+      samples, seed, chunk_size: override the spec's values.
+      overwrite: delete an existing, different sweep in ``out`` instead of raising.
+      progress: show a tqdm bar (default: only when stderr is a terminal and ``CI`` is
+        unset).
+      devices: devices to shard the sample axis over (default ``jax.local_devices()``).
+      process_index, process_count: this process's share of chunks (default from
+        ``jax.process_index()``/``jax.process_count()``).
+      max_chunks: stop after computing this many chunks (for tests and smoke runs).
+
+    Returns:
+      :class:`SweepRun` (counts, wall and compile time, whether all chunks exist).
+    """
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    if samples is not None:
+        spec = spec.replace(samples=_int_field(samples, "samples", 1, MAX_SAMPLES))
+    if seed is not None:
+        spec = spec.replace(seed=_int_field(seed, "seed", 0, 2**31 - 1))
+    if chunk_size is not None:
+        spec = spec.replace(chunk_size=_int_field(chunk_size, "chunk_size", 1, 2**24))
+    if max_chunks is not None:
+        _int_field(max_chunks, "max_chunks", 0, 2**31)
+    out = Path(out)
+    pidx = jax.process_index() if process_index is None else process_index
+    pcount = jax.process_count() if process_count is None else process_count
+    if not 0 <= pidx < pcount:
+        raise ValueError(f"process_index = {pidx} must be in [0, {pcount})")
+    devices = list(devices if devices is not None else jax.local_devices())
+    n_dev = len(devices)
+    t0 = time.perf_counter()
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in out.glob(".chunk-*.tmp-*"):  # debris of a killed writer
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
+    try:
+        man = _check_manifest(out, spec)
+    except ValueError:
+        if not overwrite:
+            raise
+        _clear(out)
+        man = None
+    if man is None and overwrite:
+        _clear(out)
+
+    n_chunks = -(-spec.samples // spec.chunk_size)
+    width = -(-spec.chunk_size // n_dev) * n_dev
+    fn, sharding = make_chunk_fn(spec, devices)
+    # Compile (and learn the columns) on a representative chunk shape.
+    tc = time.perf_counter()
+    traced = fn.trace(jax.ShapeDtypeStruct((width,), jnp.int64, sharding=sharding))
+    columns = ["sample", *traced.out_info.keys()]
+    compiled = traced.lower().compile()
+    compile_s = time.perf_counter() - tc
+
+    if man is None:
+        if pidx == 0:
+            man = {"format": FORMAT_VERSION, "identity": spec.identity(), "digest": spec.digest(),
+                   "source": spec.source, "description": spec.description,
+                   "n_chunks": n_chunks, "columns": columns,
+                   "metrics": list(spec.model.metrics),
+                   "decision_prefixes": list(spec.model.decision_prefixes),
+                   "decision_threshold": spec.model.decision_threshold,
+                   "fan": list(spec.model.fan) if spec.model.fan else None,
+                   "created_unix_s": time.time()}
+            _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode())
+        else:
+            while not (out / MANIFEST).exists():
+                time.sleep(0.5)
+            man = _check_manifest(out, spec)
+    elif man.get("columns") != columns:
+        raise ValueError(f"{out / MANIFEST}: columns differ from this build's model outputs; "
+                         "the code changed since the sweep started: use --overwrite")
+
+    def rows_in(c: int) -> int:
+        return min(spec.chunk_size, spec.samples - c * spec.chunk_size)
+
+    mine = [c for c in range(n_chunks) if c % pcount == pidx]
+    todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), columns)]
+    if max_chunks is not None:
+        todo = todo[:max_chunks]
+    done_rows = sum(rows_in(c) for c in mine) - sum(rows_in(c) for c in todo)
+    bar = _progress(sum(rows_in(c) for c in mine), done_rows, progress)
+
+    import pyarrow as pa
+
+    def launch(c: int):
+        start = c * spec.chunk_size
+        idx = jax.device_put(_padded_indices(start, start + rows_in(c), width), sharding)
+        return compiled(idx)
+
+    rows = 0
+    try:
+        pending = launch(todo[0]) if todo else None
+        for j, c in enumerate(todo):
+            res = pending
+            pending = launch(todo[j + 1]) if j + 1 < len(todo) else None  # overlap
+            n = rows_in(c)
+            start = c * spec.chunk_size
+            data = {"sample": np.arange(start, start + n, dtype=np.int64)}
+            for k in columns[1:]:
+                data[k] = np.asarray(res[k])[:n]
+            _write_atomic(chunk_path(out, c), table=pa.table(data))
+            rows += n
+            if bar is not None:
+                bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
+    complete = all(chunk_path(out, c).exists() for c in range(n_chunks))
+    return SweepRun(str(out), spec.samples, n_chunks, len(todo), len(mine) - len(todo), rows,
+                    time.perf_counter() - t0, compile_s, n_dev, complete)
+
+
+# --------------------------------------------------------------------------------------
+# Results and summary
+# --------------------------------------------------------------------------------------
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    p = Path(path) / MANIFEST
+    if not p.exists():
+        raise FileNotFoundError(f"{path}: no sweep results here ({MANIFEST} missing)")
+    return json.loads(p.read_text())
+
+
+def load_results(path: str | Path, *, allow_partial: bool = False):
+    """All rows of a sweep as a ``pyarrow.Table`` sorted by sample index.
+
+    Raises ``ValueError`` if chunks are missing unless ``allow_partial``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    out = Path(path)
+    man = read_manifest(out)
+    files = [chunk_path(out, c) for c in range(man["n_chunks"])]
+    have = [f for f in files if f.exists()]
+    if len(have) < len(files) and not allow_partial:
+        raise ValueError(f"{out}: {len(files) - len(have)} of {len(files)} chunks missing; "
+                         "rerun the same sweep command to finish it")
+    if not have:
+        return pa.table({c: pa.array([], pa.float64()) for c in man["columns"]})
+    return pa.concat_tables([pq.read_table(f) for f in have])
+
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any]:
+    """P10/P50/P90 (and mean) of every output column and how often each decision is taken.
+
+    Returns a dict with ``rows``, ``metrics`` (the model's headline columns),
+    ``outputs`` (all other outputs), ``decisions`` (column -> share of samples in which
+    its amount exceeds the model's threshold, plus the mean amount), ``portfolios``
+    (the most frequent sets of chosen decisions with their share) and ``inputs``
+    (quantiles of the sampled inputs).
+    """
+    man = read_manifest(path)
+    table = load_results(path, allow_partial=allow_partial)
+    n = table.num_rows
+    cols = {c: table.column(c).to_numpy() for c in table.column_names if c != "sample"}
+    prefixes = tuple(man.get("decision_prefixes") or ())
+    thr = float(man.get("decision_threshold", 0.5))
+
+    def stats(x: np.ndarray) -> dict[str, float]:
+        x = np.asarray(x, float)
+        finite = x[np.isfinite(x)]
+        if finite.size == 0:
+            return {"p10": math.nan, "p50": math.nan, "p90": math.nan, "mean": math.nan,
+                    "nonfinite": int(x.size)}
+        q = np.quantile(finite, QUANTILES)
+        d = {"p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2]),
+             "mean": float(finite.mean())}
+        if finite.size < x.size:
+            d["nonfinite"] = int(x.size - finite.size)
+        return d
+
+    metrics = {m: stats(cols[m]) for m in man.get("metrics", []) if m in cols}
+    decisions_cols = [c for c in cols if prefixes and c.startswith(prefixes)]
+    decisions = {c: {"share": float(np.mean(cols[c] > thr)) if n else math.nan,
+                     "mean": float(np.mean(cols[c])) if n else math.nan}
+                 for c in decisions_cols}
+    portfolios: list[dict[str, Any]] = []
+    if decisions_cols and n:
+        chosen = np.stack([cols[c] > thr for c in decisions_cols], axis=1)
+        keys, counts = np.unique(chosen, axis=0, return_counts=True)
+        order = np.argsort(-counts, kind="stable")[:5]
+        for i in order:
+            picked = [decisions_cols[j] for j in np.flatnonzero(keys[i])]
+            portfolios.append({"chosen": picked, "share": float(counts[i] / n)})
+    outputs = {c: stats(v) for c, v in cols.items()
+               if not c.startswith("param.") and c not in metrics and c not in decisions}
+    inputs = {c[len("param."):]: stats(v) for c, v in cols.items() if c.startswith("param.")}
+    return {"path": str(path), "model": man["identity"]["model"], "rows": n,
+            "samples": man["identity"]["samples"], "seed": man["identity"]["seed"],
+            "metrics": metrics, "decisions": decisions, "portfolios": portfolios,
+            "outputs": outputs, "inputs": inputs}
+
+
+def plot_summary(path: str | Path, file: str | Path) -> Path:
+    """Histograms of the headline metrics and, when the model has per-period columns,
+    a fan chart (P10-P90 band and P50 line over periods). Writes ``file`` (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    man = read_manifest(path)
+    table = load_results(path)
+    metrics = [m for m in man.get("metrics", []) if m in table.column_names][:3]
+    fan = man.get("fan")
+    ncols = len(metrics) + (1 if fan else 0)
+    fig, axes = plt.subplots(1, max(ncols, 1), figsize=(4.2 * max(ncols, 1), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        x = table.column(m).to_numpy()
+        x = x[np.isfinite(x)]
+        ax.hist(x, bins=min(50, max(5, int(np.sqrt(max(len(x), 1))))), color="#4477aa")
+        for q, ls in zip(np.quantile(x, QUANTILES) if len(x) else [], (":", "-", ":")):
+            ax.axvline(q, color="k", ls=ls, lw=1)
+        ax.set_title(f"{m} (P10/P50/P90 lines)", fontsize=9)
+        ax.set_ylabel("samples")
+    if fan:
+        prefix, labels = fan
+        ax = axes[0][len(metrics)]
+        series = np.stack([table.column(f"{prefix}{lab}").to_numpy() for lab in labels], axis=1)
+        q = np.quantile(series, QUANTILES, axis=0)
+        xs = np.arange(len(labels))
+        ax.fill_between(xs, q[0], q[2], alpha=0.3, color="#4477aa", label="P10-P90")
+        ax.plot(xs, q[1], color="#223355", label="P50")
+        ax.set_xticks(xs, labels, rotation=45, fontsize=7)
+        ax.set_title(f"{prefix.rstrip('.[')} over periods", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"sweep {Path(path).name}: {man['identity']['model']} model, "
+                 f"{table.num_rows} samples, seed {man['identity']['seed']}", fontsize=10)
+    fig.tight_layout()
+    file = Path(file)
+    fig.savefig(file, dpi=110)
+    plt.close(fig)
+    return file

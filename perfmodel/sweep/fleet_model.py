@@ -1,0 +1,316 @@
+"""The ``fleet`` sweep model: scenario variants -> the planner's relaxed optimum.
+
+Per sample, the scenario's uncertain inputs are drawn, the fleet
+:class:`~perfmodel.fleet.problem.Problem` pytree is modified inside ``jit`` (no Python
+per sample), turned into its LP by :func:`perfmodel.fleet.problem.build_lp` (traceable)
+and solved by the JAX PDHG solver :func:`perfmodel.fleet.pdhg.solve_lp` (vmapped by the
+engine over the batch). Inputs (all optional; names use the scenario's keys):
+
+=========================  ===========================================================
+``price.<offer>``          all-in price per purchase unit, USD (default: triangular
+                           over the scenario's ``unit_price_usd_low/best/high``)
+``value.<offer>``          multiplier on the offer's H100e value curve (default:
+                           triangular over the curves built with the catalog's
+                           ``low``/``best``/``high`` chip figures, relative to best)
+``delay.<offer>``          delivery delay of the offer's whole supply, quarters (>= 0,
+                           fractional = linear interpolation between quarters)
+``event_delay.<i>``        delay of supply event ``i`` (e.g. the 12k-H100 diversion),
+                           quarters (default: the scenario's ``delay_quarters``, with a
+                           triangular range when it gives ``delay_quarters_low/high``)
+``power.<site>``           multiplier on the site's power ramp (MW available)
+``power_delay.<site>``     the site's power ramp arrives this many quarters later
+``budget.<year>``          capex budget of the calendar year, USD (default: triangular
+                           when the scenario gives ``capex_usd.<year>_low/_high``)
+=========================  ===========================================================
+
+Outputs: ``h100e`` (H100e online in the last period, or the target period for
+``min-cost``), ``h100e_quarters`` (the objective: sum over periods), ``cost_usd``
+(capex of the units bought), ``h100e_q.<period>`` (fan chart), ``buy.<offer>.<site>``
+(units bought over the horizon; the decision), ``chips.<offer>`` (chips bought), and the
+solver's ``solver.status`` (0 = optimal), ``solver.iterations``, ``solver.rel_gap``.
+
+The value curve is a concave piecewise-linear interpolant whose breakpoints are placed
+once, at build time, over each site's feasible range; the base problem is built with
+the largest power multiplier of the sweep so that extra power is not cut off by the
+last breakpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from perfmodel.sweep.engine import Model, Param, triangular
+
+DEFAULT_SCENARIO = "tesla-2024"
+SOLVER_DEFAULTS = {"tol": 1e-6, "iters": 50_000}
+
+
+def _shift_later(series, d):
+    """``series`` (shape ``[..., T]``) moved ``d >= 0`` quarters later, linear in
+    fractional ``d``; what moves past the horizon is lost; zeros come in from the left."""
+    T = series.shape[-1]
+    t = jnp.arange(T, dtype=jnp.float64)
+    src = t - d
+    lo = jnp.floor(src)
+    frac = src - lo
+    i0 = lo.astype(jnp.int32)
+
+    def at(i):
+        ok = (i >= 0) & (i < T)
+        return jnp.where(ok, jnp.take(series, jnp.clip(i, 0, T - 1), axis=-1), 0.0)
+
+    return (1.0 - frac) * at(i0) + frac * at(i0 + 1)
+
+
+def _ramp_later(power, d):
+    """A power ramp ``[T]`` arriving ``d`` quarters later: ``P'(t) = P(t - d)``, holding
+    ``P(0)`` before the start (the power already there stays)."""
+    T = power.shape[-1]
+    src = jnp.clip(jnp.arange(T, dtype=jnp.float64) - d, 0.0, T - 1.0)
+    return jnp.interp(src, jnp.arange(T, dtype=jnp.float64), power)
+
+
+def _raw_scenario(path: str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _load(name: str):
+    from perfmodel.fleet import problem as fp
+    if name.startswith("generated:"):
+        parts = name.split(":")[1:]
+        try:
+            nums = [int(x) for x in parts]
+        except ValueError:
+            raise ValueError(f"model.scenario = {name!r}: use 'generated:SEED[:OFFERS:SITES:PERIODS]'") from None
+        seed, *shape = nums
+        return fp.generate_scenario(seed, *shape), {}
+    sc = fp.load_scenario(name)
+    return sc, _raw_scenario(sc.path)
+
+
+def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
+    """Build the ``fleet`` model. ``[model]`` keys: ``scenario`` (built-in name, path, or
+    ``"generated:SEED[:OFFERS:SITES:PERIODS]"``; default ``tesla-2024``), ``objective``
+    (``max-h100e``/``min-cost``), ``value_source`` (``auto``/``equivalence``/``training``/
+    ``standin``), ``catalog_ranges`` (true: sweep the value curves over the catalog's
+    low/high chip figures), ``tol`` and ``iters`` (PDHG solver settings)."""
+    from perfmodel.fleet import pdhg
+    from perfmodel.fleet import problem as fp
+
+    cfg = dict(config)
+    allowed = {"scenario", "objective", "value_source", "catalog_ranges", "tol", "iters"}
+    bad = set(cfg) - allowed
+    if bad:
+        raise ValueError(f"model: unknown key(s) {sorted(bad)} for model 'fleet'; "
+                         f"allowed: {', '.join(sorted(allowed))}")
+    default_name = DEFAULT_SCENARIO if DEFAULT_SCENARIO in fp.scenario_names() else "generated:0:5:2:8"
+    name = cfg.get("scenario", default_name)
+    if not isinstance(name, str):
+        raise ValueError(f"model.scenario = {name!r} must be a scenario name or path")
+    sc, raw = _load(name)
+    vsrc = cfg.get("value_source", "auto")
+    if vsrc not in ("auto", "equivalence", "training", "standin"):
+        raise ValueError(f"model.value_source = {vsrc!r} must be auto, equivalence, training or standin")
+    objective = cfg.get("objective", sc.objective)
+    tol = cfg.get("tol", SOLVER_DEFAULTS["tol"])
+    iters = cfg.get("iters", SOLVER_DEFAULTS["iters"])
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ValueError(f"model.tol = {tol!r} must be in (0, 1)")
+    if isinstance(iters, bool) or not isinstance(iters, int) or not 1 <= iters <= 10**7:
+        raise ValueError(f"model.iters = {iters!r} must be an integer in [1, 1e7]")
+    ranges = cfg.get("catalog_ranges", True)
+    if not isinstance(ranges, bool):
+        raise ValueError(f"model.catalog_ranges = {ranges!r} must be true or false")
+
+    K, S, T = len(sc.offers), len(sc.sites), len(sc.periods)
+    offers = [o.key for o in sc.offers]
+    sites = [s.key for s in sc.sites]
+    years = list(sc.years)
+
+    known: dict[str, str] = {}
+    defaults: list[Param] = []
+    for o in sc.offers:
+        known[f"price.{o.key}"] = f"{o.key}: all-in price per {o.unit}, USD"
+        known[f"value.{o.key}"] = f"{o.key}: multiplier on the H100e value curve"
+        known[f"delay.{o.key}"] = f"{o.key}: delivery delay of all supply, quarters"
+        if o.unit_price_usd_low < o.unit_price_usd_high:
+            defaults.append(triangular(o.unit_price_usd_low, o.unit_price_usd, o.unit_price_usd_high,
+                                       f"price.{o.key}"))
+    raw_events = raw.get("events", []) if isinstance(raw.get("events", []), list) else []
+    for i, (off, units, p, delay) in enumerate(sc.events):
+        known[f"event_delay.{i}"] = f"event {i} ({units:g} units of {off} from {sc.periods[p]}): delay, quarters"
+        r = raw_events[i] if i < len(raw_events) and isinstance(raw_events[i], dict) else {}
+        lo, hi = r.get("delay_quarters_low", delay), r.get("delay_quarters_high", delay)
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo <= delay <= hi and lo < hi:
+            defaults.append(triangular(float(lo), float(delay), float(hi), f"event_delay.{i}"))
+    raw_sites = raw.get("sites", {}) if isinstance(raw.get("sites", {}), dict) else {}
+    for s in sc.sites:
+        known[f"power.{s.key}"] = f"{s.key}: multiplier on the power ramp (MW available)"
+        known[f"power_delay.{s.key}"] = f"{s.key}: power ramp delay, quarters"
+        r = raw_sites.get(s.key, {})
+        lo, hi = r.get("power_mw_low"), r.get("power_mw_high")
+        best = float(np.sum(s.power_mw))
+        if lo is not None and hi is not None and best > 0:
+            lo_f = float(np.sum(lo)) * (T if np.ndim(lo) == 0 else 1) / best
+            hi_f = float(np.sum(hi)) * (T if np.ndim(hi) == 0 else 1) / best
+            if lo_f < hi_f:
+                defaults.append(triangular(min(lo_f, 1.0), 1.0, max(hi_f, 1.0), f"power.{s.key}"))
+    cap = (raw.get("budget", {}) or {}).get("capex_usd", {}) if isinstance(raw.get("budget", {}), dict) else {}
+    for y, usd in sc.budget_usd:
+        known[f"budget.{y}"] = f"capex budget of {y}, USD"
+        lo, hi = cap.get(f"{y}_low"), cap.get(f"{y}_high")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo <= usd <= hi and lo < hi:
+            defaults.append(triangular(float(lo), usd, float(hi), f"budget.{y}"))
+
+    def build(pick: str, power_scale: float):
+        return fp.build_problem(sc, objective=objective, pick=pick, value_source=vsrc,
+                                power_scale=power_scale)
+
+    base_holder: dict[str, Any] = {}
+
+    def base_problem(power_scale: float):
+        if power_scale not in base_holder:
+            base_holder[power_scale] = build("best", power_scale)
+        return base_holder[power_scale]
+
+    try:
+        base = base_problem(1.0)
+    except ValueError as e:
+        raise ValueError(f"model.scenario {name!r}: {e}") from None
+    if ranges and vsrc != "standin":
+        # value-curve range from the catalog's low/high chip figures, as a multiplier
+        lo_b, hi_b = build("low", 1.0), build("high", 1.0)
+        top = lambda p: np.asarray(p.bp_h100e)[..., -1].sum(axis=1)  # noqa: E731  [K]
+        b, lo_v, hi_v = top(base), top(lo_b), top(hi_b)
+        for k, o in enumerate(offers):
+            if b[k] > 0:
+                lo_f, hi_f = sorted((lo_v[k] / b[k], hi_v[k] / b[k]))
+                lo_f, hi_f = min(lo_f, 1.0), max(hi_f, 1.0)
+                if hi_f - lo_f > 1e-9:
+                    defaults.append(triangular(lo_f, 1.0, hi_f, f"value.{o}"))
+
+    raw_supply = np.array([o.supply_units for o in sc.offers], dtype=np.float64).reshape(K, T)
+    scen_power = np.array([s.power_mw for s in sc.sites], dtype=np.float64).reshape(S, T)
+    event_spec = [(offers.index(off), float(units), int(p), float(d)) for off, units, p, d in sc.events]
+    solver_opts = {"tol": float(tol), "iters": int(iters)}
+
+    def make_variant(power_scale: float):
+        """``params (one sample) -> Problem``: the scenario variant of one sample."""
+        prob0 = base_problem(power_scale)
+
+        def variant(p: dict[str, jax.Array]):
+            prob = prob0
+            price = jnp.asarray(prob.unit_price_usd)
+            value = jnp.asarray(prob.bp_h100e)
+            for k, o in enumerate(offers):
+                if f"price.{o}" in p:
+                    price = price.at[k].set(p[f"price.{o}"])
+                if f"value.{o}" in p:
+                    value = value.at[k].multiply(p[f"value.{o}"])
+            supply = jnp.asarray(prob.supply_units)
+            if any(n.startswith(("delay.", "event_delay.")) for n in p):
+                sup = jnp.asarray(raw_supply)
+                for i, (k, units, t0, d) in enumerate(event_spec):
+                    dd = p.get(f"event_delay.{i}", jnp.asarray(d))
+                    pulse = jnp.zeros(T).at[t0].set(units)
+                    sup = sup.at[k].add(-pulse + _shift_later(pulse, dd))
+                sup = jnp.maximum(sup, 0.0)
+                rows = [(_shift_later(sup[k], p[f"delay.{o}"]) if f"delay.{o}" in p else sup[k])
+                        for k, o in enumerate(offers)]
+                supply = jnp.stack(rows)
+            power = jnp.asarray(scen_power)
+            rows = []
+            for s, site in enumerate(sites):
+                ps = power[s]
+                if f"power_delay.{site}" in p:
+                    ps = _ramp_later(ps, p[f"power_delay.{site}"])
+                if f"power.{site}" in p:
+                    ps = ps * p[f"power.{site}"]
+                rows.append(ps)
+            power = jnp.stack(rows)
+            budget = jnp.asarray(prob.budget_usd)
+            for yi, y in enumerate(years):
+                if f"budget.{y}" in p:
+                    budget = budget.at[yi].set(p[f"budget.{y}"])
+            return prob.replace(unit_price_usd=price, bp_h100e=value, supply_units=supply,
+                                power_avail_mw=power, budget_usd=budget)
+
+        return variant
+
+    def make_evaluate(param_names: tuple[str, ...], power_scale: float):
+        variant = make_variant(power_scale)
+        nb = K * S * T
+
+        def one(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
+            prob = variant(p)
+            price = prob.unit_price_usd
+            lp = fp.build_lp(prob, xp=jnp)
+            sol = pdhg.solve_lp(lp, **solver_opts)
+            x = sol.x
+            buy = x[:nb].reshape(K, S, T)
+            seg = x[nb:].reshape(K, S, T, -1)
+            slope, _ = fp.segment_slopes(prob, jnp)
+            h_t = jnp.einsum("ksj,kstj->t", slope, seg)
+            out = {
+                "h100e": h_t[prob.target_period if objective == "min-cost" else T - 1],
+                "h100e_quarters": jnp.sum(prob.period_weight * h_t),
+                "cost_usd": jnp.einsum("k,kst->", price, buy),
+                "solver.status": sol.status.astype(jnp.float64),
+                "solver.iterations": sol.iterations.astype(jnp.float64),
+                "solver.rel_gap": sol.rel_gap,
+                "solver.primal_residual": sol.primal_residual,
+            }
+            for t, per in enumerate(sc.periods):
+                out[f"h100e_q.{per}"] = h_t[t]
+            units = buy.sum(axis=2)
+            for k, o in enumerate(offers):
+                out[f"chips.{o}"] = units[k].sum() * prob.chips_per_unit[k]
+                for s, site in enumerate(sites):
+                    out[f"buy.{o}.{site}"] = units[k, s]
+            return out
+
+        return lambda params: jax.vmap(one)(params)
+
+    def bind(params: tuple[Param, ...]):
+        """The evaluate function for the final params: the base problem's breakpoints
+        cover the largest power multiplier drawn."""
+        hi = max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")])
+        return make_evaluate(tuple(q.name for q in params), hi)
+
+    model = Model(
+        "fleet",
+        {"scenario": name, "objective": objective, "value_source": vsrc, "catalog_ranges": ranges,
+         "tol": float(tol), "iters": int(iters),
+         "shape": {"offers": offers, "sites": sites, "periods": list(sc.periods)},
+         "value_sources": list(base.value_source)},
+        tuple(defaults), known, make_evaluate((), 1.0), ("h100e", "h100e_quarters", "cost_usd"),
+        ("buy.",), 0.5, ("h100e_q.", tuple(sc.periods)), bind,
+        {"variant_problem": lambda params: make_variant(
+            max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")]))})
+    return model
+
+
+def _param_upper(p: Param) -> float:
+    a = dict(p.args)
+    if p.dist in ("uniform", "triangular"):
+        return float(a["high"])
+    if p.dist == "constant":
+        return float(a["value"])
+    if p.dist in ("choice", "grid"):
+        return float(max(a["values"]))
+    if "high" in a:
+        return float(a["high"])
+    if p.dist == "lognormal":  # no upper clip: cover 99.9% of draws
+        return float(a["median"] * math.exp(3.1 * a["sigma"]))
+    return float(a["mean"] + 3.1 * a["sd"])

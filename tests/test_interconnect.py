@@ -1,0 +1,401 @@
+"""Properties and hand values of the collective models in perfmodel.interconnect."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import perfmodel  # noqa: F401  (x64)
+from perfmodel.hardware import CatalogError
+from perfmodel.interconnect import (
+    KINDS,
+    SMOOTH_P,
+    VALID_ALGORITHMS,
+    Network,
+    algorithm_times_s,
+    best_algorithm,
+    bus_bandwidth_bytes_per_s,
+    collective_time_s,
+    describe,
+    network_for,
+    point_to_point_time_s,
+    smooth_min,
+    topology_for,
+)
+
+ALL_PAIRS = [(k, a) for k in KINDS for a in VALID_ALGORITHMS[k] + ("auto", "smooth")]
+REDUCTIONS = [(k, a) for (k, a) in ALL_PAIRS if k in ("all_reduce", "reduce_scatter",
+                                                      "all_gather")]
+DOMAINS = (1, 2, 4, 8, 9, 16, 72)
+
+
+@st.composite
+def networks(draw, latency=True):
+    lat = st.floats(0.0, 1e-5) if latency else st.just(0.0)
+    return Network.create(
+        scaleup_bytes_per_s=draw(st.floats(1e9, 1e13)),
+        scaleup_latency_s=draw(lat),
+        scaleout_bytes_per_s=draw(st.floats(1e8, 1e12)),
+        scaleout_latency_s=draw(lat),
+        domain_size=draw(st.sampled_from(DOMAINS)),
+        oversubscription=draw(st.floats(1.0, 4.0)),
+        mesh=draw(st.booleans()))
+
+
+@st.composite
+def groups(draw, net):
+    """(group_size, members_per_domain) with members_per_domain dividing the group."""
+    dom = int(net.domain_size)
+    m = draw(st.integers(1, dom))
+    d = draw(st.integers(1, 16))
+    return m * d, m
+
+
+def T(kind, n, g, net, m=None, alg="auto"):
+    return float(collective_time_s(kind, n, g, net, m, alg))
+
+
+def _scaled(net, **factors):
+    return net.replace(**{k: getattr(net, k) * f for k, f in factors.items()})
+
+
+# --------------------------------------------------------------------------------------
+# Identities
+# --------------------------------------------------------------------------------------
+
+
+@given(st.data(), networks(), st.floats(0.0, 1e10))
+def test_all_reduce_is_reduce_scatter_plus_all_gather(data, net, n):
+    g, m = data.draw(groups(net))
+    for alg in ("ring", "flat_ring", "hierarchical", "mesh2d"):
+        ar = T("all_reduce", n, g, net, m, alg)
+        rs = T("reduce_scatter", n, g, net, m, alg)
+        ag = T("all_gather", n, g, net, m, alg)
+        assert ar == pytest.approx(rs + ag, rel=1e-12, abs=1e-18), alg
+
+
+@given(st.integers(2, 4096), st.floats(1e9, 1e13), st.floats(1e3, 1e12))
+def test_ring_all_reduce_approaches_two_bytes_over_bandwidth(g, bw, n):
+    """Latency 0, one domain: T = 2 (g-1)/g N / bw, within 1/g below 2 N / bw."""
+    net = Network.create(bw, 0.0, bw / 10, 0.0, domain_size=g)
+    t = T("all_reduce", n, g, net, alg="ring")
+    limit = 2.0 * n / bw
+    assert limit * (1.0 - 1.0 / g) * (1 - 1e-12) <= t <= limit
+    assert t == pytest.approx(limit * (g - 1) / g, rel=1e-12)
+
+
+@given(st.data(), networks(), st.floats(0.0, 1e10))
+def test_hierarchical_never_slower_than_flat_ring(data, net, n):
+    g, m = data.draw(groups(net))
+    for kind in ("all_reduce", "reduce_scatter", "all_gather"):
+        h = T(kind, n, g, net, m, "hierarchical")
+        f = T(kind, n, g, net, m, "flat_ring")
+        assert h <= f * (1 + 1e-12) + 1e-18, kind
+
+
+@given(st.data(), networks(), st.floats(1.0, 100.0), st.floats(1.0, 10.0),
+       st.floats(0.0, 1e10))
+def test_hierarchical_beats_ring_when_inner_links_much_faster(data, net, ratio, lat_ratio, n):
+    """With ``B_ring >= m g/(g-1) B_o`` (the inner links carry more than the NICs can) and
+    ``a_u <= a_o`` the hierarchical algorithm is never slower than the multi-channel ring
+    (for a switched domain)."""
+    net = net.replace(mesh=jnp.asarray(0.0))
+    g, m = data.draw(groups(net))
+    out = float(net.scaleout_bytes_per_s / net.oversubscription)
+    up = max(float(net.scaleup_bytes_per_s), ratio * m * g / max(g - 1, 1) * out)
+    net = net.replace(scaleup_bytes_per_s=jnp.asarray(up),
+                      scaleout_latency_s=net.scaleup_latency_s * lat_ratio)
+    for kind in ("all_reduce", "reduce_scatter", "all_gather"):
+        assert T(kind, n, g, net, m, "hierarchical") <= T(kind, n, g, net, m, "ring") \
+            * (1 + 1e-12) + 1e-18
+
+
+@given(st.data(), networks(), st.floats(0.0, 1e10))
+def test_auto_is_the_minimum_and_smooth_is_within_its_bound(data, net, n):
+    g, m = data.draw(groups(net))
+    for kind in KINDS:
+        times = algorithm_times_s(kind, n, g, net, m)
+        auto = T(kind, n, g, net, m, "auto")
+        smooth = T(kind, n, g, net, m, "smooth")
+        valid = {k: float(v) for k, v in times.items()
+                 if not (k == "mesh2d" and float(net.mesh) < 0.5)}
+        assert auto == pytest.approx(min(valid.values()), rel=1e-12, abs=1e-18)
+        assert auto * 3 ** (-1 / SMOOTH_P) * (1 - 1e-12) <= smooth <= auto * (1 + 1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Monotonicity
+# --------------------------------------------------------------------------------------
+
+
+@given(st.data(), networks(), st.floats(1.0, 8.0), st.floats(0.0, 1e10))
+def test_more_bandwidth_never_slows_anything(data, net, factor, n):
+    g, m = data.draw(groups(net))
+    faster = (_scaled(net, scaleup_bytes_per_s=factor),
+              _scaled(net, scaleout_bytes_per_s=factor),
+              _scaled(net, scaleup_bytes_per_s=factor, scaleout_bytes_per_s=factor),
+              net.replace(oversubscription=jnp.maximum(1.0, net.oversubscription / factor)))
+    for kind, alg in ALL_PAIRS:
+        base = T(kind, n, g, net, m, alg)
+        for fast in faster:
+            assert T(kind, n, g, fast, m, alg) <= base * (1 + 1e-12) + 1e-18, (kind, alg)
+
+
+@given(st.data(), networks(), st.floats(1.0, 8.0), st.floats(0.0, 1e-5),
+       st.floats(0.0, 1e10))
+def test_more_latency_never_speeds_anything(data, net, factor, add, n):
+    g, m = data.draw(groups(net))
+    slower = (net.replace(scaleup_latency_s=net.scaleup_latency_s * factor + add),
+              net.replace(scaleout_latency_s=net.scaleout_latency_s * factor + add))
+    for kind, alg in ALL_PAIRS:
+        base = T(kind, n, g, net, m, alg)
+        for slow in slower:
+            assert T(kind, n, g, slow, m, alg) >= base * (1 - 1e-12), (kind, alg)
+
+
+@given(st.data(), networks(), st.floats(0.0, 1e10), st.floats(1.0, 100.0))
+def test_time_non_decreasing_in_bytes(data, net, n, factor):
+    g, m = data.draw(groups(net))
+    for kind, alg in ALL_PAIRS:
+        assert T(kind, n * factor, g, net, m, alg) >= T(kind, n, g, net, m, alg) * (1 - 1e-12)
+
+
+@given(networks(), st.floats(0.0, 1e12))
+def test_group_of_one_costs_nothing(net, n):
+    for kind, alg in ALL_PAIRS:
+        assert T(kind, n, 1, net, None, alg) == 0.0, (kind, alg)
+
+
+@given(st.data(), networks(latency=False), st.floats(1.0, 1e10), st.floats(0.01, 100.0))
+def test_homogeneous_in_bytes_without_latency(data, net, n, c):
+    g, m = data.draw(groups(net))
+    for kind, alg in ALL_PAIRS:
+        if alg == "smooth":
+            continue
+        assert T(kind, c * n, g, net, m, alg) == pytest.approx(c * T(kind, n, g, net, m, alg),
+                                                                rel=1e-9, abs=1e-30), (kind, alg)
+
+
+@given(st.data(), networks(), st.floats(1.0, 4.0), st.floats(0.0, 1e10))
+def test_oversubscription_is_a_scale_out_taper(data, net, k, n):
+    g, m = data.draw(groups(net))
+    tapered = net.replace(oversubscription=net.oversubscription * k)
+    slower_nic = _scaled(net, scaleout_bytes_per_s=1.0 / k)
+    for kind in KINDS:
+        assert T(kind, n, g, tapered, m) == pytest.approx(T(kind, n, g, slower_nic, m),
+                                                          rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# Hand-computed values
+# --------------------------------------------------------------------------------------
+
+H100_NOMINAL = Network.create(450e9, 1e-6, 50e9, 2e-6, domain_size=8)
+
+
+def test_hand_value_ring_all_reduce_on_8_h100():
+    no_lat = Network.create(450e9, 0.0, 50e9, 0.0, domain_size=8)
+    assert T("all_reduce", 1e9, 8, no_lat, alg="ring") == pytest.approx(2 * 7 / 8 * 1e9 / 450e9,
+                                                                         rel=1e-14)
+    assert 2 * 7 / 8 * 1e9 / 450e9 == pytest.approx(3.889e-3, abs=1e-6)
+    # with latency: 14 steps of 1 us
+    assert T("all_reduce", 1e9, 8, H100_NOMINAL, alg="ring") == pytest.approx(
+        3.888889e-3 + 14e-6, rel=1e-6)
+
+
+def test_hand_values_across_nodes():
+    net, n = H100_NOMINAL, 1e9
+    # hierarchical on 8 nodes: max(NVLink RS+AG, IB ring on N/8) + latencies
+    want = max(2 * 7 / 8 * n / 450e9, 2 * 7 / 8 * (n / 8) / 50e9) + 2 * 7 * 1e-6 + 2 * 7 * 2e-6
+    assert T("all_reduce", n, 64, net, alg="hierarchical") == pytest.approx(want, rel=1e-12)
+    # NCCL-style ring: 1/B = max(1/(8*50e9), 7/(8*450e9)) -> 400 GB/s, 2 us per step
+    want = 2 * 63 / 64 * n / 400e9 + 2 * 63 * 2e-6
+    assert T("all_reduce", n, 64, net, alg="ring") == pytest.approx(want, rel=1e-12)
+    # flat ring paced by the NIC
+    want = 2 * 63 / 64 * n / 50e9 + 2 * 63 * 2e-6
+    assert T("all_reduce", n, 64, net, alg="flat_ring") == pytest.approx(want, rel=1e-12)
+    # tree: log2(8) IB levels + log2(8) NVLink levels, 2 N over the slowest hop
+    want = 2 * (3 * 2e-6 + 3 * 1e-6) + 2 * n / 50e9
+    assert T("all_reduce", n, 64, net, alg="tree") == pytest.approx(want, rel=1e-12)
+    # one member per node (TP = 8 fills the node): pure IB ring
+    want = 2 * 7 / 8 * n / 50e9 + 2 * 7 * 2e-6
+    assert T("all_reduce", n, 8, net, 1, "ring") == pytest.approx(want, rel=1e-12)
+    # all-to-all over 2 nodes: 7/16 of the data on NVLink, 8/16 on IB, pairwise rounds
+    want = max(n * 7 / 16 / 450e9, n * 8 / 16 / 50e9) + 7 * 1e-6 + 8 * 2e-6
+    assert T("all_to_all", n, 16, net) == pytest.approx(want, rel=1e-12)
+    # send/recv
+    assert T("send_recv", n, 2, net) == pytest.approx(1e-6 + n / 450e9, rel=1e-12)
+    assert float(point_to_point_time_s(n, net, same_domain=False)) == pytest.approx(
+        2e-6 + n / 50e9, rel=1e-12)
+
+
+def test_hand_values_dojo_mesh():
+    e, a = 9e12, 0.1e-6
+    mesh = Network.create(e, a, 167e9, 1.3e-6, domain_size=120, mesh=True)
+    n = 1e9
+    # 2 x 2 tiles: RS = (1 - 1/4) N / (2 e) + 2 (2 - 1) a
+    rs = 0.75 * n / (2 * e) + 2 * a
+    assert T("reduce_scatter", n, 4, mesh, alg="mesh2d") == pytest.approx(rs, rel=1e-12)
+    assert T("all_reduce", n, 4, mesh, alg="mesh2d") == pytest.approx(2 * rs, rel=1e-12)
+    # snake ring on the mesh: same bandwidth term, m - 1 = 3 latency steps per pass
+    assert T("all_reduce", n, 4, mesh, alg="ring") == pytest.approx(
+        2 * (0.75 * n / (2 * e) + 3 * a), rel=1e-12)
+    # 16 tiles (4 x 4): the 2-D algorithm wins on latency, auto picks it
+    assert T("all_reduce", n, 16, mesh) < T("all_reduce", n, 16, mesh, alg="ring")
+    assert best_algorithm("all_reduce", 1e6, 16, mesh) in ("mesh2d", "tree")
+    assert best_algorithm("all_reduce", 1e9, 16, mesh) == "mesh2d"
+    # all-to-all on 4 x 4 tiles: bisection of 4 edges, k N / (4 e)
+    assert T("all_to_all", n, 16, mesh) == pytest.approx(4 * n / (4 * e) + 15 * a, rel=1e-12)
+
+
+def test_bus_bandwidth_of_a_ring_is_the_link_rate():
+    net = Network.create(450e9, 0.0, 50e9, 0.0, domain_size=8)
+    t = collective_time_s("all_reduce", 1e9, 8, net, algorithm="ring")
+    assert float(bus_bandwidth_bytes_per_s("all_reduce", 1e9, 8, t)) == pytest.approx(450e9)
+
+
+# --------------------------------------------------------------------------------------
+# JAX transforms
+# --------------------------------------------------------------------------------------
+
+_points = [(kind, alg, n, g, m) for (kind, alg) in ALL_PAIRS
+           for (n, g, m) in ((3e8, 64, 8), (5e7, 12, 3), (2e6, 16, None))]
+
+
+@pytest.mark.parametrize("field", ["scaleup_bytes_per_s", "scaleout_bytes_per_s",
+                                   "scaleup_latency_s", "scaleout_latency_s"])
+def test_gradients_match_finite_differences(field):
+    base = Network.create(360e9, 1.3e-6, 45e9, 2.7e-6, domain_size=8)
+    x0 = float(getattr(base, field))
+    checked = 0
+    for kind, alg, n, g, m in _points:
+        f = lambda x: collective_time_s(kind, n, g, base.replace(**{field: x}), m, alg)  # noqa: B023
+        grad = float(jax.grad(f)(jnp.asarray(x0)))
+        h = x0 * 1e-6
+        fd = (float(f(x0 + h)) - float(f(x0 - h))) / (2 * h)
+        assert grad == pytest.approx(fd, rel=1e-5, abs=1e-12 * abs(float(f(x0))) / x0), \
+            (kind, alg, n, g, m)
+        checked += grad != 0.0
+    assert checked > 10   # the derivative is non-trivial for many of them
+
+
+def test_gradient_of_smooth_auto_is_finite_at_ties_and_zero():
+    net = Network.create(450e9, 0.0, 450e9, 0.0, domain_size=8)
+    g = jax.grad(lambda b: collective_time_s("all_reduce", 1e9, 64,
+                                             net.replace(scaleout_bytes_per_s=b),
+                                             algorithm="smooth"))(450e9)
+    assert np.isfinite(float(g)) and float(g) < 0
+    z = jax.grad(lambda n: collective_time_s("all_reduce", n, 1, net, algorithm="smooth"))(0.0)
+    assert float(z) == 0.0
+    assert float(smooth_min([jnp.asarray(0.0), jnp.asarray(1.0)])) == 0.0
+
+
+_batched = jax.jit(jax.vmap(lambda n, g: collective_time_s("all_reduce", n, g, H100_NOMINAL),
+                            in_axes=(0, 0)))
+
+
+def test_jit_vmap_over_sizes_equals_loop():
+    sizes = jnp.logspace(0, 11, 23)
+    gs = jnp.asarray([1, 2, 8, 16, 64, 512, 4096] * 3 + [8, 64], dtype=float)
+    got = np.asarray(_batched(sizes, gs))
+    want = [T("all_reduce", float(s), float(g), H100_NOMINAL) for s, g in zip(sizes, gs)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_vmap_over_networks():
+    nets = jax.tree_util.tree_map(lambda *x: jnp.stack(x),
+                                  network_for("h100"), network_for("gb200"),
+                                  network_for("dojo_tile"))
+    got = jax.vmap(lambda net: collective_time_s("all_reduce", 1e9, 512, net))(nets)
+    want = [T("all_reduce", 1e9, 512, network_for(c)) for c in ("h100", "gb200", "dojo_tile")]
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(kind="broadcast"), "kind 'broadcast' must be one of"),
+    (dict(algorithm="tree", kind="all_gather"), "algorithm 'tree' is not valid for all_gather"),
+    (dict(algorithm="butterfly"), "allowed"),
+    (dict(group_size=0), r"group_size = 0.0 must be an integer in \[1, inf\)"),
+    (dict(group_size=2.5), "group_size = 2.5"),
+    (dict(nbytes=-1.0), r"nbytes = -1.0 must be finite and in \[0, inf\)"),
+    (dict(nbytes=math.inf), "nbytes = inf"),
+    (dict(nbytes=math.nan), "nbytes = nan"),
+    (dict(members_per_domain=16), r"members_per_domain = 16 must be in \[1, .*\] = \[1, 8\]"),
+    (dict(members_per_domain=0), "members_per_domain = 0.0"),
+    (dict(net=H100_NOMINAL.replace(scaleup_bytes_per_s=jnp.asarray(0.0))),
+     r"scaleup_bytes_per_s = 0.0 must be finite and in \(0, inf\)"),
+    (dict(net=H100_NOMINAL.replace(oversubscription=jnp.asarray(0.5))), "oversubscription = 0.5"),
+    (dict(net=H100_NOMINAL.replace(mesh=jnp.asarray(0.5))), "mesh"),
+    (dict(net="dgx"), "net must be a Network"),
+])
+def test_bad_input_raises_value_error_naming_the_field(kwargs, match):
+    args = dict(kind="all_reduce", nbytes=1e9, group_size=64, net=H100_NOMINAL,
+                members_per_domain=None, algorithm="auto")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        collective_time_s(**args)
+
+
+# --------------------------------------------------------------------------------------
+# Topologies from the catalog
+# --------------------------------------------------------------------------------------
+
+
+def test_network_for_catalog_systems():
+    h = topology_for("h100")
+    assert (h.system, h.domain_size, h.mesh) == ("dgx_h100", 8, False)
+    assert h.scaleup_nominal_bytes_per_s == 450e9 and h.scaleout_nominal_bytes_per_s == 50e9
+    net = network_for("h100_sxm")
+    assert float(net.scaleup_bytes_per_s) == pytest.approx(450e9 * h.scaleup_efficiency)
+    nominal = network_for("h100", scaleup_efficiency=1.0, scaleout_efficiency=1.0)
+    assert float(nominal.scaleup_bytes_per_s) == 450e9
+    assert float(nominal.scaleout_bytes_per_s) == 50e9
+    g = topology_for("gb200")
+    assert (g.domain_size, g.mesh, g.scaleup_nominal_bytes_per_s) == (72, False, 900e9)
+    assert topology_for("mi300x").mesh is False          # full mesh counts as switched
+    d = topology_for("dojo_tile")
+    assert d.mesh and d.scaleup_nominal_bytes_per_s == 9e12   # per edge, not 4 x 9 TB/s
+    assert d.domain_size >= 6
+    tray = topology_for("dojo_tile", system="dojo_system_tray")
+    assert tray.domain_size == 6 and tray.mesh
+    for chip in ("a100_80gb", "h200", "b200", "d1", "hw3", "ai4"):
+        net = network_for(chip)
+        assert float(net.scaleup_bytes_per_s) > 0 and float(net.scaleout_bytes_per_s) > 0
+
+
+def test_network_for_oversubscription_and_errors():
+    a = T("all_reduce", 1e9, 1024, network_for("h100"))
+    b = T("all_reduce", 1e9, 1024, network_for("h100", oversubscription=4.0))
+    assert b > a
+    with pytest.raises(CatalogError, match="unknown chip"):
+        network_for("tpu_v9")
+    with pytest.raises(ValueError, match="oversubscription = 0.5"):
+        network_for("h100", oversubscription=0.5)
+    with pytest.raises(ValueError, match="built from chip"):
+        network_for("h100", system="gb200_nvl72")
+    with pytest.raises(ValueError, match="scaleup_efficiency = 1.5"):
+        network_for("h100", scaleup_efficiency=1.5)
+
+
+def test_low_high_picks_bracket_best():
+    t = {p: T("all_reduce", 1e6, 512, network_for("h100", pick=p)) for p in ("low", "best",
+                                                                            "high")}
+    # low = low efficiency and low latency, high = both high: best lies between
+    assert t["low"] != t["high"]
+    assert all(np.isfinite(list(t.values())))
+
+
+def test_describe_mentions_links_sources_and_times():
+    text = describe(topology_for("h100"))
+    assert "dgx_h100" in text and "nvlink4" in text and "ib_ndr" in text
+    assert "sources:" in text and "all_reduce" in text
+    assert "2-D mesh" in describe(topology_for("dojo_tile"), provenance=False)
