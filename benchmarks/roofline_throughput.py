@@ -1,6 +1,7 @@
 """Throughput of the vectorised roofline: (op, chip) evaluations per second.
 
-Times ``perfmodel.roofline.op_time_grid`` (one jit-compiled, vmapped call) on ~1e6
+Times ``perfmodel.roofline.op_time_grid_s`` (times only) and ``op_time_grid`` (every
+:class:`OpTiming` field), each one jit-compiled, vmapped call, on ~1e6
 (op, chip) pairs -- random ops of every kind and precision against every catalog chip --
 and compares it with the same hard-max formulas evaluated
 
@@ -95,11 +96,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- JAX: compile, then steady state ---
     t0 = time.perf_counter()
-    compiled = rl.op_time_grid.lower(ops, chips, eff).compile()
+    compiled = rl.op_time_grid_s.lower(ops, chips, eff).compile()
     compile_s = time.perf_counter() - t0
-    run = lambda: jax.block_until_ready(compiled(ops, chips, eff).time_s)  # noqa: E731
+    run = lambda: jax.block_until_ready(compiled(ops, chips, eff))  # noqa: E731
     grid = np.asarray(run())
     jax_s = median_time(run, repeat)
+    t0 = time.perf_counter()
+    compiled_full = rl.op_time_grid.lower(ops, chips, eff).compile()
+    compile_full_s = time.perf_counter() - t0
+    run_full = lambda: jax.block_until_ready(compiled_full(ops, chips, eff))  # noqa: E731
+    full = run_full()
+    assert np.array_equal(np.asarray(full.time_s), grid)
+    jax_full_s = median_time(run_full, repeat)
+    compiled_smooth = rl.op_time_grid_s.lower(ops, chips, eff, smooth=True).compile()
+    run_smooth = lambda: jax.block_until_ready(compiled_smooth(ops, chips, eff))  # noqa: E731
+    run_smooth()
+    jax_smooth_s = median_time(run_smooth, repeat)
 
     # --- NumPy and Python baselines on the same data ---
     np_ops = {"flops": np.asarray(ops.flops), "bytes": np.asarray(ops.bytes),
@@ -125,20 +137,24 @@ def main(argv: list[str] | None = None) -> dict:
     err_py = float(np.max(np.abs(grid[:, :n_py].ravel() - np.asarray(py_out)) / np.asarray(py_out)))
     assert err_np < 1e-12 and err_py < 1e-12, (err_np, err_py)
 
-    rows = [("python loop (baseline)", python_s), ("numpy broadcast", numpy_s),
-            ("jax op_time_grid (jit+vmap)", jax_s)]
+    rows = [("python loop (baseline)", python_s), ("numpy broadcast (time only)", numpy_s),
+            ("jax op_time_grid (all fields)", jax_full_s),
+            ("jax op_time_grid_s (time)", jax_s),
+            ("jax op_time_grid_s smooth", jax_smooth_s)]
     print(f"roofline throughput: {n_ops:,} ops x {len(keys)} chips = {pairs:,} (op, chip) pairs; "
           f"{jax.devices()[0].platform} x{len(jax.devices())}, x64={jax.config.jax_enable_x64}")
-    print(f"  jax compile: {compile_s * 1e3:.0f} ms (once); python loop timed on {n_py:,} ops "
+    print(f"  jax compile: {compile_s * 1e3:.0f} ms time-only, {compile_full_s * 1e3:.0f} ms all fields (once); python loop timed on {n_py:,} ops "
           f"per chip and scaled; max rel. difference vs jax: numpy {err_np:.1e}, python {err_py:.1e}")
-    print(f"{'method':<30}{'time (s)':>12}{'evals/s':>14}{'vs python':>12}")
+    print(f"{'method':<32}{'time (s)':>12}{'evals/s':>14}{'vs python':>12}")
     for name, s in rows:
-        print(f"{name:<30}{s:>12.4g}{pairs / s:>14.4g}{python_s / s:>11.1f}x")
+        print(f"{name:<32}{s:>12.4g}{pairs / s:>14.4g}{python_s / s:>11.1f}x")
     result = {
         "benchmark": "roofline_throughput", "quick": bool(args.quick), "pairs": pairs,
         "n_ops": n_ops, "n_chips": len(keys), "compile_s": compile_s,
         "python_loop_s": python_s, "python_loop_subset_ops": n_py, "numpy_s": numpy_s,
-        "jax_s": jax_s, "jax_evals_per_s": pairs / jax_s, "numpy_evals_per_s": pairs / numpy_s,
+        "jax_s": jax_s, "jax_evals_per_s": pairs / jax_s, "jax_full_s": jax_full_s,
+        "jax_full_evals_per_s": pairs / jax_full_s, "jax_smooth_s": jax_smooth_s,
+        "compile_full_s": compile_full_s, "numpy_evals_per_s": pairs / numpy_s,
         "python_evals_per_s": pairs / python_s, "speedup_vs_python": python_s / jax_s,
         "speedup_vs_numpy": numpy_s / jax_s, "max_rel_diff_numpy": err_np,
         "max_rel_diff_python": err_py, "platform": jax.devices()[0].platform,

@@ -382,7 +382,7 @@ def write_host_catalog(spec: dict[str, Any], path: str | Path, info: DeviceInfo,
     ]
     for k, v in spec["figures"].items():
         if k in ("sram_bytes", "dram_bytes"):
-            lines.append(f"{k} = {{ value = {float(v)!r}, source = \"{key}-sysfs\", confidence = \"benchmark\" }}")
+            lines.append(f"{k} = {{ value = {float(v)!r}, source = \"{key}-sysfs\", confidence = \"reported\" }}")
         else:
             note = f", note = {json.dumps('best of: ' + spec['from'][k])}" if k in spec["from"] else ""
             lines.append(f"{k} = {{ value = {float(v)!r}, source = \"{key}-bench\", "
@@ -487,11 +487,17 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
     opt = optax.adam(optax.cosine_decay_schedule(lr, steps_arr.shape[0], alpha=0.01))
     grad = jax.value_and_grad(log_loss)
 
+    lo = (np.log(COMPUTE_EFF_RANGE[0]), np.log(MEMORY_EFF_RANGE[0]), np.log(1e-9))
+    hi = (np.log(COMPUTE_EFF_RANGE[1]), np.log(MEMORY_EFF_RANGE[1]), np.log(OVERHEAD_RANGE_S[1]))
+
     def step(carry, _):
         th, st = carry
         val, g = grad(th, data, weights, chip, theta0, ridge)
         upd, st = opt.update(g, st, th)
-        return (optax.apply_updates(th, upd), st), val
+        th = optax.apply_updates(th, upd)
+        # projected step: stay inside the ranges a calibration file may hold
+        th = tuple(jnp.clip(t, a, b) for t, a, b in zip(th, lo, hi, strict=True))
+        return (th, st), val
 
     (theta, _), losses = jax.lax.scan(step, (init, opt.init(init)), steps_arr)
     return theta, losses
@@ -500,7 +506,8 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
 def fit_efficiency(data: Dataset, chip: Chip, train: np.ndarray | None = None,
                    init: Efficiency | None = None, *, steps: int = 3000, lr: float = 0.05,
                    ridge: float = 1e-3, restarts: Sequence[float] = (1.0, 0.3, 3.0)) -> tuple[Efficiency, float]:
-    """Fit an :class:`Efficiency` to measured times (Adam on the log-time loss).
+    """Fit an :class:`Efficiency` to measured times (Adam on the log-time loss, each step
+    projected onto the allowed ranges of a calibration file).
 
     Args:
       data: measured ops (:func:`make_dataset`).
@@ -548,7 +555,7 @@ def abs_pct_error(pred_s, measured_s) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 RUN_SETTINGS = {  # harness settings per size
-    "tiny": {"repeats": 7, "warmup": 1, "min_sample_s": 1e-3},
+    "tiny": {"repeats": 7, "warmup": 1, "min_sample_s": 5e-3},
     "small": {"repeats": 7, "warmup": 2, "min_sample_s": 2e-3},
     "full": {"repeats": 11, "warmup": 3, "min_sample_s": 5e-3},
 }

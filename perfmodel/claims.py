@@ -19,7 +19,6 @@ on the spec-sheet and price/power numbers.
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -151,7 +150,7 @@ def _try(errors: list[str], label: str, fn: Callable, *a, **kw):
 
 
 def _range(fn: Callable) -> dict[str, float]:
-    return {p: float(fn(p)) for p in PICKS}
+    return {p: float(fn(p)) for p in ("low", "best", "high")}
 
 
 def _lohi(r: Mapping[str, float]) -> tuple[float, float]:
@@ -204,9 +203,10 @@ def check_budget_h100e(c: Claim, ctx: Context) -> ClaimResult:
         nums[f"{chip}_spec_h100e"] = {pk: tiles[pk] * float(eq.spec_equivalence(
             cat.chip(chip, pk), "bf16", catalog=cat)) for pk in PICKS}
         for w in p.get("workloads", []):
-            nums[f"{chip}_workload_h100e[{w}]"] = _try(
-                err, w, lambda w=w: _range(lambda pk: eq.budget_equivalence(
-                    budget, chip, w, pick=pk, **ctx.kw)))
+            for mode in eq.MODES:
+                nums[f"{chip}_h100e[{w}, {mode}]"] = _try(
+                    err, w, lambda w=w, mode=mode: _range(lambda pk: eq.budget_equivalence(
+                        budget, chip, w, pick=pk, mode=mode, **ctx.kw)))
     summary = (f"${budget / 1e6:,.0f}M / ${implied:,.0f} per H100 = {claimed:,.0f} H100; catalog "
                f"all-in ${price['low']:,.0f}-{price['high']:,.0f} gives "
                f"{pure.h100e_low:,.0f}-{pure.h100e_high:,.0f} H100")
@@ -216,8 +216,9 @@ def check_budget_h100e(c: Claim, ctx: Context) -> ClaimResult:
     return ClaimResult(c, nums, verdict, summary, [
         "all-in price = GPU + server + network share (catalog allin_price_usd, estimate)",
         "pure-price equivalence is linear in the budget; ranges from the low/high price",
-        f"{chip} counted at bf16 peak (spec) and with the training model at scale (workload)"
-        if chip else "no alternative chip"], err)
+        f"{chip} counted at bf16 peak (spec) and with the training model: 'job' = one job "
+        "over all chips at the preset global batch, 'capacity' = independent copies on the "
+        "best slice size" if chip else "no alternative chip"], err)
 
 
 def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
@@ -232,26 +233,32 @@ def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
     nums: dict[str, Any] = {"spec_tiles": spec, "spec_exapods": {k: v / per_pod for k, v in spec.items()}}
     worst = max(spec.values())
     for w in p.get("workloads", []):
-        t = _try(err, w, lambda w=w: _range(lambda pk: eq.chips_for_h100e(
-            chip, claimed, w, pick=pk, **ctx.kw)))
-        nums[f"workload_tiles[{w}]"] = t
-        nums[f"workload_exapods[{w}]"] = None if t is None else {k: v / per_pod for k, v in t.items()}
-        if t is not None:
-            worst = max(worst, t["best"])
+        for mode in eq.MODES:
+            t = _try(err, w, lambda w=w, mode=mode: _range(lambda pk: eq.chips_for_h100e(
+                chip, claimed, w, pick=pk, mode=mode, **ctx.kw)))
+            if t is not None:  # low perf needs MORE tiles: report the count range sorted
+                t = {"low": min(t.values()), "best": t["best"], "high": max(t.values())}
+            nums[f"tiles[{w}, {mode}]"] = t
+            nums[f"exapods[{w}, {mode}]"] = None if t is None else {
+                k: v / per_pod for k, v in t.items()}
+            if t is not None:
+                worst = max(worst, t["best"])
     need_pods = worst / per_pod
     verdict = "plausible" if planned and need_pods <= planned * (1 + TOL) else (
         "doubtful" if planned else "n/a")
     summary = (f"{claimed:,.0f} H100e = {spec['best']:,.0f} tiles ({spec['best'] / per_pod:.1f} "
                f"ExaPODs) on bf16 peak")
     for w in p.get("workloads", []):
-        t = nums.get(f"workload_tiles[{w}]")
-        if t:
-            summary += f"; {t['best']:,.0f} tiles ({t['best'] / per_pod:.1f} ExaPODs) on {w}"
+        t = [nums.get(f"tiles[{w}, {m}]") for m in eq.MODES]
+        if all(t):
+            summary += (f"; {w}: {t[0]['best']:,.0f} tiles as one job, {t[1]['best']:,.0f} "
+                        "as fleet capacity")
     if planned:
         summary += f"; Tesla planned {planned:g} ExaPODs ({planned * per_pod:,.0f} tiles)"
     return ClaimResult(c, nums, verdict, summary, [
         "Dojo tile = 25 D1, 9.05 PFLOP/s bf16; HBM/network = its share of the DIPs (catalog)",
-        "workload: Dojo in its own mesh + Z-plane network vs H100 in DGX H100 + IB (training model)",
+        "workload: Dojo in its own mesh + Z-plane network vs H100 in DGX H100 + IB (training "
+        "model); 'job' = one job over all chips, 'capacity' = independent copies",
         "verdict: plausible if the tiles needed fit the planned ExaPODs; Tesla never published "
         "a deployed tile count"], err)
 
@@ -277,8 +284,9 @@ def check_growth(c: Claim, ctx: Context) -> ClaimResult:
         spec = sum(n * float(eq.spec_equivalence(k, "bf16", catalog=ctx.catalog)) for k, n in fleet)
         nums[f"{key}_spec_h100e"] = spec
         for w in p.get("workloads", []):
-            nums[f"{key}_h100e[{w}]"] = _try(err, f"{key} {w}", lambda w=w, fleet=fleet: _range(
-                lambda pk: eq.fleet_equivalence([(k, n) for k, n in fleet], w, pick=pk, **ctx.kw)))
+            nums[f"{key}_h100e[{w}, capacity]"] = _try(
+                err, f"{key} {w}", lambda w=w, fleet=fleet: _range(lambda pk: eq.fleet_equivalence(
+                    [(k, n) for k, n in fleet], w, pick=pk, mode="capacity", **ctx.kw)))
     target = series[-1]
     f24 = nums.get("fleet_end_2024_spec_h100e")
     if f24 is not None:
@@ -288,13 +296,15 @@ def check_growth(c: Claim, ctx: Context) -> ClaimResult:
         "overstated" if "overstated" in verdicts else "consistent")
     summary = ", ".join(f"{k}: {x:+.0f}%" for k, x in rates.items())
     if claimed:
-        summary += " (claimed " + ", ".join(f"{x:+.0f}%" for x in claimed) + ")"
+        summary += " (claimed " + ", ".join(f"{x:+.0f}%" for x in claimed) + "; implied: " + \
+            ", ".join(f"{series[0] * (1 + x / 100):,.0f}" for x in claimed) + " H100e)"
     if f24 is not None:
         summary += f"; candidate end-2024 fleet = {f24:,.0f} spec H100e"
     return ClaimResult(c, nums, v, summary, [
         "growth = h100e[t] / h100e[t0] - 1",
         "+130% matches 15k -> ~35k (35k H100 active per the Q1 call), +167% would be 15k -> 40k",
-        "fleets are independent clusters (H100e add); A100 and Dojo tile counts are estimates "
+        "fleets are independent clusters (H100e add), each counted as capacity (independent "
+        "jobs); A100 and Dojo tile counts are estimates "
         "(~14k A100 July 2023; 875 tiles = 8k spec H100e)"], err)
 
 
@@ -334,7 +344,8 @@ def check_cortex_power(c: Claim, ctx: Context) -> ClaimResult:
                     row["inference_h100e"] + v
             else:
                 row["spec_h100e"] += n * float(eq.spec_equivalence(chip, "bf16", catalog=cat))
-                v = _try(err, f"{label} {chip}", eq.workload_equivalence, chip, n, w, **ctx.kw)
+                v = _try(err, f"{label} {chip}", eq.workload_equivalence, chip, n, w,
+                         mode="capacity", **ctx.kw)
                 row["training_h100e"] = None if v is None or row["training_h100e"] is None else \
                     row["training_h100e"] + v
         mixes[label] = row
@@ -350,7 +361,8 @@ def check_cortex_power(c: Claim, ctx: Context) -> ClaimResult:
         f"PUE {eq.DEFAULT_PUE} (range {eq.PUE_RANGE[0]}-{eq.PUE_RANGE[1]}, estimate); "
         "low/high pair low/high per-chip power with low/high PUE",
         f"'Tesla AI computers' = {p.get('socs_per_computer', 1)} {tchip} SoCs each",
-        "mixes split the target site power by share; H100e of independent clusters add; AI4 "
+        "mixes split the target site power by share; H100e (capacity mode) of independent "
+        "clusters add; AI4 "
         "counts only as inference (forward-only int8) H100e"], err)
 
 
@@ -425,7 +437,8 @@ def check_diversion(c: Claim, ctx: Context) -> ClaimResult:
     summary += f"; worth ${n * price['best'] / 1e6:,.0f}M all-in"
     return ClaimResult(c, nums, verdict, summary, [
         "months of delay are an assumption (the report says 'by months'; X's later orders were "
-        "re-assigned to Tesla): low/best/high = " + "/".join(f"{months[k]:g}" for k in PICKS),
+        "re-assigned to Tesla): low/best/high = " + "/".join(f"{months[k]:g}" for k in
+                                                            ("low", "best", "high")),
         "an H100 is exactly 1 H100e on every workload (identity)",
         "value verdict compares '>$500M' with 12k x GPU price (low) .. all-in price (high)",
         "cloud rent at 730 h/month"])
@@ -479,7 +492,8 @@ def check_fleet_h100e(c: Claim, ctx: Context) -> ClaimResult:
     nums: dict[str, Any] = {"spec_h100e": spec}
     lo, hi = spec, spec
     for w in p.get("workloads", []):
-        r = _try(err, w, lambda w=w: _range(lambda pk: eq.fleet_equivalence(fleet, w, pick=pk, **ctx.kw)))
+        r = _try(err, w, lambda w=w: _range(lambda pk: eq.fleet_equivalence(
+            fleet, w, pick=pk, mode=p.get("mode", "capacity"), **ctx.kw)))
         nums[f"h100e[{w}]"] = r
         if r:
             lo, hi = min(lo, r["low"]), max(hi, r["high"])

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "perfmodel.commands.plan",       # plan (the main job)
     "perfmodel.commands.catalog",    # chips, chip, roofline
     "perfmodel.commands.train",      # train
+    "perfmodel.commands.net",        # net (interconnect: links and collective times)
     "perfmodel.commands.equiv",      # equiv, claims
     "perfmodel.commands.sweep",      # sweep
     "perfmodel.commands.calibrate",  # calibrate

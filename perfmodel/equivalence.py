@@ -83,6 +83,11 @@ DEFAULT_GRID: tuple[int, ...] = tuple(sorted(
 #: Strictly-increasing slope (in log-log) added to monotone curves so they invert uniquely.
 MONO_EPS = 1e-9
 
+#: "job": one job spans all n chips (its global batch fixed by the workload preset);
+#: "capacity": n chips may run independent copies of the job on smaller slices
+#: (``T_eff(n) = n max_{k<=n} T(k)/k``), the fleet-capacity view.
+MODES = ("job", "capacity")
+
 #: Default site PUE (facility power / IT power): an ESTIMATE for a modern AI hall.
 #: Sources: Uptime Institute Global Data Center Survey 2023 (industry average ~1.58);
 #: Google fleet trailing-twelve-month PUE ~1.10 (2023 environmental report). Liquid-cooled
@@ -130,13 +135,18 @@ class ScalingCurve:
     log_throughput: jnp.ndarray
 
 
-def make_curve(counts, throughput) -> ScalingCurve:
+def make_curve(counts, throughput, capacity: bool = False) -> ScalingCurve:
     """Build a :class:`ScalingCurve` from raw model throughputs on a grid.
 
     Steps: (1) counts where the job does not fit (throughput <= 0 or NaN) before the first
     feasible count get the first feasible throughput scaled in proportion to the count;
     (2) running maximum (a bigger cluster can idle chips); (3) add ``MONO_EPS * log n`` so
     the curve is strictly increasing and invertible.
+
+    With ``capacity=True`` step (2) is instead a running maximum of the *per-chip*
+    throughput: ``T_eff(n) = n * max_{k <= n} T(k) / k`` -- ``n`` chips may run independent
+    copies of the job on ``k``-chip slices (capacity of a fleet that runs many jobs, the
+    view behind fleet-level "H100-equivalent" statements).
 
     Args:
       counts: chip counts, strictly increasing, shape ``(k,)``.
@@ -154,7 +164,10 @@ def make_curve(counts, throughput) -> ScalingCurve:
     log_t = jnp.log(jnp.where(ok, t, 1.0))
     fill = log_t[first] + (log_n - log_n[first])
     log_t = jnp.where(ok, log_t, jnp.where(jnp.arange(t.shape[0]) < first, fill, -jnp.inf))
-    log_t = jax.lax.cummax(log_t)
+    if capacity:
+        log_t = jax.lax.cummax(log_t - log_n) + log_n
+    else:
+        log_t = jax.lax.cummax(log_t)
     return ScalingCurve(log_n, log_t + MONO_EPS * (log_n - log_n[0]))
 
 
@@ -181,6 +194,13 @@ def curve_count(curve: ScalingCurve, throughput):
     ``throughput`` (work units/s)."""
     y = jnp.log(jnp.asarray(throughput, dtype=float))
     return jnp.exp(_pwl(y, curve.log_throughput, curve.log_counts))
+
+
+def curve_slope(curve: ScalingCurve, n):
+    """Local scaling exponent ``d log T / d log n`` of ``curve`` at ``n`` (1 = linear
+    scaling; near 0 = adding chips barely helps, so inverting there is ill-conditioned)."""
+    return jax.grad(lambda x: _pwl(x, curve.log_counts, curve.log_throughput))(
+        jnp.log(jnp.asarray(n, dtype=float)))
 
 
 def equivalent_count(x_curve: ScalingCurve, ref_curve: ScalingCurve, n):
@@ -331,13 +351,15 @@ def _cached_raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn):
 
 
 def model_curve(chip_key: str, workload, *, precision: str | None = None, pick: str = "best",
-                grid: Sequence[int] = DEFAULT_GRID, curve_fn: CurveFn | None = None,
+                grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", curve_fn: CurveFn | None = None,
                 catalog: Catalog | None = None) -> ScalingCurve:
     """The monotone :class:`ScalingCurve` of ``chip_key`` on ``workload`` (cached per
     chip, workload, precision, pick, grid and model function)."""
     cat = _catalog(catalog)
     key = cat.resolve(chip_key)
     _check_pick(pick)
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} must be one of {MODES}")
     if precision is not None:
         _check_precision(precision)
     fn = _training_curve if curve_fn is None else curve_fn
@@ -345,7 +367,7 @@ def model_curve(chip_key: str, workload, *, precision: str | None = None, pick: 
     if len(grid) < 2 or any(b <= a for a, b in zip(grid, grid[1:])) or grid[0] < 1:
         raise ValueError(f"grid must be >= 2 strictly increasing counts >= 1, got {grid[:5]}...")
     raw = _cached_raw_curve(cat, key, workload, precision, pick, grid, fn)
-    return make_curve(np.asarray(grid, float), raw)
+    return make_curve(np.asarray(grid, float), raw, capacity=(mode == "capacity"))
 
 
 def _check_count(name: str, n) -> np.ndarray:
@@ -362,7 +384,7 @@ def _check_count(name: str, n) -> np.ndarray:
 
 def workload_equivalence(chip_key: str, n_chips: float, workload, *,
                          precision: str | None = None, pick: str = "best",
-                         curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
+                         curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
                          catalog: Catalog | None = None) -> float:
     """H100 count with the same throughput on ``workload`` as ``n_chips`` of ``chip_key``.
 
@@ -377,9 +399,9 @@ def workload_equivalence(chip_key: str, n_chips: float, workload, *,
       H100-equivalents (float). ``workload_equivalence("h100", n, W) == n``.
     """
     n = _check_count("n_chips", n_chips)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid,
+    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid,
+    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
     return float(_equiv_jit(x, h, n))
 
@@ -390,26 +412,26 @@ _equiv_vec = jax.jit(jax.vmap(equivalent_count, in_axes=(None, None, 0)))
 
 def h100e_curve(chip_key: str, workload, counts, *, precision: str | None = None,
                 pick: str = "best", curve_fn: CurveFn | None = None,
-                grid: Sequence[int] = DEFAULT_GRID, catalog: Catalog | None = None) -> np.ndarray:
+                grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", catalog: Catalog | None = None) -> np.ndarray:
     """H100-equivalents delivered by ``n`` chips of ``chip_key``, for each ``n`` in
     ``counts`` (one vectorised call; curves cached)."""
     c = _check_count("counts", counts).reshape(-1)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid,
+    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid,
+    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
     return np.asarray(_equiv_vec(x, h, jnp.asarray(c)))
 
 
 def chips_for_h100e(chip_key: str, h100e: float, workload, *, precision: str | None = None,
                     pick: str = "best", curve_fn: CurveFn | None = None,
-                    grid: Sequence[int] = DEFAULT_GRID, catalog: Catalog | None = None) -> float:
+                    grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", catalog: Catalog | None = None) -> float:
     """Inverse of :func:`workload_equivalence`: chips of ``chip_key`` needed to match
     ``h100e`` H100s on ``workload`` (fractional)."""
     m = _check_count("h100e", h100e)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid,
+    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid,
+    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
                     curve_fn=curve_fn, catalog=catalog)
     return float(_equiv_jit(h, x, m))
 
@@ -423,7 +445,7 @@ def fleet_equivalence(clusters: Sequence[tuple[str, float]], workload, **kw) -> 
 def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str] = (
         "peak_flops_per_s", "mem_bytes_per_s", "scaleup_bytes_per_s", "scaleout_bytes_per_s"),
         *, precision: str | None = None, rel_step: float = 0.02,
-        curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
+        curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
         catalog: Catalog | None = None) -> dict[str, float]:
     """Elasticities ``d log(h100e) / d log(field)`` of workload equivalence w.r.t. scaling
     each Chip field of X (all entries of an array field together).
@@ -438,9 +460,10 @@ def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str
     fn = _training_curve if curve_fn is None else curve_fn
     grid = tuple(int(g) for g in grid)
     base_chip = cat.chip(key, "best")
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, grid=grid, curve_fn=fn,
+    h = model_curve(REFERENCE_CHIP, workload, precision=precision, grid=grid, curve_fn=fn, mode=mode,
                     catalog=cat)
-    x = model_curve(key, workload, precision=precision, grid=grid, curve_fn=fn, catalog=cat)
+    x = model_curve(key, workload, precision=precision, grid=grid, curve_fn=fn, catalog=cat,
+                    mode=mode)
     n = float(_check_count("n_chips", n_chips))
 
     def m_of(log_t):
@@ -457,7 +480,8 @@ def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str
             c = base_chip.replace(**{f: getattr(base_chip, f) * s})
             t = np.asarray(fn(workload, key, np.asarray(grid), precision=precision, chip=c),
                            dtype=float)
-            dl.append(make_curve(np.asarray(grid, float), t).log_throughput)
+            dl.append(make_curve(np.asarray(grid, float), t,
+                                  capacity=(mode == "capacity")).log_throughput)
         dlogt = (dl[0] - dl[1]) / (2 * math.log(1 + rel_step))
         out[f] = float(jnp.dot(g_logt, dlogt) / m0)
     return out
@@ -519,9 +543,34 @@ def _precision_of(workload, precision):
     return None
 
 
-def _base_assumptions(cat, chip_key, n, workload, precision, grid) -> dict:
+def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn) -> dict:
+    """Local scaling exponents at the answer: where the H100 curve is nearly flat (the
+    job's fixed global batch stops H100 scaling) the inversion is ill-conditioned."""
+    kw = dict(precision=precision, grid=grid, mode=mode, catalog=cat,
+              curve_fn=_training_curve if curve_fn is None else curve_fn)
+    h = model_curve(REFERENCE_CHIP, workload, **kw)
+    x = model_curve(chip_key, workload, **kw)
+    sh, sx = float(curve_slope(h, m)), float(curve_slope(x, n))
+    c = float(bound_factor(cat.chip(chip_key), reference_chip(cat),
+                           _precision_of(workload, precision) or "bf16"))
+    bound = float(curve_count(h, c * curve_throughput(h, n)))
+    out = {"h100_scaling_exponent_at_h100e": sh, "chip_scaling_exponent_at_n": sx,
+           "rate_bound_factor": c, "rate_bound_h100e": bound, "bound_excess": m / bound}
+    if m > bound * (1 + 1e-9):
+        out["bound_note"] = ("above the rate bound: explained by capacity effects (more "
+                             "memory -> other layouts fit, or a larger SRAM holding working "
+                             "sets), which the rate bound does not cover")
+    if sh < 0.5 and mode == "job":
+        out["warning"] = (f"the H100 curve scales as n^{sh:.2f} at {m:,.0f} H100s (the job's "
+                          "fixed global batch): H100e is very sensitive here; see --mode capacity")
+    return out
+
+
+def _base_assumptions(cat, chip_key, n, workload, precision, grid, mode="job") -> dict:
     rec = cat.record(chip_key)
     return {
+        "mode": mode + (" (one job over all chips, fixed global batch)" if mode == "job" else
+                        " (independent copies of the job on the best slice size)"),
         "chip": rec.key, "chip_name": rec.display_name, "n_chips": n,
         "workload": _workload_name(workload),
         "precision": precision or "workload default",
@@ -537,15 +586,17 @@ def _base_assumptions(cat, chip_key, n, workload, precision, grid) -> dict:
 
 def workload_equivalence_range(chip_key: str, n_chips: float, workload, *,
                                precision: str | None = None, curve_fn: CurveFn | None = None,
-                               grid: Sequence[int] = DEFAULT_GRID,
+                               grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
                                catalog: Catalog | None = None) -> EquivResult:
     """:func:`workload_equivalence` at the low/best/high picks, with assumptions."""
     cat = _catalog(catalog)
     n = float(_check_count("n_chips", n_chips))
     prec = _precision_of(workload, precision)
     v = {p: workload_equivalence(chip_key, n, workload, precision=precision, pick=p,
-                                 curve_fn=curve_fn, grid=grid, catalog=cat) for p in PICKS}
-    a = _base_assumptions(cat, chip_key, n, workload, prec, grid)
+                                 curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
+         for p in PICKS}
+    a = _base_assumptions(cat, chip_key, n, workload, prec, grid, mode)
+    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, precision, grid, mode, curve_fn))
     sp = spec_equivalence_range(chip_key, prec or "bf16", n, cat)
     a["spec_h100e"] = sp["best"]
     a["spec_precision"] = prec or "bf16"
@@ -601,7 +652,7 @@ def h100_count_for_budget(budget_usd: float, price_usd: float | None = None,
 
 def budget_equivalence(budget_usd: float, chip_key: str, workload, *,
                        precision: str | None = None, pick: str = "best",
-                       curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
+                       curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
                        catalog: Catalog | None = None) -> float:
     """H100e on ``workload`` of the chips ``budget_usd`` buys at ``chip_key``'s all-in
     price: ``h100e(X, budget / allin_price_usd(X))``. ``pick`` applies to performance;
@@ -611,7 +662,7 @@ def budget_equivalence(budget_usd: float, chip_key: str, workload, *,
     price_pick = {"low": "high", "best": "best", "high": "low"}[_check_pick(pick)]
     n = b / _chip_value(cat, chip_key, "allin_price_usd", price_pick)
     return workload_equivalence(chip_key, n, workload, precision=precision, pick=pick,
-                                curve_fn=curve_fn, grid=grid, catalog=cat)
+                                curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
 
 
 def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -> EquivResult:
@@ -622,7 +673,10 @@ def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -
     price = _fig(cat, chip_key, "allin_price_usd")
     n = b / _chip_value(cat, chip_key, "allin_price_usd", "best")
     a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, kw.get("precision")),
-                          tuple(kw.get("grid", DEFAULT_GRID)))
+                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"))
+    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, kw.get("precision"),
+                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"),
+                          kw.get("curve_fn")))
     a.update({"budget_usd": b, "allin_price_usd": price,
               "n_chips_range": {"low": b / price["high"], "best": n, "high": b / price["low"]},
               "pure_price_h100e": h100_count_for_budget(b, catalog=cat).h100e})
@@ -640,7 +694,7 @@ def chips_for_power(power_w: float, allin_power_w: float, pue: float = DEFAULT_P
 
 def power_equivalence(power_w: float, chip_key: str, workload, pue: float | None = None, *,
                       precision: str | None = None, pick: str = "best",
-                      curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
+                      curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
                       catalog: Catalog | None = None) -> float:
     """H100e on ``workload`` of the ``chip_key`` chips a site of ``power_w`` (W, at the
     meter) hosts: ``h100e(X, power_w / (pue * allin_power_w(X)))``. ``pue`` None: the
@@ -651,7 +705,7 @@ def power_equivalence(power_w: float, chip_key: str, workload, pue: float | None
         pue = {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]}[pick]
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", opp), pue)
     return workload_equivalence(chip_key, n, workload, precision=precision, pick=pick,
-                                curve_fn=curve_fn, grid=grid, catalog=cat)
+                                curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
 
 
 def power_equivalence_range(power_w: float, chip_key: str, workload, pue: float | None = None,
@@ -664,7 +718,10 @@ def power_equivalence_range(power_w: float, chip_key: str, workload, pue: float 
     pue_best = DEFAULT_PUE if pue is None else pue
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", "best"), pue_best)
     a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, kw.get("precision")),
-                          tuple(kw.get("grid", DEFAULT_GRID)))
+                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"))
+    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, kw.get("precision"),
+                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"),
+                          kw.get("curve_fn")))
     a.update({"power_w": float(power_w), "allin_power_w": pw,
               "pue": pue_best if pue is not None else
               {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]},
@@ -681,17 +738,19 @@ def power_equivalence_range(power_w: float, chip_key: str, workload, pue: float 
 def inference_equivalence(chip_key: str, n_chips: float, workload="video-driving", *,
                           precision: str = "int8", pick: str = "best",
                           curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
+                          mode: str = "capacity",
                           catalog: Catalog | None = None) -> float:
     """H100s that deliver the same forward-only (inference) throughput on ``workload`` at
     ``precision`` as ``n_chips`` of ``chip_key``. This is how FSD computers (AI4, HW3) used
     in the training loop (simulation, closed-loop evaluation, auto-labelling) count: their
     work is forward passes, so they are compared on forward passes, not on training.
+    Default ``mode="capacity"``: in-the-loop inference is many independent forward passes.
     ``curve_fn`` defaults to :func:`perfmodel.training.inference_throughput` per count."""
     n = _check_count("n_chips", n_chips)
     fn = _training_inference_curve if curve_fn is None else curve_fn
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid,
+    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
                     curve_fn=fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid,
+    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
                     curve_fn=fn, catalog=catalog)
     return float(_equiv_jit(x, h, n))
 
@@ -704,7 +763,7 @@ def inference_equivalence_range(chip_key: str, n_chips: float, workload="video-d
     v = {p: inference_equivalence(chip_key, n, workload, precision=precision, pick=p,
                                   catalog=cat, **kw) for p in PICKS}
     a = _base_assumptions(cat, chip_key, n, workload, precision,
-                          tuple(kw.get("grid", DEFAULT_GRID)))
-    a["mode"] = "forward-only (inference) throughput, H100 also at " + precision
+                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "capacity"))
+    a["measure"] = "forward-only (inference) throughput, H100 also at " + precision
     a["spec_h100e"] = spec_equivalence_range(chip_key, precision, n, cat)
     return EquivResult("inference", v["best"], min(v.values()), max(v.values()), a)

@@ -15,7 +15,16 @@ confidence::
 All values are SI inside: FLOP/s, byte, byte/s, W, USD, s. Peak FLOP/s are *dense*.
 
 Loading validates everything and raises :class:`CatalogError` naming the file, the
-entry, the field, the value and the allowed range. Nothing is checked inside ``jit``.
+entry, the field, the value and the allowed range. Nothing is checked inside ``jit``;
+chips built or modified in Python are checked by :func:`validate_chip` (called by
+:meth:`Chip.replace_fields` and :meth:`ChipRecord.to_chip` overrides).
+
+Built-in files: ``catalog_chips.toml`` (``[chips.*]``, ``[aliases]``) and
+``catalog_systems.toml`` (``[systems.*]`` with text ``chip``, ``link_scaleup``,
+``link_scaleout``, ``topology`` and figures ``chips_count``, ``domain_chips_count``,
+``power_w``, ``price_usd``; ``[links.*]`` with ``bytes_per_s_per_dir`` (per chip, one
+direction) and ``latency_s``). A user file passed to :func:`load_catalog` adds entries
+or replaces same-named ones (e.g. an H100 with your own all-in price).
 
 Example::
 
@@ -421,7 +430,7 @@ class ChipRecord:
         tdp = val("tdp_w")
         price = val("price_usd", 0.0)
         f = lambda x: jnp.asarray(x, dtype=jnp.result_type(float))  # noqa: E731
-        return Chip(
+        chip = Chip(
             peak_flops_per_s=f(peaks),
             mem_bytes=f([sram_bytes, val("dram_bytes")]),
             mem_bytes_per_s=f([sram_bw, dram_bw]),
@@ -433,6 +442,7 @@ class ChipRecord:
             allin_price_usd=f(val("allin_price_usd", price)),
             name=self.key,
         )
+        return validate_chip(chip)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -321,11 +321,13 @@ class _Levels:
 
 
 def _levels(group_size, net: Network, members_per_domain) -> _Levels:
-    g = _f(group_size)
+    # Clamps keep traced calls finite (concrete inputs are validated before this):
+    # g >= 1 and 1 <= m <= g, so d >= 1.
+    g = jnp.maximum(_f(group_size), 1.0)
     if members_per_domain is None:
-        m = jnp.minimum(g, net.domain_size)
+        m = jnp.minimum(g, jnp.maximum(net.domain_size, 1.0))
     else:
-        m = _f(members_per_domain)
+        m = jnp.clip(_f(members_per_domain), 1.0, g)
     d = g / m
     mesh = net.mesh > 0.5
     up = net.scaleup_bytes_per_s
@@ -896,6 +898,8 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
     if provenance:
         lines.append("  sources:")
         lines += [f"    {k}: {v}" for k, v in t.provenance.items()]
+    if not kinds or not sizes_bytes:
+        return "\n".join(lines)
     head = f"  {'collective':14s} {'bytes':>8s} " + " ".join(f"{'g=' + str(g):>20s}" for g in groups)
     lines += ["", head]
     for kind in kinds:

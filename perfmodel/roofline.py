@@ -25,6 +25,8 @@ a million (op, chip) pairs in one call (see :func:`op_time_grid`).
 
 from __future__ import annotations
 
+import functools
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -87,6 +89,15 @@ class Efficiency:
     def ideal() -> Efficiency:
         """100% of every peak and no overhead: the pure roofline."""
         return Efficiency(jnp.ones(len(OP_KINDS)), jnp.ones(2), _f(0.0))
+
+    @staticmethod
+    def from_file(path) -> Efficiency:
+        """Efficiencies fitted to measured kernels by ``perfmodel calibrate`` /
+        ``benchmarks/calibrate.py`` (a calibration TOML; see
+        :func:`perfmodel.calibrate.load_efficiency`)."""
+        from perfmodel.calibrate import load_efficiency
+
+        return load_efficiency(path)
 
 
 @flax.struct.dataclass
@@ -302,6 +313,18 @@ def op_time_grid(ops: Op, chips: Chip, eff: Efficiency) -> OpTiming:
     shape ``(n_chips, n_ops)``. One compiled, vectorised call."""
     per_op = jax.vmap(op_time, in_axes=(0, None, None))
     return jax.vmap(per_op, in_axes=(None, 0, None))(ops, chips, eff)
+
+
+@functools.partial(jax.jit, static_argnames=("smooth",))
+def op_time_grid_s(ops: Op, chips: Chip, eff: Efficiency, smooth: bool = False) -> jnp.ndarray:
+    """Just the times (s) of all (op, chip) pairs, shape ``(n_chips, n_ops)``.
+
+    The fast path for large sweeps: XLA fuses the whole grid into one loop and writes one
+    array instead of the seven of :class:`OpTiming` (several times faster than
+    :func:`op_time_grid` for 1e6 pairs on a 2-core CPU; see
+    ``benchmarks/roofline_throughput.py``). ``smooth`` selects the smooth flavour."""
+    per_op = jax.vmap(lambda o, c: op_time(o, c, eff, smooth=smooth).time_s, in_axes=(0, None))
+    return jax.vmap(per_op, in_axes=(None, 0))(ops, chips)
 
 
 def stack_ops(ops: list[Op]) -> Op:

@@ -30,7 +30,7 @@ import flax.struct
 import jax.numpy as jnp
 
 from perfmodel import roofline as rf
-from perfmodel.hardware import PRECISIONS
+from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, PRECISIONS
 
 #: Precisions a training workload may state (int8 is for inference only).
 TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32")
@@ -224,19 +224,25 @@ ATTENTION_OP_INDEX = 2
 
 
 def head_ops(w: Workload, micro_batch, tp, cp) -> list[rf.Op]:
-    """Forward ops outside the layers for one micro-batch on one rank: the patch
-    embedding (video), the final norm, the output head (vocab-parallel over ``tp``)
-    and the softmax cross-entropy (or regression loss) over its outputs."""
+    """Forward ops outside the layers for one micro-batch on one rank: the final norm,
+    the output head (vocab-parallel over ``tp``) and the softmax cross-entropy (or
+    regression loss) over its outputs. The video patch embedding is :func:`stem_op`."""
     pa = activation_dtype(w.precision)
     tok = micro_batch * w.seq / cp
-    ops = [rf.layernorm(tok, w.hidden, pa),
-           rf.matmul(tok, w.vocab / tp, w.hidden, w.precision),
-           rf.elementwise(tok * w.vocab / tp, "fp32", inputs=1, outputs=1,
-                          flops_per_element=5.0)]
-    stem = rf.matmul(tok, w.hidden, jnp.maximum(w.patch_dim, 1.0), w.precision)
-    on = (w.patch_dim > 0).astype(stem.flops.dtype)
-    ops.append(stem.replace(flops=stem.flops * on, bytes=stem.bytes * on))
-    return ops
+    return [rf.layernorm(tok, w.hidden, pa),
+            rf.matmul(tok, w.vocab / tp, w.hidden, w.precision),
+            rf.elementwise(tok * w.vocab / tp, "fp32", inputs=1, outputs=1,
+                           flops_per_element=5.0)]
+
+
+def stem_op(w: Workload, micro_batch, cp) -> tuple[rf.Op, jnp.ndarray]:
+    """The video model's linear patch embedding for one micro-batch (replicated over
+    tp), and a 0/1 weight: 0 for an LLM (``patch_dim = 0``), whose embedding is a
+    look-up. The op is never empty (so its smooth time has finite gradients); multiply
+    its time by the weight."""
+    tok = micro_batch * w.seq / cp
+    op = rf.matmul(tok, w.hidden, jnp.maximum(w.patch_dim, 1.0), w.precision)
+    return op, (w.patch_dim > 0).astype(op.flops.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -375,3 +381,37 @@ def load_workload_file(path: str | Path) -> Workload:
         raise ValueError(f"{p}: not valid TOML: {e}") from None
     data = data.get("workload", data)
     return workload_from_dict(dict(data), name=p.stem)
+
+
+def decode_layer_ops(w: Workload, batch, context, tp) -> list[rf.Op]:
+    """Forward ops of one layer generating ONE token for each of ``batch`` sequences
+    that already hold ``context`` tokens of KV cache, on one of ``tp`` ranks.
+
+    The matmuls have ``batch`` rows, so they read the whole weight slice for few FLOPs
+    (memory-bound); attention reads the KV cache: ``batch * context * 2 d_kv / tp``
+    elements, ``4 batch heads context head_dim / tp`` FLOP.
+    """
+    pa = activation_dtype(w.precision)
+    pm = w.precision
+    d, f = w.hidden, w.ffn
+    n_up = 2.0 if w.gated_ffn else 1.0
+    b_el = BYTES_PER_ELEMENT[pa]
+    kv_elems = batch * context * 2.0 * w.kv_dim / tp
+    q_elems = 2.0 * batch * d / tp
+    attn_bytes = (kv_elems + q_elems) * b_el
+    attn = rf.Op(_f(4.0 * batch * w.heads / tp * context * w.head_dim), _f(attn_bytes),
+                 _f(attn_bytes), jnp.asarray(PRECISION_INDEX[pa]),
+                 jnp.asarray(rf.OP_KIND_INDEX["attention"]))
+    return [
+        rf.layernorm(batch, d, pa),
+        rf.matmul(batch, (d + 2.0 * w.kv_dim) / tp, d, pm),
+        attn,
+        rf.matmul(batch, d, d / tp, pm),
+        rf.elementwise(batch * d, pa),
+        rf.layernorm(batch, d, pa),
+        rf.matmul(batch, n_up * f / tp, d, pm),
+        rf.elementwise(batch * f / tp, pa, inputs=2 if w.gated_ffn else 1, outputs=1),
+        rf.matmul(batch, d, f / tp, pm),
+        rf.elementwise(batch * d, pa),
+    ]
+

@@ -472,3 +472,16 @@ def test_cli_roofline_bad_input(capsys, argv, match):
     args = ["roofline", "--chip", "h100", *argv]
     rc, _, err = _run(capsys, *args)
     assert rc == 2 and match in err
+
+
+def test_cli_systems(capsys):
+    rc, out, _ = _run(capsys, "systems", "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert set(ISSUE_SYSTEMS) <= set(d["systems"]) and set(ISSUE_LINKS) <= set(d["links"])
+    assert d["systems"]["gb200_nvl72"]["figures"]["power_w"]["high"] == 132e3
+    assert d["links"]["nvlink4"]["figures"]["bytes_per_s_per_dir"]["best"] == 450e9
+    rc, out, _ = _run(capsys, "systems")
+    assert rc == 0 and "dojo_exapod" in out and "dojo_zplane" in out
+    rc, _, err = _run(capsys, "chip", "dgx_h100")
+    assert rc == 2 and "is a system" in err and "h100_sxm" in err

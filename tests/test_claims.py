@@ -66,7 +66,9 @@ def test_dojo_8k_tiles_on_spec_sheet(results):
     tiles = r.numbers["spec_tiles"]["best"]
     assert tiles == pytest.approx(8000 / (9.05e15 / 989.4e12))  # = 874.6 tiles
     assert r.numbers["spec_exapods"]["best"] == pytest.approx(tiles / 120)
-    assert "workload_tiles[video-driving]" in r.numbers
+    for mode in ("job", "capacity"):
+        t = r.numbers[f"tiles[video-driving, {mode}]"]
+        assert t["low"] <= t["best"] <= t["high"]
 
 
 def test_growth_rates(results):

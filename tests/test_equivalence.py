@@ -371,3 +371,64 @@ def test_inference_equivalence_int8():
     assert 1000 < v <= 2000 * (1 + 1e-9)
     r = eq.inference_equivalence_range("twice", 1000, "weak", **kw)
     assert r.assumptions["spec_h100e"]["best"] == pytest.approx(2000)
+
+
+# ---------------------------------------------------------------------------- capacity mode
+
+
+@given(n=st.floats(0.5, 5e5), w=st.sampled_from(sorted(TOY)))
+def test_identity_capacity_mode(n, w):
+    assert eq.workload_equivalence("h100", n, w, mode="capacity", **KW) == pytest.approx(
+        n, rel=1e-12)
+
+
+def test_capacity_curve_hand_values_and_dominates_job():
+    counts = np.array([1.0, 2, 4, 8])
+    t = np.array([10.0, 18.0, 40.0, 44.0])  # per chip: 10, 9, 10, 5.5
+    cap = eq.make_curve(counts, t, capacity=True)
+    job = eq.make_curve(counts, t)
+    # T_eff(n) = n max_{k<=n} T(k)/k: 10, 20, 40, 80
+    np.testing.assert_allclose(np.exp(np.asarray(cap.log_throughput)), [10, 20, 40, 80], rtol=1e-8)
+    assert np.all(np.asarray(cap.log_throughput) >= np.asarray(job.log_throughput) - 1e-12)
+    # local scaling exponents: 1 on the capacity curve; log(44/40)/log 2 on the job curve
+    assert float(eq.curve_slope(cap, 6.0)) == pytest.approx(1.0, rel=1e-6)
+    assert float(eq.curve_slope(job, 6.0)) == pytest.approx(math.log(44 / 40) / math.log(2),
+                                                            rel=1e-6)
+    with pytest.raises(ValueError, match="mode"):
+        eq.workload_equivalence("h100", 8, "weak", mode="fleet", **KW)
+
+
+# ---------------------------------------------------------------------------- real model
+
+SMALL_GRID = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _real_model():
+    try:
+        from perfmodel.training import throughput_curve
+    except ImportError:  # the training model is written concurrently
+        pytest.skip("perfmodel.training.throughput_curve not available")
+    return throughput_curve
+
+
+def test_real_model_identity_and_bound():
+    """On the real training model: identity on and off the grid, and the derived bound
+    T_X(n) <= c T_H100(n) for an H100 with faster FLOPs/HBM (same capacities)."""
+    tc = _real_model()
+    w = "llama3-8b"
+    for n in (8, 24, 100):
+        assert eq.workload_equivalence("h100", n, w, grid=SMALL_GRID) == pytest.approx(n, rel=1e-12)
+    cat = load_catalog()
+    x = H100.replace(peak_flops_per_s=H100.peak_flops_per_s * 1.7,
+                     mem_bytes_per_s=H100.mem_bytes_per_s * 1.3)
+    c = float(eq.bound_factor(x, H100))
+    assert c == pytest.approx(1.7)
+    th = np.asarray(tc(w, "h100", SMALL_GRID, chip=cat.chip("h100")))
+    tx = np.asarray(tc(w, "h100", SMALL_GRID, chip=x))
+    ok = th > 0
+    assert np.all(tx[ok] <= c * th[ok] * (1 + 1e-9))
+    assert np.all(tx[ok] >= th[ok] * (1 - 1e-9))  # monotone in the specs
+    hc, xc = eq.make_curve(np.array(SMALL_GRID, float), th), eq.make_curve(
+        np.array(SMALL_GRID, float), tx)
+    m = float(equiv(xc, hc, 64.0))
+    assert 64.0 <= m <= float(eq.curve_count(hc, c * eq.curve_throughput(hc, 64.0))) * (1 + 1e-9)

@@ -26,16 +26,27 @@ SHAPE = dict(n_sites=2, n_chips=3, n_periods=4, n_eq=1)   # 24 variables, 24 row
 
 
 def lp2(c, A_ub, b_ub, A_eq=None, b_eq=None, lo=None, hi=None, rows=None):
+    """A toy LP padded to 2 variables, 3 inequality and 1 equality rows (one compile for all)."""
     c = jnp.asarray(c, jnp.float64)
     n = c.shape[0]
-    A_ub = jnp.asarray(A_ub, jnp.float64).reshape(-1, n)
-    A_eq = jnp.zeros((0, n)) if A_eq is None else jnp.asarray(A_eq, jnp.float64).reshape(-1, n)
-    b_eq = jnp.zeros((A_eq.shape[0],)) if b_eq is None else jnp.asarray(b_eq, jnp.float64)
-    return LP(c=c, A_ub=A_ub, b_ub=jnp.asarray(b_ub, jnp.float64), A_eq=A_eq, b_eq=b_eq,
+    A_ub = np.asarray(A_ub, np.float64).reshape(-1, n)
+    b_ub = np.asarray(b_ub, np.float64)
+    A_eq = np.zeros((0, n)) if A_eq is None else np.asarray(A_eq, np.float64).reshape(-1, n)
+    b_eq = np.zeros(A_eq.shape[0]) if b_eq is None else np.asarray(b_eq, np.float64)
+    rows = tuple(rows or (f"r{i}" for i in range(A_ub.shape[0] + A_eq.shape[0])))
+    m_ub, m_eq = A_ub.shape[0], A_eq.shape[0]
+    pad_ub, pad_eq = 3 - m_ub, 1 - m_eq          # zero rows: 0 <= 0 and 0 == 0
+    A_ub = np.vstack([A_ub, np.zeros((pad_ub, n))])
+    b_ub = np.concatenate([b_ub, np.zeros(pad_ub)])
+    A_eq = np.vstack([A_eq, np.zeros((pad_eq, n))])
+    b_eq = np.concatenate([b_eq, np.zeros(pad_eq)])
+    rows = rows[:m_ub] + tuple(f"pad_ub{i}" for i in range(pad_ub)) + rows[m_ub:] + tuple(
+        f"pad_eq{i}" for i in range(pad_eq))
+    return LP(c=c, A_ub=jnp.asarray(A_ub), b_ub=jnp.asarray(b_ub), A_eq=jnp.asarray(A_eq),
+              b_eq=jnp.asarray(b_eq),
               lo=jnp.zeros(n) if lo is None else jnp.asarray(lo, jnp.float64),
               hi=jnp.full(n, jnp.inf) if hi is None else jnp.asarray(hi, jnp.float64),
-              var_names=tuple(f"x{i}" for i in range(n)),
-              row_names=rows or tuple(f"r{i}" for i in range(A_ub.shape[0] + A_eq.shape[0])))
+              var_names=tuple(f"x{i}" for i in range(n)), row_names=rows)
 
 
 def highs(lp):
@@ -58,7 +69,7 @@ def test_hand_lp_exact_values():
     assert int(sol.status) == OPTIMAL
     np.testing.assert_allclose(sol.x, [3.0, 1.0], atol=1e-5)
     np.testing.assert_allclose(sol.objective, 11.0, rtol=1e-6)
-    np.testing.assert_allclose(sol.y_ub, [2.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(sol.y_ub, [2.0, 0.0, 0.0], atol=1e-5)
     g = sens.objective_gradients(HAND, sol)
     np.testing.assert_allclose(g.hi, [1.0, 0.0], atol=1e-5)        # d opt / d hi0 = 3 - 2
     np.testing.assert_allclose(g.A_ub[0], [-6.0, -2.0], atol=1e-4)  # -y0 * x
@@ -115,7 +126,7 @@ def test_iteration_limit_flag():
 @pytest.mark.parametrize("field,value,match", [
     ("lo", jnp.array([1.0, 0.0]), "lo"),
     ("c", jnp.array([np.nan, 1.0]), "LP.c"),
-    ("A_ub", jnp.ones((2, 3)), "A_ub"),
+    ("A_ub", jnp.ones((3, 3)), "A_ub"),
     ("hi", jnp.array([-np.inf, 1.0]), "LP.hi"),
 ])
 def test_bad_input_raises_before_tracing(field, value, match):
@@ -199,7 +210,7 @@ def _fd_rows(lp):
 def test_duals_bracketed_by_one_sided_differences():
     """opt is concave in b, so any optimal dual y lies in [d+, d-]; equal to both where unique."""
     lp = _LP_A
-    sol = solve_lp(lp)
+    sol = solve_lp(lp, tol=1e-9)            # duals to ~1e-6 relative (tol is not static: no recompile)
     m_ub = lp.b_ub.shape[0]
     y = np.concatenate([np.asarray(sol.y_ub), np.asarray(sol.y_eq)])
     f0 = sens.highs_optimum(lp)
@@ -241,7 +252,7 @@ def _priced_lp(params):
 
 def test_envelope_grad_prices_and_power_vs_finite_differences():
     p0 = jnp.array([1.0, 1.0])
-    sol = solve_lp(_priced_lp(p0))
+    sol = solve_lp(_priced_lp(p0), tol=1e-9)
     g = np.asarray(sens.envelope_grad(_priced_lp, p0, sol))
     for k in range(2):
         h = 1e-4
@@ -270,7 +281,7 @@ def test_spec_chain_rule_matches_finite_difference():
 
     bw0 = 0.7
     lp0 = _LP_A.replace(c=c_of(bw0))
-    sol = solve_lp(lp0)
+    sol = solve_lp(lp0, tol=1e-9)
     g = float(sens.spec_gradient(sol.x, jax.jacfwd(c_of)(bw0)))
     g_env = float(sens.envelope_grad(lambda b: _LP_A.replace(c=c_of(b)), bw0, sol))
     h = 1e-4

@@ -16,7 +16,6 @@ from perfmodel.interconnect import (
     SMOOTH_P,
     VALID_ALGORITHMS,
     Network,
-    algorithm_times_s,
     best_algorithm,
     bus_bandwidth_bytes_per_s,
     collective_time_s,
@@ -59,8 +58,23 @@ def T(kind, n, g, net, m=None, alg="auto"):
     return float(collective_time_s(kind, n, g, net, m, alg))
 
 
+def _vec(n, g, m, net):
+    return jnp.stack([collective_time_s(k, n, g, net, m, a) for k, a in ALL_PAIRS])
+
+
+_VEC = jax.jit(_vec)   # every (kind, algorithm) at once, compiled once per module
+
+
+def V(n, g, m, net):
+    return np.asarray(_VEC(n, g, m, net))
+
+
 def _scaled(net, **factors):
     return net.replace(**{k: getattr(net, k) * f for k, f in factors.items()})
+
+
+_IDX = {p: i for i, p in enumerate(ALL_PAIRS)}
+_PAIRS_NO_SMOOTH = np.array([a != "smooth" for _, a in ALL_PAIRS])
 
 
 # --------------------------------------------------------------------------------------
@@ -71,10 +85,11 @@ def _scaled(net, **factors):
 @given(st.data(), networks(), st.floats(0.0, 1e10))
 def test_all_reduce_is_reduce_scatter_plus_all_gather(data, net, n):
     g, m = data.draw(groups(net))
+    t = V(n, g, m, net)
     for alg in ("ring", "flat_ring", "hierarchical", "mesh2d"):
-        ar = T("all_reduce", n, g, net, m, alg)
-        rs = T("reduce_scatter", n, g, net, m, alg)
-        ag = T("all_gather", n, g, net, m, alg)
+        ar = t[_IDX["all_reduce", alg]]
+        rs = t[_IDX["reduce_scatter", alg]]
+        ag = t[_IDX["all_gather", alg]]
         assert ar == pytest.approx(rs + ag, rel=1e-12, abs=1e-18), alg
 
 
@@ -91,9 +106,9 @@ def test_ring_all_reduce_approaches_two_bytes_over_bandwidth(g, bw, n):
 @given(st.data(), networks(), st.floats(0.0, 1e10))
 def test_hierarchical_never_slower_than_flat_ring(data, net, n):
     g, m = data.draw(groups(net))
+    t = V(n, g, m, net)
     for kind in ("all_reduce", "reduce_scatter", "all_gather"):
-        h = T(kind, n, g, net, m, "hierarchical")
-        f = T(kind, n, g, net, m, "flat_ring")
+        h, f = t[_IDX[kind, "hierarchical"]], t[_IDX[kind, "flat_ring"]]
         assert h <= f * (1 + 1e-12) + 1e-18, kind
 
 
@@ -109,20 +124,19 @@ def test_hierarchical_beats_ring_when_inner_links_much_faster(data, net, ratio, 
     up = max(float(net.scaleup_bytes_per_s), ratio * m * g / max(g - 1, 1) * out)
     net = net.replace(scaleup_bytes_per_s=jnp.asarray(up),
                       scaleout_latency_s=net.scaleup_latency_s * lat_ratio)
+    t = V(n, g, m, net)
     for kind in ("all_reduce", "reduce_scatter", "all_gather"):
-        assert T(kind, n, g, net, m, "hierarchical") <= T(kind, n, g, net, m, "ring") \
-            * (1 + 1e-12) + 1e-18
+        assert t[_IDX[kind, "hierarchical"]] <= t[_IDX[kind, "ring"]] * (1 + 1e-12) + 1e-18
 
 
 @given(st.data(), networks(), st.floats(0.0, 1e10))
 def test_auto_is_the_minimum_and_smooth_is_within_its_bound(data, net, n):
     g, m = data.draw(groups(net))
+    t = V(n, g, m, net)
     for kind in KINDS:
-        times = algorithm_times_s(kind, n, g, net, m)
-        auto = T(kind, n, g, net, m, "auto")
-        smooth = T(kind, n, g, net, m, "smooth")
-        valid = {k: float(v) for k, v in times.items()
-                 if not (k == "mesh2d" and float(net.mesh) < 0.5)}
+        auto, smooth = t[_IDX[kind, "auto"]], t[_IDX[kind, "smooth"]]
+        valid = {a: t[_IDX[kind, a]] for a in VALID_ALGORITHMS[kind]
+                 if not (a == "mesh2d" and float(net.mesh) < 0.5)}
         assert auto == pytest.approx(min(valid.values()), rel=1e-12, abs=1e-18)
         assert auto * 3 ** (-1 / SMOOTH_P) * (1 - 1e-12) <= smooth <= auto * (1 + 1e-12)
 
@@ -139,10 +153,9 @@ def test_more_bandwidth_never_slows_anything(data, net, factor, n):
               _scaled(net, scaleout_bytes_per_s=factor),
               _scaled(net, scaleup_bytes_per_s=factor, scaleout_bytes_per_s=factor),
               net.replace(oversubscription=jnp.maximum(1.0, net.oversubscription / factor)))
-    for kind, alg in ALL_PAIRS:
-        base = T(kind, n, g, net, m, alg)
-        for fast in faster:
-            assert T(kind, n, g, fast, m, alg) <= base * (1 + 1e-12) + 1e-18, (kind, alg)
+    base = V(n, g, m, net)
+    for fast in faster:
+        assert np.all(V(n, g, m, fast) <= base * (1 + 1e-12) + 1e-18)
 
 
 @given(st.data(), networks(), st.floats(1.0, 8.0), st.floats(0.0, 1e-5),
@@ -151,33 +164,28 @@ def test_more_latency_never_speeds_anything(data, net, factor, add, n):
     g, m = data.draw(groups(net))
     slower = (net.replace(scaleup_latency_s=net.scaleup_latency_s * factor + add),
               net.replace(scaleout_latency_s=net.scaleout_latency_s * factor + add))
-    for kind, alg in ALL_PAIRS:
-        base = T(kind, n, g, net, m, alg)
-        for slow in slower:
-            assert T(kind, n, g, slow, m, alg) >= base * (1 - 1e-12), (kind, alg)
+    base = V(n, g, m, net)
+    for slow in slower:
+        assert np.all(V(n, g, m, slow) >= base * (1 - 1e-12))
 
 
 @given(st.data(), networks(), st.floats(0.0, 1e10), st.floats(1.0, 100.0))
 def test_time_non_decreasing_in_bytes(data, net, n, factor):
     g, m = data.draw(groups(net))
-    for kind, alg in ALL_PAIRS:
-        assert T(kind, n * factor, g, net, m, alg) >= T(kind, n, g, net, m, alg) * (1 - 1e-12)
+    assert np.all(V(n * factor, g, m, net) >= V(n, g, m, net) * (1 - 1e-12))
 
 
 @given(networks(), st.floats(0.0, 1e12))
 def test_group_of_one_costs_nothing(net, n):
-    for kind, alg in ALL_PAIRS:
-        assert T(kind, n, 1, net, None, alg) == 0.0, (kind, alg)
+    assert np.all(V(n, 1.0, 1.0, net) == 0.0)
+    assert T("all_reduce", n, 1, net) == 0.0 and T("send_recv", n, 1, net) == 0.0
 
 
 @given(st.data(), networks(latency=False), st.floats(1.0, 1e10), st.floats(0.01, 100.0))
 def test_homogeneous_in_bytes_without_latency(data, net, n, c):
     g, m = data.draw(groups(net))
-    for kind, alg in ALL_PAIRS:
-        if alg == "smooth":
-            continue
-        assert T(kind, c * n, g, net, m, alg) == pytest.approx(c * T(kind, n, g, net, m, alg),
-                                                                rel=1e-9, abs=1e-30), (kind, alg)
+    np.testing.assert_allclose(V(c * n, g, m, net)[_PAIRS_NO_SMOOTH],
+                               c * V(n, g, m, net)[_PAIRS_NO_SMOOTH], rtol=1e-9)
 
 
 @given(st.data(), networks(), st.floats(1.0, 4.0), st.floats(0.0, 1e10))
@@ -185,9 +193,7 @@ def test_oversubscription_is_a_scale_out_taper(data, net, k, n):
     g, m = data.draw(groups(net))
     tapered = net.replace(oversubscription=net.oversubscription * k)
     slower_nic = _scaled(net, scaleout_bytes_per_s=1.0 / k)
-    for kind in KINDS:
-        assert T(kind, n, g, tapered, m) == pytest.approx(T(kind, n, g, slower_nic, m),
-                                                          rel=1e-9)
+    np.testing.assert_allclose(V(n, g, m, tapered), V(n, g, m, slower_nic), rtol=1e-9)
 
 
 # --------------------------------------------------------------------------------------
@@ -262,25 +268,36 @@ def test_bus_bandwidth_of_a_ring_is_the_link_rate():
 # JAX transforms
 # --------------------------------------------------------------------------------------
 
-_points = [(kind, alg, n, g, m) for (kind, alg) in ALL_PAIRS
-           for (n, g, m) in ((3e8, 64, 8), (5e7, 12, 3), (2e6, 16, None))]
+GRAD_PAIRS = [("all_reduce", a) for a in VALID_ALGORITHMS["all_reduce"] + ("auto", "smooth")] \
+    + [("reduce_scatter", "hierarchical"), ("all_to_all", "direct"), ("send_recv", "direct")]
+_GRAD_IDX = np.array([_IDX[p] for p in GRAD_PAIRS])
 
 
-@pytest.mark.parametrize("field", ["scaleup_bytes_per_s", "scaleout_bytes_per_s",
-                                   "scaleup_latency_s", "scaleout_latency_s"])
-def test_gradients_match_finite_differences(field):
+def _vec_grad(n, g, m, net):
+    return jnp.stack([collective_time_s(k, n, g, net, m, a) for k, a in GRAD_PAIRS])
+
+
+_GRAD = jax.jit(jax.jacfwd(_vec_grad, argnums=3))
+
+
+@pytest.mark.parametrize("n, g, m", [(3e8, 64, 8), (5e7, 12, 3), (2e6, 16, 8)])
+def test_gradients_match_finite_differences(n, g, m):
     base = Network.create(360e9, 1.3e-6, 45e9, 2.7e-6, domain_size=8)
-    x0 = float(getattr(base, field))
-    checked = 0
-    for kind, alg, n, g, m in _points:
-        f = lambda x: collective_time_s(kind, n, g, base.replace(**{field: x}), m, alg)  # noqa: B023
-        grad = float(jax.grad(f)(jnp.asarray(x0)))
+    jac = _GRAD(n, g, m, base)
+    nonzero = 0
+    for field in ("scaleup_bytes_per_s", "scaleout_bytes_per_s", "scaleup_latency_s",
+                  "scaleout_latency_s"):
+        x0 = float(getattr(base, field))
         h = x0 * 1e-6
-        fd = (float(f(x0 + h)) - float(f(x0 - h))) / (2 * h)
-        assert grad == pytest.approx(fd, rel=1e-5, abs=1e-12 * abs(float(f(x0))) / x0), \
-            (kind, alg, n, g, m)
-        checked += grad != 0.0
-    assert checked > 10   # the derivative is non-trivial for many of them
+        up = V(n, g, m, base.replace(**{field: jnp.asarray(x0 + h)}))
+        dn = V(n, g, m, base.replace(**{field: jnp.asarray(x0 - h)}))
+        fd = (up - dn)[_GRAD_IDX] / (2 * h)
+        grad = np.asarray(getattr(jac, field))
+        scale = V(n, g, m, base)[_GRAD_IDX] / x0
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9 * float(scale.max()),
+                                   err_msg=field)
+        nonzero += int(np.sum(grad != 0.0))
+    assert nonzero > 10   # the derivative is non-trivial for many (kind, algorithm) pairs
 
 
 def test_gradient_of_smooth_auto_is_finite_at_ties_and_zero():
@@ -294,11 +311,9 @@ def test_gradient_of_smooth_auto_is_finite_at_ties_and_zero():
     assert float(smooth_min([jnp.asarray(0.0), jnp.asarray(1.0)])) == 0.0
 
 
-_batched = jax.jit(jax.vmap(lambda n, g: collective_time_s("all_reduce", n, g, H100_NOMINAL),
-                            in_axes=(0, 0)))
-
-
 def test_jit_vmap_over_sizes_equals_loop():
+    _batched = jax.jit(jax.vmap(lambda n, g: collective_time_s("all_reduce", n, g,
+                                                               H100_NOMINAL)))
     sizes = jnp.logspace(0, 11, 23)
     gs = jnp.asarray([1, 2, 8, 16, 64, 512, 4096] * 3 + [8, 64], dtype=float)
     got = np.asarray(_batched(sizes, gs))
@@ -399,3 +414,24 @@ def test_describe_mentions_links_sources_and_times():
     assert "dgx_h100" in text and "nvlink4" in text and "ib_ndr" in text
     assert "sources:" in text and "all_reduce" in text
     assert "2-D mesh" in describe(topology_for("dojo_tile"), provenance=False)
+
+
+def test_cli_net_json_and_errors(capsys):
+    import json
+
+    from perfmodel.cli import main
+
+    assert main(["net", "h100", "--json", "--group", "8,64", "--bytes", "1e9",
+                 "--kind", "all_reduce", "--nominal"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["system"] == "dgx_h100" and out["scaleup"]["efficiency"] == 1.0
+    r8 = out["results"][0]
+    assert r8["group_size"] == 8 and r8["algorithm"] == "ring"
+    assert r8["time_s"] == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 14e-6, rel=1e-9)
+    assert set(r8["algorithms_s"]) == set(VALID_ALGORITHMS["all_reduce"])
+    assert main(["net", "dojo_tile", "--group", "16", "--bytes", "1e6"]) == 0
+    text = capsys.readouterr().out
+    assert "2-D mesh" in text and "mesh2d" in text
+    assert main(["net", "h100", "--oversubscription", "0.5"]) == 2
+    assert "oversubscription = 0.5" in capsys.readouterr().err
+    assert main(["net", "tpu_v9"]) == 2

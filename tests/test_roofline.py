@@ -329,6 +329,8 @@ def test_grid_equals_loop():
                                       in_axes=(0, None)), in_axes=(None, 0)))(
                 rl.stack_ops(ops), stack_chips(chips))
         assert grid.time_s.shape == (len(chips), len(ops))
+        fast = rl.op_time_grid_s(rl.stack_ops(ops), stack_chips(chips), eff, smooth=smooth)
+        np.testing.assert_allclose(np.asarray(fast), np.asarray(grid.time_s), rtol=1e-12)
         for i, ch in enumerate(chips):
             for j, op in enumerate(ops):
                 t = rl.op_time(op, ch, eff, smooth=smooth)

@@ -1,5 +1,11 @@
 """Sweeps in real subprocesses: killed with SIGKILL/SIGINT and resumed; sharded over 8
-host CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``)."""
+host CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``).
+
+The 8-device check covers the toy and chips models (equal to 1e-12 relative; the chips
+model differs by at most an ulp, from XLA's per-shape vectorisation). The fleet model
+is compared in ``benchmarks/sweep_bench.py`` instead (its PDHG compile takes ~20 s per
+device count on this 2-core machine): there results agree to the solver tolerance, not
+bit for bit, because per-device batch sizes change XLA's matmul blocking."""
 
 import json
 import os
@@ -18,7 +24,7 @@ from perfmodel.sweep import engine
 SLOW_TOY = """
 [sweep]
 model = "toy"
-samples = 12000
+samples = 8000
 chunk_size = 40
 seed = 11
 [model]
@@ -61,7 +67,7 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path):
     spec = tmp_path / "slow.toml"
     spec.write_text(SLOW_TOY)
     out = tmp_path / "killed"
-    n_chunks = 300
+    n_chunks = 200
     # 1) SIGKILL in the middle of the run
     p = _start(spec, out)
     _wait_for_chunks(out, 5, p)
@@ -83,14 +89,14 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path):
                        env=_env(), capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr.decode()
     summary = json.loads(p.stdout)
-    assert summary["rows"] == 12000
+    assert summary["rows"] == 8000
     assert summary["run"]["chunks_skipped"] >= done_after_int
     assert not list(out.glob(".chunk-*"))  # temp files of killed writers are gone
     # 4) the same sweep, uninterrupted, in this process
     ref = tmp_path / "ref"
     engine.run_sweep(engine.load_spec(spec), ref)
     a, b = _table(out), _table(ref)
-    assert list(a["sample"]) == list(range(12000))  # nothing lost, nothing duplicated
+    assert list(a["sample"]) == list(range(8000))  # nothing lost, nothing duplicated
     for k in b:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
@@ -107,8 +113,6 @@ SHARDED = textwrap.dedent("""
         "chips": {"sweep": {"model": "chips", "samples": 20, "chunk_size": 10},
                   "model": {"chips": ["h100", "dojo_tile"], "workload": "llama3-8b", "n_chips": 32}},
     }
-    if engine.fleet_available():
-        specs["fleet"] = {"sweep": {"model": "fleet", "samples": 12, "chunk_size": 6}}
     report = {}
     for name, data in specs.items():
         spec = engine.parse_spec(data, name)
@@ -116,8 +120,10 @@ SHARDED = textwrap.dedent("""
         r1 = engine.run_sweep(spec, f"{root}/{name}1", devices=jax.devices()[:1])
         assert r8.devices == 8 and r1.devices == 1
         # the chunk function really is sharded over 8 devices
-        fn, sh = engine.make_chunk_fn(spec)
-        out = fn(jax.device_put(np.arange(16), sh))
+        width = -(-spec.chunk_size // 8) * 8   # the chunk padded to the device count (cached)
+        fn, sh, _, compile_s = engine.compiled_chunk_fn(spec, jax.devices(), width)
+        assert compile_s == 0.0
+        out = fn(jax.device_put(np.arange(width), sh))
         leaf = next(iter(out.values()))
         report[name] = {"shards": len(leaf.sharding.device_set)}
         t8, t1 = engine.load_results(f"{root}/{name}8"), engine.load_results(f"{root}/{name}1")

@@ -2,6 +2,7 @@
 
 * ``chips``: one line per chip (peaks, memory, power, price, availability); ``--json``.
 * ``chip NAME``: every field with unit, value or low/best/high, confidence and source.
+* ``systems``: systems (chip, count, scale-up domain, links, power, price) and links.
 * ``roofline --chip NAME|all --op matmul ...``: time, bound, arithmetic intensity,
   attainable FLOP/s and ridge point; ``--plot FILE.png`` draws the roofline chart;
   ``--chip all`` times the op on every chip in one vmapped call.
@@ -147,6 +148,12 @@ def chip_json(rec: ChipRecord) -> dict[str, Any]:
 
 def cmd_chip(args) -> int:
     cat = _catalog(args)
+    n = args.name.strip().lower().replace("-", "_")
+    if n in cat.systems and n not in cat.chips and n not in cat.aliases:
+        s = cat.systems[n]
+        raise ValueError(f"'{args.name}' is a system ({s.text.get('name', n)}) of "
+                         f"{s.value('chips_count'):g} x chip '{s.chip}'; see `perfmodel systems` "
+                         f"or `perfmodel chip {s.chip}`")
     rec = cat.record(args.name)
     if args.json:
         json.dump(chip_json(rec), sys.stdout, indent=2)
@@ -179,6 +186,52 @@ def cmd_chip(args) -> int:
     print("\nsources:")
     for src, i in refs.items():
         print(f"  [{i}] {src}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# systems and links
+# --------------------------------------------------------------------------------------
+
+
+def systems_json(cat: Catalog) -> dict[str, Any]:
+    return {
+        "systems": {k: {**dict(s.text), "file": s.path,
+                        "figures": {fk: _figure_json(f) for fk, f in s.figures.items()}}
+                    for k, s in cat.systems.items()},
+        "links": {k: {**dict(lk.text), "file": lk.path,
+                      "figures": {fk: _figure_json(f) for fk, f in lk.figures.items()}}
+                  for k, lk in cat.links.items()},
+    }
+
+
+def cmd_systems(args) -> int:
+    cat = _catalog(args)
+    if args.json:
+        json.dump(systems_json(cat), sys.stdout, indent=2)
+        print()
+        return 0
+    p = args.pick
+    rows = []
+    for k, s in cat.systems.items():
+        v = lambda key: s.value(key, p, default=-1.0)  # noqa: E731
+        rng = lambda key, scale, fmt: ("-" if s.figures.get(key) is None else  # noqa: E731
+                                       fmt.format(v(key) / scale) + (" (est.)" if s.figures[key].is_estimate else ""))
+        rows.append([k, s.chip, f"{v('chips_count'):g}",
+                     "-" if v("domain_chips_count") < 0 else f"{v('domain_chips_count'):g}",
+                     s.text.get("link_scaleup", "-"), s.text.get("link_scaleout", "-"),
+                     rng("power_w", 1e3, "{:,.4g}"), rng("price_usd", 1e6, "{:,.3g}")])
+    print(_table(rows, ["system", "chip", "chips", "domain", "scale-up", "scale-out",
+                        "power kW", "price $M"]))
+    rows = []
+    for k, lk in cat.links.items():
+        lat = lk.figures.get("latency_s")
+        rows.append([k, lk.text.get("kind", ""), lk.text.get("topology", ""),
+                     f"{lk.value('bytes_per_s_per_dir', p) / 1e9:,.4g}",
+                     "-" if lat is None else f"{lat.pick(p) * 1e6:.3g} ({lat.low * 1e6:.3g}-{lat.high * 1e6:.3g})"])
+    print()
+    print(_table(rows, ["link", "kind", "topology", "GB/s per chip per dir", "latency us (range)"]))
+    print(f"\nValues: {p} pick; power excludes PUE; `--json` gives every figure with its source.")
     return 0
 
 
@@ -358,6 +411,10 @@ def register(sub) -> None:
     p.add_argument("name", help="chip key or alias (e.g. h100, d1, dojo, ai4)")
     _common(p)
     p.set_defaults(func=cmd_chip)
+
+    p = sub.add_parser("systems", help="catalog systems (DGX, NVL72, Dojo tray/ExaPOD) and links")
+    _common(p)
+    p.set_defaults(func=cmd_systems)
 
     p = sub.add_parser("roofline", help="roofline time/bound of one op on a chip (or all chips)")
     p.add_argument("--chip", required=True, help="chip key or alias, or 'all'")

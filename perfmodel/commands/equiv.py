@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power-mw", type=float, default=None, help="site power at the meter, MW")
     p.add_argument("--pue", type=float, default=None,
                    help="site PUE (default 1.3, range 1.1-1.5 for low/high; estimate)")
+    p.add_argument("--mode", choices=("job", "capacity"), default=None,
+                   help="job: one job over all chips at the workload's global batch (default; "
+                        "capacity for --kind inference); capacity: independent copies of the "
+                        "job on the best slice size (fleet capacity)")
     p.add_argument("--catalog", action="append", default=[], help="extra catalog TOML file(s)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_equiv)
@@ -81,24 +85,25 @@ def compute(a) -> dict:
         r = eq.spec_result(chip, a.count, a.precision or "bf16", catalog=cat)
     elif kind == "workload":
         r = eq.workload_equivalence_range(chip, a.count, a.workload, precision=a.precision,
-                                          catalog=cat)
+                                          mode=a.mode or "job", catalog=cat)
     elif kind == "budget":
         r = eq.budget_equivalence_range(eq.to_usd(a.budget_usd), chip, a.workload,
-                                        precision=a.precision, catalog=cat)
+                                        precision=a.precision, mode=a.mode or "job", catalog=cat)
     elif kind == "price":
         r = eq.h100_count_for_budget(eq.to_usd(a.budget_usd), catalog=cat)
     elif kind == "power":
         r = eq.power_equivalence_range(eq.to_w(a.power_mw, "mw"), chip, a.workload, a.pue,
-                                       precision=a.precision, catalog=cat)
+                                       precision=a.precision, mode=a.mode or "job", catalog=cat)
     else:
         r = eq.inference_equivalence_range(chip, a.count, a.workload,
-                                           precision=a.precision or "int8", catalog=cat)
+                                           precision=a.precision or "int8",
+                                           mode=a.mode or "capacity", catalog=cat)
     return r.to_dict()
 
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{v:,.4g}" if abs(v) < 1e4 or abs(v) >= 1e9 else f"{v:,.0f}"
     if isinstance(v, dict):
         return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
     return str(v)
@@ -113,6 +118,12 @@ def run_equiv(a) -> int:
           f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}")
     print("assumptions:")
     for k, v in d["assumptions"].items():
+        if k == "sources" and isinstance(v, dict):
+            for name, f in v.items():
+                src = f.get("source", "") if isinstance(f, dict) else str(f)
+                val = f"{_fmt(f.get('best'))} ({f.get('confidence', '')}): " if isinstance(f, dict) else ""
+                print("  " + textwrap.shorten(f"source[{name}]: {val}{src}", 140))
+            continue
         print(textwrap.fill(f"{k}: {_fmt(v)}", width=100, initial_indent="  ",
                             subsequent_indent="      "))
     return 0

@@ -1,0 +1,47 @@
+"""Fleet planner: chips x sites x quarters under power, capex, supply and policy limits.
+
+Data flow::
+
+    scenario TOML --load_scenario--> Scenario --build_problem--> Problem (pytree)
+        --build_lp--> LP --relaxed solve (pdhg in JAX, or HiGHS)--> x
+        --round + repair (rounding.solve)--> Plan (integer) --check_feasible--> []
+    exact reference: milp.solve_milp (HiGHS MILP); pareto.pareto_front; report.format_plan
+
+Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
+:func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.
+"""
+
+from perfmodel.fleet.check import Plan as Plan, check_feasible as check_feasible
+from perfmodel.fleet.lp import LP as LP, stack_lps as stack_lps, to_scipy as to_scipy
+from perfmodel.fleet.milp import solve_milp as solve_milp
+from perfmodel.fleet.problem import (
+    FleetInfeasible as FleetInfeasible,
+    Problem as Problem,
+    Scenario as Scenario,
+    build_lp as build_lp,
+    build_problem as build_problem,
+    generate_problem as generate_problem,
+    generate_scenario as generate_scenario,
+    load_scenario as load_scenario,
+    parse_scenario as parse_scenario,
+    scenario_names as scenario_names,
+)
+from perfmodel.fleet.rounding import solve as solve, solve_relaxed as solve_relaxed
+
+
+def solve_relaxed_batch(problems, **opts):
+    """Relaxed LPs of same-structure problems in one ``jit(vmap)`` PDHG call.
+
+    ``problems``: a sequence of :class:`Problem` (same offers/sites/periods) or one
+    Problem whose leaves carry a leading batch axis. Returns the solver's LPSolution with
+    a leading batch axis (x, objective, status, ...).
+    """
+    import jax
+
+    from perfmodel.fleet.pdhg import solve_lp_batch
+
+    if isinstance(problems, Problem):
+        lps = jax.vmap(lambda p: build_lp(p, xp=__import__("jax.numpy", fromlist=["x"])))(problems)
+    else:
+        lps = stack_lps([build_lp(p) for p in problems])
+    return solve_lp_batch(lps, **opts)

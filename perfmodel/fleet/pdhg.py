@@ -116,25 +116,31 @@ class LPSolution:
 
 @flax.struct.dataclass
 class SolverOptions:
-    """Static solver settings (hashable; part of the jit cache key).
+    """Solver settings. Tolerances, limits and steps are pytree leaves (changing them does
+    not recompile); the method and loop sizes are static (part of the jit cache key).
 
     Attributes:
       iters: iteration limit (PDHG steps).
       tol: relative tolerance on primal residual, dual residual and gap.
+      infeas_tol: tolerance of the infeasibility certificates.
+      step_safety: ``eta = step_safety / ||K||_2``.
+      reflection: Halpern reflection rho in [0, 1] (1 = fully reflected ``2T - I``).
+      method: "halpern" (reflected restarted Halpern PDHG, r2HPDHG) or "average"
+        (restarted average PDHG, raPDHG).
       check_every: PDHG steps between restart / termination checks.
       ruiz_iters: Ruiz equilibration passes.
       power_iters: power-iteration steps for ``||K||_2``.
-      infeas_tol: tolerance of the infeasibility certificates.
-      step_safety: ``eta = step_safety / ||K||_2``.
     """
 
-    iters: int = flax.struct.field(pytree_node=False, default=100_000)
-    tol: float = flax.struct.field(pytree_node=False, default=1e-7)
+    iters: int = 100_000
+    tol: float = 1e-6
+    infeas_tol: float = 1e-8
+    step_safety: float = 0.95
+    reflection: float = 1.0
+    method: str = flax.struct.field(pytree_node=False, default="halpern")
     check_every: int = flax.struct.field(pytree_node=False, default=64)
     ruiz_iters: int = flax.struct.field(pytree_node=False, default=12)
     power_iters: int = flax.struct.field(pytree_node=False, default=64)
-    infeas_tol: float = flax.struct.field(pytree_node=False, default=1e-8)
-    step_safety: float = flax.struct.field(pytree_node=False, default=0.95)
 
 
 # --------------------------------------------------------------------------- validation
@@ -207,11 +213,17 @@ def _options(opts: dict) -> SolverOptions:
         raise ValueError(f"check_every = {opts['check_every']}; must be >= 1")
     if "step_safety" in opts and not (0.0 < float(opts["step_safety"]) < 1.0):
         raise ValueError(f"step_safety = {opts['step_safety']}; allowed range (0, 1)")
+    if "method" in opts and opts["method"] not in ("halpern", "average"):
+        raise ValueError(f"method = {opts['method']!r}; allowed: 'halpern', 'average'")
+    if "reflection" in opts and not (0.0 <= float(opts["reflection"]) <= 1.0):
+        raise ValueError(f"reflection = {opts['reflection']}; allowed range [0, 1]")
     known = set(SolverOptions.__dataclass_fields__)
     unknown = set(opts) - known
     if unknown:
         raise ValueError(f"unknown solver option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return SolverOptions(**opts)
+    o = SolverOptions(**opts)
+    return o.replace(iters=int(o.iters), tol=float(o.tol), infeas_tol=float(o.infeas_tol),
+                     step_safety=float(o.step_safety), reflection=float(o.reflection))
 
 
 # --------------------------------------------------------------------------- preconditioning
@@ -290,17 +302,6 @@ def _errors(x, y, K, g, q, lo, hi, is_ub):
     return pres, dres, p_obj, d_obj
 
 
-def _kkt(x, y, w, K, g, q, lo, hi, is_ub):
-    pres, dres, p_obj, d_obj = _errors(x, y, K, g, q, lo, hi, is_ub)
-    return jnp.sqrt(w**2 * pres**2 + dres**2 / w**2 + (p_obj - d_obj) ** 2)
-
-
-def _rel_errors(x, y, K, g, q, lo, hi, is_ub, q_norm, g_norm):
-    pres, dres, p_obj, d_obj = _errors(x, y, K, g, q, lo, hi, is_ub)
-    return (pres / (1.0 + q_norm), dres / (1.0 + g_norm),
-            jnp.abs(p_obj - d_obj) / (1.0 + jnp.abs(p_obj) + jnp.abs(d_obj)))
-
-
 def _primal_infeasible_ray(dy, K, q, lo, hi, is_ub, tol):
     """Is dy (a dual direction) a Farkas certificate that K x <= / == q has no x in the box?"""
     dy = jnp.where(is_ub, jnp.maximum(dy, 0.0), dy)
@@ -327,155 +328,270 @@ def _dual_infeasible_ray(dx, K, g, lo, hi, is_ub, tol):
 # --------------------------------------------------------------------------- the solver
 
 @flax.struct.dataclass
+class _Problem:
+    """One LP after preconditioning (hat space: the solver's; see the module docstring)."""
+
+    Kt: jax.Array          # D_r K D_c
+    gh: jax.Array
+    qh: jax.Array
+    loh: jax.Array
+    hih: jax.Array
+    is_ub: jax.Array       # bool [m]
+    sb: jax.Array          # 1 + ||q~||
+    sc: jax.Array          # 1 + ||g~||
+    eta: jax.Array
+    d_r: jax.Array
+    d_c: jax.Array
+    c: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    m_ub: int = flax.struct.field(pytree_node=False, default=0)
+
+
+@flax.struct.dataclass
 class _State:
-    x: jax.Array
+    x: jax.Array           # iterate z = (x, y)
     y: jax.Array
-    x_sum: jax.Array
+    x_sum: jax.Array       # running sums for the average ("average" method)
     y_sum: jax.Array
-    n_avg: jax.Array
-    x_last: jax.Array       # candidate at the last restart
-    y_last: jax.Array
-    kkt_last: jax.Array     # KKT error at the last restart
-    kkt_prev: jax.Array     # candidate KKT error at the previous check
-    w: jax.Array            # primal weight
+    n_avg: jax.Array       # steps since restart (Halpern counter k for "halpern")
+    x_anchor: jax.Array    # restart point: Halpern anchor z0, and primal-weight reference
+    y_anchor: jax.Array
+    kkt_last: jax.Array    # KKT error at the last restart
+    kkt_prev: jax.Array    # candidate KKT error at the previous check
+    w: jax.Array           # primal weight
     since_restart: jax.Array
     it: jax.Array
     status: jax.Array
-    infeas_p: jax.Array     # consecutive primal-infeasibility certificates
+    infeas_p: jax.Array    # consecutive primal-infeasibility certificates
     infeas_d: jax.Array
-    x_out: jax.Array
+    x_out: jax.Array       # best candidate at the last check
     y_out: jax.Array
-    errs: jax.Array         # rel (primal, dual, gap) of x_out / y_out
+    errs: jax.Array        # its relative (primal, dual, gap)
 
 
-def _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions) -> LPSolution:
+def _hat_errors(x, y, P: _Problem):
+    """(weighted-KKT pieces, relative errors) of (x^, y^), sharing one K x and one K^T y.
+
+    The equilibrated (tilde) space errors follow from the hat space ones exactly:
+    ``pres~ = sb pres^``, ``dres~ = sc dres^``, ``obj~ = sb sc obj^`` and ``sb = 1 + ||q~||``.
+    """
+    pres, dres, p_obj, d_obj = _errors(x, y, P.Kt, P.gh, P.qh, P.loh, P.hih, P.is_ub)
+    s = P.sb * P.sc
+    rel = jnp.stack([pres, dres,
+                     s * jnp.abs(p_obj - d_obj) / (1.0 + s * (jnp.abs(p_obj) + jnp.abs(d_obj)))])
+    return (pres, dres, p_obj - d_obj), rel
+
+
+def _kkt_from(pieces, w):
+    pres, dres, gap = pieces
+    return jnp.sqrt(w**2 * pres**2 + dres**2 / w**2 + gap**2)
+
+
+def _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions):
     f64 = jnp.float64
     c, A_ub, b_ub, A_eq, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, A_ub, b_ub, A_eq, b_eq, lo, hi))
     m_ub, n = A_ub.shape
     m_eq = A_eq.shape[0]
     K0 = jnp.concatenate([A_ub, A_eq], axis=0)
     q0 = jnp.concatenate([b_ub, b_eq])
-    g0 = -c
     is_ub = jnp.arange(m_ub + m_eq) < m_ub
-
     # 1. diagonal preconditioning (equilibrated space: tilde)
     Kt, d_r, d_c = _precondition(K0, opts.ruiz_iters)
-    gt, qt = g0 * d_c, q0 * d_r
-    lot, hit = lo / d_c, hi / d_c
-    qt_norm, gt_norm = jnp.linalg.norm(qt), jnp.linalg.norm(gt)
+    gt, qt = -c * d_c, q0 * d_r
     # 2. bound / objective rescaling (solver space: hat)
-    sb, sc = 1.0 + qt_norm, 1.0 + gt_norm
-    qh, gh, loh, hih = qt / sb, gt / sc, lot / sb, hit / sb
-    # 3. steps
+    sb, sc = 1.0 + jnp.linalg.norm(qt), 1.0 + jnp.linalg.norm(gt)
+    qh, gh, loh, hih = qt / sb, gt / sc, lo / d_c / sb, hi / d_c / sb
+    # 3. steps and the initial primal weight
     k_norm = _spectral_norm(Kt, opts.power_iters)
     eta = opts.step_safety / jnp.where(k_norm > 1e-12, k_norm, 1.0)
     qh_n, gh_n = jnp.linalg.norm(qh), jnp.linalg.norm(gh)
     w0 = jnp.where((qh_n > 1e-10) & (gh_n > 1e-10), gh_n / jnp.maximum(qh_n, 1e-300), 1.0)
-
-    def proj_y(y):
-        return jnp.where(is_ub, jnp.maximum(y, 0.0), y)
-
-    def pdhg_step(_, s):
-        x, y, x_sum, y_sum, n_avg, w = s
-        tau, sigma = eta / w, eta * w
-        x_new = jnp.clip(x - tau * (gh + Kt.T @ y), loh, hih)
-        y_new = proj_y(y + sigma * (Kt @ (2.0 * x_new - x) - qh))
-        return x_new, y_new, x_sum + x_new, y_sum + y_new, n_avg + 1.0, w
-
-    def rel_errs_tilde(xh, yh):
-        # errors in the equilibrated (tilde) space: x~ = sb x^, y~ = sc y^
-        return jnp.stack(_rel_errors(sb * xh, sc * yh, Kt, gt, qt, lot, hit, is_ub, qt_norm, gt_norm))
-
-    x_init = jnp.clip(jnp.zeros((n,), f64), loh, hih)
-    y_init = jnp.zeros((m_ub + m_eq,), f64)
-    kkt0 = _kkt(x_init, y_init, w0, Kt, gh, qh, loh, hih, is_ub)
-    state = _State(
-        x=x_init, y=y_init, x_sum=jnp.zeros_like(x_init), y_sum=jnp.zeros_like(y_init),
-        n_avg=jnp.zeros((), f64), x_last=x_init, y_last=y_init, kkt_last=kkt0,
+    P = _Problem(Kt=Kt, gh=gh, qh=qh, loh=loh, hih=hih, is_ub=is_ub, sb=sb, sc=sc, eta=eta,
+                 d_r=d_r, d_c=d_c, c=c, lo=lo, hi=hi, m_ub=m_ub)
+    x0 = jnp.clip(jnp.zeros((n,), f64), loh, hih)
+    y0 = jnp.zeros((m_ub + m_eq,), f64)
+    pieces, rel = _hat_errors(x0, y0, P)
+    S = _State(
+        x=x0, y=y0, x_sum=jnp.zeros_like(x0), y_sum=jnp.zeros_like(y0),
+        n_avg=jnp.zeros((), f64), x_anchor=x0, y_anchor=y0, kkt_last=_kkt_from(pieces, w0),
         kkt_prev=jnp.asarray(jnp.inf, f64), w=w0, since_restart=jnp.zeros((), jnp.int32),
         it=jnp.zeros((), jnp.int32), status=jnp.asarray(_RUNNING, jnp.int32),
         infeas_p=jnp.zeros((), jnp.int32), infeas_d=jnp.zeros((), jnp.int32),
-        x_out=x_init, y_out=y_init, errs=jnp.full((3,), jnp.inf, f64))
+        x_out=x0, y_out=y0, errs=rel)
+    return P, S
 
-    block = opts.check_every
 
-    def body(s: _State) -> _State:
-        x0, y0 = s.x, s.y
-        x, y, x_sum, y_sum, n_avg, w = jax.lax.fori_loop(
-            0, block, pdhg_step, (s.x, s.y, s.x_sum, s.y_sum, s.n_avg, s.w))
-        it = s.it + block
-        since = s.since_restart + block
-        x_avg, y_avg = x_sum / n_avg, y_sum / n_avg
+def _block(P: _Problem, s: _State, opts: SolverOptions) -> _State:
+    """``check_every`` PDHG steps, then the termination, infeasibility and restart checks."""
+    halpern = opts.method == "halpern"
+    rho = opts.reflection
 
-        # termination: the better of current and average iterate
-        e_cur, e_avg = rel_errs_tilde(x, y), rel_errs_tilde(x_avg, y_avg)
-        use_avg = jnp.max(e_avg) < jnp.max(e_cur)
-        e_best = jnp.where(use_avg, e_avg, e_cur)
-        x_best = jnp.where(use_avg, x_avg, x)
-        y_best = jnp.where(use_avg, y_avg, y)
-        converged = jnp.all(e_best <= opts.tol)
+    def proj_y(y):
+        return jnp.where(P.is_ub, jnp.maximum(y, 0.0), y)
 
-        # infeasibility certificates from the displacement over this block
-        p_ray = _primal_infeasible_ray(y - y0, Kt, qh, loh, hih, is_ub, opts.infeas_tol)
-        d_ray = _dual_infeasible_ray(x - x0, Kt, gh, loh, hih, is_ub, opts.infeas_tol)
-        infeas_p = jnp.where(p_ray, s.infeas_p + 1, 0)
-        infeas_d = jnp.where(d_ray, s.infeas_d + 1, 0)
+    def T(x, y, w):                                      # one PDHG step
+        tau, sigma = P.eta / w, P.eta * w
+        x_t = jnp.clip(x - tau * (P.gh + P.Kt.T @ y), P.loh, P.hih)
+        y_t = proj_y(y + sigma * (P.Kt @ (2.0 * x_t - x) - P.qh))
+        return x_t, y_t
 
-        status = jnp.where(converged, OPTIMAL,
-                 jnp.where(infeas_p >= 2, PRIMAL_INFEASIBLE,
-                 jnp.where(infeas_d >= 2, DUAL_INFEASIBLE,
-                 jnp.where(it >= opts.iters, ITERATION_LIMIT, _RUNNING)))).astype(jnp.int32)
+    def step_avg(_, carry):
+        x, y, x_sum, y_sum, k, _xt, _yt = carry
+        x_t, y_t = T(x, y, s.w)
+        return x_t, y_t, x_sum + x_t, y_sum + y_t, k + 1.0, x_t, y_t
 
-        # restart scheme (KKT error, weighted by the primal weight)
-        k_cur = _kkt(x, y, w, Kt, gh, qh, loh, hih, is_ub)
-        k_avg = _kkt(x_avg, y_avg, w, Kt, gh, qh, loh, hih, is_ub)
-        cand_avg = k_avg < k_cur
-        k_cand = jnp.where(cand_avg, k_avg, k_cur)
-        x_c = jnp.where(cand_avg, x_avg, x)
-        y_c = jnp.where(cand_avg, y_avg, y)
-        restart = ((k_cand <= 0.2 * s.kkt_last)
-                   | ((k_cand <= 0.8 * s.kkt_last) & (k_cand > s.kkt_prev))
-                   | (since >= 0.36 * it))
-        dxn = jnp.linalg.norm(x_c - s.x_last)
-        dyn = jnp.linalg.norm(y_c - s.y_last)
-        w_new = jnp.where((dxn > 1e-10) & (dyn > 1e-10),
-                          jnp.exp(0.5 * jnp.log(jnp.maximum(dyn, 1e-300) / jnp.maximum(dxn, 1e-300))
-                                  + 0.5 * jnp.log(w)), w)
-        w_new = jnp.clip(w_new, 1e-6, 1e6)
+    def step_halpern(_, carry):
+        x, y, x_sum, y_sum, k, _xt, _yt = carry
+        x_t, y_t = T(x, y, s.w)
+        a = (k + 1.0) / (k + 2.0)
+        x_n = a * ((1.0 + rho) * x_t - rho * x) + (1.0 - a) * s.x_anchor
+        y_n = a * ((1.0 + rho) * y_t - rho * y) + (1.0 - a) * s.y_anchor
+        return x_n, y_n, x_sum, y_sum, k + 1.0, x_t, y_t
 
-        def pick(a_restart, a_keep):
-            return jnp.where(restart, a_restart, a_keep)
+    x0, y0 = s.x, s.y
+    x, y, x_sum, y_sum, k, x_t, y_t = jax.lax.fori_loop(
+        0, opts.check_every, step_halpern if halpern else step_avg,
+        (s.x, s.y, s.x_sum, s.y_sum, s.n_avg, s.x, s.y))
+    it = s.it + opts.check_every
+    since = s.since_restart + opts.check_every
 
-        return _State(
-            x=pick(x_c, x), y=pick(y_c, y),
-            x_sum=pick(jnp.zeros_like(x_sum), x_sum), y_sum=pick(jnp.zeros_like(y_sum), y_sum),
-            n_avg=pick(jnp.zeros_like(n_avg), n_avg),
-            x_last=pick(x_c, s.x_last), y_last=pick(y_c, s.y_last),
-            kkt_last=pick(k_cand, s.kkt_last), kkt_prev=pick(jnp.inf, k_cand),
-            w=pick(w_new, w), since_restart=pick(jnp.zeros_like(since), since),
-            it=it, status=status, infeas_p=infeas_p, infeas_d=infeas_d,
-            x_out=x_best, y_out=y_best, errs=e_best)
+    # candidates: the last PDHG output T(z) (Halpern) / the current and average iterates
+    if halpern:
+        pieces, e_c = _hat_errors(x_t, y_t, P)
+        x_c, y_c, k_c = x_t, y_t, _kkt_from(pieces, s.w)
+    else:
+        x_avg, y_avg = x_sum / k, y_sum / k
+        p_cur, e_cur = _hat_errors(x, y, P)
+        p_avg, e_avg = _hat_errors(x_avg, y_avg, P)
+        k_cur, k_avg = _kkt_from(p_cur, s.w), _kkt_from(p_avg, s.w)
+        use_avg = k_avg < k_cur
+        x_c = jnp.where(use_avg, x_avg, x)
+        y_c = jnp.where(use_avg, y_avg, y)
+        e_c = jnp.where(use_avg, e_avg, e_cur)
+        k_c = jnp.where(use_avg, k_avg, k_cur)
+    converged = jnp.all(e_c <= opts.tol)
 
-    state = jax.lax.while_loop(lambda s: s.status == _RUNNING, body, state)
+    # infeasibility certificates from the displacement over this block
+    p_ray = _primal_infeasible_ray(y - y0, P.Kt, P.qh, P.loh, P.hih, P.is_ub, opts.infeas_tol)
+    d_ray = _dual_infeasible_ray(x - x0, P.Kt, P.gh, P.loh, P.hih, P.is_ub, opts.infeas_tol)
+    infeas_p = jnp.where(p_ray, s.infeas_p + 1, 0)
+    infeas_d = jnp.where(d_ray, s.infeas_d + 1, 0)
+    status = jnp.where(converged, OPTIMAL,
+             jnp.where(infeas_p >= 2, PRIMAL_INFEASIBLE,
+             jnp.where(infeas_d >= 2, DUAL_INFEASIBLE,
+             jnp.where(it >= opts.iters, ITERATION_LIMIT, _RUNNING)))).astype(jnp.int32)
 
+    # restart (cuPDLP's KKT criteria) and primal weight update
+    restart = ((k_c <= 0.2 * s.kkt_last)
+               | ((k_c <= 0.8 * s.kkt_last) & (k_c > s.kkt_prev))
+               | (since >= 0.36 * it))
+    dxn = jnp.linalg.norm(x_c - s.x_anchor)
+    dyn = jnp.linalg.norm(y_c - s.y_anchor)
+    w_new = jnp.where((dxn > 1e-10) & (dyn > 1e-10),
+                      jnp.exp(0.5 * jnp.log(jnp.maximum(dyn, 1e-300) / jnp.maximum(dxn, 1e-300))
+                              + 0.5 * jnp.log(s.w)), s.w)
+    w_new = jnp.clip(w_new, 1e-6, 1e6)
+
+    def pick(a_restart, a_keep):
+        return jnp.where(restart, a_restart, a_keep)
+
+    return _State(
+        x=pick(x_c, x), y=pick(y_c, y),
+        x_sum=pick(jnp.zeros_like(x_sum), x_sum), y_sum=pick(jnp.zeros_like(y_sum), y_sum),
+        n_avg=pick(jnp.zeros_like(k), k),
+        x_anchor=pick(x_c, s.x_anchor), y_anchor=pick(y_c, s.y_anchor),
+        kkt_last=pick(k_c, s.kkt_last), kkt_prev=pick(jnp.inf, k_c),
+        w=pick(w_new, s.w), since_restart=pick(jnp.zeros_like(since), since),
+        it=it, status=status, infeas_p=infeas_p, infeas_d=infeas_d,
+        x_out=x_c, y_out=y_c, errs=e_c)
+
+
+def _run(P: _Problem, s: _State, it_cap, opts: SolverOptions) -> _State:
+    """Check blocks until stopped or ``it >= it_cap`` (``it_cap`` may be traced)."""
+    return jax.lax.while_loop(lambda t: (t.status == _RUNNING) & (t.it < it_cap),
+                              lambda t: _block(P, t, opts), s)
+
+
+def _finish(P: _Problem, s: _State) -> LPSolution:
     # back to the original space: x = D_c x~ = D_c sb x^ ;  y = D_r y~ = D_r sc y^
-    x = d_c * sb * state.x_out
-    y = d_r * sc * state.y_out
-    x = jnp.clip(x, lo, hi)
+    x = jnp.clip(P.d_c * P.sb * s.x_out, P.lo, P.hi)
+    y = P.d_r * P.sc * s.y_out
     return LPSolution(
-        x=x, y_ub=y[:m_ub], y_eq=y[m_ub:], objective=c @ x,
-        primal_residual=state.errs[0], dual_residual=state.errs[1], rel_gap=state.errs[2],
-        iterations=state.it, status=state.status)
+        x=x, y_ub=y[:P.m_ub], y_eq=y[P.m_ub:], objective=P.c @ x,
+        primal_residual=s.errs[0], dual_residual=s.errs[1], rel_gap=s.errs[2],
+        iterations=s.it, status=s.status)
 
 
-@functools.partial(jax.jit, static_argnames=("opts",))
+def _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions) -> LPSolution:
+    P, S = _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts)
+    return _finish(P, _run(P, S, opts.iters, opts))
+
+
+@jax.jit
 def _solve_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
     return _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts)
 
 
-@functools.partial(jax.jit, static_argnames=("opts",))
+@jax.jit
 def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
     return jax.vmap(functools.partial(_solve_one, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+
+
+@jax.jit
+def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
+    return jax.vmap(functools.partial(_setup, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+
+
+@jax.jit
+def _run_batch(P, S, it_cap, opts):
+    return jax.vmap(functools.partial(_run, opts=opts), in_axes=(0, 0, None))(P, S, it_cap)
+
+
+_finish_batch = jax.jit(jax.vmap(_finish))
+
+
+@jax.jit
+def _take(tree, idx):
+    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+
+@jax.jit
+def _put(tree, sub, idx, n_real):
+    keep = jnp.arange(idx.shape[0]) < n_real
+    def put(a, b):
+        mask = keep.reshape((-1,) + (1,) * (a.ndim - 1))
+        return a.at[idx].set(jnp.where(mask, b, a[idx]))
+    return jax.tree_util.tree_map(put, tree, sub)
+
+
+def _bucket(k: int, batch: int) -> int:
+    """Padded sub-batch size: the next power of two (at most the full batch)."""
+    return min(batch, 1 << max(k - 1, 0).bit_length())
+
+
+def _solve_batch_compact(data, opts: SolverOptions, first_round: int) -> LPSolution:
+    """Run the batch in rounds of doubling iteration caps; after each round only the
+    members still running go on, gathered into a power-of-two sub-batch, so the batch
+    no longer waits for its slowest member at full width."""
+    P, S = _setup_batch(*data, opts=opts)
+    batch = int(np.shape(data[0])[0])
+    max_iters = int(opts.iters)
+    cap = max(opts.check_every, (first_round // opts.check_every) * opts.check_every)
+    while True:
+        status = np.asarray(S.status)
+        active = np.nonzero(status == _RUNNING)[0]
+        if active.size == 0:
+            break
+        size = _bucket(active.size, batch)
+        if size == batch and active.size == batch:
+            S = _run_batch(P, S, cap, opts=opts)
+        else:
+            idx = np.concatenate([active, np.full(size - active.size, active[0])]).astype(np.int32)
+            sub = _run_batch(_take(P, idx), _take(S, idx), cap, opts=opts)
+            S = _put(S, sub, idx, active.size)
+        cap = min(2 * cap, max_iters)
+    return _finish_batch(P, S)
 
 
 def _data(lp):
@@ -488,9 +604,9 @@ def solve_lp(lp, **opts) -> LPSolution:
     Args:
       lp: a :class:`perfmodel.fleet.lp.LP` (or any object with fields c, A_ub, b_ub,
         A_eq, b_eq, lo, hi), unbatched. May be traced (inside ``jax.jit``/``vmap``).
-      **opts: :class:`SolverOptions` fields: ``iters`` (default 100,000), ``tol``
-        (relative, default 1e-7), ``check_every``, ``ruiz_iters``, ``power_iters``,
-        ``infeas_tol``, ``step_safety``.
+      **opts: :class:`SolverOptions` fields: ``iters``, ``tol`` (relative), ``method``
+        ('halpern' or 'average'), ``check_every``, ``ruiz_iters``, ``power_iters``,
+        ``infeas_tol``, ``step_safety``, ``reflection``.
 
     Returns:
       :class:`LPSolution` (x in variable units; y_ub, y_eq in objective units per row
@@ -505,21 +621,38 @@ def solve_lp(lp, **opts) -> LPSolution:
     return _solve_jit(*_data(lp), opts=_options(opts))
 
 
-def solve_lp_batch(stacked_lp, **opts) -> LPSolution:
-    """Solve a stack of LPs (leading batch axis on every field) in one ``jit(vmap(...))`` call.
+def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int = 1024,
+                   **opts) -> LPSolution:
+    """Solve a stack of LPs (leading batch axis on every field) with ``jit(vmap(...))``.
 
     Args:
       stacked_lp: LP whose leaves have a leading batch axis, e.g. from
         :func:`perfmodel.fleet.lp.stack_lps`.
+      compact: ``False``: one ``jit(vmap(solve))`` call; the batch runs until every
+        member has stopped (finished members are frozen by ``while_loop`` batching).
+        ``True``: rounds of doubling iteration caps (``first_round`` iterations first);
+        after each round the members still running continue in a smaller vmapped
+        sub-batch (powers of two). Same per-member results, less wasted work when
+        iteration counts vary. Default: True for concrete inputs with more than 8
+        members, False when traced (inside ``jax.jit``).
       **opts: as :func:`solve_lp`.
 
     Returns:
-      :class:`LPSolution` with a leading batch axis on every leaf. The batch runs until
-      every member has stopped; finished members are frozen (``while_loop`` batching).
+      :class:`LPSolution` with a leading batch axis on every leaf.
     """
     _check_shapes(stacked_lp, batched=True)
     _check_values(stacked_lp)
-    return _solve_batch_jit(*_data(stacked_lp), opts=_options(opts))
+    o = _options(opts)
+    data = _data(stacked_lp)
+    concrete = all(_is_concrete(a) for a in data)
+    if compact is None:
+        compact = concrete and int(np.shape(data[0])[0]) > 8
+    if compact:
+        if not concrete:
+            raise ValueError("solve_lp_batch(compact=True) needs concrete inputs; "
+                             "use compact=False inside jax.jit")
+        return _solve_batch_compact(data, o, int(first_round))
+    return _solve_batch_jit(*data, opts=o)
 
 
 # --------------------------------------------------------------------------- test instances

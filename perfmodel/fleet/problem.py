@@ -136,6 +136,7 @@ class Scenario:
     target_period: int = -1
     pick: str = "best"
     cost_tiebreak_per_usd: float = 1e-9
+    value_mode: str = "capacity"
     path: str = "<memory>"
 
     @property
@@ -229,7 +230,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     sc = data.get("scenario", {})
     _check_keys("scenario", sc, {"name", "description", "start", "quarters", "objective",
                                  "target_h100e", "target_period", "pick", "cost_tiebreak_per_usd",
-                                 "sources"})
+                                 "value_mode", "sources", "notes"})
     quarters = int(_num("scenario.quarters", sc.get("quarters", 8), 1, 40))
     periods = period_list(sc.get("start", "2024Q1"), quarters)
     objective = sc.get("objective", "max-h100e")
@@ -238,6 +239,9 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     pick = sc.get("pick", "best")
     if pick not in ("best", "low", "high"):
         raise ValueError(f"scenario.pick = {pick!r} must be 'best', 'low' or 'high'")
+    value_mode = sc.get("value_mode", "capacity")
+    if value_mode not in ("capacity", "job"):
+        raise ValueError(f"scenario.value_mode = {value_mode!r} must be 'capacity' or 'job'")
     target = _num("scenario.target_h100e", sc.get("target_h100e", 0.0), 0)
     tp = sc.get("target_period", periods[-1])
     target_period = _period_idx("scenario.target_period", tp, periods, allow_before=False)
@@ -389,7 +393,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         existing=tuple(existing), events=tuple(events), budget_usd=tuple(budget), ratios=tuple(ratios),
         objective=objective, target_h100e=target, target_period=target_period, pick=pick,
         cost_tiebreak_per_usd=_num("scenario.cost_tiebreak_per_usd", sc.get("cost_tiebreak_per_usd", 1e-9), 0),
-        path=path)
+        value_mode=value_mode, path=path)
 
 
 def scenario_dir() -> Path:
@@ -443,49 +447,106 @@ def standin_h100e(chip_key: str, counts) -> np.ndarray:
     return r * np.power(np.maximum(n, 0.0), 0.98)
 
 
+_FINGERPRINT: str | None = None
+
+
+def _model_fingerprint() -> str:
+    """Hash of the model sources and data the value curves depend on (disk-cache key)."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import hashlib
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha1()
+        files = [root / f for f in ("equivalence.py", "training.py", "workloads.py", "interconnect.py",
+                                    "roofline.py", "hardware.py")]
+        files += sorted((root / "data").glob("catalog_*.toml")) + sorted((root / "data").glob("workloads/*"))
+        for f in files:
+            if f.is_file():
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        _FINGERPRINT = h.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def _cache_path() -> Path:
+    import os
+    d = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
+    return Path(d) / "fleet_value_curves.json"
+
+
+_DISK: dict | None = None
+
+
+def _disk_get(key: str):
+    global _DISK
+    if _DISK is None:
+        import json
+        try:
+            _DISK = json.loads(_cache_path().read_text())
+        except Exception:  # noqa: BLE001  (absent or corrupt cache: start empty)
+            _DISK = {}
+    return _DISK.get(key)
+
+
+def _disk_put(key: str, value) -> None:
+    import json
+    import os
+    if _DISK is None:
+        _disk_get(key)
+    _DISK[key] = value
+    try:
+        p = _cache_path()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_DISK))
+        tmp.replace(p)
+    except OSError:
+        pass
+
+
 @functools.lru_cache(maxsize=512)
 def _curve_cached(chip_key: str, workload: str, counts: tuple[float, ...], pick: str,
-                  source: str) -> tuple[tuple[float, ...], str]:
+                  source: str, mode: str) -> tuple[tuple[float, ...], str]:
     counts_arr = np.asarray(counts, dtype=np.float64)
     pos = counts_arr > 0
     out = np.zeros_like(counts_arr)
+    label = f"training model via equivalence.model_curve ({mode} mode)"
     if source in ("auto", "equivalence"):
+        key = f"{_model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}|" + ",".join(f"{c:.6g}" for c in counts)
+        hit = _disk_get(key)
+        if hit is not None:
+            return tuple(hit), label
         try:
-            from perfmodel.equivalence import h100e_curve
-            ints = np.maximum(np.round(counts_arr[pos]), 1).astype(int)
-            v = np.asarray(h100e_curve(chip_key, workload, ints, pick=pick), dtype=np.float64)
-            if v.shape == ints.shape and np.all(np.isfinite(v)) and np.all(v >= 0):
-                out[pos] = v
-                return tuple(out), "equivalence.h100e_curve"
-        except Exception as e:  # noqa: BLE001  (module missing, or chip/workload unsupported)
-            if source == "equivalence":
-                raise ValueError(f"h100e_curve({chip_key!r}, {workload!r}) failed: {e}") from e
-    if source in ("auto", "training"):
-        try:
-            from perfmodel.training import throughput_curve
-            from perfmodel.workloads import get_workload
-            wl = get_workload(workload)
-            ints = np.maximum(np.round(counts_arr[pos]), 1).astype(int)
-            t_k = np.asarray(throughput_curve(wl, chip_key, ints), dtype=np.float64)
-            t_h = np.asarray(throughput_curve(wl, "h100_sxm", ints), dtype=np.float64)
-            v = ints * t_k / np.where(t_h > 0, t_h, np.inf)
+            from perfmodel.equivalence import REFERENCE_CHIP, curve_throughput, model_curve
+            cx = model_curve(chip_key, workload, pick=pick, mode=mode)
+            ch = model_curve(REFERENCE_CHIP, workload, pick="best", mode="capacity")
+            t_ref = float(np.exp(np.max(np.asarray(ch.log_throughput) - np.asarray(ch.log_counts))))
+            v = np.asarray(curve_throughput(cx, jnp.asarray(counts_arr[pos])), dtype=np.float64) / t_ref
             if np.all(np.isfinite(v)) and np.all(v >= 0):
                 out[pos] = v
-                return tuple(out), "training.throughput_curve ratio"
-        except Exception as e:  # noqa: BLE001
-            if source == "training":
-                raise ValueError(f"throughput_curve({workload!r}, {chip_key!r}) failed: {e}") from e
+                _disk_put(key, [float(x) for x in out])
+                return tuple(out), label
+        except Exception as e:  # noqa: BLE001  (module missing, or chip/workload unsupported)
+            if source == "equivalence":
+                raise ValueError(f"value curve of {chip_key!r} on {workload!r} failed: {e}") from e
     out = standin_h100e(chip_key, counts_arr)
     return tuple(out), "STAND-IN spec ratio x n^0.98"
 
 
 def value_curve(chip_key: str, workloads, counts, *, pick: str = "best",
-                source: str = "auto") -> tuple[np.ndarray, str]:
-    """Weighted H100e delivered by ``counts`` chips of ``chip_key`` in one cluster.
+                source: str = "auto", mode: str = "capacity") -> tuple[np.ndarray, str]:
+    """Weighted H100e delivered by ``counts`` chips of ``chip_key`` at one site.
 
-    ``V(n) = sum_w weight_w * H100e_w(n)``; ``source`` = "auto" (equivalence model, then
-    training-throughput ratio, then the labelled stand-in), "equivalence", "training" or
-    "standin". Returns (values [H100e], description of the source used).
+    ``V(n) = sum_w weight_w * T_w(chip, n) / t_ref_w`` where ``T_w`` is the training
+    model's throughput curve (work units/s) from :func:`perfmodel.equivalence.model_curve`
+    and ``t_ref_w`` the best per-chip H100 throughput on workload w (so 1 H100 at its best
+    = 1 H100e). ``mode="capacity"`` (default): n chips may run several copies of the job
+    on smaller slices (the fleet view behind "85k H100e"); ``mode="job"``: one job spans
+    all n chips (fixed global batch: strong diminishing returns). ``source``: "auto"
+    (training model, else the labelled stand-in), "equivalence" (training model or
+    error) or "standin". Curves are cached on disk (``$PERFMODEL_CACHE_DIR`` or
+    ``~/.cache/perfmodel``) keyed by a hash of the model sources. Returns (values
+    [H100e], description of the source used).
     """
     counts_t = tuple(float(c) for c in np.asarray(counts, dtype=np.float64).ravel())
     total = np.zeros(len(counts_t))
@@ -494,7 +555,7 @@ def value_curve(chip_key: str, workloads, counts, *, pick: str = "best",
         if source == "standin":
             v, s = tuple(standin_h100e(chip_key, counts_t)), "STAND-IN spec ratio x n^0.98"
         else:
-            v, s = _curve_cached(chip_key, w, counts_t, pick, source)
+            v, s = _curve_cached(chip_key, w, counts_t, pick, source, mode)
         total += weight * np.asarray(v)
         srcs.append(s)
     return total, ", ".join(sorted(set(srcs)))
@@ -591,13 +652,14 @@ def _supply_after_events(offers, events, periods) -> np.ndarray:
 def build_problem(scenario: Scenario, *, objective: str | None = None, target_h100e: float | None = None,
                   target_period: str | None = None, budget_scale: float = 1.0, price_scale: float = 1.0,
                   power_scale: float = 1.0, pick: str | None = None, value_source: str = "auto",
-                  budget_usd: dict | None = None) -> Problem:
+                  budget_usd: dict | None = None, value_mode: str | None = None) -> Problem:
     """Turn a validated :class:`Scenario` into a numeric :class:`Problem`.
 
     Overrides: ``objective`` ("max-h100e"|"min-cost"), ``target_h100e`` (H100e),
     ``target_period`` ("2024Q4"), ``budget_scale``/``price_scale``/``power_scale``
     (multipliers > 0), ``pick`` (value curve and price pick: "best"|"low"|"high"),
-    ``value_source`` (see :func:`value_curve`), ``budget_usd`` ({year: USD}).
+    ``value_source`` and ``value_mode`` (see :func:`value_curve`), ``budget_usd``
+    ({year: USD}).
     """
     sc = scenario
     objective = objective or sc.objective
@@ -606,6 +668,11 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
     for nm, v in (("budget_scale", budget_scale), ("price_scale", price_scale), ("power_scale", power_scale)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"{nm} = {v!r} must be a finite number > 0")
+    value_mode = value_mode or sc.value_mode
+    if value_mode not in ("capacity", "job"):
+        raise ValueError(f"value_mode = {value_mode!r} must be 'capacity' or 'job'")
+    if value_source not in ("auto", "equivalence", "standin"):
+        raise ValueError(f"value_source = {value_source!r} must be 'auto', 'equivalence' or 'standin'")
     pick = pick or sc.pick
     if pick not in ("best", "low", "high"):
         raise ValueError(f"pick = {pick!r} must be 'best', 'low' or 'high'")
@@ -669,7 +736,8 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
                 continue
             xs = np.array(_BP_FRACTIONS) * nmax
             if o.counts:
-                vals, src = value_curve(o.chip, sc.workloads, xs, pick=pick, source=value_source)
+                vals, src = value_curve(o.chip, sc.workloads, xs, pick=pick, source=value_source,
+                                        mode=value_mode)
                 vals = concave_interpolant(xs, np.maximum(vals, 0.0))
             else:
                 vals = np.zeros_like(xs)

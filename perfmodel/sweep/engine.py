@@ -507,6 +507,30 @@ def _mesh(devices):
     return NamedSharding(mesh, PartitionSpec("samples"))
 
 
+_COMPILED: dict[tuple, tuple] = {}
+_COMPILED_MAX = 8
+
+
+def compiled_chunk_fn(spec: SweepSpec, devices: Sequence[Any], width: int):
+    """``(compiled, sharding, columns, compile_s)`` for chunks of ``width`` samples,
+    cached per (spec digest, devices, width): a resumed or repeated sweep in the same
+    process does not compile again (``compile_s`` is then 0)."""
+    key = (spec.digest(), tuple(d.id for d in devices), width)
+    if key in _COMPILED:
+        compiled, sharding, columns, _ = _COMPILED[key]
+        return compiled, sharding, columns, 0.0
+    tc = time.perf_counter()
+    fn, sharding = make_chunk_fn(spec, devices)
+    traced = fn.trace(jax.ShapeDtypeStruct((width,), jnp.int64, sharding=sharding))
+    columns = ["sample", *traced.out_info.keys()]
+    compiled = traced.lower().compile()
+    compile_s = time.perf_counter() - tc
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = (compiled, sharding, columns, compile_s)
+    return compiled, sharding, columns, compile_s
+
+
 def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
     """The jitted, sharded ``indices (B,) -> dict column -> (B,) array`` of a spec
     (inputs as ``param.<name>`` columns, then the model's outputs). ``B`` must be a
@@ -687,13 +711,8 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
 
     n_chunks = -(-spec.samples // spec.chunk_size)
     width = -(-spec.chunk_size // n_dev) * n_dev
-    fn, sharding = make_chunk_fn(spec, devices)
-    # Compile (and learn the columns) on a representative chunk shape.
-    tc = time.perf_counter()
-    traced = fn.trace(jax.ShapeDtypeStruct((width,), jnp.int64, sharding=sharding))
-    columns = ["sample", *traced.out_info.keys()]
-    compiled = traced.lower().compile()
-    compile_s = time.perf_counter() - tc
+    # Compile (and learn the columns) for the chunk shape; every chunk has this shape.
+    compiled, sharding, columns, compile_s = compiled_chunk_fn(spec, devices, width)
 
     if man is None:
         if pidx == 0:

@@ -1,0 +1,126 @@
+"""``perfmodel plan``: the fleet planner on a scenario (default: the built-in tesla-2024)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import types
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plan", help="plan a fleet (chips x sites x quarters) under power, capex and supply limits",
+        description="Integer fleet plan for a scenario: purchases per quarter/site/chip, H100e over time, "
+                    "spend vs budget, power used vs available, binding constraints. Built-in scenarios: "
+                    "tesla-2024 (default), tesla-2025.")
+    p.add_argument("--scenario", default="tesla-2024", help="built-in scenario name or a TOML file")
+    p.add_argument("--objective", choices=("max-h100e", "min-cost"), default=None,
+                   help="maximise H100e-quarters within the budget, or minimise capex to reach --target-h100e")
+    p.add_argument("--target-h100e", type=float, default=None, help="H100e target for min-cost")
+    p.add_argument("--target-period", default=None, help="quarter of the target, e.g. 2024Q4")
+    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every yearly budget")
+    p.add_argument("--power-scale", type=float, default=1.0, help="multiply every site's power")
+    p.add_argument("--price-scale", type=float, default=1.0, help="multiply every unit price")
+    p.add_argument("--pick", choices=("best", "low", "high"), default=None, help="price/value pick")
+    p.add_argument("--method", choices=("pdhg", "highs"), default="highs",
+                   help="relaxed LP solver: highs (scipy, default: fastest for one scenario) or pdhg "
+                        "(the JAX solver, built for vmapped batches)")
+    p.add_argument("--values", choices=("auto", "standin"), default="auto",
+                   help="value curves: training model (auto) or the labelled spec-ratio stand-in")
+    p.add_argument("--value-mode", choices=("capacity", "job"), default=None,
+                   help="capacity: a site runs many jobs; job: one job spans the site")
+    p.add_argument("--exact", action="store_true", help="also solve the HiGHS MILP and report the gap")
+    p.add_argument("--sensitivities", action="store_true", help="print what more power/budget/supply is worth")
+    p.add_argument("--pareto", action="store_true", help="sweep budgets: capex vs H100e-quarters front")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--plot", metavar="FILE.png", default=None, help="write the ramp chart")
+    p.set_defaults(func=run)
+
+
+def _sensitivity_lines(problem, top: int = 8) -> list[str]:
+    """What a step more of each binding resource is worth: LP duals (envelope theorem),
+    checked by re-solving the relaxation with the step added (the dual is a local rate;
+    at degenerate rows, e.g. a site with 0 MW, it is only a supergradient)."""
+    import numpy as np
+
+    from perfmodel.fleet.problem import build_lp, relaxed_solve
+    from perfmodel.fleet.report import row_units
+    from perfmodel.fleet.sensitivity import sensitivity_table
+
+    lp = build_lp(problem)
+    sol = relaxed_solve(lp, method="highs")   # exact vertex duals
+    s = types.SimpleNamespace(y_ub=sol.y_ub, y_eq=np.zeros(0), x=sol.x, objective=sol.objective)
+    units = row_units(lp)
+    rows = sensitivity_table(lp, s, row_units=units, top=len(lp.row_names))
+    cand = rows[:12] + [r for r in rows[12:] if r["row"].startswith(("capex", "supply"))][:8]
+    out = []
+    for r in cand:
+        b = np.asarray(lp.b_ub, dtype=np.float64).copy()
+        b[r["index"]] += r["step"] * r["per_unit_scale"]
+        new = relaxed_solve(lp.replace(b_ub=b), method="highs")
+        if new.status == "optimal":
+            out.append((new.objective - sol.objective, r))
+    out.sort(key=lambda t: -t[0])
+    lines = []
+    obj_unit = "H100e-quarters" if problem.objective == "max-h100e" else "M$ of capex saved"
+    for delta, r in out[:top]:
+        step = f"{r['step']:,.0f}" if float(r["step"]).is_integer() else f"{r['step']:g}"
+        lines.append(f"{step} {r['unit']} more {r['description']} is worth {delta:,.0f} {obj_unit} "
+                     f"(dual: {r['dual'] * r['per_unit_scale']:,.4g} per {r['unit']})")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from perfmodel.fleet.milp import solve_milp
+    from perfmodel.fleet.problem import build_problem, load_scenario
+    from perfmodel.fleet.report import format_plan, plan_dict, plot_plan
+    from perfmodel.fleet.rounding import default_method, solve
+
+    for nm in ("budget_scale", "power_scale", "price_scale"):
+        v = getattr(args, nm)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be > 0")
+    sc = load_scenario(args.scenario)
+    kw = dict(objective=args.objective, target_h100e=args.target_h100e, target_period=args.target_period,
+              budget_scale=args.budget_scale, power_scale=args.power_scale, price_scale=args.price_scale,
+              pick=args.pick, value_source=args.values, value_mode=args.value_mode)
+    problem = build_problem(sc, **kw)
+    method = args.method or default_method()
+    plan = solve(problem, method=method)
+    K, S, T = problem.shape
+    if args.exact or K * S * T <= 400:      # cheap: always compare with the exact MILP
+        m = solve_milp(problem, time_limit_s=30.0 if args.exact else 5.0, mip_rel_gap=1e-6)
+        if m.buy_units is not None:
+            gap = (m.objective - plan.objective) / max(abs(m.objective), 1e-12)
+            plan.extra["milp"] = dict(objective=m.objective, status=m.status, seconds=m.seconds, gap=gap)
+    sens = _sensitivity_lines(problem) if args.sensitivities else None
+    if sens:
+        plan.extra["sensitivities"] = sens
+    if args.plot:
+        plot_plan(plan, args.plot)
+    if args.json:
+        d = plan_dict(plan)
+        if args.pareto:
+            d["pareto"] = [p.__dict__ for p in _pareto(sc, kw, method)]
+        print(json.dumps(d, indent=1, default=float))
+    else:
+        print(format_plan(plan, sensitivities=sens))
+        if args.pareto:
+            print("\nPareto front (budget sweep, max-h100e):")
+            print(f"  {'budget x':>8} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}")
+            for p in _pareto(sc, kw, method):
+                if p.feasible:
+                    print(f"  {p.parameter:>8.2f} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
+                          f"{p.h100e_target_period:>17,.0f}{'  (dominated)' if p.dominated else ''}")
+                else:
+                    print(f"  {p.parameter:>8.2f} infeasible: {p.note}")
+        if args.plot:
+            print(f"\nramp chart written to {args.plot}")
+    return 0
+
+
+def _pareto(sc, kw, method):
+    from perfmodel.fleet.pareto import pareto_front
+    kw = {k: v for k, v in kw.items() if k not in ("objective", "budget_scale", "target_h100e")}
+    return pareto_front(sc, budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0), method=method, **kw)

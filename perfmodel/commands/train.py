@@ -1,0 +1,164 @@
+"""``perfmodel train``: step time, throughput, MFU and memory of a training job on N chips,
+with the best parallel layout (searched) or a given one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from perfmodel import training as tr
+from perfmodel import workloads as wl
+
+_SIZE_FLAGS = ("layers", "hidden", "ffn", "heads", "kv_heads", "seq", "vocab")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="training step time / throughput / MFU of a workload on N chips",
+        description="Model one optimizer step of a workload on N chips: the best parallel "
+                    "layout (one jit+vmap search over TP/PP/DP/CP/micro-batch/VPP/SP/"
+                    "recompute/ZeRO) or a given --layout, with its time breakdown and "
+                    "memory per device. Presets: " + ", ".join(wl.WORKLOAD_NAMES))
+    p.add_argument("--workload", default=None,
+                   help="preset name (default gpt3-175b; also the base for size flags)")
+    p.add_argument("--workload-file", default=None,
+                   help="TOML file with the workload fields (layers, hidden, heads, ...; "
+                        "optional base = 'preset')")
+    for f in _SIZE_FLAGS:
+        p.add_argument("--" + f.replace("_", "-"), type=int, default=None,
+                       help=f"custom workload: {f.replace('_', ' ')}")
+    p.add_argument("--gated-ffn", action="store_true", help="custom workload: SwiGLU FFN")
+    p.add_argument("--chip", required=True, help="catalog chip key or alias (e.g. h100)")
+    p.add_argument("--chips", type=int, required=True, help="number of chips N")
+    p.add_argument("--precision", default=None, choices=wl.TRAIN_PRECISIONS,
+                   help="override the workload precision")
+    p.add_argument("--global-batch", type=int, default=None,
+                   help="global batch in sequences (samples)")
+    p.add_argument("--layout", default=None,
+                   help="evaluate this layout instead of searching, e.g. "
+                        "tp=8,pp=8,dp=16,mb=1,vpp=3,sp=1,recompute=selective,zero=1 "
+                        "(dp defaults to N/(tp*pp*cp))")
+    p.add_argument("--inference", choices=tr.INFERENCE_MODES, default=None,
+                   help="instead: forward-only throughput (forward = samples or prefill "
+                        "tokens; decode = generated tokens) at --precision (default int8)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def parse_layout(text: str, n_chips: int) -> dict:
+    """``"tp=8,pp=8,mb=1,vpp=3,sp=1,recompute=full"`` -> a layout dict (dp inferred)."""
+    out: dict = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"--layout item {part!r} must be key=value "
+                             f"(keys: {', '.join(tr.LAYOUT_FIELDS)})")
+        k, v = (s.strip().lower() for s in part.split("=", 1))
+        k = {"v": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
+        if k not in tr.LAYOUT_FIELDS:
+            raise ValueError(f"--layout key {k!r} is unknown; keys: {', '.join(tr.LAYOUT_FIELDS)}")
+        if k == "recompute":
+            out[k] = v
+        elif k == "sp":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ValueError(f"--layout sp={v!r} must be 0/1 (or on/off)")
+            out[k] = int(v in ("1", "true", "on"))
+        else:
+            try:
+                out[k] = int(v)
+            except ValueError:
+                raise ValueError(f"--layout {k}={v!r} must be an integer") from None
+    if "dp" not in out:
+        denom = out.get("tp", 1) * out.get("pp", 1) * out.get("cp", 1)
+        if n_chips % denom:
+            raise ValueError(f"--layout tp*pp*cp = {denom} does not divide --chips {n_chips}")
+        out["dp"] = n_chips // denom
+    return out
+
+
+def _workload(args) -> wl.Workload:
+    sizes = {f: getattr(args, f) for f in _SIZE_FLAGS if getattr(args, f) is not None}
+    if args.workload_file:
+        w = wl.load_workload_file(args.workload_file)
+        if sizes or args.gated_ffn:
+            spec = w.to_dict()
+            spec.update(sizes)
+            spec["gated_ffn"] = spec["gated_ffn"] or args.gated_ffn
+            w = wl.workload_from_dict({k: (int(v) if isinstance(v, float) else v)
+                                       for k, v in spec.items()})
+        return w
+    if sizes or args.gated_ffn:
+        spec: dict = {"base": args.workload} if args.workload else {"name": "custom"}
+        spec.update(sizes)
+        if args.gated_ffn:
+            spec["gated_ffn"] = True
+        return wl.workload_from_dict(spec)
+    return wl.get_workload(args.workload or "gpt3-175b")
+
+
+def _fmt_gb(x: float) -> str:
+    return f"{x / 1e9:.1f}"
+
+
+def run(args) -> int:
+    w = _workload(args)
+    if args.chips is None or args.chips < 1:
+        raise ValueError(f"--chips {args.chips} must be >= 1")
+    if args.inference:
+        prec = args.precision or "int8"
+        rate, info = tr.inference_throughput(w, args.chip, args.chips, precision=prec,
+                                             mode=args.inference, details=True)
+        unit = "tokens" if w.unit == "token" else "samples"
+        if args.json:
+            print(json.dumps(dict(workload=w.name, chip=args.chip, n_chips=args.chips,
+                                  units_per_s=rate, **info), indent=2))
+        else:
+            print(f"{w.name} inference ({args.inference}, {prec}) on {args.chips} x {args.chip}: "
+                  f"{rate:,.1f} {unit}/s")
+            print(f"  {info['replicas']} replica(s) of tp={info['tp']}, batch {info['batch']}, "
+                  f"{info['time_per_pass_s'] * 1e3:.2f} ms per pass, memory "
+                  f"{_fmt_gb(info['memory_per_chip_bytes'])} of "
+                  f"{_fmt_gb(info['memory_capacity_bytes'])} GB usable per chip")
+        return 0
+    if args.layout:
+        layout = parse_layout(args.layout, args.chips)
+        res = tr.evaluate_layout(w, args.chip, args.chips, layout, precision=args.precision,
+                                 global_batch=args.global_batch)
+    else:
+        res = tr.best_layout(w, args.chip, args.chips, precision=args.precision,
+                             global_batch=args.global_batch)
+    d = res.to_dict()
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    n = args.chips
+    params = float(wl.param_count(w.with_precision(args.precision))) / 1e9
+    unit = "tokens" if res.unit == "token" else "samples"
+    rate = res.units_per_s
+    print(f"{res.workload} ({params:.1f} B params, {res.precision}, global batch "
+          f"{int(w.global_batch if args.global_batch is None else args.global_batch)}) on {n} x {res.chip}")
+    if args.layout:
+        print("given layout")
+    else:
+        print(f"best of {res.layouts_evaluated:,} layouts ({res.layouts_fitting:,} fit) in "
+              f"{res.search_time_s:.3f} s (+{res.compile_time_s:.2f} s compile)")
+    lay = res.layout
+    print("layout: " + " ".join(f"{k}={('on' if v else 'off') if k == 'sp' else v}"
+                                for k, v in lay.items()))
+    print(f"step time {res.step_time_s:.3f} s | {rate:,.0f} {unit}/s | {rate / n:,.1f} "
+          f"{unit}/s per chip | MFU {100 * res.mfu:.1f}%")
+    m = res.memory
+    print(f"memory per device: {_fmt_gb(res.memory_per_device_bytes)} GB of "
+          f"{_fmt_gb(res.memory_capacity_bytes)} GB usable (weights {_fmt_gb(m['weights_bytes'])}, "
+          f"grads {_fmt_gb(m['grads_bytes'])}, optimizer {_fmt_gb(m['optimizer_bytes'])}, "
+          f"activations {_fmt_gb(m['activations_bytes'])})")
+    total = res.step_time_s
+    print("breakdown of the step:")
+    for k, v in res.breakdown.items():
+        label = k[:-2].replace("_", " ")
+        if k != "compute_s" and v == 0:
+            continue
+        print(f"  {label:12s} {v:10.4f} s  {100 * v / total:5.1f}%")
+    return 0
