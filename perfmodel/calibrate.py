@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -462,14 +463,16 @@ def _from_theta(theta) -> Efficiency:
     return Efficiency(jnp.exp(c), jnp.exp(m), jnp.exp(o))
 
 
+@functools.partial(jax.jit, static_argnames=("smooth",))
 def predict_s(ops: Op, chip: Chip, eff: Efficiency, smooth: bool = False) -> jnp.ndarray:
-    """Roofline time (s) of every op in a stacked :class:`Op`."""
+    """Roofline time (s) of every op in a stacked :class:`Op` (one compiled call)."""
     return jax.vmap(lambda o: op_time(o, chip, eff, smooth=smooth).time_s)(ops)
 
 
 HUBER_DELTA = 0.05
 
 
+@jax.jit
 def log_loss(theta, data: Dataset, weights, chip: Chip, theta0, ridge: float):
     """Weighted mean pseudo-Huber log-time error plus the ridge towards ``theta0``."""
     pred = predict_s(data.ops, chip, _from_theta(theta), smooth=True)
@@ -653,7 +656,7 @@ def run(args, out=print) -> dict[str, Any]:
         pool = RandomPool(args.seed, 1 << 23 if args.size != "tiny" else 1 << 22)
         for c in cases:
             r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * info.cache_bytes,
-                         **settings)
+                         max_buffers=256, **settings)
             results.append(r)
     t_kernels = time.perf_counter() - t_start
     out(f"{len(results)} kernels checked against NumPy and timed in {t_kernels:.1f} s "
