@@ -490,8 +490,10 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
     opt = optax.adam(optax.cosine_decay_schedule(lr, steps_arr.shape[0], alpha=0.01))
     grad = jax.value_and_grad(log_loss)
 
-    lo = (np.log(COMPUTE_EFF_RANGE[0]), np.log(MEMORY_EFF_RANGE[0]), np.log(1e-9))
-    hi = (np.log(COMPUTE_EFF_RANGE[1]), np.log(MEMORY_EFF_RANGE[1]), np.log(OVERHEAD_RANGE_S[1]))
+    eps = 1e-9  # stay strictly inside, whatever exp(log(x)) rounds to
+    lo = (np.log(COMPUTE_EFF_RANGE[0]) + eps, np.log(MEMORY_EFF_RANGE[0]) + eps, np.log(1e-9))
+    hi = (np.log(COMPUTE_EFF_RANGE[1]) - eps, np.log(MEMORY_EFF_RANGE[1]) - eps,
+          np.log(OVERHEAD_RANGE_S[1]) - eps)
 
     def step(carry, _):
         th, st = carry
@@ -577,6 +579,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--host-catalog", default=str(DEFAULT_HOST_CATALOG),
                     help="where to write the measured host catalog entry (CPU)")
     ap.add_argument("--host-key", default=DEFAULT_HOST_KEY, help="catalog key of the measured host")
+    ap.add_argument("--reuse-host", action="store_true",
+                    help="compare with the host entry already in --host-catalog instead of "
+                         "re-measuring it (CPU)")
     ap.add_argument("--out", default=None,
                     help="calibration file to write (default ~/.cache/perfmodel/calibration_<chip>.toml)")
     ap.add_argument("--json", dest="json_out", default=None, help="write all results as JSON here")
@@ -649,42 +654,54 @@ def run(args, out=print) -> dict[str, Any]:
     if backend == "cpu" and load > 0.5 * (os.cpu_count() or 1):
         out(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other jobs share this "
             "CPU, timings will be noisy")
+    # the chip to compare with: --chip, else the detected GPU's catalog entry, else (CPU)
+    # the host measured below
+    from perfmodel.hardware import load_catalog
+
+    chip_key, chip, host_path = None, None, None
+    if args.chip:
+        cat = load_catalog(*([args.catalog] if args.catalog else []))
+        chip_key = cat.resolve(args.chip)
+        chip = cat.chip(chip_key)
+    elif backend != "cpu":
+        chip_key = chip_for_device(info)
+        chip = load_catalog().chip(chip_key)
+    if backend == "cpu" and args.reuse_host and not Path(args.host_catalog).expanduser().exists():
+        raise FileNotFoundError(f"--reuse-host: {Path(args.host_catalog).expanduser()} does not "
+                                "exist; run once without --reuse-host to measure the host")
+    # rotate inputs over twice the on-chip cache (last-level cache; GPU L2 from the catalog)
+    cache = info.cache_bytes if backend == "cpu" or chip is None else float(chip.mem_bytes[0]) or 50e6
+
     results = []
     with jax.default_device(dev):
         cases = kernels.all_cases(args.size, backend, families, precisions,
-                                  cache_bytes=info.cache_bytes, pallas=args.pallas)
+                                  cache_bytes=cache, pallas=args.pallas)
         pool = RandomPool(args.seed, 1 << 23 if args.size != "tiny" else 1 << 22)
         for c in cases:
-            r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * info.cache_bytes,
+            r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * cache,
                          max_buffers=256, **settings)
             results.append(r)
     t_kernels = time.perf_counter() - t_start
     out(f"{len(results)} kernels checked against NumPy and timed in {t_kernels:.1f} s "
         f"(compile {sum(r.timing.compile_s for r in results):.1f} s kept apart)")
 
-    # the chip under test
-    host_path = None
-    if args.chip:
-        from perfmodel.hardware import load_catalog
-
-        cat = load_catalog(*([args.catalog] if args.catalog else []))
-        chip_key = cat.resolve(args.chip)
-        chip = cat.chip(chip_key)
+    if backend == "cpu" and chip is None and args.reuse_host:
+        host_path = Path(args.host_catalog).expanduser()
+        chip = load_host_chip(host_path, args.host_key)
+        chip_key = args.host_key
+        out(f"host spec <- {host_path} [chips.{chip_key}] (reused, not re-measured)")
     elif backend == "cpu":
         spec = host_spec_from_results(results, info, args.stat)
         host_path = write_host_catalog(spec, args.host_catalog, info, args.host_key)
-        chip = load_host_chip(host_path, args.host_key)
-        chip_key = args.host_key
         fig = spec["figures"]
-        out(f"host spec -> {host_path} [chips.{chip_key}]: fp32 {fig.get('fp32_flops_per_s', 0) / 1e9:.1f} "
-            f"GFLOP/s, bf16 {fig.get('bf16_flops_per_s', 0) / 1e9:.1f} GFLOP/s, DRAM "
+        out(f"host spec -> {host_path} [chips.{args.host_key}]: fp32 "
+            f"{fig.get('fp32_flops_per_s', 0) / 1e9:.1f} GFLOP/s, bf16 "
+            f"{fig.get('bf16_flops_per_s', 0) / 1e9:.1f} GFLOP/s, DRAM "
             f"{fig['dram_bytes_per_s'] / 1e9:.1f} GB/s, cache {fig.get('sram_bytes_per_s', 0) / 1e9:.1f} GB/s "
             f"({fig['sram_bytes'] / 2**20:.0f} MiB)")
-    else:
-        from perfmodel.hardware import load_catalog
-
-        chip_key = chip_for_device(info)
-        chip = load_catalog().chip(chip_key)
+        if chip is None:
+            chip = load_host_chip(host_path, args.host_key)
+            chip_key = args.host_key
 
     data, meta = make_dataset(results, args.stat)
     test = split_mask(meta)

@@ -656,7 +656,13 @@ def budget_equivalence(budget_usd: float, chip_key: str, workload, *,
                        catalog: Catalog | None = None) -> float:
     """H100e on ``workload`` of the chips ``budget_usd`` buys at ``chip_key``'s all-in
     price: ``h100e(X, budget / allin_price_usd(X))``. ``pick`` applies to performance;
-    price is taken at the opposite end (low perf <-> high price)."""
+    price is taken at the opposite end (low perf <-> high price).
+
+    What holds (tested): exactly linear in the budget for X = H100 (identity); monotone
+    non-decreasing in the budget for any X; exactly linear once both X and the H100 are past
+    the top of the grid (proportional extrapolation), and in capacity mode once both curves
+    have reached their best per-chip slice. It is NOT concave in general: in job mode it
+    grows faster than linearly where the H100 curve flattens (fixed global batch)."""
     b = float(_check_count("budget_usd", budget_usd))
     cat = _catalog(catalog)
     price_pick = {"low": "high", "best": "best", "high": "low"}[_check_pick(pick)]

@@ -289,3 +289,7 @@ def test_calibrate_command_reports_bad_input_in_one_line(capsys):
     assert main(["calibrate", "--device", "cpu", "--pallas", "--collectives", "0"]) == 2
     err = capsys.readouterr().err
     assert "pallas" in err.lower() and err.count("\n") == 1
+    assert main(["calibrate", "--device", "cpu", "--reuse-host", "--host-catalog",
+                 "/nonexistent/host.toml", "--collectives", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--reuse-host" in err and err.count("\n") == 1

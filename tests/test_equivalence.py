@@ -432,3 +432,10 @@ def test_real_model_identity_and_bound():
         np.array(SMALL_GRID, float), tx)
     m = float(equiv(xc, hc, 64.0))
     assert 64.0 <= m <= float(eq.curve_count(hc, c * eq.curve_throughput(hc, 64.0))) * (1 + 1e-9)
+
+
+@given(b=st.floats(3e10, 1e12), k=st.floats(1.0, 20.0))
+def test_budget_linear_beyond_grid_top_capacity_mode(b, k):
+    one = eq.budget_equivalence(b, "twice", "strong", mode="capacity", **KW)
+    assert eq.budget_equivalence(k * b, "twice", "strong", mode="capacity", **KW) == pytest.approx(
+        k * one, rel=1e-9)

@@ -322,3 +322,19 @@ def test_sensitivity_lines_units_and_prefixes():
     assert len(lines) == min(3, len(table)) and all("H100e-quarters" in s for s in lines)
     with pytest.raises(KeyError, match="not in the LP"):
         sens.row_sensitivity(lp, sol, "power[nowhere,q0]")
+
+
+def test_scale_sensitivity_matches_envelope_grad():
+    """Scaling the budget rows' coefficients (all prices) agrees with envelope_grad of _priced_lp."""
+    p0 = jnp.array([1.0, 1.0])
+    lp = _priced_lp(p0)
+    sol = solve_lp(lp, tol=1e-9)
+    g = np.asarray(sens.envelope_grad(_priced_lp, p0, sol))
+    s_price = sens.scale_sensitivity(lp, sol, rows=lambda r: r.startswith("budget["))
+    s_power = sens.scale_sensitivity(lp, sol, field="b_ub", rows=lambda r: r.startswith("power[site0"))
+    assert s_price == pytest.approx(g[0], rel=1e-9, abs=1e-9)
+    assert s_power == pytest.approx(g[1], rel=1e-9, abs=1e-9)
+    # scaling all of c by (1 + s) scales the optimum: d opt / d s = opt
+    assert sens.scale_sensitivity(lp, sol, field="c") == pytest.approx(float(sol.objective), rel=1e-9)
+    with pytest.raises(ValueError, match="field"):
+        sens.scale_sensitivity(lp, sol, field="lo")

@@ -246,3 +246,40 @@ def test_collectives_match_reference_on_4_simulated_devices():
     assert all(r["devices"] == 4 and r["max_rel_error"] <= 1e-5 for r in res)
     with pytest.raises(ValueError, match="n_devices"):
         collectives.run_in_subprocess(1)
+
+
+# --------------------------------------------------------------------------------------
+# Pallas (optional): correctness in interpret mode on CPU
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_pallas_matmul_in_interpret_mode(precision):
+    from kernels import pallas_matmul as pm
+
+    c = pm.pallas_matmul_case(64, 32, 48, precision, interpret=True,
+                              block_m=16, block_n=16, block_k=16)
+    r = harness.run_case(c, time_it=False)
+    assert r.max_rel_error <= harness.TOLERANCE[precision]
+    assert r.flops == 2 * 64 * 32 * 48
+    with pytest.raises(ValueError, match="block_k"):
+        pm.pallas_matmul(np.ones((16, 40), np.float32), np.ones((40, 16), np.float32),
+                         block_k=16, interpret=True)
+    with pytest.raises(ValueError, match="GPU/TPU"):
+        pm.cases("tiny", "cpu")
+
+
+def test_big_cases_check_a_slice_against_a_sliced_reference(monkeypatch):
+    monkeypatch.setattr(matmul, "CHECK_LIMIT", 1000)
+    monkeypatch.setattr(matmul, "CHECK_ROWS", 4)
+    c = matmul.matmul_case(16, 8, 12, "fp32")
+    assert c.out_slice is not None
+    assert harness.run_case(c, time_it=False).max_rel_error < 1e-5
+    monkeypatch.setattr(attention, "CHECK_LIMIT", 100)
+    monkeypatch.setattr(attention, "CHECK_QUERIES", 3)
+    a = attention.attention_case(1, 2, 16, 8, "fp32")
+    assert a.out_slice is not None
+    assert harness.run_case(a, time_it=False).max_rel_error < 1e-5
+    bad = harness.KernelCase(**{**a.__dict__, "fn": lambda q, k, v: attention.plain_attention(q, k, v) + 1})
+    with pytest.raises(harness.KernelCheckError):
+        harness.run_case(bad, time_it=False)

@@ -334,7 +334,7 @@ def cmd_roofline(args) -> int:
                   f"{r['ridge_flops_per_byte']:.4g}",
                   (f"{args.dtype} as {r['fallback']}" if r["fallback"] else "")] for r in rows]
         print(_table(table, ["chip", "time", "bound", "fed from", "attainable TFLOP/s",
-                             "of peak", "ridge FLOP/B", "note"]))
+                             "of peak", "ridge FLOP/B (that level)", "note"]))
         return 0
 
     rec = cat.record(args.chip)

@@ -106,8 +106,9 @@ def plan_objective(problem: Problem, buy_units) -> tuple[float, float, float]:
     return obj, hq, cost
 
 
-def _exceeds(used: float, limit: float) -> bool:
-    return used > limit + ABS_TOL + REL_TOL * abs(limit)
+def _exceeds(used: float, limit: float, scale: float = 0.0) -> bool:
+    """used > limit beyond rounding noise (relative to the larger of |limit| and |scale|)."""
+    return used > limit + ABS_TOL + REL_TOL * max(abs(limit), abs(scale), abs(used))
 
 
 def check_feasible(problem: Problem, plan) -> list[str]:

@@ -858,6 +858,20 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
             "outputs": outputs, "inputs": inputs}
 
 
+def _finite(x) -> np.ndarray:
+    x = np.asarray(x, float)
+    return x[np.isfinite(x)]
+
+
+def _spread(x) -> float:
+    """Relative range ``(max - min) / max |x|`` of the finite values (0 if none)."""
+    x = _finite(x)
+    if not x.size:
+        return 0.0
+    scale = float(np.max(np.abs(x)))
+    return float(x.max() - x.min()) / scale if scale > 0 else 0.0
+
+
 def plot_summary(path: str | Path, file: str | Path) -> Path:
     """Histograms of the headline metrics and, when the model has per-period columns,
     a fan chart (P10-P90 band and P50 line over periods). Writes ``file`` (PNG)."""
@@ -867,14 +881,16 @@ def plot_summary(path: str | Path, file: str | Path) -> Path:
 
     man = read_manifest(path)
     table = load_results(path)
-    metrics = [m for m in man.get("metrics", []) if m in table.column_names][:3]
+    cands = [m for m in man.get("metrics", []) if m in table.column_names]
+    spread = [m for m in cands if _spread(table.column(m).to_numpy()) > 1e-9]
+    metrics = (spread + [m for m in cands if m not in spread])[:3]
     fan = man.get("fan")
     ncols = len(metrics) + (1 if fan else 0)
     fig, axes = plt.subplots(1, max(ncols, 1), figsize=(4.2 * max(ncols, 1), 3.4), squeeze=False)
     for ax, m in zip(axes[0], metrics):
-        x = table.column(m).to_numpy()
-        x = x[np.isfinite(x)]
-        ax.hist(x, bins=min(50, max(5, int(np.sqrt(max(len(x), 1))))), color="#4477aa")
+        x = _finite(table.column(m).to_numpy())
+        bins = min(50, max(5, int(np.sqrt(max(len(x), 1))))) if _spread(x) > 1e-9 else 1
+        ax.hist(x, bins=bins, color="#4477aa")
         for q, ls in zip(np.quantile(x, QUANTILES) if len(x) else [], (":", "-", ":")):
             ax.axvline(q, color="k", ls=ls, lw=1)
         ax.set_title(f"{m} (P10/P50/P90 lines)", fontsize=9)

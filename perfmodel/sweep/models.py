@@ -218,6 +218,130 @@ def train_step(w: Transformer, chip: Chip, n_chips: int, precision: str, eff: Ef
             "model_flops": jnp.asarray(3.0 * fwd_flops * n_chips), "memory_bytes": jnp.asarray(memory)}
 
 
+TRAIN_EFF_PARAMS = {
+    "eff.matmul": "achieved fraction of dense peak on matmuls (training model default 0.60)",
+    "eff.attention": "achieved fraction of dense peak on attention (default 0.50)",
+    "eff.sram": "achieved fraction of SRAM bandwidth (default 0.90)",
+    "eff.dram": "achieved fraction of DRAM bandwidth (default 0.85)",
+    "eff.overhead_s": "fixed time per op, s (default 3e-6)",
+    "eff.tp_overlap": "fraction of tensor-parallel communication hidden (default 0.5)",
+    "eff.dp_tail": "exposed fraction of each data-parallel collective (default 0.1)",
+    "eff.mem_usable": "usable fraction of DRAM (default 0.95)",
+}
+
+
+def training_available() -> bool:
+    """Whether :mod:`perfmodel.training` (``step_time``, ``best_layout``) is importable."""
+    try:
+        from perfmodel import training
+    except ImportError:
+        return False
+    return hasattr(training, "step_time") and hasattr(training, "best_layout")
+
+
+def _training_one(cat, recs, keys, ref_key, precs, wname, n):
+    """Per-sample evaluation with :func:`perfmodel.training.step_time`.
+
+    For each chip, the candidate layouts are the best layouts found by
+    :func:`perfmodel.training.best_layout` with the catalog's low, best and high figures
+    (computed once, outside ``jit``); per sample, every candidate is re-timed with the
+    sampled chip and the fastest one that fits and is valid is kept. The per-chip
+    network's bandwidths scale with the sampled ``scaleup``/``scaleout`` figures.
+    """
+    from perfmodel import training as tr
+    from perfmodel import workloads as wl
+
+    base_w = wl.get_workload(wname)
+    chips_best = {k: r.to_chip("best") for k, r in recs.items()}
+    prep = {}
+    for k, r in recs.items():
+        w = base_w.with_precision(precs[k]).replace(name="")
+        net = tr.get_network(k, cat)
+        lays = {}
+        for pick in ("best", "low", "high"):
+            try:
+                res = tr.best_layout(w, k, n, chip=r.to_chip(pick), catalog=cat)
+            except ValueError:
+                continue
+            lays[tuple(sorted(res.layout.items()))] = res.layout
+        if not lays:
+            raise ValueError(f"model.chips: no parallel layout of '{wname}' fits on {n} x {k} "
+                             "(at the catalog's low, best or high figures)")
+        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
+                                         *[tr.make_layout(**lay) for lay in lays.values()])
+        prep[k] = (w, net, stacked)
+    te0 = tr.default_efficiency()
+    kind = {kk: i for i, kk in enumerate(OP_KINDS)}
+
+    def one(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        rf_eff = te0.roofline
+        comp, mem = rf_eff.compute, rf_eff.memory
+        if "eff.matmul" in p:
+            comp = comp.at[kind["matmul"]].set(p["eff.matmul"]).at[kind["conv2d"]].set(p["eff.matmul"])
+        if "eff.attention" in p:
+            comp = comp.at[kind["attention"]].set(p["eff.attention"])
+        if "eff.sram" in p:
+            mem = mem.at[0].set(p["eff.sram"])
+        if "eff.dram" in p:
+            mem = mem.at[1].set(p["eff.dram"])
+        te = te0.replace(roofline=Efficiency(comp, mem, p.get("eff.overhead_s", rf_eff.overhead_s)))
+        for f in ("tp_overlap", "dp_tail", "mem_usable"):
+            if f"eff.{f}" in p:
+                te = te.replace(**{f: p[f"eff.{f}"]})
+        res, chips = {}, {}
+        for k, r in recs.items():
+            vals = {f: p[f"{k}.{f}"] for f in r.figures if f"{k}.{f}" in p}
+            c = chip_from_values(r, vals).replace(name="")
+            chips[k] = c
+            w, net, lays = prep[k]
+            b = chips_best[k]
+            up = jnp.where(b.scaleup_bytes_per_s > 0, c.scaleup_bytes_per_s / jnp.where(
+                b.scaleup_bytes_per_s > 0, b.scaleup_bytes_per_s, 1.0), 1.0)
+            out = jnp.where(b.scaleout_bytes_per_s > 0, c.scaleout_bytes_per_s / jnp.where(
+                b.scaleout_bytes_per_s > 0, b.scaleout_bytes_per_s, 1.0), 1.0)
+            net_k = net.replace(scaleup_bytes_per_s=net.scaleup_bytes_per_s * up,
+                                scaleout_bytes_per_s=net.scaleout_bytes_per_s * out)
+            r_all = jax.vmap(tr.step_time, in_axes=(None, None, None, 0, None, None))(
+                w, c, net_k, lays, jnp.asarray(float(n)), te)
+            ok = r_all.fits & r_all.valid
+            units = jnp.where(ok, r_all.units_per_s, 0.0)
+            i = jnp.argmax(units)
+            res[k] = {"units": units[i], "step_s": jnp.where(ok[i], r_all.step_time_s[i], jnp.inf),
+                      "mfu": jnp.where(ok[i], r_all.mfu[i], 0.0),
+                      "memory_bytes": r_all.memory_bytes[i], "fits": ok[i].astype(jnp.float64),
+                      "comm_s": r_all.tp_comm_s[i] + r_all.cp_comm_s[i] + r_all.pp_comm_s[i]
+                      + r_all.dp_comm_s[i]}
+        ref_units = res[ref_key]["units"]
+        ref_peak = chips[ref_key].peak(precs[ref_key])
+        out_cols: dict[str, jax.Array] = {}
+        per_usd, per_w = [], []
+        for k in keys:
+            r, c = res[k], chips[k]
+            h = n * r["units"] / jnp.where(ref_units > 0, ref_units, jnp.nan)
+            out_cols[f"h100e.{k}"] = h
+            out_cols[f"spec_h100e.{k}"] = c.peak(precs[k]) / ref_peak
+            out_cols[f"step_time_s.{k}"] = r["step_s"]
+            out_cols[f"units_per_s.{k}"] = r["units"]
+            out_cols[f"mfu.{k}"] = r["mfu"]
+            out_cols[f"comm_share.{k}"] = jnp.where(r["fits"] > 0, r["comm_s"] / r["step_s"], jnp.nan)
+            out_cols[f"memory_bytes.{k}"] = r["memory_bytes"]
+            out_cols[f"fits.{k}"] = r["fits"]
+            usd = jnp.maximum(n * c.allin_price_usd, 1e-9)
+            watt = jnp.maximum(n * c.allin_power_w, 1e-9)
+            out_cols[f"h100e_per_musd.{k}"] = h / usd * 1e6
+            out_cols[f"h100e_per_mw.{k}"] = h / watt * 1e6
+            hz = jnp.nan_to_num(h, nan=-jnp.inf)
+            per_usd.append(jnp.where(c.allin_price_usd > 0, hz / usd, -jnp.inf))
+            per_w.append(hz / watt)
+        bu, bw = jnp.argmax(jnp.stack(per_usd)), jnp.argmax(jnp.stack(per_w))
+        for i, k in enumerate(keys):
+            out_cols[f"best_per_usd.{k}"] = (bu == i).astype(jnp.float64)
+            out_cols[f"best_per_w.{k}"] = (bw == i).astype(jnp.float64)
+        return out_cols
+
+    return one
+
+
 def _precision_for(cfg_prec: Any, key: str) -> str:
     p = cfg_prec.get(key, cfg_prec.get("default", "bf16")) if isinstance(cfg_prec, Mapping) else cfg_prec
     if p not in PRECISION_INDEX:
@@ -247,16 +371,28 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     ``best_per_w.c`` (1 for the chip with the most H100e per dollar / per watt).
     """
     cfg = dict(config)
-    allowed = {"chips", "reference", "workload", "n_chips", "precision", "domain_size"}
+    allowed = {"chips", "reference", "workload", "n_chips", "precision", "domain_size", "engine"}
     bad = set(cfg) - allowed
     if bad:
         raise ValueError(f"model: unknown key(s) {sorted(bad)} for model 'chips'; "
                          f"allowed: {', '.join(sorted(allowed))}")
     cat = catalog or load_catalog()
+    engine_name = cfg.get("engine", "training" if training_available() else "roofline")
+    if engine_name not in ("training", "roofline"):
+        raise ValueError(f"model.engine = {engine_name!r} must be 'training' or 'roofline'")
+    if engine_name == "training" and not training_available():
+        raise ValueError("model.engine = 'training' needs perfmodel.training, which is not available")
     wname = cfg.get("workload", "llama3-70b")
-    if wname not in TRANSFORMERS:
-        raise ValueError(f"model.workload = {wname!r} must be one of {', '.join(TRANSFORMERS)}")
-    w = TRANSFORMERS[wname]
+    if engine_name == "roofline":
+        if wname not in TRANSFORMERS:
+            raise ValueError(f"model.workload = {wname!r} must be one of {', '.join(TRANSFORMERS)} "
+                             "(engine 'roofline')")
+        w = TRANSFORMERS[wname]
+    else:
+        from perfmodel import workloads as wl
+        if wname not in wl.WORKLOAD_NAMES:
+            raise ValueError(f"model.workload = {wname!r} must be one of {', '.join(wl.WORKLOAD_NAMES)}")
+        w = None
     n = cfg.get("n_chips", 1024)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10**7:
         raise ValueError(f"model.n_chips = {n!r} must be an integer in [1, 1e7]")
@@ -285,7 +421,7 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
         if float(r.to_chip().peak(precs[k])) <= 0:
             raise ValueError(f"model.precision: chip '{k}' has no {precs[k]} rate (nor a fallback); "
                              f"set [model.precision] {k} = \"int8\" (or another it has)")
-    known: dict[str, str] = dict(EFF_PARAMS)
+    known: dict[str, str] = dict(EFF_PARAMS if engine_name == "roofline" else TRAIN_EFF_PARAMS)
     defaults: list[Param] = []
     for k, r in recs.items():
         for f, fig in r.figures.items():
@@ -344,12 +480,15 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
             out[f"best_per_w.{k}"] = (bw == i).astype(jnp.float64)
         return out
 
+    if engine_name == "training":
+        one = _training_one(cat, recs, keys, ref_key, precs, wname, n)
+
     def evaluate(params: dict[str, jax.Array]) -> dict[str, jax.Array]:
         return jax.vmap(one)(params)
 
     metrics = tuple(f"h100e.{k}" for k in keys) + tuple(f"h100e_per_musd.{k}" for k in keys)
     config_out = {"chips": keys, "reference": ref_key, "workload": wname, "n_chips": n,
-                  "precision": precs, "domain_size": dom}
+                  "precision": precs, "domain_size": dom, "engine": engine_name}
     return Model("chips", config_out, tuple(defaults), known, evaluate, metrics,
                  ("best_per_usd.", "best_per_w."), 0.5)
 
