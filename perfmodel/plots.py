@@ -68,9 +68,9 @@ def roofline_chart(path: str | Path, record: ChipRecord, chip, point: Mapping | 
         main = precision in names
         color = "C3" if main else "0.45"
         ax.axhline(rate, ls="-" if main else "--", lw=1.6 if main else 0.9, color=color)
-        unit = "op/s" if names == ["int8"] else "FLOP/s"
-        ax.annotate(f"{'/'.join(names)} peak {rate / 1e12:,.4g} T{unit}", (x[-1], rate),
-                    ha="right", va="bottom", fontsize=8, color=color)
+        unit = "OP/s" if names == ["int8"] else "FLOP/s"
+        ax.annotate(f"{'/'.join(names)} peak {rate / 1e12:,.4g} T{unit}", (x[0], rate),
+                    ha="left", va="bottom", fontsize=8, color=color)
     levels = [("SRAM", 0), ("DRAM", 1)]
     for (label, i), color in zip(levels, ("C2", "C0"), strict=True):
         if label == "SRAM" and cap[0] <= 0:
@@ -86,7 +86,11 @@ def roofline_chart(path: str | Path, record: ChipRecord, chip, point: Mapping | 
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
     ax.set_ylabel("attainable rate (FLOP/s)")
-    ax.set_title(title or f"Roofline: {record.display_name} ({record.key}), {precision}")
+    eff_txt = ("" if compute_eff == 1.0 and tuple(memory_eff) == (1.0, 1.0) else
+               f"\nat {compute_eff:.0%} of peak, {memory_eff[0]:.0%} of SRAM and "
+               f"{memory_eff[1]:.0%} of DRAM bandwidth")
+    ax.set_title(title or f"Roofline: {record.display_name} ({record.key}), {precision}{eff_txt}",
+                 fontsize=11)
     ymin = min(main_peak, float(np.min(x * bw[1]))) / 2
     if point is not None:
         ymin = min(ymin, float(point["attainable_flops_per_s"]) / 3)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import perfmodel
 from perfmodel import cli
@@ -485,3 +487,27 @@ def test_cli_systems(capsys):
     assert rc == 0 and "dojo_exapod" in out and "dojo_zplane" in out
     rc, _, err = _run(capsys, "chip", "dgx_h100")
     assert rc == 2 and "is a system" in err and "h100_sxm" in err
+
+
+_vals = st.one_of(st.floats(0.0, 1e9), st.floats(0.0, 1e9), st.floats(0.0, 1e9),
+                  st.sampled_from([-1.0, float("nan"), float("inf"), -float("inf"), 2e10]))
+
+
+@given(_vals, _vals, _vals)
+def test_parse_figure_accepts_exactly_ordered_finite_in_range(low, best, high):
+    """A figure is accepted iff low <= best <= high, all finite and inside the field's
+    range; otherwise a CatalogError names the entry and the field."""
+    from perfmodel.hardware import CHIP_FIELDS, parse_figure
+
+    lo, hi = CHIP_FIELDS["price_usd"]
+    raw = {"best": best, "low": low, "high": high, "source": "s", "confidence": "estimate"}
+    ok = (all(math.isfinite(v) and lo <= v <= hi for v in (low, best, high))
+          and low <= best <= high)
+    if ok:
+        fig = parse_figure(raw, "price_usd", path="f.toml", entry="chips.x", sources={},
+                           allowed=(lo, hi))
+        assert (fig.low, fig.best, fig.high) == (low, best, high) and fig.unit == "USD"
+    else:
+        with pytest.raises(CatalogError, match=r"f.toml: \[chips.x\] field 'price_usd'"):
+            parse_figure(raw, "price_usd", path="f.toml", entry="chips.x", sources={},
+                         allowed=(lo, hi))

@@ -297,7 +297,25 @@ def test_sensitivity_lines_text_and_values():
     sol = solve_lp(HAND)
     lines = sens.sensitivity_lines(HAND, sol, top=5, row_units={"cap": ("units", 1, 1.0, "at the cap")},
                                    objective_unit="points", resolve=sens.highs_optimum)
-    assert lines == ["1 units more at the cap is worth 2.00 points (re-solved: 2.00)"]
+    assert lines == ["1 units more at the cap is worth 2.00 points (dual estimate 2.00)"]
+    assert sens.sensitivity_lines(HAND, sol, row_units={"cap": ("units", 1, 1.0, "at the cap")},
+                                  objective_unit="points") == ["1 units more at the cap is worth 2.00 points"]
+
+
+def test_degenerate_row_one_sided_difference_and_resolved_line():
+    """A power-like row that is already full: lowering it is infeasible (d- = inf), so
+    the dual is only a lower... upper bracket; the re-solved line states d+ * step."""
+    # max x0 + x1; x0 <= 1 (row a), x0 + x1 <= 1 (row b), x0 == 1 (row e) -> x=(1,0);
+    # raising a: worth 0; raising b: worth 1 per unit; lowering b below 1: infeasible
+    lp = lp2([1.0, 1.0], [[1.0, 0.0], [1.0, 1.0]], [1.0, 1.0], A_eq=[[1.0, 0.0]], b_eq=[1.0],
+             rows=("a", "b", "e"))
+    sol = solve_lp(lp, tol=1e-9)
+    d_plus, d_minus = sens.finite_difference(lp, "ub", 1, 0.1)
+    assert d_plus == pytest.approx(1.0) and d_minus == np.inf
+    assert d_plus - 1e-6 <= float(sol.y_ub[1]) <= d_minus
+    lines = sens.sensitivity_lines(lp, sol, top=1, row_units={"b": ("MW", 10, 1.0, "at b")},
+                                   objective_unit="pts", resolve="highs")
+    assert lines[0].startswith("10 MW more at b is worth 10.00 pts")
 
 
 def test_sensitivity_lines_units_and_prefixes():

@@ -206,7 +206,8 @@ def test_bad_spec_file_through_the_cli(tmp_path, capsys):
 
 
 CHIPS_SPEC = {"sweep": {"model": "chips", "samples": 24, "chunk_size": 16},
-              "model": {"chips": ["h100", "b200", "dojo_tile"], "workload": "llama3-8b", "n_chips": 64}}
+              "model": {"chips": ["h100", "b200", "dojo_tile"], "workload": "llama3-8b", "n_chips": 64,
+                        "engine": "roofline"}}
 
 
 @pytest.fixture(scope="module")
@@ -303,3 +304,20 @@ def test_cli_json_and_plot(tmp_path, capsys):
     assert cli.main(["sweep", str(f), "--out", str(tmp_path / "o"), "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "resumed 4" in out and "h100e" in out
+
+
+@pytest.mark.skipif(not models.training_available(), reason="perfmodel.training not in this build")
+def test_training_engine_at_catalog_best_matches_best_layout(tmp_path):
+    """With every input at its catalog best value, the sweep's H100e is the ratio of
+    perfmodel.training.best_layout throughputs (the layout search at best figures)."""
+    from perfmodel import training as tr
+    spec = engine.parse_spec({"sweep": {"model": "chips", "samples": 3, "chunk_size": 3},
+                              "model": {"chips": ["b200"], "workload": "llama3-8b", "n_chips": 64}},
+                             "<test>")
+    assert spec.model.config["engine"] == "training"
+    engine.run_sweep(spec.replace(params=()), tmp_path / "t")
+    r = table_dict(tmp_path / "t")
+    b = tr.best_layout("llama3-8b", "b200", 64).tokens_per_s
+    h = tr.best_layout("llama3-8b", "h100", 64).tokens_per_s
+    np.testing.assert_allclose(r["h100e.b200"], 64 * b / h, rtol=1e-9)
+    np.testing.assert_allclose(r["units_per_s.b200"], b, rtol=1e-9)

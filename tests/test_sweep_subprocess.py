@@ -111,7 +111,8 @@ SHARDED = textwrap.dedent("""
     specs = {
         "toy": {"sweep": {"model": "toy", "samples": 45, "chunk_size": 13}},   # 13 -> padded to 16
         "chips": {"sweep": {"model": "chips", "samples": 20, "chunk_size": 10},
-                  "model": {"chips": ["h100", "dojo_tile"], "workload": "llama3-8b", "n_chips": 32}},
+                  "model": {"chips": ["h100", "dojo_tile"], "workload": "llama3-8b", "n_chips": 32,
+                            "engine": "roofline"}},
     }
     report = {}
     for name, data in specs.items():

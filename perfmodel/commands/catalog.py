@@ -376,7 +376,8 @@ def cmd_roofline(args) -> int:
     print(f"  bound:        {d['bound']}")
     print(f"  attainable:   {_si(d['attainable_flops_per_s'], 'FLOP/s')} "
           f"({100 * d['fraction_of_peak']:.1f}% of peak)")
-    print(f"  peak source:  {d['peak_source']}")
+    src = d["peak_source"]
+    print(f"  peak source:  {src if len(src) <= 160 else src[:157] + '...'}")
     if args.plot:
         print(f"  plot:         {args.plot}")
     return 0

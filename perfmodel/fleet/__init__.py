@@ -37,11 +37,12 @@ def solve_relaxed_batch(problems, **opts):
     a leading batch axis (x, objective, status, ...).
     """
     import jax
+    import jax.numpy as jnp
 
     from perfmodel.fleet.pdhg import solve_lp_batch
 
     if isinstance(problems, Problem):
-        lps = jax.vmap(lambda p: build_lp(p, xp=__import__("jax.numpy", fromlist=["x"])))(problems)
+        lps = jax.vmap(lambda p: build_lp(p, xp=jnp))(problems)
     else:
         lps = stack_lps([build_lp(p) for p in problems])
     return solve_lp_batch(lps, **opts)

@@ -186,6 +186,28 @@ def _repair(problem, rows: _Rows, val: _Value, buy, max_iter: int = 100000):
     return bv.reshape(shape)
 
 
+def _rows_ok(rows: _Rows, bv) -> bool:
+    return bool(np.all(rows.slack(bv) >= -TOL * rows.scale))
+
+
+def _compound(problem, rows: _Rows, val: _Value, bv, score, accept, tries: int = 6):
+    """One unit of a blocked candidate (best ``score`` first) plus the units that
+    :func:`_repair` adds or removes to make every row hold again (e.g. an H100 server
+    plus the AI4 computers a ratio rule asks for). Returns the first trial that
+    ``accept(trial)`` approves, else None."""
+    shape = val.shape
+    order = np.argsort(-score)
+    for v in order[:tries]:
+        if not np.isfinite(score[v]) or bv[v] + 1 > rows.hi[v] + 1e-9:
+            continue
+        trial = bv.copy()
+        trial[v] += 1
+        trial = _repair(problem, rows, val, trial.reshape(shape), max_iter=200).reshape(-1)
+        if trial[v] >= bv[v] + 1 and _rows_ok(rows, trial) and accept(trial):
+            return trial
+    return None
+
+
 def _fill_max(problem, rows: _Rows, val: _Value, buy, density: bool, max_iter: int = 200000):
     shape = buy.shape
     bv = buy.reshape(-1).astype(np.float64).copy()
@@ -197,10 +219,16 @@ def _fill_max(problem, rows: _Rows, val: _Value, buy, density: bool, max_iter: i
             break
         g = val.gain_quarters(bv.reshape(shape), +1).reshape(-1) - val.tiebreak * price
         score = g / price if density else g
-        score = np.where(ok & (g > 1e-12), score, -np.inf)
-        v = int(np.argmax(score))
-        if not np.isfinite(score[v]):
-            break
+        feas_score = np.where(ok & (g > 1e-12), score, -np.inf)
+        v = int(np.argmax(feas_score))
+        if not np.isfinite(feas_score[v]):
+            base = _objective(problem, bv.reshape(shape))
+            trial = _compound(problem, rows, val, bv, np.where(~ok & (g > 1e-12), score, -np.inf),
+                              lambda tr: _objective(problem, tr.reshape(shape)) > base + 1e-9 * max(1.0, abs(base)))
+            if trial is None:
+                break
+            bv = trial
+            continue
         bv[v] += 1
     return bv.reshape(shape)
 
@@ -218,10 +246,16 @@ def _fill_target(problem, rows: _Rows, val: _Value, buy, max_iter: int = 200000)
             break
         ok = rows.can_add(rows.slack(bv), bv)
         g = val.gain_at(bv.reshape(shape), tp, +1).reshape(-1)
-        score = np.where(ok & (g > 1e-12), np.minimum(g, target - have) / price, -np.inf)
+        raw = np.minimum(g, target - have) / price
+        score = np.where(ok & (g > 1e-12), raw, -np.inf)
         v = int(np.argmax(score))
         if not np.isfinite(score[v]):
-            break
+            trial = _compound(problem, rows, val, bv, np.where(~ok & (g > 1e-12), raw, -np.inf),
+                              lambda tr: val.v(val.chips(tr.reshape(shape)))[:, :, tp].sum() > have + 1e-9)
+            if trial is None:
+                break
+            bv = trial
+            continue
         bv[v] += 1
     return bv.reshape(shape)
 

@@ -264,6 +264,8 @@ class Model:
       known: every param name the model accepts, with a one-line description.
       evaluate: pure, jit/vmap-able ``dict name -> (B,) array`` -> ``dict column ->
         (B,) array``; must not mix samples (row ``b`` depends on input row ``b`` only).
+        Besides the sampled inputs, the dict holds ``"sample"`` (the sample index as a
+        float), so the batch axis exists even when nothing is sampled.
       metrics: the headline output columns (summary order), e.g. ``("h100e", "cost_usd")``.
       decision_prefixes: output columns starting with one of these are decisions
         (amounts bought/chosen); the summary reports how often each is non-zero.
@@ -542,7 +544,8 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
 
     def fn(idx):
         p = sample_params(params, seed, idx)
-        out = evaluate(p)
+        # "sample" (the index, float) keeps the batch axis even when no input is sampled
+        out = evaluate({**p, "sample": idx.astype(jnp.result_type(float))})
         cols = {f"param.{k}": v for k, v in p.items()}
         for k, v in out.items():
             if k in cols:
@@ -648,7 +651,7 @@ class SweepRun:
     @property
     def rows_per_s(self) -> float:
         t = self.wall_s - self.compile_s
-        return self.rows_computed / t if t > 0 else float("nan")
+        return self.rows_computed / t if t > 0 and self.rows_computed else float("nan")
 
 
 def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int | None = None,
@@ -711,8 +714,20 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
 
     n_chunks = -(-spec.samples // spec.chunk_size)
     width = -(-spec.chunk_size // n_dev) * n_dev
-    # Compile (and learn the columns) for the chunk shape; every chunk has this shape.
-    compiled, sharding, columns, compile_s = compiled_chunk_fn(spec, devices, width)
+
+    def rows_in(c: int) -> int:
+        return min(spec.chunk_size, spec.samples - c * spec.chunk_size)
+
+    mine = [c for c in range(n_chunks) if c % pcount == pidx]
+    compiled = sharding = None
+    compile_s = 0.0
+    if man is not None:  # resuming: skip the compilation when every chunk is on disk
+        todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), man.get("columns"))]
+    if man is None or todo:
+        # Compile (and learn the columns) for the chunk shape; every chunk has this shape.
+        compiled, sharding, columns, compile_s = compiled_chunk_fn(spec, devices, width)
+    else:
+        columns = list(man["columns"])
 
     if man is None:
         if pidx == 0:
@@ -733,10 +748,6 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
         raise ValueError(f"{out / MANIFEST}: columns differ from this build's model outputs; "
                          "the code changed since the sweep started: use --overwrite")
 
-    def rows_in(c: int) -> int:
-        return min(spec.chunk_size, spec.samples - c * spec.chunk_size)
-
-    mine = [c for c in range(n_chunks) if c % pcount == pidx]
     todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), columns)]
     if max_chunks is not None:
         todo = todo[:max_chunks]

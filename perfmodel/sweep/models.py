@@ -253,27 +253,17 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
 
     base_w = wl.get_workload(wname)
     chips_best = {k: r.to_chip("best") for k, r in recs.items()}
-    prep = {}
-    for k, r in recs.items():
-        w = base_w.with_precision(precs[k]).replace(name="")
-        net = tr.get_network(k, cat)
-        lays = {}
-        for pick in ("best", "low", "high"):
-            try:
-                res = tr.best_layout(w, k, n, chip=r.to_chip(pick), catalog=cat)
-            except ValueError:
-                continue
-            lays[tuple(sorted(res.layout.items()))] = res.layout
-        if not lays:
-            raise ValueError(f"model.chips: no parallel layout of '{wname}' fits on {n} x {k} "
-                             "(at the catalog's low, best or high figures)")
-        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
-                                         *[tr.make_layout(**lay) for lay in lays.values()])
-        prep[k] = (w, net, stacked)
+    prep: dict[str, tuple] = {}
+
+    def prepare() -> None:  # the layout searches run once, when the sweep is traced
+        if not prep:
+            _prepare_layouts(prep, tr, cat, recs, base_w, precs, wname, n)
+
     te0 = tr.default_efficiency()
     kind = {kk: i for i, kk in enumerate(OP_KINDS)}
 
     def one(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        prepare()
         rf_eff = te0.roofline
         comp, mem = rf_eff.compute, rf_eff.memory
         if "eff.matmul" in p:
@@ -340,6 +330,28 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
         return out_cols
 
     return one
+
+
+def _prepare_layouts(prep, tr, cat, recs, base_w, precs, wname, n) -> None:
+    """Candidate layouts per chip: the best layouts at the catalog's best/low/high
+    figures (concrete; computed outside any trace)."""
+    with jax.ensure_compile_time_eval():
+        for k, r in recs.items():
+            w = base_w.with_precision(precs[k]).replace(name="")
+            net = tr.get_network(k, cat)
+            lays = {}
+            for pick in ("best", "low", "high"):
+                try:
+                    res = tr.best_layout(w, k, n, chip=r.to_chip(pick), catalog=cat)
+                except ValueError:
+                    continue
+                lays[tuple(sorted(res.layout.items()))] = res.layout
+            if not lays:
+                raise ValueError(f"model.chips: no parallel layout of '{wname}' fits on {n} x {k} "
+                                 "(at the catalog's low, best or high figures)")
+            stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
+                                             *[tr.make_layout(**lay) for lay in lays.values()])
+            prep[k] = (w, net, jax.tree_util.tree_map(np.asarray, stacked))
 
 
 def _precision_for(cfg_prec: Any, key: str) -> str:
