@@ -9,8 +9,9 @@ arrays, so :func:`collective_time_s` can be ``jit``-ed, ``vmap``-ed over message
 networks, and differentiated with respect to bandwidths and latencies.
 
 Bandwidths in a :class:`Network` are *achievable* rates: :func:`network_for` multiplies
-the catalog's nominal link rate by a documented bandwidth efficiency
-(:data:`EFFICIENCY_DEFAULTS`). A :class:`Network` built by hand is used as given.
+the catalog's nominal link rate by a documented bandwidth efficiency (:data:`LINK_DEFAULTS`,
+e.g. 0.8 for NVLink and 0.9 for InfiniBand; ESTIMATES). A :class:`Network` built by hand
+is used as given. Consumers must not apply a second bandwidth efficiency on top.
 
 Conventions (all SI: byte, s, byte/s):
 
@@ -43,7 +44,8 @@ all-gather, AR = all-reduce):
   ``T_AR = 2 (ceil(log2 d) a_o + ceil(log2 m) a_u) + 2 N / B_tree`` -- reduce up the
   tree and broadcast down, pipelined; each member sends about ``N`` up and ``N`` down
   in total for large messages, hence ``2 N / B``. ``B_tree`` is the slowest hop
-  (``B_u`` -- one edge on a mesh -- and ``B_o`` when spanning).
+  (``B_u`` -- one edge on a mesh -- and ``B_o`` when spanning). On a mesh, tree edges
+  between non-neighbours are charged one hop of latency per level (optimistic).
 * **hierarchical** (two levels): reduce-scatter inside the domain over the ``m``
   members (ring on a switch, the 2-D algorithm on a mesh; bandwidth term
   ``(1 - 1/m) N / B_ring``), a ring across the ``d`` domains on the per-chip share
@@ -61,6 +63,10 @@ all-gather, AR = all-reduce):
   but ``2 (k-1)`` instead of ``m-1`` latency steps). Across domains it is combined with
   the scale-out level like **hierarchical**. On a switched network it is the 2-D ring
   (offered on request, not part of ``auto`` there).
+* **nvls** (all-reduce, only with ``switch_reduction = 1`` on a switched domain; NVLink
+  SHARP): each member sends its buffer into the switch once and receives the reduced
+  result once by multicast, ``T_in = N / (NVLS_RATIO B_u) + 2 a_u``; across domains
+  pipelined with a ring over the domains like **hierarchical**.
 * **direct** all-to-all: each member sends ``N/g`` to every member.
   Switched: ``T = max(N (m-1)/g / B_u, N (g-m)/g / B_o) + (m-1) a_u + (g-m) a_o``
   (pairwise exchange, ``g-1`` rounds: the upper end of small-message latency).
@@ -69,14 +75,20 @@ all-gather, AR = all-reduce):
 * **direct** send/recv: ``T = a + N / B`` over the scale-out link (``B_o``, ``a_o``)
   when the group spans domains, else over the scale-up link (one edge on a mesh:
   neighbours are assumed adjacent).
-* ``auto`` is the hard minimum over ring, tree (all-reduce only) and hierarchical
-  (which is mesh2d on a mesh; left out inside one switched domain, where it equals
-  ring; flat_ring is never faster than ring). ``smooth`` is the soft minimum
-  ``(sum_i T_i**-p)**(-1/p)`` over the same ``n <= 3`` candidates with ``p = SMOOTH_P``:
-  ``hard * n**(-1/p) <= smooth <= hard`` (within 3.4% at ``p = 32``), differentiable
-  everywhere (for gradients across an algorithm switch).
+* ``auto`` is the hard minimum over ring, tree and nvls (all-reduce only, nvls where
+  available) and hierarchical (which is mesh2d on a mesh; left out inside one switched
+  domain, where it equals ring; flat_ring is never faster than ring). ``smooth`` is the
+  soft minimum ``(sum_i T_i**-p)**(-1/p)`` over the same ``n <= 4`` candidates with
+  ``p = SMOOTH_P``: ``hard * n**(-1/p) <= smooth <= hard`` (within 4.3% at ``p = 32``),
+  differentiable everywhere (for gradients across an algorithm switch).
 
 A group of one member costs 0 for every collective.
+
+Not modelled: InfiniBand SHARP (in-network reduction across domains); congestion,
+adaptive routing and job placement beyond the taper; NCCL's protocol switch (LL, LL128,
+Simple) with message size (folded into latency and efficiency); the MI300X full mesh is
+treated as a switch with the 7 links' aggregate (a point-to-point send uses one 64 GB/s
+link in reality); overlap of communication with compute (the training model's job).
 
 Example::
 
@@ -101,10 +113,11 @@ from perfmodel.hardware import Catalog, CatalogError, load_catalog
 
 KINDS: tuple[str, ...] = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all",
                           "send_recv")
-ALGORITHMS: tuple[str, ...] = ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "direct")
+ALGORITHMS: tuple[str, ...] = ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "nvls",
+                               "direct")
 #: Algorithms valid for each collective (besides ``auto`` and ``smooth``).
 VALID_ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "all_reduce": ("ring", "flat_ring", "tree", "hierarchical", "mesh2d"),
+    "all_reduce": ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "nvls"),
     "reduce_scatter": ("ring", "flat_ring", "hierarchical", "mesh2d"),
     "all_gather": ("ring", "flat_ring", "hierarchical", "mesh2d"),
     "all_to_all": ("direct",),
@@ -137,6 +150,10 @@ class Network:
       domain_size: chips per scale-up domain (8 for HGX, 72 for NVL72, tiles in a mesh).
       oversubscription: scale-out fat-tree taper, >= 1 (1 = non-blocking).
       mesh: 1.0 if the scale-up domain is a 2-D mesh (Dojo), 0.0 if switched.
+      switch_reduction: 1.0 if the scale-up switch reduces in the network (NVLink SHARP,
+        NCCL's NVLS, on NVSwitch gen3 and NVLink5 switches) and the ``nvls`` all-reduce
+        is used; 0.0 (default) otherwise. An addition to the 7-field contract, with a
+        default, so ``Network(...)`` with the 7 fields still works.
     """
 
     scaleup_bytes_per_s: jnp.ndarray
@@ -146,12 +163,14 @@ class Network:
     domain_size: jnp.ndarray
     oversubscription: jnp.ndarray
     mesh: jnp.ndarray
+    switch_reduction: jnp.ndarray = 0.0
 
     @staticmethod
     def create(scaleup_bytes_per_s: float, scaleup_latency_s: float = 0.0,
                scaleout_bytes_per_s: float | None = None, scaleout_latency_s: float | None = None,
                domain_size: float = 1.0, oversubscription: float = 1.0,
-               mesh: bool | float = False) -> Network:
+               mesh: bool | float = False,
+               switch_reduction: bool | float = False) -> Network:
         """A validated :class:`Network` from plain numbers (SI units). The scale-out link
         defaults to the scale-up one (a flat, single-level network)."""
         net = Network(
@@ -162,7 +181,7 @@ class Network:
             scaleout_latency_s=_f(scaleup_latency_s if scaleout_latency_s is None
                                   else scaleout_latency_s),
             domain_size=_f(domain_size), oversubscription=_f(oversubscription),
-            mesh=_f(float(mesh)))
+            mesh=_f(float(mesh)), switch_reduction=_f(float(switch_reduction)))
         validate_network(net)
         return net
 
@@ -207,6 +226,9 @@ def validate_network(net: Network) -> None:
     m = _concrete(net.mesh)
     if m is not None and not np.all((m == 0.0) | (m == 1.0)):
         raise ValueError(f"mesh = {m!r} must be 0.0 (switched) or 1.0 (2-D mesh)")
+    r = _concrete(net.switch_reduction)
+    if r is not None and not np.all((r == 0.0) | (r == 1.0)):
+        raise ValueError(f"switch_reduction = {r!r} must be 0.0 (none) or 1.0 (NVLS/SHARP)")
 
 
 def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
@@ -221,6 +243,12 @@ def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
     _check_range("nbytes", nbytes, 0.0)
     _check_range("group_size", group_size, 1.0, integer=True)
     validate_network(net)
+    if algorithm == "nvls":
+        r, mesh = _concrete(net.switch_reduction), _concrete(net.mesh)
+        if r is not None and mesh is not None and not np.all((r == 1.0) & (mesh == 0.0)):
+            raise ValueError("algorithm 'nvls' needs a switched network with "
+                             "switch_reduction = 1.0 (network_for(..., switch_reduction=True) "
+                             "on NVLink4/NVLink5 systems)")
     if members_per_domain is not None:
         _check_range("members_per_domain", members_per_domain, 1.0, integer=True)
         m, g, dom = (_concrete(members_per_domain), _concrete(group_size),
@@ -318,6 +346,7 @@ class _Levels:
     up_lat: Any
     out_lat: Any
     mesh: Any
+    nvls: Any       # in-switch reduction available (switched domain only)
 
 
 def _levels(group_size, net: Network, members_per_domain) -> _Levels:
@@ -334,7 +363,8 @@ def _levels(group_size, net: Network, members_per_domain) -> _Levels:
     return _Levels(g=g, m=m, d=d, spans=d > 1.0 + 1e-9, up_bw=up,
                    ring_bw=jnp.where(mesh, 2.0 * up, up),
                    out_bw=net.scaleout_bytes_per_s / net.oversubscription,
-                   up_lat=net.scaleup_latency_s, out_lat=net.scaleout_latency_s, mesh=mesh)
+                   up_lat=net.scaleup_latency_s, out_lat=net.scaleout_latency_s, mesh=mesh,
+                   nvls=(_f(net.switch_reduction) > 0.5) & ~mesh)
 
 
 def _flat(L: _Levels, inner_bw):
@@ -396,6 +426,26 @@ def _mesh2d(kind, N, L: _Levels):
     return _two_level(kind, N, L, 2.0 * (jnp.sqrt(L.m) - 1.0) * L.up_lat)
 
 
+NVLS_RATIO = 0.76
+"""Bandwidth of the in-switch (NVLS) all-reduce relative to the ring's achievable
+scale-up bandwidth. ESTIMATE fitted to one public figure: nccl-tests all_reduce_perf on
+8x H100 SXM with NVLS reaches 460-480 GB/s bus bandwidth (docs.alayanew.com, "NCCL-tests
+in practice", 2026), i.e. algbw 263-274 GB/s = 0.73-0.76 x (0.8 x 450 GB/s)."""
+
+
+def _nvls(N, L: _Levels):
+    """In-network all-reduce (NVLink SHARP): every member sends its buffer once into the
+    switch, which reduces it, and receives the result once by multicast, so each
+    direction carries ``N``: ``T_in = N / (NVLS_RATIO * B_u) + 2 a_u`` (vs the ring's
+    ``2 (m-1)/m N / B_u``). Across domains it is pipelined with a ring over the domains
+    on the share ``N/m``, as in **hierarchical**."""
+    inner = jnp.where(L.m > 1.0, N / (NVLS_RATIO * L.up_bw), 0.0)
+    inner_lat = jnp.where(L.m > 1.0, 2.0 * L.up_lat, 0.0)
+    outer = 2.0 * (L.d - 1.0) / L.d * (N / L.m) / L.out_bw
+    t = jnp.maximum(inner, outer) + inner_lat + 2.0 * (L.d - 1.0) * L.out_lat
+    return jnp.where(L.g > 1.0, jnp.where(L.nvls, t, jnp.inf), 0.0)
+
+
 def _all_to_all(N, L: _Levels):
     local = N * L.m / L.g                       # bytes for members of the own domain
     k = jnp.sqrt(L.m)
@@ -422,6 +472,8 @@ def _candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
         out["tree"] = _tree(N, L)
     out["hierarchical"] = _hierarchical(kind, N, L)
     out["mesh2d"] = _mesh2d(kind, N, L)
+    if kind == "all_reduce":
+        out["nvls"] = _nvls(N, L)
     return out
 
 
@@ -484,6 +536,8 @@ def _auto_candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
     if "tree" in c:
         out["tree"] = c["tree"]
     out["hierarchical"] = jnp.where(L.spans | L.mesh, c["hierarchical"], jnp.inf)
+    if "nvls" in c:
+        out["nvls"] = jnp.where(L.m > 1.0, c["nvls"], jnp.inf)
     return out
 
 
@@ -536,14 +590,14 @@ LINK_DEFAULTS: dict[str, dict[str, Any]] = {
                "latency: Calculon a100_80g.json uses 1e-5 s"),
     "nvlink4": dict(
         bytes_per_s=(450e9, 450e9, 450e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
-        kind="switched",
+        kind="switched", switch_reduction=True,
         source="NVIDIA NVLink page (18 links x 25 GB/s per dir); latency 1 us and efficiency "
                "0.6 from Calculon systems/h100_80g_nvl8.json (low), 0.8 from nccl-tests "
                "all_reduce_perf busbw ~360 GB/s of 450 on 8x H100 without NVLS (best); "
                "Tesla HC2024 slide puts NVLink latency at 2.3 us (high)"),
     "nvlink5": dict(
         bytes_per_s=(900e9, 900e9, 900e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
-        kind="switched",
+        kind="switched", switch_reduction=True,
         source="NVIDIA NVLink page (NVLink5 1.8 TB/s bidir = 900 GB/s per dir per GPU); "
                "latency/efficiency as nvlink4 (ESTIMATE)"),
     "infinity_fabric": dict(
@@ -657,6 +711,7 @@ class Topology:
     scaleout_latency_s: float
     oversubscription: float = 1.0
     provenance: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    switch_reduction: bool = False
 
     def network(self) -> Network:
         """The :class:`Network` pytree (achievable = nominal x efficiency)."""
@@ -664,7 +719,8 @@ class Topology:
             self.scaleup_nominal_bytes_per_s * self.scaleup_efficiency, self.scaleup_latency_s,
             self.scaleout_nominal_bytes_per_s * self.scaleout_efficiency,
             self.scaleout_latency_s, domain_size=self.domain_size,
-            oversubscription=self.oversubscription, mesh=self.mesh)
+            oversubscription=self.oversubscription, mesh=self.mesh,
+            switch_reduction=self.switch_reduction)
 
 
 def _link_default_key(link: str) -> str | None:
@@ -696,7 +752,8 @@ def _figure(rec, keys: Sequence[str], pick: str) -> tuple[float, str] | None:
 def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
                  oversubscription: float = 1.0, pick: str = "best",
                  scaleup_efficiency: float | None = None,
-                 scaleout_efficiency: float | None = None) -> Topology:
+                 scaleout_efficiency: float | None = None,
+                 switch_reduction: bool = False) -> Topology:
     """The :class:`Topology` of a chip's default (or the given) system.
 
     Numbers come from the catalog where it has them (system ``domain_chips_count`` /
@@ -704,6 +761,10 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     per-chip ``scaleup/scaleout_bytes_per_s_per_dir``), else from :data:`LINK_DEFAULTS`;
     ``provenance`` records which. ``pick`` (best/low/high) selects within estimate ranges.
     Efficiencies default to the link's documented estimate; pass 1.0 for nominal rates.
+    ``switch_reduction=True`` turns on the in-switch (NVLS) all-reduce; only links whose
+    :data:`LINK_DEFAULTS` entry says ``switch_reduction`` (NVLink4/5 switches) allow it.
+    It is off by default, matching NCCL runs without NVLS (and the rest of this package's
+    calibration).
     """
     if pick not in _PICK_INDEX:
         raise ValueError(f"pick {pick!r} must be one of {tuple(_PICK_INDEX)}")
@@ -840,24 +901,39 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
         scaleup_efficiency=efficiency("up", scaleup_efficiency),
         scaleout_efficiency=efficiency("out", scaleout_efficiency),
         scaleup_latency_s=latency("up"), scaleout_latency_s=latency("out"),
-        oversubscription=float(oversubscription), provenance=prov)
+        oversubscription=float(oversubscription), provenance=prov,
+        switch_reduction=_switch_reduction(switch_reduction, up_name, mesh, key))
+
+
+def _switch_reduction(wanted: bool, up_name: str, mesh: bool, chip: str) -> bool:
+    if not wanted:
+        return False
+    d = LINK_DEFAULTS.get(_link_default_key(up_name) or "", {})
+    if mesh or not d.get("switch_reduction", False):
+        raise ValueError(f"switch_reduction=True needs a scale-up switch that reduces in the "
+                         f"network (NVLink4/NVLink5 NVSwitch); chip {chip!r} has "
+                         f"{up_name or 'no scale-up link'!r}")
+    return True
 
 
 def network_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
                 oversubscription: float = 1.0, pick: str = "best",
                 scaleup_efficiency: float | None = None,
-                scaleout_efficiency: float | None = None) -> Network:
+                scaleout_efficiency: float | None = None,
+                switch_reduction: bool = False) -> Network:
     """The :class:`Network` of a chip's default system (e.g. ``h100_sxm`` -> ``dgx_h100``:
     8 GPUs on NVLink4 at 450 GB/s per direction, one 400 Gb/s NIC each), or of
     ``system``, with a scale-out fat-tree taper of ``oversubscription`` (>= 1).
 
     Bandwidths are achievable rates (nominal x documented efficiency; pass
-    ``scaleup_efficiency=1.0, scaleout_efficiency=1.0`` for nominal). See
+    ``scaleup_efficiency=1.0, scaleout_efficiency=1.0`` for nominal);
+    ``switch_reduction=True`` adds the in-switch NVLS all-reduce on NVLink4/5 systems. See
     :func:`topology_for` for where each number comes from and :func:`describe`.
     """
     return topology_for(chip_key, catalog, system=system, oversubscription=oversubscription,
                         pick=pick, scaleup_efficiency=scaleup_efficiency,
-                        scaleout_efficiency=scaleout_efficiency).network()
+                        scaleout_efficiency=scaleout_efficiency,
+                        switch_reduction=switch_reduction).network()
 
 
 def _fmt_bw(x: float) -> str:
@@ -887,7 +963,8 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
     lines = [
         f"{t.chip} on {t.system}: scale-up domain of {dom} chips "
         f"({'2-D mesh' if t.mesh else 'switched'}), scale-out oversubscription "
-        f"{t.oversubscription:g}:1",
+        f"{t.oversubscription:g}:1" + (", in-switch reduction (NVLS) on" if t.switch_reduction
+                                        else ""),
         f"  scale-up  {t.scaleup_link:16s} {_fmt_bw(t.scaleup_nominal_bytes_per_s)} {up_unit}/dir"
         f" x {t.scaleup_efficiency:.2f} = {_fmt_bw(t.scaleup_nominal_bytes_per_s * t.scaleup_efficiency)},"
         f" latency {_fmt_t(t.scaleup_latency_s)}",
@@ -914,7 +991,8 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
 
 
 __all__ = [
-    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "LINK_DEFAULTS", "Network", "Topology",
+    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "LINK_DEFAULTS", "NVLS_RATIO", "SMOOTH_P",
+    "Network", "Topology",
     "algorithm_times_s", "best_algorithm", "bus_bandwidth_bytes_per_s", "collective_time_s",
     "describe", "hard_min", "mesh2d_rs_time_s", "network_for", "point_to_point_time_s",
     "ring_time_s", "smooth_min", "topology_for", "tree_time_s", "validate_network",

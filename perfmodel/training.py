@@ -47,7 +47,21 @@ flight on the first stage (x ``1 + (p-1)/(p v)`` interleaved); fp32 logits and t
 gradient. A layout fits if that is at most ``mem_usable`` x DRAM.
 
 Networks come from :mod:`perfmodel.interconnect` (``network_for``,
-``collective_time_s``).
+``collective_time_s``; ``algorithm="auto"``, or ``"smooth"`` with ``smooth=True``).
+
+Search (:func:`best_layout`, :func:`layout_grid`): tp (powers of two dividing the
+heads, within the scale-up domain), cp, pp (divisors), dp (the rest, dividing the global
+batch), micro-batch, vpp, sp, recompute, ZeRO stage; ~10^4-10^5 layouts per job, all
+evaluated in one compiled call; layouts that do not fit are never reported as best.
+
+Efficiency assumptions: ONE set, :func:`default_efficiency` (matmul 0.60 and
+attention 0.50 of dense peak, FP8 GEMMs the same fraction of FP8 peak, half of TP
+communication hidden, 95% of DRAM usable), checked against :data:`PUBLISHED_RUNS`
+(``benchmarks/published_runs.py``).
+
+Inference (:func:`inference_throughput`): forward passes (samples/s or prefill
+tokens/s) or LLM decode (tokens/s; each step reads the weights and the KV cache), on
+data-parallel replicas of the best fitting tensor-parallel size and batch.
 """
 
 from __future__ import annotations
@@ -211,64 +225,23 @@ class StepResult:
 
 
 # --------------------------------------------------------------------------------------
-# Network access (perfmodel.interconnect, with a private stand-in while it is missing)
+# Network access (perfmodel.interconnect)
 # --------------------------------------------------------------------------------------
 
 
-def _ic():
-    try:
-        from perfmodel import interconnect
-    except ImportError:  # pragma: no cover - only while the interconnect module is absent
-        return None
-    return interconnect
-
-
-@flax.struct.dataclass
-class _StandInNetwork:
-    scaleup_bytes_per_s: jnp.ndarray
-    scaleup_latency_s: jnp.ndarray
-    scaleout_bytes_per_s: jnp.ndarray
-    scaleout_latency_s: jnp.ndarray
-    domain_size: jnp.ndarray
-    oversubscription: jnp.ndarray
-    mesh: jnp.ndarray
-
-
-def _standin_collective(kind, nbytes, group, net, members_per_domain=None, algorithm="auto"):
-    """Hierarchical ring collective (only used while perfmodel.interconnect is absent)."""
-    g = jnp.maximum(_f(group), 1.0)
-    k = jnp.clip(jnp.minimum(g, net.domain_size) if members_per_domain is None
-                 else _f(members_per_domain), 1.0, g)
-    outer = g / k
-    bw_out = net.scaleout_bytes_per_s / net.oversubscription
-    if kind == "send_recv":
-        inside = k >= 2
-        return jnp.where(inside, nbytes / net.scaleup_bytes_per_s + net.scaleup_latency_s,
-                         nbytes / bw_out + net.scaleout_latency_s)
-    factor = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0, "all_to_all": 1.0}[kind]
-    t_in = factor * (k - 1) / k * nbytes / net.scaleup_bytes_per_s + factor * (k - 1) * net.scaleup_latency_s
-    t_out = factor * (outer - 1) / outer * nbytes / k / bw_out + factor * (outer - 1) * net.scaleout_latency_s
-    return jnp.where(g > 1, t_in + t_out, 0.0)
-
-
 def get_network(chip_key: str, catalog=None):
-    """The :class:`perfmodel.interconnect.Network` a chip of ``chip_key`` sees."""
-    ic = _ic()
-    if ic is not None:
-        return ic.network_for(chip_key, catalog)
-    cat = catalog or load_catalog()
-    c = cat.chip(chip_key)
-    return _StandInNetwork(c.scaleup_bytes_per_s, _f(3e-6), c.scaleout_bytes_per_s, _f(10e-6),
-                           _f(8.0), _f(1.0), _f(0.0))
+    """The :class:`perfmodel.interconnect.Network` a chip of ``chip_key`` sees (its
+    default system: NVLink domain + NIC, NVL72, Dojo tile mesh + Z-plane, ...)."""
+    from perfmodel.interconnect import network_for
+
+    return network_for(chip_key, catalog)
 
 
 def _collective(kind, nbytes, group, net, members_per_domain, smooth=False):
-    ic = _ic()
-    if ic is None:
-        t = _standin_collective(kind, nbytes, group, net, members_per_domain)
-    else:
-        t = ic.collective_time_s(kind, nbytes, group, net, members_per_domain=members_per_domain,
-                                 algorithm="smooth" if smooth else "auto")
+    from perfmodel.interconnect import collective_time_s
+
+    t = collective_time_s(kind, nbytes, group, net, members_per_domain=members_per_domain,
+                          algorithm="smooth" if smooth else "auto")
     return jnp.where(group > 1, t, 0.0)
 
 

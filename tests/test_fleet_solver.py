@@ -299,12 +299,13 @@ def test_sensitivity_lines_text_and_values():
                                    objective_unit="points", resolve=sens.highs_optimum)
     assert lines == ["1 units more at the cap is worth 2.00 points (dual estimate 2.00)"]
     assert sens.sensitivity_lines(HAND, sol, row_units={"cap": ("units", 1, 1.0, "at the cap")},
-                                  objective_unit="points") == ["1 units more at the cap is worth 2.00 points"]
+                                  objective_unit="points", resolve=None) == [
+        "1 units more at the cap is worth 2.00 points"]
 
 
 def test_degenerate_row_one_sided_difference_and_resolved_line():
-    """A power-like row that is already full: lowering it is infeasible (d- = inf), so
-    the dual is only a lower... upper bracket; the re-solved line states d+ * step."""
+    """A power-like row the fixed part of the plan already fills: lowering it is infeasible
+    (d- = inf), so the dual is only bounded below by d+; the re-solved line states d+ * step."""
     # max x0 + x1; x0 <= 1 (row a), x0 + x1 <= 1 (row b), x0 == 1 (row e) -> x=(1,0);
     # raising a: worth 0; raising b: worth 1 per unit; lowering b below 1: infeasible
     lp = lp2([1.0, 1.0], [[1.0, 0.0], [1.0, 1.0]], [1.0, 1.0], A_eq=[[1.0, 0.0]], b_eq=[1.0],
@@ -336,7 +337,7 @@ def test_sensitivity_lines_units_and_prefixes():
             assert d["worth"] == pytest.approx(y * 100 * 1e6)
         elif d["row"].startswith("budget["):
             assert d["worth"] == pytest.approx(y * 1e9)
-    lines = sens.sensitivity_lines(lp, sol, top=3, row_units=units)
+    lines = sens.sensitivity_lines(lp, sol, top=3, row_units=units, resolve=None)
     assert len(lines) == min(3, len(table)) and all("H100e-quarters" in s for s in lines)
     with pytest.raises(KeyError, match="not in the LP"):
         sens.row_sensitivity(lp, sol, "power[nowhere,q0]")
@@ -356,3 +357,17 @@ def test_scale_sensitivity_matches_envelope_grad():
     assert sens.scale_sensitivity(lp, sol, field="c") == pytest.approx(float(sol.objective), rel=1e-9)
     with pytest.raises(ValueError, match="field"):
         sens.scale_sensitivity(lp, sol, field="lo")
+
+
+def test_compacting_batch_driver_matches_one_call():
+    """Rounds of 64, 128, ... iterations on shrinking sub-batches give the same answers."""
+    bad = _LP_B.replace(b_eq=-jnp.ones_like(_LP_B.b_eq))
+    stacked = stack_lps([_LP_A, _LP_B, bad])
+    one = solve_lp_batch(stacked, compact=False)
+    rounds = solve_lp_batch(stacked, compact=True, first_round=64)
+    assert [int(s) for s in rounds.status] == [int(s) for s in one.status] == [
+        OPTIMAL, OPTIMAL, PRIMAL_INFEASIBLE]
+    np.testing.assert_allclose(np.asarray(rounds.objective)[:2], np.asarray(one.objective)[:2], rtol=1e-4)
+    assert int(rounds.iterations[0]) > 64                 # it really ran more than one round
+    with pytest.raises(ValueError, match=r"compact=True\) needs concrete"):
+        jax.jit(lambda lp: solve_lp_batch(lp, compact=True).objective)(stacked)

@@ -112,7 +112,7 @@ def test_resume_skips_existing_chunks_and_matches(tmp_path):
     spec = toy_spec(samples=50, chunk=8)
     first = engine.run_sweep(spec, tmp_path / "r", max_chunks=3)
     assert not first.complete and first.chunks_computed == 3
-    (tmp_path / "r" / ".chunk-000004.parquet.tmp-999").write_bytes(b"half-written")
+    (tmp_path / "r" / ".chunk-000004.parquet.tmp-p0-999").write_bytes(b"half-written")
     second = engine.run_sweep(spec, tmp_path / "r")
     assert second.complete and second.chunks_skipped == 3 and second.chunks_computed == 4
     assert not list((tmp_path / "r").glob(".chunk-*"))
@@ -321,3 +321,17 @@ def test_training_engine_at_catalog_best_matches_best_layout(tmp_path):
     h = tr.best_layout("llama3-8b", "h100", 64).tokens_per_s
     np.testing.assert_allclose(r["h100e.b200"], 64 * b / h, rtol=1e-9)
     np.testing.assert_allclose(r["units_per_s.b200"], b, rtol=1e-9)
+
+
+def test_processes_split_chunks_and_together_equal_one_run(tmp_path, capsys):
+    """The multi-host path: process p of P takes chunks c with c % P == p."""
+    spec = toy_spec(samples=23, chunk=4)
+    a = engine.run_sweep(spec, tmp_path / "m", process_index=1, process_count=2, progress=True)
+    assert a.chunks_computed == 3 and not a.complete  # chunks 1, 3, 5
+    assert "rows" in capsys.readouterr().err  # the tqdm bar (rows/s) when asked for
+    b = engine.run_sweep(spec, tmp_path / "m", process_index=0, process_count=2)
+    assert b.chunks_computed == 3 and b.complete  # chunks 0, 2, 4
+    engine.run_sweep(spec, tmp_path / "ref")
+    assert_same(table_dict(tmp_path / "m"), table_dict(tmp_path / "ref"))
+    with pytest.raises(ValueError, match=r"process_index = 2 must be in \[0, 2\)"):
+        engine.run_sweep(spec, tmp_path / "m", process_index=2, process_count=2)

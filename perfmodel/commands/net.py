@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from perfmodel import interconnect as ic
 from perfmodel.hardware import load_catalog
@@ -34,6 +35,8 @@ def register(subparsers) -> None:
                    help="which end of estimate ranges to use (default best)")
     p.add_argument("--nominal", action="store_true",
                    help="use nominal link rates (efficiency 1.0) instead of achievable ones")
+    p.add_argument("--nvls", action="store_true",
+                   help="in-switch all-reduce (NVLink SHARP / NCCL NVLS) on NVLink4/5 systems")
     p.add_argument("--kind", action="append", choices=ic.KINDS,
                    help="collective (repeatable; default all_reduce and all_to_all)")
     p.add_argument("--bytes", type=_floats, default=[1e6, 1e9],
@@ -60,7 +63,8 @@ def run(args) -> int:
     eff = 1.0 if args.nominal else None
     topo = ic.topology_for(args.chip, cat, system=args.system,
                            oversubscription=args.oversubscription, pick=args.pick,
-                           scaleup_efficiency=eff, scaleout_efficiency=eff)
+                           scaleup_efficiency=eff, scaleout_efficiency=eff,
+                           switch_reduction=args.nvls)
     net = topo.network()
     dom = topo.domain_size
     groups = args.group or sorted({min(dom, 8), dom, 8 * dom, 64 * dom})
@@ -71,7 +75,8 @@ def run(args) -> int:
             for g in groups:
                 m = args.members_per_domain
                 times = {k: float(v) for k, v in
-                         ic.algorithm_times_s(kind, n, g, net, m).items()}
+                         ic.algorithm_times_s(kind, n, g, net, m).items()
+                         if math.isfinite(float(v))}
                 auto = float(ic.collective_time_s(kind, n, g, net, m))
                 rows.append(dict(
                     kind=kind, nbytes=n, group_size=g, members_per_domain=m,

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=None, metavar="K",
                    help="samples per chunk / Parquet file (overrides the spec)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a different sweep already in PATH")
+                   help="delete the sweep already in PATH and start over (default: resume it if it "
+                        "matches, refuse if it differs)")
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bar)")
     p.add_argument("--plot", metavar="FILE.png", default=None,

@@ -564,8 +564,10 @@ def _padded_indices(start: int, stop: int, width: int) -> np.ndarray:
     return idx
 
 
-def _write_atomic(path: Path, data: bytes | None = None, table=None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _write_atomic(path: Path, data: bytes | None = None, table=None, tag: str = "p0") -> None:
+    """Write ``path`` atomically: a hidden temporary file (named with the process tag
+    and pid), fsync, then ``os.replace``. A reader never sees a partial file."""
+    tmp = path.with_name(f".{path.name}.tmp-{tag}-{os.getpid()}")
     if table is not None:
         import pyarrow.parquet as pq
         pq.write_table(table, tmp, compression="zstd")
@@ -666,7 +668,8 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
         default sweep.
       out: output directory (created).
       samples, seed, chunk_size: override the spec's values.
-      overwrite: delete an existing, different sweep in ``out`` instead of raising.
+      overwrite: delete whatever sweep ``out`` holds and start over (without it, a
+        matching sweep is resumed and a different one is an error).
       progress: show a tqdm bar (default: only when stderr is a terminal and ``CI`` is
         unset).
       devices: devices to shard the sample axis over (default ``jax.local_devices()``).
@@ -697,20 +700,15 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
     t0 = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
-    for f in out.glob(".chunk-*.tmp-*"):  # debris of a killed writer
+    tag = f"p{pidx}"
+    for f in out.glob(f".chunk-*.tmp-{tag}-*"):  # debris of this process's killed writer
         try:
             f.unlink()
         except FileNotFoundError:
             pass
-    try:
-        man = _check_manifest(out, spec)
-    except ValueError:
-        if not overwrite:
-            raise
+    if overwrite and pidx == 0:
         _clear(out)
-        man = None
-    if man is None and overwrite:
-        _clear(out)
+    man = _check_manifest(out, spec)
 
     n_chunks = -(-spec.samples // spec.chunk_size)
     width = -(-spec.chunk_size // n_dev) * n_dev
@@ -739,7 +737,7 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
                    "decision_threshold": spec.model.decision_threshold,
                    "fan": list(spec.model.fan) if spec.model.fan else None,
                    "created_unix_s": time.time()}
-            _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode())
+            _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode(), tag=tag)
         else:
             while not (out / MANIFEST).exists():
                 time.sleep(0.5)
@@ -772,7 +770,7 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
             data = {"sample": np.arange(start, start + n, dtype=np.int64)}
             for k in columns[1:]:
                 data[k] = np.asarray(res[k])[:n]
-            _write_atomic(chunk_path(out, c), table=pa.table(data))
+            _write_atomic(chunk_path(out, c), table=pa.table(data), tag=tag)
             rows += n
             if bar is not None:
                 bar.update(n)
