@@ -38,8 +38,13 @@ import jax.numpy as jnp  # noqa: E402
 import perfmodel  # noqa: E402,F401
 from perfmodel.fleet.check import check_feasible  # noqa: E402
 from perfmodel.fleet.milp import solve_milp  # noqa: E402
-from perfmodel.fleet.problem import (build_lp, build_problem, generate_problem, load_scenario,  # noqa: E402
-                                     relaxed_solve)
+from perfmodel.fleet.problem import (  # noqa: E402
+    build_lp,
+    build_problem,
+    generate_problem,
+    load_scenario,
+    relaxed_solve,
+)
 from perfmodel.fleet.rounding import solve  # noqa: E402
 
 FULL_SUITE = [  # (offers, sites, quarters)

@@ -666,6 +666,10 @@ def run(args, out=print) -> dict[str, Any]:
     elif backend != "cpu":
         chip_key = chip_for_device(info)
         chip = load_catalog().chip(chip_key)
+    if backend == "cpu" and chip is None and not args.reuse_host and \
+            not {"matmul", "stream"} <= set(families):
+        raise ValueError(f"--families {args.families}: measuring the host needs 'matmul' and "
+                         "'stream' (or pass --chip KEY or --reuse-host)")
     if backend == "cpu" and args.reuse_host and not Path(args.host_catalog).expanduser().exists():
         raise FileNotFoundError(f"--reuse-host: {Path(args.host_catalog).expanduser()} does not "
                                 "exist; run once without --reuse-host to measure the host")

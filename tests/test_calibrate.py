@@ -293,3 +293,5 @@ def test_calibrate_command_reports_bad_input_in_one_line(capsys):
                  "/nonexistent/host.toml", "--collectives", "0"]) == 2
     err = capsys.readouterr().err
     assert "--reuse-host" in err and err.count("\n") == 1
+    assert main(["calibrate", "--device", "cpu", "--families", "matmul", "--collectives", "0"]) == 2
+    assert "'stream'" in capsys.readouterr().err

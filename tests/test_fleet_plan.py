@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import perfmodel  # noqa: F401  (x64)
 from perfmodel.fleet.check import check_feasible, plan_objective, power_used_mw

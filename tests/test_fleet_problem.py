@@ -6,13 +6,25 @@ import tomllib
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import perfmodel  # noqa: F401  (x64)
 from perfmodel.fleet.lp import LP, stack_lps, to_scipy
-from perfmodel.fleet.problem import (FleetInfeasible, build_lp, build_problem, concave_interpolant,
-                                     diagnose_infeasible, generate_problem, load_scenario, parse_scenario,
-                                     precheck, relaxed_solve, scenario_dir, scenario_names)
+from perfmodel.fleet.problem import (
+    FleetInfeasible,
+    build_lp,
+    build_problem,
+    concave_interpolant,
+    diagnose_infeasible,
+    generate_problem,
+    load_scenario,
+    parse_scenario,
+    precheck,
+    relaxed_solve,
+    scenario_dir,
+    scenario_names,
+)
 from perfmodel.fleet.rounding import solve
 
 

@@ -11,22 +11,44 @@ Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
 :func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.
 """
 
-from perfmodel.fleet.check import Plan as Plan, check_feasible as check_feasible
-from perfmodel.fleet.lp import LP as LP, stack_lps as stack_lps, to_scipy as to_scipy
+from perfmodel.fleet.check import Plan as Plan
+from perfmodel.fleet.check import check_feasible as check_feasible
+from perfmodel.fleet.lp import LP as LP
+from perfmodel.fleet.lp import stack_lps as stack_lps
+from perfmodel.fleet.lp import to_scipy as to_scipy
 from perfmodel.fleet.milp import solve_milp as solve_milp
 from perfmodel.fleet.problem import (
     FleetInfeasible as FleetInfeasible,
+)
+from perfmodel.fleet.problem import (
     Problem as Problem,
+)
+from perfmodel.fleet.problem import (
     Scenario as Scenario,
+)
+from perfmodel.fleet.problem import (
     build_lp as build_lp,
+)
+from perfmodel.fleet.problem import (
     build_problem as build_problem,
+)
+from perfmodel.fleet.problem import (
     generate_problem as generate_problem,
+)
+from perfmodel.fleet.problem import (
     generate_scenario as generate_scenario,
+)
+from perfmodel.fleet.problem import (
     load_scenario as load_scenario,
+)
+from perfmodel.fleet.problem import (
     parse_scenario as parse_scenario,
+)
+from perfmodel.fleet.problem import (
     scenario_names as scenario_names,
 )
-from perfmodel.fleet.rounding import solve as solve, solve_relaxed as solve_relaxed
+from perfmodel.fleet.rounding import solve as solve
+from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
 
 
 def solve_relaxed_batch(problems, **opts):

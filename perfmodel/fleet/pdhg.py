@@ -340,10 +340,47 @@ def _dual_infeasible_ray(dx, K, g, lo, hi, is_ub, tol):
 # --------------------------------------------------------------------------- the solver
 
 @flax.struct.dataclass
+class _Op:
+    """The preconditioned constraint matrix as an operator: ``op @ x`` and ``y @ op``.
+
+    Plain: ``Kt`` [m, n]. Structured (a batch whose members differ only in a few rows,
+    e.g. price draws that touch the capex rows): ``Kt`` is shared across the batch (not
+    vmapped, so the batch's products are matrix-matrix), and each member carries ``Kd``
+    [r, n], its rows ``idx`` minus the shared ones.
+    """
+
+    Kt: jax.Array
+    Kd: jax.Array
+    idx: jax.Array
+    structured: bool = flax.struct.field(pytree_node=False, default=False)
+
+    @property
+    def shape(self):
+        return self.Kt.shape
+
+    @property
+    def dtype(self):
+        return self.Kt.dtype
+
+    def __matmul__(self, x):
+        out = self.Kt @ x
+        return out.at[self.idx].add(self.Kd @ x) if self.structured else out
+
+    def __rmatmul__(self, y):
+        out = y @ self.Kt
+        return out + y[self.idx] @ self.Kd if self.structured else out
+
+
+def _plain_op(Kt):
+    n = Kt.shape[1]
+    return _Op(Kt=Kt, Kd=jnp.zeros((0, n), Kt.dtype), idx=jnp.zeros((0,), jnp.int32))
+
+
+@flax.struct.dataclass
 class _Problem:
     """One LP after preconditioning (hat space: the solver's; see the module docstring)."""
 
-    Kt: jax.Array          # D_r K D_c
+    Kt: _Op                # D_r K D_c
     gh: jax.Array
     qh: jax.Array
     loh: jax.Array
@@ -403,23 +440,39 @@ def _kkt_from(pieces, w):
 def _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions):
     f64 = jnp.float64
     c, A_ub, b_ub, A_eq, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, A_ub, b_ub, A_eq, b_eq, lo, hi))
-    m_ub, n = A_ub.shape
-    m_eq = A_eq.shape[0]
+    m_ub = A_ub.shape[0]
     K0 = jnp.concatenate([A_ub, A_eq], axis=0)
-    q0 = jnp.concatenate([b_ub, b_eq])
-    is_ub = jnp.arange(m_ub + m_eq) < m_ub
     # 1. diagonal preconditioning (equilibrated space: tilde)
     Kt, d_r, d_c = _precondition(K0, opts.ruiz_iters)
+    return _setup_tail(c, b_ub, b_eq, lo, hi, _plain_op(Kt), d_r, d_c, m_ub, opts)
+
+
+def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx, opts: SolverOptions):
+    """One member of a structured batch: the shared preconditioner (d_r, d_c) and matrix
+    Kt_ref come from a reference member; ``K_rows`` are this member's rows ``idx``."""
+    f64 = jnp.float64
+    c, K_rows, b_ub, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, K_rows, b_ub, b_eq, lo, hi))
+    Kd = d_r[idx][:, None] * K_rows * d_c[None, :] - Kt_ref[idx]
+    op = _Op(Kt=Kt_ref, Kd=Kd, idx=idx, structured=True)
+    return _setup_tail(c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], opts)
+
+
+def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, opts: SolverOptions):
+    f64 = jnp.float64
+    m_eq = b_eq.shape[0]
+    n = c.shape[0]
+    q0 = jnp.concatenate([b_ub, b_eq])
+    is_ub = jnp.arange(m_ub + m_eq) < m_ub
     gt, qt = -c * d_c, q0 * d_r
     # 2. bound / objective rescaling (solver space: hat)
     sb, sc = 1.0 + jnp.linalg.norm(qt), 1.0 + jnp.linalg.norm(gt)
     qh, gh, loh, hih = qt / sb, gt / sc, lo / d_c / sb, hi / d_c / sb
     # 3. steps and the initial primal weight
-    k_norm = _spectral_norm(Kt, opts.power_iters)
+    k_norm = _spectral_norm(op, opts.power_iters)
     eta = opts.step_safety / jnp.where(k_norm > 1e-12, k_norm, 1.0)
     qh_n, gh_n = jnp.linalg.norm(qh), jnp.linalg.norm(gh)
     w0 = jnp.where((qh_n > 1e-10) & (gh_n > 1e-10), gh_n / jnp.maximum(qh_n, 1e-300), 1.0)
-    P = _Problem(Kt=Kt, gh=gh, qh=qh, loh=loh, hih=hih, is_ub=is_ub, sb=sb, sc=sc, eta=eta,
+    P = _Problem(Kt=op, gh=gh, qh=qh, loh=loh, hih=hih, is_ub=is_ub, sb=sb, sc=sc, eta=eta,
                  d_r=d_r, d_c=d_c, c=c, lo=lo, hi=hi, m_ub=m_ub)
     x0 = jnp.clip(jnp.zeros((n,), f64), loh, hih)
     y0 = jnp.zeros((m_ub + m_eq,), f64)
@@ -550,27 +603,52 @@ def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
     return jax.vmap(functools.partial(_solve_one, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi)
 
 
-@jax.jit
-def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
-    return jax.vmap(functools.partial(_setup, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+def _problem_axes(m_ub: int, structured: bool) -> _Problem:
+    """vmap axes of a batch's _Problem: shared (None) matrix and scalings when structured."""
+    sh = None if structured else 0
+    return _Problem(Kt=_Op(Kt=sh, Kd=0, idx=sh, structured=structured), gh=0, qh=0, loh=0, hih=0,
+                    is_ub=0, sb=0, sc=0, eta=0, d_r=sh, d_c=sh, c=0, lo=0, hi=0, m_ub=m_ub)
 
 
-@jax.jit
-def _run_batch(P, S, it_cap, opts):
-    return jax.vmap(functools.partial(_run, opts=opts), in_axes=(0, 0, None))(P, S, it_cap)
+@functools.partial(jax.jit, static_argnames=("axes",))
+def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts, axes):
+    return jax.vmap(functools.partial(_setup, opts=opts), out_axes=(axes, 0))(
+        c, A_ub, b_ub, A_eq, b_eq, lo, hi)
 
 
-_finish_batch = jax.jit(jax.vmap(_finish))
+@functools.partial(jax.jit, static_argnames=("axes",))
+def _setup_batch_structured(c, K_rows, b_ub, b_eq, lo, hi, K_ref, idx, opts, axes):
+    Kt_ref, d_r, d_c = _precondition(K_ref, opts.ruiz_iters)
+    f = functools.partial(_setup_structured, opts=opts)
+    return jax.vmap(f, in_axes=(0, 0, 0, 0, 0, 0, None, None, None, None), out_axes=(axes, 0))(
+        c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx)
 
 
-@jax.jit
-def _take(tree, idx):
-    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+@functools.partial(jax.jit, static_argnames=("axes",))
+def _run_batch(P, S, it_cap, opts, axes):
+    return jax.vmap(functools.partial(_run, opts=opts), in_axes=(axes, 0, None))(P, S, it_cap)
+
+
+@functools.partial(jax.jit, static_argnames=("axes",))
+def _finish_batch(P, S, axes):
+    return jax.vmap(_finish, in_axes=(axes, 0))(P, S)
+
+
+def _map_batched(f, axes, tree):
+    return jax.tree_util.tree_map(lambda ax, a: a if ax is None else f(a), axes, tree,
+                                  is_leaf=lambda v: v is None)
+
+
+@functools.partial(jax.jit, static_argnames=("axes",))
+def _take(P, S, idx, axes):
+    take = lambda a: a[idx]  # noqa: E731
+    return _map_batched(take, axes, P), jax.tree_util.tree_map(take, S)
 
 
 @jax.jit
 def _put(tree, sub, idx, n_real):
     keep = jnp.arange(idx.shape[0]) < n_real
+
     def put(a, b):
         mask = keep.reshape((-1,) + (1,) * (a.ndim - 1))
         return a.at[idx].set(jnp.where(mask, b, a[idx]))
@@ -582,12 +660,28 @@ def _bucket(k: int, batch: int) -> int:
     return min(batch, 1 << max(k - 1, 0).bit_length())
 
 
-def _solve_batch_compact(data, opts: SolverOptions, first_round: int) -> LPSolution:
+def _varying_rows(data) -> np.ndarray:
+    """Indices of constraint rows whose coefficients differ somewhere in the batch."""
+    A_ub, A_eq = np.asarray(data[1]), np.asarray(data[3])
+    K = np.concatenate([A_ub, A_eq], axis=1)
+    return np.nonzero(np.any(K != K[:1], axis=(0, 2)))[0].astype(np.int32)
+
+
+def _solve_batch_compact(data, opts: SolverOptions, first_round: int, structured: bool) -> LPSolution:
     """Run the batch in rounds of doubling iteration caps; after each round only the
     members still running go on, gathered into a power-of-two sub-batch, so the batch
     no longer waits for its slowest member at full width."""
-    P, S = _setup_batch(*data, opts=opts)
-    batch = int(np.shape(data[0])[0])
+    c, A_ub, b_ub, A_eq, b_eq, lo, hi = data
+    m_ub = int(np.shape(A_ub)[1])
+    axes = _problem_axes(m_ub, structured)
+    if structured:
+        idx = _varying_rows(data)
+        K_all = jnp.concatenate([A_ub, A_eq], axis=1)
+        P, S = _setup_batch_structured(c, K_all[:, idx, :], b_ub, b_eq, lo, hi, K_all[0],
+                                       jnp.asarray(idx), opts=opts, axes=axes)
+    else:
+        P, S = _setup_batch(*data, opts=opts, axes=axes)
+    batch = int(np.shape(c)[0])
     max_iters = int(opts.iters)
     cap = max(opts.check_every, (first_round // opts.check_every) * opts.check_every)
     while True:
@@ -597,13 +691,13 @@ def _solve_batch_compact(data, opts: SolverOptions, first_round: int) -> LPSolut
             break
         size = _bucket(active.size, batch)
         if size == batch and active.size == batch:
-            S = _run_batch(P, S, cap, opts=opts)
+            S = _run_batch(P, S, cap, opts=opts, axes=axes)
         else:
-            idx = np.concatenate([active, np.full(size - active.size, active[0])]).astype(np.int32)
-            sub = _run_batch(_take(P, idx), _take(S, idx), cap, opts=opts)
-            S = _put(S, sub, idx, active.size)
+            sel = jnp.asarray(np.concatenate([active, np.full(size - active.size, active[0])]).astype(np.int32))
+            P_sub, S_sub = _take(P, S, sel, axes=axes)
+            S = _put(S, _run_batch(P_sub, S_sub, cap, opts=opts, axes=axes), sel, active.size)
         cap = min(2 * cap, max_iters)
-    return _finish_batch(P, S)
+    return _finish_batch(P, S, axes=axes)
 
 
 def _data(lp):
@@ -634,7 +728,7 @@ def solve_lp(lp, **opts) -> LPSolution:
 
 
 def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int = 1024,
-                   **opts) -> LPSolution:
+                   shared_matrix: bool | None = None, **opts) -> LPSolution:
     """Solve a stack of LPs (leading batch axis on every field) with ``jit(vmap(...))``.
 
     Args:
@@ -647,6 +741,12 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
         sub-batch (powers of two). Same per-member results, less wasted work when
         iteration counts vary. Default: True for concrete inputs with more than 8
         members, False when traced (inside ``jax.jit``).
+      shared_matrix: (compact mode) when the members' constraint matrices differ only in
+        a few rows (price draws touch the capex rows; power, delay and supply draws touch
+        only ``b`` and ``c``), keep one shared preconditioned matrix (not vmapped: the
+        batch's products become matrix-matrix) plus each member's differing rows. The
+        preconditioner is then the first member's. Default: True when at most half of
+        the rows differ.
       **opts: as :func:`solve_lp`.
 
     Returns:
@@ -657,13 +757,19 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
     o = _options(opts)
     data = _data(stacked_lp)
     concrete = all(_is_concrete(a) for a in data)
+    batch = int(np.shape(data[0])[0])
     if compact is None:
-        compact = concrete and int(np.shape(data[0])[0]) > 8
+        compact = concrete and batch > 8
     if compact:
         if not concrete:
             raise ValueError("solve_lp_batch(compact=True) needs concrete inputs; "
                              "use compact=False inside jax.jit")
-        return _solve_batch_compact(data, o, int(first_round))
+        if shared_matrix is None:
+            m = int(np.shape(data[1])[1] + np.shape(data[3])[1])
+            shared_matrix = batch > 1 and 2 * _varying_rows(data).size <= m
+        return _solve_batch_compact(data, o, int(first_round), bool(shared_matrix))
+    if shared_matrix:
+        raise ValueError("shared_matrix=True needs compact=True (concrete inputs)")
     return _solve_batch_jit(*data, opts=o)
 
 

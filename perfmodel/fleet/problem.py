@@ -869,8 +869,10 @@ def build_lp(problem: Problem, xp=None) -> LP:
     # ratio: r * chips(den) - chips(num) <= -(r * den0 - num0), per period t >= from
     for r in range(len(problem.ratio_from)):
         smask = np.ones(S) if problem.ratio_site[r] < 0 else np.eye(S)[problem.ratio_site[r]]
-        num = np.zeros(K); num[list(problem.ratio_num[r])] = 1.0
-        den = np.zeros(K); den[list(problem.ratio_den[r])] = 1.0
+        num = np.zeros(K)
+        num[list(problem.ratio_num[r])] = 1.0
+        den = np.zeros(K)
+        den[list(problem.ratio_den[r])] = 1.0
         coef_k = problem.ratio_min[r] * xp.asarray(den) * cpu - xp.asarray(num) * cpu    # [K]
         ts = np.arange(problem.ratio_from[r], T)
         buy = xp.einsum("k,b,tc->tkbc", coef_k, xp.asarray(smask), L[ts]).reshape(len(ts), nb)
@@ -978,15 +980,6 @@ def relaxed_solve(lp: LP, method: str = "highs", **opts) -> RelaxedSolution:
 # --------------------------------------------------------------------------------------
 
 
-def _fmt_row(problem: Problem, name: str, lhs_min: float, rhs: float) -> str:
-    kind, _, args = name.partition("[")
-    args = args.rstrip("]").split(",")
-    if kind == "power_mw":
-        return (f"site {args[0]} has {rhs + lhs_min:.1f} MW in {args[1]} but needs at least "
-                f"{lhs_min + (rhs + lhs_min) - rhs:.1f} MW")
-    return f"constraint {name} cannot hold: needs at least {lhs_min:.4g}, allowed {rhs:.4g}"
-
-
 def precheck(problem: Problem) -> list[str]:
     """Obvious infeasibilities visible before solving (existing fleet vs limits)."""
     msgs = []
@@ -1007,13 +1000,6 @@ def precheck(problem: Problem) -> list[str]:
         if racks_need[s] > float(problem.racks[s]) + 1e-9:
             msgs.append(f"site {problem.sites[s]} has {float(problem.racks[s]):g} racks but the existing fleet "
                         f"alone needs {racks_need[s]:.1f} racks")
-    own = np.array(problem.own, dtype=float)
-    for s in range(S):
-        if problem.policy_from[s] < T:
-            tot = umw @ ex[:, s]
-            if tot > 0 and (own * umw) @ ex[:, s] < float(problem.own_share_min[s]) * tot - 1e-9:
-                # only fatal if nothing can be added to fix it: checked by the LP; note it
-                pass
     return msgs
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmodel.fleet.check import (Plan, capex_by_year_usd, check_feasible, h100e_by_offer, installed_units,
-                                   power_used_mw)
+from perfmodel.fleet.check import (
+    Plan,
+    capex_by_year_usd,
+    check_feasible,
+    h100e_by_offer,
+    installed_units,
+    power_used_mw,
+)
 from perfmodel.fleet.lp import LP
 
 __all__ = ["plan_dict", "format_plan", "plot_plan", "binding_constraints", "row_units"]

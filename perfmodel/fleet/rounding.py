@@ -30,8 +30,14 @@ import scipy.sparse as sp
 
 from perfmodel.fleet.check import Plan, check_feasible, plan_objective
 from perfmodel.fleet.lp import LP
-from perfmodel.fleet.problem import (FleetInfeasible, Problem, build_lp, diagnose_infeasible, precheck,
-                                     relaxed_solve)
+from perfmodel.fleet.problem import (
+    FleetInfeasible,
+    Problem,
+    build_lp,
+    diagnose_infeasible,
+    precheck,
+    relaxed_solve,
+)
 
 __all__ = ["solve", "round_plan", "solve_relaxed", "default_method"]
 

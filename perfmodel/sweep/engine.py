@@ -27,6 +27,8 @@ Execution (:func:`run_sweep`):
 * the samples are cut into chunks of ``chunk_size``; each chunk is padded to a
   multiple of the local device count and evaluated by one jitted call whose sample
   axis is sharded with ``NamedSharding(Mesh(devices, ("samples",)), P("samples"))``;
+  inside, ``jax.shard_map`` hands each device its own block of samples, which the model
+  evaluates with ``vmap`` (or ``lax.map``, see the fleet model's ``batching``);
 * chunk ``c`` is written to ``OUT/chunk-{c:06d}.parquet`` by writing a temporary file
   and ``os.replace``-ing it (atomic), next to ``OUT/manifest.json`` (spec, seed, sample
   count, chunk size, columns). A sweep killed at any moment (SIGINT, SIGKILL, power
@@ -537,6 +539,8 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
     """The jitted, sharded ``indices (B,) -> dict column -> (B,) array`` of a spec
     (inputs as ``param.<name>`` columns, then the model's outputs). ``B`` must be a
     multiple of ``len(devices)``."""
+    from jax.sharding import PartitionSpec
+
     devices = list(devices if devices is not None else jax.local_devices())
     sharding = _mesh(devices)
     params, seed, model = spec.params, spec.seed, spec.model
@@ -553,7 +557,11 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
             cols[k] = jnp.broadcast_to(jnp.asarray(v, jnp.result_type(float)), idx.shape)
         return cols
 
-    jitted = jax.jit(fn, in_shardings=sharding, out_shardings=sharding)
+    # Each device evaluates its own block of samples (models never mix samples), so the
+    # model may vmap or loop (lax.map) over its block without any cross-device traffic.
+    local = jax.shard_map(fn, mesh=sharding.mesh, in_specs=PartitionSpec("samples"),
+                          out_specs=PartitionSpec("samples"), check_vma=False)
+    jitted = jax.jit(local, in_shardings=sharding, out_shardings=sharding)
     return jitted, sharding
 
 

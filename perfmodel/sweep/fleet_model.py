@@ -29,6 +29,12 @@ Outputs: ``h100e`` (H100e online in the last period, or the target period for
 (units bought over the horizon; the decision), ``chips.<offer>`` (chips bought), and the
 solver's ``solver.status`` (0 = optimal), ``solver.iterations``, ``solver.rel_gap``.
 
+Batching (``[model] batching``): ``vmap`` solves a device's block of LPs as one
+batched PDHG loop (every member iterates until the slowest converges; right for GPUs
+and TPUs), ``map`` solves them one after the other inside the same compiled call
+(``lax.map``; each stops at its own convergence). ``auto`` (default) picks ``map`` on
+CPU, where measured it is much faster (benchmarks/sweep_bench.py), and ``vmap`` elsewhere.
+
 The value curve is a concave piecewise-linear interpolant whose breakpoints are placed
 once, at build time, over each site's feasible range; the base problem is built with
 the largest power multiplier of the sweep so that extra power is not cut off by the
@@ -109,7 +115,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     from perfmodel.fleet import problem as fp
 
     cfg = dict(config)
-    allowed = {"scenario", "objective", "value_source", "catalog_ranges", "tol", "iters"}
+    allowed = {"scenario", "objective", "value_source", "catalog_ranges", "tol", "iters", "batching"}
     bad = set(cfg) - allowed
     if bad:
         raise ValueError(f"model: unknown key(s) {sorted(bad)} for model 'fleet'; "
@@ -129,6 +135,9 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
         raise ValueError(f"model.tol = {tol!r} must be in (0, 1)")
     if isinstance(iters, bool) or not isinstance(iters, int) or not 1 <= iters <= 10**7:
         raise ValueError(f"model.iters = {iters!r} must be an integer in [1, 1e7]")
+    batching = cfg.get("batching", "auto")
+    if batching not in ("auto", "vmap", "map"):
+        raise ValueError(f"model.batching = {batching!r} must be 'auto', 'vmap' or 'map'")
     ranges = cfg.get("catalog_ranges", True)
     if not isinstance(ranges, bool):
         raise ValueError(f"model.catalog_ranges = {ranges!r} must be true or false")
@@ -280,7 +289,15 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
                     out[f"buy.{o}.{site}"] = units[k, s]
             return out
 
-        return lambda params: jax.vmap(one)(params)
+        def evaluate(params):
+            mode = batching
+            if mode == "auto":  # wide SIMD devices batch; CPUs loop (see module docs)
+                mode = "map" if jax.default_backend() == "cpu" else "vmap"
+            if mode == "vmap":
+                return jax.vmap(one)(params)
+            return jax.lax.map(one, params)
+
+        return evaluate
 
     def bind(params: tuple[Param, ...]):
         """The evaluate function for the final params: the base problem's breakpoints
@@ -291,7 +308,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     model = Model(
         "fleet",
         {"scenario": name, "objective": objective, "value_source": vsrc, "catalog_ranges": ranges,
-         "tol": float(tol), "iters": int(iters),
+         "tol": float(tol), "iters": int(iters), "batching": batching,
          "shape": {"offers": offers, "sites": sites, "periods": list(sc.periods)},
          "value_sources": list(base.value_source)},
         tuple(defaults), known, make_evaluate((), 1.0), ("h100e", "h100e_quarters", "cost_usd"),

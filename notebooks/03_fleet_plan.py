@@ -1,0 +1,168 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Fleet plan: the built-in scenario, its sensitivities and Pareto front
+#
+# The planner chooses how many units of each chip offer (HGX servers, NVL72 racks,
+# Dojo trays, AI4 computers, ...) to buy per site and quarter, maximising H100e-quarters
+# (or minimising capex for a target) under yearly budgets, each site's power ramp (MW
+# at the meter, with its PUE), floor space, supply per quarter and policy limits.
+#
+# Data flow: scenario TOML (perfmodel/data/scenarios/, sources inline) -> `Scenario` ->
+# `build_problem` -> `Problem` (a pytree) -> LP relaxation (HiGHS, or the JAX PDHG
+# solver for vmapped batches) -> rounding + repair -> integer `Plan` -> `check_feasible`.
+# The value of each offer is its H100e curve from the training model (perfmodel.equivalence,
+# `capacity` mode), made concave piecewise-linear.
+#
+# CLI: `perfmodel plan --sensitivities --pareto --plot ramp.png`.
+# Units: USD, MW, H100e, quarters.
+
+# %%
+import os
+import time
+import types
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from perfmodel.fleet import build_lp, build_problem, check_feasible, load_scenario, scenario_names, solve, solve_milp
+from perfmodel.fleet.check import capex_by_year_usd, h100e_by_offer, power_used_mw
+from perfmodel.fleet.report import format_plan, plot_plan
+
+SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
+t_start = time.perf_counter()
+print("built-in scenarios:", ", ".join(scenario_names()))
+sc = load_scenario("tesla-2024")
+problem = build_problem(sc)
+K, S, T = problem.shape
+print(f"{sc.name}: {K} offers x {S} sites x {T} quarters, objective {problem.objective}")
+print("offers:", ", ".join(f"{o} ({c})" for o, c in zip(problem.offers, problem.chip_keys)))
+print("sites:", ", ".join(problem.sites), "| quarters:", problem.periods[0], "..", problem.periods[-1])
+
+# %% [markdown]
+# ## The integer plan
+# `solve` = relaxed LP (an upper bound) + rounding/repair + local search. On a problem
+# this size the exact MILP (HiGHS) is cheap, so we also compare with it. The feasibility
+# checker recomputes every constraint from the integer purchases, independently of the LP.
+
+# %%
+plan = solve(problem, method="highs")
+violations = check_feasible(problem, plan)
+assert violations == [], violations
+assert plan.objective <= plan.relaxed_objective * (1 + 1e-9)  # the LP relaxation bounds the integer plan
+milp = solve_milp(problem, time_limit_s=20.0)
+gap = (milp.objective - plan.objective) / abs(milp.objective)
+print(format_plan(plan))
+print(f"\nexact MILP {milp.objective:,.1f} ({milp.status}); integer plan within {100 * gap:.4f}% of it")
+assert gap < 0.01
+
+# %% [markdown]
+# The same figures as arrays, recomputed from the purchases: budget and power limits hold.
+
+# %%
+spent = capex_by_year_usd(problem, plan.buy_units)
+budget = np.asarray(problem.budget_usd)
+used = power_used_mw(problem, plan.buy_units)
+avail = np.asarray(problem.power_avail_mw)
+for y, s, b in zip(problem.years, spent, budget):
+    print(f"{y}: spend ${s / 1e9:5.2f}B of ${b / 1e9:5.2f}B")
+assert np.all(spent <= budget * (1 + 1e-9))
+assert np.all(used <= avail + 1e-6)
+h = h100e_by_offer(problem, plan.buy_units).sum(axis=(0, 1))
+print("H100e per quarter:", ", ".join(f"{p} {x:,.0f}" for p, x in zip(problem.periods, h)))
+
+# %% [markdown]
+# ## Ramp chart
+# H100e online per quarter by chip, and power used against the power each site has.
+
+# %%
+path = plot_plan(plan, "fleet_ramp.png")
+print("wrote", path)
+
+# %% [markdown]
+# ## Sensitivities: what one more step of a binding resource is worth
+# The LP duals give the marginal value of each constraint (envelope theorem). The fleet
+# LP is degenerate (ties between sites, power rows the existing fleet already fills), so a
+# dual is only a one-sided rate; `sensitivity_lines` re-solves the relaxation with each
+# candidate constraint relaxed by a full step and reports that exact gain, with the dual's
+# estimate in brackets.
+
+# %%
+from perfmodel.fleet.problem import relaxed_solve
+from perfmodel.fleet.report import row_units
+from perfmodel.fleet.sensitivity import sensitivity_lines
+
+lp = build_lp(problem)
+rel = relaxed_solve(lp, method="highs")  # HiGHS: exact vertex duals of the inequality rows
+sol = types.SimpleNamespace(x=rel.x, objective=rel.objective, y_ub=rel.y_ub,
+                            y_eq=getattr(rel, "y_eq", np.zeros(0)))
+lines = sensitivity_lines(lp, sol, top=6, row_units=row_units(lp))
+for line in lines:
+    print(" ", line)
+assert lines and "worth" in lines[0]
+
+# %% [markdown]
+# A direct check of one of them: scale every site's power by 10% and re-plan. More power
+# can never lower the optimum (the old plan stays feasible).
+
+# %%
+plan_more_power = solve(build_problem(sc, power_scale=1.1), method="highs")
+print(f"power x1.1: {plan_more_power.h100e_quarters:,.0f} H100e-quarters "
+      f"(+{plan_more_power.h100e_quarters - plan.h100e_quarters:,.0f}), "
+      f"capex ${plan_more_power.capex_usd / 1e9:.2f}B")
+assert plan_more_power.relaxed_objective >= plan.relaxed_objective - 1e-6
+
+# %% [markdown]
+# ## Pareto front: capex against delivered compute
+# Sweep the yearly budgets (x0.25 .. x2). Each point is an integer plan that passed the
+# checker; beyond about x1 the budget stops binding (power and supply do) and the front
+# is flat.
+
+# %%
+from perfmodel.fleet.pareto import pareto_front
+
+scales = (0.25, 0.5, 1.0, 1.5) if SMALL else (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+front = pareto_front(sc, budget_scales=scales, method="highs")
+print(f"{'budget x':>8} {'capex $B':>9} {'H100e-quarters':>15} {'H100e @ target':>15}")
+for p in front:
+    print(f"{p.parameter:8.2f} {p.capex_usd / 1e9:9.2f} {p.h100e_quarters:15,.0f} "
+          f"{p.h100e_target_period:15,.0f}{'  dominated' if p.dominated else ''}")
+ok = sorted([p for p in front if p.feasible], key=lambda p: p.parameter)
+hq = [p.h100e_quarters for p in ok]
+assert all(b >= a * (1 - 1e-3) for a, b in zip(hq, hq[1:])), "more budget never buys less compute"
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot([p.capex_usd / 1e9 for p in ok], [p.h100e_quarters / 1e3 for p in ok], "o-")
+labels = {}  # budget scales that land on the same plan share one label
+for p in ok:
+    labels.setdefault((round(p.capex_usd / 1e7), round(p.h100e_quarters)), []).append(f"x{p.parameter:g}")
+for p in ok:
+    key = (round(p.capex_usd / 1e7), round(p.h100e_quarters))
+    if key in labels:
+        ax.annotate("budget " + ", ".join(labels.pop(key)), (p.capex_usd / 1e9, p.h100e_quarters / 1e3),
+                    fontsize=8, textcoords="offset points", xytext=(-40, -14))
+ax.set_xlabel("capex over the horizon ($B)")
+ax.set_ylabel("H100e-quarters (thousands)")
+ax.set_title(f"{sc.name}: Pareto front over budget scale")
+ax.grid(alpha=0.3)
+fig.text(0.01, 0.01, "Source: perfmodel fleet planner, scenario data/scenarios/tesla-2024.toml\n"
+         "(budgets, power, prices sourced there or marked ESTIMATE)", fontsize=6)
+fig.tight_layout(rect=(0, 0.06, 1, 1))
+fig.savefig("fleet_pareto.png", dpi=110)
+print(f"wrote fleet_pareto.png; notebook ran in {time.perf_counter() - t_start:.0f} s")
