@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.size = "tiny"
     try:
-        calibrate.run(args)
+        res = calibrate.run(args)
     except (ValueError, KeyError, FileNotFoundError) as e:
         print(f"calibrate: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if res["failed"] else 0
 
 
 if __name__ == "__main__":

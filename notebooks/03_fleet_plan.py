@@ -41,7 +41,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from perfmodel.fleet import build_lp, build_problem, check_feasible, load_scenario, scenario_names, solve, solve_milp
+from perfmodel.fleet import (
+    build_lp,
+    build_problem,
+    check_feasible,
+    load_scenario,
+    scenario_names,
+    solve,
+    solve_milp,
+)
 from perfmodel.fleet.check import capex_by_year_usd, h100e_by_offer, power_used_mw
 from perfmodel.fleet.report import format_plan, plot_plan
 

@@ -42,7 +42,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from perfmodel.sweep import load_results, parse_spec, plot_summary, run_sweep, sample_params, summarize
+from perfmodel.sweep import (
+    load_results,
+    parse_spec,
+    plot_summary,
+    run_sweep,
+    sample_params,
+    summarize,
+)
 from perfmodel.sweep.engine import builtin_spec_paths
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"

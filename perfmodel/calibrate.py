@@ -638,7 +638,7 @@ def run(args, out=print) -> dict[str, Any]:
 
     t_start = time.perf_counter()
     kernels = import_kernels()
-    from kernels.harness import RandomPool, run_case
+    from kernels.harness import KernelCheckError, RandomPool, run_case
 
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     info = detect_device(args.device)
@@ -676,14 +676,19 @@ def run(args, out=print) -> dict[str, Any]:
     # rotate inputs over twice the on-chip cache (last-level cache; GPU L2 from the catalog)
     cache = info.cache_bytes if backend == "cpu" or chip is None else float(chip.mem_bytes[0]) or 50e6
 
-    results = []
+    results, failed = [], []
     with jax.default_device(dev):
         cases = kernels.all_cases(args.size, backend, families, precisions,
                                   cache_bytes=cache, pallas=args.pallas)
         pool = RandomPool(args.seed, 1 << 23 if args.size != "tiny" else 1 << 22)
         for c in cases:
-            r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * cache,
-                         max_buffers=256, **settings)
+            try:
+                r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * cache,
+                             max_buffers=256, **settings)
+            except KernelCheckError as e:  # wrong result: reported, never timed or fitted
+                failed.append({"name": c.name, "error": str(e)})
+                out(f"FAILED correctness check, not timed: {e}")
+                continue
             results.append(r)
     t_kernels = time.perf_counter() - t_start
     out(f"{len(results)} kernels checked against NumPy and timed in {t_kernels:.1f} s "
@@ -773,6 +778,9 @@ def run(args, out=print) -> dict[str, Any]:
                 "(simulated on CPU: one shared memory; not fitted):")
             out(collectives.format_table(coll))
     wall = time.perf_counter() - t_start
+    if failed:
+        out(f"{len(failed)} kernel(s) FAILED their correctness check: "
+            + ", ".join(f["name"] for f in failed))
     out(f"total {wall:.1f} s")
     result = {"device": dataclasses.asdict(info), "chip": chip_key, "size": args.size,
               "kernels": [r.as_dict() for r in results],
@@ -781,7 +789,7 @@ def run(args, out=print) -> dict[str, Any]:
               "error_ratio_after_before": ratio, "efficiency_default": efficiency_to_dict(default),
               "efficiency_fitted": effd, "fit_loss": loss, "calibration_file": str(cal_path),
               "host_catalog": str(host_path) if host_path else None, "collectives": coll,
-              "wall_s": wall, "created_utc": created}
+              "wall_s": wall, "created_utc": created, "failed": failed}
     if args.json_out:
         p = Path(args.json_out).expanduser()
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -759,7 +759,9 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     Numbers come from the catalog where it has them (system ``domain_chips_count`` /
     ``chips_count``, links ``bytes_per_s_per_dir`` and ``latency_s``, the chip's own
     per-chip ``scaleup/scaleout_bytes_per_s_per_dir``), else from :data:`LINK_DEFAULTS`;
-    ``provenance`` records which. ``pick`` (best/low/high) selects within estimate ranges.
+    ``provenance`` records which. ``pick`` (best/low/high) selects within estimate ranges
+    value by value, like the catalog: ``low`` takes the low end of every figure (lower
+    efficiency *and* lower latency), so it is not simply "the slow network".
     Efficiencies default to the link's documented estimate; pass 1.0 for nominal rates.
     ``switch_reduction=True`` turns on the in-switch (NVLS) all-reduce; only links whose
     :data:`LINK_DEFAULTS` entry says ``switch_reduction`` (NVLink4/5 switches) allow it.

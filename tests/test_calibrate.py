@@ -262,7 +262,8 @@ def test_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
     few = [matmul.matmul_case(n, n, n, p) for p in ("fp32", "bf16") for n in (32, 96)]
     few += [stream.stream_case(k, n, "fp32", hot=h) for k in ("copy", "triad")
             for n in (1024, 16384) for h in (False, True)]
-    monkeypatch.setattr(kernels, "all_cases", lambda *a, **k: few)
+    bad = harness.KernelCase(**{**few[0].__dict__, "name": "wrong", "fn": lambda a, b: a @ b + 1})
+    monkeypatch.setattr(kernels, "all_cases", lambda *a, **k: few + [bad])
     monkeypatch.setitem(cal.RUN_SETTINGS, "tiny", {"repeats": 2, "warmup": 0, "min_sample_s": 0.0})
     from perfmodel.cli import main
 
@@ -271,14 +272,16 @@ def test_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
     js = tmp_path / "r.json"
     rc = main(["calibrate", "--size", "tiny", "--device", "cpu", "--collectives", "0",
                "--steps", "200", "--out", str(out), "--host-catalog", str(host), "--json", str(js)])
-    assert rc == 0
+    assert rc == 1  # the wrong kernel is reported, not timed, and fails the run
     text = capsys.readouterr().out
     assert "median before" in text and "ALL" in text
+    assert "FAILED correctness check, not timed: kernel wrong" in text
     eff = cal.load_efficiency(out)
     assert np.all(np.asarray(eff.compute) > 0)
     assert "host_measured" in load_catalog(host).chips
     res = json.loads(js.read_text())
     assert len(res["kernels"]) == len(few) and res["chip"] == "host_measured"
+    assert [f["name"] for f in res["failed"]] == ["wrong"]
     assert sum(res["split_test"]) >= 4
     assert set(res["errors_by_family"]) == {"matmul", "stream", "ALL"}
 

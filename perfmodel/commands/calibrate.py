@@ -22,5 +22,5 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from perfmodel import calibrate
 
-    calibrate.run(args)
-    return 0
+    res = calibrate.run(args)
+    return 1 if res["failed"] else 0

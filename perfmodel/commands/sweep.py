@@ -16,9 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "chip specs with model = \"chips\"), evaluate them in jit+vmap chunks sharded "
                     "across local devices, and stream the results to PATH/chunk-*.parquet. "
                     "Rerunning the same command resumes an interrupted sweep.")
+    from perfmodel.sweep.engine import builtin_spec_paths
+
+    builtin = ", ".join(builtin_spec_paths()) or "none"
     p.add_argument("spec", nargs="?", default=None,
-                   help="sweep spec TOML (or a built-in name); default: the built-in scenario's "
-                        "uncertain inputs")
+                   help="sweep spec TOML, or a built-in spec name (" + builtin + "); default: the "
+                        "built-in fleet scenario's own uncertain inputs (price ranges, catalog "
+                        "low/best/high chip figures)")
     p.add_argument("--samples", type=int, default=None, help="number of samples (overrides the spec)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the spec)")
     p.add_argument("--out", required=True, metavar="PATH", help="output directory")

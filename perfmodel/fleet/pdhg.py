@@ -656,8 +656,11 @@ def _put(tree, sub, idx, n_real):
 
 
 def _bucket(k: int, batch: int) -> int:
-    """Padded sub-batch size: the next power of two (at most the full batch)."""
-    return min(batch, 1 << max(k - 1, 0).bit_length())
+    """Padded sub-batch size: 16 * 4**j >= k (at most the full batch): few compiles."""
+    size = 16
+    while size < k:
+        size *= 4
+    return min(batch, size)
 
 
 def _varying_rows(data) -> np.ndarray:
@@ -669,7 +672,7 @@ def _varying_rows(data) -> np.ndarray:
 
 def _solve_batch_compact(data, opts: SolverOptions, first_round: int, structured: bool) -> LPSolution:
     """Run the batch in rounds of doubling iteration caps; after each round only the
-    members still running go on, gathered into a power-of-two sub-batch, so the batch
+    members still running go on, gathered into a smaller sub-batch, so the batch
     no longer waits for its slowest member at full width."""
     c, A_ub, b_ub, A_eq, b_eq, lo, hi = data
     m_ub = int(np.shape(A_ub)[1])
@@ -738,7 +741,7 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
         member has stopped (finished members are frozen by ``while_loop`` batching).
         ``True``: rounds of doubling iteration caps (``first_round`` iterations first);
         after each round the members still running continue in a smaller vmapped
-        sub-batch (powers of two). Same per-member results, less wasted work when
+        sub-batch (padded to 16 * 4**j members, so at most a few compiles). Same per-member results, less wasted work when
         iteration counts vary. Default: True for concrete inputs with more than 8
         members, False when traced (inside ``jax.jit``).
       shared_matrix: (compact mode) when the members' constraint matrices differ only in

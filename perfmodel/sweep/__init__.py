@@ -9,17 +9,43 @@ sharding, resumption and multi-host runs); the built-in models are in
 
 from perfmodel.sweep.engine import (
     DISTRIBUTIONS as DISTRIBUTIONS,
+)
+from perfmodel.sweep.engine import (
     MODELS as MODELS,
+)
+from perfmodel.sweep.engine import (
     Model as Model,
+)
+from perfmodel.sweep.engine import (
     Param as Param,
+)
+from perfmodel.sweep.engine import (
     SweepRun as SweepRun,
+)
+from perfmodel.sweep.engine import (
     SweepSpec as SweepSpec,
+)
+from perfmodel.sweep.engine import (
     load_results as load_results,
+)
+from perfmodel.sweep.engine import (
     load_spec as load_spec,
+)
+from perfmodel.sweep.engine import (
     parse_param as parse_param,
+)
+from perfmodel.sweep.engine import (
     parse_spec as parse_spec,
+)
+from perfmodel.sweep.engine import (
     plot_summary as plot_summary,
+)
+from perfmodel.sweep.engine import (
     run_sweep as run_sweep,
+)
+from perfmodel.sweep.engine import (
     sample_params as sample_params,
+)
+from perfmodel.sweep.engine import (
     summarize as summarize,
 )

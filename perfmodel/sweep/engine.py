@@ -44,7 +44,8 @@ and a shared output directory, after
 ``jax.distributed.initialize(coordinator_address, num_processes, process_id)``.
 Process ``p`` of ``P`` evaluates the chunks ``c`` with ``c % P == p`` on its own local
 devices (``jax.local_devices()``), so no cross-host communication happens during the
-sweep; process 0 writes the manifest (the others wait for it and check it). Because a
+sweep; any process writes the manifest if it is missing (its content is the same for
+all), and each checks it. Because a
 chunk depends only on ``(seed, c)``, a restarted or re-sized job (a different ``P``)
 resumes from whatever chunks exist. Only the single-host path is tested here (on CPU
 with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``).
@@ -277,6 +278,8 @@ class Model:
         of a spec (e.g. sized for their largest draws); ``evaluate`` is used when ``None``.
       extras: model-specific helpers (not part of the spec identity), e.g. the fleet
         model's ``variant_problem(params) -> (one sample's params -> Problem)``.
+      default_chunk_size: samples per chunk when the spec does not say (a chunk is the
+        unit of progress, of resumption and of one compiled call).
     """
 
     name: str
@@ -290,6 +293,7 @@ class Model:
     fan: tuple[str, tuple[str, ...]] | None = None
     bind: Callable[[tuple[Param, ...]], Callable] | None = None
     extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    default_chunk_size: int = 1024
 
 
 def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
@@ -347,7 +351,6 @@ def fleet_available() -> bool:
 SPEC_TOP = {"sweep", "model", "params"}
 SWEEP_KEYS = {"model", "samples", "seed", "chunk_size", "description"}
 DEFAULT_SAMPLES = 1000
-DEFAULT_CHUNK = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,7 +433,8 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
         raise ValueError(f"{source}: sweep.model = {model_name!r} must be one of {', '.join(MODELS)}")
     samples = _int_field(sw.get("samples", DEFAULT_SAMPLES), "sweep.samples", 1, MAX_SAMPLES)
     seed = _int_field(sw.get("seed", 0), "sweep.seed", 0, 2**31 - 1)
-    chunk = _int_field(sw.get("chunk_size", DEFAULT_CHUNK), "sweep.chunk_size", 1, 2**24)
+    if "chunk_size" in sw:
+        _int_field(sw["chunk_size"], "sweep.chunk_size", 1, 2**24)
     cfg = data.get("model", {})
     if not isinstance(cfg, Mapping):
         raise ValueError(f"{source}: [model] must be a table")
@@ -438,6 +442,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
         model = MODELS[model_name](cfg, catalog)
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
+    chunk = sw.get("chunk_size", model.default_chunk_size)
     params = {p.name: p for p in model.defaults}
     for name, raw in _flatten_params(data.get("params", {})).items():
         if name not in model.known:
@@ -735,21 +740,15 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
     else:
         columns = list(man["columns"])
 
-    if man is None:
-        if pidx == 0:
-            man = {"format": FORMAT_VERSION, "identity": spec.identity(), "digest": spec.digest(),
-                   "source": spec.source, "description": spec.description,
-                   "n_chunks": n_chunks, "columns": columns,
-                   "metrics": list(spec.model.metrics),
-                   "decision_prefixes": list(spec.model.decision_prefixes),
-                   "decision_threshold": spec.model.decision_threshold,
-                   "fan": list(spec.model.fan) if spec.model.fan else None,
-                   "created_unix_s": time.time()}
-            _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode(), tag=tag)
-        else:
-            while not (out / MANIFEST).exists():
-                time.sleep(0.5)
-            man = _check_manifest(out, spec)
+    if man is None:  # any process may write it: the content is the same for all of them
+        man = {"format": FORMAT_VERSION, "identity": spec.identity(), "digest": spec.digest(),
+               "source": spec.source, "description": spec.description,
+               "n_chunks": n_chunks, "columns": columns,
+               "metrics": list(spec.model.metrics),
+               "decision_prefixes": list(spec.model.decision_prefixes),
+               "decision_threshold": spec.model.decision_threshold,
+               "fan": list(spec.model.fan) if spec.model.fan else None}
+        _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode(), tag=tag)
     elif man.get("columns") != columns:
         raise ValueError(f"{out / MANIFEST}: columns differ from this build's model outputs; "
                          "the code changed since the sweep started: use --overwrite")

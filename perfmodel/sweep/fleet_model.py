@@ -314,7 +314,8 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
         tuple(defaults), known, make_evaluate((), 1.0), ("h100e", "h100e_quarters", "cost_usd"),
         ("buy.",), 0.5, ("h100e_q.", tuple(sc.periods)), bind,
         {"variant_problem": lambda params: make_variant(
-            max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")]))})
+            max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")]))},
+        default_chunk_size=64)
     return model
 
 
