@@ -104,10 +104,12 @@ print("identity holds: n H100 -> n H100e on", ", ".join(WORKLOADS))
 
 # %% [markdown]
 # Job-mode figures far above the capacity ones come from the H100 side: one job has a
-# fixed global batch (the preset's sequences or clips per step), and past some count the
-# H100 curve nearly stops scaling (exponent near 0 above). Matching a faster cluster there
-# takes disproportionately many H100s, and the inversion is ill-conditioned; `perfmodel
-# equiv` prints a warning in that case. The capacity figures compare the per-chip rates of
+# fixed global batch (the preset's sequences or clips per step), so adding chips helps only
+# when a better layout becomes possible, and the H100 job-mode curve has flat stretches
+# (exponent near 0 above, e.g. llama3-8b at 1,024 H100s; video-driving near the Dojo
+# answer). Matching a faster cluster across such stretches takes disproportionately many
+# H100s: the inversion is ill-conditioned there, and `perfmodel equiv` warns when the
+# exponent at the answer is below 0.5. The capacity figures compare the per-chip rates of
 # the best slices and stay close to the spec ratio, except where memory capacity or SRAM
 # changes what fits.
 #

@@ -56,7 +56,7 @@ def format_summary(s: dict, run=None) -> str:
         lines.append(head)
         lines.append(f"  computed {run.chunks_computed} chunk(s), resumed {run.chunks_skipped}; "
                      f"{run.devices} device(s); compile {run.compile_s:.1f} s; "
-                     + (f"{rate:,.0f} samples/s" if rate == rate else "nothing to compute"))
+                     + (f"{rate:,.3g} samples/s" if rate == rate else "nothing to compute"))
     else:
         lines.append(head)
     def table(title, rows):

@@ -855,7 +855,7 @@ def random_fleet_lp(seed: int, n_sites: int = 3, n_chips: int = 6, n_periods: in
         d = 0.05 * cap[k, t]
         b_eq[e] = d
         x_feas[idx[0, k, t]] += d
-        eq_names.append(f"commit[chip{k},q{t}]")
+        eq_names.append(f"commit[chip{k},{e}]")          # same names for every seed (stackable)
     # make the committed plan fit: raise any violated rhs
     slack = A_ub @ x_feas - b_ub
     b_ub = np.where(slack > 0, b_ub + slack * 1.5, b_ub)
