@@ -164,7 +164,8 @@ for p in ok:
     key = (round(p.capex_usd / 1e7), round(p.h100e_quarters))
     if key in labels:
         ax.annotate("budget " + ", ".join(labels.pop(key)), (p.capex_usd / 1e9, p.h100e_quarters / 1e3),
-                    fontsize=8, textcoords="offset points", xytext=(-40, -14))
+                    fontsize=8, textcoords="offset points", xytext=(-20, 8))
+ax.margins(x=0.15, y=0.15)
 ax.set_xlabel("capex over the horizon ($B)")
 ax.set_ylabel("H100e-quarters (thousands)")
 ax.set_title(f"{sc.name}: Pareto front over budget scale")
