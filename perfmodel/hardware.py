@@ -632,7 +632,7 @@ def _check_references(cat: Catalog, path: str) -> None:
 
 def load_catalog_file(path: str | Path) -> Catalog:
     """Load and validate one catalog TOML file (references checked on merge)."""
-    p = Path(path)
+    p = Path(path).expanduser()
     try:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:

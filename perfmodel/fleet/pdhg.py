@@ -351,7 +351,7 @@ class _Op:
 
     Kt: jax.Array
     Kd: jax.Array
-    idx: jax.Array
+    idx: jax.Array         # [r, m] one-hot selection of the differing rows (a matmul, not a scatter)
     structured: bool = flax.struct.field(pytree_node=False, default=False)
 
     @property
@@ -364,16 +364,16 @@ class _Op:
 
     def __matmul__(self, x):
         out = self.Kt @ x
-        return out.at[self.idx].add(self.Kd @ x) if self.structured else out
+        return out + (self.Kd @ x) @ self.idx if self.structured else out
 
     def __rmatmul__(self, y):
         out = y @ self.Kt
-        return out + y[self.idx] @ self.Kd if self.structured else out
+        return out + (self.idx @ y) @ self.Kd if self.structured else out
 
 
 def _plain_op(Kt):
     n = Kt.shape[1]
-    return _Op(Kt=Kt, Kd=jnp.zeros((0, n), Kt.dtype), idx=jnp.zeros((0,), jnp.int32))
+    return _Op(Kt=Kt, Kd=jnp.zeros((0, n), Kt.dtype), idx=jnp.zeros((0, Kt.shape[0]), Kt.dtype))
 
 
 @flax.struct.dataclass
@@ -453,7 +453,8 @@ def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx, opts
     f64 = jnp.float64
     c, K_rows, b_ub, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, K_rows, b_ub, b_eq, lo, hi))
     Kd = d_r[idx][:, None] * K_rows * d_c[None, :] - Kt_ref[idx]
-    op = _Op(Kt=Kt_ref, Kd=Kd, idx=idx, structured=True)
+    onehot = (idx[:, None] == jnp.arange(Kt_ref.shape[0])[None, :]).astype(Kt_ref.dtype)
+    op = _Op(Kt=Kt_ref, Kd=Kd, idx=onehot, structured=True)
     return _setup_tail(c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], opts)
 
 
