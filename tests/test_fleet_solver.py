@@ -371,26 +371,3 @@ def test_compacting_batch_driver_matches_one_call():
     assert int(rounds.iterations[0]) > 64                 # it really ran more than one round
     with pytest.raises(ValueError, match=r"compact=True\) needs concrete"):
         jax.jit(lambda lp: solve_lp_batch(lp, compact=True).objective)(stacked)
-
-
-def test_shared_matrix_batch_matches_highs():
-    """Price draws scale the budget rows only: the structured batch (one shared matrix plus
-    each member's differing rows) agrees with HiGHS and with the plain batch."""
-    rng = np.random.default_rng(5)
-    m_ub = _LP_A.b_ub.shape[0]
-    budget = np.array([r.startswith("budget[") for r in _LP_A.row_names[:m_ub]])
-    lps = []
-    for _ in range(10):
-        A = np.asarray(_LP_A.A_ub).copy()
-        A[budget] *= rng.uniform(0.7, 1.3, (budget.sum(), 1))
-        b = np.asarray(_LP_A.b_ub) * rng.uniform(0.8, 1.2, m_ub)
-        lps.append(_LP_A.replace(A_ub=jnp.asarray(A), b_ub=jnp.asarray(b)))
-    stacked = stack_lps(lps)
-    shared = solve_lp_batch(stacked, shared_matrix=True, first_round=128)
-    plain = solve_lp_batch(stacked, compact=False)
-    refs = np.array([highs(lp)[0] for lp in lps])
-    assert np.all(np.asarray(shared.status) == OPTIMAL)
-    np.testing.assert_allclose(np.asarray(shared.objective), refs, rtol=1e-4)
-    np.testing.assert_allclose(np.asarray(shared.objective), np.asarray(plain.objective), rtol=1e-3)
-    with pytest.raises(ValueError, match="shared_matrix=True needs compact=True"):
-        solve_lp_batch(stacked, compact=False, shared_matrix=True)
