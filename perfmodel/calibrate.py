@@ -45,7 +45,6 @@ import os
 import platform
 import socket
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.hardware import MEMORY_LEVELS as MEMORY_LEVELS_EFF
-from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip
+from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip, read_toml
 from perfmodel.roofline import OP_KINDS, Efficiency, Op, op_time
 
 DEFAULT_HOST_KEY = "host_measured"
@@ -188,12 +187,7 @@ def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency
 def load_calibration(path: str | Path) -> dict[str, Any]:
     """The whole calibration file as a dict (``meta``, ``efficiency``, ``errors``)."""
     p = Path(path).expanduser()
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: calibration file not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{p}: not valid TOML: {e}") from None
+    data = read_toml(p, "calibration")
     if "efficiency" not in data:
         raise ValueError(f"{p}: missing the [efficiency] table of a calibration file")
     return data

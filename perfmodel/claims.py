@@ -19,14 +19,13 @@ on the spec-sheet and price/power numbers.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from perfmodel import equivalence as eq
-from perfmodel.hardware import PICKS, Catalog, load_catalog
+from perfmodel.hardware import PICKS, Catalog, load_catalog, read_toml
 
 TOL = 0.10
 VERDICTS = ("consistent", "overstated", "understated", "fits", "does not fit", "marginal",
@@ -107,12 +106,7 @@ def load_claims(*extra: str | Path, builtin: bool = True) -> list[Claim]:
     files = ([builtin_claims_path()] if builtin else []) + [Path(p) for p in extra]
     by_id: dict[str, Claim] = {}
     for p in files:
-        try:
-            data = tomllib.loads(Path(p).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"{p}: claims file not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{p}: not valid TOML: {e}") from None
+        data = read_toml(p, "claims", missing=ValueError)
         for c in parse_claims(data, str(p)):
             by_id[c.id] = c
     return list(by_id.values())

@@ -630,15 +630,24 @@ def _check_references(cat: Catalog, path: str) -> None:
                                    f"'{s.text[lk]}'; known links: {', '.join(sorted(cat.links))}")
 
 
+def read_toml(path: str | Path, what: str, *, error: type[Exception] = ValueError,
+              missing: type[Exception] = FileNotFoundError, missing_hint: str = "") -> dict:
+    """Parse the TOML file at ``path`` (``~`` expanded). A missing file raises ``missing``
+    ("<path>: <what> file not found<missing_hint>"), bad TOML raises ``error``
+    ("<path>: not valid TOML: ..."); both name the file, never a parser traceback."""
+    p = Path(path).expanduser()
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise missing(f"{p}: {what} file not found{missing_hint}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{p}: not valid TOML: {e}") from None
+
+
 def load_catalog_file(path: str | Path) -> Catalog:
     """Load and validate one catalog TOML file (references checked on merge)."""
     p = Path(path).expanduser()
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise CatalogError(f"{p}: catalog file not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CatalogError(f"{p}: not valid TOML: {e}") from None
+    data = read_toml(p, "catalog", error=CatalogError, missing=CatalogError)
     return parse_catalog(data, str(p))
 
 

@@ -22,7 +22,6 @@ Megatron 1T, Llama 3 8B/70B/405B, and ``video-driving`` (see :data:`VIDEO_DRIVIN
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import flax.struct
 import jax.numpy as jnp
 
 from perfmodel import roofline as rf
-from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, PRECISIONS
+from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, PRECISIONS, read_toml
 
 #: Precisions a training workload may state (int8 is for inference only).
 TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32")
@@ -373,12 +372,7 @@ def workload_from_dict(d: dict[str, Any], name: str = "custom") -> Workload:
 def load_workload_file(path: str | Path) -> Workload:
     """A workload from a TOML file: top-level keys, or a ``[workload]`` table."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"workload file not found: {p}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{p}: not valid TOML: {e}") from None
+    data = read_toml(p, "workload")
     data = data.get("workload", data)
     return workload_from_dict(dict(data), name=p.stem)
 

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from perfmodel.fleet.check import h100e_by_offer
 from perfmodel.fleet.problem import FleetInfeasible, Scenario, build_problem
 from perfmodel.fleet.rounding import solve
 
@@ -30,32 +31,28 @@ class ParetoPoint:
     note: str = ""
 
 
+def _point(kind: str, parameter: float, scenario: Scenario, method, **build) -> ParetoPoint:
+    """Solve one problem of the sweep; an infeasible one is kept as a flagged point."""
+    pr = build_problem(scenario, **build)
+    try:
+        p = solve(pr, method=method)
+    except FleetInfeasible as e:
+        nan = float("nan")
+        return ParetoPoint(kind, parameter, nan, nan, nan, False, note=str(e))
+    h = h100e_by_offer(pr, p.buy_units).sum(axis=(0, 1))
+    return ParetoPoint(kind, parameter, p.capex_usd, p.h100e_quarters, float(h[pr.target_period]), True)
+
+
 def pareto_front(scenario: Scenario, *, budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5), targets=(),
                  method: str | None = None, **build_kw) -> list[ParetoPoint]:
     """Sweep budgets (max-h100e) and targets (min-cost); return points sorted by capex."""
-    pts: list[ParetoPoint] = []
     for b in budget_scales:
         if not b > 0:
             raise ValueError(f"budget_scales contains {b!r}; each must be > 0")
-        pr = build_problem(scenario, objective="max-h100e", budget_scale=float(b), **build_kw)
-        try:
-            p = solve(pr, method=method)
-        except FleetInfeasible as e:
-            pts.append(ParetoPoint("budget", float(b), float("nan"), float("nan"), float("nan"), False, note=str(e)))
-            continue
-        from perfmodel.fleet.check import h100e_by_offer
-        h = h100e_by_offer(pr, p.buy_units).sum(axis=(0, 1))
-        pts.append(ParetoPoint("budget", float(b), p.capex_usd, p.h100e_quarters, float(h[pr.target_period]), True))
-    for tg in targets:
-        pr = build_problem(scenario, objective="min-cost", target_h100e=float(tg), **build_kw)
-        try:
-            p = solve(pr, method=method)
-        except FleetInfeasible as e:
-            pts.append(ParetoPoint("target", float(tg), float("nan"), float("nan"), float("nan"), False, note=str(e)))
-            continue
-        from perfmodel.fleet.check import h100e_by_offer
-        h = h100e_by_offer(pr, p.buy_units).sum(axis=(0, 1))
-        pts.append(ParetoPoint("target", float(tg), p.capex_usd, p.h100e_quarters, float(h[pr.target_period]), True))
+    pts = [_point("budget", float(b), scenario, method, objective="max-h100e",
+                  budget_scale=float(b), **build_kw) for b in budget_scales]
+    pts += [_point("target", float(tg), scenario, method, objective="min-cost",
+                   target_h100e=float(tg), **build_kw) for tg in targets]
     ok = [p for p in pts if p.feasible]
     out = []
     for p in pts:

@@ -52,7 +52,6 @@ import dataclasses
 import functools
 import math
 import re
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.fleet.lp import LP
+from perfmodel.hardware import read_toml
 
 __all__ = [
     "Scenario", "Site", "Offer", "Problem", "FleetInfeasible",
@@ -415,10 +415,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if not p.exists():
         raise ValueError(f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
                          f"scenario ({', '.join(scenario_names())})")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{p}: invalid TOML: {e}") from None
+    data = read_toml(p, "scenario", missing=ValueError)
     return parse_scenario(data, str(p))
 
 

@@ -67,7 +67,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -76,6 +75,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from perfmodel.hardware import read_toml
 
 # --------------------------------------------------------------------------------------
 # Distributions
@@ -488,13 +489,8 @@ def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:
     p = Path(path)
     if not p.exists() and str(path) in builtin:
         p = builtin[str(path)]
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"sweep spec {str(path)!r} not found (built-in specs: "
-                                f"{', '.join(builtin) or 'none'})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{p}: not valid TOML: {e}") from None
+    data = read_toml(p, "sweep spec",
+                     missing_hint=f" (built-in specs: {', '.join(builtin) or 'none'})")
     return parse_spec(data, str(p), catalog=catalog)
 
 
