@@ -23,8 +23,12 @@ Built-in files: ``catalog_chips.toml`` (``[chips.*]``, ``[aliases]``) and
 ``catalog_systems.toml`` (``[systems.*]`` with text ``chip``, ``link_scaleup``,
 ``link_scaleout``, ``topology`` and figures ``chips_count``, ``domain_chips_count``,
 ``power_w``, ``price_usd``; ``[links.*]`` with ``bytes_per_s_per_dir`` (per chip, one
-direction) and ``latency_s``). A user file passed to :func:`load_catalog` adds entries
-or replaces same-named ones (e.g. an H100 with your own all-in price).
+direction), ``latency_s``, ``efficiency_ratio``, an optional ``switch_reduction_ratio``
+and the boolean flag ``switch_reduction``; ``[link_defaults]`` with the figures used for
+a link that lacks one, see :data:`LINK_DEFAULT_FIELDS`). A user file passed to
+:func:`load_catalog` adds entries or replaces same-named ones (e.g. an H100 with your own
+all-in price; a ``[links.X]`` entry replaces the whole built-in link ``X``; a
+``[link_defaults]`` key replaces that one default).
 
 Example::
 
@@ -129,6 +133,19 @@ CHIP_KINDS = ("gpu", "wafer_tile", "asic", "inference", "cpu")
 SYSTEM_TEXT_FIELDS = ("name", "chip", "link_scaleup", "link_scaleout", "note", "topology",
                       "vendor", "available")
 LINK_TEXT_FIELDS = ("name", "note", "topology", "kind", "vendor", "generation")
+#: Boolean (``true``/``false``) link fields: ``switch_reduction`` = the scale-up switch
+#: reduces in the network (NVLink SHARP, NCCL's NVLS).
+LINK_FLAG_FIELDS = ("switch_reduction",)
+#: Figures of the ``[link_defaults]`` table (used by :mod:`perfmodel.interconnect` for a
+#: link without its own figure, and for networks built by hand), with allowed ranges.
+LINK_DEFAULT_FIELDS: dict[str, tuple[float, float]] = {
+    "scaleup_switched_efficiency_ratio": (1e-6, 1.0),
+    "scaleup_mesh_efficiency_ratio": (1e-6, 1.0),
+    "scaleout_efficiency_ratio": (1e-6, 1.0),
+    "scaleup_latency_s": (0.0, 1.0),
+    "scaleout_latency_s": (0.0, 1.0),
+    "switch_reduction_ratio": (1e-6, 10.0),
+}
 
 
 class CatalogError(ValueError):
@@ -495,13 +512,15 @@ ALIASES: dict[str, str] = {}
 
 @dataclasses.dataclass
 class Catalog:
-    """All chips, systems and links; look-ups by key or alias with clear errors."""
+    """All chips, systems and links; look-ups by key or alias with clear errors.
+    ``link_defaults`` holds the ``[link_defaults]`` figures by key."""
 
     chips: dict[str, ChipRecord]
     systems: dict[str, SystemRecord]
     links: dict[str, LinkRecord]
     aliases: dict[str, str]
     sources: dict[str, str]
+    link_defaults: dict[str, Figure] = dataclasses.field(default_factory=dict)
 
     def resolve(self, name: str) -> str:
         """Canonical chip key for ``name`` (a key or an alias, case-insensitive)."""
@@ -537,13 +556,15 @@ class Catalog:
         """This catalog with ``other``'s entries added or replacing same-named ones."""
         return Catalog({**self.chips, **other.chips}, {**self.systems, **other.systems},
                        {**self.links, **other.links}, {**self.aliases, **other.aliases},
-                       {**self.sources, **other.sources})
+                       {**self.sources, **other.sources},
+                       {**self.link_defaults, **other.link_defaults})
 
 
 def _parse_entries(table: Mapping[str, Any], section: str, path: str,
                    sources: Mapping[str, str], *, text_fields: tuple[str, ...],
                    allowed: Mapping[str, tuple[float, float]] | None,
-                   extra_text: tuple[str, ...] = ()) -> dict[str, tuple[dict, dict]]:
+                   extra_text: tuple[str, ...] = (),
+                   flag_fields: tuple[str, ...] = ()) -> dict[str, tuple[dict, dict]]:
     out = {}
     if not isinstance(table, Mapping):
         raise CatalogError(f"{path}: [{section}] must be a table of entries")
@@ -553,6 +574,12 @@ def _parse_entries(table: Mapping[str, Any], section: str, path: str,
             raise CatalogError(f"{_where(path, entry)}: must be a table")
         text, figs = {}, {}
         for k, v in body.items():
+            if k in flag_fields:
+                if not isinstance(v, bool):
+                    raise CatalogError(f"{_where(path, entry, k)}: must be true or false, "
+                                       f"got {v!r}")
+                text[k] = v
+                continue
             if k in text_fields or k in extra_text:
                 if not isinstance(v, (str, list)):
                     raise CatalogError(f"{_where(path, entry, k)}: must be text, got {v!r}")
@@ -572,7 +599,7 @@ def _parse_entries(table: Mapping[str, Any], section: str, path: str,
 
 def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
     """Validate a parsed TOML mapping and build a :class:`Catalog`."""
-    allowed_top = {"sources", "chips", "systems", "links", "aliases", "meta"}
+    allowed_top = {"sources", "chips", "systems", "links", "link_defaults", "aliases", "meta"}
     unknown = set(data) - allowed_top
     if unknown:
         raise CatalogError(f"{path}: unknown top-level table(s) {sorted(unknown)}; allowed: {sorted(allowed_top)}")
@@ -607,12 +634,23 @@ def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
     links = {}
     for key, (text, figs) in _parse_entries(
             data.get("links", {}), "links", path, sources,
-            text_fields=LINK_TEXT_FIELDS, allowed=None).items():
+            text_fields=LINK_TEXT_FIELDS, allowed=None,
+            flag_fields=LINK_FLAG_FIELDS).items():
         links[key] = LinkRecord(key, text, figs, path)
+    link_defaults = {}
+    raw_defaults = data.get("link_defaults", {})
+    if not isinstance(raw_defaults, Mapping):
+        raise CatalogError(f"{path}: [link_defaults] must be a table of figures")
+    for k, v in raw_defaults.items():
+        if k not in LINK_DEFAULT_FIELDS:
+            raise CatalogError(f"{_where(path, 'link_defaults', k)}: unknown key; allowed: "
+                               f"{', '.join(LINK_DEFAULT_FIELDS)}")
+        link_defaults[k] = parse_figure(v, k, path=path, entry="link_defaults",
+                                        sources=sources, allowed=LINK_DEFAULT_FIELDS[k])
     aliases = {}
     for a, target in dict(data.get("aliases", {})).items():
         aliases[a.lower()] = str(target)
-    return Catalog(chips, systems, links, aliases, sources)
+    return Catalog(chips, systems, links, aliases, sources, link_defaults)
 
 
 def _check_references(cat: Catalog, path: str) -> None:

@@ -9,9 +9,13 @@ arrays, so :func:`collective_time_s` can be ``jit``-ed, ``vmap``-ed over message
 networks, and differentiated with respect to bandwidths and latencies.
 
 Bandwidths in a :class:`Network` are *achievable* rates: :func:`network_for` multiplies
-the catalog's nominal link rate by a documented bandwidth efficiency (:data:`LINK_DEFAULTS`,
-e.g. 0.8 for NVLink and 0.9 for InfiniBand; ESTIMATES). A :class:`Network` built by hand
-is used as given. Consumers must not apply a second bandwidth efficiency on top.
+the catalog's nominal link rate by the link's bandwidth efficiency, the catalog figure
+``efficiency_ratio`` (e.g. 0.8 for NVLink and 0.9 for InfiniBand; ESTIMATES), or the
+class default in the catalog's ``[link_defaults]`` for a link without one. Every link
+figure (rate, latency, efficiency, in-switch reduction) comes from the catalog
+(``perfmodel/data/catalog_systems.toml`` plus user files); this module keeps no copy.
+A :class:`Network` built by hand is used as given. Consumers must not apply a second
+bandwidth efficiency on top.
 
 Conventions (all SI: byte, s, byte/s):
 
@@ -65,8 +69,9 @@ all-gather, AR = all-reduce):
   (offered on request, not part of ``auto`` there).
 * **nvls** (all-reduce, only with ``switch_reduction = 1`` on a switched domain; NVLink
   SHARP): each member sends its buffer into the switch once and receives the reduced
-  result once by multicast, ``T_in = N / (NVLS_RATIO B_u) + 2 a_u``; across domains
-  pipelined with a ring over the domains like **hierarchical**.
+  result once by multicast, ``T_in = N / (r B_u) + 2 a_u`` with ``r`` =
+  ``switch_reduction_ratio`` (catalog; 0.76, fitted to nccl-tests on 8x H100); across
+  domains pipelined with a ring over the domains like **hierarchical**.
 * **direct** all-to-all: each member sends ``N/g`` to every member.
   Switched: ``T = max(N (m-1)/g / B_u, N (g-m)/g / B_o) + (m-1) a_u + (g-m) a_o``
   (pairwise exchange, ``g-1`` rounds: the upper end of small-message latency).
@@ -154,6 +159,10 @@ class Network:
         NCCL's NVLS, on NVSwitch gen3 and NVLink5 switches) and the ``nvls`` all-reduce
         is used; 0.0 (default) otherwise. An addition to the 7-field contract, with a
         default, so ``Network(...)`` with the 7 fields still works.
+      switch_reduction_ratio: bandwidth of the in-switch (``nvls``) all-reduce relative
+        to ``scaleup_bytes_per_s``, > 0. Default: the built-in catalog's
+        ``[link_defaults] switch_reduction_ratio`` (:func:`default_switch_reduction_ratio`);
+        :func:`network_for` takes the link's own figure where it has one.
     """
 
     scaleup_bytes_per_s: jnp.ndarray
@@ -164,15 +173,21 @@ class Network:
     oversubscription: jnp.ndarray
     mesh: jnp.ndarray
     switch_reduction: jnp.ndarray = 0.0
+    switch_reduction_ratio: jnp.ndarray = flax.struct.field(
+        default_factory=lambda: default_switch_reduction_ratio())
 
     @staticmethod
     def create(scaleup_bytes_per_s: float, scaleup_latency_s: float = 0.0,
                scaleout_bytes_per_s: float | None = None, scaleout_latency_s: float | None = None,
                domain_size: float = 1.0, oversubscription: float = 1.0,
                mesh: bool | float = False,
-               switch_reduction: bool | float = False) -> Network:
+               switch_reduction: bool | float = False,
+               switch_reduction_ratio: float | None = None) -> Network:
         """A validated :class:`Network` from plain numbers (SI units). The scale-out link
-        defaults to the scale-up one (a flat, single-level network)."""
+        defaults to the scale-up one (a flat, single-level network);
+        ``switch_reduction_ratio`` to :func:`default_switch_reduction_ratio`."""
+        if switch_reduction_ratio is None:
+            switch_reduction_ratio = default_switch_reduction_ratio()
         net = Network(
             scaleup_bytes_per_s=_f(scaleup_bytes_per_s),
             scaleup_latency_s=_f(scaleup_latency_s),
@@ -181,9 +196,35 @@ class Network:
             scaleout_latency_s=_f(scaleup_latency_s if scaleout_latency_s is None
                                   else scaleout_latency_s),
             domain_size=_f(domain_size), oversubscription=_f(oversubscription),
-            mesh=_f(float(mesh)), switch_reduction=_f(float(switch_reduction)))
+            mesh=_f(float(mesh)), switch_reduction=_f(float(switch_reduction)),
+            switch_reduction_ratio=_f(switch_reduction_ratio))
         validate_network(net)
         return net
+
+
+_DEFAULT_SWITCH_REDUCTION_RATIO: float | None = None
+
+
+def default_switch_reduction_ratio() -> float:
+    """``switch_reduction_ratio`` of a :class:`Network` built by hand: the built-in
+    catalog's ``[link_defaults] switch_reduction_ratio`` (read once, then cached)."""
+    global _DEFAULT_SWITCH_REDUCTION_RATIO
+    if _DEFAULT_SWITCH_REDUCTION_RATIO is None:
+        fig = load_catalog().link_defaults.get("switch_reduction_ratio")
+        if fig is None:
+            raise CatalogError("built-in catalog: [link_defaults] has no "
+                               "'switch_reduction_ratio' (the default for networks built "
+                               "by hand)")
+        _DEFAULT_SWITCH_REDUCTION_RATIO = fig.best
+    return _DEFAULT_SWITCH_REDUCTION_RATIO
+
+
+def __getattr__(name: str) -> Any:
+    # ``NVLS_RATIO`` (kept for existing callers): default_switch_reduction_ratio(), read
+    # lazily from the catalog, so importing this module does not load the catalog.
+    if name == "NVLS_RATIO":
+        return default_switch_reduction_ratio()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _concrete(x: Any) -> np.ndarray | None:
@@ -229,6 +270,7 @@ def validate_network(net: Network) -> None:
     r = _concrete(net.switch_reduction)
     if r is not None and not np.all((r == 0.0) | (r == 1.0)):
         raise ValueError(f"switch_reduction = {r!r} must be 0.0 (none) or 1.0 (NVLS/SHARP)")
+    _check_range("switch_reduction_ratio", net.switch_reduction_ratio, 0.0, lo_open=True)
 
 
 def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
@@ -347,6 +389,7 @@ class _Levels:
     out_lat: Any
     mesh: Any
     nvls: Any       # in-switch reduction available (switched domain only)
+    nvls_ratio: Any  # its bandwidth relative to up_bw
 
 
 def _levels(group_size, net: Network, members_per_domain) -> _Levels:
@@ -364,7 +407,8 @@ def _levels(group_size, net: Network, members_per_domain) -> _Levels:
                    ring_bw=jnp.where(mesh, 2.0 * up, up),
                    out_bw=net.scaleout_bytes_per_s / net.oversubscription,
                    up_lat=net.scaleup_latency_s, out_lat=net.scaleout_latency_s, mesh=mesh,
-                   nvls=(_f(net.switch_reduction) > 0.5) & ~mesh)
+                   nvls=(_f(net.switch_reduction) > 0.5) & ~mesh,
+                   nvls_ratio=net.switch_reduction_ratio)
 
 
 def _flat(L: _Levels, inner_bw):
@@ -426,20 +470,15 @@ def _mesh2d(kind, N, L: _Levels):
     return _two_level(kind, N, L, 2.0 * (jnp.sqrt(L.m) - 1.0) * L.up_lat)
 
 
-NVLS_RATIO = 0.76
-"""Bandwidth of the in-switch (NVLS) all-reduce relative to the ring's achievable
-scale-up bandwidth. ESTIMATE fitted to one public figure: nccl-tests all_reduce_perf on
-8x H100 SXM with NVLS reaches 460-480 GB/s bus bandwidth (docs.alayanew.com, "NCCL-tests
-in practice", 2026), i.e. algbw 263-274 GB/s = 0.73-0.76 x (0.8 x 450 GB/s)."""
-
-
 def _nvls(N, L: _Levels):
     """In-network all-reduce (NVLink SHARP): every member sends its buffer once into the
     switch, which reduces it, and receives the result once by multicast, so each
-    direction carries ``N``: ``T_in = N / (NVLS_RATIO * B_u) + 2 a_u`` (vs the ring's
+    direction carries ``N``: ``T_in = N / (r * B_u) + 2 a_u`` with ``r`` the network's
+    ``switch_reduction_ratio`` (the catalog's 0.76: ESTIMATE fitted to nccl-tests
+    all_reduce_perf on 8x H100 SXM with NVLS, 460-480 GB/s bus bandwidth) (vs the ring's
     ``2 (m-1)/m N / B_u``). Across domains it is pipelined with a ring over the domains
     on the share ``N/m``, as in **hierarchical**."""
-    inner = jnp.where(L.m > 1.0, N / (NVLS_RATIO * L.up_bw), 0.0)
+    inner = jnp.where(L.m > 1.0, N / (L.nvls_ratio * L.up_bw), 0.0)
     inner_lat = jnp.where(L.m > 1.0, 2.0 * L.up_lat, 0.0)
     outer = 2.0 * (L.d - 1.0) / L.d * (N / L.m) / L.out_bw
     t = jnp.maximum(inner, outer) + inner_lat + 2.0 * (L.d - 1.0) * L.out_lat
@@ -578,93 +617,10 @@ def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
 # Topologies from the catalog
 # --------------------------------------------------------------------------------------
 
-#: Documented link defaults, used when the catalog lacks a figure. Each entry: nominal
-#: bandwidth per chip (or per mesh edge) and direction, latency per step, bandwidth
-#: efficiency (achievable fraction in collectives), as (low, best, high), with sources.
-#: Latencies and efficiencies are ESTIMATES (model parameters, not vendor specs).
-LINK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nvlink3": dict(
-        bytes_per_s=(300e9, 300e9, 300e9), latency_s=(1e-6, 1e-6, 10e-6), eff=(0.6, 0.8, 0.9),
-        kind="switched",
-        source="NVIDIA A100 datasheet (NVLink3 600 GB/s bidir = 300 GB/s per dir per GPU); "
-               "latency: Calculon a100_80g.json uses 1e-5 s"),
-    "nvlink4": dict(
-        bytes_per_s=(450e9, 450e9, 450e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
-        kind="switched", switch_reduction=True,
-        source="NVIDIA NVLink page (18 links x 25 GB/s per dir); latency 1 us and efficiency "
-               "0.6 from Calculon systems/h100_80g_nvl8.json (low), 0.8 from nccl-tests "
-               "all_reduce_perf busbw ~360 GB/s of 450 on 8x H100 without NVLS (best); "
-               "Tesla HC2024 slide puts NVLink latency at 2.3 us (high)"),
-    "nvlink5": dict(
-        bytes_per_s=(900e9, 900e9, 900e9), latency_s=(1e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
-        kind="switched", switch_reduction=True,
-        source="NVIDIA NVLink page (NVLink5 1.8 TB/s bidir = 900 GB/s per dir per GPU); "
-               "latency/efficiency as nvlink4 (ESTIMATE)"),
-    "infinity_fabric": dict(
-        bytes_per_s=(448e9, 448e9, 448e9), latency_s=(1e-6, 1.5e-6, 3e-6), eff=(0.55, 0.7, 0.85),
-        kind="switched",
-        source="AMD MI300X: 7 xGMI links x 64 GB/s per dir, full mesh of 8 (wheelersnetwork "
-               "2024-01); treated as a switch of 448 GB/s per GPU since direct algorithms use "
-               "all 7 links; efficiency ESTIMATE (RCCL busbw reports ~300-350 GB/s)"),
-    "ib_hdr": dict(
-        bytes_per_s=(25e9, 25e9, 25e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
-        kind="fat_tree", source="InfiniBand HDR 200 Gb/s per GPU (DGX A100); Calculon IB 2 us, 0.9"),
-    "ib_ndr": dict(
-        bytes_per_s=(50e9, 50e9, 50e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
-        kind="fat_tree",
-        source="InfiniBand NDR 400 Gb/s = 50 GB/s per dir per GPU (ConnectX-7, DGX H100); "
-               "latency 2 us and efficiency 0.9 from Calculon h100_80g_nvl8.json"),
-    "ib_xdr": dict(
-        bytes_per_s=(100e9, 100e9, 100e9), latency_s=(2e-6, 2e-6, 5e-6), eff=(0.8, 0.9, 0.95),
-        kind="fat_tree", source="InfiniBand XDR 800 Gb/s (ConnectX-8); latency/eff as ib_ndr"),
-    "roce_400g": dict(
-        bytes_per_s=(50e9, 50e9, 50e9), latency_s=(2.5e-6, 3e-6, 6e-6), eff=(0.75, 0.85, 0.95),
-        kind="fat_tree",
-        source="400 Gb/s RoCE per GPU (Llama 3 paper, arXiv:2407.21783, sec. 3.3); "
-               "latency/efficiency ESTIMATE (slightly worse than IB)"),
-    "dojo_tile_edge": dict(
-        bytes_per_s=(9e12, 9e12, 9e12), latency_s=(0.2e-6, 1e-6, 2.5e-6), eff=(0.6, 0.8, 0.9),
-        kind="mesh",
-        source="HC34 'DOJO - Super-Compute System Scaling': 9 TB/s per tile edge (taken as "
-               "per direction: 5 D1 x 2 TB/s per dir per die edge = 10 TB/s); latency and "
-               "efficiency ESTIMATE (die-to-die hop ~100 ns per HC34 notes plus software)"),
-    "d1_edge": dict(
-        bytes_per_s=(2e12, 2e12, 2e12), latency_s=(0.05e-6, 0.1e-6, 1e-6), eff=(0.6, 0.8, 0.9),
-        kind="mesh",
-        source="HC34 'DOJO: The Microarchitecture of Tesla's Exa-Scale Computer': 2 TB/s per "
-               "D1 edge per direction (576 x 112 Gb/s SerDes / 8 / 4 edges); die-to-die "
-               "~100 ns (HC34 notes); efficiency ESTIMATE"),
-    "dojo_zplane": dict(
-        bytes_per_s=(167e9, 167e9, 250e9), latency_s=(1.3e-6, 1.3e-6, 5e-6),
-        eff=(0.8, 0.9, 0.97), kind="fat_tree",
-        source="DIP TTPoE 50 GB/s each (HC34); per tile 20 DIPs / 6 tiles x 50 GB/s = 167 GB/s "
-               "in an ExaPOD (best) up to 5 DIPs per tile edge = 250 GB/s (high); TTPoE "
-               "latency 1.3 us (Tesla HC2024 slide); 97.65 of 100 Gb/s measured on Mojo NIC"),
-    "ethernet_10g": dict(
-        bytes_per_s=(0.125e9, 1.25e9, 3.125e9), latency_s=(10e-6, 50e-6, 530e-6),
-        eff=(0.5, 0.7, 0.9), kind="fat_tree",
-        source="ESTIMATE for Tesla FSD computers (HW3/AI4) in a data centre: 1-25 GbE, "
-               "TCP/IP latency 10-530 us (Tesla HC2024 slide: TCP/IP 530 us)"),
-    "ethernet_100g": dict(
-        bytes_per_s=(12.5e9, 12.5e9, 25e9), latency_s=(3e-6, 5e-6, 20e-6), eff=(0.7, 0.85, 0.95),
-        kind="fat_tree", source="ESTIMATE: a 100-200 GbE host NIC"),
-}
-#: Catalog link keys (or name fragments) mapped to entries of LINK_DEFAULTS.
-LINK_ALIASES: dict[str, str] = {
-    "nvlink": "nvlink4", "nvlink3": "nvlink3", "nvlink4": "nvlink4", "nvlink5": "nvlink5",
-    "infinity_fabric": "infinity_fabric", "xgmi": "infinity_fabric",
-    "ib_hdr": "ib_hdr", "ib_ndr": "ib_ndr", "ib_xdr": "ib_xdr", "infiniband": "ib_ndr",
-    "roce_400g": "roce_400g", "roce": "roce_400g", "spectrum": "roce_400g",
-    "dojo_tile_edge": "dojo_tile_edge", "dojo_mesh": "dojo_tile_edge",
-    "dojo_zplane": "dojo_zplane", "ttpoe": "dojo_zplane",
-    "ethernet": "ethernet_100g",
-}
-#: Efficiency defaults by link class, used for catalog links not in LINK_DEFAULTS.
-EFFICIENCY_DEFAULTS: dict[str, float] = {"switched": 0.8, "mesh": 0.8, "fat_tree": 0.9}
-
 #: Default system of each chip (``network_for(chip)`` without ``system=``), and the
-#: fallback topology when the catalog has no system for a chip:
-#: (domain chips, scale-up link, scale-out link, mesh).
+#: fallback topology when the catalog has no system for a chip (or its system names no
+#: links): (domain chips, scale-up link, scale-out link, mesh). The links are keys of the
+#: catalog's ``[links]``; every link figure comes from there.
 DEFAULT_SYSTEM: dict[str, str] = {
     "a100_80gb": "dgx_a100", "h100_sxm": "dgx_h100", "h200": "hgx_h200", "b200": "dgx_b200",
     "gb200": "gb200_nvl72", "mi300x": "mi300x_platform", "dojo_tile": "dojo_exapod",
@@ -695,6 +651,8 @@ class Topology:
     efficiencies and latencies, with the provenance of each number (static, for reports).
 
     Nominal bandwidths are per chip and direction (per edge on a mesh), byte/s.
+    ``switch_reduction_ratio`` is set when ``switch_reduction`` is on (else the
+    :class:`Network` default is used).
     """
 
     chip: str
@@ -712,6 +670,7 @@ class Topology:
     oversubscription: float = 1.0
     provenance: Mapping[str, str] = dataclasses.field(default_factory=dict)
     switch_reduction: bool = False
+    switch_reduction_ratio: float | None = None
 
     def network(self) -> Network:
         """The :class:`Network` pytree (achievable = nominal x efficiency)."""
@@ -720,19 +679,8 @@ class Topology:
             self.scaleout_nominal_bytes_per_s * self.scaleout_efficiency,
             self.scaleout_latency_s, domain_size=self.domain_size,
             oversubscription=self.oversubscription, mesh=self.mesh,
-            switch_reduction=self.switch_reduction)
-
-
-def _link_default_key(link: str) -> str | None:
-    k = link.strip().lower().replace("-", "_")
-    if k in LINK_DEFAULTS:
-        return k
-    if k in LINK_ALIASES:
-        return LINK_ALIASES[k]
-    for frag in sorted(LINK_ALIASES, key=len, reverse=True):
-        if frag in k:
-            return LINK_ALIASES[frag]
-    return None
+            switch_reduction=self.switch_reduction,
+            switch_reduction_ratio=self.switch_reduction_ratio)
 
 
 _PICK_INDEX = {"low": 0, "best": 1, "high": 2}
@@ -749,6 +697,27 @@ def _figure(rec, keys: Sequence[str], pick: str) -> tuple[float, str] | None:
     return None
 
 
+def _link_default(cat: Catalog, key: str, pick: str, link: str, field: str) -> tuple[float, str]:
+    """The catalog's ``[link_defaults]`` figure ``key`` for a ``link`` lacking ``field``:
+    (value, provenance); a clear error naming both when the default is missing too."""
+    fig = cat.link_defaults.get(key)
+    if fig is None:
+        what = f"link {link!r} has no {field!r}" if link else f"no link (so no {field!r})"
+        raise CatalogError(f"{what}, and the catalog's [link_defaults] has no {key!r} to "
+                           "fall back on")
+    return fig.pick(pick), f"catalog link_defaults.{key} ({fig.source})"
+
+
+def _link_record(cat: Catalog, name: str, level: str, chip: str):
+    if not name:
+        return None
+    rec = cat.links.get(name)
+    if rec is None:
+        raise CatalogError(f"link {name!r} (scale-{level} link of chip {chip!r}) is not in the "
+                           f"catalog's [links]; known links: {', '.join(sorted(cat.links))}")
+    return rec
+
+
 def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
                  oversubscription: float = 1.0, pick: str = "best",
                  scaleup_efficiency: float | None = None,
@@ -756,15 +725,21 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
                  switch_reduction: bool = False) -> Topology:
     """The :class:`Topology` of a chip's default (or the given) system.
 
-    Numbers come from the catalog where it has them (system ``domain_chips_count`` /
-    ``chips_count``, links ``bytes_per_s_per_dir`` and ``latency_s``, the chip's own
-    per-chip ``scaleup/scaleout_bytes_per_s_per_dir``), else from :data:`LINK_DEFAULTS`;
-    ``provenance`` records which. ``pick`` (best/low/high) selects within estimate ranges
+    Every number comes from the catalog: system ``domain_chips_count`` / ``chips_count``;
+    bandwidth from the chip's own per-chip ``scaleup/scaleout_bytes_per_s_per_dir``, else
+    the system's, else the link's ``bytes_per_s_per_dir`` (a mesh edge always from the
+    link); the link's ``latency_s`` and ``efficiency_ratio``, else the class default in
+    ``[link_defaults]`` (``scaleup_latency_s``/``scaleout_latency_s``;
+    ``scaleup_switched_efficiency_ratio``, ``scaleup_mesh_efficiency_ratio``,
+    ``scaleout_efficiency_ratio``). ``provenance`` records which. A missing bandwidth, or a
+    missing figure whose default is missing too, raises :class:`CatalogError` naming the
+    link and the field. ``pick`` (best/low/high) selects within estimate ranges
     value by value, like the catalog: ``low`` takes the low end of every figure (lower
     efficiency *and* lower latency), so it is not simply "the slow network".
     Efficiencies default to the link's documented estimate; pass 1.0 for nominal rates.
-    ``switch_reduction=True`` turns on the in-switch (NVLS) all-reduce; only links whose
-    :data:`LINK_DEFAULTS` entry says ``switch_reduction`` (NVLink4/5 switches) allow it.
+    ``switch_reduction=True`` turns on the in-switch (NVLS) all-reduce; only scale-up links
+    with ``switch_reduction = true`` in the catalog (NVLink4/5 switches) allow it, at the
+    link's ``switch_reduction_ratio`` or else ``[link_defaults] switch_reduction_ratio``.
     It is off by default, matching NCCL runs without NVLS (and the rest of this package's
     calibration).
     """
@@ -779,7 +754,6 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     key = cat.resolve(chip_key)
     rec = cat.chips[key]
     prov: dict[str, str] = {}
-    i = _PICK_INDEX[pick]
 
     sys_rec = None
     if system is not None:
@@ -813,9 +787,9 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
         sys_name = f"{key} (no catalog system)"
         prov["domain_size"] = "no system: a domain of one chip"
 
-    links = {"up": cat.links.get(up_name), "out": cat.links.get(out_name)}
-    defaults = {"up": LINK_DEFAULTS.get(_link_default_key(up_name) or "", None),
-                "out": LINK_DEFAULTS.get(_link_default_key(out_name) or "", None)}
+    links = {"up": _link_record(cat, up_name, "up", key),
+             "out": _link_record(cat, out_name, "out", key)}
+    names = {"up": up_name, "out": out_name}
     link_txt = ""
     if links["up"] is not None:
         link_txt = " ".join(str(links["up"].text.get(f, "")) for f in ("topology", "kind"))
@@ -831,15 +805,12 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     elif fb is not None and fb[1] == up_name:
         mesh = fb[3]
     else:
-        mesh = defaults["up"] is not None and defaults["up"]["kind"] == "mesh"
+        mesh = False
 
     def bandwidth(level: str) -> float:
         chip_key_field = f"scale{level if level == 'out' else 'up'}_bytes_per_s_per_dir"
-        dflt = defaults[level]
         if level == "up" and mesh:   # per edge: the link figure, never the chip total
             got = _figure(links["up"], ("bytes_per_s_per_dir",), pick)
-            if got is None and dflt is not None:
-                got = dflt["bytes_per_s"][i], f"LINK_DEFAULTS[{_link_default_key(up_name)!r}]"
             if got is None:
                 raise CatalogError(f"no mesh edge bandwidth for {key}: link {up_name!r} "
                                    "lacks bytes_per_s_per_dir")
@@ -852,14 +823,11 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
                                     chip_key_field), pick)
         if got is None:
             got = _figure(links[level], ("bytes_per_s_per_dir",), pick)
-        if got is None and dflt is not None:
-            name = up_name if level == "up" else out_name
-            got = dflt["bytes_per_s"][i], f"LINK_DEFAULTS[{_link_default_key(name)!r}]"
         if got is None:
             raise CatalogError(
                 f"no scale-{level} bandwidth known for chip {key!r} (system {sys_name!r}, "
-                f"link {(up_name if level == 'up' else out_name)!r}); give the chip "
-                f"'{chip_key_field}' or pass system=")
+                f"link {names[level]!r}); give the chip '{chip_key_field}', the link "
+                f"'bytes_per_s_per_dir', or pass system=")
         return _store(level, got)
 
     def _store(level: str, got: tuple[float, str]) -> float:
@@ -868,13 +836,8 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
 
     def latency(level: str) -> float:
         got = _figure(links[level], ("latency_s",), pick)
-        name = up_name if level == "up" else out_name
-        if got is None and defaults[level] is not None:
-            got = (defaults[level]["latency_s"][i],
-                   f"LINK_DEFAULTS[{_link_default_key(name)!r}] (ESTIMATE)")
         if got is None:
-            got = ((1e-6, 2e-6)[level == "out"],
-                   "generic ESTIMATE (1 us scale-up, 2 us scale-out; Calculon)")
+            got = _link_default(cat, f"scale{level}_latency_s", pick, names[level], "latency_s")
         prov[f"scale{level}_latency_s"] = got[1]
         return float(got[0])
 
@@ -883,35 +846,46 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
             prov[f"scale{level}_efficiency"] = "given"
             return float(given)
         got = _figure(links[level], ("efficiency_ratio", "bw_efficiency_ratio"), pick)
-        name = up_name if level == "up" else out_name
-        if got is None and defaults[level] is not None:
-            got = (defaults[level]["eff"][i],
-                   f"LINK_DEFAULTS[{_link_default_key(name)!r}] (ESTIMATE): "
-                   f"{defaults[level]['source']}")
         if got is None:
-            cls = "mesh" if (level == "up" and mesh) else ("switched" if level == "up"
-                                                            else "fat_tree")
-            got = EFFICIENCY_DEFAULTS[cls], f"EFFICIENCY_DEFAULTS[{cls!r}] (ESTIMATE)"
+            cls = ("scaleup_mesh" if mesh else "scaleup_switched") if level == "up" \
+                else "scaleout"
+            got = _link_default(cat, f"{cls}_efficiency_ratio", pick, names[level],
+                                "efficiency_ratio")
+        if not 0.0 < got[0] <= 1.0:
+            raise CatalogError(f"link {names[level]!r}: efficiency {got[0]:g} ({got[1]}) must "
+                               "be in (0, 1]")
         prov[f"scale{level}_efficiency"] = got[1]
         return float(got[0])
 
     up_bw, out_bw = bandwidth("up"), bandwidth("out")
+    up_eff = efficiency("up", scaleup_efficiency)
+    out_eff = efficiency("out", scaleout_efficiency)
+    up_lat, out_lat = latency("up"), latency("out")
+    reduce = _switch_reduction(switch_reduction, links["up"], up_name, mesh, key)
+    ratio = None
+    if reduce:
+        got = _figure(links["up"], ("switch_reduction_ratio",), pick)
+        if got is None:
+            got = _link_default(cat, "switch_reduction_ratio", pick, up_name,
+                                "switch_reduction_ratio")
+        prov["switch_reduction_ratio"] = got[1]
+        ratio = float(got[0])
     return Topology(
         chip=key, system=sys_name, domain_size=max(1, domain), mesh=bool(mesh),
         scaleup_link=up_name or "(none)", scaleout_link=out_name or "(none)",
         scaleup_nominal_bytes_per_s=up_bw, scaleout_nominal_bytes_per_s=out_bw,
-        scaleup_efficiency=efficiency("up", scaleup_efficiency),
-        scaleout_efficiency=efficiency("out", scaleout_efficiency),
-        scaleup_latency_s=latency("up"), scaleout_latency_s=latency("out"),
+        scaleup_efficiency=up_eff, scaleout_efficiency=out_eff,
+        scaleup_latency_s=up_lat, scaleout_latency_s=out_lat,
         oversubscription=float(oversubscription), provenance=prov,
-        switch_reduction=_switch_reduction(switch_reduction, up_name, mesh, key))
+        switch_reduction=reduce, switch_reduction_ratio=ratio)
 
 
-def _switch_reduction(wanted: bool, up_name: str, mesh: bool, chip: str) -> bool:
+def _switch_reduction(wanted: bool, link, up_name: str, mesh: bool, chip: str) -> bool:
+    """Whether the in-switch reduction is on: only where wanted and the scale-up link has
+    ``switch_reduction = true`` in the catalog."""
     if not wanted:
         return False
-    d = LINK_DEFAULTS.get(_link_default_key(up_name) or "", {})
-    if mesh or not d.get("switch_reduction", False):
+    if mesh or link is None or link.text.get("switch_reduction") is not True:
         raise ValueError(f"switch_reduction=True needs a scale-up switch that reduces in the "
                          f"network (NVLink4/NVLink5 NVSwitch); chip {chip!r} has "
                          f"{up_name or 'no scale-up link'!r}")
@@ -993,9 +967,9 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
 
 
 __all__ = [
-    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "LINK_DEFAULTS", "NVLS_RATIO", "SMOOTH_P",
+    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "SMOOTH_P",
     "Network", "Topology",
     "algorithm_times_s", "best_algorithm", "bus_bandwidth_bytes_per_s", "collective_time_s",
-    "describe", "hard_min", "mesh2d_rs_time_s", "network_for", "point_to_point_time_s",
+    "default_switch_reduction_ratio", "describe", "hard_min", "mesh2d_rs_time_s", "network_for", "point_to_point_time_s",
     "ring_time_s", "smooth_min", "topology_for", "tree_time_s", "validate_network",
 ]

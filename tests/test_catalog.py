@@ -187,7 +187,7 @@ def test_links_have_bandwidth_and_latency():
     for key, link in CAT.links.items():
         assert link.value("bytes_per_s_per_dir") > 0, key
         lat = link.figures["latency_s"]
-        assert 1e-8 <= lat.low <= lat.best <= lat.high <= 1e-4, key
+        assert 1e-8 <= lat.low <= lat.best <= lat.high <= 1e-3, key   # up to 1 ms: TCP/IP over Ethernet (FSD computers)
 
 
 def test_nvl72_rack():

@@ -458,3 +458,209 @@ def test_cli_net_json_and_errors(capsys):
     assert main(["net", "h100", "--oversubscription", "0.5"]) == 2
     assert "oversubscription = 0.5" in capsys.readouterr().err
     assert main(["net", "tpu_v9"]) == 2
+
+
+# --------------------------------------------------------------------------------------
+# Link figures come only from the catalog
+# --------------------------------------------------------------------------------------
+
+# Values the model gave before the link table moved from interconnect.py into the catalog
+# (pinned to 1e-9): (chip, pick, nvls, oversubscription, kind, algorithm, group, bytes).
+PINNED = [
+    (("h100", "low", False, 1.0, "all_reduce", "auto", 64, 1e9), 0.006523481481481482),
+    (("h100", "high", True, 1.0, "all_reduce", "nvls", 64, 1e9), 0.004680263157894737),
+    (("a100", "best", False, 2.5, "all_reduce", "ring", 64, 1e9), 0.02759575),
+    (("gb200", "best", True, 1.0, "all_reduce", "auto", 576, 1e9), 0.0018574853801169593),
+    (("mi300x", "low", False, 1.0, "all_to_all", "direct", 64, 1e6), 0.00014233333333333331),
+    (("dojo_tile", "best", False, 1.0, "all_reduce", "mesh2d", 120, 1e9),
+     0.00014171326194152282),
+    (("d1", "high", False, 1.0, "reduce_scatter", "auto", 200, 1e9), 0.003651247422680412),
+    (("hw3", "high", False, 1.0, "all_reduce", "auto", 16, 1e6), 0.006017777777777777),
+    (("host_cpu", "low", False, 1.0, "send_recv", "direct", 8, 1e6), 0.0001172857142857143),
+    (("dojo_dip", "best", False, 1.0, "all_reduce", "tree", 8, 1e6), 5.644444444444445e-05),
+    (("ai4", "best", False, 1.0, "all_gather", "hierarchical", 16, 1e9), 1.0004000000000002),
+]
+
+
+@pytest.mark.parametrize("case, want", PINNED)
+def test_collective_times_pinned(case, want):
+    chip, pick, nvls, over, kind, alg, g, n = case
+    net = network_for(chip, pick=pick, switch_reduction=nvls, oversubscription=over)
+    assert T(kind, n, g, net, alg=alg) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("chip, nvls, want", [
+    ("a100", False, 239.54008304056213e9), ("h100", False, 358.9661774090619e9),
+    ("h100", True, 478.5381439276428e9), ("gb200", True, 956.5531482345721e9),
+    ("mi300x", False, 312.4242849309478e9)])
+def test_nccl_tests_bus_bandwidth_on_8_gpus(chip, nvls, want):
+    """1 GB all-reduce on one 8-GPU domain (nccl-tests busbw: A100 ~240 GB/s, H100 ~360
+    GB/s without NVLS and ~479 GB/s with it)."""
+    net = network_for(chip, switch_reduction=nvls)
+    t = T("all_reduce", 1e9, 8, net)
+    assert float(bus_bandwidth_bytes_per_s("all_reduce", 1e9, 8, t)) == pytest.approx(
+        want, rel=1e-9)
+
+
+def _section_edit(text: str, section: str, key: str, value: str | None) -> str:
+    """Set (or with ``value=None`` remove) ``key = value`` in ``[section]`` of TOML text."""
+    import re
+
+    head = f"[{section}]\n"
+    start = text.index(head) + len(head)
+    nxt = re.search(r"^\[", text[start:], re.M)
+    end = start + nxt.start() if nxt else len(text)
+    body = text[start:end]
+    pat = re.compile(rf"^{re.escape(key)} = .*\n", re.M)
+    if pat.search(body):
+        body = pat.sub("" if value is None else f"{key} = {value}\n", body, count=1)
+    else:
+        assert value is not None, f"[{section}] has no {key}"
+        body = f"{key} = {value}\n" + body
+    return text[:start] + body + text[end:]
+
+
+def _copied_catalog(tmp_path, *edits):
+    """The built-in catalog from copies of its files, with ``(section, key, value)`` edits
+    to catalog_systems.toml; nothing of the installed catalog is used."""
+    from perfmodel.hardware import builtin_catalog_paths, load_catalog
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for p in builtin_catalog_paths():
+        text = p.read_text()
+        if p.name == "catalog_systems.toml":
+            for section, key, value in edits:
+                text = _section_edit(text, section, key, value)
+        q = tmp_path / p.name
+        q.write_text(text)
+        paths.append(q)
+    return load_catalog(*paths, builtin=False)
+
+
+def test_interconnect_keeps_no_link_table():
+    import perfmodel.interconnect as ic
+
+    for name in ("LINK_DEFAULTS", "LINK_ALIASES", "EFFICIENCY_DEFAULTS"):
+        assert not hasattr(ic, name), name
+    assert ic.NVLS_RATIO == ic.default_switch_reduction_ratio() == pytest.approx(0.76)
+
+
+def test_every_link_has_its_figures_in_the_catalog():
+    from perfmodel.hardware import load_catalog
+    from perfmodel.interconnect import FALLBACK_TOPOLOGY
+
+    cat = load_catalog()
+    used = {n for fb in FALLBACK_TOPOLOGY.values() for n in fb[1:3]}
+    used |= {s.text[k] for s in cat.systems.values() for k in ("link_scaleup", "link_scaleout")
+             if k in s.text}
+    assert used <= set(cat.links)
+    for key, link in cat.links.items():
+        for f in ("bytes_per_s_per_dir", "latency_s", "efficiency_ratio"):
+            assert f in link.figures and link.figures[f].source.strip(), (key, f)
+    assert {k for k, lk in cat.links.items() if lk.text.get("switch_reduction")} == {
+        "nvlink4", "nvlink5"}
+    assert set(cat.link_defaults) == {
+        "scaleup_switched_efficiency_ratio", "scaleup_mesh_efficiency_ratio",
+        "scaleout_efficiency_ratio", "scaleup_latency_s", "scaleout_latency_s",
+        "switch_reduction_ratio"}
+
+
+def test_copied_catalog_is_the_only_source(tmp_path):
+    base = _copied_catalog(tmp_path / "same")
+    for chip in ("h100", "gb200", "mi300x", "dojo_tile", "d1", "hw3", "host_cpu", "dojo_dip"):
+        assert topology_for(chip, base) == topology_for(chip), chip
+    est = '{ best = 0.5, low = 0.4, high = 0.6, source = "test", confidence = "estimate" }'
+    cat = _copied_catalog(tmp_path / "eff", ("links.nvlink4", "efficiency_ratio", est))
+    t = topology_for("h100", cat)
+    assert t.scaleup_efficiency == 0.5
+    assert t.provenance["scaleup_efficiency"] == "catalog nvlink4.efficiency_ratio (test)"
+    assert topology_for("h100", cat, pick="low").scaleup_efficiency == 0.4
+    net = network_for("h100", cat)
+    assert float(net.scaleup_bytes_per_s) == 450e9 * 0.5
+    assert T("all_reduce", 1e9, 8, net, alg="ring") == pytest.approx(
+        2 * 7 / 8 * 1e9 / 225e9 + 14e-6, rel=1e-12)
+    assert T("all_reduce", 1e9, 8, net) > T("all_reduce", 1e9, 8, network_for("h100"))
+    # latency of a link
+    lat = '{ best = 7e-6, low = 5e-6, high = 9e-6, source = "test", confidence = "estimate" }'
+    cat = _copied_catalog(tmp_path / "lat", ("links.ib_ndr", "latency_s", lat))
+    assert float(network_for("h100", cat).scaleout_latency_s) == 7e-6
+    # a link without efficiency_ratio takes the class default, also from the catalog
+    one = '{ best = 0.7, low = 0.7, high = 0.7, source = "test", confidence = "estimate" }'
+    cat = _copied_catalog(tmp_path / "cls", ("links.nvlink4", "efficiency_ratio", None),
+                          ("link_defaults", "scaleup_switched_efficiency_ratio", one))
+    t = topology_for("h100", cat)
+    assert t.scaleup_efficiency == 0.7
+    assert t.provenance["scaleup_efficiency"].startswith(
+        "catalog link_defaults.scaleup_switched_efficiency_ratio")
+    # chips without links (dojo_dip) use [link_defaults] for efficiency and latency
+    cat = _copied_catalog(tmp_path / "dip",
+                          ("link_defaults", "scaleout_efficiency_ratio", one),
+                          ("link_defaults", "scaleup_latency_s",
+                           '{ value = 3e-6, source = "test", confidence = "vendor" }'))
+    t = topology_for("dojo_dip", cat)
+    assert (t.scaleout_efficiency, t.scaleup_latency_s) == (0.7, 3e-6)
+
+
+def test_copied_catalog_switch_reduction(tmp_path):
+    n = 1e9
+    ratio = lambda v: f'{{ value = {v}, source = "test", confidence = "vendor" }}'  # noqa: E731
+    cat = _copied_catalog(tmp_path / "dflt", ("link_defaults", "switch_reduction_ratio",
+                                              ratio(0.5)))
+    net = network_for("h100", cat, switch_reduction=True)
+    assert float(net.switch_reduction_ratio) == 0.5
+    assert T("all_reduce", n, 8, net, alg="nvls") == pytest.approx(
+        n / (0.5 * 360e9) + 2e-6, rel=1e-12)
+    own = _copied_catalog(tmp_path / "own", ("links.nvlink4", "switch_reduction_ratio",
+                                             ratio(0.9)))
+    t = topology_for("h100", own, switch_reduction=True)
+    assert t.switch_reduction_ratio == 0.9
+    assert t.provenance["switch_reduction_ratio"] == "catalog nvlink4.switch_reduction_ratio (test)"
+    assert topology_for("b200", own, switch_reduction=True).switch_reduction_ratio == 0.76
+    off = _copied_catalog(tmp_path / "off", ("links.nvlink4", "switch_reduction", None))
+    with pytest.raises(ValueError, match="switch_reduction=True needs"):
+        network_for("h100", off, switch_reduction=True)
+    on = _copied_catalog(tmp_path / "on", ("links.infinity_fabric", "switch_reduction",
+                                           "true"))
+    assert float(network_for("mi300x", on, switch_reduction=True).switch_reduction) == 1.0
+
+
+def test_missing_link_figures_raise_naming_link_and_field(tmp_path):
+    cat = _copied_catalog(tmp_path / "eff", ("links.nvlink4", "efficiency_ratio", None),
+                          ("link_defaults", "scaleup_switched_efficiency_ratio", None))
+    with pytest.raises(CatalogError, match=r"link 'nvlink4' has no 'efficiency_ratio'.*"
+                                           r"'scaleup_switched_efficiency_ratio'"):
+        topology_for("h100", cat)
+    assert topology_for("h100", cat, scaleup_efficiency=1.0).scaleup_efficiency == 1.0
+    cat = _copied_catalog(tmp_path / "lat", ("links.ib_ndr", "latency_s", None),
+                          ("link_defaults", "scaleout_latency_s", None))
+    with pytest.raises(CatalogError, match=r"link 'ib_ndr' has no 'latency_s'"):
+        network_for("h100", cat)
+    cat = _copied_catalog(tmp_path / "bw", ("links.dojo_tile_edge", "bytes_per_s_per_dir",
+                                            None))
+    with pytest.raises(CatalogError, match=r"link 'dojo_tile_edge' lacks bytes_per_s_per_dir"):
+        network_for("dojo_tile", cat)
+    cat = _copied_catalog(tmp_path / "big", ("links.ib_ndr", "efficiency_ratio",
+                                             '{ value = 1.5, source = "t", confidence = "vendor" }'))
+    with pytest.raises(CatalogError, match=r"link 'ib_ndr': efficiency 1.5"):
+        network_for("h100", cat)
+    cat = _copied_catalog(tmp_path / "nvls", ("link_defaults", "switch_reduction_ratio", None))
+    with pytest.raises(CatalogError, match=r"link 'nvlink4' has no 'switch_reduction_ratio'"):
+        network_for("h100", cat, switch_reduction=True)
+    with pytest.raises(CatalogError, match="must be true or false"):
+        _copied_catalog(tmp_path / "flag", ("links.nvlink4", "switch_reduction", '"yes"'))
+    with pytest.raises(CatalogError, match=r"\[link_defaults\] field 'mesh_latency_s': unknown"):
+        _copied_catalog(tmp_path / "key", ("link_defaults", "mesh_latency_s",
+                                           '{ value = 1e-6, source = "t", confidence = "vendor" }'))
+
+
+def test_hand_built_network_default_ratio():
+    from perfmodel.interconnect import default_switch_reduction_ratio
+
+    seven = Network(*[jnp.asarray(x) for x in (360e9, 1e-6, 45e9, 2e-6, 8.0, 1.0, 0.0)])
+    assert float(seven.switch_reduction_ratio) == default_switch_reduction_ratio()
+    net = Network.create(360e9, 1e-6, 45e9, 2e-6, domain_size=8, switch_reduction=True,
+                         switch_reduction_ratio=0.5)
+    assert T("all_reduce", 1e9, 8, net, alg="nvls") == pytest.approx(1e9 / 180e9 + 2e-6)
+    with pytest.raises(ValueError, match="switch_reduction_ratio = 0.0"):
+        Network.create(360e9, switch_reduction_ratio=0.0)

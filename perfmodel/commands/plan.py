@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import types
 
 
 def register(subparsers) -> None:
@@ -49,16 +48,16 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
     from perfmodel.fleet.sensitivity import sensitivity_table
 
     lp = build_lp(problem)
-    sol = relaxed_solve(lp, method="highs")   # exact vertex duals
-    s = types.SimpleNamespace(y_ub=sol.y_ub, y_eq=np.zeros(0), x=sol.x, objective=sol.objective)
+    sol = relaxed_solve(lp, method="highs")   # exact vertex duals (y_ub and y_eq)
     units = row_units(lp)
-    rows = sensitivity_table(lp, s, row_units=units, top=len(lp.row_names))
+    rows = sensitivity_table(lp, sol, row_units=units, top=len(lp.row_names))
     cand = rows[:12] + [r for r in rows[12:] if r["row"].startswith(("capex", "supply"))][:8]
     out = []
     for r in cand:
-        b = np.asarray(lp.b_ub, dtype=np.float64).copy()
+        field = "b_ub" if r["kind"] == "ub" else "b_eq"
+        b = np.asarray(getattr(lp, field), dtype=np.float64).copy()
         b[r["index"]] += r["step"] * r["per_unit_scale"]
-        new = relaxed_solve(lp.replace(b_ub=b), method="highs")
+        new = relaxed_solve(lp.replace(**{field: b}), method="highs")
         if new.status == "optimal":
             out.append((new.objective - sol.objective, r))
     out.sort(key=lambda t: -t[0])

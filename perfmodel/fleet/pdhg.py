@@ -111,6 +111,8 @@ class LPSolution:
       dual_residual: ``||g + K^T y - lambda|| / (1 + ||g||)`` in the equilibrated space.
       rel_gap: ``|P - D| / (1 + |P| + |D|)``, P/D primal/dual objective.
       iterations: PDHG iterations run (int).
+      primal_weight: the solver's final primal weight (pass the solution back as
+        ``warm_start`` to start a related LP from here).
       status: 0 optimal within tol, 1 iteration limit, 2 primal infeasible suspected,
         3 dual infeasible (unbounded) suspected. See :data:`STATUS_NAMES`.
     """
@@ -124,6 +126,7 @@ class LPSolution:
     rel_gap: jax.Array
     iterations: jax.Array
     status: jax.Array
+    primal_weight: jax.Array
 
 
 @flax.struct.dataclass
@@ -189,15 +192,28 @@ def _check_shapes(lp, batched: bool) -> tuple[int, int, int]:
     return n, m_ub, m_eq
 
 
+@jax.jit
+def _all_finite(a):
+    return jnp.all(jnp.isfinite(a))
+
+
+def _finite(v) -> bool:
+    """All entries finite (v concrete); jitted for large arrays, evaluated now even while
+    an outer function is being traced."""
+    if isinstance(v, np.ndarray) or np.isscalar(v):
+        return bool(np.all(np.isfinite(v)))
+    with jax.ensure_compile_time_eval():
+        return bool(_all_finite(jnp.asarray(v)))
+
+
 def _check_values(lp) -> None:
     """Value checks on concrete data (skipped for traced inputs)."""
     for f in ("c", "A_ub", "b_ub", "A_eq", "b_eq"):
         v = getattr(lp, f)
-        if _is_concrete(v):
+        if _is_concrete(v) and np.size(v) and not _finite(v):
             a = np.asarray(v, dtype=np.float64)
-            if a.size and not np.all(np.isfinite(a)):
-                bad = np.argwhere(~np.isfinite(a))[0]
-                raise ValueError(f"LP.{f}{list(bad)} = {a[tuple(bad)]}; must be finite")
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"LP.{f}{list(bad)} = {a[tuple(bad)]}; must be finite")
     lo, hi = lp.lo, lp.hi
     if _is_concrete(lo) and _is_concrete(hi):
         lo_a, hi_a = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
@@ -437,17 +453,18 @@ def _kkt_from(pieces, w):
     return jnp.sqrt(w**2 * pres**2 + dres**2 / w**2 + gap**2)
 
 
-def _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions):
+def _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts: SolverOptions):
     f64 = jnp.float64
     c, A_ub, b_ub, A_eq, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, A_ub, b_ub, A_eq, b_eq, lo, hi))
     m_ub = A_ub.shape[0]
     K0 = jnp.concatenate([A_ub, A_eq], axis=0)
     # 1. diagonal preconditioning (equilibrated space: tilde)
     Kt, d_r, d_c = _precondition(K0, opts.ruiz_iters)
-    return _setup_tail(c, b_ub, b_eq, lo, hi, _plain_op(Kt), d_r, d_c, m_ub, opts)
+    return _setup_tail(c, b_ub, b_eq, lo, hi, _plain_op(Kt), d_r, d_c, m_ub, x_init, y_init, w_init, opts)
 
 
-def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx, opts: SolverOptions):
+def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_ref, d_r, d_c, idx,
+                      opts: SolverOptions):
     """One member of a structured batch: the shared preconditioner (d_r, d_c) and matrix
     Kt_ref come from a reference member; ``K_rows`` are this member's rows ``idx``."""
     f64 = jnp.float64
@@ -455,10 +472,11 @@ def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx, opts
     Kd = d_r[idx][:, None] * K_rows * d_c[None, :] - Kt_ref[idx]
     onehot = (idx[:, None] == jnp.arange(Kt_ref.shape[0])[None, :]).astype(Kt_ref.dtype)
     op = _Op(Kt=Kt_ref, Kd=Kd, idx=onehot, structured=True)
-    return _setup_tail(c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], opts)
+    return _setup_tail(c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], x_init, y_init, w_init, opts)
 
 
-def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, opts: SolverOptions):
+def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, x_init, y_init, w_init,
+                opts: SolverOptions):
     f64 = jnp.float64
     m_eq = b_eq.shape[0]
     n = c.shape[0]
@@ -473,10 +491,14 @@ def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, opts: Solve
     eta = opts.step_safety / jnp.where(k_norm > 1e-12, k_norm, 1.0)
     qh_n, gh_n = jnp.linalg.norm(qh), jnp.linalg.norm(gh)
     w0 = jnp.where((qh_n > 1e-10) & (gh_n > 1e-10), gh_n / jnp.maximum(qh_n, 1e-300), 1.0)
+    w_init = jnp.asarray(w_init, f64)
+    w0 = jnp.where(jnp.isfinite(w_init) & (w_init > 0), w_init, w0)
     P = _Problem(Kt=op, gh=gh, qh=qh, loh=loh, hih=hih, is_ub=is_ub, sb=sb, sc=sc, eta=eta,
                  d_r=d_r, d_c=d_c, c=c, lo=lo, hi=hi, m_ub=m_ub)
-    x0 = jnp.clip(jnp.zeros((n,), f64), loh, hih)
-    y0 = jnp.zeros((m_ub + m_eq,), f64)
+    # the start point (zero, or a warm start given in the LP's own units) in the hat space
+    x0 = jnp.clip(jnp.asarray(x_init, f64) / (d_c * sb), loh, hih)
+    y0 = jnp.asarray(y_init, f64) / (d_r * sc)
+    y0 = jnp.where(is_ub, jnp.maximum(y0, 0.0), y0)
     pieces, rel = _hat_errors(x0, y0, P)
     S = _State(
         x=x0, y=y0, x_sum=jnp.zeros_like(x0), y_sum=jnp.zeros_like(y0),
@@ -586,22 +608,23 @@ def _finish(P: _Problem, s: _State) -> LPSolution:
     return LPSolution(
         x=x, y_ub=y[:P.m_ub], y_eq=y[P.m_ub:], objective=P.c @ x,
         primal_residual=s.errs[0], dual_residual=s.errs[1], rel_gap=s.errs[2],
-        iterations=s.it, status=s.status)
+        iterations=s.it, status=s.status, primal_weight=s.w)
 
 
-def _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts: SolverOptions) -> LPSolution:
-    P, S = _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts)
+def _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts: SolverOptions) -> LPSolution:
+    P, S = _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts)
     return _finish(P, _run(P, S, opts.iters, opts))
 
 
 @jax.jit
-def _solve_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
-    return _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts)
+def _solve_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts):
+    return _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts)
 
 
 @jax.jit
-def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts):
-    return jax.vmap(functools.partial(_solve_one, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts):
+    return jax.vmap(functools.partial(_solve_one, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi,
+                                                              x_init, y_init, w_init)
 
 
 def _problem_axes(m_ub: int, structured: bool) -> _Problem:
@@ -612,17 +635,17 @@ def _problem_axes(m_ub: int, structured: bool) -> _Problem:
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
-def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, opts, axes):
+def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts, axes):
     return jax.vmap(functools.partial(_setup, opts=opts), out_axes=(axes, 0))(
-        c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+        c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init)
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
-def _setup_batch_structured(c, K_rows, b_ub, b_eq, lo, hi, K_ref, idx, opts, axes):
+def _setup_batch_structured(c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, K_ref, idx, opts, axes):
     Kt_ref, d_r, d_c = _precondition(K_ref, opts.ruiz_iters)
     f = functools.partial(_setup_structured, opts=opts)
-    return jax.vmap(f, in_axes=(0, 0, 0, 0, 0, 0, None, None, None, None), out_axes=(axes, 0))(
-        c, K_rows, b_ub, b_eq, lo, hi, Kt_ref, d_r, d_c, idx)
+    return jax.vmap(f, in_axes=(0,) * 9 + (None,) * 4, out_axes=(axes, 0))(
+        c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_ref, d_r, d_c, idx)
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
@@ -648,11 +671,13 @@ def _take(P, S, idx, axes):
 
 @jax.jit
 def _put(tree, sub, idx, n_real):
+    """Write the first ``n_real`` members of a sub-batch back; padding entries (duplicates
+    of a real index) are dropped, so they cannot overwrite a real member's result."""
     keep = jnp.arange(idx.shape[0]) < n_real
+    dest = jnp.where(keep, idx, jax.tree_util.tree_leaves(tree)[0].shape[0])   # out of range: dropped
 
     def put(a, b):
-        mask = keep.reshape((-1,) + (1,) * (a.ndim - 1))
-        return a.at[idx].set(jnp.where(mask, b, a[idx]))
+        return a.at[dest].set(b, mode="drop")
     return jax.tree_util.tree_map(put, tree, sub)
 
 
@@ -671,7 +696,7 @@ def _varying_rows(data) -> np.ndarray:
     return np.nonzero(np.any(K != K[:1], axis=(0, 2)))[0].astype(np.int32)
 
 
-def _solve_batch_compact(data, opts: SolverOptions, first_round: int, structured: bool) -> LPSolution:
+def _solve_batch_compact(data, warm, opts: SolverOptions, first_round: int, structured: bool) -> LPSolution:
     """Run the batch in rounds of doubling iteration caps; after each round only the
     members still running go on, gathered into a smaller sub-batch, so the batch
     no longer waits for its slowest member at full width."""
@@ -681,10 +706,10 @@ def _solve_batch_compact(data, opts: SolverOptions, first_round: int, structured
     if structured:
         idx = _varying_rows(data)
         K_all = jnp.concatenate([A_ub, A_eq], axis=1)
-        P, S = _setup_batch_structured(c, K_all[:, idx, :], b_ub, b_eq, lo, hi, K_all[0],
+        P, S = _setup_batch_structured(c, K_all[:, idx, :], b_ub, b_eq, lo, hi, *warm, K_all[0],
                                        jnp.asarray(idx), opts=opts, axes=axes)
     else:
-        P, S = _setup_batch(*data, opts=opts, axes=axes)
+        P, S = _setup_batch(*data, *warm, opts=opts, axes=axes)
     batch = int(np.shape(c)[0])
     max_iters = int(opts.iters)
     cap = max(opts.check_every, (first_round // opts.check_every) * opts.check_every)
@@ -708,12 +733,47 @@ def _data(lp):
     return tuple(jnp.asarray(getattr(lp, f), jnp.float64) for f in _FIELDS)
 
 
-def solve_lp(lp, **opts) -> LPSolution:
+def _warm(warm_start, data, batch: int | None):
+    """(x_init, y_init, w_init) in the LP's units, with a leading axis when ``batch``.
+
+    ``warm_start``: None (cold: x = clip(0), y = 0, default primal weight), or an
+    :class:`LPSolution` (one solution, broadcast over a batch, or one per member), or a
+    tuple ``(x, y_ub, y_eq)`` / ``(x, y_ub, y_eq, primal_weight)``.
+    """
+    n = int(np.shape(data[0])[-1])
+    m_ub, m_eq = int(np.shape(data[2])[-1]), int(np.shape(data[4])[-1])
+    lead = () if batch is None else (batch,)
+    f64 = jnp.float64
+    if warm_start is None:
+        return (jnp.zeros(lead + (n,), f64), jnp.zeros(lead + (m_ub + m_eq,), f64),
+                jnp.full(lead, jnp.nan, f64))
+    if isinstance(warm_start, LPSolution):
+        parts = (warm_start.x, warm_start.y_ub, warm_start.y_eq, warm_start.primal_weight)
+    else:
+        parts = tuple(warm_start) + (jnp.nan,) * (4 - len(tuple(warm_start)))
+        if len(parts) != 4:
+            raise ValueError("warm_start must be an LPSolution or a tuple (x, y_ub, y_eq[, primal_weight])")
+    x, y_ub, y_eq, w = (jnp.asarray(a, f64) for a in parts)
+    for name, a, size in (("x", x, n), ("y_ub", y_ub, m_ub), ("y_eq", y_eq, m_eq)):
+        if a.shape[-1:] != (size,) or a.ndim not in (1, 1 + len(lead)) or (a.ndim == 2 and a.shape[0] != batch):
+            raise ValueError(f"warm_start.{name} has shape {a.shape}; expected ({size},)"
+                             + (f" or ({batch}, {size})" if batch else ""))
+        if _is_concrete(a) and not bool(jnp.all(jnp.isfinite(a))):
+            raise ValueError(f"warm_start.{name} contains NaN or inf; must be finite")
+    y = jnp.concatenate([jnp.broadcast_to(y_ub, lead + (m_ub,)), jnp.broadcast_to(y_eq, lead + (m_eq,))], -1)
+    return jnp.broadcast_to(x, lead + (n,)), y, jnp.broadcast_to(w, lead)
+
+
+def solve_lp(lp, *, warm_start=None, **opts) -> LPSolution:
     """Solve ``max c @ x  s.t.  A_ub x <= b_ub, A_eq x == b_eq, lo <= x <= hi`` by PDHG.
 
     Args:
       lp: a :class:`perfmodel.fleet.lp.LP` (or any object with fields c, A_ub, b_ub,
         A_eq, b_eq, lo, hi), unbatched. May be traced (inside ``jax.jit``/``vmap``).
+      warm_start: start from a known point instead of zero: the :class:`LPSolution` of a
+        related LP (e.g. the base scenario of a set of variants; its primal weight is
+        reused too) or a tuple ``(x, y_ub, y_eq)`` in the LP's units. The answer does
+        not depend on it beyond ``tol``; the iteration count does.
       **opts: :class:`SolverOptions` fields: ``iters``, ``tol`` (relative), ``method``
         ('halpern' or 'average'), ``check_every``, ``ruiz_iters``, ``power_iters``,
         ``infeas_tol``, ``step_safety``, ``reflection``.
@@ -728,11 +788,12 @@ def solve_lp(lp, **opts) -> LPSolution:
     """
     _check_shapes(lp, batched=False)
     _check_values(lp)
-    return _solve_jit(*_data(lp), opts=_options(opts))
+    data = _data(lp)
+    return _solve_jit(*data, *_warm(warm_start, data, None), opts=_options(opts))
 
 
 def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int = 1024,
-                   shared_matrix: bool | None = None, **opts) -> LPSolution:
+                   shared_matrix: bool | None = None, warm_start=None, **opts) -> LPSolution:
     """Solve a stack of LPs (leading batch axis on every field) with ``jit(vmap(...))``.
 
     Args:
@@ -753,6 +814,8 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
         3.8x faster than the plain compact batch (200 price/power variants of a 144-variable
         LP, same accuracy), but on another instance the first call did not finish in
         8 minutes (cause not found yet).
+      warm_start: as :func:`solve_lp`; one solution (broadcast to every member, e.g. the
+        base scenario's) or one per member (leading batch axis).
       **opts: as :func:`solve_lp`.
 
     Returns:
@@ -764,6 +827,7 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
     data = _data(stacked_lp)
     concrete = all(_is_concrete(a) for a in data)
     batch = int(np.shape(data[0])[0])
+    warm = _warm(warm_start, data, batch)
     if compact is None:
         compact = concrete and batch > 8
     if compact:
@@ -772,10 +836,10 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
                              "use compact=False inside jax.jit")
         if shared_matrix is None:
             shared_matrix = False   # experimental: see the docstring
-        return _solve_batch_compact(data, o, int(first_round), bool(shared_matrix))
+        return _solve_batch_compact(data, warm, o, int(first_round), bool(shared_matrix))
     if shared_matrix:
         raise ValueError("shared_matrix=True needs compact=True (concrete inputs)")
-    return _solve_batch_jit(*data, opts=o)
+    return _solve_batch_jit(*data, *warm, opts=o)
 
 
 # --------------------------------------------------------------------------- test instances

@@ -935,6 +935,8 @@ class RelaxedSolution:
     method: str
     seconds: float
     iterations: int = 0
+    # duals of A_eq rows (any sign), same convention as y_ub: d opt / d b_eq of the maximisation
+    y_eq: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
 
 def _sparse_ub(lp: LP):
@@ -959,16 +961,22 @@ def relaxed_solve(lp: LP, method: str = "highs", **opts) -> RelaxedSolution:
                       bounds=b, method=opts.get("highs_method", "highs"))
         status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(res.status, f"error: {res.message}")
         x = res.x if res.x is not None else np.full(len(b), np.nan)
-        y = -np.asarray(res.ineqlin.marginals) if res.status == 0 else np.zeros(len(lp.b_ub))
-        return RelaxedSolution(np.asarray(x), float(-res.fun) if res.status == 0 else float("nan"), status,
-                               y, "highs", time.perf_counter() - t0, int(getattr(res, "nit", 0) or 0))
+        # linprog minimises -c @ x: its marginals are d(-opt)/d b, so negate both blocks
+        ok = res.status == 0
+        y = -np.asarray(res.ineqlin.marginals, np.float64) if ok else np.zeros(len(lp.b_ub))
+        m_eq = A_eq.shape[0]
+        y_eq = (-np.asarray(res.eqlin.marginals, np.float64) if ok and m_eq else np.zeros(m_eq))
+        return RelaxedSolution(np.asarray(x), float(-res.fun) if ok else float("nan"), status,
+                               y, "highs", time.perf_counter() - t0, int(getattr(res, "nit", 0) or 0),
+                               y_eq=y_eq)
     if method == "pdhg":
         from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
         sol = solve_lp(lp, **opts)
         code = int(np.asarray(sol.status))
         status = "optimal" if code == 0 else ("infeasible" if code == 2 else STATUS_NAMES.get(code, f"status {code}"))
         return RelaxedSolution(np.asarray(sol.x), float(sol.objective), status, np.asarray(sol.y_ub), "pdhg",
-                               time.perf_counter() - t0, int(np.asarray(sol.iterations)))
+                               time.perf_counter() - t0, int(np.asarray(sol.iterations)),
+                               y_eq=np.asarray(sol.y_eq))
     raise ValueError(f"method = {method!r} must be 'highs' or 'pdhg'")
 
 
