@@ -213,7 +213,7 @@ def _check_values(lp) -> None:
         if _is_concrete(v) and np.size(v) and not _finite(v):
             a = np.asarray(v, dtype=np.float64)
             bad = np.argwhere(~np.isfinite(a))[0]
-            raise ValueError(f"LP.{f}{list(bad)} = {a[tuple(bad)]}; must be finite")
+            raise ValueError(f"LP.{f}{[int(i) for i in bad]} = {a[tuple(bad)]}; must be finite")
     lo, hi = lp.lo, lp.hi
     if _is_concrete(lo) and _is_concrete(hi):
         lo_a, hi_a = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
@@ -228,7 +228,7 @@ def _check_values(lp) -> None:
         bad = lo_a > hi_a
         if np.any(bad):
             idx = np.argwhere(bad)[0]
-            raise ValueError(f"LP.lo{list(idx)} = {lo_a[tuple(idx)]} > LP.hi{list(idx)} = "
+            raise ValueError(f"LP.lo{[int(i) for i in idx]} = {lo_a[tuple(idx)]} > LP.hi{[int(i) for i in idx]} = "
                              f"{hi_a[tuple(idx)]}; need lo <= hi")
 
 

@@ -70,6 +70,7 @@ SIMPLEX_STATUS_NAMES = dict(STATUS_NAMES)
 SIMPLEX_STATUS_NAMES[NEEDS_PRIMAL] = "not optimal after removing cost shifts (needs primal simplex)"
 SIMPLEX_STATUS_NAMES[NUMERICAL] = "numerical trouble (tiny or inconsistent pivot)"
 _RUNNING = -1
+_INFEAS_TOL = 1e-7        # a bound violation (scaled, values O(1)) no pivot can fix: infeasible
 
 # variable states in the standard form
 BASIC, AT_LO, AT_HI, FREE, FIXED = 0, 1, 2, 3, 4
@@ -285,7 +286,11 @@ def _pivot(sh, mb, st: _State, tol, dtol):
     arq = colq[r]
     bad = (jnp.abs(arq) < piv_tol) | (jnp.abs(arq - alpha[q]) > 1e-7 * (1.0 + jnp.abs(arq)))
     do = act & ~none & ~bad
-    status = jnp.where(act & none, PRIMAL_INFEASIBLE, jnp.where(act & bad, NUMERICAL, st.status))
+    # no candidate: a Farkas row (infeasible) unless the violation is round-off level
+    infeasible = act & none & (viol[r] > _INFEAS_TOL)
+    noise = act & none & ~infeasible
+    status = jnp.where(infeasible, PRIMAL_INFEASIBLE,
+             jnp.where(noise, OPTIMAL, jnp.where(act & bad, NUMERICAL, st.status)))
 
     leave = st.basic[r]
     is_leave = jnp.arange(N) == leave
@@ -354,8 +359,9 @@ def _finish(sh, mb, st, dtol):
     """Remove the cost shifts; check optimality with the true costs; the solution."""
     st, y = _refresh(sh, mb, _with_basic_data(mb, st.replace(shift=jnp.zeros_like(st.shift))))
     dv = jnp.max(_dual_violation(st.d, st.stat), initial=0.0)
-    status = jnp.where((st.status == OPTIMAL) & (dv > dtol), NEEDS_PRIMAL, st.status)
     pv = jnp.max(_primal_violation(st), initial=0.0)
+    status = jnp.where((st.status == OPTIMAL) & (dv > dtol), NEEDS_PRIMAL,
+             jnp.where((st.status == OPTIMAL) & (pv > _INFEAS_TOL), NUMERICAL, st.status))
     z = st.zN.at[st.basic].add(st.zB)
     p_obj = mb.g @ z
     d_obj = y @ mb.q + jnp.sum(st.d * st.zN)
@@ -506,8 +512,11 @@ def _prepare(stacked_lp, basis):
     sl_hi = np.concatenate([np.full(m_ub, np.inf), np.zeros(m_eq)])
     zl = np.concatenate([lo / d_c[None, :], np.zeros((B, m))], axis=1)
     zu = np.concatenate([hi / d_c[None, :], np.broadcast_to(sl_hi, (B, m))], axis=1)
+    # right-hand side scale: values O(1), so the primal tolerance is relative
+    bscale = 1.0 + np.max(np.abs(qs), axis=1, keepdims=True, initial=0.0)
+    qs, zl, zu = qs / bscale, zl / bscale, zu / bscale
     basic0 = np.nonzero(stat0 == BASIC)[0].astype(np.int32)
-    return dict(c=c, lo=lo, hi=hi, B=B, n=n, m_ub=m_ub, m=m, rows=rows, K0s=K0s, D=D, gs=gs, gscale=gscale,
+    return dict(c=c, lo=lo, hi=hi, B=B, n=n, m_ub=m_ub, m=m, rows=rows, K0s=K0s, D=D, gs=gs, gscale=gscale, bscale=bscale,
                 qs=qs, zl=zl, zu=zu, d_r=d_r, d_c=d_c, stat0=np.broadcast_to(stat0, (B, n + m)),
                 basic0=np.broadcast_to(basic0, (B, m)))
 
@@ -639,7 +648,7 @@ def solve_lp_batch_simplex(stacked_lp, basis: Basis | None = None, *, max_pivots
     st, z, y, gap, pv, dres = out
     # back to the LP's units
     d_r, d_c, lo, hi, c = p["d_r"], p["d_c"], p["lo"], p["hi"], p["c"]
-    x = np.clip(z[:, :n] * d_c[None, :], lo, hi)
+    x = np.clip(z[:, :n] * d_c[None, :] * p["bscale"], lo, hi)
     y_max = -(y * d_r[None, :] * p["gscale"])                    # d(max c x)/dq = -d(min -c x)/dq
     obj = np.einsum("bn,bn->b", c, x)
     return LPSolution(x=jnp.asarray(x), y_ub=jnp.asarray(y_max[:, :m_ub]), y_eq=jnp.asarray(y_max[:, m_ub:]),
