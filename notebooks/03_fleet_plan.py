@@ -33,7 +33,6 @@
 # %%
 import os
 import time
-import types
 
 import matplotlib
 
@@ -118,9 +117,7 @@ from perfmodel.fleet.sensitivity import sensitivity_lines
 
 lp = build_lp(problem)
 rel = relaxed_solve(lp, method="highs")  # HiGHS: exact vertex duals of the inequality rows
-sol = types.SimpleNamespace(x=rel.x, objective=rel.objective, y_ub=rel.y_ub,
-                            y_eq=getattr(rel, "y_eq", np.zeros(0)))
-lines = sensitivity_lines(lp, sol, top=6, row_units=row_units(lp))
+lines = sensitivity_lines(lp, rel, top=6, row_units=row_units(lp))
 for line in lines:
     print(" ", line)
 assert lines and "worth" in lines[0]

@@ -5,12 +5,27 @@ import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
 
-from perfmodel.hardware import (  # noqa: E402
-    Catalog as Catalog,
-    CatalogError as CatalogError,
-    Chip as Chip,
-    chip as chip,
-    load_catalog as load_catalog,
-)
+
+def _persistent_compile_cache() -> None:
+    """Keep compiled XLA programs that took >= 0.5 s to build on disk (under
+    ``$PERFMODEL_CACHE_DIR/jax``, default ``~/.cache/perfmodel/jax``), so a new process
+    does not compile the batched solvers again. ``PERFMODEL_JAX_CACHE=0`` turns it off;
+    a cache directory already set by the user is left alone."""
+    import os
+
+    if os.environ.get("PERFMODEL_JAX_CACHE", "1") == "0" or _jax.config.jax_compilation_cache_dir:
+        return
+    root = os.environ.get("PERFMODEL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "perfmodel")
+    _jax.config.update("jax_compilation_cache_dir", os.path.join(root, "jax"))
+    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+_persistent_compile_cache()
+
+from perfmodel.hardware import Catalog as Catalog  # noqa: E402
+from perfmodel.hardware import CatalogError as CatalogError  # noqa: E402
+from perfmodel.hardware import Chip as Chip  # noqa: E402
+from perfmodel.hardware import chip as chip  # noqa: E402
+from perfmodel.hardware import load_catalog as load_catalog  # noqa: E402
 
 __version__ = "0.1.0"

@@ -354,7 +354,7 @@ def write_host_catalog(spec: dict[str, Any], path: str | Path, info: DeviceInfo,
     measurable: ``tdp_w`` is an estimate (10 W per core, 5-15 W)."""
     if not key.replace("_", "").isalnum():
         raise ValueError(f"host key {key!r} must be letters, digits and underscores")
-    date = date or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+    date = date or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d")
     src = f"measured on {info.hostname} by kernels on {date}"
     cores = os.cpu_count() or 1
     lines = [
@@ -739,7 +739,7 @@ def run(args, out=print) -> dict[str, Any]:
         + "; memory " + ", ".join(f"{k} {v:.3f}" for k, v in effd["memory"].items())
         + f"; overhead {effd['overhead_s'] * 1e6:.1f} us")
 
-    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cal_path = Path(args.out).expanduser() if args.out else CACHE_DIR / f"calibration_{chip_key}.toml"
     meta_out = {"chip": chip_key, "stat": args.stat, "device": info.description, "platform": info.platform,
                 "hostname": info.hostname, "created_utc": created, "size": args.size,

@@ -123,3 +123,19 @@ def test_bad_inputs_name_the_problem():
     nan = stack_lps([VARIANTS[0], VARIANTS[0].replace(c=VARIANTS[0].c.at[0].set(jnp.nan))])
     with pytest.raises(ValueError, match=r"LP.c\[1, 0\]"):
         solve_lp_batch_simplex(nan, BASIS)
+
+
+def test_solve_relaxed_batch_on_scenario_variants():
+    """The public entry point on generated scenario variants: simplex == PDHG == HiGHS."""
+    from perfmodel.fleet import build_lp, generate_problem, solve_relaxed_batch
+    from perfmodel.fleet.problem import relaxed_solve
+
+    base = generate_problem(7, 5, 2, 4)
+    rng = np.random.default_rng(0)
+    probs = [base.replace(unit_price_usd=base.unit_price_usd * rng.lognormal(0, 0.1, base.shape[0]),
+                          power_avail_mw=base.power_avail_mw * rng.uniform(0.8, 1.2)) for _ in range(5)]
+    sol = solve_relaxed_batch(probs, base=base)
+    ref = np.array([relaxed_solve(build_lp(p), "highs").objective for p in probs])
+    np.testing.assert_allclose(np.asarray(sol.objective), ref, rtol=1e-8)
+    with pytest.raises(ValueError, match="method"):
+        solve_relaxed_batch(probs, method="simplx")

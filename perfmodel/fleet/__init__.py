@@ -9,6 +9,11 @@ Data flow::
 
 Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
 :func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.
+
+Many variants of one scenario (price, delay, power-ramp draws): :func:`solve_relaxed_batch`
+runs a batched dual simplex in JAX (:mod:`perfmodel.fleet.simplex`), warm-started from
+the base scenario's optimal basis; the differentiable PDHG solver
+(:mod:`perfmodel.fleet.pdhg`) is the one to use under ``jit``/``grad``.
 """
 
 from perfmodel.fleet.check import Plan as Plan
@@ -51,20 +56,35 @@ from perfmodel.fleet.rounding import solve as solve
 from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
 
 
-def solve_relaxed_batch(problems, **opts):
-    """Relaxed LPs of same-structure problems in one ``jit(vmap)`` PDHG call.
+def solve_relaxed_batch(problems, *, method: str = "simplex", base=None, **opts):
+    """Relaxed LPs of same-structure problems (scenario variants) in one batched call.
 
-    ``problems``: a sequence of :class:`Problem` (same offers/sites/periods) or one
-    Problem whose leaves carry a leading batch axis. Returns the solver's LPSolution with
-    a leading batch axis (x, objective, status, ...).
+    Args:
+      problems: a sequence of :class:`Problem` (same offers/sites/periods) or one Problem
+        whose leaves carry a leading batch axis.
+      method: "simplex" (default): the batched dual simplex of :mod:`perfmodel.fleet.simplex`
+        started from ``base``'s optimal basis, with members it does not finish re-solved by
+        the vmapped PDHG; exact vertices (objective equal to HiGHS to ~1e-11). "pdhg": one
+        ``jit(vmap)`` PDHG call (works under tracing; thousands of iterations per LP).
+      base: the Problem whose optimal basis starts the simplex (default: the first member).
+      **opts: options of :func:`perfmodel.fleet.simplex.solve_lp_batch_simplex` or
+        :func:`perfmodel.fleet.pdhg.solve_lp_batch`.
+
+    Returns:
+      LPSolution with a leading batch axis (x, y_ub, objective, status, iterations, ...).
     """
     import jax
     import jax.numpy as jnp
-
-    from perfmodel.fleet.pdhg import solve_lp_batch
 
     if isinstance(problems, Problem):
         lps = jax.vmap(lambda p: build_lp(p, xp=jnp))(problems)
     else:
         lps = stack_lps([build_lp(p) for p in problems])
-    return solve_lp_batch(lps, **opts)
+    if method == "pdhg":
+        from perfmodel.fleet.pdhg import solve_lp_batch
+        return solve_lp_batch(lps, **opts)
+    if method != "simplex":
+        raise ValueError(f"method = {method!r}; allowed: 'simplex', 'pdhg'")
+    from perfmodel.fleet.simplex import lp_basis, solve_family
+    basis = lp_basis(build_lp(base))[0] if base is not None else None
+    return solve_family(lps, basis, **opts)[0]

@@ -479,7 +479,6 @@ def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, x_init, y_i
                 opts: SolverOptions):
     f64 = jnp.float64
     m_eq = b_eq.shape[0]
-    n = c.shape[0]
     q0 = jnp.concatenate([b_ub, b_eq])
     is_ub = jnp.arange(m_ub + m_eq) < m_ub
     gt, qt = -c * d_c, q0 * d_r

@@ -36,8 +36,20 @@ driver re-solves such members with PDHG, warm-started from here). A dual ratio t
 no candidate proves primal infeasibility (status 2). Running out of rank-1 slots
 (``max_pivots``) is status 1.
 
+Execution: by default the batch runs in blocks of ``refresh`` pivots on fixed-size chunks
+of the members still running (regrouped as members finish), so the work follows the
+number of running members rather than the slowest one, and the compiled programs do not
+depend on the batch size; early blocks read only the first 16 rank-1 slots. Members that
+use up ``max_pivots`` restart in a later round from their current basis with their own
+inverse. ``compact=False`` instead runs one fused ``jit(vmap(while_loop))`` per round.
+
 The result is an exact vertex: the objective agrees with HiGHS to round-off, duals
-included (``y_ub``, ``y_eq`` as in :class:`perfmodel.fleet.pdhg.LPSolution`).
+included (``y_ub``, ``y_eq`` as in :class:`perfmodel.fleet.pdhg.LPSolution`). Measured
+(benchmarks/fleet_bench.py, 2-core CPU): 1,000 tesla-2024 variants, 248 x 720 each,
+all optimal, median 13 pivots, within 3e-11 of HiGHS, 2-2.4 s for the solve.
+
+Not differentiable (use the PDHG solver and :mod:`perfmodel.fleet.sensitivity` for
+gradients) and not traceable: the data preparation runs on concrete arrays.
 """
 
 from __future__ import annotations
@@ -451,18 +463,29 @@ def _run_compact(sh, mb, tol, dtol, cap: int, refresh: int, own: bool, chunk: in
         sh_c, mb_c, _ = _take(sh, mb, None, jnp.asarray(sel), own_inverse=own)
         parts.append(jax.tree_util.tree_map(lambda a: a[:k], _setup_batch(sh_c, mb_c, dtol, cap=cap, own_inverse=own)))
     st = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts) if len(parts) > 1 else parts[0]
-    running = np.arange(B)
-    for j in range(cap // refresh):             # a member stops within cap // refresh blocks
-        slots = min(cap, _bucket(refresh * (j + 1)))     # few distinct store sizes: few compiles
-        for sel, k in _chunks(running, chunk):
+    def groups_of(idx):
+        out = []
+        for sel, k in _chunks(idx, chunk):
             sel_j = jnp.asarray(sel)
-            sh_c, mb_c, st_c = _take(sh, mb, st, sel_j, own_inverse=own)
-            st_c = _block_batch(sh_c, mb_c, st_c, tol, dtol, refresh=refresh, cap=cap, slots=slots, own_inverse=own)
-            st = _put(st, st_c, sel_j, k)
-        status = np.asarray(st.status)
-        running = np.nonzero(status == _RUNNING)[0]
-        if running.size == 0:
-            break
+            out.append([sel_j, k, *_take(sh, mb, st, sel_j, own_inverse=own)])
+        return out
+
+    groups = groups_of(np.arange(B))
+    for j in range(cap // refresh):             # a member stops within cap // refresh blocks
+        # rank-1 slots read in this block: 16 while few pivots were made, else all (2 compiles)
+        slots = min(cap, 16) if refresh * (j + 1) <= 16 else cap
+        n_run = 0
+        for g in groups:
+            g[4] = _block_batch(g[2], g[3], g[4], tol, dtol, refresh=refresh, cap=cap, slots=slots, own_inverse=own)
+        for g in groups:
+            n_run += int(np.sum(np.asarray(g[4].status)[:g[1]] == _RUNNING))
+        last = j == cap // refresh - 1
+        if n_run == 0 or last or -(-n_run // chunk) < len(groups):       # regroup only when it saves calls
+            for g in groups:
+                st = _put(st, g[4], g[0], g[1])
+            if n_run == 0 or last:
+                break
+            groups = groups_of(np.nonzero(np.asarray(st.status) == _RUNNING)[0])
     outs = []
     for sel, k in _chunks(np.arange(B), chunk):
         sh_c, mb_c, st_c = _take(sh, mb, st, jnp.asarray(sel), own_inverse=own)
@@ -471,6 +494,9 @@ def _run_compact(sh, mb, tol, dtol, cap: int, refresh: int, own: bool, chunk: in
 
 
 # --------------------------------------------------------------------------- driver
+
+_precondition_jit = jax.jit(_precondition, static_argnums=1)
+
 
 @jax.jit
 def _varying(A):
@@ -501,7 +527,7 @@ def _prepare(stacked_lp, basis):
     rows = np.concatenate([r_ub, m_ub + r_eq]).astype(np.int32)
     K0 = np.concatenate([A_ub0, A_eq0], axis=0)
     K_rows = np.concatenate([np.asarray(A_ub_j[:, r_ub, :]), np.asarray(A_eq_j[:, r_eq, :])], axis=1)
-    _, d_r, d_c = _precondition(jnp.asarray(K0), 12)             # member 0's equilibration, shared
+    _, d_r, d_c = _precondition_jit(jnp.asarray(K0), 12)         # member 0's equilibration, shared
     d_r, d_c = np.asarray(d_r), np.asarray(d_c)
     K0s = d_r[:, None] * K0 * d_c[None, :]
     D = d_r[rows][None, :, None] * (K_rows - K0[rows][None]) * d_c[None, None, :]
