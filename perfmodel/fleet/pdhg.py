@@ -668,10 +668,12 @@ def _take(P, S, idx, axes):
     return _map_batched(take, axes, P), jax.tree_util.tree_map(take, S)
 
 
-@jax.jit
+@functools.partial(jax.jit, donate_argnums=(0,))
 def _put(tree, sub, idx, n_real):
-    """Write the first ``n_real`` members of a sub-batch back; padding entries (duplicates
-    of a real index) are dropped, so they cannot overwrite a real member's result."""
+    """Write the first ``n_real`` members of a sub-batch back into ``tree`` (donated: the
+    caller must use the returned tree); padding entries (duplicates of a real index) are
+    dropped, so they cannot overwrite a real member's result. Shared with the simplex
+    driver (:mod:`perfmodel.fleet.simplex`)."""
     keep = jnp.arange(idx.shape[0]) < n_real
     dest = jnp.where(keep, idx, jax.tree_util.tree_leaves(tree)[0].shape[0])   # out of range: dropped
 

@@ -71,6 +71,7 @@ from perfmodel.fleet.pdhg import (
     _check_shapes,
     _check_values,
     _data,
+    _put,
     _precondition,
 )
 
@@ -429,18 +430,6 @@ def _take(sh, mb, st, sel, own_inverse: bool):
     take = lambda a: a[sel]  # noqa: E731
     sh_sub = sh.replace(Binv0=take(sh.Binv0), P=take(sh.P)) if own_inverse else sh
     return sh_sub, jax.tree_util.tree_map(take, mb), None if st is None else jax.tree_util.tree_map(take, st)
-
-
-@functools.partial(jax.jit, donate_argnums=(0,))
-def _put(st, sub, sel, n_real):
-    """Write the first ``n_real`` members of a sub-batch back; padding entries (duplicates
-    of a real index) are dropped, so they cannot overwrite a real member's result."""
-    keep = jnp.arange(sel.shape[0]) < n_real
-    dest = jnp.where(keep, sel, jax.tree_util.tree_leaves(st)[0].shape[0])   # out of range: dropped
-
-    def put(a, b):
-        return a.at[dest].set(b, mode="drop")
-    return jax.tree_util.tree_map(put, st, sub)
 
 
 def _chunks(idx: np.ndarray, size: int):
