@@ -1,11 +1,13 @@
 """Sweep throughput: fleet scenarios per second and chip-spec configurations per second.
 
 Part 1 (fleet): the same sampled scenario variants solved
-  * by the sweep engine on 1 device (one jitted call per chunk; on CPU the fleet model
-    loops over the chunk's LPs with lax.map),
+  * by the sweep engine on 1 device (one jitted call per chunk; the fleet model loops
+    over the chunk's LPs with lax.map: batching = "map"),
   * by the sweep engine sharded over 8 host CPU devices (a subprocess with
     XLA_FLAGS=--xla_force_host_platform_device_count=8; same results checked),
   * by the sweep engine with the batched PDHG (batching = "vmap"; first chunk only),
+  * by the sweep engine with the batched dual simplex (batching = "simplex", host-side,
+    one call per chunk; what ``auto`` picks on CPU),
   * by a Python loop calling the same PDHG solver (jitted, one LP at a time),
   * by a Python loop over HiGHS (scipy.optimize.linprog) as an outside reference.
 Part 2 (chips, roofline engine): configurations per second of the jitted, vmapped
@@ -41,7 +43,7 @@ def fleet_spec(quick: bool) -> dict:
     scen = "generated:0:3:1:4" if quick else "generated:0:5:2:8"
     return {"sweep": {"model": "fleet", "samples": 32 if quick else 128, "chunk_size": 16 if quick else 64,
                       "seed": 0},
-            "model": {"scenario": scen, "value_source": "standin"},
+            "model": {"scenario": scen, "value_source": "standin", "batching": "map"},
             "params": {"price.o0_h100_sxm": {"dist": "uniform", "low": 3e5, "high": 5e5},
                        "delay.o1_h200": {"dist": "uniform", "low": 0, "high": 2},
                        "power.s0": {"dist": "triangular", "low": 0.7, "best": 1.0, "high": 1.3},
@@ -103,6 +105,16 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
     vm = engine.load_results(tmp / "vmap", allow_partial=True)
     diffv = max_rel_diff({c: vm.column(c).to_numpy() for c in vm.column_names},
                          {c: one[c][:vm.num_rows] for c in one}, ["h100e_quarters"])
+    # the batched dual simplex (host-side; auto on CPU)
+    ds = json.loads(json.dumps(data))
+    ds["model"]["batching"] = "simplex"
+    spec_s = engine.parse_spec(ds, "bench")
+    t0 = time.perf_counter()
+    engine.run_sweep(spec_s, tmp / "simplex", overwrite=True, progress=False, devices=engine.jax.local_devices()[:1])
+    simplex_first_s = time.perf_counter() - t0                  # host-side: compiles happen inside the run
+    rs = engine.run_sweep(spec_s, tmp / "simplex", overwrite=True, progress=False,
+                          devices=engine.jax.local_devices()[:1])
+    diffs = max_rel_diff(table_of(tmp / "simplex"), one, ["h100e_quarters"])
     # Python loop over the same PDHG solver, one LP at a time (jitted single solve)
     variant = spec.model.extras["variant_problem"](spec.params)
     names = [q.name for q in spec.params]
@@ -131,7 +143,9 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
         "samples": n, "chunk_size": spec.chunk_size, "scenario": cfg["scenario"],
         "lp_vars": int(np.shape(lps[0].c)[0]), "lp_rows": int(np.shape(lps[0].b_ub)[0]),
         "one_device": {"rows_per_s": r1.rows_per_s, "compile_s": r1.compile_s,
-                       "batching": "auto (map on cpu)"},
+                       "batching": "map"},
+        "one_device_simplex": {"rows_per_s": rs.rows_per_s, "first_run_wall_s": simplex_first_s,
+                               "max_rel_diff_vs_map": diffs},
         "one_device_vmap": {"rows_per_s": rv.rows_per_s, "compile_s": rv.compile_s,
                             "timed_samples": rv.rows_computed, "max_rel_diff_vs_map": diffv},
         "eight_devices": r8, "eight_vs_one_max_rel_diff": diff8,
@@ -351,9 +365,14 @@ def main(argv=None) -> int:
                      f["eight_devices"]["compile_s"]),
                     ("sweep, 1 device (jit+vmap PDHG)", f["one_device_vmap"]["rows_per_s"],
                      f["one_device_vmap"]["compile_s"]),
+                    ("sweep, batched simplex (host)", f["one_device_simplex"]["rows_per_s"],
+                     f["one_device_simplex"]["first_run_wall_s"]),
                     ("python loop, HiGHS (reference)", f["python_loop_highs"]["rows_per_s"], None)]
             for name, rate, comp in rows:
                 print(f"{name:<36}{rate:>14.3g}{rate / base:>9.2f}x" + (f"{comp:>11.1f}" if comp else ""))
+            print("(simplex: 'compile s' is the whole first run, compiles included; the rate is a second run)")
+            print(f"simplex vs lax.map PDHG: h100e_quarters max relative difference "
+                  f"{f['one_device_simplex']['max_rel_diff_vs_map']:.2e}")
             print(f"8 devices vs 1: max relative difference {f['eight_vs_one_max_rel_diff']:.2e}; "
                   f"PDHG vs HiGHS objective: max relative gap {f['pdhg_vs_highs_max_rel_gap']:.2e}")
             print()

@@ -1,4 +1,5 @@
-"""The fleet sweep model: per-sample scenario variants solved in one vmapped PDHG call,
+"""The fleet sweep model: per-sample scenario variants solved by the batched LP solvers
+(PDHG; the batched dual simplex, the CPU default),
 checked against HiGHS on the same variants."""
 
 import numpy as np
@@ -117,3 +118,73 @@ def test_event_delay_reproduces_the_scenario_supply():
     none = variant({"event_delay.0": np.float64(0.0)})
     raw = np.array([o.supply_units for o in sc.offers])
     np.testing.assert_allclose(np.asarray(none.supply_units), raw, atol=1e-9)
+
+
+# ---------------------------------------------------------------- batching = "simplex"
+
+
+def _fleet_spec(batching: str, samples: int = 16, chunk: int = 8):
+    data = {**FLEET, "sweep": {**FLEET["sweep"], "samples": samples, "chunk_size": chunk},
+            "model": {**FLEET["model"], "batching": batching}}
+    return engine.parse_spec(data, "<test>")
+
+
+def _table(path):
+    t = engine.load_results(path)
+    return {c: t.column(c).to_numpy() for c in t.column_names}
+
+
+@pytest.fixture(scope="module")
+def map_and_simplex(tmp_path_factory):
+    out = tmp_path_factory.mktemp("batching")
+    res = {}
+    for b in ("map", "simplex"):
+        spec = _fleet_spec(b)
+        assert spec.model.host == (b == "simplex")
+        run = engine.run_sweep(spec, out / b, progress=False)
+        assert run.complete and run.rows_computed == 16
+        res[b] = _table(out / b)
+    return res
+
+
+def test_simplex_batching_matches_the_pdhg_sweep(map_and_simplex):
+    m, s = map_and_simplex["map"], map_and_simplex["simplex"]
+    assert list(m) == list(s)                        # same columns, same order
+    for c in m:                                      # the same draws, bit for bit
+        if c == "sample" or c.startswith("param."):
+            np.testing.assert_array_equal(m[c], s[c], err_msg=c)
+    assert np.all(s["solver.status"] == 0) and np.all(m["solver.status"] == 0)
+    assert np.all(s["solver.iterations"] < 1000)     # pivots, not PDHG iterations
+    np.testing.assert_allclose(s["h100e_quarters"], m["h100e_quarters"], rtol=1e-4)
+    for c in m:
+        if c.startswith(("h100e", "cost_usd", "buy.", "chips.")):
+            scale = max(float(np.max(np.abs(m[c]))), 1.0)
+            # PDHG stops at tol 1e-6 (relative); the simplex answer is a vertex
+            np.testing.assert_allclose(s[c], m[c], atol=2e-3 * scale, rtol=0, err_msg=c)
+
+
+def test_simplex_sweep_matches_highs_on_every_variant(map_and_simplex):
+    from perfmodel.fleet import problem as fp
+    spec, r = _fleet_spec("simplex"), map_and_simplex["simplex"]
+    variant = spec.model.extras["variant_problem"](spec.params)
+    names = [p.name for p in spec.params]
+    for i in range(0, len(r["sample"]), 3):
+        prob = variant({n: np.float64(r[f"param.{n}"][i]) for n in names})
+        lp = fp.build_lp(prob)
+        ref = fp.relaxed_solve(lp, "highs")
+        nb = int(np.prod(prob.shape))
+        cost = float(np.asarray(lp.c[:nb]) @ ref.x[:nb])
+        assert r["h100e_quarters"][i] == pytest.approx(ref.objective - cost, rel=1e-7)
+
+
+def test_interrupted_simplex_sweep_resumes_to_the_same_rows(map_and_simplex, tmp_path):
+    spec = _fleet_spec("simplex")
+    first = engine.run_sweep(spec, tmp_path / "r", max_chunks=1, progress=False)
+    assert not first.complete and first.chunks_computed == 1
+    second = engine.run_sweep(spec, tmp_path / "r", progress=False)
+    assert second.complete and second.chunks_skipped == 1 and second.chunks_computed == 1
+    r = _table(tmp_path / "r")
+    for c, v in map_and_simplex["simplex"].items():
+        np.testing.assert_array_equal(r[c], v, err_msg=c)
+    third = engine.run_sweep(spec, tmp_path / "r", progress=False)
+    assert third.chunks_computed == 0 and third.chunks_skipped == 2

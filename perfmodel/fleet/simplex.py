@@ -71,8 +71,8 @@ from perfmodel.fleet.pdhg import (
     _check_shapes,
     _check_values,
     _data,
-    _put,
     _precondition,
+    _put,
 )
 
 __all__ = ["Basis", "lp_basis", "solve_lp_batch_simplex", "solve_family", "NEEDS_PRIMAL",

@@ -13,9 +13,13 @@ A sweep is ``(model, params, samples, seed)``:
   ``grid(values)`` (a full factorial over all grid params; sample ``i`` takes grid
   point ``i mod G`` in mixed radix, spec order) and ``constant(value)``;
 * sample ``i`` is a deterministic function of ``(seed, i)`` only: its random numbers
-  come from ``fold_in(fold_in(key(seed), i), crc32(param name))`` (threefry). Results
-  are therefore identical for any chunk size, any device count and any order in
-  which chunks run, and adding a parameter does not change the draws of the others.
+  come from ``fold_in(fold_in(key(seed), i), crc32(param name))`` (threefry). The
+  inputs are therefore identical for any chunk size, any device count and any order in
+  which chunks run, and adding a parameter does not change the draws of the others;
+  so are the results of traced models. (The fleet model's host-side simplex returns
+  one optimal vertex; where an LP has tied optima, e.g. how a chip's units split
+  between two sites, a different chunk size can return another one with the same
+  objective.)
 
 Built-in models (:data:`MODELS`): ``fleet`` (the fleet planner's relaxed optimum per
 scenario variant: prices, delivery delays, power ramps), ``chips`` (per-sample chip
@@ -37,7 +41,12 @@ Execution (:func:`run_sweep`):
   spec, seed, sample count or chunk size in an existing directory is an error unless
   ``overwrite=True`` (CLI ``--overwrite``);
 * while chunk ``c`` is written to disk, chunk ``c + 1`` is already running on the
-  devices (JAX's asynchronous dispatch).
+  devices (JAX's asynchronous dispatch);
+* a model may instead evaluate on the host (``Model.host``, e.g. the fleet model's
+  ``batching = "simplex"``, whose batched solver is not traceable): the chunk's inputs
+  are drawn by the same :func:`sample_params` (jitted; the same values), then the
+  model's function is called with NumPy arrays, one chunk at a time; chunk files,
+  resumption, progress and the manifest are the same.
 
 Several hosts (``jax.distributed``): start one process per host with the same command
 and a shared output directory, after
@@ -281,6 +290,11 @@ class Model:
         model's ``variant_problem(params) -> (one sample's params -> Problem)``.
       default_chunk_size: samples per chunk when the spec does not say (a chunk is the
         unit of progress, of resumption and of one compiled call).
+      host: the evaluation runs on the host, not traced: the function that ``bind`` (or
+        ``evaluate``) returns is called once per chunk with concrete NumPy arrays (the
+        chunk's sampled inputs, drawn exactly as for a traced model, plus ``"sample"``)
+        and returns NumPy-convertible ``(B,)`` columns. It may call jitted code itself
+        (e.g. a batched solver that is not traceable); no ``shard_map`` wraps it.
     """
 
     name: str
@@ -295,6 +309,7 @@ class Model:
     bind: Callable[[tuple[Param, ...]], Callable] | None = None
     extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     default_chunk_size: int = 1024
+    host: bool = False
 
 
 def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
@@ -566,6 +581,39 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
     return jitted, sharding
 
 
+_SAMPLERS: dict[tuple, Callable] = {}
+
+
+def host_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
+    """For a host model (``Model.host``): ``indices (B,) ndarray -> dict column -> (B,)
+    ndarray``. The inputs are drawn by a jitted :func:`sample_params` on the first
+    device (the same values as the traced path), then the model's host evaluation
+    runs on them."""
+    devices = list(devices if devices is not None else jax.local_devices())
+    params, seed, model = spec.params, spec.seed, spec.model
+    evaluate = model.bind(params) if model.bind is not None else model.evaluate
+    key = (json.dumps({p.name: p.to_json() for p in params}, sort_keys=True), seed, devices[0].id)
+    if key not in _SAMPLERS:
+        if len(_SAMPLERS) >= _COMPILED_MAX:
+            _SAMPLERS.pop(next(iter(_SAMPLERS)))
+        _SAMPLERS[key] = jax.jit(lambda idx: sample_params(params, seed, idx))
+    sampler = _SAMPLERS[key]
+    f = np.result_type(float)
+
+    def fn(idx: np.ndarray) -> dict[str, np.ndarray]:
+        idx = np.asarray(idx, np.int64)
+        p = {k: np.asarray(v) for k, v in sampler(jax.device_put(idx, devices[0])).items()}
+        out = evaluate({**p, "sample": idx.astype(f)})
+        cols = {f"param.{k}": v for k, v in p.items()}
+        for k, v in out.items():
+            if k in cols:
+                raise ValueError(f"model output column {k!r} clashes with an input column")
+            cols[k] = np.broadcast_to(np.asarray(v, f), idx.shape)
+        return {k: cols[k] for k in sorted(cols)}  # the traced path's order (pytree keys)
+
+    return fn
+
+
 def _padded_indices(start: int, stop: int, width: int) -> np.ndarray:
     idx = np.arange(start, stop, dtype=np.int64)
     if len(idx) < width:  # pad with copies of the last real sample (finite, discarded)
@@ -728,11 +776,23 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
     mine = [c for c in range(n_chunks) if c % pcount == pidx]
     compiled = sharding = None
     compile_s = 0.0
+    host = spec.model.host
+    first: tuple[int, dict[str, np.ndarray]] | None = None  # a host model's first chunk
     if man is not None:  # resuming: skip the compilation when every chunk is on disk
         todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), man.get("columns"))]
     if man is None or todo:
-        # Compile (and learn the columns) for the chunk shape; every chunk has this shape.
-        compiled, sharding, columns, compile_s = compiled_chunk_fn(spec, devices, width)
+        if host:
+            # Nothing to compile ahead (compile_s stays 0: the model's own compiles happen
+            # inside its calls); the first chunk to compute tells the columns.
+            compiled = host_chunk_fn(spec, devices)
+            cands = todo if man is not None else mine
+            c0 = cands[0] if cands else 0
+            start0 = c0 * spec.chunk_size
+            first = (c0, compiled(_padded_indices(start0, start0 + rows_in(c0), width)))
+            columns = ["sample", *first[1].keys()]
+        else:
+            # Compile (and learn the columns) for the chunk shape; every chunk has this shape.
+            compiled, sharding, columns, compile_s = compiled_chunk_fn(spec, devices, width)
     else:
         columns = list(man["columns"])
 
@@ -759,15 +819,22 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
 
     def launch(c: int):
         start = c * spec.chunk_size
+        if host:  # runs now, on the host (no asynchronous dispatch to overlap with)
+            if first is not None and first[0] == c:
+                return first[1]
+            return compiled(_padded_indices(start, start + rows_in(c), width))
         idx = jax.device_put(_padded_indices(start, start + rows_in(c), width), sharding)
         return compiled(idx)
 
     rows = 0
     try:
-        pending = launch(todo[0]) if todo else None
+        pending = launch(todo[0]) if todo and not host else None
         for j, c in enumerate(todo):
-            res = pending
-            pending = launch(todo[j + 1]) if j + 1 < len(todo) else None  # overlap
+            if host:
+                res = launch(c)
+            else:
+                res = pending
+                pending = launch(todo[j + 1]) if j + 1 < len(todo) else None  # overlap
             n = rows_in(c)
             start = c * spec.chunk_size
             data = {"sample": np.arange(start, start + n, dtype=np.int64)}
