@@ -184,6 +184,23 @@ def test_constants_traced_jit_vmap_agree():
         assert v == pytest.approx(ref_b, rel=1e-3)
 
 
+def test_warm_start_same_answer_fewer_iterations():
+    """Warm start from a perturbed LP's solution: same optimum, fewer PDHG iterations;
+    broadcast to a batch it gives the members' own optima."""
+    near = _LP_A.replace(b_ub=_LP_A.b_ub * 1.02)
+    cold = solve_lp(_LP_A, tol=1e-7)
+    warm = solve_lp(_LP_A, tol=1e-7, warm_start=solve_lp(near, tol=1e-7))
+    assert int(warm.status) == OPTIMAL
+    assert float(warm.objective) == pytest.approx(float(cold.objective), rel=1e-5)
+    assert int(warm.iterations) < int(cold.iterations)
+    batch = solve_lp_batch(stack_lps([_LP_A, near]), warm_start=cold, tol=1e-7, compact=False)
+    assert float(batch.objective[0]) == pytest.approx(float(cold.objective), rel=1e-5)
+    with pytest.raises(ValueError, match="warm_start.x has shape"):
+        solve_lp(_LP_A, warm_start=(jnp.zeros(3), cold.y_ub, cold.y_eq))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        solve_lp(_LP_A, warm_start=(cold.x.at[0].set(jnp.nan), cold.y_ub, cold.y_eq))
+
+
 def test_no_jit_agrees_with_jit():
     with jax.disable_jit():
         sol = solve_lp(HAND, check_every=32)
