@@ -105,6 +105,13 @@ def test_pdhg_relaxation_matches_highs():
     assert abs(a.objective - b.objective) <= 1e-3 * abs(a.objective)
     plan = solve(pr, method="pdhg")
     assert check_feasible(pr, plan) == []
+    assert "relaxed pdhg" in plan.method and "re-solves: highs" in plan.method
+    jax_only = solve(pr, method="pdhg", resolve_method="pdhg")      # every LP solve in JAX
+    assert check_feasible(pr, jax_only) == [] and "re-solves: pdhg" in jax_only.method
+    m = solve_milp(pr)
+    assert jax_only.objective >= m.objective - 0.01 * abs(m.objective)
+    with pytest.raises(ValueError, match="method"):
+        solve(pr, resolve_method="simplx")
 
 
 def test_pareto_more_budget_never_less_compute(tesla):

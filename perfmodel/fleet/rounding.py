@@ -316,7 +316,13 @@ def _local_search(problem, rows, val, buy, rounds: int = 30):
 
 def round_plan(problem: Problem, lp: LP, x_relaxed, *, method: str = "highs", resolve_rounds: int = 3,
                local_search: bool = True) -> np.ndarray:
-    """Integer purchases [K,S,T] from a relaxed solution ``x_relaxed`` (see module doc)."""
+    """Integer purchases [K,S,T] from a relaxed solution ``x_relaxed`` (see module doc).
+
+    ``method``: solver of the fix-and-re-solve rounds ("highs", the default, returns exact
+    vertices, which round down cleanly; "pdhg" keeps everything in JAX at some speed cost).
+    """
+    if method not in ("highs", "pdhg"):
+        raise ValueError(f"method = {method!r}; allowed: 'highs', 'pdhg'")
     K, S, T = problem.shape
     nb = K * S * T
     rows = _Rows(problem, lp)
@@ -329,7 +335,7 @@ def round_plan(problem: Problem, lp: LP, x_relaxed, *, method: str = "highs", re
         lo[:nb] = buy.reshape(-1)
         if np.any(lo[:nb] > np.asarray(lp.hi)[:nb] + 1e-9):
             break
-        sol = relaxed_solve(lp.replace(lo=lo), method="highs")
+        sol = relaxed_solve(lp.replace(lo=lo), method=method)
         if sol.status != "optimal":
             break
         nxt = np.maximum(np.floor(sol.x[:nb] + 1e-6).reshape(K, S, T), buy)
@@ -356,10 +362,12 @@ def solve_relaxed(problem: Problem, method: str | None = None, **opts):
 
 
 def solve(problem: Problem, *, method: str | None = None, local_search: bool = True,
-          resolve_rounds: int = 3) -> Plan:
+          resolve_rounds: int = 3, resolve_method: str = "highs") -> Plan:
     """Integer plan that satisfies every constraint (checked independently).
 
-    ``method``: relaxation solver, "pdhg" (JAX, default when available) or "highs".
+    ``method``: solver of the first relaxation, "pdhg" (JAX, default when available) or
+    "highs". ``resolve_method``: solver of the fix-and-re-solve rounds of the rounding
+    (default "highs"; the Plan's ``method`` string names both).
     Raises :class:`~perfmodel.fleet.problem.FleetInfeasible` naming the binding
     constraint if the problem has no feasible plan.
     """
@@ -378,7 +386,8 @@ def solve(problem: Problem, *, method: str | None = None, local_search: bool = T
         raise FleetInfeasible(f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}")
     if sol.status != "optimal":
         raise RuntimeError(f"{problem.name}: relaxed LP not solved ({sol.status})")
-    buy = round_plan(problem, lp, sol.x, resolve_rounds=resolve_rounds, local_search=local_search)
+    buy = round_plan(problem, lp, sol.x, method=resolve_method, resolve_rounds=resolve_rounds,
+                     local_search=local_search)
     viol = check_feasible(problem, buy)
     used_fallback = False
     if viol:
@@ -394,7 +403,8 @@ def solve(problem: Problem, *, method: str | None = None, local_search: bool = T
     obj, hq, cost = plan_objective(problem, buy)
     return Plan(problem=problem, buy_units=np.round(buy).astype(np.int64), objective=obj, h100e_quarters=hq,
                 capex_usd=cost, relaxed_objective=sol.objective,
-                method=f"relaxed {used} + " + ("MILP fallback" if used_fallback else "round/repair"),
+                method=f"relaxed {used} + " + ("MILP fallback" if used_fallback else
+                                                  f"round/repair (re-solves: {resolve_method})"),
                 seconds=time.perf_counter() - t0, extra={"relaxed_seconds": sol.seconds,
                                                          "relaxed_iterations": sol.iterations,
                                                          "fallback": used_fallback})
