@@ -336,9 +336,17 @@ def _with_basic_data(mb, st):
 
 def _setup(sh: _Shared, mb: _Member, dtol, cap: int):
     m = sh.K0.shape[0]
-    stat0 = mb.stat0
-    N = stat0.shape[0]
+    N = mb.stat0.shape[0]
     f64 = sh.K0.dtype
+    # nonbasic states follow this member's own bounds (a variable fixed in the base, e.g. a
+    # chip with no supply in a quarter, may be free to move in a variant, and vice versa)
+    lo_ok, hi_ok = jnp.isfinite(mb.zl), jnp.isfinite(mb.zu)
+    s0 = mb.stat0
+    s0 = jnp.where(s0 == FIXED, AT_LO, s0)
+    s0 = jnp.where((s0 == AT_HI) & ~hi_ok, AT_LO, s0)
+    s0 = jnp.where((s0 == AT_LO) & ~lo_ok, jnp.where(hi_ok, AT_HI, FREE), s0)
+    s0 = jnp.where((s0 == FREE) & lo_ok, AT_LO, jnp.where((s0 == FREE) & hi_ok, AT_HI, s0))
+    stat0 = jnp.where(mb.stat0 == BASIC, BASIC, jnp.where(mb.zl == mb.zu, FIXED, s0)).astype(mb.stat0.dtype)
     zN = jnp.where(stat0 == AT_HI, mb.zu, jnp.where((stat0 == AT_LO) | (stat0 == FIXED), mb.zl, 0.0))
     zN = jnp.where(jnp.isfinite(zN) & (stat0 != BASIC), zN, 0.0)
     zeros_m = jnp.zeros(m, f64)
