@@ -105,8 +105,14 @@ def test_infeasible_member_is_reported_and_others_still_solve():
 def test_solve_family_falls_back_to_pdhg_for_unfinished_members():
     sol, info = solve_family(stack_lps([VARIANTS[2], VARIANTS[3]]), BASIS, max_pivots=1, refresh=1, rounds=1,
                              pdhg_opts=dict(tol=1e-8))
-    assert info["pdhg_fallback"] >= 1
+    assert info["fallback"] >= 1 and info["fallback_method"] == "pdhg"
     np.testing.assert_allclose(np.asarray(sol.objective), np.asarray(SOL.objective[3:5]), rtol=1e-5)
+    sol, info = solve_family(stack_lps([VARIANTS[2], VARIANTS[3]]), BASIS, max_pivots=1, refresh=1, rounds=1,
+                             fallback="highs")
+    assert info["fallback"] >= 1 and np.all(np.asarray(sol.status) == OPTIMAL)
+    np.testing.assert_allclose(np.asarray(sol.objective), np.asarray(SOL.objective[3:5]), rtol=1e-9)
+    with pytest.raises(ValueError, match="fallback"):
+        solve_family(STACK, BASIS, fallback="cplex")
 
 
 def test_bad_inputs_name_the_problem():

@@ -63,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.fleet.pdhg import (
+    DUAL_INFEASIBLE,
     ITERATION_LIMIT,
     OPTIMAL,
     PRIMAL_INFEASIBLE,
@@ -686,21 +687,52 @@ def _set_rows(a, idx, b):
     return a
 
 
-def solve_family(stacked_lp, basis: Basis | None = None, *, fallback: bool = True, pdhg_opts: dict | None = None,
-                 **simplex_opts) -> tuple[LPSolution, dict]:
-    """Solve related LPs: the batched dual simplex, then PDHG (one vmapped call, warm-started
-    from the simplex point) for members the simplex did not finish. Returns the solution
-    and counts ``{"simplex_optimal", "pdhg_fallback", "seconds"}``."""
+def solve_family(stacked_lp, basis: Basis | None = None, *, fallback: str | bool = "pdhg",
+                 pdhg_opts: dict | None = None, **simplex_opts) -> tuple[LPSolution, dict]:
+    """Solve related LPs: the batched dual simplex, then a fallback for the members it did
+    not finish (pivot limit, status 4 or 5; an infeasibility certificate, status 2, stands).
+
+    Args:
+      fallback: "pdhg" (default; one vmapped PDHG call warm-started from the simplex
+        point: stays in JAX, but thousands of iterations per LP), "highs" (HiGHS one by
+        one: exact and fast on a CPU) or "none" (``True``/``False`` mean "pdhg"/"none").
+
+    Returns:
+      the solution and counts ``{"simplex_optimal", "fallback", "fallback_method", "seconds"}``.
+    """
+    if fallback is True:
+        fallback = "pdhg"
+    if fallback is False or fallback is None:
+        fallback = "none"
+    if fallback not in ("pdhg", "highs", "none"):
+        raise ValueError(f"fallback = {fallback!r}; allowed: 'pdhg', 'highs', 'none'")
     t0 = time.perf_counter()
     sol = solve_lp_batch_simplex(stacked_lp, basis, **simplex_opts)
     status = np.asarray(sol.status)
-    todo = np.nonzero(status != OPTIMAL)[0]
-    info = dict(simplex_optimal=int(np.sum(status == OPTIMAL)), pdhg_fallback=int(todo.size))
-    if fallback and todo.size:
+    todo = np.nonzero((status != OPTIMAL) & (status != PRIMAL_INFEASIBLE))[0]
+    info = dict(simplex_optimal=int(np.sum(status == OPTIMAL)), fallback=int(todo.size) if fallback != "none" else 0,
+                fallback_method=fallback)
+    if todo.size and fallback == "pdhg":
         from perfmodel.fleet.pdhg import solve_lp_batch
         sub = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[todo], stacked_lp)
         warm = (sol.x[todo], sol.y_ub[todo], sol.y_eq[todo])
         fb = solve_lp_batch(sub, warm_start=warm, **(pdhg_opts or {}))
         sol = jax.tree_util.tree_map(lambda a, b: jnp.asarray(a).at[todo].set(b), sol, fb)
+    elif todo.size and fallback == "highs":
+        from perfmodel.fleet.lp import LP
+        from perfmodel.fleet.problem import relaxed_solve
+        code = {"optimal": OPTIMAL, "infeasible": PRIMAL_INFEASIBLE, "unbounded": DUAL_INFEASIBLE}
+        leaves = {f: np.array(getattr(sol, f)) for f in ("x", "y_ub", "y_eq", "objective", "status", "primal_residual",
+                                                          "dual_residual", "rel_gap")}
+        for i in todo:
+            lp_i = LP(**{f: np.asarray(getattr(stacked_lp, f))[i] for f in ("c", "A_ub", "b_ub", "A_eq", "b_eq", "lo", "hi")})
+            r = relaxed_solve(lp_i, "highs")
+            leaves["status"][i] = code.get(r.status, ITERATION_LIMIT)
+            if r.status == "optimal":
+                leaves["x"][i], leaves["y_ub"][i], leaves["objective"][i] = r.x, r.y_ub, r.objective
+                if np.size(r.y_eq):
+                    leaves["y_eq"][i] = r.y_eq
+                leaves["primal_residual"][i] = leaves["dual_residual"][i] = leaves["rel_gap"][i] = 0.0
+        sol = sol.replace(**{f: jnp.asarray(v) for f, v in leaves.items()})
     info["seconds"] = time.perf_counter() - t0
     return sol, info

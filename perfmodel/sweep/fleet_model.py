@@ -38,7 +38,7 @@ and TPUs), ``map`` solves them one after the other inside the same compiled call
 (``Model.host``): the chunk's variant Problems and LPs are built by one jitted ``vmap``
 of the same code, solved by :func:`perfmodel.fleet.simplex.solve_family` (the batched
 dual simplex warm-started from the base LP's optimal basis, computed once by HiGHS and
-cached; PDHG for any member it does not finish) and turned into the same columns
+cached; HiGHS for any member it does not finish) and turned into the same columns
 (``solver.iterations`` = pivots there; the answer is an exact vertex). ``auto``
 (default) picks ``simplex`` on CPU and ``vmap`` elsewhere.
 
@@ -349,7 +349,9 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
 
         def evaluate_host(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             probs, lps = build_batch({k: jnp.asarray(v) for k, v in params.items()})
-            sol, _ = simplex.solve_family(lps, base_basis(power_scale), pdhg_opts=solver_opts)
+            # members the simplex does not finish (pivot limit, degenerate stalls): HiGHS, exact
+            # and fast on the host; a PDHG fallback would take thousands of iterations each
+            sol, _ = simplex.solve_family(lps, base_basis(power_scale), fallback="highs")
             return {k: np.asarray(v) for k, v in post_batch(probs, sol).items()}
 
         return evaluate_host
