@@ -397,18 +397,23 @@ def _solve_member(sh, mb, tol, dtol, cap: int, refresh: int):
     return _finish(sh, mb, st, dtol)
 
 
-@functools.partial(jax.jit, static_argnames=("cap", "refresh", "own_inverse"))
-def _solve_batch(sh, mb, tol, dtol, cap: int, refresh: int, own_inverse: bool):
+def _axes(own_inverse: bool, n: int) -> _Shared:
+    """vmap axes of the shared data: the start inverse is per member in later rounds."""
     ax = 0 if own_inverse else None
-    axes = _Shared(K0=None, K0T=None, E=None, Binv0=ax, P=ax, n=sh.n)
-    out = jax.vmap(lambda s_, m_: _solve_member(s_, m_, tol, dtol, cap, refresh), in_axes=(axes, 0))(sh, mb)
+    return _Shared(K0=None, K0T=None, E=None, Binv0=ax, P=ax, n=n)
+
+
+def _results(out):
+    """A finished batch's outputs without the working arrays (only stat, basic, k, status
+    of the state are read afterwards)."""
     st = out[0].replace(U=None, V=None, d=None, zN=None, zB=None, lB=None, uB=None, gB=None, shift=None)
     return (st,) + out[1:]
 
 
-def _axes(own_inverse: bool, n: int) -> _Shared:
-    ax = 0 if own_inverse else None
-    return _Shared(K0=None, K0T=None, E=None, Binv0=ax, P=ax, n=n)
+@functools.partial(jax.jit, static_argnames=("cap", "refresh", "own_inverse"))
+def _solve_batch(sh, mb, tol, dtol, cap: int, refresh: int, own_inverse: bool):
+    return _results(jax.vmap(lambda s_, m_: _solve_member(s_, m_, tol, dtol, cap, refresh),
+                             in_axes=(_axes(own_inverse, sh.n), 0))(sh, mb))
 
 
 @functools.partial(jax.jit, static_argnames=("cap", "own_inverse"))
@@ -429,9 +434,8 @@ def _block_batch(sh, mb, st, tol, dtol, refresh: int, cap: int, slots: int, own_
 
 @functools.partial(jax.jit, static_argnames=("own_inverse",))
 def _finish_batch(sh, mb, st, dtol, own_inverse: bool):
-    out = jax.vmap(lambda s_, m_, t_: _finish(s_, m_, t_, dtol), in_axes=(_axes(own_inverse, sh.n), 0, 0))(sh, mb, st)
-    st = out[0].replace(U=None, V=None, d=None, zN=None, zB=None, lB=None, uB=None, gB=None, shift=None)
-    return (st,) + out[1:]
+    return _results(jax.vmap(lambda s_, m_, t_: _finish(s_, m_, t_, dtol),
+                             in_axes=(_axes(own_inverse, sh.n), 0, 0))(sh, mb, st))
 
 
 @functools.partial(jax.jit, static_argnames=("own_inverse",))
@@ -454,13 +458,15 @@ def _run_compact(sh, mb, tol, dtol, cap: int, refresh: int, own: bool, chunk: in
     After each block the running members are gathered anew into chunks of ``chunk``
     members (the last one padded), so the work follows the number of running members
     rather than the slowest member, and every compiled function has one batch size
-    whatever the batch: one compile per rank-1 store size (8, 16, 32, ... slots)."""
+    whatever the batch. Blocks read 16 rank-1 slots while few pivots were made, then all
+    (two compiles of the block)."""
     B = int(np.shape(mb.g)[0])
     parts = []
     for sel, k in _chunks(np.arange(B), chunk):
         sh_c, mb_c, _ = _take(sh, mb, None, jnp.asarray(sel), own_inverse=own)
         parts.append(jax.tree_util.tree_map(lambda a: a[:k], _setup_batch(sh_c, mb_c, dtol, cap=cap, own_inverse=own)))
     st = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts) if len(parts) > 1 else parts[0]
+
     def groups_of(idx):
         out = []
         for sel, k in _chunks(idx, chunk):
@@ -472,11 +478,9 @@ def _run_compact(sh, mb, tol, dtol, cap: int, refresh: int, own: bool, chunk: in
     for j in range(cap // refresh):             # a member stops within cap // refresh blocks
         # rank-1 slots read in this block: 16 while few pivots were made, else all (2 compiles)
         slots = min(cap, 16) if refresh * (j + 1) <= 16 else cap
-        n_run = 0
         for g in groups:
             g[4] = _block_batch(g[2], g[3], g[4], tol, dtol, refresh=refresh, cap=cap, slots=slots, own_inverse=own)
-        for g in groups:
-            n_run += int(np.sum(np.asarray(g[4].status)[:g[1]] == _RUNNING))
+        n_run = sum(int(np.sum(np.asarray(g[4].status)[:g[1]] == _RUNNING)) for g in groups)
         last = j == cap // refresh - 1
         if n_run == 0 or last or -(-n_run // chunk) < len(groups):       # regroup only when it saves calls
             for g in groups:

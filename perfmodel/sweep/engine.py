@@ -545,10 +545,27 @@ def compiled_chunk_fn(spec: SweepSpec, devices: Sequence[Any], width: int):
     columns = ["sample", *traced.out_info.keys()]
     compiled = traced.lower().compile()
     compile_s = time.perf_counter() - tc
-    if len(_COMPILED) >= _COMPILED_MAX:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[key] = (compiled, sharding, columns, compile_s)
+    _cache_put(_COMPILED, key, (compiled, sharding, columns, compile_s))
     return compiled, sharding, columns, compile_s
+
+
+def _chunk_columns(p: Mapping[str, Any], out: Mapping[str, Any], shape, xp) -> dict[str, Any]:
+    """A chunk's columns: the inputs as ``param.<name>``, then the model's outputs
+    broadcast to the chunk's shape (``xp``: jax.numpy when traced, numpy on the host)."""
+    f = xp.result_type(float)
+    cols = {f"param.{k}": v for k, v in p.items()}
+    for k, v in out.items():
+        if k in cols:
+            raise ValueError(f"model output column {k!r} clashes with an input column")
+        cols[k] = xp.broadcast_to(xp.asarray(v, f), shape)
+    return cols
+
+
+def _cache_put(cache: dict, key, value) -> None:
+    """Insert into a compiled-function cache, dropping the oldest entry when full."""
+    if len(cache) >= _COMPILED_MAX:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
@@ -566,12 +583,7 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
         p = sample_params(params, seed, idx)
         # "sample" (the index, float) keeps the batch axis even when no input is sampled
         out = evaluate({**p, "sample": idx.astype(jnp.result_type(float))})
-        cols = {f"param.{k}": v for k, v in p.items()}
-        for k, v in out.items():
-            if k in cols:
-                raise ValueError(f"model output column {k!r} clashes with an input column")
-            cols[k] = jnp.broadcast_to(jnp.asarray(v, jnp.result_type(float)), idx.shape)
-        return cols
+        return _chunk_columns(p, out, idx.shape, jnp)
 
     # Each device evaluates its own block of samples (models never mix samples), so the
     # model may vmap or loop (lax.map) over its block without any cross-device traffic.
@@ -594,21 +606,14 @@ def host_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
     evaluate = model.bind(params) if model.bind is not None else model.evaluate
     key = (json.dumps({p.name: p.to_json() for p in params}, sort_keys=True), seed, devices[0].id)
     if key not in _SAMPLERS:
-        if len(_SAMPLERS) >= _COMPILED_MAX:
-            _SAMPLERS.pop(next(iter(_SAMPLERS)))
-        _SAMPLERS[key] = jax.jit(lambda idx: sample_params(params, seed, idx))
+        _cache_put(_SAMPLERS, key, jax.jit(lambda idx: sample_params(params, seed, idx)))
     sampler = _SAMPLERS[key]
-    f = np.result_type(float)
 
     def fn(idx: np.ndarray) -> dict[str, np.ndarray]:
         idx = np.asarray(idx, np.int64)
         p = {k: np.asarray(v) for k, v in sampler(jax.device_put(idx, devices[0])).items()}
-        out = evaluate({**p, "sample": idx.astype(f)})
-        cols = {f"param.{k}": v for k, v in p.items()}
-        for k, v in out.items():
-            if k in cols:
-                raise ValueError(f"model output column {k!r} clashes with an input column")
-            cols[k] = np.broadcast_to(np.asarray(v, f), idx.shape)
+        out = evaluate({**p, "sample": idx.astype(np.result_type(float))})
+        cols = _chunk_columns(p, out, idx.shape, np)
         return {k: cols[k] for k in sorted(cols)}  # the traced path's order (pytree keys)
 
     return fn
