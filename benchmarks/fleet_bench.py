@@ -50,19 +50,51 @@ from perfmodel.fleet.problem import (  # noqa: E402
 from perfmodel.fleet.rounding import solve  # noqa: E402
 
 FULL_SUITE = [  # (offers, sites, quarters)
-    (5, 1, 4), (6, 1, 8), (8, 1, 12), (5, 2, 4), (6, 2, 8), (7, 2, 12), (8, 3, 4), (5, 3, 8),
-    (6, 4, 6), (7, 5, 4), (8, 5, 8), (5, 8, 6), (6, 10, 4), (7, 10, 6), (8, 12, 4), (5, 15, 4),
-    (6, 20, 4), (5, 30, 4), (8, 2, 10), (7, 4, 10), (6, 6, 12), (5, 1, 12), (8, 8, 6), (7, 25, 4),
+    (5, 1, 4),
+    (6, 1, 8),
+    (8, 1, 12),
+    (5, 2, 4),
+    (6, 2, 8),
+    (7, 2, 12),
+    (8, 3, 4),
+    (5, 3, 8),
+    (6, 4, 6),
+    (7, 5, 4),
+    (8, 5, 8),
+    (5, 8, 6),
+    (6, 10, 4),
+    (7, 10, 6),
+    (8, 12, 4),
+    (5, 15, 4),
+    (6, 20, 4),
+    (5, 30, 4),
+    (8, 2, 10),
+    (7, 4, 10),
+    (6, 6, 12),
+    (5, 1, 12),
+    (8, 8, 6),
+    (7, 25, 4),
 ]
 QUICK_SUITE = [(5, 1, 4), (6, 2, 6), (8, 3, 4), (5, 10, 4), (7, 2, 8), (5, 30, 4)]
 
 
 def run_suite(sizes, method: str, milp_time_s: float, seeds_per_size: int = 1):
     rows = []
-    cases = [(f"gen seed={1000 + i * 17 + r} {k}x{s}x{t}", lambda k=k, s=s, t=t, sd=1000 + i * 17 + r:
-              generate_problem(sd, k, s, t)) for i, (k, s, t) in enumerate(sizes) for r in range(seeds_per_size)]
+    cases = [
+        (
+            f"gen seed={1000 + i * 17 + r} {k}x{s}x{t}",
+            lambda k=k, s=s, t=t, sd=1000 + i * 17 + r: generate_problem(sd, k, s, t),
+        )
+        for i, (k, s, t) in enumerate(sizes)
+        for r in range(seeds_per_size)
+    ]
     for nm in ("tesla-2024", "tesla-2025"):
-        cases.append((f"{nm} (stand-in values)", lambda nm=nm: build_problem(load_scenario(nm), value_source="standin")))
+        cases.append(
+            (
+                f"{nm} (stand-in values)",
+                lambda nm=nm: build_problem(load_scenario(nm), value_source="standin"),
+            )
+        )
     for name, make in cases:
         pr = make()
         t0 = time.perf_counter()
@@ -71,13 +103,29 @@ def run_suite(sizes, method: str, milp_time_s: float, seeds_per_size: int = 1):
         viol = check_feasible(pr, plan)
         m = solve_milp(pr, time_limit_s=milp_time_s, mip_rel_gap=1e-5)
         gap = (m.objective - plan.objective) / abs(m.objective)
-        bound_gap = (m.bound - plan.objective) / abs(m.bound) if np.isfinite(m.bound) else float("nan")
-        rows.append(dict(case=name, shape=list(pr.shape), vars=int(np.prod(pr.shape)) * (1 + pr.n_segments),
-                         feasible=not viol, fallback=bool(plan.extra.get("fallback")), plan_s=t_plan,
-                         milp_status=m.status, milp_s=m.seconds, gap=gap, gap_to_bound=bound_gap,
-                         gap_to_relaxed=plan.gap_to_relaxed))
-        print(f"  {name:<34} {str(pr.shape):<14} plan {t_plan:6.2f} s  MILP {m.seconds:6.2f} s ({m.status:<10}) "
-              f"gap {100 * gap:8.4f}%  feasible {not viol}", flush=True)
+        bound_gap = (
+            (m.bound - plan.objective) / abs(m.bound) if np.isfinite(m.bound) else float("nan")
+        )
+        rows.append(
+            dict(
+                case=name,
+                shape=list(pr.shape),
+                vars=int(np.prod(pr.shape)) * (1 + pr.n_segments),
+                feasible=not viol,
+                fallback=bool(plan.extra.get("fallback")),
+                plan_s=t_plan,
+                milp_status=m.status,
+                milp_s=m.seconds,
+                gap=gap,
+                gap_to_bound=bound_gap,
+                gap_to_relaxed=plan.gap_to_relaxed,
+            )
+        )
+        print(
+            f"  {name:<34} {str(pr.shape):<14} plan {t_plan:6.2f} s  MILP {m.seconds:6.2f} s ({m.status:<10}) "
+            f"gap {100 * gap:8.4f}%  feasible {not viol}",
+            flush=True,
+        )
     return rows
 
 
@@ -92,16 +140,22 @@ def variants(base, n: int, seed: int = 0):
     out = []
     for _ in range(n):
         sup = sup0.copy()
-        delay = int(rng.integers(1, 4))        # the 12k-H100 diversion arrives 1-3 quarters late (base: 2)
+        delay = int(
+            rng.integers(1, 4)
+        )  # the 12k-H100 diversion arrives 1-3 quarters late (base: 2)
         if T > 2:
             moved = min(1500.0, sup[k_h100, 2])
             sup[k_h100, 2] -= moved
             if 0 + delay < T:
                 sup[k_h100, delay] += moved
         ramp = rng.uniform(0.7, 1.3, size=(S, 1)) ** (np.arange(T)[None, :] / max(T - 1, 1))
-        out.append(base.replace(unit_price_usd=jnp.asarray(price * rng.lognormal(0, 0.15, K)),
-                                power_avail_mw=jnp.asarray(power * ramp),
-                                supply_units=jnp.asarray(sup)))
+        out.append(
+            base.replace(
+                unit_price_usd=jnp.asarray(price * rng.lognormal(0, 0.15, K)),
+                power_avail_mw=jnp.asarray(power * ramp),
+                supply_units=jnp.asarray(sup),
+            )
+        )
     return out
 
 
@@ -120,7 +174,9 @@ def _highspy_loop(lps, basis=None):
         hb = highspy.HighsBasis()
         code = {BASIC: K.kBasic, AT_HI: K.kUpper, FREE: K.kZero, FIXED: K.kLower}
         hb.col_status = [code.get(int(v), K.kLower) for v in st[:n]]
-        hb.row_status = [K.kBasic if int(v) == BASIC else K.kUpper for v in st[n:]]   # slack at 0 = row at b
+        hb.row_status = [
+            K.kBasic if int(v) == BASIC else K.kUpper for v in st[n:]
+        ]  # slack at 0 = row at b
         hb.valid = True
     objs, t = [], 0.0
     for lp in lps:
@@ -139,14 +195,14 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
     from perfmodel.fleet.pdhg import solve_lp, solve_lp_batch
     from perfmodel.fleet.simplex import lp_basis, solve_lp_batch_simplex
 
-    base = build_problem(load_scenario("tesla-2024"))          # training-model value curves
+    base = build_problem(load_scenario("tesla-2024"))  # training-model value curves
     probs = variants(base, n)
     stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *probs)
     build_batch = jax.jit(jax.vmap(lambda p: build_lp(p, xp=jnp)))
 
     def family():
         t0 = time.perf_counter()
-        basis, _ = lp_basis(build_lp(base))                     # the base scenario's optimal basis (HiGHS)
+        basis, _ = lp_basis(build_lp(base))  # the base scenario's optimal basis (HiGHS)
         lps = build_batch(stacked)
         jax.block_until_ready(lps.A_ub)
         t1 = time.perf_counter()
@@ -174,8 +230,11 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
 
     t_first, t_warm, t_user = tb_first + ts_first, tb + ts, t_build_np + t_seq
     cache = jax.config.jax_compilation_cache_dir
-    cache_note = (f"compiled programs cached on disk in {cache} (PERFMODEL_JAX_CACHE=0 for a cold first call)"
-                  if cache else "no on-disk compilation cache: the first call compiles everything")
+    cache_note = (
+        f"compiled programs cached on disk in {cache} (PERFMODEL_JAX_CACHE=0 for a cold first call)"
+        if cache
+        else "no on-disk compilation cache: the first call compiles everything"
+    )
     print(f"  {cache_note}")
     m, nv = np.shape(lps_np[0].A_ub)
     print(f"  {n} variants of tesla-2024, LP {m} rows x {nv} vars")
@@ -192,16 +251,36 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
     ]
     for name, t in rows:
         print(f"  {name:<64}{t:>9.2f}{1e3 * t / n:>12.2f}")
-    print(f"  ratio baseline / batched simplex: warm {t_user / t_warm:.2f}x, first call {t_user / t_first:.2f}x "
-          f"(bar: > 1x)")
-    print(f"  simplex optimal: {int((status == 0).sum())}/{n}; pivots median {np.median(pivots):.0f}, "
-          f"max {pivots.max()}; |simplex - HiGHS| / HiGHS: median {np.median(rel):.1e}, max {rel.max():.1e}")
-    out = dict(n=n, rows=m, vars=nv, compile_cache=cache or None, baseline_s=t_user, baseline_build_s=t_build_np, highs_linprog_s=t_seq,
-               simplex_first_s=t_first, simplex_warm_s=t_warm, simplex_build_s=tb, simplex_solve_s=ts,
-               highspy_cold_s=t_hs_cold, highspy_warm_s=t_hs_warm, ratio_warm=t_user / t_warm,
-               ratio_first=t_user / t_first, simplex_optimal=int((status == 0).sum()),
-               pivots_median=float(np.median(pivots)), pivots_max=int(pivots.max()),
-               rel_diff_median=float(np.median(rel)), rel_diff_max=float(rel.max()))
+    print(
+        f"  ratio baseline / batched simplex: warm {t_user / t_warm:.2f}x, first call {t_user / t_first:.2f}x "
+        f"(bar: > 1x)"
+    )
+    print(
+        f"  simplex optimal: {int((status == 0).sum())}/{n}; pivots median {np.median(pivots):.0f}, "
+        f"max {pivots.max()}; |simplex - HiGHS| / HiGHS: median {np.median(rel):.1e}, max {rel.max():.1e}"
+    )
+    out = dict(
+        n=n,
+        rows=m,
+        vars=nv,
+        compile_cache=cache or None,
+        baseline_s=t_user,
+        baseline_build_s=t_build_np,
+        highs_linprog_s=t_seq,
+        simplex_first_s=t_first,
+        simplex_warm_s=t_warm,
+        simplex_build_s=tb,
+        simplex_solve_s=ts,
+        highspy_cold_s=t_hs_cold,
+        highspy_warm_s=t_hs_warm,
+        ratio_warm=t_user / t_warm,
+        ratio_first=t_user / t_first,
+        simplex_optimal=int((status == 0).sum()),
+        pivots_median=float(np.median(pivots)),
+        pivots_max=int(pivots.max()),
+        rel_diff_median=float(np.median(rel)),
+        rel_diff_max=float(rel.max()),
+    )
 
     if pdhg_n:
         # the vmapped PDHG (the differentiable solver) on the first pdhg_n variants, for contrast
@@ -212,38 +291,73 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
         pobj = np.asarray(jax.block_until_ready(psol.objective))
         t_p = time.perf_counter() - t0
         prel = np.abs(pobj - ref[:pdhg_n]) / np.abs(ref[:pdhg_n])
-        print(f"  vmapped PDHG (tol {pdhg_opts.get('tol')}) on {pdhg_n} of them: {t_p:.2f} s = "
-              f"{1e3 * t_p / pdhg_n:.0f} ms per LP; max rel. diff to HiGHS {prel.max():.1e}")
+        print(
+            f"  vmapped PDHG (tol {pdhg_opts.get('tol')}) on {pdhg_n} of them: {t_p:.2f} s = "
+            f"{1e3 * t_p / pdhg_n:.0f} ms per LP; max rel. diff to HiGHS {prel.max():.1e}"
+        )
         out.update(pdhg_n=pdhg_n, pdhg_s=t_p, pdhg_rel_diff_max=float(prel.max()))
 
     # consistency: constant vs traced vs jitted vs batched (PDHG) and the batched simplex
     i = 0
     lp_c = build_lp(probs[i])
     s_const = float(solve_lp(lp_c, **pdhg_opts).objective)
-    s_traced = float(jax.jit(lambda p: solve_lp(build_lp(p, xp=jnp), **pdhg_opts).objective)(probs[i]))
-    s_batch = float(solve_lp_batch(jax.tree_util.tree_map(lambda a: a[:2], build_batch(stacked)), compact=False,
-                                   **pdhg_opts).objective[i])
+    s_traced = float(
+        jax.jit(lambda p: solve_lp(build_lp(p, xp=jnp), **pdhg_opts).objective)(probs[i])
+    )
+    s_batch = float(
+        solve_lp_batch(
+            jax.tree_util.tree_map(lambda a: a[:2], build_batch(stacked)),
+            compact=False,
+            **pdhg_opts,
+        ).objective[i]
+    )
     vals = np.array([s_const, s_traced, s_batch, float(obj[i]), float(ref[i])])
     spread = float((vals.max() - vals.min()) / abs(ref[i]))
     print("\n3. Consistency (variant 0): objective")
-    for nm, v in zip(("PDHG, constant data", "PDHG, traced data under jit", "PDHG, member of a vmapped batch",
-                      "batched dual simplex member", "HiGHS"), vals):
+    for nm, v in zip(
+        (
+            "PDHG, constant data",
+            "PDHG, traced data under jit",
+            "PDHG, member of a vmapped batch",
+            "batched dual simplex member",
+            "HiGHS",
+        ),
+        vals,
+    ):
         print(f"  {nm:<32}{v:>18,.3f}")
     print(f"  max spread {100 * spread:.5f}% (bar: <= 0.1%)")
-    out["consistency"] = dict(constant=s_const, traced=s_traced, batched=s_batch, simplex=float(obj[i]),
-                              highs=float(ref[i]), spread=spread)
+    out["consistency"] = dict(
+        constant=s_const,
+        traced=s_traced,
+        batched=s_batch,
+        simplex=float(obj[i]),
+        highs=float(ref[i]),
+        spread=spread,
+    )
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="6-problem suite, 20-variant batch")
-    ap.add_argument("--method", choices=("pdhg", "highs"), default="highs",
-                    help="relaxed solver inside the integer planner (default highs)")
-    ap.add_argument("--batch", type=int, default=None, help="number of variants (default 1000, quick 100)")
-    ap.add_argument("--pdhg", type=int, default=None,
-                    help="also time the vmapped PDHG on this many variants (default 20, quick 4; 0 = skip)")
-    ap.add_argument("--milp-time", type=float, default=60.0, help="HiGHS MILP time limit per problem, s")
+    ap.add_argument(
+        "--method",
+        choices=("pdhg", "highs"),
+        default="highs",
+        help="relaxed solver inside the integer planner (default highs)",
+    )
+    ap.add_argument(
+        "--batch", type=int, default=None, help="number of variants (default 1000, quick 100)"
+    )
+    ap.add_argument(
+        "--pdhg",
+        type=int,
+        default=None,
+        help="also time the vmapped PDHG on this many variants (default 20, quick 4; 0 = skip)",
+    )
+    ap.add_argument(
+        "--milp-time", type=float, default=60.0, help="HiGHS MILP time limit per problem, s"
+    )
     ap.add_argument("--skip-batch", action="store_true", help="suite only")
     ap.add_argument("--skip-suite", action="store_true", help="batch only")
     args = ap.parse_args(argv)
@@ -254,28 +368,45 @@ def main(argv=None):
     res.mkdir(exist_ok=True)
     path = res / "fleet_bench.json"
     try:
-        out = json.loads(path.read_text())     # keep the other part when one part is skipped
+        out = json.loads(path.read_text())  # keep the other part when one part is skipped
     except (OSError, ValueError):
         out = {}
     out["machine"] = f"{os.cpu_count()} CPU cores, jax {jax.__version__} ({jax.default_backend()})"
     if not args.skip_suite:
-        print(f"1. Suite: integer plans (relaxed {args.method} + round/repair) vs HiGHS MILP "
-              f"(mip_rel_gap 1e-5, limit {args.milp_time:g} s)")
+        print(
+            f"1. Suite: integer plans (relaxed {args.method} + round/repair) vs HiGHS MILP "
+            f"(mip_rel_gap 1e-5, limit {args.milp_time:g} s)"
+        )
         rows = run_suite(QUICK_SUITE if args.quick else FULL_SUITE, args.method, args.milp_time)
         gaps = np.array([r["gap"] for r in rows])
         feas = np.mean([r["feasible"] for r in rows])
         fb = sum(r["fallback"] for r in rows)
-        print(f"\n  plans passing the checker: {100 * feas:.1f}% of {len(rows)} (MILP fallbacks used: {fb})")
-        print(f"  gap to HiGHS MILP: median {100 * np.median(gaps):.4f}%, worst {100 * gaps.max():.4f}% "
-              f"(bars: <= 0.1%, <= 1%); MILP proven optimal on "
-              f"{sum(r['milp_status'] == 'optimal' for r in rows)}/{len(rows)}")
-        print(f"  planner time: median {np.median([r['plan_s'] for r in rows]):.2f} s; MILP median "
-              f"{np.median([r['milp_s'] for r in rows]):.2f} s")
-        out["suite"] = dict(quick=args.quick, method=args.method, cases=rows, feasible_pct=100 * feas,
-                            gap_median=float(np.median(gaps)), gap_worst=float(gaps.max()), fallbacks=fb)
+        print(
+            f"\n  plans passing the checker: {100 * feas:.1f}% of {len(rows)} (MILP fallbacks used: {fb})"
+        )
+        print(
+            f"  gap to HiGHS MILP: median {100 * np.median(gaps):.4f}%, worst {100 * gaps.max():.4f}% "
+            f"(bars: <= 0.1%, <= 1%); MILP proven optimal on "
+            f"{sum(r['milp_status'] == 'optimal' for r in rows)}/{len(rows)}"
+        )
+        print(
+            f"  planner time: median {np.median([r['plan_s'] for r in rows]):.2f} s; MILP median "
+            f"{np.median([r['milp_s'] for r in rows]):.2f} s"
+        )
+        out["suite"] = dict(
+            quick=args.quick,
+            method=args.method,
+            cases=rows,
+            feasible_pct=100 * feas,
+            gap_median=float(np.median(gaps)),
+            gap_worst=float(gaps.max()),
+            fallbacks=fb,
+        )
     if not args.skip_batch:
-        print(f"\n2. Batch: {n} scenario variants in one batched (vmapped) dual simplex call vs {n} sequential "
-              "HiGHS solves")
+        print(
+            f"\n2. Batch: {n} scenario variants in one batched (vmapped) dual simplex call vs {n} sequential "
+            "HiGHS solves"
+        )
         out["batch"] = run_batch(n, min(pdhg_n, n), dict(tol=1e-7))
     path.write_text(json.dumps(out, indent=1, default=float))
     print(f"\nwrote {path}")

@@ -51,23 +51,34 @@ def main(argv=None) -> list[dict]:
         r["published_layout"] = tr.make_layout(**case["layout"]).to_dict()
         rows.append(r)
     elapsed = time.perf_counter() - t0
-    hdr = (f"{'run':20s} {'GPUs':>6s} {'published':>9s} {'pred(pub)':>9s} {'err':>7s} "
-           f"{'fits':>4s} {'pred(best)':>10s} {'err':>7s}  best layout")
+    hdr = (
+        f"{'run':20s} {'GPUs':>6s} {'published':>9s} {'pred(pub)':>9s} {'err':>7s} "
+        f"{'fits':>4s} {'pred(best)':>10s} {'err':>7s}  best layout"
+    )
     print("TFLOP/s per GPU in each publication's FLOP convention; one efficiency set for all")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        best = (f"{r['best_tflops']:10.1f} {r['best_error_pct']:+6.1f}%  {_fmt_layout(r['best_layout'])}"
-                if "best_tflops" in r else f"{'-':>10s} {'-':>7s}")
-        print(f"{r['key']:20s} {r['n']:6d} {r['published_tflops']:9.1f} {r['predicted_tflops']:9.1f} "
-              f"{r['error_pct']:+6.1f}% {'yes' if r['fits'] else 'NO':>4s} {best}")
+        best = (
+            f"{r['best_tflops']:10.1f} {r['best_error_pct']:+6.1f}%  {_fmt_layout(r['best_layout'])}"
+            if "best_tflops" in r
+            else f"{'-':>10s} {'-':>7s}"
+        )
+        print(
+            f"{r['key']:20s} {r['n']:6d} {r['published_tflops']:9.1f} {r['predicted_tflops']:9.1f} "
+            f"{r['error_pct']:+6.1f}% {'yes' if r['fits'] else 'NO':>4s} {best}"
+        )
     worst = max(abs(r["error_pct"]) for r in rows)
-    print(f"max |error| with published layouts: {worst:.1f}% "
-          f"({sum(abs(r['error_pct']) <= 10 for r in rows)}/{len(rows)} within 10%)")
+    print(
+        f"max |error| with published layouts: {worst:.1f}% "
+        f"({sum(abs(r['error_pct']) <= 10 for r in rows)}/{len(rows)} within 10%)"
+    )
     if not args.quick:
         wb = max(abs(r["best_error_pct"]) for r in rows)
-        print(f"max |error| with the model's best layouts: {wb:.1f}% "
-              f"({sum(abs(r['best_error_pct']) <= 10 for r in rows)}/{len(rows)} within 10%)")
+        print(
+            f"max |error| with the model's best layouts: {wb:.1f}% "
+            f"({sum(abs(r['best_error_pct']) <= 10 for r in rows)}/{len(rows)} within 10%)"
+        )
     print("published layouts (assumptions where the source gives none):")
     for r in rows:
         print(f"  {r['key']:20s} {_fmt_layout(r['published_layout']):40s} {r['assumed']}")

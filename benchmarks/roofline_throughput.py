@@ -46,9 +46,13 @@ def random_ops(n: int, seed: int = 0) -> rl.Op:
     intensity = 10.0 ** rng.uniform(-2, 4, n)
     nbytes = flops / intensity
     ws = nbytes * 10.0 ** rng.uniform(-3, 0, n)
-    return rl.Op(jnp.asarray(flops), jnp.asarray(nbytes), jnp.asarray(ws),
-                 jnp.asarray(rng.integers(0, len(PRECISIONS), n)),
-                 jnp.asarray(rng.integers(0, len(rl.OP_KINDS), n)))
+    return rl.Op(
+        jnp.asarray(flops),
+        jnp.asarray(nbytes),
+        jnp.asarray(ws),
+        jnp.asarray(rng.integers(0, len(PRECISIONS), n)),
+        jnp.asarray(rng.integers(0, len(rl.OP_KINDS), n)),
+    )
 
 
 def python_loop(ops: dict, chips: dict, eff: dict, n_ops: int) -> list[float]:
@@ -69,7 +73,9 @@ def numpy_grid(ops: dict, chips: dict, eff: dict) -> np.ndarray:
     peak = chips["peak"][:, ops["prec"]] * eff["compute"][ops["kind"]][None, :]
     compute = ops["flops"][None, :] / peak
     in_sram = ops["ws"][None, :] <= chips["cap"][:, :1]
-    bw = np.where(in_sram, chips["bw"][:, :1] * eff["memory"][0], chips["bw"][:, 1:] * eff["memory"][1])
+    bw = np.where(
+        in_sram, chips["bw"][:, :1] * eff["memory"][0], chips["bw"][:, 1:] * eff["memory"][1]
+    )
     return np.maximum(compute, ops["bytes"][None, :] / bw) + eff["overhead"]
 
 
@@ -81,7 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~1e5 pairs, fewer repeats")
     ap.add_argument("--pairs", type=float, default=None, help="target number of (op, chip) pairs")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "roofline_throughput.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "roofline_throughput.json")
+    )
     args = ap.parse_args(argv)
 
     cat = perfmodel.load_catalog()
@@ -114,21 +122,34 @@ def main(argv: list[str] | None = None) -> dict:
     jax_smooth_s = median_time(run_smooth, repeat)
 
     # --- NumPy and Python baselines on the same data ---
-    np_ops = {"flops": np.asarray(ops.flops), "bytes": np.asarray(ops.bytes),
-              "ws": np.asarray(ops.working_set_bytes), "prec": np.asarray(ops.precision),
-              "kind": np.asarray(ops.kind)}
-    np_chips = {"peak": np.asarray(chips.peak_flops_per_s), "cap": np.asarray(chips.mem_bytes),
-                "bw": np.asarray(chips.mem_bytes_per_s)}
-    np_eff = {"compute": np.asarray(eff.compute), "memory": np.asarray(eff.memory),
-              "overhead": float(eff.overhead_s)}
+    np_ops = {
+        "flops": np.asarray(ops.flops),
+        "bytes": np.asarray(ops.bytes),
+        "ws": np.asarray(ops.working_set_bytes),
+        "prec": np.asarray(ops.precision),
+        "kind": np.asarray(ops.kind),
+    }
+    np_chips = {
+        "peak": np.asarray(chips.peak_flops_per_s),
+        "cap": np.asarray(chips.mem_bytes),
+        "bw": np.asarray(chips.mem_bytes_per_s),
+    }
+    np_eff = {
+        "compute": np.asarray(eff.compute),
+        "memory": np.asarray(eff.memory),
+        "overhead": float(eff.overhead_s),
+    }
     ref = numpy_grid(np_ops, np_chips, np_eff)
     numpy_s = median_time(lambda: numpy_grid(np_ops, np_chips, np_eff), repeat)
 
     n_py = min(n_ops, 2_000 if args.quick else 10_000)  # subset per chip, then scaled
     py_ops = {k: v[:n_py].tolist() for k, v in np_ops.items()}
     py_chips = {k: v.tolist() for k, v in np_chips.items()}
-    py_eff = {"compute": np_eff["compute"].tolist(), "memory": np_eff["memory"].tolist(),
-              "overhead": np_eff["overhead"]}
+    py_eff = {
+        "compute": np_eff["compute"].tolist(),
+        "memory": np_eff["memory"].tolist(),
+        "overhead": np_eff["overhead"],
+    }
     py_out = python_loop(py_ops, py_chips, py_eff, n_py)
     py_sub_s = median_time(lambda: python_loop(py_ops, py_chips, py_eff, n_py), max(1, repeat - 2))
     python_s = py_sub_s * n_ops / n_py
@@ -137,28 +158,49 @@ def main(argv: list[str] | None = None) -> dict:
     err_py = float(np.max(np.abs(grid[:, :n_py].ravel() - np.asarray(py_out)) / np.asarray(py_out)))
     assert err_np < 1e-12 and err_py < 1e-12, (err_np, err_py)
 
-    rows = [("python loop (baseline)", python_s), ("numpy broadcast (time only)", numpy_s),
-            ("jax op_time_grid (all fields)", jax_full_s),
-            ("jax op_time_grid_s (time)", jax_s),
-            ("jax op_time_grid_s smooth", jax_smooth_s)]
-    print(f"roofline throughput: {n_ops:,} ops x {len(keys)} chips = {pairs:,} (op, chip) pairs; "
-          f"{jax.devices()[0].platform} x{len(jax.devices())}, x64={jax.config.jax_enable_x64}")
-    print(f"  jax compile: {compile_s * 1e3:.0f} ms time-only, {compile_full_s * 1e3:.0f} ms all fields (once); python loop timed on {n_py:,} ops "
-          f"per chip and scaled; max rel. difference vs jax: numpy {err_np:.1e}, python {err_py:.1e}")
+    rows = [
+        ("python loop (baseline)", python_s),
+        ("numpy broadcast (time only)", numpy_s),
+        ("jax op_time_grid (all fields)", jax_full_s),
+        ("jax op_time_grid_s (time)", jax_s),
+        ("jax op_time_grid_s smooth", jax_smooth_s),
+    ]
+    print(
+        f"roofline throughput: {n_ops:,} ops x {len(keys)} chips = {pairs:,} (op, chip) pairs; "
+        f"{jax.devices()[0].platform} x{len(jax.devices())}, x64={jax.config.jax_enable_x64}"
+    )
+    print(
+        f"  jax compile: {compile_s * 1e3:.0f} ms time-only, {compile_full_s * 1e3:.0f} ms all fields (once); python loop timed on {n_py:,} ops "
+        f"per chip and scaled; max rel. difference vs jax: numpy {err_np:.1e}, python {err_py:.1e}"
+    )
     print(f"{'method':<32}{'time (s)':>12}{'evals/s':>14}{'vs python':>12}")
     for name, s in rows:
         print(f"{name:<32}{s:>12.4g}{pairs / s:>14.4g}{python_s / s:>11.1f}x")
     result = {
-        "benchmark": "roofline_throughput", "quick": bool(args.quick), "pairs": pairs,
-        "n_ops": n_ops, "n_chips": len(keys), "compile_s": compile_s,
-        "python_loop_s": python_s, "python_loop_subset_ops": n_py, "numpy_s": numpy_s,
-        "jax_s": jax_s, "jax_evals_per_s": pairs / jax_s, "jax_full_s": jax_full_s,
-        "jax_full_evals_per_s": pairs / jax_full_s, "jax_smooth_s": jax_smooth_s,
-        "compile_full_s": compile_full_s, "numpy_evals_per_s": pairs / numpy_s,
-        "python_evals_per_s": pairs / python_s, "speedup_vs_python": python_s / jax_s,
-        "speedup_vs_numpy": numpy_s / jax_s, "max_rel_diff_numpy": err_np,
-        "max_rel_diff_python": err_py, "platform": jax.devices()[0].platform,
-        "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
+        "benchmark": "roofline_throughput",
+        "quick": bool(args.quick),
+        "pairs": pairs,
+        "n_ops": n_ops,
+        "n_chips": len(keys),
+        "compile_s": compile_s,
+        "python_loop_s": python_s,
+        "python_loop_subset_ops": n_py,
+        "numpy_s": numpy_s,
+        "jax_s": jax_s,
+        "jax_evals_per_s": pairs / jax_s,
+        "jax_full_s": jax_full_s,
+        "jax_full_evals_per_s": pairs / jax_full_s,
+        "jax_smooth_s": jax_smooth_s,
+        "compile_full_s": compile_full_s,
+        "numpy_evals_per_s": pairs / numpy_s,
+        "python_evals_per_s": pairs / python_s,
+        "speedup_vs_python": python_s / jax_s,
+        "speedup_vs_numpy": numpy_s / jax_s,
+        "max_rel_diff_numpy": err_np,
+        "max_rel_diff_python": err_py,
+        "platform": jax.devices()[0].platform,
+        "machine": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,10 @@ def main(argv=None) -> dict:
     big_cpu_s = time.process_time() - c0
 
     # Baselines on the same formulas, same process.
-    rows = [tr.Layout(**{f: jax.numpy.asarray(cols[f][i]) for f in tr.LAYOUT_FIELDS})
-            for i in range(0, k, max(1, k // n_loop))][:n_loop]
+    rows = [
+        tr.Layout(**{f: jax.numpy.asarray(cols[f][i]) for f in tr.LAYOUT_FIELDS})
+        for i in range(0, k, max(1, k // n_loop))
+    ][:n_loop]
     n1024 = jax.numpy.asarray(1024.0)
     t0 = time.perf_counter()
     for r in rows[:n_eager]:
@@ -110,31 +112,60 @@ def main(argv=None) -> dict:
         (f"jit+vmap, grid tiled to {kb:,}", kb, rate_big, big_s),
         ("python-loop-jit (per-layout jitted call)", len(rows), loop_rate, len(rows) / loop_rate),
         ("python-eager (per-layout, no jit)", n_eager, eager_rate, n_eager / eager_rate),
-        (f"Calculon (cited, 60/s/core x {cores} cores)", None,
-         CALCULON_LAYOUTS_PER_S_PER_CORE * cores, None),
+        (
+            f"Calculon (cited, 60/s/core x {cores} cores)",
+            None,
+            CALCULON_LAYOUTS_PER_S_PER_CORE * cores,
+            None,
+        ),
     ]
-    print(f"training-step model speed ({cores} CPU cores, load avg "
-          f"{os.getloadavg()[0]:.1f}); baseline for ratios: python-eager")
+    print(
+        f"training-step model speed ({cores} CPU cores, load avg "
+        f"{os.getloadavg()[0]:.1f}); baseline for ratios: python-eager"
+    )
     print(f"{'evaluator':46s} {'layouts':>10s} {'layouts/s':>12s} {'x eager':>10s}")
     for name, n, rate, _ in table:
-        print(f"{name:46s} {n if n is not None else '-':>10} {rate:12,.2f} {rate / eager_rate:10,.0f}")
+        print(
+            f"{name:46s} {n if n is not None else '-':>10} {rate:12,.2f} {rate / eager_rate:10,.0f}"
+        )
     print(f"compile: {compile_s:.2f} s ({k:,}-layout grid), {compile_b_s:.2f} s ({kb:,})")
-    print(f"whole search as a user runs it (best_layout, incl. grid + compile): {e2e_s:.2f} s "
-          f"wall, {e2e_cpu_s:.2f} s CPU -> {best.layout} MFU {best.mfu:.3f}")
-    print(f"CPU time of one {kb:,}-layout call: {big_cpu_s:.2f} s -> "
-          f"{kb / big_cpu_s:,.0f} layouts per CPU-second (all threads counted)")
-    print(f"ratio jit+vmap / python-loop-jit: {rate_big / loop_rate:,.0f}x; "
-          f"vs Calculon per core: {rate_big / CALCULON_LAYOUTS_PER_S_PER_CORE:,.0f}x")
+    print(
+        f"whole search as a user runs it (best_layout, incl. grid + compile): {e2e_s:.2f} s "
+        f"wall, {e2e_cpu_s:.2f} s CPU -> {best.layout} MFU {best.mfu:.3f}"
+    )
+    print(
+        f"CPU time of one {kb:,}-layout call: {big_cpu_s:.2f} s -> "
+        f"{kb / big_cpu_s:,.0f} layouts per CPU-second (all threads counted)"
+    )
+    print(
+        f"ratio jit+vmap / python-loop-jit: {rate_big / loop_rate:,.0f}x; "
+        f"vs Calculon per core: {rate_big / CALCULON_LAYOUTS_PER_S_PER_CORE:,.0f}x"
+    )
     result = dict(
-        cores=cores, load_avg=os.getloadavg()[0], quick=args.quick,
-        grid_layouts=k, grid_eval_s=grid_s, layouts_per_s=rate_grid, compile_s=compile_s,
-        big_layouts=kb, big_eval_s=big_s, big_layouts_per_s=rate_big, big_compile_s=compile_b_s,
-        python_eager_layouts_per_s=eager_rate, python_loop_jit_layouts_per_s=loop_rate,
+        cores=cores,
+        load_avg=os.getloadavg()[0],
+        quick=args.quick,
+        grid_layouts=k,
+        grid_eval_s=grid_s,
+        layouts_per_s=rate_grid,
+        compile_s=compile_s,
+        big_layouts=kb,
+        big_eval_s=big_s,
+        big_layouts_per_s=rate_big,
+        big_compile_s=compile_b_s,
+        python_eager_layouts_per_s=eager_rate,
+        python_loop_jit_layouts_per_s=loop_rate,
         calculon_layouts_per_s_per_core=CALCULON_LAYOUTS_PER_S_PER_CORE,
-        ratio_vs_eager=rate_big / eager_rate, ratio_vs_loop_jit=rate_big / loop_rate,
-        end_to_end_search_s=e2e_s, end_to_end_search_cpu_s=e2e_cpu_s, big_eval_cpu_s=big_cpu_s,
-        layouts_per_cpu_s=kb / big_cpu_s, best_layout=best.layout, best_mfu=best.mfu,
-        best_tokens_per_s=best.tokens_per_s)
+        ratio_vs_eager=rate_big / eager_rate,
+        ratio_vs_loop_jit=rate_big / loop_rate,
+        end_to_end_search_s=e2e_s,
+        end_to_end_search_cpu_s=e2e_cpu_s,
+        big_eval_cpu_s=big_cpu_s,
+        layouts_per_cpu_s=kb / big_cpu_s,
+        best_layout=best.layout,
+        best_mfu=best.mfu,
+        best_tokens_per_s=best.tokens_per_s,
+    )
     out = Path(__file__).parent / "results" / "training_speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

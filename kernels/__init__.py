@@ -29,9 +29,14 @@ from kernels.harness import (  # noqa: F401
 FAMILIES: tuple[str, ...] = ("matmul", "attention", "stream", "reduction")
 
 
-def all_cases(size: str = "tiny", backend: str = "cpu", families: tuple[str, ...] = FAMILIES,
-              precisions: tuple[str, ...] = ("fp32", "bf16"), cache_bytes: float = 32e6,
-              pallas: bool = False) -> list:
+def all_cases(
+    size: str = "tiny",
+    backend: str = "cpu",
+    families: tuple[str, ...] = FAMILIES,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    cache_bytes: float = 32e6,
+    pallas: bool = False,
+) -> list:
     """Every kernel case of ``families`` at ``size`` for ``backend`` (``cpu``/``gpu``/``tpu``).
 
     ``matmul`` includes batched matmul. ``pallas=True`` adds Pallas matmuls (GPU/TPU only).

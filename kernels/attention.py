@@ -17,16 +17,41 @@ from kernels.harness import KernelCase, check_size
 #: (batch, heads, seq, head_dim).
 SHAPES = {
     ("tiny", "cpu"): [(1, 4, 128, 64), (2, 4, 256, 64), (1, 8, 512, 64), (4, 2, 64, 32)],
-    ("small", "cpu"): [(1, 4, 128, 64), (2, 4, 256, 64), (1, 8, 512, 64), (4, 2, 64, 32),
-                       (1, 8, 1024, 64), (2, 16, 256, 128)],
-    ("full", "cpu"): [(1, 4, 128, 64), (2, 4, 256, 64), (1, 8, 512, 64), (4, 2, 64, 32),
-                      (1, 8, 1024, 64), (2, 16, 256, 128), (1, 16, 2048, 64), (4, 8, 1024, 128)],
+    ("small", "cpu"): [
+        (1, 4, 128, 64),
+        (2, 4, 256, 64),
+        (1, 8, 512, 64),
+        (4, 2, 64, 32),
+        (1, 8, 1024, 64),
+        (2, 16, 256, 128),
+    ],
+    ("full", "cpu"): [
+        (1, 4, 128, 64),
+        (2, 4, 256, 64),
+        (1, 8, 512, 64),
+        (4, 2, 64, 32),
+        (1, 8, 1024, 64),
+        (2, 16, 256, 128),
+        (1, 16, 2048, 64),
+        (4, 8, 1024, 128),
+    ],
     ("tiny", "gpu"): [(4, 16, 1024, 64), (2, 16, 2048, 128), (1, 32, 4096, 128)],
-    ("small", "gpu"): [(4, 16, 1024, 64), (2, 16, 2048, 128), (1, 32, 4096, 128),
-                       (8, 32, 2048, 128), (1, 64, 8192, 128)],
-    ("full", "gpu"): [(4, 16, 1024, 64), (2, 16, 2048, 128), (1, 32, 4096, 128),
-                      (8, 32, 2048, 128), (1, 64, 8192, 128), (2, 32, 8192, 128),
-                      (1, 16, 16384, 128)],
+    ("small", "gpu"): [
+        (4, 16, 1024, 64),
+        (2, 16, 2048, 128),
+        (1, 32, 4096, 128),
+        (8, 32, 2048, 128),
+        (1, 64, 8192, 128),
+    ],
+    ("full", "gpu"): [
+        (4, 16, 1024, 64),
+        (2, 16, 2048, 128),
+        (1, 32, 4096, 128),
+        (8, 32, 2048, 128),
+        (1, 64, 8192, 128),
+        (2, 32, 8192, 128),
+        (1, 16, 16384, 128),
+    ],
 }
 
 
@@ -38,8 +63,9 @@ def plain_attention(q, k, v):
     d = q.shape[-1]
     s = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
     p = jax.nn.softmax(s * (1.0 / np.sqrt(d)).astype(np.float32), axis=-1)
-    return jnp.einsum("bhqk,bkhd->bqhd", p.astype(q.dtype), v,
-                      preferred_element_type=jnp.float32).astype(q.dtype)
+    return jnp.einsum(
+        "bhqk,bkhd->bqhd", p.astype(q.dtype), v, preferred_element_type=jnp.float32
+    ).astype(q.dtype)
 
 
 def dpa_attention(q, k, v):
@@ -71,7 +97,9 @@ CHECK_LIMIT = 2**27
 CHECK_QUERIES = 64
 
 
-def attention_case(b: int, h: int, s: int, d: int, precision: str, variant: str = "plain") -> KernelCase:
+def attention_case(
+    b: int, h: int, s: int, d: int, precision: str, variant: str = "plain"
+) -> KernelCase:
     from perfmodel import roofline
 
     if variant not in ("plain", "dpa"):
@@ -82,15 +110,21 @@ def attention_case(b: int, h: int, s: int, d: int, precision: str, variant: str 
         out_slice = lambda o: o[:, :CHECK_QUERIES]  # noqa: E731
         ref = lambda q, k, v: reference(q[:, :CHECK_QUERIES], k, v)  # noqa: E731
     return KernelCase(
-        name=f"attention_{variant}/{precision}/{b}x{h}x{s}x{d}", family="attention",
-        precision=precision, shapes=((b, s, h, d),) * 3, fn=fn, reference=ref,
+        name=f"attention_{variant}/{precision}/{b}x{h}x{s}x{d}",
+        family="attention",
+        precision=precision,
+        shapes=((b, s, h, d),) * 3,
+        fn=fn,
+        reference=ref,
         op=lambda: roofline.attention(b, h, s, s, d, precision),
         params=(("batch", b), ("heads", h), ("seq", s), ("head_dim", d), ("variant", variant)),
-        out_slice=out_slice)
+        out_slice=out_slice,
+    )
 
 
-def cases(size: str = "tiny", backend: str = "cpu",
-          precisions: tuple[str, ...] = ("fp32", "bf16")) -> list[KernelCase]:
+def cases(
+    size: str = "tiny", backend: str = "cpu", precisions: tuple[str, ...] = ("fp32", "bf16")
+) -> list[KernelCase]:
     """Plain and ``dot_product_attention`` cases for ``size`` on ``backend``."""
     check_size(size)
     be = "gpu" if backend != "cpu" else "cpu"

@@ -26,12 +26,18 @@ import numpy as np
 from kernels.harness import as_f64, check_close, check_size, compile_kernel, time_callable
 
 KINDS = ("all_reduce", "all_gather", "all_to_all")
-BUS_FACTOR = {"all_reduce": lambda n: 2.0 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
-              "all_to_all": lambda n: (n - 1) / n}
+BUS_FACTOR = {
+    "all_reduce": lambda n: 2.0 * (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+}
 
 #: per-device element counts (fp32).
-SIZES_N = {"tiny": [1 << 10, 1 << 14, 1 << 18], "small": [1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22],
-           "full": [1 << 10, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24]}
+SIZES_N = {
+    "tiny": [1 << 10, 1 << 14, 1 << 18],
+    "small": [1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22],
+    "full": [1 << 10, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24],
+}
 
 
 def collective_fn(kind: str, mesh, axis: str = "d"):
@@ -45,8 +51,10 @@ def collective_fn(kind: str, mesh, axis: str = "d"):
     elif kind == "all_gather":
         body, out = (lambda x: jax.lax.all_gather(x, axis, tiled=True)), P(axis)
     elif kind == "all_to_all":
+
         def body(x):
             return jax.lax.all_to_all(x.reshape(n, -1), axis, 0, 0, tiled=False).reshape(-1)
+
         out = P(axis)
     else:
         raise ValueError(f"collective kind {kind!r} must be one of {KINDS}")
@@ -66,8 +74,14 @@ def reference(kind: str, x: np.ndarray, n: int) -> np.ndarray:
     return blocks.transpose(1, 0, 2).reshape(-1)
 
 
-def run_collectives(size: str = "tiny", *, time_it: bool = True, repeats: int = 7,
-                    seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[dict]:
+def run_collectives(
+    size: str = "tiny",
+    *,
+    time_it: bool = True,
+    repeats: int = 7,
+    seed: int = 0,
+    kinds: tuple[str, ...] = KINDS,
+) -> list[dict]:
     """Check and time every collective on all local devices (needs >= 2 devices)."""
     import jax
     import jax.numpy as jnp
@@ -78,8 +92,10 @@ def run_collectives(size: str = "tiny", *, time_it: bool = True, repeats: int = 
     devs = jax.devices()
     n = len(devs)
     if n < 2:
-        raise ValueError(f"collectives need >= 2 local devices, found {n}; on CPU run "
-                         "kernels.collectives.run_in_subprocess(n_devices=...)")
+        raise ValueError(
+            f"collectives need >= 2 local devices, found {n}; on CPU run "
+            "kernels.collectives.run_in_subprocess(n_devices=...)"
+        )
     mesh = Mesh(np.array(devs), ("d",))
     sharding = NamedSharding(mesh, P("d"))
     rng = np.random.default_rng(seed)
@@ -96,11 +112,18 @@ def run_collectives(size: str = "tiny", *, time_it: bool = True, repeats: int = 
             ref = reference(kind, as_f64(bufs[0][0]), n)
             err = check_close(f"{kind}/{m}", out, ref, "fp32", tol=1e-5)
             nbytes = 4.0 * m * (n if kind == "all_gather" else 1)
-            rec = {"kind": kind, "devices": n, "elements_per_device": m, "nbytes": nbytes,
-                   "max_rel_error": err, "platform": devs[0].platform}
+            rec = {
+                "kind": kind,
+                "devices": n,
+                "elements_per_device": m,
+                "nbytes": nbytes,
+                "max_rel_error": err,
+                "platform": devs[0].platform,
+            }
             if time_it:
-                t = time_callable(compiled, bufs, repeats=repeats, trace_s=trace_s,
-                                  compile_s=compile_s)
+                t = time_callable(
+                    compiled, bufs, repeats=repeats, trace_s=trace_s, compile_s=compile_s
+                )
                 rec["timing"] = t.as_dict()
                 rec["algbw_bytes_per_s"] = nbytes / t.median_s
                 rec["busbw_bytes_per_s"] = rec["algbw_bytes_per_s"] * BUS_FACTOR[kind](n)
@@ -108,15 +131,17 @@ def run_collectives(size: str = "tiny", *, time_it: bool = True, repeats: int = 
     return results
 
 
-def run_in_subprocess(n_devices: int = 4, size: str = "tiny", *, time_it: bool = True,
-                      timeout_s: float = 300.0) -> list[dict]:
+def run_in_subprocess(
+    n_devices: int = 4, size: str = "tiny", *, time_it: bool = True, timeout_s: float = 300.0
+) -> list[dict]:
     """:func:`run_collectives` in a fresh Python with ``n_devices`` simulated CPU devices."""
     if not 2 <= n_devices <= 64:
         raise ValueError(f"n_devices = {n_devices} must be in [2, 64]")
     check_size(size)
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                        f" --xla_force_host_platform_device_count={n_devices}").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n_devices}"
+    ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -125,19 +150,25 @@ def run_in_subprocess(n_devices: int = 4, size: str = "tiny", *, time_it: bool =
         cmd.append("--no-time")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, cwd=root)
     if proc.returncode != 0:
-        raise RuntimeError(f"collectives subprocess failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"collectives subprocess failed ({proc.returncode}): {proc.stderr[-2000:]}"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'collective':<11} {'dev':>3} {'bytes':>10} {'median':>10} {'algbw GB/s':>10} "
-             f"{'busbw GB/s':>10} {'err':>8}"]
+    lines = [
+        f"{'collective':<11} {'dev':>3} {'bytes':>10} {'median':>10} {'algbw GB/s':>10} "
+        f"{'busbw GB/s':>10} {'err':>8}"
+    ]
     for r in results:
         t = r.get("timing", {})
         med = t.get("median_s", float("nan"))
-        lines.append(f"{r['kind']:<11} {r['devices']:>3} {r['nbytes']:>10.3g} {med * 1e6:>8.1f}us "
-                     f"{r.get('algbw_bytes_per_s', float('nan')) / 1e9:>10.2f} "
-                     f"{r.get('busbw_bytes_per_s', float('nan')) / 1e9:>10.2f} {r['max_rel_error']:>8.1e}")
+        lines.append(
+            f"{r['kind']:<11} {r['devices']:>3} {r['nbytes']:>10.3g} {med * 1e6:>8.1f}us "
+            f"{r.get('algbw_bytes_per_s', float('nan')) / 1e9:>10.2f} "
+            f"{r.get('busbw_bytes_per_s', float('nan')) / 1e9:>10.2f} {r['max_rel_error']:>8.1e}"
+        )
     return "\n".join(lines)
 
 

@@ -78,15 +78,19 @@ class RandomPool:
             x[x == 0] = 1.0
         else:
             off = int(self.rng.integers(0, self.pool.size - size + 1))
-            x = np.array(self.pool[off:off + size], copy=True)
+            x = np.array(self.pool[off : off + size], copy=True)
         x = x.reshape(shape)
         if scale != 1.0:
             x *= np.float32(scale)
         return x
 
 
-def random_inputs(shapes: Sequence[tuple[int, ...]], precision: str,
-                  rng: np.random.Generator | RandomPool, scale: float = 1.0) -> tuple[Any, ...]:
+def random_inputs(
+    shapes: Sequence[tuple[int, ...]],
+    precision: str,
+    rng: np.random.Generator | RandomPool,
+    scale: float = 1.0,
+) -> tuple[Any, ...]:
     """One input set: standard-normal arrays (times ``scale``) rounded to ``precision``,
     each in its own new buffer on the default device. Never zeros."""
     import jax.numpy as jnp
@@ -127,13 +131,19 @@ def check_close(name: str, out, ref, precision: str, tol: float | None = None) -
         shape = getattr(out, "shape", None)
         raise KernelCheckError(
             f"kernel {name}: output (shape {shape}) differs from the NumPy reference: "
-            f"max|out-ref|/max|ref| = {err:.3g} > tolerance {tol:g} for {precision}")
+            f"max|out-ref|/max|ref| = {err:.3g} > tolerance {tol:g} for {precision}"
+        )
     return err
 
 
-def n_buffers_for(set_bytes: float, *, min_footprint_bytes: float = 0.0,
-                  min_buffers: int = 2, max_buffers: int = 64,
-                  max_total_bytes: float = 2e9) -> int:
+def n_buffers_for(
+    set_bytes: float,
+    *,
+    min_footprint_bytes: float = 0.0,
+    min_buffers: int = 2,
+    max_buffers: int = 64,
+    max_total_bytes: float = 2e9,
+) -> int:
     """How many input sets to rotate through: enough that ``n * set_bytes`` reaches
     ``min_footprint_bytes`` (e.g. twice the last-level cache), at least ``min_buffers``,
     at most ``max_buffers`` and never more than ``max_total_bytes`` in all (but >= 1)."""
@@ -184,20 +194,39 @@ class Timing:
         return (self.p75_s - self.p25_s) / self.median_s if self.median_s > 0 else math.inf
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trace_s": self.trace_s, "compile_s": self.compile_s,
-                "first_call_s": self.first_call_s, "median_s": self.median_s,
-                "p25_s": self.p25_s, "p75_s": self.p75_s, "min_s": self.min_s,
-                "max_s": self.max_s, "repeats": len(self.samples_s), "number": self.number,
-                "n_buffers": self.n_buffers, "calls": self.calls,
-                "fastest_call_s": self.fastest_call_s,
-                "samples_s": list(self.samples_s), "mean_samples_s": list(self.mean_samples_s)}
+        return {
+            "trace_s": self.trace_s,
+            "compile_s": self.compile_s,
+            "first_call_s": self.first_call_s,
+            "median_s": self.median_s,
+            "p25_s": self.p25_s,
+            "p75_s": self.p75_s,
+            "min_s": self.min_s,
+            "max_s": self.max_s,
+            "repeats": len(self.samples_s),
+            "number": self.number,
+            "n_buffers": self.n_buffers,
+            "calls": self.calls,
+            "fastest_call_s": self.fastest_call_s,
+            "samples_s": list(self.samples_s),
+            "mean_samples_s": list(self.mean_samples_s),
+        }
 
 
-def time_callable(call: Callable[..., Any], arg_sets: Sequence[tuple], *, warmup: int = 2,
-                  repeats: int = 7, number: int | None = None, min_sample_s: float = 2e-3,
-                  max_number: int = 1000, clock: Callable[[], float] = time.perf_counter,
-                  block: Callable[[Any], Any] | None = None,
-                  trace_s: float = 0.0, compile_s: float = 0.0) -> Timing:
+def time_callable(
+    call: Callable[..., Any],
+    arg_sets: Sequence[tuple],
+    *,
+    warmup: int = 2,
+    repeats: int = 7,
+    number: int | None = None,
+    min_sample_s: float = 2e-3,
+    max_number: int = 1000,
+    clock: Callable[[], float] = time.perf_counter,
+    block: Callable[[Any], Any] | None = None,
+    trace_s: float = 0.0,
+    compile_s: float = 0.0,
+) -> Timing:
     """Time an already compiled ``call`` (seconds per call), rotating through ``arg_sets``.
 
     Sequence: one first call (timed apart), ``warmup`` calls, then, if ``number`` is
@@ -237,13 +266,18 @@ def time_callable(call: Callable[..., Any], arg_sets: Sequence[tuple], *, warmup
         samples.append(float(np.median(calls)))
         means.append(float(np.mean(calls)))
         fastest = min(fastest, min(calls))
-    return Timing(trace_s, compile_s, first, tuple(samples), number, nb, state["i"],
-                  tuple(means), fastest)
+    return Timing(
+        trace_s, compile_s, first, tuple(samples), number, nb, state["i"], tuple(means), fastest
+    )
 
 
-def compile_kernel(fn: Callable[..., Any], example_args: tuple, *,
-                   clock: Callable[[], float] = time.perf_counter,
-                   static_argnames: tuple[str, ...] = ()) -> tuple[Callable[..., Any], float, float]:
+def compile_kernel(
+    fn: Callable[..., Any],
+    example_args: tuple,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    static_argnames: tuple[str, ...] = (),
+) -> tuple[Callable[..., Any], float, float]:
     """``jax.jit(fn)`` lowered and compiled ahead of time for ``example_args``.
 
     Returns ``(compiled, trace_s, compile_s)``: tracing + lowering time and XLA compile
@@ -328,20 +362,36 @@ class KernelResult:
     kind: str
 
     def as_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "family": self.family, "precision": self.precision,
-             "params": self.params, "max_rel_error": self.max_rel_error,
-             "flops": self.flops, "bytes": self.bytes,
-             "working_set_bytes": self.working_set_bytes, "kind": self.kind}
+        d = {
+            "name": self.name,
+            "family": self.family,
+            "precision": self.precision,
+            "params": self.params,
+            "max_rel_error": self.max_rel_error,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "working_set_bytes": self.working_set_bytes,
+            "kind": self.kind,
+        }
         if self.timing is not None:
             d["timing"] = self.timing.as_dict()
         return d
 
 
-def run_case(case: KernelCase, *, seed: int = 0, time_it: bool = True, warmup: int = 2,
-             repeats: int = 7, min_sample_s: float = 2e-3,
-             min_footprint_bytes: float = 0.0, max_total_bytes: float = 1e9,
-             max_buffers: int = 1024, clock: Callable[[], float] = time.perf_counter,
-             pool: RandomPool | None = None) -> KernelResult:
+def run_case(
+    case: KernelCase,
+    *,
+    seed: int = 0,
+    time_it: bool = True,
+    warmup: int = 2,
+    repeats: int = 7,
+    min_sample_s: float = 2e-3,
+    min_footprint_bytes: float = 0.0,
+    max_total_bytes: float = 1e9,
+    max_buffers: int = 1024,
+    clock: Callable[[], float] = time.perf_counter,
+    pool: RandomPool | None = None,
+) -> KernelResult:
     """Check ``case`` against its reference, then (if ``time_it``) time it.
 
     ``pool`` (a :class:`RandomPool`) is shared between cases to save drawing time.
@@ -354,8 +404,12 @@ def run_case(case: KernelCase, *, seed: int = 0, time_it: bool = True, warmup: i
     rng = RandomPool(seed, 1 << 16) if pool is None else pool
     n = 1
     if case.rotate and time_it:
-        n = n_buffers_for(case.set_bytes, min_footprint_bytes=min_footprint_bytes,
-                          max_buffers=max_buffers, max_total_bytes=max_total_bytes)
+        n = n_buffers_for(
+            case.set_bytes,
+            min_footprint_bytes=min_footprint_bytes,
+            max_buffers=max_buffers,
+            max_total_bytes=max_total_bytes,
+        )
     arg_sets = [random_inputs(case.shapes, case.precision, rng, case.scale) for _ in range(n)]
     compiled, trace_s, compile_s = compile_kernel(case.fn, arg_sets[0], clock=clock)
     out = compiled(*arg_sets[0])
@@ -365,10 +419,26 @@ def run_case(case: KernelCase, *, seed: int = 0, time_it: bool = True, warmup: i
     err = check_close(case.name, out, ref, case.precision, case.tol)
     timing = None
     if time_it:
-        timing = time_callable(compiled, arg_sets, warmup=warmup, repeats=repeats,
-                               min_sample_s=min_sample_s, clock=clock,
-                               trace_s=trace_s, compile_s=compile_s)
+        timing = time_callable(
+            compiled,
+            arg_sets,
+            warmup=warmup,
+            repeats=repeats,
+            min_sample_s=min_sample_s,
+            clock=clock,
+            trace_s=trace_s,
+            compile_s=compile_s,
+        )
     op = case.op()
-    return KernelResult(case.name, case.family, case.precision, dict(case.params), err, timing,
-                        float(op.flops), float(op.bytes), float(op.working_set_bytes) * n,
-                        OP_KINDS[int(op.kind)])
+    return KernelResult(
+        case.name,
+        case.family,
+        case.precision,
+        dict(case.params),
+        err,
+        timing,
+        float(op.flops),
+        float(op.bytes),
+        float(op.working_set_bytes) * n,
+        OP_KINDS[int(op.kind)],
+    )

@@ -19,8 +19,14 @@ from kernels.harness import KernelCase, check_size
 SHAPES = {
     "tiny": [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096)],
     "small": [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192)],
-    "full": [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192),
-             (8192, 1024, 4096), (16384, 4096, 1024)],
+    "full": [
+        (1024, 1024, 1024),
+        (2048, 2048, 2048),
+        (4096, 4096, 4096),
+        (8192, 8192, 8192),
+        (8192, 1024, 4096),
+        (16384, 4096, 1024),
+    ],
 }
 
 
@@ -38,8 +44,9 @@ def _kernel(a_ref, b_ref, o_ref, *, block_k: int, n_k: int):
     o_ref[...] = acc.astype(o_ref.dtype)
 
 
-def pallas_matmul(a, b, *, block_m: int = 128, block_n: int = 128, block_k: int = 64,
-                  interpret: bool = False):
+def pallas_matmul(
+    a, b, *, block_m: int = 128, block_n: int = 128, block_k: int = 64, interpret: bool = False
+):
     """``a @ b`` as a Pallas kernel; every dimension must divide by its block size."""
     import jax
     from jax.experimental import pallas as pl
@@ -54,29 +61,42 @@ def pallas_matmul(a, b, *, block_m: int = 128, block_n: int = 128, block_k: int 
             raise ValueError(f"{nm} = {dim} must be a multiple of block_{nm} = {blk}")
     kern = functools.partial(_kernel, block_k=block_k, n_k=k // block_k)
     return pl.pallas_call(
-        kern, out_shape=jax.ShapeDtypeStruct((m, n), a.dtype), grid=(m // block_m, n // block_n),
-        in_specs=[pl.BlockSpec((block_m, k), lambda i, j: (i, 0)),
-                  pl.BlockSpec((k, block_n), lambda i, j: (0, j))],
+        kern,
+        out_shape=jax.ShapeDtypeStruct((m, n), a.dtype),
+        grid=(m // block_m, n // block_n),
+        in_specs=[
+            pl.BlockSpec((block_m, k), lambda i, j: (i, 0)),
+            pl.BlockSpec((k, block_n), lambda i, j: (0, j)),
+        ],
         out_specs=pl.BlockSpec((block_m, block_n), lambda i, j: (i, j)),
-        interpret=interpret)(a, b)
+        interpret=interpret,
+    )(a, b)
 
 
-def pallas_matmul_case(m: int, n: int, k: int, precision: str = "bf16", *,
-                       interpret: bool = False, **blocks) -> KernelCase:
+def pallas_matmul_case(
+    m: int, n: int, k: int, precision: str = "bf16", *, interpret: bool = False, **blocks
+) -> KernelCase:
     from perfmodel import roofline
 
     fn = functools.partial(pallas_matmul, interpret=interpret, **blocks)
     return KernelCase(
-        name=f"pallas_matmul/{precision}/{m}x{n}x{k}", family="matmul", precision=precision,
-        shapes=((m, k), (k, n)), fn=fn, reference=lambda a, b: a @ b,
+        name=f"pallas_matmul/{precision}/{m}x{n}x{k}",
+        family="matmul",
+        precision=precision,
+        shapes=((m, k), (k, n)),
+        fn=fn,
+        reference=lambda a, b: a @ b,
         op=lambda: roofline.matmul(m, n, k, precision),
-        params=(("m", m), ("n", n), ("k", k), ("impl", "pallas")))
+        params=(("m", m), ("n", n), ("k", k), ("impl", "pallas")),
+    )
 
 
-def cases(size: str = "tiny", backend: str = "gpu",
-          precisions: tuple[str, ...] = ("bf16",)) -> list[KernelCase]:
+def cases(
+    size: str = "tiny", backend: str = "gpu", precisions: tuple[str, ...] = ("bf16",)
+) -> list[KernelCase]:
     check_size(size)
     if backend == "cpu":
         raise ValueError("Pallas kernels run on GPU/TPU (use interpret=True cases for CPU tests)")
-    return [pallas_matmul_case(m, n, k, "bf16") for (m, n, k) in SHAPES[size]
-            if "bf16" in precisions]
+    return [
+        pallas_matmul_case(m, n, k, "bf16") for (m, n, k) in SHAPES[size] if "bf16" in precisions
+    ]

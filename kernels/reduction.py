@@ -14,14 +14,35 @@ from kernels.harness import KernelCase, check_size
 #: (rows, cols)
 SHAPES = {
     ("tiny", "cpu"): [(256, 256), (1024, 1024), (4096, 512), (64, 16384), (8192, 1024)],
-    ("small", "cpu"): [(256, 256), (1024, 1024), (4096, 512), (64, 16384), (8192, 1024),
-                       (16384, 2048), (2048, 8192)],
-    ("full", "cpu"): [(256, 256), (1024, 1024), (4096, 512), (64, 16384), (8192, 1024),
-                      (16384, 2048), (2048, 8192), (32768, 4096)],
+    ("small", "cpu"): [
+        (256, 256),
+        (1024, 1024),
+        (4096, 512),
+        (64, 16384),
+        (8192, 1024),
+        (16384, 2048),
+        (2048, 8192),
+    ],
+    ("full", "cpu"): [
+        (256, 256),
+        (1024, 1024),
+        (4096, 512),
+        (64, 16384),
+        (8192, 1024),
+        (16384, 2048),
+        (2048, 8192),
+        (32768, 4096),
+    ],
     ("tiny", "gpu"): [(4096, 1024), (16384, 4096), (65536, 8192)],
     ("small", "gpu"): [(4096, 1024), (16384, 4096), (65536, 8192), (8192, 16384), (131072, 4096)],
-    ("full", "gpu"): [(4096, 1024), (16384, 4096), (65536, 8192), (8192, 16384),
-                      (131072, 4096), (262144, 8192)],
+    ("full", "gpu"): [
+        (4096, 1024),
+        (16384, 4096),
+        (65536, 8192),
+        (8192, 16384),
+        (131072, 4096),
+        (262144, 8192),
+    ],
 }
 
 EPS = 1e-5
@@ -53,24 +74,35 @@ def sum_case(rows: int, cols: int, precision: str) -> KernelCase:
     from perfmodel import roofline
 
     return KernelCase(
-        name=f"reduce_sum/{precision}/{rows}x{cols}", family="reduction", precision=precision,
-        shapes=((rows, cols),), fn=row_sum, reference=lambda x: x.sum(axis=-1),
+        name=f"reduce_sum/{precision}/{rows}x{cols}",
+        family="reduction",
+        precision=precision,
+        shapes=((rows, cols),),
+        fn=row_sum,
+        reference=lambda x: x.sum(axis=-1),
         op=lambda: roofline.reduction(rows, cols, precision),
-        params=(("rows", rows), ("cols", cols), ("kernel", "sum")))
+        params=(("rows", rows), ("cols", cols), ("kernel", "sum")),
+    )
 
 
 def layernorm_case(rows: int, cols: int, precision: str) -> KernelCase:
     from perfmodel import roofline
 
     return KernelCase(
-        name=f"layernorm/{precision}/{rows}x{cols}", family="reduction", precision=precision,
-        shapes=((rows, cols), (cols,), (cols,)), fn=layer_norm, reference=_ref_layer_norm,
+        name=f"layernorm/{precision}/{rows}x{cols}",
+        family="reduction",
+        precision=precision,
+        shapes=((rows, cols), (cols,), (cols,)),
+        fn=layer_norm,
+        reference=_ref_layer_norm,
         op=lambda: roofline.layernorm(rows, cols, precision),
-        params=(("rows", rows), ("cols", cols), ("kernel", "layernorm")))
+        params=(("rows", rows), ("cols", cols), ("kernel", "layernorm")),
+    )
 
 
-def cases(size: str = "tiny", backend: str = "cpu",
-          precisions: tuple[str, ...] = ("fp32", "bf16")) -> list[KernelCase]:
+def cases(
+    size: str = "tiny", backend: str = "cpu", precisions: tuple[str, ...] = ("fp32", "bf16")
+) -> list[KernelCase]:
     check_size(size)
     be = "gpu" if backend != "cpu" else "cpu"
     out = []

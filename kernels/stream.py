@@ -47,8 +47,12 @@ def _triad(b, c):
 
 
 FNS = {"copy": _copy, "scale": _scale, "add": _add, "triad": _triad}
-REFS = {"copy": lambda a: a, "scale": lambda a: SCALAR * a, "add": lambda a, b: a + b,
-        "triad": lambda b, c: b + SCALAR * c}
+REFS = {
+    "copy": lambda a: a,
+    "scale": lambda a: SCALAR * a,
+    "add": lambda a, b: a + b,
+    "triad": lambda b, c: b + SCALAR * c,
+}
 
 
 def stream_case(kernel: str, n: int, precision: str, hot: bool = False) -> KernelCase:
@@ -59,15 +63,27 @@ def stream_case(kernel: str, n: int, precision: str, hot: bool = False) -> Kerne
     ins, outs, fpe = KERNELS[kernel]
     mode = "hot" if hot else "cold"
     return KernelCase(
-        name=f"stream_{kernel}_{mode}/{precision}/{n}", family="stream", precision=precision,
-        shapes=((n,),) * ins, fn=FNS[kernel], reference=REFS[kernel],
-        op=lambda: roofline.elementwise(n, precision, inputs=ins, outputs=outs,
-                                        flops_per_element=fpe),
-        rotate=not hot, params=(("n", n), ("kernel", kernel), ("mode", mode)))
+        name=f"stream_{kernel}_{mode}/{precision}/{n}",
+        family="stream",
+        precision=precision,
+        shapes=((n,),) * ins,
+        fn=FNS[kernel],
+        reference=REFS[kernel],
+        op=lambda: roofline.elementwise(
+            n, precision, inputs=ins, outputs=outs, flops_per_element=fpe
+        ),
+        rotate=not hot,
+        params=(("n", n), ("kernel", kernel), ("mode", mode)),
+    )
 
 
-def cases(size: str = "tiny", backend: str = "cpu", precisions: tuple[str, ...] = ("fp32", "bf16"),
-          cache_bytes: float = 32e6, kernels: tuple[str, ...] | None = None) -> list[KernelCase]:
+def cases(
+    size: str = "tiny",
+    backend: str = "cpu",
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    cache_bytes: float = 32e6,
+    kernels: tuple[str, ...] | None = None,
+) -> list[KernelCase]:
     """Cold cases for every size and kernel; hot cases where the op's bytes fit in a
     quarter of ``cache_bytes``. The second dtype runs copy and triad only (tiny: every
     other size); tiny drops ``scale``."""

@@ -32,16 +32,18 @@ import numpy as np
 
 import perfmodel
 from perfmodel import roofline as rl
-from perfmodel.hardware import PRECISION_INDEX, stack_chips
+from perfmodel.hardware import stack_chips
 
 cat = perfmodel.load_catalog()
 keys = ["a100_80gb", "h100_sxm", "h200", "b200", "gb200", "mi300x", "d1", "dojo_tile"]
 chips = [cat.chip(k) for k in keys]
 for k, c in zip(keys, chips):
     rec = cat.record(k)
-    print(f"{rec.display_name:42s} bf16 {float(c.peak('bf16'))/1e12:8.1f} TFLOP/s   "
-          f"DRAM {float(c.mem_bytes_per_s[1])/1e12:5.2f} TB/s   "
-          f"SRAM {float(c.mem_bytes[0])/1e6:8.0f} MB   ridge {float(rl.ridge_point(c)):6.0f} FLOP/byte")
+    print(
+        f"{rec.display_name:42s} bf16 {float(c.peak('bf16')) / 1e12:8.1f} TFLOP/s   "
+        f"DRAM {float(c.mem_bytes_per_s[1]) / 1e12:5.2f} TB/s   "
+        f"SRAM {float(c.mem_bytes[0]) / 1e6:8.0f} MB   ridge {float(rl.ridge_point(c)):6.0f} FLOP/byte"
+    )
 
 # %% [markdown]
 # ## Common ops on every chip, one vectorised call
@@ -56,13 +58,17 @@ ops = {
     "layernorm 32k x 8192": rl.layernorm(32768, 8192, "bf16"),
     "add 1e9 fp32": rl.elementwise(1e9, "fp32"),
 }
-grid = rl.op_time_grid(rl.stack_ops(list(ops.values())), stack_chips(chips), rl.Efficiency.default())
+grid = rl.op_time_grid(
+    rl.stack_ops(list(ops.values())), stack_chips(chips), rl.Efficiency.default()
+)
 times = np.asarray(grid.time_s)
 bounds = np.asarray(grid.bound)
 header = f"{'chip':12s}" + "".join(f"{name[:22]:>24s}" for name in ops)
 print(header)
 for i, k in enumerate(keys):
-    cells = "".join(f"{times[i, j]*1e3:14.3f} ms {rl.BOUNDS[bounds[i, j]]:>7s}" for j in range(len(ops)))
+    cells = "".join(
+        f"{times[i, j] * 1e3:14.3f} ms {rl.BOUNDS[bounds[i, j]]:>7s}" for j in range(len(ops))
+    )
     print(f"{k:12s}{cells}")
 
 # %% [markdown]
@@ -100,8 +106,14 @@ from perfmodel.plots import roofline_chart
 
 op = ops["attention b8 h32 s4096 d128"]
 t = rl.op_time(op, cat.chip("h100"), rl.Efficiency.ideal())
-path = roofline_chart("h100_roofline.png", cat.record("h100"), cat.chip("h100"),
-                      point={"intensity_flops_per_byte": float(t.intensity_flops_per_byte),
-                             "attainable_flops_per_s": float(t.attainable_flops_per_s),
-                             "label": "flash attention"})
+path = roofline_chart(
+    "h100_roofline.png",
+    cat.record("h100"),
+    cat.chip("h100"),
+    point={
+        "intensity_flops_per_byte": float(t.intensity_flops_per_byte),
+        "attainable_flops_per_s": float(t.attainable_flops_per_s),
+        "label": "flash attention",
+    },
+)
 print("wrote", path)

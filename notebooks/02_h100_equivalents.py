@@ -85,13 +85,17 @@ print(f"H100e per chip at n = {N}, job / capacity mode; spec-sheet bf16 ratio fo
 print(f"{'chip':10s}" + "".join(f"{w:>17s}" for w in WORKLOADS) + f"{'spec bf16':>11s}")
 for k in ["gb200", "b200", "mi300x", "dojo_tile"]:
     spec = float(eq.spec_equivalence(k, "bf16", catalog=cat))
-    cells = "".join(f"{table[w, k, 'job'] / N:8.2f} /{table[w, k, 'capacity'] / N:6.2f}" for w in WORKLOADS)
+    cells = "".join(
+        f"{table[w, k, 'job'] / N:8.2f} /{table[w, k, 'capacity'] / N:6.2f}" for w in WORKLOADS
+    )
     print(f"{k:10s}{cells}{spec:11.2f}")
 print("H100 job-mode scaling exponent d log T / d log n at 1,024 H100s and at the Dojo answer:")
 for w in WORKLOADS:
     h = eq.model_curve("h100_sxm", w, catalog=cat)
     m = table[w, "dojo_tile", "job"]
-    print(f"  {w:14s} {float(eq.curve_slope(h, N)):5.2f} at 1,024   {float(eq.curve_slope(h, m)):5.2f} at {m:,.0f}")
+    print(
+        f"  {w:14s} {float(eq.curve_slope(h, N)):5.2f} at 1,024   {float(eq.curve_slope(h, m)):5.2f} at {m:,.0f}"
+    )
 
 # identity: n H100s are n H100e, on every workload, on and off the count grid. On the grid it
 # is exact to float rounding; between grid points where the job-mode curve is flat (the
@@ -124,11 +128,15 @@ print("identity holds: n H100 -> n H100e on", ", ".join(WORKLOADS))
 # %%
 r = eq.workload_equivalence_range("gb200", N, "llama3-70b", catalog=cat)
 a = r.assumptions
-print(f"GB200 x {N} on llama3-70b: {r.h100e:,.0f} H100e (low {r.h100e_low:,.0f}, high {r.h100e_high:,.0f}); "
-      f"spec {a['spec_h100e']:,.0f}")
-print(f"  rate-bound factor {a['rate_bound_factor']:.2f} -> bound {a['rate_bound_h100e']:,.0f} H100e, "
-      f"excess {a['bound_excess']:.2f}; H100 scaling exponent at the answer "
-      f"{a['h100_scaling_exponent_at_h100e']:.2f}")
+print(
+    f"GB200 x {N} on llama3-70b: {r.h100e:,.0f} H100e (low {r.h100e_low:,.0f}, high {r.h100e_high:,.0f}); "
+    f"spec {a['spec_h100e']:,.0f}"
+)
+print(
+    f"  rate-bound factor {a['rate_bound_factor']:.2f} -> bound {a['rate_bound_h100e']:,.0f} H100e, "
+    f"excess {a['bound_excess']:.2f}; H100 scaling exponent at the answer "
+    f"{a['h100_scaling_exponent_at_h100e']:.2f}"
+)
 assert r.h100e_low <= r.h100e <= r.h100e_high
 
 # %% [markdown]
@@ -147,28 +155,46 @@ for mode in eq.MODES:
     for k in ["gb200", "b200", "mi300x", "dojo_tile", "h100_sxm"]:
         curves[mode, k] = eq.h100e_curve(k, "llama3-70b", counts, mode=mode, catalog=cat) / counts
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-names = {"gb200": "GB200 (NVL72)", "b200": "B200 (HGX)", "mi300x": "MI300X", "dojo_tile": "Dojo training tile",
-         "h100_sxm": "H100 SXM (identity)"}
+names = {
+    "gb200": "GB200 (NVL72)",
+    "b200": "B200 (HGX)",
+    "mi300x": "MI300X",
+    "dojo_tile": "Dojo training tile",
+    "h100_sxm": "H100 SXM (identity)",
+}
 for ax, mode in zip(axes, eq.MODES):
     for k, label in names.items():
-        ax.semilogx(counts, curves[mode, k], marker="o", ms=3, label=label,
-                    ls="--" if k == "h100_sxm" else "-")
+        ax.semilogx(
+            counts,
+            curves[mode, k],
+            marker="o",
+            ms=3,
+            label=label,
+            ls="--" if k == "h100_sxm" else "-",
+        )
     ax.set_xlabel("chips in the cluster (count)")
     ax.set_title(f"llama3-70b training, {mode} mode")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("H100e per chip (H100 SXM = 1)")
 axes[0].set_yscale("log")
 axes[1].legend(fontsize=8)
-fig.text(0.01, 0.01, "Source: perfmodel training model on the sourced catalog (perfmodel/data/catalog_*.toml; "
-         "Dojo figures are estimates); reference H100 SXM in DGX H100 + NDR InfiniBand.", fontsize=7)
+fig.text(
+    0.01,
+    0.01,
+    "Source: perfmodel training model on the sourced catalog (perfmodel/data/catalog_*.toml; "
+    "Dojo figures are estimates); reference H100 SXM in DGX H100 + NDR InfiniBand.",
+    fontsize=7,
+)
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 fig.savefig("h100e_vs_scale.png", dpi=110)
 assert np.allclose(curves["job", "h100_sxm"], 1.0, rtol=1e-9)
 assert np.allclose(curves["capacity", "h100_sxm"], 1.0, rtol=1e-9)
 print("wrote h100e_vs_scale.png")
 for k in names:
-    print(f"{k:10s} job: {curves['job', k][0]:6.2f} -> {curves['job', k][-1]:6.2f}   "
-          f"capacity: {curves['capacity', k][0]:6.2f} -> {curves['capacity', k][-1]:6.2f}  H100e/chip")
+    print(
+        f"{k:10s} job: {curves['job', k][0]:6.2f} -> {curves['job', k][-1]:6.2f}   "
+        f"capacity: {curves['capacity', k][0]:6.2f} -> {curves['capacity', k][-1]:6.2f}  H100e/chip"
+    )
 
 # %% [markdown]
 # ## Budget and power equivalence
@@ -181,8 +207,10 @@ print(f"{'chip':10s} {'$1B -> H100e (low..high)':>30s} {'100 MW -> H100e (low..h
 for k in ["h100_sxm", "gb200", "b200", "mi300x", "dojo_tile"]:
     b = eq.budget_equivalence_range(1e9, k, "llama3-70b", mode="capacity", catalog=cat)
     p = eq.power_equivalence_range(100e6, k, "llama3-70b", mode="capacity", catalog=cat)
-    print(f"{k:10s} {b.h100e:12,.0f} ({b.h100e_low:7,.0f}..{b.h100e_high:7,.0f})"
-          f" {p.h100e:14,.0f} ({p.h100e_low:7,.0f}..{p.h100e_high:7,.0f})")
+    print(
+        f"{k:10s} {b.h100e:12,.0f} ({b.h100e_low:7,.0f}..{b.h100e_high:7,.0f})"
+        f" {p.h100e:14,.0f} ({p.h100e_low:7,.0f}..{p.h100e_high:7,.0f})"
+    )
 price = eq.h100_count_for_budget(1e9, catalog=cat)
 b_h100 = eq.budget_equivalence(1e9, "h100", "llama3-70b", mode="capacity", catalog=cat)
 assert abs(b_h100 / price.h100e - 1) < 1e-9  # for the H100 itself, budget H100e = budget / price
@@ -199,8 +227,16 @@ print(f"pure price: $1B / ${1e9 / price.h100e:,.0f} per H100 all-in = {price.h10
 # %%
 from perfmodel import claims as cl
 
-only = (["12k-h100-diverted-to-x", "tesla-training-capacity-growth-2024", "dojo-500m-is-10k-h100",
-         "gb200-2x-per-gpu-mlperf"] if SMALL else None)
+only = (
+    [
+        "12k-h100-diverted-to-x",
+        "tesla-training-capacity-growth-2024",
+        "dojo-500m-is-10k-h100",
+        "gb200-2x-per-gpu-mlperf",
+    ]
+    if SMALL
+    else None
+)
 results = cl.evaluate_claims(catalog=cat, only=only)
 for row in cl.claims_table(results):
     print(f"[{row['verdict']:>10s}] {row['id']} ({row['date']})")

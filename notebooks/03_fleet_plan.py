@@ -60,7 +60,9 @@ problem = build_problem(sc)
 K, S, T = problem.shape
 print(f"{sc.name}: {K} offers x {S} sites x {T} quarters, objective {problem.objective}")
 print("offers:", ", ".join(f"{o} ({c})" for o, c in zip(problem.offers, problem.chip_keys)))
-print("sites:", ", ".join(problem.sites), "| quarters:", problem.periods[0], "..", problem.periods[-1])
+print(
+    "sites:", ", ".join(problem.sites), "| quarters:", problem.periods[0], "..", problem.periods[-1]
+)
 
 # %% [markdown]
 # ## The integer plan
@@ -72,11 +74,15 @@ print("sites:", ", ".join(problem.sites), "| quarters:", problem.periods[0], "..
 plan = solve(problem, method="highs")
 violations = check_feasible(problem, plan)
 assert violations == [], violations
-assert plan.objective <= plan.relaxed_objective * (1 + 1e-9)  # the LP relaxation bounds the integer plan
+assert plan.objective <= plan.relaxed_objective * (
+    1 + 1e-9
+)  # the LP relaxation bounds the integer plan
 milp = solve_milp(problem, time_limit_s=20.0)
 gap = (milp.objective - plan.objective) / abs(milp.objective)
 print(format_plan(plan))
-print(f"\nexact MILP {milp.objective:,.1f} ({milp.status}); integer plan within {100 * gap:.4f}% of it")
+print(
+    f"\nexact MILP {milp.objective:,.1f} ({milp.status}); integer plan within {100 * gap:.4f}% of it"
+)
 assert gap < 0.01
 
 # %% [markdown]
@@ -128,9 +134,11 @@ assert lines and "worth" in lines[0]
 
 # %%
 plan_more_power = solve(build_problem(sc, power_scale=1.1), method="highs")
-print(f"power x1.1: {plan_more_power.h100e_quarters:,.0f} H100e-quarters "
-      f"(+{plan_more_power.h100e_quarters - plan.h100e_quarters:,.0f}), "
-      f"capex ${plan_more_power.capex_usd / 1e9:.2f}B")
+print(
+    f"power x1.1: {plan_more_power.h100e_quarters:,.0f} H100e-quarters "
+    f"(+{plan_more_power.h100e_quarters - plan.h100e_quarters:,.0f}), "
+    f"capex ${plan_more_power.capex_usd / 1e9:.2f}B"
+)
 assert plan_more_power.relaxed_objective >= plan.relaxed_objective - 1e-6
 
 # %% [markdown]
@@ -146,8 +154,10 @@ scales = (0.25, 0.5, 1.0, 1.5) if SMALL else (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2
 front = pareto_front(sc, budget_scales=scales, method="highs")
 print(f"{'budget x':>8} {'capex $B':>9} {'H100e-quarters':>15} {'H100e @ target':>15}")
 for p in front:
-    print(f"{p.parameter:8.2f} {p.capex_usd / 1e9:9.2f} {p.h100e_quarters:15,.0f} "
-          f"{p.h100e_target_period:15,.0f}{'  dominated' if p.dominated else ''}")
+    print(
+        f"{p.parameter:8.2f} {p.capex_usd / 1e9:9.2f} {p.h100e_quarters:15,.0f} "
+        f"{p.h100e_target_period:15,.0f}{'  dominated' if p.dominated else ''}"
+    )
 ok = sorted([p for p in front if p.feasible], key=lambda p: p.parameter)
 hq = [p.h100e_quarters for p in ok]
 assert all(b >= a * (1 - 1e-3) for a, b in zip(hq, hq[1:])), "more budget never buys less compute"
@@ -156,19 +166,31 @@ fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot([p.capex_usd / 1e9 for p in ok], [p.h100e_quarters / 1e3 for p in ok], "o-")
 labels = {}  # budget scales that land on the same plan share one label
 for p in ok:
-    labels.setdefault((round(p.capex_usd / 1e7), round(p.h100e_quarters)), []).append(f"x{p.parameter:g}")
+    labels.setdefault((round(p.capex_usd / 1e7), round(p.h100e_quarters)), []).append(
+        f"x{p.parameter:g}"
+    )
 for p in ok:
     key = (round(p.capex_usd / 1e7), round(p.h100e_quarters))
     if key in labels:
-        ax.annotate("budget " + ", ".join(labels.pop(key)), (p.capex_usd / 1e9, p.h100e_quarters / 1e3),
-                    fontsize=8, textcoords="offset points", xytext=(-20, 8))
+        ax.annotate(
+            "budget " + ", ".join(labels.pop(key)),
+            (p.capex_usd / 1e9, p.h100e_quarters / 1e3),
+            fontsize=8,
+            textcoords="offset points",
+            xytext=(-20, 8),
+        )
 ax.margins(x=0.15, y=0.15)
 ax.set_xlabel("capex over the horizon ($B)")
 ax.set_ylabel("H100e-quarters (thousands)")
 ax.set_title(f"{sc.name}: Pareto front over budget scale")
 ax.grid(alpha=0.3)
-fig.text(0.01, 0.01, "Source: perfmodel fleet planner, scenario data/scenarios/tesla-2024.toml\n"
-         "(budgets, power, prices sourced there or marked ESTIMATE)", fontsize=6)
+fig.text(
+    0.01,
+    0.01,
+    "Source: perfmodel fleet planner, scenario data/scenarios/tesla-2024.toml\n"
+    "(budgets, power, prices sourced there or marked ESTIMATE)",
+    fontsize=6,
+)
 fig.tight_layout(rect=(0, 0.06, 1, 1))
 fig.savefig("fleet_pareto.png", dpi=110)
 print(f"wrote fleet_pareto.png; notebook ran in {time.perf_counter() - t_start:.0f} s")

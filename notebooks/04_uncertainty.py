@@ -67,13 +67,17 @@ for p in spec.params:
 OUT = "sweep_tesla_small"
 shutil.rmtree(OUT, ignore_errors=True)
 run = run_sweep(spec, OUT)
-print(f"{run.samples} samples in {run.chunks_computed} chunk(s), {run.wall_s:.1f} s "
-      f"(compile {run.compile_s:.1f} s) on {run.devices} device(s)")
+print(
+    f"{run.samples} samples in {run.chunks_computed} chunk(s), {run.wall_s:.1f} s "
+    f"(compile {run.compile_s:.1f} s) on {run.devices} device(s)"
+)
 table = load_results(OUT)
 cols = {c: table.column(c).to_numpy() for c in table.column_names}
 status = cols["solver.status"]
-print(f"PDHG converged in {np.mean(status == 0):.0%} of samples "
-      f"(median {np.median(cols['solver.iterations']):.0f} iterations)")
+print(
+    f"PDHG converged in {np.mean(status == 0):.0%} of samples "
+    f"(median {np.median(cols['solver.iterations']):.0f} iterations)"
+)
 assert np.mean(status == 0) >= 0.75
 
 # %% [markdown]
@@ -98,7 +102,10 @@ for d, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1]["mean"]):
 # H100e at the end of the horizon.
 
 # %%
-fan_prefix, periods = "h100e_q.", [c.split(".", 1)[1] for c in table.column_names if c.startswith("h100e_q.")]
+fan_prefix, periods = (
+    "h100e_q.",
+    [c.split(".", 1)[1] for c in table.column_names if c.startswith("h100e_q.")],
+)
 series = np.stack([cols[fan_prefix + p] for p in periods], axis=1)
 q10, q50, q90 = np.quantile(series, [0.1, 0.5, 0.9], axis=0)
 assert np.all(q10 <= q50) and np.all(q50 <= q90)
@@ -119,9 +126,13 @@ for qv, ls in zip(np.quantile(last, [0.1, 0.5, 0.9]), (":", "-", ":")):
 a2.set_xlabel(f"H100e at {periods[-1]} (thousands)")
 a2.set_ylabel("samples")
 a2.set_title("end-of-horizon H100e (P10 / P50 / P90 lines)")
-fig.text(0.01, 0.01, "Source: perfmodel sweep (fleet planner LP relaxation per sample); ranges from "
-         "perfmodel/data/sweeps/tesla-2024.toml, scenario tesla-2024 and the catalog (estimates marked there)",
-         fontsize=6)
+fig.text(
+    0.01,
+    0.01,
+    "Source: perfmodel sweep (fleet planner LP relaxation per sample); ranges from "
+    "perfmodel/data/sweeps/tesla-2024.toml, scenario tesla-2024 and the catalog (estimates marked there)",
+    fontsize=6,
+)
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 fig.savefig("sweep_fan.png", dpi=110)
 print("wrote sweep_fan.png and", plot_summary(OUT, "sweep_summary.png"))
@@ -130,6 +141,7 @@ print("wrote sweep_fan.png and", plot_summary(OUT, "sweep_summary.png"))
 # ## What drives the spread
 # Rank correlation (Spearman) of each sampled input with end-of-horizon H100e: a crude
 # but honest tornado with 16 samples.
+
 
 # %%
 def ranks(v):
@@ -140,7 +152,7 @@ rho = {}
 for name in [c for c in cols if c.startswith("param.")]:
     v = cols[name]
     if np.ptp(v) > 0:
-        rho[name[len("param."):]] = float(np.corrcoef(ranks(v), ranks(last))[0, 1])
+        rho[name[len("param.") :]] = float(np.corrcoef(ranks(v), ranks(last))[0, 1])
 for name, r in sorted(rho.items(), key=lambda kv: -abs(kv[1]))[:8]:
     print(f"  {name:22s} {r:+.2f} {'#' * int(round(abs(r) * 20))}")
 
@@ -157,8 +169,12 @@ again = sample_params(spec.params, spec.seed, idx)
 rows = {int(i): j for j, i in enumerate(cols["sample"])}
 for name, vals in again.items():
     stored = cols[f"param.{name}"][[rows[int(i)] for i in idx]]
-    np.testing.assert_allclose(np.asarray(vals), stored, rtol=1e-12)  # eager vs jitted: last-bit rounding
+    np.testing.assert_allclose(
+        np.asarray(vals), stored, rtol=1e-12
+    )  # eager vs jitted: last-bit rounding
 rerun = run_sweep(spec, OUT)
 assert rerun.chunks_computed == 0 and rerun.complete
-print(f"draws reproduced for samples {idx.tolist()}; re-run skipped {rerun.chunks_skipped} chunk(s)")
+print(
+    f"draws reproduced for samples {idx.tolist()}; re-run skipped {rerun.chunks_skipped} chunk(s)"
+)
 print(f"notebook ran in {time.perf_counter() - t_start:.0f} s")

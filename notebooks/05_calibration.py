@@ -51,9 +51,24 @@ t_start = time.perf_counter()
 ap = argparse.ArgumentParser()
 cal.add_arguments(ap)
 families = "matmul,stream,reduction" if SMALL else "matmul,attention,stream,reduction"
-args = ap.parse_args(["--size", "tiny", "--collectives", "0", "--families", families,
-                      "--host-catalog", "host_catalog.toml", "--out", "calibration.toml",
-                      "--json", "calibration.json", "--steps", "1500"])
+args = ap.parse_args(
+    [
+        "--size",
+        "tiny",
+        "--collectives",
+        "0",
+        "--families",
+        families,
+        "--host-catalog",
+        "host_catalog.toml",
+        "--out",
+        "calibration.toml",
+        "--json",
+        "calibration.json",
+        "--steps",
+        "1500",
+    ]
+)
 print("device:", cal.detect_device("auto"))
 
 # %% [markdown]
@@ -80,16 +95,31 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
 for ax, pred, title in zip(axes, (before, after), ("default efficiencies", "fitted efficiencies")):
     for f, color in zip(fams, plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         sel = np.array([k["family"] == f for k in kern])
-        ax.loglog(meas[sel & ~test], pred[sel & ~test], "o", color=color, ms=4, label=f"{f} (train)")
-        ax.loglog(meas[sel & test], pred[sel & test], "o", mfc="none", color=color, ms=6, label=f"{f} (held apart)")
+        ax.loglog(
+            meas[sel & ~test], pred[sel & ~test], "o", color=color, ms=4, label=f"{f} (train)"
+        )
+        ax.loglog(
+            meas[sel & test],
+            pred[sel & test],
+            "o",
+            mfc="none",
+            color=color,
+            ms=6,
+            label=f"{f} (held apart)",
+        )
     lo, hi = min(meas.min(), pred.min()) / 2, max(meas.max(), pred.max()) * 2
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set_title(f"roofline vs measured: {title}")
     ax.set_xlabel("measured time (s)")
 axes[0].set_ylabel("predicted time (s)")
 axes[1].legend(fontsize=7)
-fig.text(0.01, 0.01, f"Source: kernels/ measured on this machine ({res['device']['description']}), "
-         f"compared with perfmodel.roofline on chip '{res['chip']}'", fontsize=7)
+fig.text(
+    0.01,
+    0.01,
+    f"Source: kernels/ measured on this machine ({res['device']['description']}), "
+    f"compared with perfmodel.roofline on chip '{res['chip']}'",
+    fontsize=7,
+)
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 fig.savefig("calibration.png", dpi=110)
 print("wrote calibration.png")
@@ -104,9 +134,11 @@ print("wrote calibration.png")
 
 # %%
 e = res["errors_by_family"]["ALL"]
-print(f"held-apart kernels: {e['n']}; median |model/measured - 1|: "
-      f"{e['before_median_pct']:.1f}% before -> {e['after_median_pct']:.1f}% after; "
-      f"worst {e['before_worst_pct']:.0f}% -> {e['after_worst_pct']:.0f}%")
+print(
+    f"held-apart kernels: {e['n']}; median |model/measured - 1|: "
+    f"{e['before_median_pct']:.1f}% before -> {e['after_median_pct']:.1f}% after; "
+    f"worst {e['before_worst_pct']:.0f}% -> {e['after_worst_pct']:.0f}%"
+)
 assert e["n"] >= 3
 # the fit minimises a pseudo-Huber loss of the log-time error on the training split: it must
 # lower that loss there; on the held-apart split, timing noise on a shared machine can move
@@ -116,7 +148,7 @@ delta = 0.05
 
 def huber(pred, sel):
     r = np.log(pred[sel] / meas[sel])
-    return float(np.mean(np.sqrt(r ** 2 + delta ** 2) - delta))
+    return float(np.mean(np.sqrt(r**2 + delta**2) - delta))
 
 
 print(f"training-split loss: {huber(before, ~test):.4f} before -> {huber(after, ~test):.4f} after")
@@ -127,5 +159,10 @@ fitted = cal.efficiency_to_dict(eff)
 for group in ("compute", "memory"):
     for k, v in res["efficiency_fitted"][group].items():
         assert abs(fitted[group][k] / v - 1) < 1e-6, (group, k)
-print("fitted factors:", {g: {k: round(v, 3) for k, v in fitted[g].items()} for g in ("compute", "memory")})
-print(f"overhead {fitted['overhead_s'] * 1e6:.1f} us; notebook ran in {time.perf_counter() - t_start:.0f} s")
+print(
+    "fitted factors:",
+    {g: {k: round(v, 3) for k, v in fitted[g].items()} for g in ("compute", "memory")},
+)
+print(
+    f"overhead {fitted['overhead_s'] * 1e6:.1f} us; notebook ran in {time.perf_counter() - t_start:.0f} s"
+)

@@ -15,7 +15,9 @@ def _persistent_compile_cache() -> None:
 
     if os.environ.get("PERFMODEL_JAX_CACHE", "1") == "0" or _jax.config.jax_compilation_cache_dir:
         return
-    root = os.environ.get("PERFMODEL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "perfmodel")
+    root = os.environ.get("PERFMODEL_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "perfmodel"
+    )
     _jax.config.update("jax_compilation_cache_dir", os.path.join(root, "jax"))
     _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 

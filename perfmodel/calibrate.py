@@ -66,8 +66,12 @@ DEFAULT_HOST_CATALOG = CACHE_DIR / "host_catalog.toml"
 
 #: GPU device-kind substrings -> catalog chip key (first match wins).
 GPU_CHIPS: tuple[tuple[str, str], ...] = (
-    ("gb200", "gb200"), ("b200", "b200"), ("h200", "h200"), ("h100", "h100_sxm"),
-    ("a100", "a100_80gb"), ("mi300x", "mi300x"),
+    ("gb200", "gb200"),
+    ("b200", "b200"),
+    ("h200", "h200"),
+    ("h100", "h100_sxm"),
+    ("a100", "a100_80gb"),
+    ("mi300x", "mi300x"),
 )
 
 #: Allowed ranges of calibrated values (validated when loading a calibration file).
@@ -86,7 +90,8 @@ def import_kernels():
         if not (root / "kernels" / "__init__.py").exists():
             raise ModuleNotFoundError(
                 "the 'kernels' package is not importable and was not found beside perfmodel "
-                f"in {root}; run from a source checkout of perfmodel") from None
+                f"in {root}; run from a source checkout of perfmodel"
+            ) from None
         sys.path.insert(0, str(root))
         import kernels
     return kernels
@@ -124,21 +129,29 @@ def efficiency_to_dict(eff: Efficiency) -> dict[str, Any]:
     """Plain-float view of an :class:`Efficiency` (named by op kind and memory level)."""
     c = np.asarray(eff.compute, dtype=float)
     m = np.asarray(eff.memory, dtype=float)
-    return {"compute": {k: float(c[i]) for i, k in enumerate(OP_KINDS)},
-            "memory": {k: float(m[i]) for i, k in enumerate(MEMORY_LEVELS_EFF)},
-            "overhead_s": float(np.asarray(eff.overhead_s))}
+    return {
+        "compute": {k: float(c[i]) for i, k in enumerate(OP_KINDS)},
+        "memory": {k: float(m[i]) for i, k in enumerate(MEMORY_LEVELS_EFF)},
+        "overhead_s": float(np.asarray(eff.overhead_s)),
+    }
 
 
-def save_efficiency(eff: Efficiency, path: str | Path, meta: dict[str, Any] | None = None,
-                    errors: dict[str, Any] | None = None) -> Path:
+def save_efficiency(
+    eff: Efficiency,
+    path: str | Path,
+    meta: dict[str, Any] | None = None,
+    errors: dict[str, Any] | None = None,
+) -> Path:
     """Write a calibration file (TOML): ``[efficiency]`` (compute per op kind, memory per
     level, ``overhead_s``), plus ``[meta]`` and ``[errors]`` for the record.
     Floats are written with ``repr``, so :func:`load_efficiency` round-trips exactly."""
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
-    parts = ["# perfmodel calibration file: roofline efficiency factors fitted by\n"
-             "# perfmodel.calibrate from kernels measured on a device. Load with\n"
-             "# perfmodel.calibrate.load_efficiency(path) or Efficiency.from_file(path).\n"]
+    parts = [
+        "# perfmodel calibration file: roofline efficiency factors fitted by\n"
+        "# perfmodel.calibrate from kernels measured on a device. Load with\n"
+        "# perfmodel.calibrate.load_efficiency(path) or Efficiency.from_file(path).\n"
+    ]
     if meta:
         parts.append(_toml_table("meta", meta))
     parts.append(_toml_table("efficiency", efficiency_to_dict(eff)))
@@ -153,7 +166,9 @@ def _check_range(path: str, field: str, v: Any, lo: float, hi: float) -> float:
         raise ValueError(f"{path}: field '{field}' must be a number, got {v!r}")
     v = float(v)
     if not (math.isfinite(v) and lo <= v <= hi):
-        raise ValueError(f"{path}: field '{field}' = {v!r} is outside the allowed range [{lo:g}, {hi:g}]")
+        raise ValueError(
+            f"{path}: field '{field}' = {v!r} is outside the allowed range [{lo:g}, {hi:g}]"
+        )
     return v
 
 
@@ -165,23 +180,35 @@ def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency
         raise ValueError(f"{where}: [efficiency] must be a table")
     unknown = set(d) - {"compute", "memory", "overhead_s"}
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
-                         "allowed: compute, memory, overhead_s")
+        raise ValueError(
+            f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
+            "allowed: compute, memory, overhead_s"
+        )
     comp = dict(default["compute"])
     for k, v in dict(d.get("compute", {})).items():
         if k not in OP_KINDS:
-            raise ValueError(f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}")
+            raise ValueError(
+                f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}"
+            )
         comp[k] = _check_range(where, f"efficiency.compute.{k}", v, *COMPUTE_EFF_RANGE)
     mem = dict(default["memory"])
     for k, v in dict(d.get("memory", {})).items():
         if k not in MEMORY_LEVELS_EFF:
-            raise ValueError(f"{where}: [efficiency] memory.{k}: unknown memory level; "
-                             f"known: {MEMORY_LEVELS_EFF}")
+            raise ValueError(
+                f"{where}: [efficiency] memory.{k}: unknown memory level; "
+                f"known: {MEMORY_LEVELS_EFF}"
+            )
         mem[k] = _check_range(where, f"efficiency.memory.{k}", v, *MEMORY_EFF_RANGE)
-    ovh = _check_range(where, "efficiency.overhead_s", d.get("overhead_s", default["overhead_s"]),
-                       *OVERHEAD_RANGE_S)
+    ovh = _check_range(
+        where,
+        "efficiency.overhead_s",
+        d.get("overhead_s", default["overhead_s"]),
+        *OVERHEAD_RANGE_S,
+    )
     f = lambda x: jnp.asarray(x, dtype=jnp.float64)  # noqa: E731
-    return Efficiency(f([comp[k] for k in OP_KINDS]), f([mem[k] for k in MEMORY_LEVELS_EFF]), f(ovh))
+    return Efficiency(
+        f([comp[k] for k in OP_KINDS]), f([mem[k] for k in MEMORY_LEVELS_EFF]), f(ovh)
+    )
 
 
 def load_calibration(path: str | Path) -> dict[str, Any]:
@@ -261,12 +288,12 @@ def cpu_model() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class DeviceInfo:
-    platform: str        # cpu / gpu / tpu
+    platform: str  # cpu / gpu / tpu
     device_kind: str
     description: str
     hostname: str
     n_devices: int
-    cache_bytes: float   # last-level cache (CPU) or L2 (GPU, from the catalog)
+    cache_bytes: float  # last-level cache (CPU) or L2 (GPU, from the catalog)
 
 
 def detect_device(device: str = "auto") -> DeviceInfo:
@@ -283,8 +310,9 @@ def detect_device(device: str = "auto") -> DeviceInfo:
     host = socket.gethostname()
     if device == "cpu":
         desc = f"{cpu_model()} ({os.cpu_count()} cores)"
-        return DeviceInfo("cpu", getattr(d, "device_kind", "cpu"), desc, host, len(devs),
-                          last_level_cache_bytes())
+        return DeviceInfo(
+            "cpu", getattr(d, "device_kind", "cpu"), desc, host, len(devs), last_level_cache_bytes()
+        )
     kind = str(getattr(d, "device_kind", "gpu"))
     return DeviceInfo(d.platform, kind, kind, host, len(devs), 50e6)
 
@@ -295,8 +323,10 @@ def chip_for_device(info: DeviceInfo) -> str:
     for sub, key in GPU_CHIPS:
         if sub in k:
             return key
-    raise ValueError(f"device kind {info.device_kind!r} has no catalog chip; pass --chip KEY "
-                     "with a catalog key (see `perfmodel chips`)")
+    raise ValueError(
+        f"device kind {info.device_kind!r} has no catalog chip; pass --chip KEY "
+        "with a catalog key (see `perfmodel chips`)"
+    )
 
 
 def measured_s(r, stat: str = "fastest") -> float:
@@ -323,19 +353,28 @@ def host_spec_from_results(results, info: DeviceInfo, stat: str = "fastest") -> 
     cache and memory sizes."""
     spec: dict[str, Any] = {"figures": {}, "from": {}}
     for prec in ("fp32", "bf16", "fp16"):
-        rate, name = _best(results, lambda r, p=prec: r.family in ("matmul", "batched_matmul")
-                           and r.precision == p, stat)
+        rate, name = _best(
+            results,
+            lambda r, p=prec: r.family in ("matmul", "batched_matmul") and r.precision == p,
+            stat,
+        )
         if rate > 0:
             spec["figures"][f"{prec}_flops_per_s"] = rate
             spec["from"][f"{prec}_flops_per_s"] = name
-    bw, name = _best(results, lambda r: r.family == "stream" and r.precision == "fp32"
-                     and r.params.get("mode") == "cold", stat)
+    bw, name = _best(
+        results,
+        lambda r: r.family == "stream" and r.precision == "fp32" and r.params.get("mode") == "cold",
+        stat,
+    )
     if bw <= 0:
         raise ValueError("the host spec needs fp32 cold STREAM results (run the 'stream' family)")
     spec["figures"]["dram_bytes_per_s"] = bw
     spec["from"]["dram_bytes_per_s"] = name
-    sbw, name = _best(results, lambda r: r.family == "stream" and r.precision == "fp32"
-                      and r.params.get("mode") == "hot", stat)
+    sbw, name = _best(
+        results,
+        lambda r: r.family == "stream" and r.precision == "fp32" and r.params.get("mode") == "hot",
+        stat,
+    )
     if sbw > 0:
         spec["figures"]["sram_bytes_per_s"] = max(sbw, bw)
         spec["from"]["sram_bytes_per_s"] = name
@@ -346,8 +385,13 @@ def host_spec_from_results(results, info: DeviceInfo, stat: str = "fastest") -> 
     return spec
 
 
-def write_host_catalog(spec: dict[str, Any], path: str | Path, info: DeviceInfo,
-                       key: str = DEFAULT_HOST_KEY, date: str | None = None) -> Path:
+def write_host_catalog(
+    spec: dict[str, Any],
+    path: str | Path,
+    info: DeviceInfo,
+    key: str = DEFAULT_HOST_KEY,
+    date: str | None = None,
+) -> Path:
     """Write the measured host as a user catalog file loadable with
     ``perfmodel.hardware.load_catalog(path)`` (same schema as the built-in
     ``catalog_chips.toml``; ``confidence = "benchmark"``). TDP and prices are not
@@ -377,13 +421,21 @@ def write_host_catalog(spec: dict[str, Any], path: str | Path, info: DeviceInfo,
     ]
     for k, v in spec["figures"].items():
         if k in ("sram_bytes", "dram_bytes"):
-            lines.append(f"{k} = {{ value = {float(v)!r}, source = \"{key}-sysfs\", confidence = \"reported\" }}")
+            lines.append(
+                f'{k} = {{ value = {float(v)!r}, source = "{key}-sysfs", confidence = "reported" }}'
+            )
         else:
-            note = f", note = {json.dumps('best of: ' + spec['from'][k])}" if k in spec["from"] else ""
-            lines.append(f"{k} = {{ value = {float(v)!r}, source = \"{key}-bench\", "
-                         f"confidence = \"benchmark\"{note} }}")
-    lines.append(f"tdp_w = {{ best = {10.0 * cores!r}, low = {5.0 * cores!r}, high = {15.0 * cores!r}, "
-                 f"source = \"{key}-tdp\", confidence = \"estimate\" }}")
+            note = (
+                f", note = {json.dumps('best of: ' + spec['from'][k])}" if k in spec["from"] else ""
+            )
+            lines.append(
+                f'{k} = {{ value = {float(v)!r}, source = "{key}-bench", '
+                f'confidence = "benchmark"{note} }}'
+            )
+    lines.append(
+        f"tdp_w = {{ best = {10.0 * cores!r}, low = {5.0 * cores!r}, high = {15.0 * cores!r}, "
+        f'source = "{key}-tdp", confidence = "estimate" }}'
+    )
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("\n".join(lines) + "\n")
@@ -421,12 +473,23 @@ def make_dataset(results, stat: str = "fastest") -> tuple[Dataset, list[dict[str
     if not rows:
         raise ValueError("no timed kernel results to calibrate on")
     f = lambda xs: jnp.asarray(np.array(xs, dtype=np.float64))  # noqa: E731
-    ops = Op(f([r.flops for r in rows]), f([r.bytes for r in rows]),
-             f([r.working_set_bytes for r in rows]),
-             jnp.asarray([PRECISION_INDEX[r.precision] for r in rows]),
-             jnp.asarray([OP_KINDS.index(r.kind) for r in rows]))
-    meta = [{"name": r.name, "family": r.family, "precision": r.precision,
-             "flops": r.flops, "bytes": r.bytes} for r in rows]
+    ops = Op(
+        f([r.flops for r in rows]),
+        f([r.bytes for r in rows]),
+        f([r.working_set_bytes for r in rows]),
+        jnp.asarray([PRECISION_INDEX[r.precision] for r in rows]),
+        jnp.asarray([OP_KINDS.index(r.kind) for r in rows]),
+    )
+    meta = [
+        {
+            "name": r.name,
+            "family": r.family,
+            "precision": r.precision,
+            "flops": r.flops,
+            "bytes": r.bytes,
+        }
+        for r in rows
+    ]
     t = [measured_s(r, stat) for r in rows]
     return Dataset(ops, f(t)), meta
 
@@ -435,7 +498,9 @@ def split_mask(meta: Sequence[dict[str, Any]], every: int = 3, offset: int = 1) 
     """Deterministic held-apart split: True = test. Within each (family, precision) group
     sorted by (flops, bytes, name), index ``i`` is held apart when ``i % every == offset``."""
     if every < 2 or not 0 <= offset < every:
-        raise ValueError(f"need every >= 2 and 0 <= offset < every, got every={every}, offset={offset}")
+        raise ValueError(
+            f"need every >= 2 and 0 <= offset < every, got every={every}, offset={offset}"
+        )
     test = np.zeros(len(meta), dtype=bool)
     groups: dict[tuple[str, str], list[int]] = {}
     for i, m in enumerate(meta):
@@ -448,8 +513,7 @@ def split_mask(meta: Sequence[dict[str, Any]], every: int = 3, offset: int = 1) 
 
 
 def _to_theta(eff: Efficiency):
-    return (jnp.log(eff.compute), jnp.log(eff.memory),
-            jnp.log(jnp.maximum(eff.overhead_s, 1e-9)))
+    return (jnp.log(eff.compute), jnp.log(eff.memory), jnp.log(jnp.maximum(eff.overhead_s, 1e-9)))
 
 
 def _from_theta(theta) -> Efficiency:
@@ -486,8 +550,11 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
 
     eps = 1e-9  # stay strictly inside, whatever exp(log(x)) rounds to
     lo = (np.log(COMPUTE_EFF_RANGE[0]) + eps, np.log(MEMORY_EFF_RANGE[0]) + eps, np.log(1e-9))
-    hi = (np.log(COMPUTE_EFF_RANGE[1]) - eps, np.log(MEMORY_EFF_RANGE[1]) - eps,
-          np.log(OVERHEAD_RANGE_S[1]) - eps)
+    hi = (
+        np.log(COMPUTE_EFF_RANGE[1]) - eps,
+        np.log(MEMORY_EFF_RANGE[1]) - eps,
+        np.log(OVERHEAD_RANGE_S[1]) - eps,
+    )
 
     def step(carry, _):
         th, st = carry
@@ -502,9 +569,17 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
     return theta, losses
 
 
-def fit_efficiency(data: Dataset, chip: Chip, train: np.ndarray | None = None,
-                   init: Efficiency | None = None, *, steps: int = 3000, lr: float = 0.05,
-                   ridge: float = 1e-3, restarts: Sequence[float] = (1.0, 0.3, 3.0)) -> tuple[Efficiency, float]:
+def fit_efficiency(
+    data: Dataset,
+    chip: Chip,
+    train: np.ndarray | None = None,
+    init: Efficiency | None = None,
+    *,
+    steps: int = 3000,
+    lr: float = 0.05,
+    ridge: float = 1e-3,
+    restarts: Sequence[float] = (1.0, 0.3, 3.0),
+) -> tuple[Efficiency, float]:
     """Fit an :class:`Efficiency` to measured times (Adam on the log-time loss, each step
     projected onto the allowed ranges of a calibration file).
 
@@ -535,9 +610,16 @@ def fit_efficiency(data: Dataset, chip: Chip, train: np.ndarray | None = None,
     steps_arr = jnp.zeros(steps)
     for mult in restarts:
         start = (theta0[0] + np.log(mult), theta0[1] + np.log(mult), theta0[2] - np.log(mult))
-        theta, losses = _fit_adam(theta0, start, data, jnp.asarray(w), chip,
-                                  jnp.asarray(ridge, dtype=jnp.float64),
-                                  jnp.asarray(lr, dtype=jnp.float64), steps_arr)
+        theta, losses = _fit_adam(
+            theta0,
+            start,
+            data,
+            jnp.asarray(w),
+            chip,
+            jnp.asarray(ridge, dtype=jnp.float64),
+            jnp.asarray(lr, dtype=jnp.float64),
+            steps_arr,
+        )
         loss = float(log_loss(theta, data, jnp.asarray(w), chip, theta0, ridge))
         if best is None or loss < best[1]:
             best = (theta, loss)
@@ -562,32 +644,64 @@ RUN_SETTINGS = {  # harness settings per size
 
 def add_arguments(ap) -> None:
     """The options shared by ``perfmodel calibrate`` and ``benchmarks/calibrate.py``."""
-    ap.add_argument("--size", default="tiny", choices=("tiny", "small", "full"),
-                    help="kernel sweep size (tiny: about a minute on a 2-core CPU)")
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"),
-                    help="device to measure (auto: JAX's default backend)")
-    ap.add_argument("--chip", default=None,
-                    help="catalog chip to compare with (default: the measured host on CPU, "
-                         "the detected GPU's catalog entry on GPU)")
+    ap.add_argument(
+        "--size",
+        default="tiny",
+        choices=("tiny", "small", "full"),
+        help="kernel sweep size (tiny: about a minute on a 2-core CPU)",
+    )
+    ap.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "gpu"),
+        help="device to measure (auto: JAX's default backend)",
+    )
+    ap.add_argument(
+        "--chip",
+        default=None,
+        help="catalog chip to compare with (default: the measured host on CPU, "
+        "the detected GPU's catalog entry on GPU)",
+    )
     ap.add_argument("--catalog", default=None, help="extra catalog TOML for --chip")
-    ap.add_argument("--host-catalog", default=str(DEFAULT_HOST_CATALOG),
-                    help="where to write the measured host catalog entry (CPU)")
+    ap.add_argument(
+        "--host-catalog",
+        default=str(DEFAULT_HOST_CATALOG),
+        help="where to write the measured host catalog entry (CPU)",
+    )
     ap.add_argument("--host-key", default=DEFAULT_HOST_KEY, help="catalog key of the measured host")
-    ap.add_argument("--reuse-host", action="store_true",
-                    help="compare with the host entry already in --host-catalog instead of "
-                         "re-measuring it (CPU)")
-    ap.add_argument("--out", default=None,
-                    help="calibration file to write (default ~/.cache/perfmodel/calibration_<chip>.toml)")
+    ap.add_argument(
+        "--reuse-host",
+        action="store_true",
+        help="compare with the host entry already in --host-catalog instead of "
+        "re-measuring it (CPU)",
+    )
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="calibration file to write (default ~/.cache/perfmodel/calibration_<chip>.toml)",
+    )
     ap.add_argument("--json", dest="json_out", default=None, help="write all results as JSON here")
-    ap.add_argument("--families", default="matmul,attention,stream,reduction",
-                    help="comma-separated kernel families")
-    ap.add_argument("--collectives", type=int, default=4, metavar="N",
-                    help="also run psum/all-gather/all-to-all on N devices (CPU: simulated in a "
-                         "subprocess); 0 to skip")
+    ap.add_argument(
+        "--families",
+        default="matmul,attention,stream,reduction",
+        help="comma-separated kernel families",
+    )
+    ap.add_argument(
+        "--collectives",
+        type=int,
+        default=4,
+        metavar="N",
+        help="also run psum/all-gather/all-to-all on N devices (CPU: simulated in a "
+        "subprocess); 0 to skip",
+    )
     ap.add_argument("--pallas", action="store_true", help="add Pallas kernels (GPU/TPU only)")
-    ap.add_argument("--stat", default="fastest", choices=STATS,
-                    help="measured time of a kernel: its fastest timed call (default; robust "
-                         "to other jobs on a shared machine) or the median of the repeats")
+    ap.add_argument(
+        "--stat",
+        default="fastest",
+        choices=STATS,
+        help="measured time of a kernel: its fastest timed call (default; robust "
+        "to other jobs on a shared machine) or the median of the repeats",
+    )
     ap.add_argument("--steps", type=int, default=3000, help="Adam steps of the fit")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every kernel")
@@ -596,23 +710,36 @@ def add_arguments(ap) -> None:
 def _summary(err: np.ndarray) -> dict[str, float]:
     if err.size == 0:
         return {"n": 0, "median_pct": float("nan"), "worst_pct": float("nan")}
-    return {"n": int(err.size), "median_pct": float(np.median(err)), "worst_pct": float(np.max(err))}
+    return {
+        "n": int(err.size),
+        "median_pct": float(np.median(err)),
+        "worst_pct": float(np.max(err)),
+    }
 
 
 def error_table(meta, test: np.ndarray, before: np.ndarray, after: np.ndarray) -> tuple[str, dict]:
     """Per-family and overall median / worst absolute % error on the held-apart split."""
     fams = sorted({m["family"] for m in meta})
     rows, out = [], {}
-    hdr = (f"{'family':<16} {'n':>3}  {'median before':>13} {'worst before':>12}  "
-           f"{'median after':>12} {'worst after':>11}")
+    hdr = (
+        f"{'family':<16} {'n':>3}  {'median before':>13} {'worst before':>12}  "
+        f"{'median after':>12} {'worst after':>11}"
+    )
     for fam in fams + ["ALL"]:
         sel = test & np.array([fam == "ALL" or m["family"] == fam for m in meta])
         b, a = _summary(before[sel]), _summary(after[sel])
-        out[fam] = {"n": b["n"], "before_median_pct": b["median_pct"], "before_worst_pct": b["worst_pct"],
-                    "after_median_pct": a["median_pct"], "after_worst_pct": a["worst_pct"]}
+        out[fam] = {
+            "n": b["n"],
+            "before_median_pct": b["median_pct"],
+            "before_worst_pct": b["worst_pct"],
+            "after_median_pct": a["median_pct"],
+            "after_worst_pct": a["worst_pct"],
+        }
         if b["n"]:
-            rows.append(f"{fam:<16} {b['n']:>3}  {b['median_pct']:>12.1f}% {b['worst_pct']:>11.1f}%  "
-                        f"{a['median_pct']:>11.1f}% {a['worst_pct']:>10.1f}%")
+            rows.append(
+                f"{fam:<16} {b['n']:>3}  {b['median_pct']:>12.1f}% {b['worst_pct']:>11.1f}%  "
+                f"{a['median_pct']:>11.1f}% {a['worst_pct']:>10.1f}%"
+            )
     sep = "-" * len(hdr)
     return "\n".join([hdr, sep, *rows[:-1], sep, rows[-1]]), out
 
@@ -642,12 +769,16 @@ def run(args, out=print) -> dict[str, Any]:
     precisions = ("fp32", "bf16")
     dev = jax.devices(backend)[0]
     settings = RUN_SETTINGS[args.size]
-    out(f"perfmodel calibrate: {info.description} [{info.platform}] on {info.hostname}, "
-        f"size={args.size}, measured time = {args.stat}")
+    out(
+        f"perfmodel calibrate: {info.description} [{info.platform}] on {info.hostname}, "
+        f"size={args.size}, measured time = {args.stat}"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if backend == "cpu" and load > 0.5 * (os.cpu_count() or 1):
-        out(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other jobs share this "
-            "CPU, timings will be noisy")
+        out(
+            f"warning: load average {load:.1f} on {os.cpu_count()} cores: other jobs share this "
+            "CPU, timings will be noisy"
+        )
     # the chip to compare with: --chip, else the detected GPU's catalog entry, else (CPU)
     # the host measured below
     from perfmodel.hardware import load_catalog
@@ -660,33 +791,52 @@ def run(args, out=print) -> dict[str, Any]:
     elif backend != "cpu":
         chip_key = chip_for_device(info)
         chip = load_catalog().chip(chip_key)
-    if backend == "cpu" and chip is None and not args.reuse_host and \
-            not {"matmul", "stream"} <= set(families):
-        raise ValueError(f"--families {args.families}: measuring the host needs 'matmul' and "
-                         "'stream' (or pass --chip KEY or --reuse-host)")
+    if (
+        backend == "cpu"
+        and chip is None
+        and not args.reuse_host
+        and not {"matmul", "stream"} <= set(families)
+    ):
+        raise ValueError(
+            f"--families {args.families}: measuring the host needs 'matmul' and "
+            "'stream' (or pass --chip KEY or --reuse-host)"
+        )
     if backend == "cpu" and args.reuse_host and not Path(args.host_catalog).expanduser().exists():
-        raise FileNotFoundError(f"--reuse-host: {Path(args.host_catalog).expanduser()} does not "
-                                "exist; run once without --reuse-host to measure the host")
+        raise FileNotFoundError(
+            f"--reuse-host: {Path(args.host_catalog).expanduser()} does not "
+            "exist; run once without --reuse-host to measure the host"
+        )
     # rotate inputs over twice the on-chip cache (last-level cache; GPU L2 from the catalog)
-    cache = info.cache_bytes if backend == "cpu" or chip is None else float(chip.mem_bytes[0]) or 50e6
+    cache = (
+        info.cache_bytes if backend == "cpu" or chip is None else float(chip.mem_bytes[0]) or 50e6
+    )
 
     results, failed = [], []
     with jax.default_device(dev):
-        cases = kernels.all_cases(args.size, backend, families, precisions,
-                                  cache_bytes=cache, pallas=args.pallas)
+        cases = kernels.all_cases(
+            args.size, backend, families, precisions, cache_bytes=cache, pallas=args.pallas
+        )
         pool = RandomPool(args.seed, 1 << 23 if args.size != "tiny" else 1 << 22)
         for c in cases:
             try:
-                r = run_case(c, seed=args.seed, pool=pool, min_footprint_bytes=2 * cache,
-                             max_buffers=256, **settings)
+                r = run_case(
+                    c,
+                    seed=args.seed,
+                    pool=pool,
+                    min_footprint_bytes=2 * cache,
+                    max_buffers=256,
+                    **settings,
+                )
             except KernelCheckError as e:  # wrong result: reported, never timed or fitted
                 failed.append({"name": c.name, "error": str(e)})
                 out(f"FAILED correctness check, not timed: {e}")
                 continue
             results.append(r)
     t_kernels = time.perf_counter() - t_start
-    out(f"{len(results)} kernels checked against NumPy and timed in {t_kernels:.1f} s "
-        f"(compile {sum(r.timing.compile_s for r in results):.1f} s kept apart)")
+    out(
+        f"{len(results)} kernels checked against NumPy and timed in {t_kernels:.1f} s "
+        f"(compile {sum(r.timing.compile_s for r in results):.1f} s kept apart)"
+    )
 
     if backend == "cpu" and chip is None and args.reuse_host:
         host_path = Path(args.host_catalog).expanduser()
@@ -697,11 +847,13 @@ def run(args, out=print) -> dict[str, Any]:
         spec = host_spec_from_results(results, info, args.stat)
         host_path = write_host_catalog(spec, args.host_catalog, info, args.host_key)
         fig = spec["figures"]
-        out(f"host spec -> {host_path} [chips.{args.host_key}]: fp32 "
+        out(
+            f"host spec -> {host_path} [chips.{args.host_key}]: fp32 "
             f"{fig.get('fp32_flops_per_s', 0) / 1e9:.1f} GFLOP/s, bf16 "
             f"{fig.get('bf16_flops_per_s', 0) / 1e9:.1f} GFLOP/s, DRAM "
             f"{fig['dram_bytes_per_s'] / 1e9:.1f} GB/s, cache {fig.get('sram_bytes_per_s', 0) / 1e9:.1f} GB/s "
-            f"({fig['sram_bytes'] / 2**20:.0f} MiB)")
+            f"({fig['sram_bytes'] / 2**20:.0f} MiB)"
+        )
         if chip is None:
             chip = load_host_chip(host_path, args.host_key)
             chip_key = args.host_key
@@ -718,37 +870,64 @@ def run(args, out=print) -> dict[str, Any]:
 
     if args.verbose:
         out("")
-        out(f"{'kernel':<40} {'split':<5} {'measured':>10} {'IQR/med':>7} {'before':>10} {'ratio':>6} "
-            f"{'after':>10} {'ratio':>6}")
+        out(
+            f"{'kernel':<40} {'split':<5} {'measured':>10} {'IQR/med':>7} {'before':>10} {'ratio':>6} "
+            f"{'after':>10} {'ratio':>6}"
+        )
         for i, m in enumerate(meta):
             r = results[i]
-            out(f"{m['name']:<40} {'test' if test[i] else 'train':<5} {_fmt_s(meas[i])} "
+            out(
+                f"{m['name']:<40} {'test' if test[i] else 'train':<5} {_fmt_s(meas[i])} "
                 f"{r.timing.iqr_rel:>7.2f} {_fmt_s(pred_before[i])} {pred_before[i] / meas[i]:>6.2f} "
-                f"{_fmt_s(pred_after[i])} {pred_after[i] / meas[i]:>6.2f}")
+                f"{_fmt_s(pred_after[i])} {pred_after[i] / meas[i]:>6.2f}"
+            )
     table, by_family = error_table(meta, test, e_before, e_after)
     out("")
-    out(f"roofline vs measured on {chip_key}, held-apart split ({int(test.sum())} of {len(meta)} "
-        "kernels), |model/measured - 1|:")
+    out(
+        f"roofline vs measured on {chip_key}, held-apart split ({int(test.sum())} of {len(meta)} "
+        "kernels), |model/measured - 1|:"
+    )
     out(table)
     allrow = by_family["ALL"]
     ratio = allrow["after_median_pct"] / max(allrow["before_median_pct"], 1e-12)
-    out(f"median error after / before = {ratio:.2f}   (target: median after <= 15%: "
-        f"{'met' if allrow['after_median_pct'] <= 15 else 'NOT met'})")
+    out(
+        f"median error after / before = {ratio:.2f}   (target: median after <= 15%: "
+        f"{'met' if allrow['after_median_pct'] <= 15 else 'NOT met'})"
+    )
     effd = efficiency_to_dict(fitted)
-    out("fitted: compute " + ", ".join(f"{k} {v:.3f}" for k, v in effd["compute"].items())
-        + "; memory " + ", ".join(f"{k} {v:.3f}" for k, v in effd["memory"].items())
-        + f"; overhead {effd['overhead_s'] * 1e6:.1f} us")
+    out(
+        "fitted: compute "
+        + ", ".join(f"{k} {v:.3f}" for k, v in effd["compute"].items())
+        + "; memory "
+        + ", ".join(f"{k} {v:.3f}" for k, v in effd["memory"].items())
+        + f"; overhead {effd['overhead_s'] * 1e6:.1f} us"
+    )
 
     created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cal_path = Path(args.out).expanduser() if args.out else CACHE_DIR / f"calibration_{chip_key}.toml"
-    meta_out = {"chip": chip_key, "stat": args.stat, "device": info.description, "platform": info.platform,
-                "hostname": info.hostname, "created_utc": created, "size": args.size,
-                "n_train": int(train.sum()), "n_test": int(test.sum()),
-                "host_catalog": str(host_path) if host_path else "",
-                "tool": "perfmodel.calibrate", "jax_version": jax.__version__}
-    errs = {"split": "held-apart", "before_median_pct": allrow["before_median_pct"],
-            "before_worst_pct": allrow["before_worst_pct"], "after_median_pct": allrow["after_median_pct"],
-            "after_worst_pct": allrow["after_worst_pct"]}
+    cal_path = (
+        Path(args.out).expanduser() if args.out else CACHE_DIR / f"calibration_{chip_key}.toml"
+    )
+    meta_out = {
+        "chip": chip_key,
+        "stat": args.stat,
+        "device": info.description,
+        "platform": info.platform,
+        "hostname": info.hostname,
+        "created_utc": created,
+        "size": args.size,
+        "n_train": int(train.sum()),
+        "n_test": int(test.sum()),
+        "host_catalog": str(host_path) if host_path else "",
+        "tool": "perfmodel.calibrate",
+        "jax_version": jax.__version__,
+    }
+    errs = {
+        "split": "held-apart",
+        "before_median_pct": allrow["before_median_pct"],
+        "before_worst_pct": allrow["before_worst_pct"],
+        "after_median_pct": allrow["after_median_pct"],
+        "after_worst_pct": allrow["after_worst_pct"],
+    }
     save_efficiency(fitted, cal_path, meta_out, errs)
     out(f"calibration -> {cal_path}  (load: perfmodel.calibrate.load_efficiency(path))")
 
@@ -768,22 +947,38 @@ def run(args, out=print) -> dict[str, Any]:
             out(f"collectives: FAILED: {e}")
         if coll:
             out("")
-            out(f"collectives over {coll[0]['devices']} {coll[0]['platform']} devices "
-                "(simulated on CPU: one shared memory; not fitted):")
+            out(
+                f"collectives over {coll[0]['devices']} {coll[0]['platform']} devices "
+                "(simulated on CPU: one shared memory; not fitted):"
+            )
             out(collectives.format_table(coll))
     wall = time.perf_counter() - t_start
     if failed:
-        out(f"{len(failed)} kernel(s) FAILED their correctness check: "
-            + ", ".join(f["name"] for f in failed))
+        out(
+            f"{len(failed)} kernel(s) FAILED their correctness check: "
+            + ", ".join(f["name"] for f in failed)
+        )
     out(f"total {wall:.1f} s")
-    result = {"device": dataclasses.asdict(info), "chip": chip_key, "size": args.size,
-              "kernels": [r.as_dict() for r in results],
-              "split_test": [bool(x) for x in test], "pred_before_s": pred_before.tolist(),
-              "pred_after_s": pred_after.tolist(), "errors_by_family": by_family,
-              "error_ratio_after_before": ratio, "efficiency_default": efficiency_to_dict(default),
-              "efficiency_fitted": effd, "fit_loss": loss, "calibration_file": str(cal_path),
-              "host_catalog": str(host_path) if host_path else None, "collectives": coll,
-              "wall_s": wall, "created_utc": created, "failed": failed}
+    result = {
+        "device": dataclasses.asdict(info),
+        "chip": chip_key,
+        "size": args.size,
+        "kernels": [r.as_dict() for r in results],
+        "split_test": [bool(x) for x in test],
+        "pred_before_s": pred_before.tolist(),
+        "pred_after_s": pred_after.tolist(),
+        "errors_by_family": by_family,
+        "error_ratio_after_before": ratio,
+        "efficiency_default": efficiency_to_dict(default),
+        "efficiency_fitted": effd,
+        "fit_loss": loss,
+        "calibration_file": str(cal_path),
+        "host_catalog": str(host_path) if host_path else None,
+        "collectives": coll,
+        "wall_s": wall,
+        "created_utc": created,
+        "failed": failed,
+    }
     if args.json_out:
         p = Path(args.json_out).expanduser()
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -793,8 +988,23 @@ def run(args, out=print) -> dict[str, Any]:
 
 
 __all__ = [
-    "PRECISIONS", "Dataset", "DeviceInfo", "abs_pct_error", "add_arguments", "detect_device",
-    "efficiency_from_dict", "efficiency_to_dict", "fit_efficiency", "host_spec_from_results",
-    "load_calibration", "load_efficiency", "load_host_chip", "make_dataset", "predict_s", "run",
-    "save_efficiency", "split_mask", "write_host_catalog",
+    "PRECISIONS",
+    "Dataset",
+    "DeviceInfo",
+    "abs_pct_error",
+    "add_arguments",
+    "detect_device",
+    "efficiency_from_dict",
+    "efficiency_to_dict",
+    "fit_efficiency",
+    "host_spec_from_results",
+    "load_calibration",
+    "load_efficiency",
+    "load_host_chip",
+    "make_dataset",
+    "predict_s",
+    "run",
+    "save_efficiency",
+    "split_mask",
+    "write_host_catalog",
 ]

@@ -28,8 +28,17 @@ from perfmodel import equivalence as eq
 from perfmodel.hardware import PICKS, Catalog, load_catalog, read_toml
 
 TOL = 0.10
-VERDICTS = ("consistent", "overstated", "understated", "fits", "does not fit", "marginal",
-            "plausible", "doubtful", "n/a")
+VERDICTS = (
+    "consistent",
+    "overstated",
+    "understated",
+    "fits",
+    "does not fit",
+    "marginal",
+    "plausible",
+    "doubtful",
+    "n/a",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +66,20 @@ class ClaimResult:
 
     def to_dict(self) -> dict:
         c = self.claim
-        return {"id": c.id, "date": c.date, "speaker": c.speaker, "quote": c.quote,
-                "sources": list(c.sources), "check": c.check, "params": dict(c.params),
-                "numbers": self.numbers, "verdict": self.verdict, "summary": self.summary,
-                "assumptions": self.assumptions, "errors": self.errors}
+        return {
+            "id": c.id,
+            "date": c.date,
+            "speaker": c.speaker,
+            "quote": c.quote,
+            "sources": list(c.sources),
+            "check": c.check,
+            "params": dict(c.params),
+            "numbers": self.numbers,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "assumptions": self.assumptions,
+            "errors": self.errors,
+        }
 
 
 # --------------------------------------------------------------------------------------
@@ -91,13 +110,23 @@ def parse_claims(data: Mapping[str, Any], path: str = "<memory>") -> list[Claim]
         if not src or not all(isinstance(s, str) and s.strip() for s in src):
             raise ValueError(f"{where} ({c['id']}): 'sources' must list at least one source")
         if c["check"] not in EVALUATORS:
-            raise ValueError(f"{where} ({c['id']}): check {c['check']!r} must be one of "
-                             f"{sorted(EVALUATORS)}")
+            raise ValueError(
+                f"{where} ({c['id']}): check {c['check']!r} must be one of {sorted(EVALUATORS)}"
+            )
         params = c.get("params", {})
         if not isinstance(params, Mapping):
             raise ValueError(f"{where} ({c['id']}): 'params' must be a table")
-        out.append(Claim(str(c["id"]), str(c["date"]), str(c.get("speaker", "")),
-                         str(c["quote"]), tuple(src), str(c["check"]), dict(params)))
+        out.append(
+            Claim(
+                str(c["id"]),
+                str(c["date"]),
+                str(c.get("speaker", "")),
+                str(c["quote"]),
+                tuple(src),
+                str(c["check"]),
+                dict(params),
+            )
+        )
     return out
 
 
@@ -194,25 +223,47 @@ def check_budget_h100e(c: Claim, ctx: Context) -> ClaimResult:
     if chip:
         tiles = {pk: budget / _fig(cat, chip, "allin_price_usd")[_opp(pk)] for pk in PICKS}
         nums[f"{chip}_for_budget"] = tiles
-        nums[f"{chip}_spec_h100e"] = {pk: tiles[pk] * float(eq.spec_equivalence(
-            cat.chip(chip, pk), "bf16", catalog=cat)) for pk in PICKS}
+        nums[f"{chip}_spec_h100e"] = {
+            pk: tiles[pk] * float(eq.spec_equivalence(cat.chip(chip, pk), "bf16", catalog=cat))
+            for pk in PICKS
+        }
         for w in p.get("workloads", []):
             for mode in eq.MODES:
                 nums[f"{chip}_h100e[{w}, {mode}]"] = _try(
-                    err, w, lambda w=w, mode=mode: _range(lambda pk: eq.budget_equivalence(
-                        budget, chip, w, pick=pk, mode=mode, **ctx.kw)))
-    summary = (f"${budget / 1e6:,.0f}M / ${implied:,.0f} per H100 = {claimed:,.0f} H100; catalog "
-               f"all-in ${price['low']:,.0f}-{price['high']:,.0f} gives "
-               f"{pure.h100e_low:,.0f}-{pure.h100e_high:,.0f} H100")
+                    err,
+                    w,
+                    lambda w=w, mode=mode: _range(
+                        lambda pk: eq.budget_equivalence(
+                            budget, chip, w, pick=pk, mode=mode, **ctx.kw
+                        )
+                    ),
+                )
+    summary = (
+        f"${budget / 1e6:,.0f}M / ${implied:,.0f} per H100 = {claimed:,.0f} H100; catalog "
+        f"all-in ${price['low']:,.0f}-{price['high']:,.0f} gives "
+        f"{pure.h100e_low:,.0f}-{pure.h100e_high:,.0f} H100"
+    )
     if chip:
         sp = nums[f"{chip}_spec_h100e"]
-        summary += f"; the same money buys {sp['low']:,.0f}-{sp['high']:,.0f} spec-sheet H100e of {chip}"
-    return ClaimResult(c, nums, verdict, summary, [
-        "all-in price = GPU + server + network share (catalog allin_price_usd, estimate)",
-        "pure-price equivalence is linear in the budget; ranges from the low/high price",
-        f"{chip} counted at bf16 peak (spec) and with the training model: 'job' = one job "
-        "over all chips at the preset global batch, 'capacity' = independent copies on the "
-        "best slice size" if chip else "no alternative chip"], err)
+        summary += (
+            f"; the same money buys {sp['low']:,.0f}-{sp['high']:,.0f} spec-sheet H100e of {chip}"
+        )
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            "all-in price = GPU + server + network share (catalog allin_price_usd, estimate)",
+            "pure-price equivalence is linear in the budget; ranges from the low/high price",
+            f"{chip} counted at bf16 peak (spec) and with the training model: 'job' = one job "
+            "over all chips at the preset global batch, 'capacity' = independent copies on the "
+            "best slice size"
+            if chip
+            else "no alternative chip",
+        ],
+        err,
+    )
 
 
 def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
@@ -222,39 +273,65 @@ def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
     claimed, chip = float(p["claimed_h100e"]), p.get("chip", "dojo_tile")
     per_pod = float(p.get("tiles_per_exapod", 120))
     planned = float(p.get("planned_exapods", 0))
-    spec = {pk: claimed / float(eq.spec_equivalence(cat.chip(chip, pk), "bf16", catalog=cat))
-            for pk in PICKS}
-    nums: dict[str, Any] = {"spec_tiles": spec, "spec_exapods": {k: v / per_pod for k, v in spec.items()}}
+    spec = {
+        pk: claimed / float(eq.spec_equivalence(cat.chip(chip, pk), "bf16", catalog=cat))
+        for pk in PICKS
+    }
+    nums: dict[str, Any] = {
+        "spec_tiles": spec,
+        "spec_exapods": {k: v / per_pod for k, v in spec.items()},
+    }
     worst = max(spec.values())
     for w in p.get("workloads", []):
         for mode in eq.MODES:
-            t = _try(err, w, lambda w=w, mode=mode: _range(lambda pk: eq.chips_for_h100e(
-                chip, claimed, w, pick=pk, mode=mode, **ctx.kw)))
+            t = _try(
+                err,
+                w,
+                lambda w=w, mode=mode: _range(
+                    lambda pk: eq.chips_for_h100e(chip, claimed, w, pick=pk, mode=mode, **ctx.kw)
+                ),
+            )
             if t is not None:  # low perf needs MORE tiles: report the count range sorted
                 t = {"low": min(t.values()), "best": t["best"], "high": max(t.values())}
             nums[f"tiles[{w}, {mode}]"] = t
-            nums[f"exapods[{w}, {mode}]"] = None if t is None else {
-                k: v / per_pod for k, v in t.items()}
+            nums[f"exapods[{w}, {mode}]"] = (
+                None if t is None else {k: v / per_pod for k, v in t.items()}
+            )
             if t is not None:
                 worst = max(worst, t["best"])
     need_pods = worst / per_pod
-    verdict = "plausible" if planned and need_pods <= planned * (1 + TOL) else (
-        "doubtful" if planned else "n/a")
-    summary = (f"{claimed:,.0f} H100e = {spec['best']:,.0f} tiles ({spec['best'] / per_pod:.1f} "
-               f"ExaPODs) on bf16 peak")
+    verdict = (
+        "plausible"
+        if planned and need_pods <= planned * (1 + TOL)
+        else ("doubtful" if planned else "n/a")
+    )
+    summary = (
+        f"{claimed:,.0f} H100e = {spec['best']:,.0f} tiles ({spec['best'] / per_pod:.1f} "
+        f"ExaPODs) on bf16 peak"
+    )
     for w in p.get("workloads", []):
         t = [nums.get(f"tiles[{w}, {m}]") for m in eq.MODES]
         if all(t):
-            summary += (f"; {w}: {t[0]['best']:,.0f} tiles as one job, {t[1]['best']:,.0f} "
-                        "as fleet capacity")
+            summary += (
+                f"; {w}: {t[0]['best']:,.0f} tiles as one job, {t[1]['best']:,.0f} "
+                "as fleet capacity"
+            )
     if planned:
         summary += f"; Tesla planned {planned:g} ExaPODs ({planned * per_pod:,.0f} tiles)"
-    return ClaimResult(c, nums, verdict, summary, [
-        "Dojo tile = 25 D1, 9.05 PFLOP/s bf16; HBM/network = its share of the DIPs (catalog)",
-        "workload: Dojo in its own mesh + Z-plane network vs H100 in DGX H100 + IB (training "
-        "model); 'job' = one job over all chips, 'capacity' = independent copies",
-        "verdict: plausible if the tiles needed fit the planned ExaPODs; Tesla never published "
-        "a deployed tile count"], err)
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            "Dojo tile = 25 D1, 9.05 PFLOP/s bf16; HBM/network = its share of the DIPs (catalog)",
+            "workload: Dojo in its own mesh + Z-plane network vs H100 in DGX H100 + IB (training "
+            "model); 'job' = one job over all chips, 'capacity' = independent copies",
+            "verdict: plausible if the tiles needed fit the planned ExaPODs; Tesla never published "
+            "a deployed tile count",
+        ],
+        err,
+    )
 
 
 def check_growth(c: Claim, ctx: Context) -> ClaimResult:
@@ -263,10 +340,16 @@ def check_growth(c: Claim, ctx: Context) -> ClaimResult:
     p, err = c.params, []
     series = [float(x) for x in p["h100e"]]
     labels = list(p.get("labels", [str(i) for i in range(len(series))]))
-    rates = {f"{labels[0]} -> {labels[i]}": 100 * (series[i] / series[0] - 1)
-             for i in range(1, len(series))}
-    rates.update({f"{labels[i - 1]} -> {labels[i]}": 100 * (series[i] / series[i - 1] - 1)
-                  for i in range(2, len(series))})
+    rates = {
+        f"{labels[0]} -> {labels[i]}": 100 * (series[i] / series[0] - 1)
+        for i in range(1, len(series))
+    }
+    rates.update(
+        {
+            f"{labels[i - 1]} -> {labels[i]}": 100 * (series[i] / series[i - 1] - 1)
+            for i in range(2, len(series))
+        }
+    )
     nums: dict[str, Any] = {"growth_pct": rates}
     claimed = [float(x) for x in p.get("claimed_growth_pct", [])]
     computed = [100 * (s / series[0] - 1) for s in series[1:]]
@@ -279,27 +362,54 @@ def check_growth(c: Claim, ctx: Context) -> ClaimResult:
         nums[f"{key}_spec_h100e"] = spec
         for w in p.get("workloads", []):
             nums[f"{key}_h100e[{w}, capacity]"] = _try(
-                err, f"{key} {w}", lambda w=w, fleet=fleet: _range(lambda pk: eq.fleet_equivalence(
-                    [(k, n) for k, n in fleet], w, pick=pk, mode="capacity", **ctx.kw)))
+                err,
+                f"{key} {w}",
+                lambda w=w, fleet=fleet: _range(
+                    lambda pk: eq.fleet_equivalence(
+                        [(k, n) for k, n in fleet], w, pick=pk, mode="capacity", **ctx.kw
+                    )
+                ),
+            )
     target = series[-1]
     f24 = nums.get("fleet_end_2024_spec_h100e")
     if f24 is not None:
         nums["gap_to_target_h100"] = target - f24
-    v = "consistent" if all(x == "consistent" for x in verdicts) else (
-        "understated" if "understated" in verdicts and "overstated" not in verdicts else
-        "overstated" if "overstated" in verdicts else "consistent")
+    v = (
+        "consistent"
+        if all(x == "consistent" for x in verdicts)
+        else (
+            "understated"
+            if "understated" in verdicts and "overstated" not in verdicts
+            else "overstated"
+            if "overstated" in verdicts
+            else "consistent"
+        )
+    )
     summary = ", ".join(f"{k}: {x:+.0f}%" for k, x in rates.items())
     if claimed:
-        summary += " (claimed " + ", ".join(f"{x:+.0f}%" for x in claimed) + "; implied: " + \
-            ", ".join(f"{series[0] * (1 + x / 100):,.0f}" for x in claimed) + " H100e)"
+        summary += (
+            " (claimed "
+            + ", ".join(f"{x:+.0f}%" for x in claimed)
+            + "; implied: "
+            + ", ".join(f"{series[0] * (1 + x / 100):,.0f}" for x in claimed)
+            + " H100e)"
+        )
     if f24 is not None:
         summary += f"; candidate end-2024 fleet = {f24:,.0f} spec H100e"
-    return ClaimResult(c, nums, v, summary, [
-        "growth = h100e[t] / h100e[t0] - 1",
-        "+130% matches 15k -> ~35k (35k H100 active per the Q1 call), +167% would be 15k -> 40k",
-        "fleets are independent clusters (H100e add), each counted as capacity (independent "
-        "jobs); A100 and Dojo tile counts are estimates "
-        "(~14k A100 July 2023; 875 tiles = 8k spec H100e)"], err)
+    return ClaimResult(
+        c,
+        nums,
+        v,
+        summary,
+        [
+            "growth = h100e[t] / h100e[t0] - 1",
+            "+130% matches 15k -> ~35k (35k H100 active per the Q1 call), +167% would be 15k -> 40k",
+            "fleets are independent clusters (H100e add), each counted as capacity (independent "
+            "jobs); A100 and Dojo tile counts are estimates "
+            "(~14k A100 July 2023; 875 tiles = 8k spec H100e)",
+        ],
+        err,
+    )
 
 
 def _it_power(cat: Catalog, chip: str, n: float, pk: str) -> float:
@@ -314,50 +424,88 @@ def check_cortex_power(c: Claim, ctx: Context) -> ClaimResult:
     socs = float(p.get("tesla_computers", 0)) * float(p.get("socs_per_computer", 1))
     tchip = p.get("tesla_chip", "ai4")
     pue = {"low": eq.PUE_RANGE[0], "best": eq.DEFAULT_PUE, "high": eq.PUE_RANGE[1]}
-    need = {pk: (_it_power(cat, "h100", float(p["h100"]), pk) + _it_power(cat, tchip, socs, pk))
-            * pue[pk] for pk in PICKS}
-    nums: dict[str, Any] = {"site_power_needed_w": need, "site_power_claimed_w": site,
-                            "h100_it_power_w": _it_power(cat, "h100", float(p["h100"]), "best"),
-                            f"{tchip}_it_power_w": _it_power(cat, tchip, socs, "best")}
-    verdict = ("fits" if need["high"] <= site else "does not fit" if need["low"] > site
-               else "marginal" if need["best"] > site else "fits")
+    need = {
+        pk: (_it_power(cat, "h100", float(p["h100"]), pk) + _it_power(cat, tchip, socs, pk))
+        * pue[pk]
+        for pk in PICKS
+    }
+    nums: dict[str, Any] = {
+        "site_power_needed_w": need,
+        "site_power_claimed_w": site,
+        "h100_it_power_w": _it_power(cat, "h100", float(p["h100"]), "best"),
+        f"{tchip}_it_power_w": _it_power(cat, tchip, socs, "best"),
+    }
+    verdict = (
+        "fits"
+        if need["high"] <= site
+        else "does not fit"
+        if need["low"] > site
+        else "marginal"
+        if need["best"] > site
+        else "fits"
+    )
     target = float(p.get("target_power_w", 0))
     w = p.get("workload", "video-driving")
     mixes = {}
     for label, parts in p.get("mixes", []) if target else []:
         row = {"spec_h100e": 0.0, "training_h100e": 0.0, "inference_h100e": 0.0, "chips": {}}
         for chip, share in parts:
-            n = eq.chips_for_power(target * share, _fig(cat, chip, "allin_power_w")["best"],
-                                   eq.DEFAULT_PUE)
+            n = eq.chips_for_power(
+                target * share, _fig(cat, chip, "allin_power_w")["best"], eq.DEFAULT_PUE
+            )
             row["chips"][chip] = n
             kind = cat.record(chip).text.get("kind", "gpu")
             if kind == "inference":
                 row["spec_h100e"] += n * float(eq.spec_equivalence(chip, "int8", catalog=cat))
                 v = _try(err, f"{label} {chip}", eq.inference_equivalence, chip, n, w, **ctx.ikw)
-                row["inference_h100e"] = None if v is None or row["inference_h100e"] is None else \
-                    row["inference_h100e"] + v
+                row["inference_h100e"] = (
+                    None
+                    if v is None or row["inference_h100e"] is None
+                    else row["inference_h100e"] + v
+                )
             else:
                 row["spec_h100e"] += n * float(eq.spec_equivalence(chip, "bf16", catalog=cat))
-                v = _try(err, f"{label} {chip}", eq.workload_equivalence, chip, n, w,
-                         mode="capacity", **ctx.kw)
-                row["training_h100e"] = None if v is None or row["training_h100e"] is None else \
-                    row["training_h100e"] + v
+                v = _try(
+                    err,
+                    f"{label} {chip}",
+                    eq.workload_equivalence,
+                    chip,
+                    n,
+                    w,
+                    mode="capacity",
+                    **ctx.kw,
+                )
+                row["training_h100e"] = (
+                    None
+                    if v is None or row["training_h100e"] is None
+                    else row["training_h100e"] + v
+                )
         mixes[label] = row
     nums["mixes_at_target"] = mixes
-    summary = (f"{p['h100']:,} H100 + {socs:,.0f} {tchip} SoCs need {need['best'] / 1e6:.0f} MW "
-               f"(range {need['low'] / 1e6:.0f}-{need['high'] / 1e6:.0f}) at the meter vs "
-               f"{site / 1e6:.0f} MW")
+    summary = (
+        f"{p['h100']:,} H100 + {socs:,.0f} {tchip} SoCs need {need['best'] / 1e6:.0f} MW "
+        f"(range {need['low'] / 1e6:.0f}-{need['high'] / 1e6:.0f}) at the meter vs "
+        f"{site / 1e6:.0f} MW"
+    )
     if mixes:
         best = max(mixes.items(), key=lambda kv: kv[1]["training_h100e"] or kv[1]["spec_h100e"])
-        summary += (f"; at {target / 1e6:.0f} MW the highest training H100e is '{best[0]}'")
-    return ClaimResult(c, nums, verdict, summary, [
-        "site power = sum(n x allin_power_w) x PUE; all-in power includes host, network, storage",
-        f"PUE {eq.DEFAULT_PUE} (range {eq.PUE_RANGE[0]}-{eq.PUE_RANGE[1]}, estimate); "
-        "low/high pair low/high per-chip power with low/high PUE",
-        f"'Tesla AI computers' = {p.get('socs_per_computer', 1)} {tchip} SoCs each",
-        "mixes split the target site power by share; H100e (capacity mode) of independent "
-        "clusters add; AI4 "
-        "counts only as inference (forward-only int8) H100e"], err)
+        summary += f"; at {target / 1e6:.0f} MW the highest training H100e is '{best[0]}'"
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            "site power = sum(n x allin_power_w) x PUE; all-in power includes host, network, storage",
+            f"PUE {eq.DEFAULT_PUE} (range {eq.PUE_RANGE[0]}-{eq.PUE_RANGE[1]}, estimate); "
+            "low/high pair low/high per-chip power with low/high PUE",
+            f"'Tesla AI computers' = {p.get('socs_per_computer', 1)} {tchip} SoCs each",
+            "mixes split the target site power by share; H100e (capacity mode) of independent "
+            "clusters add; AI4 "
+            "counts only as inference (forward-only int8) H100e",
+        ],
+        err,
+    )
 
 
 def check_inference_in_loop(c: Claim, ctx: Context) -> ClaimResult:
@@ -375,33 +523,50 @@ def check_inference_in_loop(c: Claim, ctx: Context) -> ClaimResult:
         socs = comps * spc
         it = {pk: _it_power(cat, chip, socs, pk) for pk in PICKS}
         row = {
-            "computers": comps, "socs": socs, "it_power_w": it,
+            "computers": comps,
+            "socs": socs,
+            "it_power_w": it,
             "site_power_w": {pk: it[pk] * eq.DEFAULT_PUE for pk in PICKS},
             "share_of_h100_power": it["best"] / h_it,
             "int8_spec_h100e": eq.spec_equivalence_range(chip, "int8", socs, cat),
-            "inference_h100e": _try(err, label, lambda socs=socs: _range(
-                lambda pk: eq.inference_equivalence(chip, socs, w, pick=pk, **ctx.ikw))),
+            "inference_h100e": _try(
+                err,
+                label,
+                lambda socs=socs: _range(
+                    lambda pk: eq.inference_equivalence(chip, socs, w, pick=pk, **ctx.ikw)
+                ),
+            ),
             "h100_same_power": it["best"] / _fig(cat, "h100", "allin_power_w")["best"],
             "capex_usd": {pk: socs * _fig(cat, chip, "allin_price_usd")[pk] for pk in PICKS},
         }
         nums[label] = row
     first = nums[p["ratios"][0][0]]
     inf = first["inference_h100e"]
-    summary = (f"{first['computers']:,.0f} computers ({first['socs']:,.0f} SoCs) draw "
-               f"{first['it_power_w']['best'] / 1e6:.1f} MW IT ({100 * first['share_of_h100_power']:.0f}% "
-               f"of the H100s'), = {first['h100_same_power']:,.0f} H100 of power; "
-               f"int8 spec {first['int8_spec_h100e']['best']:,.0f} H100e")
+    summary = (
+        f"{first['computers']:,.0f} computers ({first['socs']:,.0f} SoCs) draw "
+        f"{first['it_power_w']['best'] / 1e6:.1f} MW IT ({100 * first['share_of_h100_power']:.0f}% "
+        f"of the H100s'), = {first['h100_same_power']:,.0f} H100 of power; "
+        f"int8 spec {first['int8_spec_h100e']['best']:,.0f} H100e"
+    )
     if inf:
         summary += f", forward-only {inf['best']:,.0f} H100e on {w}"
     verdict = "plausible"
     if inf and inf["high"] < first["h100_same_power"]:
         verdict = "doubtful"
-    return ClaimResult(c, nums, verdict, summary, [
-        f"{chip} all-in power and int8 rate are estimates (no Tesla spec sheet)",
-        "inference H100e: H100s at int8 delivering the same forward-only throughput "
-        f"on {w}; AI4s add no training (backward pass) capacity",
-        "verdict plausible if the computers deliver at least the H100s their power would host; "
-        "reusing car hardware also tests the exact in-car computer (not modelled)"], err)
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            f"{chip} all-in power and int8 rate are estimates (no Tesla spec sheet)",
+            "inference H100e: H100s at int8 delivering the same forward-only throughput "
+            f"on {w}; AI4s add no training (backward pass) capacity",
+            "verdict plausible if the computers deliver at least the H100s their power would host; "
+            "reusing car hardware also tests the exact in-car computer (not modelled)",
+        ],
+        err,
+    )
 
 
 def check_diversion(c: Claim, ctx: Context) -> ClaimResult:
@@ -422,20 +587,32 @@ def check_diversion(c: Claim, ctx: Context) -> ClaimResult:
     if fleet:
         nums["fleet_months_equivalent"] = {pk: hm[pk] / fleet for pk in PICKS}
     claimed = float(p.get("claimed_value_usd", 0))
-    verdict = compare(claimed, n * _fig(cat, "h100", "price_usd")["low"],
-                      n * price["high"]) if claimed else "n/a"
-    summary = (f"{n:,.0f} H100 x {months['low']:g}-{months['high']:g} months = "
-               f"{hm['low']:,.0f}-{hm['high']:,.0f} H100e-months (best {hm['best']:,.0f})")
+    verdict = (
+        compare(claimed, n * _fig(cat, "h100", "price_usd")["low"], n * price["high"])
+        if claimed
+        else "n/a"
+    )
+    summary = (
+        f"{n:,.0f} H100 x {months['low']:g}-{months['high']:g} months = "
+        f"{hm['low']:,.0f}-{hm['high']:,.0f} H100e-months (best {hm['best']:,.0f})"
+    )
     if fleet:
-        summary += (f" = {hm['best'] / fleet:.1f} months of a {fleet:,.0f}-H100e fleet")
+        summary += f" = {hm['best'] / fleet:.1f} months of a {fleet:,.0f}-H100e fleet"
     summary += f"; worth ${n * price['best'] / 1e6:,.0f}M all-in"
-    return ClaimResult(c, nums, verdict, summary, [
-        "months of delay are an assumption (the report says 'by months'; X's later orders were "
-        "re-assigned to Tesla): low/best/high = " + "/".join(f"{months[k]:g}" for k in
-                                                            ("low", "best", "high")),
-        "an H100 is exactly 1 H100e on every workload (identity)",
-        "value verdict compares '>$500M' with 12k x GPU price (low) .. all-in price (high)",
-        "cloud rent at 730 h/month"])
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            "months of delay are an assumption (the report says 'by months'; X's later orders were "
+            "re-assigned to Tesla): low/best/high = "
+            + "/".join(f"{months[k]:g}" for k in ("low", "best", "high")),
+            "an H100 is exactly 1 H100e on every workload (identity)",
+            "value verdict compares '>$500M' with 12k x GPU price (low) .. all-in price (high)",
+            "cloud rent at 730 h/month",
+        ],
+    )
 
 
 def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
@@ -451,8 +628,13 @@ def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
         prec = eq._precision_of(w, None) or "bf16"
         nums[f"{chip}_spec_ratio[{prec}]"] = eq.spec_equivalence_range(chip, prec, 1.0, cat)
         for n in counts:
-            r = _try(err, f"{chip} n={n:g}", lambda chip=chip, n=n: _range(
-                lambda pk: eq.workload_equivalence(chip, n, w, pick=pk, **ctx.kw) / n))
+            r = _try(
+                err,
+                f"{chip} n={n:g}",
+                lambda chip=chip, n=n: _range(
+                    lambda pk: eq.workload_equivalence(chip, n, w, pick=pk, **ctx.kw) / n
+                ),
+            )
             nums[f"{chip}_per_chip_speedup[n={n:g}]"] = r
             if chip == p["chip"] and r is not None:
                 main = r if main is None else {k: (main[k], r[k]) for k in r}
@@ -466,14 +648,27 @@ def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
         lo, hi = min(vals), max(vals)
         basis = f"model on {w}, n = {', '.join(f'{n:g}' for n in counts)}"
     v_lo, v_hi = compare(claimed, lo, hi), compare(claimed_hi, lo, hi)
-    verdict = "consistent" if "consistent" in (v_lo, v_hi) or (v_lo == "understated" and
-                                                                v_hi == "overstated") else v_lo
-    summary = (f"{p['chip']} per chip = {lo:.2f}-{hi:.2f}x H100 ({basis}) vs claimed "
-               f"{claimed:g}x" + (f"-{claimed_hi:g}x" if claimed_hi != claimed else ""))
-    return ClaimResult(c, nums, verdict, summary, [
-        "speed-up = H100e(n chips) / n at the same chip count, best layout each",
-        "MLPerf measures time-to-train incl. software maturity; the model has fixed efficiencies",
-        "v4.1's 2x was B200 (DGX, 1000 W); v5.0's 2.6x is 'up to', GB200 NVL72"], err)
+    verdict = (
+        "consistent"
+        if "consistent" in (v_lo, v_hi) or (v_lo == "understated" and v_hi == "overstated")
+        else v_lo
+    )
+    summary = (
+        f"{p['chip']} per chip = {lo:.2f}-{hi:.2f}x H100 ({basis}) vs claimed "
+        f"{claimed:g}x" + (f"-{claimed_hi:g}x" if claimed_hi != claimed else "")
+    )
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        summary,
+        [
+            "speed-up = H100e(n chips) / n at the same chip count, best layout each",
+            "MLPerf measures time-to-train incl. software maturity; the model has fixed efficiencies",
+            "v4.1's 2x was B200 (DGX, 1000 W); v5.0's 2.6x is 'up to', GB200 NVL72",
+        ],
+        err,
+    )
 
 
 def check_fleet_h100e(c: Claim, ctx: Context) -> ClaimResult:
@@ -486,15 +681,27 @@ def check_fleet_h100e(c: Claim, ctx: Context) -> ClaimResult:
     nums: dict[str, Any] = {"spec_h100e": spec}
     lo, hi = spec, spec
     for w in p.get("workloads", []):
-        r = _try(err, w, lambda w=w: _range(lambda pk: eq.fleet_equivalence(
-            fleet, w, pick=pk, mode=p.get("mode", "capacity"), **ctx.kw)))
+        r = _try(
+            err,
+            w,
+            lambda w=w: _range(
+                lambda pk: eq.fleet_equivalence(
+                    fleet, w, pick=pk, mode=p.get("mode", "capacity"), **ctx.kw
+                )
+            ),
+        )
         nums[f"h100e[{w}]"] = r
         if r:
             lo, hi = min(lo, r["low"]), max(hi, r["high"])
     verdict = compare(claimed, lo, hi)
-    return ClaimResult(c, nums, verdict,
-                       f"model {lo:,.0f}-{hi:,.0f} H100e (spec {spec:,.0f}) vs claimed {claimed:,.0f}",
-                       ["independent clusters: H100e add", f"spec at {prec}"], err)
+    return ClaimResult(
+        c,
+        nums,
+        verdict,
+        f"model {lo:,.0f}-{hi:,.0f} H100e (spec {spec:,.0f}) vs claimed {claimed:,.0f}",
+        ["independent clusters: H100e add", f"spec at {prec}"],
+        err,
+    )
 
 
 EVALUATORS: dict[str, Callable[[Claim, Context], ClaimResult]] = {
@@ -509,21 +716,29 @@ EVALUATORS: dict[str, Callable[[Claim, Context], ClaimResult]] = {
 }
 
 
-def evaluate_claims(claims: list[Claim] | None = None, *, catalog: Catalog | None = None,
-                    curve_fn: Callable | None = None, inference_fn: Callable | None = None,
-                    grid=eq.DEFAULT_GRID, only: list[str] | None = None) -> list[ClaimResult]:
+def evaluate_claims(
+    claims: list[Claim] | None = None,
+    *,
+    catalog: Catalog | None = None,
+    curve_fn: Callable | None = None,
+    inference_fn: Callable | None = None,
+    grid=eq.DEFAULT_GRID,
+    only: list[str] | None = None,
+) -> list[ClaimResult]:
     """Evaluate claims (default: the built-in ones) and return one result per claim.
 
     ``curve_fn``/``inference_fn`` replace the training model (tests use stand-ins);
     ``only`` restricts to the given claim ids."""
-    ctx = Context(load_catalog() if catalog is None else catalog, curve_fn, inference_fn,
-                  tuple(grid))
+    ctx = Context(
+        load_catalog() if catalog is None else catalog, curve_fn, inference_fn, tuple(grid)
+    )
     claims = load_claims() if claims is None else claims
     if only:
         unknown = set(only) - {c.id for c in claims}
         if unknown:
-            raise ValueError(f"unknown claim id(s) {sorted(unknown)}; known: "
-                             f"{', '.join(c.id for c in claims)}")
+            raise ValueError(
+                f"unknown claim id(s) {sorted(unknown)}; known: {', '.join(c.id for c in claims)}"
+            )
         claims = [c for c in claims if c.id in only]
     out = []
     for c in claims:
@@ -537,5 +752,14 @@ def evaluate_claims(claims: list[Claim] | None = None, *, catalog: Catalog | Non
 
 def claims_table(results: list[ClaimResult]) -> list[dict[str, Any]]:
     """Rows (id, date, verdict, summary, sources) for printing."""
-    return [{"id": r.claim.id, "date": r.claim.date, "verdict": r.verdict, "summary": r.summary,
-             "source": r.claim.sources[0], "errors": len(r.errors)} for r in results]
+    return [
+        {
+            "id": r.claim.id,
+            "date": r.claim.date,
+            "verdict": r.verdict,
+            "summary": r.summary,
+            "source": r.claim.sources[0],
+            "errors": len(r.errors),
+        }
+        for r in results
+    ]

@@ -12,12 +12,12 @@ import sys
 
 #: Modules that register sub-commands (in help order).
 COMMAND_MODULES = (
-    "perfmodel.commands.plan",       # plan (the main job)
-    "perfmodel.commands.catalog",    # chips, chip, roofline
-    "perfmodel.commands.train",      # train
-    "perfmodel.commands.net",        # net (interconnect: links and collective times)
-    "perfmodel.commands.equiv",      # equiv, claims
-    "perfmodel.commands.sweep",      # sweep
+    "perfmodel.commands.plan",  # plan (the main job)
+    "perfmodel.commands.catalog",  # chips, chip, roofline
+    "perfmodel.commands.train",  # train
+    "perfmodel.commands.net",  # net (interconnect: links and collective times)
+    "perfmodel.commands.equiv",  # equiv, claims
+    "perfmodel.commands.sweep",  # sweep
     "perfmodel.commands.calibrate",  # calibrate
 )
 
@@ -25,7 +25,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfmodel",
-        description="Performance model of AI accelerators and planner for their fleets.")
+        description="Performance model of AI accelerators and planner for their fleets.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for mod in COMMAND_MODULES:

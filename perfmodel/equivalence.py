@@ -77,8 +77,9 @@ REFERENCE_SYSTEM = "dgx_h100"
 
 #: Geometric grid of chip counts: 2^k and 3 * 2^k from 1 to 262,144 (37 points). Counts
 #: of this form factor well into data x tensor x pipeline layouts.
-DEFAULT_GRID: tuple[int, ...] = tuple(sorted(
-    {2 ** k for k in range(19)} | {3 * 2 ** k for k in range(17)}))
+DEFAULT_GRID: tuple[int, ...] = tuple(
+    sorted({2**k for k in range(19)} | {3 * 2**k for k in range(17)})
+)
 
 #: Strictly-increasing slope (in log-log) added to monotone curves so they invert uniquely.
 MONO_EPS = 1e-9
@@ -94,8 +95,10 @@ MODES = ("job", "capacity")
 #: AI halls sit near 1.1-1.2, air-cooled near 1.3-1.5. Range used for low/high: 1.1-1.5.
 DEFAULT_PUE = 1.3
 PUE_RANGE = (1.1, 1.5)
-PUE_SOURCE = ("ESTIMATE: default 1.3 (range 1.1-1.5); Uptime Institute Global Data Center "
-              "Survey 2023 average ~1.58, Google fleet TTM PUE ~1.10 (2023)")
+PUE_SOURCE = (
+    "ESTIMATE: default 1.3 (range 1.1-1.5); Uptime Institute Global Data Center "
+    "Survey 2023 average ~1.58, Google fleet TTM PUE ~1.10 (2023)"
+)
 
 MONEY_UNITS: dict[str, float] = {"usd": 1.0, "kusd": 1e3, "musd": 1e6, "busd": 1e9}
 POWER_UNITS: dict[str, float] = {"w": 1.0, "kw": 1e3, "mw": 1e6, "gw": 1e9}
@@ -200,7 +203,8 @@ def curve_slope(curve: ScalingCurve, n):
     """Local scaling exponent ``d log T / d log n`` of ``curve`` at ``n`` (1 = linear
     scaling; near 0 = adding chips barely helps, so inverting there is ill-conditioned)."""
     return jax.grad(lambda x: _pwl(x, curve.log_counts, curve.log_throughput))(
-        jnp.log(jnp.asarray(n, dtype=float)))
+        jnp.log(jnp.asarray(n, dtype=float))
+    )
 
 
 def equivalent_count(x_curve: ScalingCurve, ref_curve: ScalingCurve, n):
@@ -215,15 +219,23 @@ def bound_factor(chip: Chip, ref: Chip, precision: str = "bf16"):
     ``chip``'s rates to ``ref``'s: the most a chip with ``ref``'s memory capacities can
     out-run ``ref`` per chip on any workload in the model (see module docstring)."""
     i = PRECISION_INDEX[precision]
-    ratios = jnp.stack([
-        chip.peak_flops_per_s[i] / ref.peak_flops_per_s[i],
-        chip.mem_bytes_per_s[0] / ref.mem_bytes_per_s[0],
-        chip.mem_bytes_per_s[1] / ref.mem_bytes_per_s[1],
-        jnp.where(ref.scaleup_bytes_per_s > 0, chip.scaleup_bytes_per_s
-                  / jnp.maximum(ref.scaleup_bytes_per_s, 1e-300), 1.0),
-        jnp.where(ref.scaleout_bytes_per_s > 0, chip.scaleout_bytes_per_s
-                  / jnp.maximum(ref.scaleout_bytes_per_s, 1e-300), 1.0),
-    ])
+    ratios = jnp.stack(
+        [
+            chip.peak_flops_per_s[i] / ref.peak_flops_per_s[i],
+            chip.mem_bytes_per_s[0] / ref.mem_bytes_per_s[0],
+            chip.mem_bytes_per_s[1] / ref.mem_bytes_per_s[1],
+            jnp.where(
+                ref.scaleup_bytes_per_s > 0,
+                chip.scaleup_bytes_per_s / jnp.maximum(ref.scaleup_bytes_per_s, 1e-300),
+                1.0,
+            ),
+            jnp.where(
+                ref.scaleout_bytes_per_s > 0,
+                chip.scaleout_bytes_per_s / jnp.maximum(ref.scaleout_bytes_per_s, 1e-300),
+                1.0,
+            ),
+        ]
+    )
     return jnp.maximum(1.0, jnp.max(ratios))
 
 
@@ -259,8 +271,9 @@ def spec_ratio(a: Chip, b: Chip, precision: str = "bf16"):
     return a.peak_flops_per_s[i] / b.peak_flops_per_s[i]
 
 
-def spec_equivalence(chip: Chip | str, precision: str = "bf16", *, pick: str = "best",
-                     catalog: Catalog | None = None):
+def spec_equivalence(
+    chip: Chip | str, precision: str = "bf16", *, pick: str = "best", catalog: Catalog | None = None
+):
     """Spec-sheet H100-equivalents of ONE chip: dense peak at ``precision`` / the H100's.
 
     Args:
@@ -279,12 +292,15 @@ def spec_equivalence(chip: Chip | str, precision: str = "bf16", *, pick: str = "
     return spec_ratio(chip, reference_chip(cat), precision)
 
 
-def spec_equivalence_range(chip_key: str, precision: str = "bf16", n_chips: float = 1.0,
-                           catalog: Catalog | None = None) -> dict[str, float]:
+def spec_equivalence_range(
+    chip_key: str, precision: str = "bf16", n_chips: float = 1.0, catalog: Catalog | None = None
+) -> dict[str, float]:
     """Spec-sheet H100e of ``n_chips`` chips with the catalog low/best/high peak rates."""
     cat = _catalog(catalog)
-    return {p: float(n_chips * spec_equivalence(cat.chip(chip_key, p), precision, catalog=cat))
-            for p in PICKS}
+    return {
+        p: float(n_chips * spec_equivalence(cat.chip(chip_key, p), precision, catalog=cat))
+        for p in PICKS
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -305,8 +321,13 @@ def _training_curve(workload, chip_key, counts, *, precision=None, chip=None):
 def _training_inference_curve(workload, chip_key, counts, *, precision="int8", chip=None):
     from perfmodel.training import inference_throughput
 
-    return np.array([inference_throughput(workload, chip_key, int(n), precision=precision,
-                                          chip=chip) for n in counts], dtype=float)
+    return np.array(
+        [
+            inference_throughput(workload, chip_key, int(n), precision=precision, chip=chip)
+            for n in counts
+        ],
+        dtype=float,
+    )
 
 
 def _workload_name(workload) -> str:
@@ -324,14 +345,18 @@ def clear_cache() -> None:
 
 def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn):
     chip = cat.chip(chip_key, pick)
-    t = np.asarray(curve_fn(workload, chip_key, np.asarray(grid), precision=precision,
-                            chip=chip), dtype=float)
+    t = np.asarray(
+        curve_fn(workload, chip_key, np.asarray(grid), precision=precision, chip=chip), dtype=float
+    )
     if t.shape != (len(grid),):
-        raise ValueError(f"throughput curve for {chip_key} has shape {t.shape}, "
-                         f"expected ({len(grid)},)")
+        raise ValueError(
+            f"throughput curve for {chip_key} has shape {t.shape}, expected ({len(grid)},)"
+        )
     if not np.any(np.isfinite(t) & (t > 0)):
-        raise ValueError(f"workload {_workload_name(workload)!r} does not fit on any count of "
-                         f"{chip_key} up to {grid[-1]} chips (throughput is 0 everywhere)")
+        raise ValueError(
+            f"workload {_workload_name(workload)!r} does not fit on any count of "
+            f"{chip_key} up to {grid[-1]} chips (throughput is 0 everywhere)"
+        )
     return t
 
 
@@ -350,9 +375,17 @@ def _cached_raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn):
     return hit[1]
 
 
-def model_curve(chip_key: str, workload, *, precision: str | None = None, pick: str = "best",
-                grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", curve_fn: CurveFn | None = None,
-                catalog: Catalog | None = None) -> ScalingCurve:
+def model_curve(
+    chip_key: str,
+    workload,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    curve_fn: CurveFn | None = None,
+    catalog: Catalog | None = None,
+) -> ScalingCurve:
     """The monotone :class:`ScalingCurve` of ``chip_key`` on ``workload`` (cached per
     chip, workload, precision, pick, grid and model function)."""
     cat = _catalog(catalog)
@@ -382,10 +415,18 @@ def _check_count(name: str, n) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def workload_equivalence(chip_key: str, n_chips: float, workload, *,
-                         precision: str | None = None, pick: str = "best",
-                         curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
-                         catalog: Catalog | None = None) -> float:
+def workload_equivalence(
+    chip_key: str,
+    n_chips: float,
+    workload,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> float:
     """H100 count with the same throughput on ``workload`` as ``n_chips`` of ``chip_key``.
 
     Args:
@@ -399,10 +440,26 @@ def workload_equivalence(chip_key: str, n_chips: float, workload, *,
       H100-equivalents (float). ``workload_equivalence("h100", n, W) == n``.
     """
     n = _check_count("n_chips", n_chips)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
+    x = model_curve(
+        chip_key,
+        workload,
+        precision=precision,
+        pick=pick,
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
+    h = model_curve(
+        REFERENCE_CHIP,
+        workload,
+        precision=precision,
+        pick="best",
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
     return float(_equiv_jit(x, h, n))
 
 
@@ -410,29 +467,79 @@ _equiv_jit = jax.jit(equivalent_count)
 _equiv_vec = jax.jit(jax.vmap(equivalent_count, in_axes=(None, None, 0)))
 
 
-def h100e_curve(chip_key: str, workload, counts, *, precision: str | None = None,
-                pick: str = "best", curve_fn: CurveFn | None = None,
-                grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", catalog: Catalog | None = None) -> np.ndarray:
+def h100e_curve(
+    chip_key: str,
+    workload,
+    counts,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> np.ndarray:
     """H100-equivalents delivered by ``n`` chips of ``chip_key``, for each ``n`` in
     ``counts`` (one vectorised call; curves cached)."""
     c = _check_count("counts", counts).reshape(-1)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
+    x = model_curve(
+        chip_key,
+        workload,
+        precision=precision,
+        pick=pick,
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
+    h = model_curve(
+        REFERENCE_CHIP,
+        workload,
+        precision=precision,
+        pick="best",
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
     return np.asarray(_equiv_vec(x, h, jnp.asarray(c)))
 
 
-def chips_for_h100e(chip_key: str, h100e: float, workload, *, precision: str | None = None,
-                    pick: str = "best", curve_fn: CurveFn | None = None,
-                    grid: Sequence[int] = DEFAULT_GRID, mode: str = "job", catalog: Catalog | None = None) -> float:
+def chips_for_h100e(
+    chip_key: str,
+    h100e: float,
+    workload,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> float:
     """Inverse of :func:`workload_equivalence`: chips of ``chip_key`` needed to match
     ``h100e`` H100s on ``workload`` (fractional)."""
     m = _check_count("h100e", h100e)
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
-                    curve_fn=curve_fn, catalog=catalog)
+    x = model_curve(
+        chip_key,
+        workload,
+        precision=precision,
+        pick=pick,
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
+    h = model_curve(
+        REFERENCE_CHIP,
+        workload,
+        precision=precision,
+        pick="best",
+        grid=grid,
+        mode=mode,
+        curve_fn=curve_fn,
+        catalog=catalog,
+    )
     return float(_equiv_jit(h, x, m))
 
 
@@ -442,11 +549,24 @@ def fleet_equivalence(clusters: Sequence[tuple[str, float]], workload, **kw) -> 
     return float(sum(workload_equivalence(k, n, workload, **kw) for k, n in clusters))
 
 
-def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str] = (
-        "peak_flops_per_s", "mem_bytes_per_s", "scaleup_bytes_per_s", "scaleout_bytes_per_s"),
-        *, precision: str | None = None, rel_step: float = 0.02,
-        curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
-        catalog: Catalog | None = None) -> dict[str, float]:
+def h100e_gradient(
+    chip_key: str,
+    n_chips: float,
+    workload,
+    fields: Sequence[str] = (
+        "peak_flops_per_s",
+        "mem_bytes_per_s",
+        "scaleup_bytes_per_s",
+        "scaleout_bytes_per_s",
+    ),
+    *,
+    precision: str | None = None,
+    rel_step: float = 0.02,
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> dict[str, float]:
     """Elasticities ``d log(h100e) / d log(field)`` of workload equivalence w.r.t. scaling
     each Chip field of X (all entries of an array field together).
 
@@ -460,10 +580,18 @@ def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str
     fn = _training_curve if curve_fn is None else curve_fn
     grid = tuple(int(g) for g in grid)
     base_chip = cat.chip(key, "best")
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, grid=grid, curve_fn=fn, mode=mode,
-                    catalog=cat)
-    x = model_curve(key, workload, precision=precision, grid=grid, curve_fn=fn, catalog=cat,
-                    mode=mode)
+    h = model_curve(
+        REFERENCE_CHIP,
+        workload,
+        precision=precision,
+        grid=grid,
+        curve_fn=fn,
+        mode=mode,
+        catalog=cat,
+    )
+    x = model_curve(
+        key, workload, precision=precision, grid=grid, curve_fn=fn, catalog=cat, mode=mode
+    )
     n = float(_check_count("n_chips", n_chips))
 
     def m_of(log_t):
@@ -478,10 +606,12 @@ def h100e_gradient(chip_key: str, n_chips: float, workload, fields: Sequence[str
         dl = []
         for s in (1 + rel_step, 1 / (1 + rel_step)):
             c = base_chip.replace(**{f: getattr(base_chip, f) * s})
-            t = np.asarray(fn(workload, key, np.asarray(grid), precision=precision, chip=c),
-                           dtype=float)
-            dl.append(make_curve(np.asarray(grid, float), t,
-                                  capacity=(mode == "capacity")).log_throughput)
+            t = np.asarray(
+                fn(workload, key, np.asarray(grid), precision=precision, chip=c), dtype=float
+            )
+            dl.append(
+                make_curve(np.asarray(grid, float), t, capacity=(mode == "capacity")).log_throughput
+            )
         dlogt = (dl[0] - dl[1]) / (2 * math.log(1 + rel_step))
         out[f] = float(jnp.dot(g_logt, dlogt) / m0)
     return out
@@ -503,8 +633,13 @@ class EquivResult:
     assumptions: dict
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "h100e": self.h100e, "h100e_low": self.h100e_low,
-                "h100e_high": self.h100e_high, "assumptions": self.assumptions}
+        return {
+            "kind": self.kind,
+            "h100e": self.h100e,
+            "h100e_low": self.h100e_low,
+            "h100e_high": self.h100e_high,
+            "assumptions": self.assumptions,
+        }
 
 
 def _fig(cat: Catalog, key: str, field: str) -> dict:
@@ -512,16 +647,23 @@ def _fig(cat: Catalog, key: str, field: str) -> dict:
     f = rec.figure(field)
     if f is None:
         return {"best": None, "low": None, "high": None, "source": "not in catalog"}
-    return {"best": f.best, "low": f.low, "high": f.high, "source": f.source,
-            "confidence": f.confidence}
+    return {
+        "best": f.best,
+        "low": f.low,
+        "high": f.high,
+        "source": f.source,
+        "confidence": f.confidence,
+    }
 
 
 def _chip_value(cat: Catalog, key: str, field: str, pick: str) -> float:
     chip = cat.chip(key, pick)
     v = float(getattr(chip, field))
     if v <= 0:
-        raise ValueError(f"chip '{key}' has no {field} in the catalog (needed for this "
-                         "equivalence); add it or pass it explicitly")
+        raise ValueError(
+            f"chip '{key}' has no {field} in the catalog (needed for this "
+            "equivalence); add it or pass it explicitly"
+        )
     return v
 
 
@@ -546,55 +688,96 @@ def _precision_of(workload, precision):
 def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn) -> dict:
     """Local scaling exponents at the answer: where the H100 curve is nearly flat (the
     job's fixed global batch stops H100 scaling) the inversion is ill-conditioned."""
-    kw = dict(precision=precision, grid=grid, mode=mode, catalog=cat,
-              curve_fn=_training_curve if curve_fn is None else curve_fn)
+    kw = dict(
+        precision=precision,
+        grid=grid,
+        mode=mode,
+        catalog=cat,
+        curve_fn=_training_curve if curve_fn is None else curve_fn,
+    )
     h = model_curve(REFERENCE_CHIP, workload, **kw)
     x = model_curve(chip_key, workload, **kw)
     sh, sx = float(curve_slope(h, m)), float(curve_slope(x, n))
-    c = float(bound_factor(cat.chip(chip_key), reference_chip(cat),
-                           _precision_of(workload, precision) or "bf16"))
+    c = float(
+        bound_factor(
+            cat.chip(chip_key), reference_chip(cat), _precision_of(workload, precision) or "bf16"
+        )
+    )
     bound = float(curve_count(h, c * curve_throughput(h, n)))
-    out = {"h100_scaling_exponent_at_h100e": sh, "chip_scaling_exponent_at_n": sx,
-           "rate_bound_factor": c, "rate_bound_h100e": bound, "bound_excess": m / bound}
+    out = {
+        "h100_scaling_exponent_at_h100e": sh,
+        "chip_scaling_exponent_at_n": sx,
+        "rate_bound_factor": c,
+        "rate_bound_h100e": bound,
+        "bound_excess": m / bound,
+    }
     if m > bound * (1 + 1e-9):
-        out["bound_note"] = ("above the rate bound: explained by capacity effects (more "
-                             "memory -> other layouts fit, or a larger SRAM holding working "
-                             "sets), which the rate bound does not cover")
+        out["bound_note"] = (
+            "above the rate bound: explained by capacity effects (more "
+            "memory -> other layouts fit, or a larger SRAM holding working "
+            "sets), which the rate bound does not cover"
+        )
     if sh < 0.5 and mode == "job":
-        out["warning"] = (f"the H100 curve scales as n^{sh:.2f} at {m:,.0f} H100s (the job's "
-                          "fixed global batch): H100e is very sensitive here; see --mode capacity")
+        out["warning"] = (
+            f"the H100 curve scales as n^{sh:.2f} at {m:,.0f} H100s (the job's "
+            "fixed global batch): H100e is very sensitive here; see --mode capacity"
+        )
     return out
 
 
 def _base_assumptions(cat, chip_key, n, workload, precision, grid, mode="job") -> dict:
     rec = cat.record(chip_key)
     return {
-        "mode": mode + (" (one job over all chips, fixed global batch)" if mode == "job" else
-                        " (independent copies of the job on the best slice size)"),
-        "chip": rec.key, "chip_name": rec.display_name, "n_chips": n,
+        "mode": mode
+        + (
+            " (one job over all chips, fixed global batch)"
+            if mode == "job"
+            else " (independent copies of the job on the best slice size)"
+        ),
+        "chip": rec.key,
+        "chip_name": rec.display_name,
+        "n_chips": n,
         "workload": _workload_name(workload),
         "precision": precision or "workload default",
         "reference": f"{REFERENCE_CHIP} (best figures) in {REFERENCE_SYSTEM} systems, "
-                     "network as modelled by perfmodel.training",
+        "network as modelled by perfmodel.training",
         "scale": f"throughput at the best layout on {int(n) if float(n).is_integer() else n} "
-                 f"chips; curves on {len(grid)} geometric counts {grid[0]}..{grid[-1]}, "
-                 "log-log interpolation, proportional extrapolation outside",
+        f"chips; curves on {len(grid)} geometric counts {grid[0]}..{grid[-1]}, "
+        "log-log interpolation, proportional extrapolation outside",
         "range": "low = catalog low performance figures (+ high price/power/PUE); "
-                 "high = high figures (+ low price/power/PUE); H100 reference at best",
+        "high = high figures (+ low price/power/PUE); H100 reference at best",
     }
 
 
-def workload_equivalence_range(chip_key: str, n_chips: float, workload, *,
-                               precision: str | None = None, curve_fn: CurveFn | None = None,
-                               grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
-                               catalog: Catalog | None = None) -> EquivResult:
+def workload_equivalence_range(
+    chip_key: str,
+    n_chips: float,
+    workload,
+    *,
+    precision: str | None = None,
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> EquivResult:
     """:func:`workload_equivalence` at the low/best/high picks, with assumptions."""
     cat = _catalog(catalog)
     n = float(_check_count("n_chips", n_chips))
     prec = _precision_of(workload, precision)
-    v = {p: workload_equivalence(chip_key, n, workload, precision=precision, pick=p,
-                                 curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
-         for p in PICKS}
+    v = {
+        p: workload_equivalence(
+            chip_key,
+            n,
+            workload,
+            precision=precision,
+            pick=p,
+            curve_fn=curve_fn,
+            grid=grid,
+            mode=mode,
+            catalog=cat,
+        )
+        for p in PICKS
+    }
     a = _base_assumptions(cat, chip_key, n, workload, prec, grid, mode)
     a.update(_diagnostics(cat, chip_key, n, v["best"], workload, precision, grid, mode, curve_fn))
     sp = spec_equivalence_range(chip_key, prec or "bf16", n, cat)
@@ -603,21 +786,29 @@ def workload_equivalence_range(chip_key: str, n_chips: float, workload, *,
     return EquivResult("workload", v["best"], min(v.values()), max(v.values()), a)
 
 
-def spec_result(chip_key: str, n_chips: float, precision: str = "bf16",
-                catalog: Catalog | None = None) -> EquivResult:
+def spec_result(
+    chip_key: str, n_chips: float, precision: str = "bf16", catalog: Catalog | None = None
+) -> EquivResult:
     """Spec-sheet H100e of ``n_chips`` with its low/best/high range and assumptions."""
     cat = _catalog(catalog)
     n = float(_check_count("n_chips", n_chips))
     r = spec_equivalence_range(chip_key, _check_precision(precision), n, cat)
     rec = cat.record(chip_key)
     fb = rec.fallbacks().get(precision)
-    a = {"chip": rec.key, "chip_name": rec.display_name, "n_chips": n, "workload": "none (peak)",
-         "precision": precision + (f" (chip has no {precision}; runs it at its {fb} rate)"
-                                   if fb else ""),
-         "reference": f"{REFERENCE_CHIP} dense peak at {precision}",
-         "scale": "per chip times n; no scaling losses",
-         "sources": {"chip": _fig(cat, rec.key, _prec_key(precision, rec)),
-                     "h100": _fig(cat, REFERENCE_CHIP, _prec_key(precision, cat.record(REFERENCE_CHIP)))}}
+    a = {
+        "chip": rec.key,
+        "chip_name": rec.display_name,
+        "n_chips": n,
+        "workload": "none (peak)",
+        "precision": precision
+        + (f" (chip has no {precision}; runs it at its {fb} rate)" if fb else ""),
+        "reference": f"{REFERENCE_CHIP} dense peak at {precision}",
+        "scale": "per chip times n; no scaling losses",
+        "sources": {
+            "chip": _fig(cat, rec.key, _prec_key(precision, rec)),
+            "h100": _fig(cat, REFERENCE_CHIP, _prec_key(precision, cat.record(REFERENCE_CHIP))),
+        },
+    }
     return EquivResult("spec", r["best"], r["low"], r["high"], a)
 
 
@@ -630,8 +821,9 @@ def _prec_key(precision: str, rec) -> str:
     return PRECISION_KEYS[precision]
 
 
-def h100_count_for_budget(budget_usd: float, price_usd: float | None = None,
-                          catalog: Catalog | None = None) -> EquivResult:
+def h100_count_for_budget(
+    budget_usd: float, price_usd: float | None = None, catalog: Catalog | None = None
+) -> EquivResult:
     """Pure-price equivalence: H100s a budget buys at the all-in H100 price
     (``budget_usd / allin_price_usd``). Linear in the budget; the range comes from the
     catalog's all-in price range (or is a point if ``price_usd`` is given)."""
@@ -644,16 +836,34 @@ def h100_count_for_budget(budget_usd: float, price_usd: float | None = None,
     else:
         f = _fig(cat, REFERENCE_CHIP, "allin_price_usd")
         lo, best, hi, src = f["low"], f["best"], f["high"], f["source"]
-    return EquivResult("price", b / best, b / hi, b / lo, {
-        "budget_usd": b, "h100_allin_price_usd": {"low": lo, "best": best, "high": hi},
-        "workload": "none (price only)", "precision": "n/a", "scale": "linear in budget",
-        "sources": {"h100_allin_price_usd": src}})
+    return EquivResult(
+        "price",
+        b / best,
+        b / hi,
+        b / lo,
+        {
+            "budget_usd": b,
+            "h100_allin_price_usd": {"low": lo, "best": best, "high": hi},
+            "workload": "none (price only)",
+            "precision": "n/a",
+            "scale": "linear in budget",
+            "sources": {"h100_allin_price_usd": src},
+        },
+    )
 
 
-def budget_equivalence(budget_usd: float, chip_key: str, workload, *,
-                       precision: str | None = None, pick: str = "best",
-                       curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
-                       catalog: Catalog | None = None) -> float:
+def budget_equivalence(
+    budget_usd: float,
+    chip_key: str,
+    workload,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> float:
     """H100e on ``workload`` of the chips ``budget_usd`` buys at ``chip_key``'s all-in
     price: ``h100e(X, budget / allin_price_usd(X))``. ``pick`` applies to performance;
     price is taken at the opposite end (low perf <-> high price).
@@ -667,8 +877,17 @@ def budget_equivalence(budget_usd: float, chip_key: str, workload, *,
     cat = _catalog(catalog)
     price_pick = {"low": "high", "best": "best", "high": "low"}[_check_pick(pick)]
     n = b / _chip_value(cat, chip_key, "allin_price_usd", price_pick)
-    return workload_equivalence(chip_key, n, workload, precision=precision, pick=pick,
-                                curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
+    return workload_equivalence(
+        chip_key,
+        n,
+        workload,
+        precision=precision,
+        pick=pick,
+        curve_fn=curve_fn,
+        grid=grid,
+        mode=mode,
+        catalog=cat,
+    )
 
 
 def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -> EquivResult:
@@ -678,14 +897,36 @@ def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -
     v = {p: budget_equivalence(b, chip_key, workload, pick=p, catalog=cat, **kw) for p in PICKS}
     price = _fig(cat, chip_key, "allin_price_usd")
     n = b / _chip_value(cat, chip_key, "allin_price_usd", "best")
-    a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, kw.get("precision")),
-                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"))
-    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, kw.get("precision"),
-                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"),
-                          kw.get("curve_fn")))
-    a.update({"budget_usd": b, "allin_price_usd": price,
-              "n_chips_range": {"low": b / price["high"], "best": n, "high": b / price["low"]},
-              "pure_price_h100e": h100_count_for_budget(b, catalog=cat).h100e})
+    a = _base_assumptions(
+        cat,
+        chip_key,
+        n,
+        workload,
+        _precision_of(workload, kw.get("precision")),
+        tuple(kw.get("grid", DEFAULT_GRID)),
+        kw.get("mode", "job"),
+    )
+    a.update(
+        _diagnostics(
+            cat,
+            chip_key,
+            n,
+            v["best"],
+            workload,
+            kw.get("precision"),
+            tuple(kw.get("grid", DEFAULT_GRID)),
+            kw.get("mode", "job"),
+            kw.get("curve_fn"),
+        )
+    )
+    a.update(
+        {
+            "budget_usd": b,
+            "allin_price_usd": price,
+            "n_chips_range": {"low": b / price["high"], "best": n, "high": b / price["low"]},
+            "pure_price_h100e": h100_count_for_budget(b, catalog=cat).h100e,
+        }
+    )
     return EquivResult("budget", v["best"], min(v.values()), max(v.values()), a)
 
 
@@ -698,10 +939,19 @@ def chips_for_power(power_w: float, allin_power_w: float, pue: float = DEFAULT_P
     return float(power_w) / (float(pue) * float(allin_power_w))
 
 
-def power_equivalence(power_w: float, chip_key: str, workload, pue: float | None = None, *,
-                      precision: str | None = None, pick: str = "best",
-                      curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID, mode: str = "job",
-                      catalog: Catalog | None = None) -> float:
+def power_equivalence(
+    power_w: float,
+    chip_key: str,
+    workload,
+    pue: float | None = None,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    catalog: Catalog | None = None,
+) -> float:
     """H100e on ``workload`` of the ``chip_key`` chips a site of ``power_w`` (W, at the
     meter) hosts: ``h100e(X, power_w / (pue * allin_power_w(X)))``. ``pue`` None: the
     default (1.3) for best and the range end opposite to performance for low/high."""
@@ -710,29 +960,64 @@ def power_equivalence(power_w: float, chip_key: str, workload, pue: float | None
     if pue is None:
         pue = {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]}[pick]
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", opp), pue)
-    return workload_equivalence(chip_key, n, workload, precision=precision, pick=pick,
-                                curve_fn=curve_fn, grid=grid, mode=mode, catalog=cat)
+    return workload_equivalence(
+        chip_key,
+        n,
+        workload,
+        precision=precision,
+        pick=pick,
+        curve_fn=curve_fn,
+        grid=grid,
+        mode=mode,
+        catalog=cat,
+    )
 
 
-def power_equivalence_range(power_w: float, chip_key: str, workload, pue: float | None = None,
-                            **kw) -> EquivResult:
+def power_equivalence_range(
+    power_w: float, chip_key: str, workload, pue: float | None = None, **kw
+) -> EquivResult:
     """:func:`power_equivalence` at low/best/high, with assumptions."""
     cat = _catalog(kw.pop("catalog", None))
-    v = {p: power_equivalence(power_w, chip_key, workload, pue, pick=p, catalog=cat, **kw)
-         for p in PICKS}
+    v = {
+        p: power_equivalence(power_w, chip_key, workload, pue, pick=p, catalog=cat, **kw)
+        for p in PICKS
+    }
     pw = _fig(cat, chip_key, "allin_power_w")
     pue_best = DEFAULT_PUE if pue is None else pue
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", "best"), pue_best)
-    a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, kw.get("precision")),
-                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"))
-    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, kw.get("precision"),
-                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job"),
-                          kw.get("curve_fn")))
-    a.update({"power_w": float(power_w), "allin_power_w": pw,
-              "pue": pue_best if pue is not None else
-              {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]},
-              "pue_source": "given" if pue is not None else PUE_SOURCE,
-              "n_chips_best": n})
+    a = _base_assumptions(
+        cat,
+        chip_key,
+        n,
+        workload,
+        _precision_of(workload, kw.get("precision")),
+        tuple(kw.get("grid", DEFAULT_GRID)),
+        kw.get("mode", "job"),
+    )
+    a.update(
+        _diagnostics(
+            cat,
+            chip_key,
+            n,
+            v["best"],
+            workload,
+            kw.get("precision"),
+            tuple(kw.get("grid", DEFAULT_GRID)),
+            kw.get("mode", "job"),
+            kw.get("curve_fn"),
+        )
+    )
+    a.update(
+        {
+            "power_w": float(power_w),
+            "allin_power_w": pw,
+            "pue": pue_best
+            if pue is not None
+            else {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]},
+            "pue_source": "given" if pue is not None else PUE_SOURCE,
+            "n_chips_best": n,
+        }
+    )
     return EquivResult("power", v["best"], min(v.values()), max(v.values()), a)
 
 
@@ -741,11 +1026,18 @@ def power_equivalence_range(power_w: float, chip_key: str, workload, pue: float 
 # --------------------------------------------------------------------------------------
 
 
-def inference_equivalence(chip_key: str, n_chips: float, workload="video-driving", *,
-                          precision: str = "int8", pick: str = "best",
-                          curve_fn: CurveFn | None = None, grid: Sequence[int] = DEFAULT_GRID,
-                          mode: str = "capacity",
-                          catalog: Catalog | None = None) -> float:
+def inference_equivalence(
+    chip_key: str,
+    n_chips: float,
+    workload="video-driving",
+    *,
+    precision: str = "int8",
+    pick: str = "best",
+    curve_fn: CurveFn | None = None,
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "capacity",
+    catalog: Catalog | None = None,
+) -> float:
     """H100s that deliver the same forward-only (inference) throughput on ``workload`` at
     ``precision`` as ``n_chips`` of ``chip_key``. This is how FSD computers (AI4, HW3) used
     in the training loop (simulation, closed-loop evaluation, auto-labelling) count: their
@@ -754,22 +1046,50 @@ def inference_equivalence(chip_key: str, n_chips: float, workload="video-driving
     ``curve_fn`` defaults to :func:`perfmodel.training.inference_throughput` per count."""
     n = _check_count("n_chips", n_chips)
     fn = _training_inference_curve if curve_fn is None else curve_fn
-    x = model_curve(chip_key, workload, precision=precision, pick=pick, grid=grid, mode=mode,
-                    curve_fn=fn, catalog=catalog)
-    h = model_curve(REFERENCE_CHIP, workload, precision=precision, pick="best", grid=grid, mode=mode,
-                    curve_fn=fn, catalog=catalog)
+    x = model_curve(
+        chip_key,
+        workload,
+        precision=precision,
+        pick=pick,
+        grid=grid,
+        mode=mode,
+        curve_fn=fn,
+        catalog=catalog,
+    )
+    h = model_curve(
+        REFERENCE_CHIP,
+        workload,
+        precision=precision,
+        pick="best",
+        grid=grid,
+        mode=mode,
+        curve_fn=fn,
+        catalog=catalog,
+    )
     return float(_equiv_jit(x, h, n))
 
 
-def inference_equivalence_range(chip_key: str, n_chips: float, workload="video-driving", *,
-                                precision: str = "int8", **kw) -> EquivResult:
+def inference_equivalence_range(
+    chip_key: str, n_chips: float, workload="video-driving", *, precision: str = "int8", **kw
+) -> EquivResult:
     """:func:`inference_equivalence` at low/best/high, with the int8 spec-sheet ratio."""
     cat = _catalog(kw.pop("catalog", None))
     n = float(_check_count("n_chips", n_chips))
-    v = {p: inference_equivalence(chip_key, n, workload, precision=precision, pick=p,
-                                  catalog=cat, **kw) for p in PICKS}
-    a = _base_assumptions(cat, chip_key, n, workload, precision,
-                          tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "capacity"))
+    v = {
+        p: inference_equivalence(
+            chip_key, n, workload, precision=precision, pick=p, catalog=cat, **kw
+        )
+        for p in PICKS
+    }
+    a = _base_assumptions(
+        cat,
+        chip_key,
+        n,
+        workload,
+        precision,
+        tuple(kw.get("grid", DEFAULT_GRID)),
+        kw.get("mode", "capacity"),
+    )
     a["measure"] = "forward-only (inference) throughput, H100 also at " + precision
     a["spec_h100e"] = spec_equivalence_range(chip_key, precision, n, cat)
     return EquivResult("inference", v["best"], min(v.values()), max(v.values()), a)

@@ -61,7 +61,12 @@ PRECISIONS: tuple[str, ...] = ("fp8", "bf16", "fp16", "tf32", "fp32", "int8")
 PRECISION_INDEX: dict[str, int] = {p: i for i, p in enumerate(PRECISIONS)}
 #: Bytes per element of each precision (tf32 is stored as fp32).
 BYTES_PER_ELEMENT: dict[str, float] = {
-    "fp8": 1.0, "bf16": 2.0, "fp16": 2.0, "tf32": 4.0, "fp32": 4.0, "int8": 1.0,
+    "fp8": 1.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "tf32": 4.0,
+    "fp32": 4.0,
+    "int8": 1.0,
 }
 #: Catalog key holding the dense peak rate of each precision.
 PRECISION_KEYS: dict[str, str] = {
@@ -125,13 +130,30 @@ CHIP_FIELDS: dict[str, tuple[float, float]] = {
     "unit_count": (1.0, 1e6),
 }
 #: Non-numeric (string) chip fields.
-CHIP_TEXT_FIELDS = ("name", "vendor", "kind", "available", "dram_type", "sram_type",
-                    "unit_name", "note", "purchase_unit")
+CHIP_TEXT_FIELDS = (
+    "name",
+    "vendor",
+    "kind",
+    "available",
+    "dram_type",
+    "sram_type",
+    "unit_name",
+    "note",
+    "purchase_unit",
+)
 CHIP_KINDS = ("gpu", "wafer_tile", "asic", "inference", "cpu")
 #: Non-numeric (string) system and link fields; every other key must be a sourced,
 #: unit-suffixed figure.
-SYSTEM_TEXT_FIELDS = ("name", "chip", "link_scaleup", "link_scaleout", "note", "topology",
-                      "vendor", "available")
+SYSTEM_TEXT_FIELDS = (
+    "name",
+    "chip",
+    "link_scaleup",
+    "link_scaleout",
+    "note",
+    "topology",
+    "vendor",
+    "available",
+)
 LINK_TEXT_FIELDS = ("name", "note", "topology", "kind", "vendor", "generation")
 #: Boolean (``true``/``false``) link fields: ``switch_reduction`` = the scale-up switch
 #: reduces in the network (NVLink SHARP, NCCL's NVLS).
@@ -192,23 +214,33 @@ def _where(path: str, entry: str, key: str | None = None) -> str:
     return f"{path}: [{entry}]" + (f" field '{key}'" if key else "")
 
 
-def parse_figure(raw: Any, key: str, *, path: str, entry: str,
-                 sources: Mapping[str, str],
-                 allowed: tuple[float, float] = (0.0, math.inf)) -> Figure:
+def parse_figure(
+    raw: Any,
+    key: str,
+    *,
+    path: str,
+    entry: str,
+    sources: Mapping[str, str],
+    allowed: tuple[float, float] = (0.0, math.inf),
+) -> Figure:
     """Validate one catalog figure (an inline table) and return a :class:`Figure`."""
     where = _where(path, entry, key)
     unit = unit_of(key)
     if unit is None:
         raise CatalogError(
             f"{where}: key has no unit suffix; numeric keys must end with one of "
-            f"{', '.join(UNIT_SUFFIXES)}")
+            f"{', '.join(UNIT_SUFFIXES)}"
+        )
     if isinstance(raw, bool) or not isinstance(raw, (Mapping, int, float)):
-        raise CatalogError(f"{where}: expected an inline table "
-                           "{{ value = ..., source = ..., confidence = ... }}, got {raw!r}")
+        raise CatalogError(
+            f"{where}: expected an inline table "
+            "{{ value = ..., source = ..., confidence = ... }}, got {raw!r}"
+        )
     if not isinstance(raw, Mapping):
         raise CatalogError(
             f"{where}: bare number {raw!r} has no source; write "
-            f"{{ value = {raw!r}, source = \"...\", confidence = \"vendor|derived|...\" }}")
+            f'{{ value = {raw!r}, source = "...", confidence = "vendor|derived|..." }}'
+        )
     known = {"value", "best", "low", "high", "source", "confidence", "formula", "note"}
     unknown = set(raw) - known
     if unknown:
@@ -240,14 +272,25 @@ def parse_figure(raw: Any, key: str, *, path: str, entry: str,
             raise CatalogError(f"{where}: {name} = {v} is not finite")
         lo, hi = allowed
         if not lo <= v <= hi:
-            raise CatalogError(f"{where}: {name} = {v:g} {unit} is outside the allowed "
-                               f"range [{lo:g}, {hi:g}]")
+            raise CatalogError(
+                f"{where}: {name} = {v:g} {unit} is outside the allowed range [{lo:g}, {hi:g}]"
+            )
         vals[name] = v
     if not vals["low"] <= vals["best"] <= vals["high"]:
-        raise CatalogError(f"{where}: need low <= best <= high, got low={vals['low']:g}, "
-                           f"best={vals['best']:g}, high={vals['high']:g}")
-    return Figure(key, vals["best"], vals["low"], vals["high"], unit, source_text,
-                  confidence, str(raw.get("formula", "")))
+        raise CatalogError(
+            f"{where}: need low <= best <= high, got low={vals['low']:g}, "
+            f"best={vals['best']:g}, high={vals['high']:g}"
+        )
+    return Figure(
+        key,
+        vals["best"],
+        vals["low"],
+        vals["high"],
+        unit,
+        source_text,
+        confidence,
+        str(raw.get("formula", "")),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -298,9 +341,12 @@ class Chip:
         Concrete values are checked with :func:`validate_chip` (tracers are not)."""
         for k in kw:
             if k not in CHIP_PYTREE_RANGES:
-                raise CatalogError(f"'{k}' is not a Chip field; fields: {', '.join(CHIP_PYTREE_RANGES)}")
-        new = self.replace(**{k: jnp.asarray(v, dtype=jnp.result_type(float))
-                              for k, v in kw.items()})
+                raise CatalogError(
+                    f"'{k}' is not a Chip field; fields: {', '.join(CHIP_PYTREE_RANGES)}"
+                )
+        new = self.replace(
+            **{k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in kw.items()}
+        )
         return validate_chip(new)
 
 
@@ -335,28 +381,38 @@ def validate_chip(chip: Chip, what: str = "") -> Chip:
     import jax
 
     name = what or chip.name or "<unnamed>"
-    shapes = {"peak_flops_per_s": len(PRECISIONS), "mem_bytes": len(MEMORY_LEVELS),
-              "mem_bytes_per_s": len(MEMORY_LEVELS)}
+    shapes = {
+        "peak_flops_per_s": len(PRECISIONS),
+        "mem_bytes": len(MEMORY_LEVELS),
+        "mem_bytes_per_s": len(MEMORY_LEVELS),
+    }
     for field, (lo, hi) in CHIP_PYTREE_RANGES.items():
         x = getattr(chip, field)
         if isinstance(x, jax.core.Tracer):
             continue
         a = np.asarray(x, dtype=float)
         if field in shapes and (a.ndim == 0 or a.shape[-1] != shapes[field]):
-            raise CatalogError(f"chip '{name}': field '{field}' has shape {a.shape}; the last "
-                               f"axis must have length {shapes[field]}")
+            raise CatalogError(
+                f"chip '{name}': field '{field}' has shape {a.shape}; the last "
+                f"axis must have length {shapes[field]}"
+            )
         bad = ~np.isfinite(a)
         if bad.any():
-            raise CatalogError(f"chip '{name}': field '{field}' = {a[bad].flat[0]} is not finite; "
-                               f"allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}")
+            raise CatalogError(
+                f"chip '{name}': field '{field}' = {a[bad].flat[0]} is not finite; "
+                f"allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}"
+            )
         out = (a < lo) | (a > hi)
         if out.any():
-            raise CatalogError(f"chip '{name}': field '{field}' = {a[out].flat[0]:g} is outside "
-                               f"the allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}")
+            raise CatalogError(
+                f"chip '{name}': field '{field}' = {a[out].flat[0]:g} is outside "
+                f"the allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}"
+            )
     peaks = getattr(chip, "peak_flops_per_s")
     if not isinstance(peaks, jax.core.Tracer) and (np.max(np.asarray(peaks), axis=-1) <= 0).any():
-        raise CatalogError(f"chip '{name}': field 'peak_flops_per_s' has no positive peak rate "
-                           "at any precision")
+        raise CatalogError(
+            f"chip '{name}': field 'peak_flops_per_s' has no positive peak rate at any precision"
+        )
     return chip
 
 
@@ -419,10 +475,14 @@ class ChipRecord:
             raise CatalogError(f"pick must be one of {PICKS}, got {pick!r}")
         for k, v in overrides.items():
             if k not in CHIP_FIELDS:
-                raise CatalogError(f"override '{k}' is not a chip field; known: {sorted(CHIP_FIELDS)}")
+                raise CatalogError(
+                    f"override '{k}' is not a chip field; known: {sorted(CHIP_FIELDS)}"
+                )
             lo, hi = CHIP_FIELDS[k]
             if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
-                raise CatalogError(f"override {k} = {v!r} is outside the allowed range [{lo:g}, {hi:g}]")
+                raise CatalogError(
+                    f"override {k} = {v!r} is outside the allowed range [{lo:g}, {hi:g}]"
+                )
 
         def val(key: str, default: float | None = None) -> float:
             if key in overrides:
@@ -531,7 +591,8 @@ class Catalog:
             return self.aliases[n]
         raise CatalogError(
             f"unknown chip '{name}'; known chips: {', '.join(sorted(self.chips))}"
-            f" (aliases: {', '.join(sorted(self.aliases))})")
+            f" (aliases: {', '.join(sorted(self.aliases))})"
+        )
 
     def record(self, name: str) -> ChipRecord:
         return self.chips[self.resolve(name)]
@@ -543,28 +604,42 @@ class Catalog:
     def system(self, name: str) -> SystemRecord:
         n = name.strip().lower().replace("-", "_")
         if n not in self.systems:
-            raise CatalogError(f"unknown system '{name}'; known systems: {', '.join(sorted(self.systems))}")
+            raise CatalogError(
+                f"unknown system '{name}'; known systems: {', '.join(sorted(self.systems))}"
+            )
         return self.systems[n]
 
     def link(self, name: str) -> LinkRecord:
         n = name.strip().lower().replace("-", "_")
         if n not in self.links:
-            raise CatalogError(f"unknown link '{name}'; known links: {', '.join(sorted(self.links))}")
+            raise CatalogError(
+                f"unknown link '{name}'; known links: {', '.join(sorted(self.links))}"
+            )
         return self.links[n]
 
     def merged(self, other: Catalog) -> Catalog:
         """This catalog with ``other``'s entries added or replacing same-named ones."""
-        return Catalog({**self.chips, **other.chips}, {**self.systems, **other.systems},
-                       {**self.links, **other.links}, {**self.aliases, **other.aliases},
-                       {**self.sources, **other.sources},
-                       {**self.link_defaults, **other.link_defaults})
+        return Catalog(
+            {**self.chips, **other.chips},
+            {**self.systems, **other.systems},
+            {**self.links, **other.links},
+            {**self.aliases, **other.aliases},
+            {**self.sources, **other.sources},
+            {**self.link_defaults, **other.link_defaults},
+        )
 
 
-def _parse_entries(table: Mapping[str, Any], section: str, path: str,
-                   sources: Mapping[str, str], *, text_fields: tuple[str, ...],
-                   allowed: Mapping[str, tuple[float, float]] | None,
-                   extra_text: tuple[str, ...] = (),
-                   flag_fields: tuple[str, ...] = ()) -> dict[str, tuple[dict, dict]]:
+def _parse_entries(
+    table: Mapping[str, Any],
+    section: str,
+    path: str,
+    sources: Mapping[str, str],
+    *,
+    text_fields: tuple[str, ...],
+    allowed: Mapping[str, tuple[float, float]] | None,
+    extra_text: tuple[str, ...] = (),
+    flag_fields: tuple[str, ...] = (),
+) -> dict[str, tuple[dict, dict]]:
     out = {}
     if not isinstance(table, Mapping):
         raise CatalogError(f"{path}: [{section}] must be a table of entries")
@@ -576,8 +651,9 @@ def _parse_entries(table: Mapping[str, Any], section: str, path: str,
         for k, v in body.items():
             if k in flag_fields:
                 if not isinstance(v, bool):
-                    raise CatalogError(f"{_where(path, entry, k)}: must be true or false, "
-                                       f"got {v!r}")
+                    raise CatalogError(
+                        f"{_where(path, entry, k)}: must be true or false, got {v!r}"
+                    )
                 text[k] = v
                 continue
             if k in text_fields or k in extra_text:
@@ -586,11 +662,16 @@ def _parse_entries(table: Mapping[str, Any], section: str, path: str,
                 text[k] = v
                 continue
             if allowed is not None and k not in allowed:
-                hint = ("key has no unit suffix (numeric keys end with one of "
-                        f"{', '.join(UNIT_SUFFIXES)}) and is an " if unit_of(k) is None else "")
+                hint = (
+                    "key has no unit suffix (numeric keys end with one of "
+                    f"{', '.join(UNIT_SUFFIXES)}) and is an "
+                    if unit_of(k) is None
+                    else ""
+                )
                 raise CatalogError(
                     f"{_where(path, entry, k)}: {hint}unknown key; allowed numeric keys: "
-                    f"{', '.join(sorted(allowed))}; text keys: {', '.join(text_fields)}")
+                    f"{', '.join(sorted(allowed))}; text keys: {', '.join(text_fields)}"
+                )
             rng = (allowed or {}).get(k, (0.0, math.inf))
             figs[k] = parse_figure(v, k, path=path, entry=entry, sources=sources, allowed=rng)
         out[key] = (text, figs)
@@ -602,40 +683,66 @@ def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
     allowed_top = {"sources", "chips", "systems", "links", "link_defaults", "aliases", "meta"}
     unknown = set(data) - allowed_top
     if unknown:
-        raise CatalogError(f"{path}: unknown top-level table(s) {sorted(unknown)}; allowed: {sorted(allowed_top)}")
+        raise CatalogError(
+            f"{path}: unknown top-level table(s) {sorted(unknown)}; allowed: {sorted(allowed_top)}"
+        )
     sources = dict(data.get("sources", {}))
     for k, v in sources.items():
         if not isinstance(v, str):
             raise CatalogError(f"{path}: [sources] '{k}' must be text")
     chips = {}
-    for key, (text, figs) in _parse_entries(data.get("chips", {}), "chips", path, sources,
-                                             text_fields=CHIP_TEXT_FIELDS,
-                                             allowed=CHIP_FIELDS).items():
+    for key, (text, figs) in _parse_entries(
+        data.get("chips", {}),
+        "chips",
+        path,
+        sources,
+        text_fields=CHIP_TEXT_FIELDS,
+        allowed=CHIP_FIELDS,
+    ).items():
         for req in REQUIRED_CHIP_FIELDS:
             if req not in figs:
-                raise CatalogError(f"{_where(path, 'chips.' + key, req)}: required field is missing")
+                raise CatalogError(
+                    f"{_where(path, 'chips.' + key, req)}: required field is missing"
+                )
         if not any(k in figs for k in PRECISION_KEYS.values()):
-            raise CatalogError(f"{_where(path, 'chips.' + key)}: needs a peak rate for at least one "
-                               f"precision ({', '.join(PRECISION_KEYS.values())})")
+            raise CatalogError(
+                f"{_where(path, 'chips.' + key)}: needs a peak rate for at least one "
+                f"precision ({', '.join(PRECISION_KEYS.values())})"
+            )
         kind = text.get("kind", "gpu")
         if kind not in CHIP_KINDS:
-            raise CatalogError(f"{_where(path, 'chips.' + key, 'kind')}: {kind!r} must be one of {CHIP_KINDS}")
+            raise CatalogError(
+                f"{_where(path, 'chips.' + key, 'kind')}: {kind!r} must be one of {CHIP_KINDS}"
+            )
         chips[key] = ChipRecord(key, text, figs, path)
     systems = {}
     for key, (text, figs) in _parse_entries(
-            data.get("systems", {}), "systems", path, sources,
-            text_fields=SYSTEM_TEXT_FIELDS,
-            allowed=None).items():
+        data.get("systems", {}),
+        "systems",
+        path,
+        sources,
+        text_fields=SYSTEM_TEXT_FIELDS,
+        allowed=None,
+    ).items():
         if "chip" not in text:
-            raise CatalogError(f"{_where(path, 'systems.' + key, 'chip')}: required field is missing")
+            raise CatalogError(
+                f"{_where(path, 'systems.' + key, 'chip')}: required field is missing"
+            )
         if "chips_count" not in figs:
-            raise CatalogError(f"{_where(path, 'systems.' + key, 'chips_count')}: required field is missing")
+            raise CatalogError(
+                f"{_where(path, 'systems.' + key, 'chips_count')}: required field is missing"
+            )
         systems[key] = SystemRecord(key, text, figs, path)
     links = {}
     for key, (text, figs) in _parse_entries(
-            data.get("links", {}), "links", path, sources,
-            text_fields=LINK_TEXT_FIELDS, allowed=None,
-            flag_fields=LINK_FLAG_FIELDS).items():
+        data.get("links", {}),
+        "links",
+        path,
+        sources,
+        text_fields=LINK_TEXT_FIELDS,
+        allowed=None,
+        flag_fields=LINK_FLAG_FIELDS,
+    ).items():
         links[key] = LinkRecord(key, text, figs, path)
     link_defaults = {}
     raw_defaults = data.get("link_defaults", {})
@@ -643,10 +750,13 @@ def parse_catalog(data: Mapping[str, Any], path: str = "<memory>") -> Catalog:
         raise CatalogError(f"{path}: [link_defaults] must be a table of figures")
     for k, v in raw_defaults.items():
         if k not in LINK_DEFAULT_FIELDS:
-            raise CatalogError(f"{_where(path, 'link_defaults', k)}: unknown key; allowed: "
-                               f"{', '.join(LINK_DEFAULT_FIELDS)}")
-        link_defaults[k] = parse_figure(v, k, path=path, entry="link_defaults",
-                                        sources=sources, allowed=LINK_DEFAULT_FIELDS[k])
+            raise CatalogError(
+                f"{_where(path, 'link_defaults', k)}: unknown key; allowed: "
+                f"{', '.join(LINK_DEFAULT_FIELDS)}"
+            )
+        link_defaults[k] = parse_figure(
+            v, k, path=path, entry="link_defaults", sources=sources, allowed=LINK_DEFAULT_FIELDS[k]
+        )
     aliases = {}
     for a, target in dict(data.get("aliases", {})).items():
         aliases[a.lower()] = str(target)
@@ -661,15 +771,24 @@ def _check_references(cat: Catalog, path: str) -> None:
         if s.chip not in cat.chips:
             raise CatalogError(
                 f"{s.path}: [systems.{key}] field 'chip': unknown chip '{s.chip}'; "
-                f"known chips: {', '.join(sorted(cat.chips))}")
+                f"known chips: {', '.join(sorted(cat.chips))}"
+            )
         for lk in ("link_scaleup", "link_scaleout"):
             if lk in s.text and s.text[lk] not in cat.links:
-                raise CatalogError(f"{s.path}: [systems.{key}] field '{lk}': unknown link "
-                                   f"'{s.text[lk]}'; known links: {', '.join(sorted(cat.links))}")
+                raise CatalogError(
+                    f"{s.path}: [systems.{key}] field '{lk}': unknown link "
+                    f"'{s.text[lk]}'; known links: {', '.join(sorted(cat.links))}"
+                )
 
 
-def read_toml(path: str | Path, what: str, *, error: type[Exception] = ValueError,
-              missing: type[Exception] = FileNotFoundError, missing_hint: str = "") -> dict:
+def read_toml(
+    path: str | Path,
+    what: str,
+    *,
+    error: type[Exception] = ValueError,
+    missing: type[Exception] = FileNotFoundError,
+    missing_hint: str = "",
+) -> dict:
     """Parse the TOML file at ``path`` (``~`` expanded). A missing file raises ``missing``
     ("<path>: <what> file not found<missing_hint>"), bad TOML raises ``error``
     ("<path>: not valid TOML: ..."); both name the file, never a parser traceback."""

@@ -116,10 +116,16 @@ import numpy as np
 
 from perfmodel.hardware import Catalog, CatalogError, load_catalog
 
-KINDS: tuple[str, ...] = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all",
-                          "send_recv")
-ALGORITHMS: tuple[str, ...] = ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "nvls",
-                               "direct")
+KINDS: tuple[str, ...] = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "send_recv")
+ALGORITHMS: tuple[str, ...] = (
+    "ring",
+    "flat_ring",
+    "tree",
+    "hierarchical",
+    "mesh2d",
+    "nvls",
+    "direct",
+)
 #: Algorithms valid for each collective (besides ``auto`` and ``smooth``).
 VALID_ALGORITHMS: dict[str, tuple[str, ...]] = {
     "all_reduce": ("ring", "flat_ring", "tree", "hierarchical", "mesh2d", "nvls"),
@@ -174,15 +180,21 @@ class Network:
     mesh: jnp.ndarray
     switch_reduction: jnp.ndarray = 0.0
     switch_reduction_ratio: jnp.ndarray = flax.struct.field(
-        default_factory=lambda: default_switch_reduction_ratio())
+        default_factory=lambda: default_switch_reduction_ratio()
+    )
 
     @staticmethod
-    def create(scaleup_bytes_per_s: float, scaleup_latency_s: float = 0.0,
-               scaleout_bytes_per_s: float | None = None, scaleout_latency_s: float | None = None,
-               domain_size: float = 1.0, oversubscription: float = 1.0,
-               mesh: bool | float = False,
-               switch_reduction: bool | float = False,
-               switch_reduction_ratio: float | None = None) -> Network:
+    def create(
+        scaleup_bytes_per_s: float,
+        scaleup_latency_s: float = 0.0,
+        scaleout_bytes_per_s: float | None = None,
+        scaleout_latency_s: float | None = None,
+        domain_size: float = 1.0,
+        oversubscription: float = 1.0,
+        mesh: bool | float = False,
+        switch_reduction: bool | float = False,
+        switch_reduction_ratio: float | None = None,
+    ) -> Network:
         """A validated :class:`Network` from plain numbers (SI units). The scale-out link
         defaults to the scale-up one (a flat, single-level network);
         ``switch_reduction_ratio`` to :func:`default_switch_reduction_ratio`."""
@@ -191,13 +203,18 @@ class Network:
         net = Network(
             scaleup_bytes_per_s=_f(scaleup_bytes_per_s),
             scaleup_latency_s=_f(scaleup_latency_s),
-            scaleout_bytes_per_s=_f(scaleup_bytes_per_s if scaleout_bytes_per_s is None
-                                    else scaleout_bytes_per_s),
-            scaleout_latency_s=_f(scaleup_latency_s if scaleout_latency_s is None
-                                  else scaleout_latency_s),
-            domain_size=_f(domain_size), oversubscription=_f(oversubscription),
-            mesh=_f(float(mesh)), switch_reduction=_f(float(switch_reduction)),
-            switch_reduction_ratio=_f(switch_reduction_ratio))
+            scaleout_bytes_per_s=_f(
+                scaleup_bytes_per_s if scaleout_bytes_per_s is None else scaleout_bytes_per_s
+            ),
+            scaleout_latency_s=_f(
+                scaleup_latency_s if scaleout_latency_s is None else scaleout_latency_s
+            ),
+            domain_size=_f(domain_size),
+            oversubscription=_f(oversubscription),
+            mesh=_f(float(mesh)),
+            switch_reduction=_f(float(switch_reduction)),
+            switch_reduction_ratio=_f(switch_reduction_ratio),
+        )
         validate_network(net)
         return net
 
@@ -212,9 +229,11 @@ def default_switch_reduction_ratio() -> float:
     if _DEFAULT_SWITCH_REDUCTION_RATIO is None:
         fig = load_catalog().link_defaults.get("switch_reduction_ratio")
         if fig is None:
-            raise CatalogError("built-in catalog: [link_defaults] has no "
-                               "'switch_reduction_ratio' (the default for networks built "
-                               "by hand)")
+            raise CatalogError(
+                "built-in catalog: [link_defaults] has no "
+                "'switch_reduction_ratio' (the default for networks built "
+                "by hand)"
+            )
         _DEFAULT_SWITCH_REDUCTION_RATIO = fig.best
     return _DEFAULT_SWITCH_REDUCTION_RATIO
 
@@ -234,13 +253,19 @@ def _concrete(x: Any) -> np.ndarray | None:
         return None
     try:
         return np.asarray(x, dtype=float)
-    except (TypeError, jax.errors.ConcretizationTypeError,
-            jax.errors.TracerArrayConversionError):
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         return None
 
 
-def _check_range(name: str, x: Any, lo: float, hi: float = math.inf, *,
-                 lo_open: bool = False, integer: bool = False) -> None:
+def _check_range(
+    name: str,
+    x: Any,
+    lo: float,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    integer: bool = False,
+) -> None:
     a = _concrete(x)
     if a is None:
         return
@@ -273,8 +298,9 @@ def validate_network(net: Network) -> None:
     _check_range("switch_reduction_ratio", net.switch_reduction_ratio, 0.0, lo_open=True)
 
 
-def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
-                members_per_domain) -> None:
+def _check_call(
+    kind: str, algorithm: str, nbytes, group_size, net: Network, members_per_domain
+) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} must be one of {KINDS}")
     allowed = ("auto", "smooth") + VALID_ALGORITHMS[kind]
@@ -288,21 +314,28 @@ def _check_call(kind: str, algorithm: str, nbytes, group_size, net: Network,
     if algorithm == "nvls":
         r, mesh = _concrete(net.switch_reduction), _concrete(net.mesh)
         if r is not None and mesh is not None and not np.all((r == 1.0) & (mesh == 0.0)):
-            raise ValueError("algorithm 'nvls' needs a switched network with "
-                             "switch_reduction = 1.0 (network_for(..., switch_reduction=True) "
-                             "on NVLink4/NVLink5 systems)")
+            raise ValueError(
+                "algorithm 'nvls' needs a switched network with "
+                "switch_reduction = 1.0 (network_for(..., switch_reduction=True) "
+                "on NVLink4/NVLink5 systems)"
+            )
     if members_per_domain is not None:
         _check_range("members_per_domain", members_per_domain, 1.0, integer=True)
-        m, g, dom = (_concrete(members_per_domain), _concrete(group_size),
-                     _concrete(net.domain_size))
+        m, g, dom = (
+            _concrete(members_per_domain),
+            _concrete(group_size),
+            _concrete(net.domain_size),
+        )
         if m is not None and g is not None and dom is not None:
             hi = np.minimum(g, dom)
             bad = np.broadcast_to(m > hi + 1e-9, np.broadcast_shapes(m.shape, hi.shape))
             if np.any(bad):
                 mm = np.broadcast_to(m, bad.shape)[bad].flat[0]
                 hh = np.broadcast_to(hi, bad.shape)[bad].flat[0]
-                raise ValueError(f"members_per_domain = {mm:g} must be in [1, min(group_size, "
-                                 f"domain_size)] = [1, {hh:g}]")
+                raise ValueError(
+                    f"members_per_domain = {mm:g} must be in [1, min(group_size, "
+                    f"domain_size)] = [1, {hh:g}]"
+                )
 
 
 # --------------------------------------------------------------------------------------
@@ -382,13 +415,13 @@ class _Levels:
     m: Any
     d: Any
     spans: Any
-    up_bw: Any      # per chip (switch) or per edge (mesh)
-    ring_bw: Any    # per chip rate of a 1-D ring inside the domain
-    out_bw: Any     # per chip, after the taper
+    up_bw: Any  # per chip (switch) or per edge (mesh)
+    ring_bw: Any  # per chip rate of a 1-D ring inside the domain
+    out_bw: Any  # per chip, after the taper
     up_lat: Any
     out_lat: Any
     mesh: Any
-    nvls: Any       # in-switch reduction available (switched domain only)
+    nvls: Any  # in-switch reduction available (switched domain only)
     nvls_ratio: Any  # its bandwidth relative to up_bw
 
 
@@ -403,27 +436,37 @@ def _levels(group_size, net: Network, members_per_domain) -> _Levels:
     d = g / m
     mesh = net.mesh > 0.5
     up = net.scaleup_bytes_per_s
-    return _Levels(g=g, m=m, d=d, spans=d > 1.0 + 1e-9, up_bw=up,
-                   ring_bw=jnp.where(mesh, 2.0 * up, up),
-                   out_bw=net.scaleout_bytes_per_s / net.oversubscription,
-                   up_lat=net.scaleup_latency_s, out_lat=net.scaleout_latency_s, mesh=mesh,
-                   nvls=(_f(net.switch_reduction) > 0.5) & ~mesh,
-                   nvls_ratio=net.switch_reduction_ratio)
+    return _Levels(
+        g=g,
+        m=m,
+        d=d,
+        spans=d > 1.0 + 1e-9,
+        up_bw=up,
+        ring_bw=jnp.where(mesh, 2.0 * up, up),
+        out_bw=net.scaleout_bytes_per_s / net.oversubscription,
+        up_lat=net.scaleup_latency_s,
+        out_lat=net.scaleout_latency_s,
+        mesh=mesh,
+        nvls=(_f(net.switch_reduction) > 0.5) & ~mesh,
+        nvls_ratio=net.switch_reduction_ratio,
+    )
 
 
 def _flat(L: _Levels, inner_bw):
     """Bottleneck bandwidth and step latency of one ring/tree over the whole group,
     each step paced by its slowest hop."""
     only_out = L.m <= 1.0 + 1e-9
-    bw = jnp.where(L.spans, jnp.where(only_out, L.out_bw, jnp.minimum(inner_bw, L.out_bw)),
-                   inner_bw)
+    bw = jnp.where(
+        L.spans, jnp.where(only_out, L.out_bw, jnp.minimum(inner_bw, L.out_bw)), inner_bw
+    )
     return bw, _flat_latency(L)
 
 
 def _flat_latency(L: _Levels):
     only_out = L.m <= 1.0 + 1e-9
-    return jnp.where(L.spans, jnp.where(only_out, L.out_lat, jnp.maximum(L.up_lat, L.out_lat)),
-                     L.up_lat)
+    return jnp.where(
+        L.spans, jnp.where(only_out, L.out_lat, jnp.maximum(L.up_lat, L.out_lat)), L.up_lat
+    )
 
 
 def _ring(kind, N, L: _Levels):
@@ -486,7 +529,7 @@ def _nvls(N, L: _Levels):
 
 
 def _all_to_all(N, L: _Levels):
-    local = N * L.m / L.g                       # bytes for members of the own domain
+    local = N * L.m / L.g  # bytes for members of the own domain
     k = jnp.sqrt(L.m)
     t_mesh = jnp.where(L.m > 1.0, k * local / (4.0 * L.up_bw), 0.0)
     t_switch = N * (L.m - 1.0) / L.g / L.up_bw
@@ -516,8 +559,9 @@ def _candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
     return out
 
 
-def algorithm_times_s(kind: str, nbytes, group_size, net: Network,
-                      members_per_domain=None) -> dict[str, jnp.ndarray]:
+def algorithm_times_s(
+    kind: str, nbytes, group_size, net: Network, members_per_domain=None
+) -> dict[str, jnp.ndarray]:
     """Time (s) of every algorithm valid for ``kind`` (see the module docstring).
 
     ``mesh2d`` on a switched network is the 2-D ring; it is excluded from ``auto`` there.
@@ -527,8 +571,9 @@ def algorithm_times_s(kind: str, nbytes, group_size, net: Network,
     return _candidates(kind, _f(nbytes), L)
 
 
-def collective_time_s(kind: str, nbytes, group_size, net: Network, members_per_domain=None,
-                      algorithm: str = "auto"):
+def collective_time_s(
+    kind: str, nbytes, group_size, net: Network, members_per_domain=None, algorithm: str = "auto"
+):
     """Time of one collective on ``net``, s.
 
     Args:
@@ -580,13 +625,13 @@ def _auto_candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
     return out
 
 
-def best_algorithm(kind: str, nbytes: float, group_size: float, net: Network,
-                   members_per_domain=None) -> str:
+def best_algorithm(
+    kind: str, nbytes: float, group_size: float, net: Network, members_per_domain=None
+) -> str:
     """Name of the algorithm ``auto`` picks (concrete scalars only), for reports."""
     _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
     L = _levels(group_size, net, members_per_domain)
-    times = {k: float(np.asarray(v))
-             for k, v in _auto_candidates(kind, _f(nbytes), L).items()}
+    times = {k: float(np.asarray(v)) for k, v in _auto_candidates(kind, _f(nbytes), L).items()}
     best = min(times, key=times.get)
     if best == "hierarchical" and float(np.asarray(net.mesh)) > 0.5:
         return "mesh2d"
@@ -597,8 +642,9 @@ def point_to_point_time_s(nbytes, net: Network, same_domain: bool = True):
     """One message between two chips, s: ``a + N / B`` over the scale-up link (one
     edge on a mesh; neighbours assumed adjacent) when ``same_domain``, else over the
     scale-out link with its taper."""
-    return collective_time_s("send_recv", nbytes, 2.0, net,
-                             members_per_domain=2.0 if same_domain else 1.0)
+    return collective_time_s(
+        "send_recv", nbytes, 2.0, net, members_per_domain=2.0 if same_domain else 1.0
+    )
 
 
 def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
@@ -606,8 +652,13 @@ def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
     ``busbw = N / T * f`` with ``f = 2 (g-1)/g`` (all-reduce), ``(g-1)/g``
     (reduce-scatter, all-gather, all-to-all), 1 (send/recv). Comparable to link rates."""
     g = _f(group_size)
-    f = {"all_reduce": 2.0 * (g - 1.0) / g, "reduce_scatter": (g - 1.0) / g,
-         "all_gather": (g - 1.0) / g, "all_to_all": (g - 1.0) / g, "send_recv": 1.0}
+    f = {
+        "all_reduce": 2.0 * (g - 1.0) / g,
+        "reduce_scatter": (g - 1.0) / g,
+        "all_gather": (g - 1.0) / g,
+        "all_to_all": (g - 1.0) / g,
+        "send_recv": 1.0,
+    }
     if kind not in f:
         raise ValueError(f"kind {kind!r} must be one of {KINDS}")
     return _f(nbytes) / time_s * f[kind]
@@ -622,8 +673,13 @@ def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
 #: links): (domain chips, scale-up link, scale-out link, mesh). The links are keys of the
 #: catalog's ``[links]``; every link figure comes from there.
 DEFAULT_SYSTEM: dict[str, str] = {
-    "a100_80gb": "dgx_a100", "h100_sxm": "dgx_h100", "h200": "hgx_h200", "b200": "dgx_b200",
-    "gb200": "gb200_nvl72", "mi300x": "mi300x_platform", "dojo_tile": "dojo_exapod",
+    "a100_80gb": "dgx_a100",
+    "h100_sxm": "dgx_h100",
+    "h200": "hgx_h200",
+    "b200": "dgx_b200",
+    "gb200": "gb200_nvl72",
+    "mi300x": "mi300x_platform",
+    "dojo_tile": "dojo_exapod",
     "d1": "dojo_exapod",
 }
 FALLBACK_TOPOLOGY: dict[str, tuple[int, str, str, bool]] = {
@@ -675,12 +731,16 @@ class Topology:
     def network(self) -> Network:
         """The :class:`Network` pytree (achievable = nominal x efficiency)."""
         return Network.create(
-            self.scaleup_nominal_bytes_per_s * self.scaleup_efficiency, self.scaleup_latency_s,
+            self.scaleup_nominal_bytes_per_s * self.scaleup_efficiency,
+            self.scaleup_latency_s,
             self.scaleout_nominal_bytes_per_s * self.scaleout_efficiency,
-            self.scaleout_latency_s, domain_size=self.domain_size,
-            oversubscription=self.oversubscription, mesh=self.mesh,
+            self.scaleout_latency_s,
+            domain_size=self.domain_size,
+            oversubscription=self.oversubscription,
+            mesh=self.mesh,
             switch_reduction=self.switch_reduction,
-            switch_reduction_ratio=self.switch_reduction_ratio)
+            switch_reduction_ratio=self.switch_reduction_ratio,
+        )
 
 
 _PICK_INDEX = {"low": 0, "best": 1, "high": 2}
@@ -703,8 +763,9 @@ def _link_default(cat: Catalog, key: str, pick: str, link: str, field: str) -> t
     fig = cat.link_defaults.get(key)
     if fig is None:
         what = f"link {link!r} has no {field!r}" if link else f"no link (so no {field!r})"
-        raise CatalogError(f"{what}, and the catalog's [link_defaults] has no {key!r} to "
-                           "fall back on")
+        raise CatalogError(
+            f"{what}, and the catalog's [link_defaults] has no {key!r} to fall back on"
+        )
     return fig.pick(pick), f"catalog link_defaults.{key} ({fig.source})"
 
 
@@ -713,16 +774,24 @@ def _link_record(cat: Catalog, name: str, level: str, chip: str):
         return None
     rec = cat.links.get(name)
     if rec is None:
-        raise CatalogError(f"link {name!r} (scale-{level} link of chip {chip!r}) is not in the "
-                           f"catalog's [links]; known links: {', '.join(sorted(cat.links))}")
+        raise CatalogError(
+            f"link {name!r} (scale-{level} link of chip {chip!r}) is not in the "
+            f"catalog's [links]; known links: {', '.join(sorted(cat.links))}"
+        )
     return rec
 
 
-def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
-                 oversubscription: float = 1.0, pick: str = "best",
-                 scaleup_efficiency: float | None = None,
-                 scaleout_efficiency: float | None = None,
-                 switch_reduction: bool = False) -> Topology:
+def topology_for(
+    chip_key: str,
+    catalog: Catalog | None = None,
+    *,
+    system: str | None = None,
+    oversubscription: float = 1.0,
+    pick: str = "best",
+    scaleup_efficiency: float | None = None,
+    scaleout_efficiency: float | None = None,
+    switch_reduction: bool = False,
+) -> Topology:
     """The :class:`Topology` of a chip's default (or the given) system.
 
     Every number comes from the catalog: system ``domain_chips_count`` / ``chips_count``;
@@ -746,8 +815,10 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     if pick not in _PICK_INDEX:
         raise ValueError(f"pick {pick!r} must be one of {tuple(_PICK_INDEX)}")
     _check_range("oversubscription", oversubscription, 1.0)
-    for name, e in (("scaleup_efficiency", scaleup_efficiency),
-                    ("scaleout_efficiency", scaleout_efficiency)):
+    for name, e in (
+        ("scaleup_efficiency", scaleup_efficiency),
+        ("scaleout_efficiency", scaleout_efficiency),
+    ):
         if e is not None:
             _check_range(name, e, 0.0, 1.0, lo_open=True)
     cat = catalog if catalog is not None else load_catalog()
@@ -759,8 +830,7 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     if system is not None:
         sys_rec = cat.system(system)
         if sys_rec.chip != key:
-            raise ValueError(f"system {system!r} is built from chip {sys_rec.chip!r}, "
-                             f"not {key!r}")
+            raise ValueError(f"system {system!r} is built from chip {sys_rec.chip!r}, not {key!r}")
     else:
         want = DEFAULT_SYSTEM.get(key)
         if want is not None and want in cat.systems and cat.systems[want].chip == key:
@@ -787,15 +857,17 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
         sys_name = f"{key} (no catalog system)"
         prov["domain_size"] = "no system: a domain of one chip"
 
-    links = {"up": _link_record(cat, up_name, "up", key),
-             "out": _link_record(cat, out_name, "out", key)}
+    links = {
+        "up": _link_record(cat, up_name, "up", key),
+        "out": _link_record(cat, out_name, "out", key),
+    }
     names = {"up": up_name, "out": out_name}
     link_txt = ""
     if links["up"] is not None:
         link_txt = " ".join(str(links["up"].text.get(f, "")) for f in ("topology", "kind"))
     link_txt = link_txt.strip().lower()
 
-    def _is_mesh(txt: str) -> bool:   # a 2-D mesh; a full mesh (MI300X) counts as switched
+    def _is_mesh(txt: str) -> bool:  # a 2-D mesh; a full mesh (MI300X) counts as switched
         return "mesh" in txt and "full" not in txt
 
     if topo_txt:
@@ -809,25 +881,28 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
 
     def bandwidth(level: str) -> float:
         chip_key_field = f"scale{level if level == 'out' else 'up'}_bytes_per_s_per_dir"
-        if level == "up" and mesh:   # per edge: the link figure, never the chip total
+        if level == "up" and mesh:  # per edge: the link figure, never the chip total
             got = _figure(links["up"], ("bytes_per_s_per_dir",), pick)
             if got is None:
-                raise CatalogError(f"no mesh edge bandwidth for {key}: link {up_name!r} "
-                                   "lacks bytes_per_s_per_dir")
+                raise CatalogError(
+                    f"no mesh edge bandwidth for {key}: link {up_name!r} lacks bytes_per_s_per_dir"
+                )
             return _store(level, got)
         got = _figure(rec, (chip_key_field,), pick)
         if got is not None and got[0] <= 0:
             got = None
         if got is None and sys_rec is not None:
-            got = _figure(sys_rec, (f"{chip_key_field[:-8]}_per_chip_per_dir",
-                                    chip_key_field), pick)
+            got = _figure(
+                sys_rec, (f"{chip_key_field[:-8]}_per_chip_per_dir", chip_key_field), pick
+            )
         if got is None:
             got = _figure(links[level], ("bytes_per_s_per_dir",), pick)
         if got is None:
             raise CatalogError(
                 f"no scale-{level} bandwidth known for chip {key!r} (system {sys_name!r}, "
                 f"link {names[level]!r}); give the chip '{chip_key_field}', the link "
-                f"'bytes_per_s_per_dir', or pass system=")
+                f"'bytes_per_s_per_dir', or pass system="
+            )
         return _store(level, got)
 
     def _store(level: str, got: tuple[float, str]) -> float:
@@ -847,13 +922,14 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
             return float(given)
         got = _figure(links[level], ("efficiency_ratio", "bw_efficiency_ratio"), pick)
         if got is None:
-            cls = ("scaleup_mesh" if mesh else "scaleup_switched") if level == "up" \
-                else "scaleout"
-            got = _link_default(cat, f"{cls}_efficiency_ratio", pick, names[level],
-                                "efficiency_ratio")
+            cls = ("scaleup_mesh" if mesh else "scaleup_switched") if level == "up" else "scaleout"
+            got = _link_default(
+                cat, f"{cls}_efficiency_ratio", pick, names[level], "efficiency_ratio"
+            )
         if not 0.0 < got[0] <= 1.0:
-            raise CatalogError(f"link {names[level]!r}: efficiency {got[0]:g} ({got[1]}) must "
-                               "be in (0, 1]")
+            raise CatalogError(
+                f"link {names[level]!r}: efficiency {got[0]:g} ({got[1]}) must be in (0, 1]"
+            )
         prov[f"scale{level}_efficiency"] = got[1]
         return float(got[0])
 
@@ -866,18 +942,29 @@ def topology_for(chip_key: str, catalog: Catalog | None = None, *, system: str |
     if reduce:
         got = _figure(links["up"], ("switch_reduction_ratio",), pick)
         if got is None:
-            got = _link_default(cat, "switch_reduction_ratio", pick, up_name,
-                                "switch_reduction_ratio")
+            got = _link_default(
+                cat, "switch_reduction_ratio", pick, up_name, "switch_reduction_ratio"
+            )
         prov["switch_reduction_ratio"] = got[1]
         ratio = float(got[0])
     return Topology(
-        chip=key, system=sys_name, domain_size=max(1, domain), mesh=bool(mesh),
-        scaleup_link=up_name or "(none)", scaleout_link=out_name or "(none)",
-        scaleup_nominal_bytes_per_s=up_bw, scaleout_nominal_bytes_per_s=out_bw,
-        scaleup_efficiency=up_eff, scaleout_efficiency=out_eff,
-        scaleup_latency_s=up_lat, scaleout_latency_s=out_lat,
-        oversubscription=float(oversubscription), provenance=prov,
-        switch_reduction=reduce, switch_reduction_ratio=ratio)
+        chip=key,
+        system=sys_name,
+        domain_size=max(1, domain),
+        mesh=bool(mesh),
+        scaleup_link=up_name or "(none)",
+        scaleout_link=out_name or "(none)",
+        scaleup_nominal_bytes_per_s=up_bw,
+        scaleout_nominal_bytes_per_s=out_bw,
+        scaleup_efficiency=up_eff,
+        scaleout_efficiency=out_eff,
+        scaleup_latency_s=up_lat,
+        scaleout_latency_s=out_lat,
+        oversubscription=float(oversubscription),
+        provenance=prov,
+        switch_reduction=reduce,
+        switch_reduction_ratio=ratio,
+    )
 
 
 def _switch_reduction(wanted: bool, link, up_name: str, mesh: bool, chip: str) -> bool:
@@ -886,17 +973,25 @@ def _switch_reduction(wanted: bool, link, up_name: str, mesh: bool, chip: str) -
     if not wanted:
         return False
     if mesh or link is None or link.text.get("switch_reduction") is not True:
-        raise ValueError(f"switch_reduction=True needs a scale-up switch that reduces in the "
-                         f"network (NVLink4/NVLink5 NVSwitch); chip {chip!r} has "
-                         f"{up_name or 'no scale-up link'!r}")
+        raise ValueError(
+            f"switch_reduction=True needs a scale-up switch that reduces in the "
+            f"network (NVLink4/NVLink5 NVSwitch); chip {chip!r} has "
+            f"{up_name or 'no scale-up link'!r}"
+        )
     return True
 
 
-def network_for(chip_key: str, catalog: Catalog | None = None, *, system: str | None = None,
-                oversubscription: float = 1.0, pick: str = "best",
-                scaleup_efficiency: float | None = None,
-                scaleout_efficiency: float | None = None,
-                switch_reduction: bool = False) -> Network:
+def network_for(
+    chip_key: str,
+    catalog: Catalog | None = None,
+    *,
+    system: str | None = None,
+    oversubscription: float = 1.0,
+    pick: str = "best",
+    scaleup_efficiency: float | None = None,
+    scaleout_efficiency: float | None = None,
+    switch_reduction: bool = False,
+) -> Network:
     """The :class:`Network` of a chip's default system (e.g. ``h100_sxm`` -> ``dgx_h100``:
     8 GPUs on NVLink4 at 450 GB/s per direction, one 400 Gb/s NIC each), or of
     ``system``, with a scale-out fat-tree taper of ``oversubscription`` (>= 1).
@@ -906,10 +1001,16 @@ def network_for(chip_key: str, catalog: Catalog | None = None, *, system: str | 
     ``switch_reduction=True`` adds the in-switch NVLS all-reduce on NVLink4/5 systems. See
     :func:`topology_for` for where each number comes from and :func:`describe`.
     """
-    return topology_for(chip_key, catalog, system=system, oversubscription=oversubscription,
-                        pick=pick, scaleup_efficiency=scaleup_efficiency,
-                        scaleout_efficiency=scaleout_efficiency,
-                        switch_reduction=switch_reduction).network()
+    return topology_for(
+        chip_key,
+        catalog,
+        system=system,
+        oversubscription=oversubscription,
+        pick=pick,
+        scaleup_efficiency=scaleup_efficiency,
+        scaleout_efficiency=scaleout_efficiency,
+        switch_reduction=switch_reduction,
+    ).network()
 
 
 def _fmt_bw(x: float) -> str:
@@ -924,10 +1025,13 @@ def _fmt_t(x: float) -> str:
     return f"{x * 1e3:.2f} ms" if x < 1 else f"{x:.3f} s"
 
 
-def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
-             groups: Sequence[int] | None = None, kinds: Sequence[str] = ("all_reduce",
-                                                                         "all_to_all"),
-             provenance: bool = True) -> str:
+def describe(
+    topology: Topology,
+    sizes_bytes: Sequence[float] = (1e6, 1e9),
+    groups: Sequence[int] | None = None,
+    kinds: Sequence[str] = ("all_reduce", "all_to_all"),
+    provenance: bool = True,
+) -> str:
     """A plain-text report: the links with their sources, then a table of collective
     times (and the algorithm ``auto`` picks) for a few message sizes and group sizes."""
     t = topology
@@ -939,8 +1043,8 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
     lines = [
         f"{t.chip} on {t.system}: scale-up domain of {dom} chips "
         f"({'2-D mesh' if t.mesh else 'switched'}), scale-out oversubscription "
-        f"{t.oversubscription:g}:1" + (", in-switch reduction (NVLS) on" if t.switch_reduction
-                                        else ""),
+        f"{t.oversubscription:g}:1"
+        + (", in-switch reduction (NVLS) on" if t.switch_reduction else ""),
         f"  scale-up  {t.scaleup_link:16s} {_fmt_bw(t.scaleup_nominal_bytes_per_s)} {up_unit}/dir"
         f" x {t.scaleup_efficiency:.2f} = {_fmt_bw(t.scaleup_nominal_bytes_per_s * t.scaleup_efficiency)},"
         f" latency {_fmt_t(t.scaleup_latency_s)}",
@@ -953,7 +1057,9 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
         lines += [f"    {k}: {v}" for k, v in t.provenance.items()]
     if not kinds or not sizes_bytes:
         return "\n".join(lines)
-    head = f"  {'collective':14s} {'bytes':>8s} " + " ".join(f"{'g=' + str(g):>20s}" for g in groups)
+    head = f"  {'collective':14s} {'bytes':>8s} " + " ".join(
+        f"{'g=' + str(g):>20s}" for g in groups
+    )
     lines += ["", head]
     for kind in kinds:
         for n in sizes_bytes:
@@ -967,9 +1073,25 @@ def describe(topology: Topology, sizes_bytes: Sequence[float] = (1e6, 1e9),
 
 
 __all__ = [
-    "ALGORITHMS", "KINDS", "VALID_ALGORITHMS", "SMOOTH_P",
-    "Network", "Topology",
-    "algorithm_times_s", "best_algorithm", "bus_bandwidth_bytes_per_s", "collective_time_s",
-    "default_switch_reduction_ratio", "describe", "hard_min", "mesh2d_rs_time_s", "network_for", "point_to_point_time_s",
-    "ring_time_s", "smooth_min", "topology_for", "tree_time_s", "validate_network",
+    "ALGORITHMS",
+    "KINDS",
+    "VALID_ALGORITHMS",
+    "SMOOTH_P",
+    "Network",
+    "Topology",
+    "algorithm_times_s",
+    "best_algorithm",
+    "bus_bandwidth_bytes_per_s",
+    "collective_time_s",
+    "default_switch_reduction_ratio",
+    "describe",
+    "hard_min",
+    "mesh2d_rs_time_s",
+    "network_for",
+    "point_to_point_time_s",
+    "ring_time_s",
+    "smooth_min",
+    "topology_for",
+    "tree_time_s",
+    "validate_network",
 ]

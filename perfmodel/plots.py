@@ -13,10 +13,17 @@ import numpy as np
 from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, ChipRecord
 
 
-def roofline_chart(path: str | Path, record: ChipRecord, chip, point: Mapping | None = None,
-                   *, precision: str = "bf16", compute_eff: float = 1.0,
-                   memory_eff: tuple[float, float] = (1.0, 1.0),
-                   title: str | None = None) -> Path:
+def roofline_chart(
+    path: str | Path,
+    record: ChipRecord,
+    chip,
+    point: Mapping | None = None,
+    *,
+    precision: str = "bf16",
+    compute_eff: float = 1.0,
+    memory_eff: tuple[float, float] = (1.0, 1.0),
+    title: str | None = None,
+) -> Path:
     """Draw a log-log roofline chart for one chip and save it to ``path`` (PNG, SVG, PDF).
 
     The chart shows attainable rate ``min(peak, intensity * bandwidth)`` (FLOP/s) against
@@ -69,28 +76,51 @@ def roofline_chart(path: str | Path, record: ChipRecord, chip, point: Mapping | 
         color = "C3" if main else "0.45"
         ax.axhline(rate, ls="-" if main else "--", lw=1.6 if main else 0.9, color=color)
         unit = "OP/s" if names == ["int8"] else "FLOP/s"
-        ax.annotate(f"{'/'.join(names)} peak {rate / 1e12:,.4g} T{unit}", (x[0], rate),
-                    ha="left", va="bottom", fontsize=8, color=color)
+        ax.annotate(
+            f"{'/'.join(names)} peak {rate / 1e12:,.4g} T{unit}",
+            (x[0], rate),
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color=color,
+        )
     levels = [("SRAM", 0), ("DRAM", 1)]
     for (label, i), color in zip(levels, ("C2", "C0"), strict=True):
         if label == "SRAM" and cap[0] <= 0:
             continue
         roof = np.minimum(main_peak, x * bw[i])
-        ax.plot(x, roof, color=color, lw=2,
-                label=f"{label} roof {bw[i] / 1e12:,.3g} TB/s "
-                      f"({cap[i] / 1e9:,.3g} GB), ridge {main_peak / bw[i]:,.3g} FLOP/byte")
+        ax.plot(
+            x,
+            roof,
+            color=color,
+            lw=2,
+            label=f"{label} roof {bw[i] / 1e12:,.3g} TB/s "
+            f"({cap[i] / 1e9:,.3g} GB), ridge {main_peak / bw[i]:,.3g} FLOP/byte",
+        )
     if point is not None:
-        ax.plot([point["intensity_flops_per_byte"]], [point["attainable_flops_per_s"]], "o",
-                ms=9, color="k", zorder=5, label=str(point.get("label", "op")))
+        ax.plot(
+            [point["intensity_flops_per_byte"]],
+            [point["attainable_flops_per_s"]],
+            "o",
+            ms=9,
+            color="k",
+            zorder=5,
+            label=str(point.get("label", "op")),
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
     ax.set_ylabel("attainable rate (FLOP/s)")
-    eff_txt = ("" if compute_eff == 1.0 and tuple(memory_eff) == (1.0, 1.0) else
-               f"\nat {compute_eff:.0%} of peak, {memory_eff[0]:.0%} of SRAM and "
-               f"{memory_eff[1]:.0%} of DRAM bandwidth")
-    ax.set_title(title or f"Roofline: {record.display_name} ({record.key}), {precision}{eff_txt}",
-                 fontsize=11)
+    eff_txt = (
+        ""
+        if compute_eff == 1.0 and tuple(memory_eff) == (1.0, 1.0)
+        else f"\nat {compute_eff:.0%} of peak, {memory_eff[0]:.0%} of SRAM and "
+        f"{memory_eff[1]:.0%} of DRAM bandwidth"
+    )
+    ax.set_title(
+        title or f"Roofline: {record.display_name} ({record.key}), {precision}{eff_txt}",
+        fontsize=11,
+    )
     ymin = min(main_peak, float(np.min(x * bw[1]))) / 2
     if point is not None:
         ymin = min(ymin, float(point["attainable_flops_per_s"]) / 3)

@@ -135,8 +135,13 @@ def _bpe(dtype: str, **dims) -> float:
 def _op(flops, nbytes, ws, dtype: str, kind: str) -> Op:
     if dtype not in PRECISION_INDEX:
         raise ValueError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
-    return Op(_f(flops), _f(nbytes), _f(ws), jnp.asarray(PRECISION_INDEX[dtype]),
-              jnp.asarray(OP_KIND_INDEX[kind]))
+    return Op(
+        _f(flops),
+        _f(nbytes),
+        _f(ws),
+        jnp.asarray(PRECISION_INDEX[dtype]),
+        jnp.asarray(OP_KIND_INDEX[kind]),
+    )
 
 
 def matmul(m, n, k, dtype: str = "bf16") -> Op:
@@ -154,12 +159,16 @@ def batched_matmul(batch, m, n, k, dtype: str = "bf16") -> Op:
     """``batch`` independent (m, k) @ (k, n) products: ``batch`` times :func:`matmul`."""
     _bpe(dtype, batch=batch)
     one = matmul(m, n, k, dtype)
-    return one.replace(flops=one.flops * batch, bytes=one.bytes * batch,
-                       working_set_bytes=one.working_set_bytes * batch)
+    return one.replace(
+        flops=one.flops * batch,
+        bytes=one.bytes * batch,
+        working_set_bytes=one.working_set_bytes * batch,
+    )
 
 
-def attention(batch, heads, seq_q, seq_kv, head_dim, dtype: str = "bf16",
-              causal: bool = False) -> Op:
+def attention(
+    batch, heads, seq_q, seq_kv, head_dim, dtype: str = "bf16", causal: bool = False
+) -> Op:
     """Flash-style fused attention forward, softmax(Q K^T) V, never materialising the
     score matrix.
 
@@ -172,8 +181,9 @@ def attention(batch, heads, seq_q, seq_kv, head_dim, dtype: str = "bf16",
     return _op(flops, nbytes, nbytes, dtype, "attention")
 
 
-def elementwise(n, dtype: str = "bf16", inputs: int = 2, outputs: int = 1,
-                flops_per_element: float = 1.0) -> Op:
+def elementwise(
+    n, dtype: str = "bf16", inputs: int = 2, outputs: int = 1, flops_per_element: float = 1.0
+) -> Op:
     """An elementwise op over ``n`` elements (e.g. ``c = a + b``: 2 inputs, 1 output).
 
     flops = n * flops_per_element;  bytes = n (inputs + outputs) * bytes_per_element.
@@ -203,21 +213,33 @@ def layernorm(rows, cols, dtype: str = "bf16") -> Op:
     return _op(8.0 * _f(rows) * cols, nbytes, nbytes, dtype, "reduction")
 
 
-def conv2d(batch, height, width, c_in, c_out, kernel_h=3, kernel_w=3, stride=1,
-           dtype: str = "bf16") -> Op:
+def conv2d(
+    batch, height, width, c_in, c_out, kernel_h=3, kernel_w=3, stride=1, dtype: str = "bf16"
+) -> Op:
     """2-D convolution, 'same' padding: output is (height/stride, width/stride).
 
     flops = 2 b h_o w_o c_out c_in k_h k_w;
     bytes = (b h w c_in + k_h k_w c_in c_out + b h_o w_o c_out) * bytes_per_element.
     """
-    b = _bpe(dtype, batch=batch, height=height, width=width, c_in=c_in, c_out=c_out,
-             kernel_h=kernel_h, kernel_w=kernel_w)
+    b = _bpe(
+        dtype,
+        batch=batch,
+        height=height,
+        width=width,
+        c_in=c_in,
+        c_out=c_out,
+        kernel_h=kernel_h,
+        kernel_w=kernel_w,
+    )
     if not isinstance(stride, jax.core.Tracer) and not stride > 0:
         raise ValueError(f"stride = {stride!r} must be > 0")
     ho, wo = _f(height) / stride, _f(width) / stride
     flops = 2.0 * batch * ho * wo * c_out * c_in * kernel_h * kernel_w
-    nbytes = (_f(batch) * height * width * c_in + _f(kernel_h) * kernel_w * c_in * c_out
-              + _f(batch) * ho * wo * c_out) * b
+    nbytes = (
+        _f(batch) * height * width * c_in
+        + _f(kernel_h) * kernel_w * c_in * c_out
+        + _f(batch) * ho * wo * c_out
+    ) * b
     return _op(flops, nbytes, nbytes, dtype, "conv2d")
 
 
@@ -243,8 +265,14 @@ LEVEL_TAU = 0.02
 """Width of the smooth SRAM/DRAM choice, in natural-log units of working_set/capacity."""
 
 
-def op_time(op: Op, chip: Chip, eff: Efficiency | None = None, *, smooth: bool = False,
-            level_tau: float = LEVEL_TAU) -> OpTiming:
+def op_time(
+    op: Op,
+    chip: Chip,
+    eff: Efficiency | None = None,
+    *,
+    smooth: bool = False,
+    level_tau: float = LEVEL_TAU,
+) -> OpTiming:
     """Time of ``op`` on ``chip`` (one op, one chip; vmap at the call site).
 
     Args:
@@ -275,7 +303,9 @@ def op_time(op: Op, chip: Chip, eff: Efficiency | None = None, *, smooth: bool =
     bw = chip.mem_bytes_per_s * eff.memory
     sram_cap = chip.mem_bytes[0]
     if smooth:
-        ratio = jnp.log(jnp.maximum(op.working_set_bytes, 1.0)) - jnp.log(jnp.maximum(sram_cap, 1.0))
+        ratio = jnp.log(jnp.maximum(op.working_set_bytes, 1.0)) - jnp.log(
+            jnp.maximum(sram_cap, 1.0)
+        )
         in_sram = jax.nn.sigmoid(-ratio / level_tau) * (sram_cap > 0)
         # Geometric blend of the two bandwidths: the error against the hard choice is the
         # factor (bw_sram / bw_dram) ** (1 - in_sram), small even when the levels differ
@@ -291,8 +321,15 @@ def op_time(op: Op, chip: Chip, eff: Efficiency | None = None, *, smooth: bool =
     level = jnp.where(op.working_set_bytes <= sram_cap, 1, 2)
     bound = jnp.where(compute_s >= memory_s, 0, level)
     intensity = op.flops / jnp.maximum(op.bytes, 1.0)
-    return OpTiming(time_s, compute_s, memory_s, jnp.broadcast_to(eff.overhead_s, time_s.shape),
-                    bound, intensity, op.flops / time_s)
+    return OpTiming(
+        time_s,
+        compute_s,
+        memory_s,
+        jnp.broadcast_to(eff.overhead_s, time_s.shape),
+        bound,
+        intensity,
+        op.flops / time_s,
+    )
 
 
 def op_time_s(op: Op, chip: Chip, eff: Efficiency | None = None, smooth: bool = False):

@@ -123,13 +123,26 @@ class Layout:
         return d
 
 
-def make_layout(tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, mb: int = 1,
-                vpp: int = 1, sp: bool | int = False, recompute: str | int = "none",
-                zero: int = 1) -> Layout:
+def make_layout(
+    tp: int = 1,
+    pp: int = 1,
+    dp: int = 1,
+    cp: int = 1,
+    mb: int = 1,
+    vpp: int = 1,
+    sp: bool | int = False,
+    recompute: str | int = "none",
+    zero: int = 1,
+) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp)
     for k, v in vals.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not 1 <= v <= 10**7:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or v != int(v)
+            or not 1 <= v <= 10**7
+        ):
             raise ValueError(f"layout field '{k}' = {v!r} must be an integer >= 1")
     if isinstance(recompute, str):
         if recompute not in RECOMPUTE:
@@ -143,8 +156,12 @@ def make_layout(tp: int = 1, pp: int = 1, dp: int = 1, cp: int = 1, mb: int = 1,
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
     if vpp > 1 and pp == 1:
         raise ValueError(f"layout field 'vpp' = {vpp} needs pp > 1")
-    return Layout(**{k: _f(v) for k, v in vals.items()}, sp=_f(int(sp)),
-                  recompute=_f(recompute), zero=_f(zero))
+    return Layout(
+        **{k: _f(v) for k, v in vals.items()},
+        sp=_f(int(sp)),
+        recompute=_f(recompute),
+        zero=_f(zero),
+    )
 
 
 @flax.struct.dataclass
@@ -194,8 +211,15 @@ def default_efficiency() -> TrainEfficiency:
     """
     return TrainEfficiency(
         roofline=rf.Efficiency(_f([0.60, 0.50, 1.0, 1.0, 0.60]), _f([0.90, 0.85]), _f(3e-6)),
-        fp8_matmul=_f(1.0), tp_overlap=_f(0.5), cp_overlap=_f(0.5), pp_overlap=_f(0.0),
-        dp_tail=_f(0.1), mem_usable=_f(0.95), grad_comm_bytes=_f(4.0), step_overhead_s=_f(0.0))
+        fp8_matmul=_f(1.0),
+        tp_overlap=_f(0.5),
+        cp_overlap=_f(0.5),
+        pp_overlap=_f(0.0),
+        dp_tail=_f(0.1),
+        mem_usable=_f(0.95),
+        grad_comm_bytes=_f(4.0),
+        step_overhead_s=_f(0.0),
+    )
 
 
 @flax.struct.dataclass
@@ -240,8 +264,14 @@ def get_network(chip_key: str, catalog=None):
 def _collective(kind, nbytes, group, net, members_per_domain, smooth=False):
     from perfmodel.interconnect import collective_time_s
 
-    t = collective_time_s(kind, nbytes, group, net, members_per_domain=members_per_domain,
-                          algorithm="smooth" if smooth else "auto")
+    t = collective_time_s(
+        kind,
+        nbytes,
+        group,
+        net,
+        members_per_domain=members_per_domain,
+        algorithm="smooth" if smooth else "auto",
+    )
     return jnp.where(group > 1, t, 0.0)
 
 
@@ -272,7 +302,7 @@ def activation_bytes_per_layer(w: Workload, lay: Layout):
     sbh = lay.mb * w.seq / lay.cp * w.hidden
     t = lay.tp
     sp = lay.sp > 0
-    replicated = 4.0 + 2.0 * e                       # norm inputs, QKV and FFN-up inputs
+    replicated = 4.0 + 2.0 * e  # norm inputs, QKV and FFN-up inputs
     sharded = 2.0 + 4.0 * kvr + 2.0 + 2.0 * g * r + e * r
     none = jnp.where(sp, (replicated + sharded) / t, replicated + sharded / t)
     sel_rep = 4.0
@@ -287,16 +317,19 @@ def memory_per_device(w: Workload, lay: Layout):
     """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``."""
     t, p, d = lay.tp, lay.pp, lay.dp
     m = w.global_batch / (d * lay.mb)
-    stage_params = (w.layers / p * wl.layer_params(w)
-                    + jnp.where(p > 1, jnp.maximum(wl.embedding_params(w), wl.head_params(w)),
-                                wl.embedding_params(w) + wl.head_params(w)))
+    stage_params = w.layers / p * wl.layer_params(w) + jnp.where(
+        p > 1,
+        jnp.maximum(wl.embedding_params(w), wl.head_params(w)),
+        wl.embedding_params(w) + wl.head_params(w),
+    )
     per_dev = stage_params / t
     weights = per_dev * _weight_bytes(w.precision) / jnp.where(lay.zero >= 3, d, 1.0)
     grads = per_dev * 4.0 / jnp.where(lay.zero >= 2, d, 1.0)
     opt = per_dev * 12.0 / jnp.where(lay.zero >= 1, d, 1.0)
     act_layer, act_full_layer = activation_bytes_per_layer(w, lay)
-    inflight = jnp.where(p > 1, jnp.minimum(m, p) * jnp.where(
-        lay.vpp > 1, 1.0 + (p - 1.0) / (p * lay.vpp), 1.0), 1.0)
+    inflight = jnp.where(
+        p > 1, jnp.minimum(m, p) * jnp.where(lay.vpp > 1, 1.0 + (p - 1.0) / (p * lay.vpp), 1.0), 1.0
+    )
     acts = w.layers / p * act_layer * inflight
     acts = acts + jnp.where(lay.recompute == 2, act_full_layer, 0.0)
     tok = lay.mb * w.seq / lay.cp
@@ -317,7 +350,9 @@ def _ops_time(ops, chip: Chip, eff: rf.Efficiency, smooth: bool):
 def _chip_efficiency(w: Workload, te: TrainEfficiency) -> rf.Efficiency:
     eff = te.roofline
     if w.precision == "fp8":
-        eff = eff.replace(compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.fp8_matmul))
+        eff = eff.replace(
+            compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.fp8_matmul)
+        )
     return eff
 
 
@@ -325,8 +360,16 @@ def _max(a, b, smooth):
     return rf.smooth_max(a, b) if smooth else jnp.maximum(a, b)
 
 
-def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
-              eff: TrainEfficiency | None = None, *, smooth: bool = False) -> StepResult:
+def step_time(
+    w: Workload,
+    chip: Chip,
+    net,
+    lay: Layout,
+    n_chips=None,
+    eff: TrainEfficiency | None = None,
+    *,
+    smooth: bool = False,
+) -> StepResult:
     """Time, memory and MFU of one optimizer step of ``w`` on ``chip``s with layout ``lay``.
 
     Pure and differentiable in every leaf of ``w``, ``chip``, ``net`` and ``eff`` (use
@@ -354,8 +397,10 @@ def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
     sel = times[0] + times[wl.ATTENTION_OP_INDEX] + times[5] + times[7]
     rec = jnp.where(lay.recompute == 2, layer_fwd, jnp.where(lay.recompute == 1, sel, 0.0))
     stem, stem_on = wl.stem_op(w, b, c)
-    head_fwd = (sum(_ops_time(wl.head_ops(w, b, t, c), chip, reff, smooth))
-                + stem_on * rf.op_time(stem, chip, reff, smooth=smooth).time_s)
+    head_fwd = (
+        sum(_ops_time(wl.head_ops(w, b, t, c), chip, reff, smooth))
+        + stem_on * rf.op_time(stem, chip, reff, smooth=smooth).time_s
+    )
 
     # ---- TP ----
     domain = net.domain_size
@@ -364,8 +409,9 @@ def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
     mpd_tp = jnp.minimum(t, domain)
     coll = functools.partial(_collective, net=net, smooth=smooth)
     ar = coll("all_reduce", act_bytes, t, members_per_domain=mpd_tp)
-    rs_ag = (coll("reduce_scatter", act_bytes, t, members_per_domain=mpd_tp)
-             + coll("all_gather", act_bytes, t, members_per_domain=mpd_tp))
+    rs_ag = coll("reduce_scatter", act_bytes, t, members_per_domain=mpd_tp) + coll(
+        "all_gather", act_bytes, t, members_per_domain=mpd_tp
+    )
     one_tp = jnp.where(lay.sp > 0, rs_ag, ar)
     n_tp = 4.0 + jnp.where(lay.recompute == 2, 2.0, 0.0)
     tp_layer = (1.0 - te.tp_overlap) * n_tp * one_tp
@@ -375,14 +421,19 @@ def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
     mpd_cp = jnp.clip(jnp.floor(domain / t), 1.0, c)
     ag_kv = coll("all_gather", kv_bytes, c, members_per_domain=mpd_cp)
     rs_kv = coll("reduce_scatter", kv_bytes, c, members_per_domain=mpd_cp)
-    cp_layer = (1.0 - te.cp_overlap) * (2.0 * ag_kv + rs_kv
-                                        + jnp.where(lay.recompute == 2, ag_kv, 0.0))
+    cp_layer = (1.0 - te.cp_overlap) * (
+        2.0 * ag_kv + rs_kv + jnp.where(lay.recompute == 2, ag_kv, 0.0)
+    )
 
     # ---- PP ----
     p2p_bytes = act_bytes / t
     cross = t * c * d >= domain
-    p2p = coll("send_recv", p2p_bytes, _f(2.0),
-               members_per_domain=jnp.where(cross | (domain < 2), 1.0, 2.0))
+    p2p = coll(
+        "send_recv",
+        p2p_bytes,
+        _f(2.0),
+        members_per_domain=jnp.where(cross | (domain < 2), 1.0, 2.0),
+    )
     pp_mb = jnp.where(p > 1, (1.0 - te.pp_overlap) * 2.0 * v * p2p, 0.0)
 
     lps = w.layers / p
@@ -397,7 +448,9 @@ def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
     bubble = (p - 1.0) / v * t_mb
 
     # ---- DP ----
-    stage_params = w.layers / p * wl.layer_params(w) + (wl.embedding_params(w) + wl.head_params(w)) / p
+    stage_params = (
+        w.layers / p * wl.layer_params(w) + (wl.embedding_params(w) + wl.head_params(w)) / p
+    )
     per_dev = stage_params / t
     g_bytes = per_dev * te.grad_comm_bytes
     w_bytes = per_dev * _weight_bytes(w.precision)
@@ -426,18 +479,36 @@ def step_time(w: Workload, chip: Chip, net, lay: Layout, n_chips=None,
 
     weights, grads, opt, acts, total = memory_per_device(w, lay)
     cap = chip.mem_bytes[1] * te.mem_usable
-    valid = ((jnp.abs(n - n_chips) < 0.5) & (jnp.abs(m - jnp.round(m)) < 1e-9) & (m >= 1)
-             & (jnp.abs(w.heads / t - jnp.round(w.heads / t)) < 1e-9)
-             & (v >= 1) & ((v == 1) | (p > 1)))
+    valid = (
+        (jnp.abs(n - n_chips) < 0.5)
+        & (jnp.abs(m - jnp.round(m)) < 1e-9)
+        & (m >= 1)
+        & (jnp.abs(w.heads / t - jnp.round(w.heads / t)) < 1e-9)
+        & (v >= 1)
+        & ((v == 1) | (p > 1))
+    )
     return StepResult(
-        step_time_s=step, units_per_s=units / step, mfu=mfu,
-        compute_s=m * compute_mb, recompute_s=m * rec_mb, bubble_s=bubble,
-        tp_comm_s=m * lps * tp_layer, cp_comm_s=m * lps * cp_layer, pp_comm_s=m * pp_mb,
-        dp_comm_s=dp_exposed, optimizer_s=opt_s,
+        step_time_s=step,
+        units_per_s=units / step,
+        mfu=mfu,
+        compute_s=m * compute_mb,
+        recompute_s=m * rec_mb,
+        bubble_s=bubble,
+        tp_comm_s=m * lps * tp_layer,
+        cp_comm_s=m * lps * cp_layer,
+        pp_comm_s=m * pp_mb,
+        dp_comm_s=dp_exposed,
+        optimizer_s=opt_s,
         overhead_s=jnp.broadcast_to(te.step_overhead_s, step.shape),
-        memory_bytes=total, weights_bytes=weights, grads_bytes=grads, optimizer_bytes=opt,
-        activations_bytes=acts, capacity_bytes=jnp.broadcast_to(cap, step.shape),
-        fits=total <= cap, valid=valid)
+        memory_bytes=total,
+        weights_bytes=weights,
+        grads_bytes=grads,
+        optimizer_bytes=opt,
+        activations_bytes=acts,
+        capacity_bytes=jnp.broadcast_to(cap, step.shape),
+        fits=total <= cap,
+        valid=valid,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -468,49 +539,92 @@ def published_flops_per_token(w: Workload, convention: str):
 #: the publication does not give one: ``assumed``). ``tflops_per_gpu`` is the published
 #: figure in the publication's own FLOP convention.
 PUBLISHED_RUNS: tuple[dict[str, Any], ...] = (
-    dict(key="mlperf-gpt3-256", workload="gpt3-175b-mlperf", chip="h100_sxm", n=256,
-         tflops_per_gpu=960.0, convention="6n_full_attn",
-         layout=dict(tp=4, pp=8, dp=8, mb=2, vpp=6, sp=1, recompute="none", zero=1),
-         assumed="sp on, no recompute, distributed optimizer (ZeRO-1)",
-         source="MLPerf Training v4.1, NVIDIA eos_n32 gpt3 (steady state)"),
-    dict(key="mlperf-gpt3-512", workload="gpt3-175b-mlperf", chip="h100_sxm", n=512,
-         tflops_per_gpu=929.0, convention="6n_full_attn",
-         layout=dict(tp=4, pp=8, dp=16, mb=2, vpp=6, sp=1, recompute="none", zero=1),
-         assumed="same TP4 PP8 VPP6 MBS2 as the 256-GPU run (layout not in the table)",
-         source="MLPerf Training v4.1, NVIDIA eos_n64 gpt3 (steady state)"),
-    dict(key="llama3-405b-8k", workload="llama3-405b", chip="h100_sxm", n=8192,
-         tflops_per_gpu=430.0, convention="6n_full_attn",
-         layout=dict(tp=8, pp=16, dp=64, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
-         assumed="MBS 1, VPP 8 (~1 layer per virtual stage), SP on, ZeRO-1, selective "
-                 "recompute (126 layers x 0.54 GB of activations cannot fit without it)",
-         source="Llama 3 paper arXiv:2407.21783 Table 4"),
-    dict(key="llama3-405b-16k", workload="llama3-405b", chip="h100_sxm", n=16384,
-         tflops_per_gpu=400.0, convention="6n_full_attn",
-         layout=dict(tp=8, pp=16, dp=128, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
-         assumed="MBS 1, VPP 8, SP on, ZeRO-1, selective recompute",
-         source="Llama 3 paper arXiv:2407.21783 Table 4"),
-    dict(key="megatron-gpt3-96", workload="gpt3-175b-megatron", chip="h100_sxm", n=96,
-         tflops_per_gpu=0.47 * 989.4, convention="6n_full_attn",
-         layout=dict(tp=8, pp=12, dp=1, mb=1, vpp=4, sp=1, recompute="none", zero=1),
-         assumed="README gives no layout: TP8 (Megatron's GPT-3 175B example script), PP12 "
-                 "(one pipeline on 96 GPUs), VPP4 (2 layers per virtual stage), MBS1, SP, ZeRO-1",
-         source="Megatron-LM README, strong scaling (47% MFU)"),
-    dict(key="megatron-gpt3-4608", workload="gpt3-175b-megatron", chip="h100_sxm", n=4608,
-         tflops_per_gpu=0.42 * 989.4, convention="6n_full_attn",
-         layout=dict(tp=8, pp=12, dp=48, mb=1, vpp=4, sp=1, recompute="none", zero=1),
-         assumed="as at 96 GPUs with DP48 (24 micro-batches per pipeline)",
-         source="Megatron-LM README, strong scaling (42% MFU)"),
-    dict(key="megatron-1t-3072", workload="megatron-1t", chip="a100_80gb", n=3072,
-         tflops_per_gpu=163.0, convention="megatron_recompute",
-         layout=dict(tp=8, pp=64, dp=6, mb=1, vpp=2, sp=0, recompute="full", zero=0),
-         assumed="MBS 1, interleaved VPP 2 (1 layer per virtual stage), full recompute, no SP/ZeRO (2021)",
-         features=dict(recompute=("none", "full"), sp=(0,), zero=(0,), max_cp=1),
-         source="Narayanan et al. SC'21 arXiv:2104.04473 Table 1 (163 TFLOP/s, 52%)"),
+    dict(
+        key="mlperf-gpt3-256",
+        workload="gpt3-175b-mlperf",
+        chip="h100_sxm",
+        n=256,
+        tflops_per_gpu=960.0,
+        convention="6n_full_attn",
+        layout=dict(tp=4, pp=8, dp=8, mb=2, vpp=6, sp=1, recompute="none", zero=1),
+        assumed="sp on, no recompute, distributed optimizer (ZeRO-1)",
+        source="MLPerf Training v4.1, NVIDIA eos_n32 gpt3 (steady state)",
+    ),
+    dict(
+        key="mlperf-gpt3-512",
+        workload="gpt3-175b-mlperf",
+        chip="h100_sxm",
+        n=512,
+        tflops_per_gpu=929.0,
+        convention="6n_full_attn",
+        layout=dict(tp=4, pp=8, dp=16, mb=2, vpp=6, sp=1, recompute="none", zero=1),
+        assumed="same TP4 PP8 VPP6 MBS2 as the 256-GPU run (layout not in the table)",
+        source="MLPerf Training v4.1, NVIDIA eos_n64 gpt3 (steady state)",
+    ),
+    dict(
+        key="llama3-405b-8k",
+        workload="llama3-405b",
+        chip="h100_sxm",
+        n=8192,
+        tflops_per_gpu=430.0,
+        convention="6n_full_attn",
+        layout=dict(tp=8, pp=16, dp=64, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
+        assumed="MBS 1, VPP 8 (~1 layer per virtual stage), SP on, ZeRO-1, selective "
+        "recompute (126 layers x 0.54 GB of activations cannot fit without it)",
+        source="Llama 3 paper arXiv:2407.21783 Table 4",
+    ),
+    dict(
+        key="llama3-405b-16k",
+        workload="llama3-405b",
+        chip="h100_sxm",
+        n=16384,
+        tflops_per_gpu=400.0,
+        convention="6n_full_attn",
+        layout=dict(tp=8, pp=16, dp=128, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
+        assumed="MBS 1, VPP 8, SP on, ZeRO-1, selective recompute",
+        source="Llama 3 paper arXiv:2407.21783 Table 4",
+    ),
+    dict(
+        key="megatron-gpt3-96",
+        workload="gpt3-175b-megatron",
+        chip="h100_sxm",
+        n=96,
+        tflops_per_gpu=0.47 * 989.4,
+        convention="6n_full_attn",
+        layout=dict(tp=8, pp=12, dp=1, mb=1, vpp=4, sp=1, recompute="none", zero=1),
+        assumed="README gives no layout: TP8 (Megatron's GPT-3 175B example script), PP12 "
+        "(one pipeline on 96 GPUs), VPP4 (2 layers per virtual stage), MBS1, SP, ZeRO-1",
+        source="Megatron-LM README, strong scaling (47% MFU)",
+    ),
+    dict(
+        key="megatron-gpt3-4608",
+        workload="gpt3-175b-megatron",
+        chip="h100_sxm",
+        n=4608,
+        tflops_per_gpu=0.42 * 989.4,
+        convention="6n_full_attn",
+        layout=dict(tp=8, pp=12, dp=48, mb=1, vpp=4, sp=1, recompute="none", zero=1),
+        assumed="as at 96 GPUs with DP48 (24 micro-batches per pipeline)",
+        source="Megatron-LM README, strong scaling (42% MFU)",
+    ),
+    dict(
+        key="megatron-1t-3072",
+        workload="megatron-1t",
+        chip="a100_80gb",
+        n=3072,
+        tflops_per_gpu=163.0,
+        convention="megatron_recompute",
+        layout=dict(tp=8, pp=64, dp=6, mb=1, vpp=2, sp=0, recompute="full", zero=0),
+        assumed="MBS 1, interleaved VPP 2 (1 layer per virtual stage), full recompute, no SP/ZeRO (2021)",
+        features=dict(recompute=("none", "full"), sp=(0,), zero=(0,), max_cp=1),
+        source="Narayanan et al. SC'21 arXiv:2104.04473 Table 1 (163 TFLOP/s, 52%)",
+    ),
 )
 
 
-def published_run_prediction(case: dict[str, Any], *, eff: TrainEfficiency | None = None,
-                             catalog=None, search: bool = True) -> dict[str, Any]:
+def published_run_prediction(
+    case: dict[str, Any], *, eff: TrainEfficiency | None = None, catalog=None, search: bool = True
+) -> dict[str, Any]:
     """Predict one :data:`PUBLISHED_RUNS` case with its published layout (and, if
     ``search``, with the model's own best layout). Per-GPU figures are in the
     publication's FLOP convention. The published layout is timed even if the memory
@@ -524,11 +638,17 @@ def published_run_prediction(case: dict[str, Any], *, eff: TrainEfficiency | Non
     conv = float(published_flops_per_token(w, case["convention"]))
     n = case["n"]
     pred_tflops = float(r.units_per_s) / n * conv / 1e12
-    out = dict(key=case["key"], n=n, published_tflops=case["tflops_per_gpu"],
-               predicted_tflops=pred_tflops,
-               error_pct=100.0 * (pred_tflops / case["tflops_per_gpu"] - 1.0),
-               mfu=float(r.mfu), fits=bool(r.fits), memory_gb=float(r.memory_bytes) / 1e9,
-               step_time_s=float(r.step_time_s))
+    out = dict(
+        key=case["key"],
+        n=n,
+        published_tflops=case["tflops_per_gpu"],
+        predicted_tflops=pred_tflops,
+        error_pct=100.0 * (pred_tflops / case["tflops_per_gpu"] - 1.0),
+        mfu=float(r.mfu),
+        fits=bool(r.fits),
+        memory_gb=float(r.memory_bytes) / 1e9,
+        step_time_s=float(r.step_time_s),
+    )
     if search:
         best = best_layout(w, case["chip"], n, catalog=cat, eff=eff, **case.get("features", {}))
         out["best_tflops"] = best.tokens_per_s / n * conv / 1e12
@@ -542,8 +662,9 @@ _jit_step_impl = jax.jit(step_time, static_argnames=("smooth",))
 
 def _jit_step(w, chip, net, lay, n, eff, smooth=False):
     # the preset name is static in the pytree: strip it so presets share compilations
-    return _jit_step_impl(w.replace(name=""), chip.replace(name=""), net, lay, n, eff,
-                          smooth=smooth)
+    return _jit_step_impl(
+        w.replace(name=""), chip.replace(name=""), net, lay, n, eff, smooth=smooth
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -563,9 +684,16 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // i for i in small]))
 
 
-def layout_grid(w: Workload, n_chips: int, max_tp: int = 64, *,
-                recompute: tuple[str, ...] = RECOMPUTE, sp: tuple[int, ...] = (0, 1),
-                zero: tuple[int, ...] = ZERO_CHOICES, max_cp: int = 16) -> dict[str, np.ndarray]:
+def layout_grid(
+    w: Workload,
+    n_chips: int,
+    max_tp: int = 64,
+    *,
+    recompute: tuple[str, ...] = RECOMPUTE,
+    sp: tuple[int, ...] = (0, 1),
+    zero: tuple[int, ...] = ZERO_CHOICES,
+    max_cp: int = 16,
+) -> dict[str, np.ndarray]:
     """Every layout of ``w`` on ``n_chips`` chips as numpy columns (one row a layout).
 
     tp in {1..64} (powers of two dividing the heads and N, at most ``max_tp``: the
@@ -643,8 +771,10 @@ def _eval_grid(w, chip, net, lays, ns, eff):
     if k <= GRID_CHUNK or k % GRID_CHUNK:
         return per(w, chip, net, lays, ns, eff)
     split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
-    out = jax.lax.map(lambda a: per(w, chip, net, a[0], a[1], eff),
-                      (jax.tree_util.tree_map(split, lays), split(ns)))
+    out = jax.lax.map(
+        lambda a: per(w, chip, net, a[0], a[1], eff),
+        (jax.tree_util.tree_map(split, lays), split(ns)),
+    )
     return jax.tree_util.tree_map(lambda x: x.reshape((k,) + x.shape[2:]), out)
 
 
@@ -662,8 +792,14 @@ def _pad_grid(cols: dict[str, np.ndarray], ns: np.ndarray):
     return lay, n
 
 
-def evaluate_grid(w: Workload, chip: Chip, net, cols: dict[str, np.ndarray], ns: np.ndarray,
-                  eff: TrainEfficiency | None = None):
+def evaluate_grid(
+    w: Workload,
+    chip: Chip,
+    net,
+    cols: dict[str, np.ndarray],
+    ns: np.ndarray,
+    eff: TrainEfficiency | None = None,
+):
     """Throughput (units/s, 0 where the layout does not fit or is invalid), memory
     (byte) and the fit flag of every layout row, in one compiled call (numpy out)."""
     w, chip = w.replace(name=""), chip.replace(name="")
@@ -705,36 +841,77 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
-def _result(w: Workload, chip_key: str, chip: Chip, net, lay: Layout, n: int,
-            eff: TrainEfficiency, step: StepResult | None = None, **extra) -> TrainResult:
+def _result(
+    w: Workload,
+    chip_key: str,
+    chip: Chip,
+    net,
+    lay: Layout,
+    n: int,
+    eff: TrainEfficiency,
+    step: StepResult | None = None,
+    **extra,
+) -> TrainResult:
     r = _jit_step(w, chip, net, lay, _f(n), eff) if step is None else step
     g = {k: float(getattr(r, k)) for k in r.__dataclass_fields__}
     units = g["units_per_s"]
     seq = float(w.seq)
     tokens = units if w.unit == "token" else units * seq
     samples = units / seq if w.unit == "token" else units
-    bd = {k: g[k] for k in ("compute_s", "recompute_s", "bubble_s", "tp_comm_s", "cp_comm_s",
-                            "pp_comm_s", "dp_comm_s", "optimizer_s", "overhead_s")}
-    mem = {k: g[k] for k in ("weights_bytes", "grads_bytes", "optimizer_bytes",
-                             "activations_bytes")}
-    return TrainResult(workload=w.name, chip=chip_key, n_chips=int(n), precision=w.precision,
-                       unit=w.unit, step_time_s=g["step_time_s"], tokens_per_s=tokens,
-                       samples_per_s=samples, mfu=g["mfu"],
-                       memory_per_device_bytes=g["memory_bytes"],
-                       memory_capacity_bytes=g["capacity_bytes"], fits=bool(g["fits"]),
-                       layout=lay.to_dict(), breakdown=bd, memory=mem, **extra)
+    bd = {
+        k: g[k]
+        for k in (
+            "compute_s",
+            "recompute_s",
+            "bubble_s",
+            "tp_comm_s",
+            "cp_comm_s",
+            "pp_comm_s",
+            "dp_comm_s",
+            "optimizer_s",
+            "overhead_s",
+        )
+    }
+    mem = {
+        k: g[k] for k in ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes")
+    }
+    return TrainResult(
+        workload=w.name,
+        chip=chip_key,
+        n_chips=int(n),
+        precision=w.precision,
+        unit=w.unit,
+        step_time_s=g["step_time_s"],
+        tokens_per_s=tokens,
+        samples_per_s=samples,
+        mfu=g["mfu"],
+        memory_per_device_bytes=g["memory_bytes"],
+        memory_capacity_bytes=g["capacity_bytes"],
+        fits=bool(g["fits"]),
+        layout=lay.to_dict(),
+        breakdown=bd,
+        memory=mem,
+        **extra,
+    )
 
 
 def _prepare(workload, chip_key, n_chips, precision, catalog, chip=None, global_batch=None):
     if isinstance(workload, str):
         workload = wl.get_workload(workload)
     if not isinstance(workload, Workload):
-        raise ValueError(f"workload must be a preset name or a Workload, got {type(workload).__name__}")
+        raise ValueError(
+            f"workload must be a preset name or a Workload, got {type(workload).__name__}"
+        )
     w = workload.with_precision(precision).with_global_batch(global_batch)
     if w.precision == "int8":
-        raise ValueError("precision 'int8' is for inference; training precisions: "
-                         f"{wl.TRAIN_PRECISIONS}")
-    if isinstance(n_chips, bool) or not isinstance(n_chips, (int, np.integer)) or not 1 <= n_chips <= 10**7:
+        raise ValueError(
+            f"precision 'int8' is for inference; training precisions: {wl.TRAIN_PRECISIONS}"
+        )
+    if (
+        isinstance(n_chips, bool)
+        or not isinstance(n_chips, (int, np.integer))
+        or not 1 <= n_chips <= 10**7
+    ):
         raise ValueError(f"n_chips = {n_chips!r} must be an integer in [1, 10000000]")
     cat = catalog or load_catalog()
     key = cat.resolve(chip_key)
@@ -742,9 +919,18 @@ def _prepare(workload, chip_key, n_chips, precision, catalog, chip=None, global_
     return w, key, c, get_network(key, cat)
 
 
-def best_layout(workload, chip_key: str, n_chips: int, *, precision: str | None = None,
-                catalog=None, chip: Chip | None = None, global_batch: int | None = None,
-                eff: TrainEfficiency | None = None, **features) -> TrainResult:
+def best_layout(
+    workload,
+    chip_key: str,
+    n_chips: int,
+    *,
+    precision: str | None = None,
+    catalog=None,
+    chip: Chip | None = None,
+    global_batch: int | None = None,
+    eff: TrainEfficiency | None = None,
+    **features,
+) -> TrainResult:
     """The fastest layout of ``workload`` on ``n_chips`` chips that fits in memory.
 
     Builds the whole :func:`layout_grid` and evaluates it in one ``jit(vmap)`` call.
@@ -773,8 +959,10 @@ def best_layout(workload, chip_key: str, n_chips: int, *, precision: str | None 
     cols = layout_grid(w, n_chips, _max_tp(net), **features)
     k = len(cols["tp"])
     if k == 0:
-        raise ValueError(f"no parallel layout of '{w.name}' divides {n_chips} chips "
-                         f"(global batch {int(w.global_batch)}, heads {int(w.heads)})")
+        raise ValueError(
+            f"no parallel layout of '{w.name}' divides {n_chips} chips "
+            f"(global batch {int(w.global_batch)}, heads {int(w.heads)})"
+        )
     lay, ns = _pad_grid(cols, np.full(k, float(n_chips)))
     wa, ca = w.replace(name=""), c.replace(name="")
     t0 = time.perf_counter()
@@ -787,19 +975,40 @@ def best_layout(workload, chip_key: str, n_chips: int, *, precision: str | None 
         i = int(np.argmin(mem))
         raise ValueError(
             f"no layout of '{w.name}' fits on {n_chips} x {key}: the smallest needs "
-            f"{mem[i] / 1e9:.1f} GB per device, {float(c.mem_bytes[1] * eff.mem_usable) / 1e9:.1f} GB usable")
+            f"{mem[i] / 1e9:.1f} GB per device, {float(c.mem_bytes[1] * eff.mem_usable) / 1e9:.1f} GB usable"
+        )
     i = int(np.argmax(units))
     best = Layout(**{f: _f(cols[f][i]) for f in LAYOUT_FIELDS})
     row = jax.tree_util.tree_map(lambda x: x[i], out)
-    return _result(w, key, c, net, best, n_chips, eff, step=row, layouts_evaluated=k,
-                   layouts_fitting=int(ok.sum()), search_time_s=t2 - t1,
-                   compile_time_s=t1 - t0)
+    return _result(
+        w,
+        key,
+        c,
+        net,
+        best,
+        n_chips,
+        eff,
+        step=row,
+        layouts_evaluated=k,
+        layouts_fitting=int(ok.sum()),
+        search_time_s=t2 - t1,
+        compile_time_s=t1 - t0,
+    )
 
 
-def evaluate_layout(workload, chip_key: str, n_chips: int, layout: Layout | dict, *,
-                    precision: str | None = None, catalog=None, chip: Chip | None = None,
-                    global_batch: int | None = None, eff: TrainEfficiency | None = None,
-                    require_fit: bool = True) -> TrainResult:
+def evaluate_layout(
+    workload,
+    chip_key: str,
+    n_chips: int,
+    layout: Layout | dict,
+    *,
+    precision: str | None = None,
+    catalog=None,
+    chip: Chip | None = None,
+    global_batch: int | None = None,
+    eff: TrainEfficiency | None = None,
+    require_fit: bool = True,
+) -> TrainResult:
     """Step time of one given layout; ValueError if tp pp dp cp != n_chips, if the
     micro-batches do not divide the global batch, or (``require_fit``) if it does not
     fit in memory (the message gives memory needed vs available)."""
@@ -809,8 +1018,10 @@ def evaluate_layout(workload, chip_key: str, n_chips: int, layout: Layout | dict
     ld = lay.to_dict()
     prod = ld["tp"] * ld["pp"] * ld["dp"] * ld["cp"]
     if prod != n_chips:
-        raise ValueError(f"layout tp*pp*dp*cp = {ld['tp']}*{ld['pp']}*{ld['dp']}*{ld['cp']} = {prod} "
-                         f"must equal the number of chips {n_chips}")
+        raise ValueError(
+            f"layout tp*pp*dp*cp = {ld['tp']}*{ld['pp']}*{ld['dp']}*{ld['cp']} = {prod} "
+            f"must equal the number of chips {n_chips}"
+        )
     gbs = int(w.global_batch)
     if gbs % (ld["dp"] * ld["mb"]):
         raise ValueError(f"global batch {gbs} must be divisible by dp*mb = {ld['dp']}*{ld['mb']}")
@@ -823,13 +1034,21 @@ def evaluate_layout(workload, chip_key: str, n_chips: int, layout: Layout | dict
             f"device, {res.memory_capacity_bytes / 1e9:.1f} GB usable on {key} "
             f"(weights {res.memory['weights_bytes'] / 1e9:.1f}, grads {res.memory['grads_bytes'] / 1e9:.1f}, "
             f"optimizer {res.memory['optimizer_bytes'] / 1e9:.1f}, activations "
-            f"{res.memory['activations_bytes'] / 1e9:.1f} GB)")
+            f"{res.memory['activations_bytes'] / 1e9:.1f} GB)"
+        )
     return res
 
 
-def throughput_curve(workload, chip_key: str, counts, *, precision: str | None = None,
-                     chip: Chip | None = None, catalog=None,
-                     eff: TrainEfficiency | None = None) -> np.ndarray:
+def throughput_curve(
+    workload,
+    chip_key: str,
+    counts,
+    *,
+    precision: str | None = None,
+    chip: Chip | None = None,
+    catalog=None,
+    eff: TrainEfficiency | None = None,
+) -> np.ndarray:
     """Best-layout throughput (work units/s: tokens/s, or samples/s for the video model)
     at each chip count in ``counts``; 0 where no layout fits. All counts' grids are
     concatenated and evaluated in one compiled call."""
@@ -851,7 +1070,7 @@ def throughput_curve(workload, chip_key: str, counts, *, precision: str | None =
     start = 0
     for j, s in enumerate(sizes):
         if s:
-            out[j] = units[start:start + s].max()
+            out[j] = units[start : start + s].max()
         start += s
     return out
 
@@ -864,8 +1083,9 @@ INFERENCE_MODES = ("forward", "decode")
 _INF_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def _inference_one(w: Workload, chip: Chip, net, tp, batch, context, eff: TrainEfficiency,
-                   decode: bool):
+def _inference_one(
+    w: Workload, chip: Chip, net, tp, batch, context, eff: TrainEfficiency, decode: bool
+):
     """Per-replica time (s), work units produced and memory (byte) of one forward pass
     of ``batch`` samples on ``tp`` chips (or one decode step at ``context``)."""
     reff = _chip_efficiency(w, eff)
@@ -882,10 +1102,11 @@ def _inference_one(w: Workload, chip: Chip, net, tp, batch, context, eff: TrainE
         head = wl.head_ops(w, batch, tp, 1.0)
     layer = sum(_ops_time(ops, chip, reff, False))
     stem, stem_on = wl.stem_op(w, batch if not decode else batch / w.seq, 1.0)
-    head_t = (sum(_ops_time(head, chip, reff, False))
-              + stem_on * rf.op_time(stem, chip, reff).time_s)
+    head_t = sum(_ops_time(head, chip, reff, False)) + stem_on * rf.op_time(stem, chip, reff).time_s
     act_b = _bytes(wl.activation_dtype(w.precision))
-    ar = _collective("all_reduce", tok * w.hidden * act_b, tp, net, jnp.minimum(tp, net.domain_size))
+    ar = _collective(
+        "all_reduce", tok * w.hidden * act_b, tp, net, jnp.minimum(tp, net.domain_size)
+    )
     time_s = w.layers * (layer + (1.0 - eff.tp_overlap) * 2.0 * ar) + head_t
     weights = wl.param_count(w) * nb / tp
     ctx = context if decode else w.seq
@@ -897,6 +1118,7 @@ def _inference_one(w: Workload, chip: Chip, net, tp, batch, context, eff: TrainE
 
 def _bytes(precision: str) -> float:
     from perfmodel.hardware import BYTES_PER_ELEMENT
+
     return BYTES_PER_ELEMENT[precision]
 
 
@@ -906,10 +1128,19 @@ def _inference_grid(w, chip, net, tps, batches, context, eff, decode):
     return f(w, chip, net, tps, batches, context, eff, decode)
 
 
-def inference_throughput(workload, chip_key: str, n_chips: int, *, precision: str = "int8",
-                         chip: Chip | None = None, mode: str = "forward",
-                         context: int | None = None, catalog=None,
-                         eff: TrainEfficiency | None = None, details: bool = False):
+def inference_throughput(
+    workload,
+    chip_key: str,
+    n_chips: int,
+    *,
+    precision: str = "int8",
+    chip: Chip | None = None,
+    mode: str = "forward",
+    context: int | None = None,
+    catalog=None,
+    eff: TrainEfficiency | None = None,
+    details: bool = False,
+):
     """Forward-only throughput (work units/s) of ``workload`` on ``n_chips`` chips.
 
     The chips run ``n_chips // tp`` data-parallel replicas of a tensor-parallel group
@@ -935,7 +1166,11 @@ def inference_throughput(workload, chip_key: str, n_chips: int, *, precision: st
     if isinstance(workload, str):
         workload = wl.get_workload(workload)
     w = workload.with_precision(precision)
-    if isinstance(n_chips, bool) or not isinstance(n_chips, (int, np.integer)) or not 1 <= n_chips <= 10**7:
+    if (
+        isinstance(n_chips, bool)
+        or not isinstance(n_chips, (int, np.integer))
+        or not 1 <= n_chips <= 10**7
+    ):
         raise ValueError(f"n_chips = {n_chips!r} must be an integer in [1, 10000000]")
     decode = mode == "decode"
     if decode and w.unit != "token":
@@ -951,20 +1186,33 @@ def inference_throughput(workload, chip_key: str, n_chips: int, *, precision: st
     max_tp = min(_max_tp(net), int(n_chips))
     tps = [t for t in TP_CHOICES if t <= max_tp and int(w.heads) % t == 0] or [1]
     grid = np.array([(t, b) for t in tps for b in _INF_BATCHES], dtype=np.float64)
-    time_s, units, mem = (np.asarray(x) for x in _inference_grid(
-        w, c, net, jnp.asarray(grid[:, 0]), jnp.asarray(grid[:, 1]), _f(ctx), eff, decode))
+    time_s, units, mem = (
+        np.asarray(x)
+        for x in _inference_grid(
+            w, c, net, jnp.asarray(grid[:, 0]), jnp.asarray(grid[:, 1]), _f(ctx), eff, decode
+        )
+    )
     cap = float(c.mem_bytes[1] * eff.mem_usable)
     replicas = np.floor(n_chips / grid[:, 0])
     rate = np.where(mem <= cap, replicas * units / time_s, 0.0)
     if not (rate > 0).any():
         i = int(np.argmin(mem))
-        raise ValueError(f"'{w.name}' at {w.precision} does not fit for inference on up to "
-                         f"{int(grid[i, 0])} x {key}: needs {mem[i] / 1e9:.1f} GB per chip, "
-                         f"{cap / 1e9:.1f} GB usable")
+        raise ValueError(
+            f"'{w.name}' at {w.precision} does not fit for inference on up to "
+            f"{int(grid[i, 0])} x {key}: needs {mem[i] / 1e9:.1f} GB per chip, "
+            f"{cap / 1e9:.1f} GB usable"
+        )
     i = int(np.argmax(rate))
     if not details:
         return float(rate[i])
-    return float(rate[i]), dict(tp=int(grid[i, 0]), batch=int(grid[i, 1]),
-                                replicas=int(replicas[i]), memory_per_chip_bytes=float(mem[i]),
-                                memory_capacity_bytes=cap, time_per_pass_s=float(time_s[i]),
-                                precision=w.precision, mode=mode, unit=w.unit)
+    return float(rate[i]), dict(
+        tp=int(grid[i, 0]),
+        batch=int(grid[i, 1]),
+        replicas=int(replicas[i]),
+        memory_per_chip_bytes=float(mem[i]),
+        memory_capacity_bytes=cap,
+        time_per_pass_s=float(time_s[i]),
+        precision=w.precision,
+        mode=mode,
+        unit=w.unit,
+    )

@@ -97,13 +97,27 @@ class Workload:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: float(getattr(self, k)) for k in NUMERIC_FIELDS}
-        d.update(name=self.name, precision=self.precision, gated_ffn=self.gated_ffn,
-                 causal=self.causal, unit=self.unit)
+        d.update(
+            name=self.name,
+            precision=self.precision,
+            gated_ffn=self.gated_ffn,
+            causal=self.causal,
+            unit=self.unit,
+        )
         return d
 
 
-NUMERIC_FIELDS = ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "seq",
-                  "global_batch", "patch_dim")
+NUMERIC_FIELDS = (
+    "layers",
+    "hidden",
+    "heads",
+    "kv_heads",
+    "ffn",
+    "vocab",
+    "seq",
+    "global_batch",
+    "patch_dim",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -201,14 +215,15 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp) -> list[rf.Op]:
     tok = micro_batch * w.seq / cp
     tok_el = jnp.where(sp > 0, tok / tp, tok)
     n_up = 2.0 if w.gated_ffn else 1.0
-    act = (rf.elementwise(tok * f / tp, pa, inputs=2, outputs=1, flops_per_element=4.0)
-           if w.gated_ffn else
-           rf.elementwise(tok * f / tp, pa, inputs=1, outputs=1, flops_per_element=8.0))
+    act = (
+        rf.elementwise(tok * f / tp, pa, inputs=2, outputs=1, flops_per_element=4.0)
+        if w.gated_ffn
+        else rf.elementwise(tok * f / tp, pa, inputs=1, outputs=1, flops_per_element=8.0)
+    )
     return [
         rf.layernorm(tok_el, d, pa),
         rf.matmul(tok, (d + 2.0 * w.kv_dim) / tp, d, pm),
-        rf.attention(micro_batch, w.heads / tp, w.seq / cp, w.seq, w.head_dim, pa,
-                     causal=w.causal),
+        rf.attention(micro_batch, w.heads / tp, w.seq / cp, w.seq, w.head_dim, pa, causal=w.causal),
         rf.matmul(tok, d, d / tp, pm),
         rf.elementwise(tok_el * d, pa),
         rf.layernorm(tok_el, d, pa),
@@ -228,10 +243,11 @@ def head_ops(w: Workload, micro_batch, tp, cp) -> list[rf.Op]:
     regression loss) over its outputs. The video patch embedding is :func:`stem_op`."""
     pa = activation_dtype(w.precision)
     tok = micro_batch * w.seq / cp
-    return [rf.layernorm(tok, w.hidden, pa),
-            rf.matmul(tok, w.vocab / tp, w.hidden, w.precision),
-            rf.elementwise(tok * w.vocab / tp, "fp32", inputs=1, outputs=1,
-                           flops_per_element=5.0)]
+    return [
+        rf.layernorm(tok, w.hidden, pa),
+        rf.matmul(tok, w.vocab / tp, w.hidden, w.precision),
+        rf.elementwise(tok * w.vocab / tp, "fp32", inputs=1, outputs=1, flops_per_element=5.0),
+    ]
 
 
 def stem_op(w: Workload, micro_batch, cp) -> tuple[rf.Op, jnp.ndarray]:
@@ -264,39 +280,118 @@ assumptions; Tesla has not published its architecture):
 
 _P: dict[str, dict[str, Any]] = {
     # GPT-3 175B as in Brown et al. 2020 (96 x 12288, 96 heads, 2048 tokens, 3.2M-token batch).
-    "gpt3-175b": dict(layers=96, hidden=12288, heads=96, kv_heads=96, ffn=49152,
-                      vocab=50257, seq=2048, global_batch=1536, precision="bf16"),
+    "gpt3-175b": dict(
+        layers=96,
+        hidden=12288,
+        heads=96,
+        kv_heads=96,
+        ffn=49152,
+        vocab=50257,
+        seq=2048,
+        global_batch=1536,
+        precision="bf16",
+    ),
     # MLPerf Training GPT-3 175B benchmark: seq 2048, GBS 2048, FP8 (NVIDIA NeMo submissions).
-    "gpt3-175b-mlperf": dict(layers=96, hidden=12288, heads=96, kv_heads=96, ffn=49152,
-                             vocab=50257, seq=2048, global_batch=2048, precision="fp8"),
+    "gpt3-175b-mlperf": dict(
+        layers=96,
+        hidden=12288,
+        heads=96,
+        kv_heads=96,
+        ffn=49152,
+        vocab=50257,
+        seq=2048,
+        global_batch=2048,
+        precision="fp8",
+    ),
     # Megatron-Core strong-scaling GPT-3 175B: seq 4096, vocab 131072, GBS 1152, BF16.
-    "gpt3-175b-megatron": dict(layers=96, hidden=12288, heads=96, kv_heads=96, ffn=49152,
-                               vocab=131072, seq=4096, global_batch=1152, precision="bf16"),
+    "gpt3-175b-megatron": dict(
+        layers=96,
+        hidden=12288,
+        heads=96,
+        kv_heads=96,
+        ffn=49152,
+        vocab=131072,
+        seq=4096,
+        global_batch=1152,
+        precision="bf16",
+    ),
     # Megatron-LM 1T (Narayanan et al. 2021, Table 1): 128 x 25600, 160 heads, seq 2048, GBS 3072.
-    "megatron-1t": dict(layers=128, hidden=25600, heads=160, kv_heads=160, ffn=102400,
-                        vocab=51200, seq=2048, global_batch=3072, precision="bf16"),
+    "megatron-1t": dict(
+        layers=128,
+        hidden=25600,
+        heads=160,
+        kv_heads=160,
+        ffn=102400,
+        vocab=51200,
+        seq=2048,
+        global_batch=3072,
+        precision="bf16",
+    ),
     # Llama 3 (Dubey et al. 2024, Table 3): GQA with 8 KV heads, SwiGLU, vocab 128256.
-    "llama3-8b": dict(layers=32, hidden=4096, heads=32, kv_heads=8, ffn=14336,
-                      vocab=128256, seq=8192, global_batch=512, precision="bf16",
-                      gated_ffn=True),
-    "llama3-70b": dict(layers=80, hidden=8192, heads=64, kv_heads=8, ffn=28672,
-                       vocab=128256, seq=8192, global_batch=2048, precision="bf16",
-                       gated_ffn=True),
+    "llama3-8b": dict(
+        layers=32,
+        hidden=4096,
+        heads=32,
+        kv_heads=8,
+        ffn=14336,
+        vocab=128256,
+        seq=8192,
+        global_batch=512,
+        precision="bf16",
+        gated_ffn=True,
+    ),
+    "llama3-70b": dict(
+        layers=80,
+        hidden=8192,
+        heads=64,
+        kv_heads=8,
+        ffn=28672,
+        vocab=128256,
+        seq=8192,
+        global_batch=2048,
+        precision="bf16",
+        gated_ffn=True,
+    ),
     # 405B: seq 8192, 16M tokens per batch = 2048 sequences.
-    "llama3-405b": dict(layers=126, hidden=16384, heads=128, kv_heads=8, ffn=53248,
-                        vocab=128256, seq=8192, global_batch=2048, precision="bf16",
-                        gated_ffn=True),
-    "video-driving": dict(layers=24, hidden=1024, heads=16, kv_heads=16, ffn=4096,
-                          vocab=256, seq=8 * 4 * 300, global_batch=1024, patch_dim=3 * 32 * 32,
-                          precision="bf16", causal=False, unit="sample"),
+    "llama3-405b": dict(
+        layers=126,
+        hidden=16384,
+        heads=128,
+        kv_heads=8,
+        ffn=53248,
+        vocab=128256,
+        seq=8192,
+        global_batch=2048,
+        precision="bf16",
+        gated_ffn=True,
+    ),
+    "video-driving": dict(
+        layers=24,
+        hidden=1024,
+        heads=16,
+        kv_heads=16,
+        ffn=4096,
+        vocab=256,
+        seq=8 * 4 * 300,
+        global_batch=1024,
+        patch_dim=3 * 32 * 32,
+        precision="bf16",
+        causal=False,
+        unit="sample",
+    ),
 }
 
 WORKLOAD_NAMES: tuple[str, ...] = tuple(_P)
 
 
 def _check_pos_int(field: str, v: Any, lo: int = 1, hi: int = 10**9) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-            or v != int(v) or not lo <= v <= hi:
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or not math.isfinite(v)
+        or v != int(v)
+        or not lo <= v <= hi
+    ):
         raise ValueError(f"workload field '{field}' = {v!r} must be an integer in [{lo}, {hi}]")
     return int(v)
 
@@ -308,18 +403,38 @@ def _check_precision(p: Any, allow_int8: bool = False) -> str:
     return p
 
 
-def make_workload(*, name: str = "custom", layers: int, hidden: int, heads: int,
-                  kv_heads: int | None = None, ffn: int | None = None, vocab: int = 50257,
-                  seq: int = 2048, global_batch: int = 1024, patch_dim: int = 0,
-                  precision: str = "bf16", gated_ffn: bool = False, causal: bool = True,
-                  unit: str = "token") -> Workload:
+def make_workload(
+    *,
+    name: str = "custom",
+    layers: int,
+    hidden: int,
+    heads: int,
+    kv_heads: int | None = None,
+    ffn: int | None = None,
+    vocab: int = 50257,
+    seq: int = 2048,
+    global_batch: int = 1024,
+    patch_dim: int = 0,
+    precision: str = "bf16",
+    gated_ffn: bool = False,
+    causal: bool = True,
+    unit: str = "token",
+) -> Workload:
     """Validate sizes and build a :class:`Workload` (raises ``ValueError`` naming the
     field, the value and the allowed range). ``kv_heads`` defaults to ``heads``;
     ``ffn`` to ``4 * hidden``."""
     kv_heads = heads if kv_heads is None else kv_heads
     ffn = 4 * hidden if ffn is None else ffn
-    vals = dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn,
-                vocab=vocab, seq=seq, global_batch=global_batch)
+    vals = dict(
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        kv_heads=kv_heads,
+        ffn=ffn,
+        vocab=vocab,
+        seq=seq,
+        global_batch=global_batch,
+    )
     for k, v in vals.items():
         _check_pos_int(k, v, 1, 10**8)
     _check_pos_int("patch_dim", patch_dim, 0, 10**7)
@@ -333,9 +448,15 @@ def make_workload(*, name: str = "custom", layers: int, hidden: int, heads: int,
     for k, v in (("gated_ffn", gated_ffn), ("causal", causal)):
         if not isinstance(v, bool):
             raise ValueError(f"workload field '{k}' = {v!r} must be true or false")
-    return Workload(**{k: _f(v) for k, v in vals.items()}, patch_dim=_f(patch_dim),
-                    name=name, precision=precision, gated_ffn=gated_ffn, causal=causal,
-                    unit=unit)
+    return Workload(
+        **{k: _f(v) for k, v in vals.items()},
+        patch_dim=_f(patch_dim),
+        name=name,
+        precision=precision,
+        gated_ffn=gated_ffn,
+        causal=causal,
+        unit=unit,
+    )
 
 
 def get_workload(name: str) -> Workload:
@@ -393,9 +514,13 @@ def decode_layer_ops(w: Workload, batch, context, tp) -> list[rf.Op]:
     kv_elems = batch * context * 2.0 * w.kv_dim / tp
     q_elems = 2.0 * batch * d / tp
     attn_bytes = (kv_elems + q_elems) * b_el
-    attn = rf.Op(_f(4.0 * batch * w.heads / tp * context * w.head_dim), _f(attn_bytes),
-                 _f(attn_bytes), jnp.asarray(PRECISION_INDEX[pa]),
-                 jnp.asarray(rf.OP_KIND_INDEX["attention"]))
+    attn = rf.Op(
+        _f(4.0 * batch * w.heads / tp * context * w.head_dim),
+        _f(attn_bytes),
+        _f(attn_bytes),
+        jnp.asarray(PRECISION_INDEX[pa]),
+        jnp.asarray(rf.OP_KIND_INDEX["attention"]),
+    )
     return [
         rf.layernorm(batch, d, pa),
         rf.matmul(batch, (d + 2.0 * w.kv_dim) / tp, d, pm),
@@ -408,4 +533,3 @@ def decode_layer_ops(w: Workload, batch, context, tp) -> list[rf.Op]:
         rf.matmul(batch, d, f / tp, pm),
         rf.elementwise(batch * d, pa),
     ]
-

@@ -30,9 +30,18 @@ def _f(x):
 
 #: A made-up chip (not from the catalog): 100 TFLOP/s at every precision, 1 GB of SRAM at
 #: 10 TB/s (so SRAM-resident ops can outlast the overhead), DRAM at 1 TB/s.
-CHIP = Chip(peak_flops_per_s=_f([100e12] * len(PRECISIONS)), mem_bytes=_f([1e9, 80e9]),
-            mem_bytes_per_s=_f([10e12, 1e12]), scaleup_bytes_per_s=_f(0), scaleout_bytes_per_s=_f(0),
-            tdp_w=_f(500), allin_power_w=_f(500), price_usd=_f(0), allin_price_usd=_f(0), name="toy")
+CHIP = Chip(
+    peak_flops_per_s=_f([100e12] * len(PRECISIONS)),
+    mem_bytes=_f([1e9, 80e9]),
+    mem_bytes_per_s=_f([10e12, 1e12]),
+    scaleup_bytes_per_s=_f(0),
+    scaleout_bytes_per_s=_f(0),
+    tdp_w=_f(500),
+    allin_power_w=_f(500),
+    price_usd=_f(0),
+    allin_price_usd=_f(0),
+    name="toy",
+)
 TRUE = rl.Efficiency(_f([0.62, 0.45, 1.0, 1.0, 0.8]), _f([0.7, 0.55]), _f(12e-6))
 
 
@@ -43,8 +52,15 @@ def _synthetic(noise=0.0, seed=0):
 
     def add(op, fam):
         ops.append(op)
-        meta.append({"name": f"{fam}{len(ops)}", "family": fam, "precision": "bf16",
-                     "flops": float(op.flops), "bytes": float(op.bytes)})
+        meta.append(
+            {
+                "name": f"{fam}{len(ops)}",
+                "family": fam,
+                "precision": "bf16",
+                "flops": float(op.flops),
+                "bytes": float(op.bytes),
+            }
+        )
 
     for n in (256, 512, 1024, 2048, 4096, 8192, 16384):
         add(rl.matmul(n, n, n, "bf16"), "matmul")
@@ -112,8 +128,12 @@ def test_fit_rejects_bad_input():
 
 
 def _meta(n_per_group, groups=("matmul", "stream")):
-    return [{"name": f"{g}{i}", "family": g, "precision": p, "flops": float(i), "bytes": 1.0}
-            for g in groups for p in ("fp32", "bf16") for i in range(n_per_group)]
+    return [
+        {"name": f"{g}{i}", "family": g, "precision": p, "flops": float(i), "bytes": 1.0}
+        for g in groups
+        for p in ("fp32", "bf16")
+        for i in range(n_per_group)
+    ]
 
 
 @given(n=st.integers(1, 30), seed=st.integers(0, 2**31 - 1))
@@ -128,7 +148,9 @@ def test_split_is_deterministic_stratified_and_order_free(n, seed):
     perm = np.random.default_rng(seed).permutation(len(meta))
     shuffled = [meta[i] for i in perm]
     test2 = cal.split_mask(shuffled)
-    assert {m["name"] for m, t in zip(shuffled, test2) if t} == {m["name"] for m, t in zip(meta, test) if t}
+    assert {m["name"] for m, t in zip(shuffled, test2) if t} == {
+        m["name"] for m, t in zip(meta, test) if t
+    }
     with pytest.raises(ValueError, match="every"):
         cal.split_mask(meta, every=1)
 
@@ -140,8 +162,11 @@ def test_split_is_deterministic_stratified_and_order_free(n, seed):
 eff_values = st.floats(1e-3, 5.0, allow_nan=False)
 
 
-@given(c=st.lists(eff_values, min_size=5, max_size=5), m=st.lists(eff_values, min_size=2, max_size=2),
-       o=st.floats(0.0, 1e-2))
+@given(
+    c=st.lists(eff_values, min_size=5, max_size=5),
+    m=st.lists(eff_values, min_size=2, max_size=2),
+    o=st.floats(0.0, 1e-2),
+)
 def test_calibration_file_round_trips_exactly(tmp_path_factory, c, m, o):
     eff = rl.Efficiency(_f(c), _f(m), _f(o))
     p = tmp_path_factory.mktemp("cal") / "cal.toml"
@@ -193,23 +218,26 @@ def _result(name, family, precision, flops, nbytes, t, mode=None):
     timing = harness.Timing(0.0, 0.1, 0.0, (t, t * 1.2, t * 1.1), 1, 4, 5, (t,) * 3, t)
     params = {"mode": mode} if mode else {}
     kind = {"matmul": "matmul", "stream": "elementwise"}[family]
-    return harness.KernelResult(name, family, precision, params, 0.0, timing, flops, nbytes,
-                                nbytes * 4, kind)
+    return harness.KernelResult(
+        name, family, precision, params, 0.0, timing, flops, nbytes, nbytes * 4, kind
+    )
 
 
 RESULTS = [
-    _result("mm_a", "matmul", "fp32", 2e9, 1e6, 0.02),      # 100 GFLOP/s
-    _result("mm_b", "matmul", "fp32", 2e9, 1e6, 0.01),      # 200 GFLOP/s  <- best fp32
-    _result("mm_c", "matmul", "bf16", 1e9, 1e6, 0.02),      # 50 GFLOP/s
+    _result("mm_a", "matmul", "fp32", 2e9, 1e6, 0.02),  # 100 GFLOP/s
+    _result("mm_b", "matmul", "fp32", 2e9, 1e6, 0.01),  # 200 GFLOP/s  <- best fp32
+    _result("mm_c", "matmul", "bf16", 1e9, 1e6, 0.02),  # 50 GFLOP/s
     _result("cold", "stream", "fp32", 0.0, 3e8, 0.02, "cold"),  # 15 GB/s
-    _result("hot", "stream", "fp32", 0.0, 3e6, 1e-4, "hot"),    # 30 GB/s
+    _result("hot", "stream", "fp32", 0.0, 3e6, 1e-4, "hot"),  # 30 GB/s
 ]
 
 
 def test_host_spec_takes_the_best_of_each_sweep():
     spec = cal.host_spec_from_results(RESULTS, INFO)
     f = spec["figures"]
-    assert f["fp32_flops_per_s"] == pytest.approx(200e9) and spec["from"]["fp32_flops_per_s"] == "mm_b"
+    assert (
+        f["fp32_flops_per_s"] == pytest.approx(200e9) and spec["from"]["fp32_flops_per_s"] == "mm_b"
+    )
     assert f["bf16_flops_per_s"] == pytest.approx(50e9)
     assert f["dram_bytes_per_s"] == pytest.approx(15e9)
     assert f["sram_bytes_per_s"] == pytest.approx(30e9)
@@ -242,8 +270,12 @@ def test_host_catalog_loads_with_the_builtin_catalog(tmp_path):
 
 def test_gpu_device_names_map_to_catalog_chips():
     cat = load_catalog()
-    for kind, key in [("NVIDIA H100 80GB HBM3", "h100_sxm"), ("NVIDIA H200", "h200"),
-                      ("NVIDIA A100-SXM4-80GB", "a100_80gb"), ("NVIDIA B200", "b200")]:
+    for kind, key in [
+        ("NVIDIA H100 80GB HBM3", "h100_sxm"),
+        ("NVIDIA H200", "h200"),
+        ("NVIDIA A100-SXM4-80GB", "a100_80gb"),
+        ("NVIDIA B200", "b200"),
+    ]:
         got = cal.chip_for_device(cal.DeviceInfo("gpu", kind, kind, "h", 1, 50e6))
         assert got == key and got in cat.chips
     with pytest.raises(ValueError, match="--chip"):
@@ -260,8 +292,12 @@ def test_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
     from kernels import matmul, stream
 
     few = [matmul.matmul_case(n, n, n, p) for p in ("fp32", "bf16") for n in (32, 96)]
-    few += [stream.stream_case(k, n, "fp32", hot=h) for k in ("copy", "triad")
-            for n in (1024, 16384) for h in (False, True)]
+    few += [
+        stream.stream_case(k, n, "fp32", hot=h)
+        for k in ("copy", "triad")
+        for n in (1024, 16384)
+        for h in (False, True)
+    ]
     bad = harness.KernelCase(**{**few[0].__dict__, "name": "wrong", "fn": lambda a, b: a @ b + 1})
     monkeypatch.setattr(kernels, "all_cases", lambda *a, **k: few + [bad])
     monkeypatch.setitem(cal.RUN_SETTINGS, "tiny", {"repeats": 2, "warmup": 0, "min_sample_s": 0.0})
@@ -270,8 +306,25 @@ def test_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
     out = tmp_path / "cal.toml"
     host = tmp_path / "host.toml"
     js = tmp_path / "r.json"
-    rc = main(["calibrate", "--size", "tiny", "--device", "cpu", "--collectives", "0",
-               "--steps", "200", "--out", str(out), "--host-catalog", str(host), "--json", str(js)])
+    rc = main(
+        [
+            "calibrate",
+            "--size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--collectives",
+            "0",
+            "--steps",
+            "200",
+            "--out",
+            str(out),
+            "--host-catalog",
+            str(host),
+            "--json",
+            str(js),
+        ]
+    )
     assert rc == 1  # the wrong kernel is reported, not timed, and fails the run
     text = capsys.readouterr().out
     assert "median before" in text and "ALL" in text
@@ -292,8 +345,21 @@ def test_calibrate_command_reports_bad_input_in_one_line(capsys):
     assert main(["calibrate", "--device", "cpu", "--pallas", "--collectives", "0"]) == 2
     err = capsys.readouterr().err
     assert "pallas" in err.lower() and err.count("\n") == 1
-    assert main(["calibrate", "--device", "cpu", "--reuse-host", "--host-catalog",
-                 "/nonexistent/host.toml", "--collectives", "0"]) == 2
+    assert (
+        main(
+            [
+                "calibrate",
+                "--device",
+                "cpu",
+                "--reuse-host",
+                "--host-catalog",
+                "/nonexistent/host.toml",
+                "--collectives",
+                "0",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--reuse-host" in err and err.count("\n") == 1
     assert main(["calibrate", "--device", "cpu", "--families", "matmul", "--collectives", "0"]) == 2

@@ -29,12 +29,42 @@ from perfmodel.hardware import (
 
 CAT = load_catalog()
 
-ISSUE_CHIPS = ("a100_80gb", "h100_sxm", "h200", "b200", "gb200", "mi300x", "d1", "dojo_tile",
-               "dojo_dip", "hw3", "ai4", "host_cpu")
-ISSUE_SYSTEMS = ("dgx_h100", "hgx_h200", "dgx_b200", "gb200_nvl72", "mi300x_platform",
-                 "dojo_system_tray", "dojo_cabinet", "dojo_exapod", "hw3_computer", "ai4_computer")
-ISSUE_LINKS = ("nvlink4", "nvlink5", "ib_ndr", "ib_xdr", "roce_400g", "dojo_tile_edge",
-               "dojo_zplane", "infinity_fabric")
+ISSUE_CHIPS = (
+    "a100_80gb",
+    "h100_sxm",
+    "h200",
+    "b200",
+    "gb200",
+    "mi300x",
+    "d1",
+    "dojo_tile",
+    "dojo_dip",
+    "hw3",
+    "ai4",
+    "host_cpu",
+)
+ISSUE_SYSTEMS = (
+    "dgx_h100",
+    "hgx_h200",
+    "dgx_b200",
+    "gb200_nvl72",
+    "mi300x_platform",
+    "dojo_system_tray",
+    "dojo_cabinet",
+    "dojo_exapod",
+    "hw3_computer",
+    "ai4_computer",
+)
+ISSUE_LINKS = (
+    "nvlink4",
+    "nvlink5",
+    "ib_ndr",
+    "ib_xdr",
+    "roce_400g",
+    "dojo_tile_edge",
+    "dojo_zplane",
+    "infinity_fabric",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -104,9 +134,17 @@ def test_chip_text_fields():
 
 
 def test_aliases():
-    for alias, target in {"h100": "h100_sxm", "a100": "a100_80gb", "b200_hgx": "b200",
-                          "gb200_nvl72_gpu": "gb200", "hw4": "ai4", "tesla_ai4": "ai4",
-                          "dojo": "dojo_tile", "d1_chip": "d1", "H100-SXM5": "h100_sxm"}.items():
+    for alias, target in {
+        "h100": "h100_sxm",
+        "a100": "a100_80gb",
+        "b200_hgx": "b200",
+        "gb200_nvl72_gpu": "gb200",
+        "hw4": "ai4",
+        "tesla_ai4": "ai4",
+        "dojo": "dojo_tile",
+        "d1_chip": "d1",
+        "H100-SXM5": "h100_sxm",
+    }.items():
         assert CAT.resolve(alias) == target
 
 
@@ -142,8 +180,17 @@ def test_fallback_precisions():
 @pytest.mark.parametrize("pick", ["best", "low", "high"])
 def test_dojo_tile_is_25_d1(pick):
     d1, tile = CAT.record("d1"), CAT.record("dojo_tile")
-    for k in ("bf16_flops_per_s", "fp32_flops_per_s", "sram_bytes", "sram_bytes_per_s",
-              "dram_bytes", "dram_bytes_per_s", "allin_power_w", "price_usd", "allin_price_usd"):
+    for k in (
+        "bf16_flops_per_s",
+        "fp32_flops_per_s",
+        "sram_bytes",
+        "sram_bytes_per_s",
+        "dram_bytes",
+        "dram_bytes_per_s",
+        "allin_power_w",
+        "price_usd",
+        "allin_price_usd",
+    ):
         assert tile.value(k, pick) == pytest.approx(25 * d1.value(k, pick), rel=0.02), k
     assert CAT.record("d1").value("unit_count") == 25
 
@@ -154,8 +201,9 @@ def test_dojo_hbm_share_matches_exapod():
     assert n == 120
     assert tile.value("dram_bytes") * n == pytest.approx(pod.value("dram_bytes"), rel=0.02)
     assert tile.value("sram_bytes") * n == pytest.approx(pod.value("sram_bytes"), rel=0.02)
-    assert tile.value("bf16_flops_per_s") * n == pytest.approx(pod.value("bf16_flops_per_s"),
-                                                                rel=0.01)
+    assert tile.value("bf16_flops_per_s") * n == pytest.approx(
+        pod.value("bf16_flops_per_s"), rel=0.01
+    )
     # DIP HBM: ~406 DIPs x 0.8 TB/s over 120 tiles, max 5 DIPs (one edge) per tile
     dip = CAT.record("dojo_dip")
     assert tile.value("dram_bytes_per_s", "high") == 5 * dip.value("dram_bytes_per_s")
@@ -176,18 +224,22 @@ def test_systems_consistent_with_chips_and_links():
             link = CAT.link(s.text["link_scaleup"])
             edges = link.value("edges_count", default=1.0)
             assert rec.value("scaleup_bytes_per_s_per_dir") == pytest.approx(
-                edges * link.value("bytes_per_s_per_dir")), key
+                edges * link.value("bytes_per_s_per_dir")
+            ), key
             assert s.value("domain_chips_count") <= s.value("chips_count") or "dojo" in key
         if "link_scaleout" in s.text and rec.text["kind"] == "gpu":
             assert rec.value("scaleout_bytes_per_s_per_dir") == CAT.link(
-                s.text["link_scaleout"]).value("bytes_per_s_per_dir"), key
+                s.text["link_scaleout"]
+            ).value("bytes_per_s_per_dir"), key
 
 
 def test_links_have_bandwidth_and_latency():
     for key, link in CAT.links.items():
         assert link.value("bytes_per_s_per_dir") > 0, key
         lat = link.figures["latency_s"]
-        assert 1e-8 <= lat.low <= lat.best <= lat.high <= 1e-3, key   # up to 1 ms: TCP/IP over Ethernet (FSD computers)
+        assert 1e-8 <= lat.low <= lat.best <= lat.high <= 1e-3, (
+            key
+        )  # up to 1 ms: TCP/IP over Ethernet (FSD computers)
 
 
 def test_nvl72_rack():
@@ -227,27 +279,43 @@ def test_good_user_file_adds_chip(tmp_path):
     assert "toy" not in load_catalog().chips  # the built-in catalog is untouched
 
 
-@pytest.mark.parametrize("edit, match", [
-    ("colour_w = 3", "unknown key"),
-    ("bf16_tflops = { value = 1.0, source = \"s1\", confidence = \"vendor\" }",
-     "no unit suffix"),
-    ("fancy_flops_per_s = { value = 1.0, source = \"s1\", confidence = \"vendor\" }",
-     "unknown key"),
-    ("price_usd = 25000", "bare number"),
-    ("price_usd = { value = -5, source = \"s1\", confidence = \"vendor\" }", "outside the allowed range"),
-    ("price_usd = { value = nan, source = \"s1\", confidence = \"vendor\" }", "not finite"),
-    ("price_usd = { value = inf, source = \"s1\", confidence = \"vendor\" }", "not finite"),
-    ("price_usd = { best = 10, low = 20, high = 30, source = \"s1\", confidence = \"estimate\" }",
-     "low <= best <= high"),
-    ("price_usd = { best = 10, low = 5, high = 8, source = \"s1\", confidence = \"estimate\" }",
-     "low <= best <= high"),
-    ("price_usd = { value = 10, source = \"s1\", confidence = \"estimate\" }", "low', 'best' and 'high"),
-    ("price_usd = { value = 10, source = \"s1\", confidence = \"derived\" }", "formula"),
-    ("price_usd = { value = 10, source = \"s1\", confidence = \"guess\" }", "confidence"),
-    ("price_usd = { value = 10, confidence = \"vendor\" }", "missing 'source'"),
-    ("price_usd = { value = 10, source = \"s1\", confidence = \"vendor\", units = \"x\" }",
-     "unknown key"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ("colour_w = 3", "unknown key"),
+        ('bf16_tflops = { value = 1.0, source = "s1", confidence = "vendor" }', "no unit suffix"),
+        (
+            'fancy_flops_per_s = { value = 1.0, source = "s1", confidence = "vendor" }',
+            "unknown key",
+        ),
+        ("price_usd = 25000", "bare number"),
+        (
+            'price_usd = { value = -5, source = "s1", confidence = "vendor" }',
+            "outside the allowed range",
+        ),
+        ('price_usd = { value = nan, source = "s1", confidence = "vendor" }', "not finite"),
+        ('price_usd = { value = inf, source = "s1", confidence = "vendor" }', "not finite"),
+        (
+            'price_usd = { best = 10, low = 20, high = 30, source = "s1", confidence = "estimate" }',
+            "low <= best <= high",
+        ),
+        (
+            'price_usd = { best = 10, low = 5, high = 8, source = "s1", confidence = "estimate" }',
+            "low <= best <= high",
+        ),
+        (
+            'price_usd = { value = 10, source = "s1", confidence = "estimate" }',
+            "low', 'best' and 'high",
+        ),
+        ('price_usd = { value = 10, source = "s1", confidence = "derived" }', "formula"),
+        ('price_usd = { value = 10, source = "s1", confidence = "guess" }', "confidence"),
+        ('price_usd = { value = 10, confidence = "vendor" }', "missing 'source'"),
+        (
+            'price_usd = { value = 10, source = "s1", confidence = "vendor", units = "x" }',
+            "unknown key",
+        ),
+    ],
+)
 def test_bad_chip_field(tmp_path, edit, match):
     p = _write(tmp_path, GOOD_CHIP + edit + "\n")
     with pytest.raises(CatalogError, match=match) as e:
@@ -257,25 +325,35 @@ def test_bad_chip_field(tmp_path, edit, match):
 
 
 def test_missing_unit_in_system_and_link(tmp_path):
-    p = _write(tmp_path, GOOD_CHIP + """
+    p = _write(
+        tmp_path,
+        GOOD_CHIP
+        + """
 [systems.rack]
 chip = "toy"
 chips_count = { value = 8, source = "s1", confidence = "vendor" }
 power_kw = { value = 8, source = "s1", confidence = "vendor" }
-""")
+""",
+    )
     with pytest.raises(CatalogError, match=r"\[systems.rack\] field 'power_kw': key has no unit"):
         load_catalog_file(p)
-    p = _write(tmp_path, GOOD_CHIP + """
+    p = _write(
+        tmp_path,
+        GOOD_CHIP
+        + """
 [links.fast]
 gbps = { value = 8, source = "s1", confidence = "vendor" }
-""")
+""",
+    )
     with pytest.raises(CatalogError, match=r"\[links.fast\] field 'gbps': key has no unit"):
         load_catalog_file(p)
 
 
 def test_missing_required_field(tmp_path):
-    p = _write(tmp_path, GOOD_CHIP.replace(
-        'tdp_w = { value = 700, source = "s1", confidence = "vendor" }', ""))
+    p = _write(
+        tmp_path,
+        GOOD_CHIP.replace('tdp_w = { value = 700, source = "s1", confidence = "vendor" }', ""),
+    )
     with pytest.raises(CatalogError, match="'tdp_w': required field is missing"):
         load_catalog_file(p)
 
@@ -293,28 +371,36 @@ def test_unknown_top_level_table(tmp_path):
 
 
 def test_unknown_chip_in_system(tmp_path):
-    p = _write(tmp_path, GOOD_CHIP + """
+    p = _write(
+        tmp_path,
+        GOOD_CHIP
+        + """
 [systems.rack]
 chip = "toy_v2"
 chips_count = { value = 8, source = "s1", confidence = "vendor" }
-""")
+""",
+    )
     with pytest.raises(CatalogError, match=r"\[systems.rack\] field 'chip': unknown chip 'toy_v2'"):
         load_catalog(p)
 
 
 def test_unknown_link_in_system(tmp_path):
-    p = _write(tmp_path, GOOD_CHIP + """
+    p = _write(
+        tmp_path,
+        GOOD_CHIP
+        + """
 [systems.rack]
 chip = "toy"
 link_scaleup = "nvlink9"
 chips_count = { value = 8, source = "s1", confidence = "vendor" }
-""")
+""",
+    )
     with pytest.raises(CatalogError, match="unknown link 'nvlink9'"):
         load_catalog(p)
 
 
 def test_alias_to_unknown_chip(tmp_path):
-    p = _write(tmp_path, GOOD_CHIP + "\n[aliases]\nfoo = \"bar\"\n")
+    p = _write(tmp_path, GOOD_CHIP + '\n[aliases]\nfoo = "bar"\n')
     with pytest.raises(CatalogError, match="unknown chip 'bar'"):
         load_catalog(p)
 
@@ -345,10 +431,12 @@ def test_user_file_overrides_price(tmp_path):
     chips_file = next(p for p in builtin_catalog_paths() if p.name == "catalog_chips.toml")
     data = tomllib.loads(chips_file.read_text())
     text = GOOD_CHIP.replace("[chips.toy]", "[chips.h100_sxm]")
-    text = text.replace('tdp_w = { value = 700, source = "s1", confidence = "vendor" }',
-                        'tdp_w = { value = 700, source = "s1", confidence = "vendor" }\n'
-                        'allin_price_usd = { best = 40000, low = 35000, high = 45000, '
-                        'source = "my quote", confidence = "estimate" }')
+    text = text.replace(
+        'tdp_w = { value = 700, source = "s1", confidence = "vendor" }',
+        'tdp_w = { value = 700, source = "s1", confidence = "vendor" }\n'
+        "allin_price_usd = { best = 40000, low = 35000, high = 45000, "
+        'source = "my quote", confidence = "estimate" }',
+    )
     cat = load_catalog(_write(tmp_path, text))
     assert float(cat.chip("h100").allin_price_usd) == 40000
     assert float(cat.chip("h100", "high").allin_price_usd) == 45000
@@ -370,14 +458,17 @@ def test_python_override():
         perfmodel.chip("h100", "median")
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("tdp_w", float("nan"), "'tdp_w' = nan is not finite"),
-    ("price_usd", -3.0, "'price_usd' = -3 is outside the allowed range"),
-    ("mem_bytes_per_s", [1e12, float("inf")], "'mem_bytes_per_s' = inf is not finite"),
-    ("mem_bytes_per_s", [1e12, 0.0], "outside the allowed range"),
-    ("peak_flops_per_s", [0.0] * len(PRECISIONS), "no positive peak"),
-    ("mem_bytes", [1.0, 2.0, 3.0], "shape"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("tdp_w", float("nan"), "'tdp_w' = nan is not finite"),
+        ("price_usd", -3.0, "'price_usd' = -3 is outside the allowed range"),
+        ("mem_bytes_per_s", [1e12, float("inf")], "'mem_bytes_per_s' = inf is not finite"),
+        ("mem_bytes_per_s", [1e12, 0.0], "outside the allowed range"),
+        ("peak_flops_per_s", [0.0] * len(PRECISIONS), "no positive peak"),
+        ("mem_bytes", [1.0, 2.0, 3.0], "shape"),
+    ],
+)
 def test_validate_python_built_chip(field, value, match):
     with pytest.raises(CatalogError, match=match):
         perfmodel.chip("h100").replace_fields(**{field: value})
@@ -439,8 +530,24 @@ def test_cli_user_catalog(capsys, tmp_path):
 
 
 def test_cli_roofline_hand_value(capsys):
-    rc, out, _ = _run(capsys, "roofline", "--chip", "h100", "--op", "matmul", "--m", "8192",
-                      "--n", "8192", "--k", "8192", "--dtype", "bf16", "--ideal", "--json")
+    rc, out, _ = _run(
+        capsys,
+        "roofline",
+        "--chip",
+        "h100",
+        "--op",
+        "matmul",
+        "--m",
+        "8192",
+        "--n",
+        "8192",
+        "--k",
+        "8192",
+        "--dtype",
+        "bf16",
+        "--ideal",
+        "--json",
+    )
     assert rc == 0
     d = json.loads(out)
     assert d["time_s"] == pytest.approx(2 * 8192**3 / 989.4e12, rel=1e-12)
@@ -449,8 +556,20 @@ def test_cli_roofline_hand_value(capsys):
 
 
 def test_cli_roofline_all_and_plot(capsys, tmp_path):
-    rc, out, _ = _run(capsys, "roofline", "--chip", "all", "--op", "elementwise",
-                      "--dtype", "fp32", "--elements", "1e9", "--ideal", "--json")
+    rc, out, _ = _run(
+        capsys,
+        "roofline",
+        "--chip",
+        "all",
+        "--op",
+        "elementwise",
+        "--dtype",
+        "fp32",
+        "--elements",
+        "1e9",
+        "--ideal",
+        "--json",
+    )
     assert rc == 0
     rows = {r["chip"]: r for r in json.loads(out)["chips"]}
     assert set(rows) == set(CAT.chips)
@@ -459,17 +578,34 @@ def test_cli_roofline_all_and_plot(capsys, tmp_path):
     rc, out, _ = _run(capsys, "roofline", "--chip", "all", "--op", "attention")
     assert rc == 0 and "dojo_tile" in out
     png = tmp_path / "roof.png"
-    rc, out, _ = _run(capsys, "roofline", "--chip", "d1", "--op", "matmul", "--m", "4096",
-                      "--n", "4096", "--k", "4096", "--plot", str(png))
+    rc, out, _ = _run(
+        capsys,
+        "roofline",
+        "--chip",
+        "d1",
+        "--op",
+        "matmul",
+        "--m",
+        "4096",
+        "--n",
+        "4096",
+        "--k",
+        "4096",
+        "--plot",
+        str(png),
+    )
     assert rc == 0 and "fed from SRAM" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--m", "-5"], "--m = -5.0 must be a positive number"),
-    (["--dtype", "fp4"], "--dtype 'fp4' must be one of"),
-    (["--chip", "all", "--plot", "x.png"], "--plot needs one chip"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--m", "-5"], "--m = -5.0 must be a positive number"),
+        (["--dtype", "fp4"], "--dtype 'fp4' must be one of"),
+        (["--chip", "all", "--plot", "x.png"], "--plot needs one chip"),
+    ],
+)
 def test_cli_roofline_bad_input(capsys, argv, match):
     args = ["roofline", "--chip", "h100", *argv]
     rc, _, err = _run(capsys, *args)
@@ -489,8 +625,12 @@ def test_cli_systems(capsys):
     assert rc == 2 and "is a system" in err and "h100_sxm" in err
 
 
-_vals = st.one_of(st.floats(0.0, 1e9), st.floats(0.0, 1e9), st.floats(0.0, 1e9),
-                  st.sampled_from([-1.0, float("nan"), float("inf"), -float("inf"), 2e10]))
+_vals = st.one_of(
+    st.floats(0.0, 1e9),
+    st.floats(0.0, 1e9),
+    st.floats(0.0, 1e9),
+    st.sampled_from([-1.0, float("nan"), float("inf"), -float("inf"), 2e10]),
+)
 
 
 @given(_vals, _vals, _vals)
@@ -501,13 +641,14 @@ def test_parse_figure_accepts_exactly_ordered_finite_in_range(low, best, high):
 
     lo, hi = CHIP_FIELDS["price_usd"]
     raw = {"best": best, "low": low, "high": high, "source": "s", "confidence": "estimate"}
-    ok = (all(math.isfinite(v) and lo <= v <= hi for v in (low, best, high))
-          and low <= best <= high)
+    ok = all(math.isfinite(v) and lo <= v <= hi for v in (low, best, high)) and low <= best <= high
     if ok:
-        fig = parse_figure(raw, "price_usd", path="f.toml", entry="chips.x", sources={},
-                           allowed=(lo, hi))
+        fig = parse_figure(
+            raw, "price_usd", path="f.toml", entry="chips.x", sources={}, allowed=(lo, hi)
+        )
         assert (fig.low, fig.best, fig.high) == (low, best, high) and fig.unit == "USD"
     else:
         with pytest.raises(CatalogError, match=r"f.toml: \[chips.x\] field 'price_usd'"):
-            parse_figure(raw, "price_usd", path="f.toml", entry="chips.x", sources={},
-                         allowed=(lo, hi))
+            parse_figure(
+                raw, "price_usd", path="f.toml", entry="chips.x", sources={}, allowed=(lo, hi)
+            )

@@ -18,10 +18,14 @@ from perfmodel.hardware import load_catalog
 def toy_curve(workload, chip_key, counts, *, precision=None, chip=None):
     n = np.asarray(counts, float)
     peak = float(chip.peak(precision or "bf16"))
-    bw = np.where(n <= 8, float(chip.scaleup_bytes_per_s),
-                  max(float(chip.scaleout_bytes_per_s), 1e6))
-    step = max(4e12 / (0.5 * peak), 2e10 / float(chip.mem_bytes_per_s[1])) \
-        + 2 * (n - 1) / n * 2e9 / bw + 2e-3
+    bw = np.where(
+        n <= 8, float(chip.scaleup_bytes_per_s), max(float(chip.scaleout_bytes_per_s), 1e6)
+    )
+    step = (
+        max(4e12 / (0.5 * peak), 2e10 / float(chip.mem_bytes_per_s[1]))
+        + 2 * (n - 1) / n * 2e9 / bw
+        + 2e-3
+    )
     return n / step
 
 
@@ -31,8 +35,9 @@ def toy_inference(workload, chip_key, counts, *, precision="int8", chip=None):
 
 @pytest.fixture(scope="module")
 def results():
-    return {r.claim.id: r for r in cl.evaluate_claims(curve_fn=toy_curve,
-                                                        inference_fn=toy_inference)}
+    return {
+        r.claim.id: r for r in cl.evaluate_claims(curve_fn=toy_curve, inference_fn=toy_inference)
+    }
 
 
 def test_table_builds_with_sources_and_verdicts(results):
@@ -44,8 +49,9 @@ def test_table_builds_with_sources_and_verdicts(results):
         assert row["summary"] and row["date"]
         assert row["errors"] == 0
     for r in results.values():
-        assert r.assumptions and all(s.startswith(("http", "Tesla", "CNBC")) or "http" in s
-                                     for s in r.claim.sources)
+        assert r.assumptions and all(
+            s.startswith(("http", "Tesla", "CNBC")) or "http" in s for s in r.claim.sources
+        )
     json.dumps([r.to_dict() for r in results.values()])  # JSON-able
 
 
@@ -98,7 +104,8 @@ def test_inference_in_loop_power(results):
     assert r["socs"] == 50_000
     assert r["it_power_w"]["best"] == pytest.approx(50_000 * a)
     assert r["int8_spec_h100e"]["best"] == pytest.approx(
-        50_000 * load_catalog().record("ai4").value("int8_ops_per_s") / 1978.9e12)
+        50_000 * load_catalog().record("ai4").value("int8_ops_per_s") / 1978.9e12
+    )
 
 
 def test_diversion_h100e_months(results):
@@ -116,7 +123,7 @@ def test_speedup_row(results):
 
 def test_user_claims_file_and_errors(tmp_path):
     f = tmp_path / "mine.toml"
-    f.write_text('''
+    f.write_text("""
 [[claims]]
 id = "my-fleet"
 date = "2025-01-01"
@@ -126,16 +133,20 @@ check = "fleet_h100e"
 [claims.params]
 fleet = [["b200", 1000]]
 claimed_h100e = 2300
-''')
+""")
     claims = cl.load_claims(f, builtin=False)
     (r,) = cl.evaluate_claims(claims, curve_fn=toy_curve)
     assert r.numbers["spec_h100e"] == pytest.approx(1000 * 2250 / 989.4)
     assert r.verdict == "consistent"
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[claims]]\nid = "x"\ndate = "d"\nquote = "q"\nsources = []\ncheck = "growth"\n')
+    bad.write_text(
+        '[[claims]]\nid = "x"\ndate = "d"\nquote = "q"\nsources = []\ncheck = "growth"\n'
+    )
     with pytest.raises(ValueError, match="sources"):
         cl.load_claims(bad, builtin=False)
-    bad.write_text('[[claims]]\nid = "x"\ndate = "d"\nquote = "q"\nsources = ["s"]\ncheck = "nope"\n')
+    bad.write_text(
+        '[[claims]]\nid = "x"\ndate = "d"\nquote = "q"\nsources = ["s"]\ncheck = "nope"\n'
+    )
     with pytest.raises(ValueError, match="check"):
         cl.load_claims(bad, builtin=False)
 

@@ -84,18 +84,30 @@ def _synthetic(key, flops=1.0, dram=1.0, net=1.0, price=1.0, power=1.0):
         elif k in ("allin_power_w", "tdp_w"):
             v *= power
         if k in ("allin_price_usd", "allin_power_w"):
-            body[k] = {"best": v, "low": 0.9 * v, "high": 1.1 * v, "source": "test",
-                       "confidence": "estimate"}
+            body[k] = {
+                "best": v,
+                "low": 0.9 * v,
+                "high": 1.1 * v,
+                "source": "test",
+                "confidence": "estimate",
+            }
         else:
             body[k] = fig(v)
     return body
 
 
-CAT = load_catalog().merged(parse_catalog({"chips": {
-    "twice": _synthetic("twice", flops=2.0, dram=2.0, net=2.0, price=1.5, power=1.4),
-    "fastmem": _synthetic("fastmem", dram=3.0),
-    "slow": _synthetic("slow", flops=0.5, dram=0.7, net=0.5, price=0.4, power=0.6),
-}}, "test"))
+CAT = load_catalog().merged(
+    parse_catalog(
+        {
+            "chips": {
+                "twice": _synthetic("twice", flops=2.0, dram=2.0, net=2.0, price=1.5, power=1.4),
+                "fastmem": _synthetic("fastmem", dram=3.0),
+                "slow": _synthetic("slow", flops=0.5, dram=0.7, net=0.5, price=0.4, power=0.6),
+            }
+        },
+        "test",
+    )
+)
 KW = {"curve_fn": toy_curve, "catalog": CAT}
 H100 = CAT.chip("h100")
 
@@ -143,7 +155,8 @@ def test_make_curve_monotone_and_fills_infeasible():
     assert float(eq.curve_throughput(c, 8.0)) == pytest.approx(40.0, rel=1e-8)
     # hand-computed interpolation: log-log midpoint between (8, 40) and (16, 100)
     assert float(eq.curve_throughput(c, math.sqrt(8 * 16))) == pytest.approx(
-        math.sqrt(40 * 100), rel=1e-7)
+        math.sqrt(40 * 100), rel=1e-7
+    )
     # proportional extrapolation above the grid
     assert float(eq.curve_throughput(c, 64.0)) == pytest.approx(400.0, rel=1e-7)
 
@@ -169,8 +182,12 @@ def test_monotone_in_count(w, a, b):
 FIELDS = ("peak_flops_per_s", "mem_bytes_per_s", "scaleup_bytes_per_s", "scaleout_bytes_per_s")
 
 
-@given(field=st.sampled_from(FIELDS), s=st.floats(1.0, 4.0), n=st.floats(1, 2e5),
-       w=st.sampled_from(sorted(TOY)))
+@given(
+    field=st.sampled_from(FIELDS),
+    s=st.floats(1.0, 4.0),
+    n=st.floats(1, 2e5),
+    w=st.sampled_from(sorted(TOY)),
+)
 def test_monotone_in_every_performance_spec(field, s, n, w):
     h = curve_of(H100, w)
     base = float(equiv(curve_of(H100, w), h, n))
@@ -185,19 +202,24 @@ def test_monotone_in_every_performance_spec(field, s, n, w):
 def test_additivity_independent_clusters(n1, n2):
     # Definition: the H100e of independent clusters running independent jobs is the sum.
     f = eq.fleet_equivalence([("twice", n1), ("slow", n2)], "weak", **KW)
-    s = (eq.workload_equivalence("twice", n1, "weak", **KW)
-         + eq.workload_equivalence("slow", n2, "weak", **KW))
+    s = eq.workload_equivalence("twice", n1, "weak", **KW) + eq.workload_equivalence(
+        "slow", n2, "weak", **KW
+    )
     assert f == pytest.approx(s, rel=1e-12)
     # ... which makes separate H100 clusters add up exactly
     assert eq.fleet_equivalence([("h100", n1), ("h100", n2)], "strong", **KW) == pytest.approx(
-        n1 + n2, rel=1e-12)
+        n1 + n2, rel=1e-12
+    )
 
 
 # ---------------------------------------------------------------------------- round trip
 
 
-@given(n=st.floats(1, 2e5), chip=st.sampled_from(["twice", "slow", "fastmem"]),
-       w=st.sampled_from(sorted(TOY)))
+@given(
+    n=st.floats(1, 2e5),
+    chip=st.sampled_from(["twice", "slow", "fastmem"]),
+    w=st.sampled_from(sorted(TOY)),
+)
 def test_round_trip_to_h100e_and_back(n, chip, w):
     m = eq.workload_equivalence(chip, n, w, **KW)
     assert eq.chips_for_h100e(chip, m, w, **KW) == pytest.approx(n, rel=1e-9)
@@ -206,8 +228,12 @@ def test_round_trip_to_h100e_and_back(n, chip, w):
 # ---------------------------------------------------------------------------- spec sheet
 
 
-@given(sa=st.floats(0.1, 10), sb=st.floats(0.1, 10), sc=st.floats(0.1, 10),
-       p=st.sampled_from(sorted(PRECISION_INDEX)))
+@given(
+    sa=st.floats(0.1, 10),
+    sb=st.floats(0.1, 10),
+    sc=st.floats(0.1, 10),
+    p=st.sampled_from(sorted(PRECISION_INDEX)),
+)
 def test_spec_ratio_transitive(sa, sb, sc, p):
     a, b, c = (H100.replace(peak_flops_per_s=H100.peak_flops_per_s * s) for s in (sa, sb, sc))
     ab, bc, ac = eq.spec_ratio(a, b, p), eq.spec_ratio(b, c, p), eq.spec_ratio(a, c, p)
@@ -233,11 +259,13 @@ def test_pure_price_linear_and_unit_invariant(budget, k):
     assert r.h100e == pytest.approx(budget / 50000, rel=1e-12)
     assert r.h100e_low <= r.h100e <= r.h100e_high
     assert eq.h100_count_for_budget(k * budget, catalog=CAT).h100e == pytest.approx(
-        k * r.h100e, rel=1e-12)
+        k * r.h100e, rel=1e-12
+    )
     # same money in kUSD and USD; and scaling budget and price together changes nothing
     assert eq.to_usd(budget / 1e3, "kusd") == pytest.approx(budget, rel=1e-15)
     assert eq.h100_count_for_budget(k * budget, k * 50000).h100e == pytest.approx(
-        budget / 50000, rel=1e-12)
+        budget / 50000, rel=1e-12
+    )
 
 
 def test_budget_hand_value_500m():
@@ -251,7 +279,8 @@ def test_budget_hand_value_500m():
 def test_budget_workload_monotone(b1, b2, w):
     lo, hi = sorted((b1, b2))
     assert eq.budget_equivalence(hi, "twice", w, **KW) >= eq.budget_equivalence(
-        lo, "twice", w, **KW) * (1 - 1e-12)
+        lo, "twice", w, **KW
+    ) * (1 - 1e-12)
 
 
 @given(p_mw=st.floats(0.5, 2000), pue=st.floats(1.0, 2.0), k=st.floats(0.1, 10))
@@ -268,9 +297,11 @@ def test_power_unit_invariance_and_hand_value(p_mw, pue, k):
 
 
 def test_ranges_are_ordered_and_state_assumptions():
-    for r in (eq.workload_equivalence_range("slow", 1000, "weak", **KW),
-              eq.budget_equivalence_range(1e8, "twice", "weak", **KW),
-              eq.power_equivalence_range(1e7, "twice", "strong", **KW)):
+    for r in (
+        eq.workload_equivalence_range("slow", 1000, "weak", **KW),
+        eq.budget_equivalence_range(1e8, "twice", "weak", **KW),
+        eq.power_equivalence_range(1e7, "twice", "strong", **KW),
+    ):
         assert r.h100e_low <= r.h100e <= r.h100e_high
         for k in ("workload", "precision", "scale", "reference"):
             assert k in r.assumptions
@@ -297,15 +328,22 @@ def test_bad_input_raises_valueerror_before_tracing():
 # ---------------------------------------------------------------------------- the bound
 
 
-@given(rf=st.floats(0.3, 4), rm=st.floats(0.3, 4), rn=st.floats(0.3, 4),
-       n=st.floats(1, 2e5), w=st.sampled_from(sorted(TOY)))
+@given(
+    rf=st.floats(0.3, 4),
+    rm=st.floats(0.3, 4),
+    rn=st.floats(0.3, 4),
+    n=st.floats(1, 2e5),
+    w=st.sampled_from(sorted(TOY)),
+)
 def test_workload_never_above_spec_beyond_memory_network(rf, rm, rn, n, w):
     """T_X(n) <= c T_H(n) with c = max(1, rate ratios) (same capacities), hence
     h100e <= T_H^{-1}(c T_H(n)); in the linear-scaling regime that is h100e / spec <= c / r_f."""
-    x = H100.replace(peak_flops_per_s=H100.peak_flops_per_s * rf,
-                     mem_bytes_per_s=H100.mem_bytes_per_s * rm,
-                     scaleup_bytes_per_s=H100.scaleup_bytes_per_s * rn,
-                     scaleout_bytes_per_s=H100.scaleout_bytes_per_s * rn)
+    x = H100.replace(
+        peak_flops_per_s=H100.peak_flops_per_s * rf,
+        mem_bytes_per_s=H100.mem_bytes_per_s * rm,
+        scaleup_bytes_per_s=H100.scaleup_bytes_per_s * rn,
+        scaleout_bytes_per_s=H100.scaleout_bytes_per_s * rn,
+    )
     c = float(eq.bound_factor(x, H100))
     assert c == pytest.approx(max(1.0, rf, rm, rn), rel=1e-12)
     tx, th = toy_throughput(x, GRID, w), toy_throughput(H100, GRID, w)
@@ -323,8 +361,10 @@ def test_bound_is_tight_for_uniform_speedup_and_linear_scaling():
     assert np.all(np.asarray(f(x)) <= 2 * np.asarray(f(H100)) * (1 + 1e-12))
     spec = float(eq.spec_equivalence(x))
     assert spec == pytest.approx(2.0)
-    assert eq.workload_equivalence("twice", 64, "weak", **KW) / (64 * spec) <= float(
-        eq.bound_factor(x, H100)) / spec + 1e-12
+    assert (
+        eq.workload_equivalence("twice", 64, "weak", **KW) / (64 * spec)
+        <= float(eq.bound_factor(x, H100)) / spec + 1e-12
+    )
 
 
 # ---------------------------------------------------------------------------- gradients
@@ -353,8 +393,14 @@ def test_h100e_gradient_elasticities_vs_direct_differences():
     # independent check: recompute h100e with the chip's field scaled by (1 +- e)
     x, h = CAT.chip("twice"), curve_of(H100, "weak")
     for field in FIELDS:
-        m = [float(eq.equivalent_count(curve_of(x.replace(**{field: getattr(x, field) * s}),
-                                                "weak"), h, 3000.0)) for s in (1.02, 1 / 1.02)]
+        m = [
+            float(
+                eq.equivalent_count(
+                    curve_of(x.replace(**{field: getattr(x, field) * s}), "weak"), h, 3000.0
+                )
+            )
+            for s in (1.02, 1 / 1.02)
+        ]
         direct = (math.log(m[0]) - math.log(m[1])) / (2 * math.log(1.02))
         assert el[field] == pytest.approx(direct, rel=0.05, abs=1e-3), field
     assert el["scaleout_bytes_per_s"] > 0.1  # the all-reduce matters on this toy workload
@@ -379,7 +425,8 @@ def test_inference_equivalence_int8():
 @given(n=st.floats(0.5, 5e5), w=st.sampled_from(sorted(TOY)))
 def test_identity_capacity_mode(n, w):
     assert eq.workload_equivalence("h100", n, w, mode="capacity", **KW) == pytest.approx(
-        n, rel=1e-12)
+        n, rel=1e-12
+    )
 
 
 def test_capacity_curve_hand_values_and_dominates_job():
@@ -392,8 +439,9 @@ def test_capacity_curve_hand_values_and_dominates_job():
     assert np.all(np.asarray(cap.log_throughput) >= np.asarray(job.log_throughput) - 1e-12)
     # local scaling exponents: 1 on the capacity curve; log(44/40)/log 2 on the job curve
     assert float(eq.curve_slope(cap, 6.0)) == pytest.approx(1.0, rel=1e-6)
-    assert float(eq.curve_slope(job, 6.0)) == pytest.approx(math.log(44 / 40) / math.log(2),
-                                                            rel=1e-6)
+    assert float(eq.curve_slope(job, 6.0)) == pytest.approx(
+        math.log(44 / 40) / math.log(2), rel=1e-6
+    )
     with pytest.raises(ValueError, match="mode"):
         eq.workload_equivalence("h100", 8, "weak", mode="fleet", **KW)
 
@@ -419,8 +467,9 @@ def test_real_model_identity_and_bound():
     for n in (8, 24, 100):
         assert eq.workload_equivalence("h100", n, w, grid=SMALL_GRID) == pytest.approx(n, rel=1e-12)
     cat = load_catalog()
-    x = H100.replace(peak_flops_per_s=H100.peak_flops_per_s * 1.7,
-                     mem_bytes_per_s=H100.mem_bytes_per_s * 1.3)
+    x = H100.replace(
+        peak_flops_per_s=H100.peak_flops_per_s * 1.7, mem_bytes_per_s=H100.mem_bytes_per_s * 1.3
+    )
     c = float(eq.bound_factor(x, H100))
     assert c == pytest.approx(1.7)
     th = np.asarray(tc(w, "h100", SMALL_GRID, chip=cat.chip("h100")))
@@ -428,8 +477,10 @@ def test_real_model_identity_and_bound():
     ok = th > 0
     assert np.all(tx[ok] <= c * th[ok] * (1 + 1e-9))
     assert np.all(tx[ok] >= th[ok] * (1 - 1e-9))  # monotone in the specs
-    hc, xc = eq.make_curve(np.array(SMALL_GRID, float), th), eq.make_curve(
-        np.array(SMALL_GRID, float), tx)
+    hc, xc = (
+        eq.make_curve(np.array(SMALL_GRID, float), th),
+        eq.make_curve(np.array(SMALL_GRID, float), tx),
+    )
     m = float(equiv(xc, hc, 64.0))
     assert 64.0 <= m <= float(eq.curve_count(hc, c * eq.curve_throughput(hc, 64.0))) * (1 + 1e-9)
 
@@ -438,4 +489,5 @@ def test_real_model_identity_and_bound():
 def test_budget_linear_beyond_grid_top_capacity_mode(b, k):
     one = eq.budget_equivalence(b, "twice", "strong", mode="capacity", **KW)
     assert eq.budget_equivalence(k * b, "twice", "strong", mode="capacity", **KW) == pytest.approx(
-        k * one, rel=1e-9)
+        k * one, rel=1e-9
+    )

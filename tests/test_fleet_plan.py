@@ -23,10 +23,10 @@ def test_every_integer_plan_passes_checker_and_is_near_milp(seed, k, s, t):
     assert np.all(plan.buy_units >= 0) and plan.buy_units.dtype.kind == "i"
     m = solve_milp(pr, time_limit_s=20, mip_rel_gap=1e-5)
     assert m.status == "optimal"
-    assert check_feasible(pr, m.buy_units) == []            # the checker agrees with HiGHS
+    assert check_feasible(pr, m.buy_units) == []  # the checker agrees with HiGHS
     np.testing.assert_allclose(plan_objective(pr, m.buy_units)[0], m.objective, rtol=1e-6)
     gap = (m.objective - plan.objective) / abs(m.objective)
-    assert -2e-5 <= gap <= 0.01                            # worst-case bar: 1% (MILP proven to 1e-5)
+    assert -2e-5 <= gap <= 0.01  # worst-case bar: 1% (MILP proven to 1e-5)
     assert plan.objective <= plan.relaxed_objective * (1 + 1e-7) + 1e-6
 
 
@@ -35,7 +35,7 @@ def test_checker_catches_each_kind_of_violation():
     plan = solve(pr, method="highs")
     K, S, T = pr.shape
     bad = plan.buy_units.copy()
-    bad[0, 0, 0] += 10**6                                  # way over supply, power, budget
+    bad[0, 0, 0] += 10**6  # way over supply, power, budget
     msgs = " | ".join(check_feasible(pr, bad))
     for word in ("supply:", "power:", "capex:"):
         assert word in msgs
@@ -61,7 +61,9 @@ def test_power_used_matches_hand_formula():
     want = float(pr.pue[0]) * (np.asarray(pr.unit_power_w) @ inst) / 1e6
     got = power_used_mw(pr, buy)
     np.testing.assert_allclose(got[0, 0], want, rtol=1e-12)
-    np.testing.assert_allclose(got[0, 1] - got[0, 0], 3 * float(pr.pue[0]) * float(pr.unit_power_w[0]) / 1e6, rtol=1e-9)
+    np.testing.assert_allclose(
+        got[0, 1] - got[0, 0], 3 * float(pr.pue[0]) * float(pr.unit_power_w[0]) / 1e6, rtol=1e-9
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,27 +79,37 @@ def test_tesla_2024_plan_is_feasible_and_within_0p1pct_of_milp(tesla):
     # starting fleet ~15k H100e: 10k H100 + 14k A100; under the stand-in the A100s (at the
     # last breakpoint, 14,000 chips) are worth exactly (312 / 989.4) x 14000^0.98
     from perfmodel.fleet.check import h100e_by_offer
+
     h = h100e_by_offer(tesla, np.zeros(tesla.shape, int))[:, :, 0]
-    np.testing.assert_allclose(h[tesla.offers.index("a100")].sum(), 312 / 989.4 * 14000 ** 0.98, rtol=1e-12)
+    np.testing.assert_allclose(
+        h[tesla.offers.index("a100")].sum(), 312 / 989.4 * 14000**0.98, rtol=1e-12
+    )
     assert 11_000 < h.sum() < 17_000
     # the diverted 12k H100 cap Q1 2024 deliveries at 3,500 - 1,500 = 2,000 units
     assert plan.buy_units[tesla.offers.index("h100"), :, 0].sum() <= 2000
 
 
 def test_min_cost_reaches_target(tesla):
-    pr = build_problem(load_scenario("tesla-2024"), objective="min-cost", target_h100e=60_000,
-                       target_period="2024Q4", value_source="standin")
+    pr = build_problem(
+        load_scenario("tesla-2024"),
+        objective="min-cost",
+        target_h100e=60_000,
+        target_period="2024Q4",
+        value_source="standin",
+    )
     plan = solve(pr, method="highs")
     assert check_feasible(pr, plan) == []
     from perfmodel.fleet.check import h100e_by_offer
+
     assert h100e_by_offer(pr, plan.buy_units)[:, :, 3].sum() >= 60_000
     m = solve_milp(pr, time_limit_s=30, mip_rel_gap=1e-4)
-    assert plan.capex_usd <= -m.objective * 1e6 * 1.01      # within 1% of the cheapest
+    assert plan.capex_usd <= -m.objective * 1e6 * 1.01  # within 1% of the cheapest
 
 
 def test_pdhg_relaxation_matches_highs():
     pr = generate_problem(2, 5, 2, 3)
     from perfmodel.fleet.problem import build_lp, relaxed_solve
+
     lp = build_lp(pr)
     a = relaxed_solve(lp, "highs")
     b = relaxed_solve(lp, "pdhg")
@@ -106,7 +118,7 @@ def test_pdhg_relaxation_matches_highs():
     plan = solve(pr, method="pdhg")
     assert check_feasible(pr, plan) == []
     assert "relaxed pdhg" in plan.method and "re-solves: highs" in plan.method
-    jax_only = solve(pr, method="pdhg", resolve_method="pdhg")      # every LP solve in JAX
+    jax_only = solve(pr, method="pdhg", resolve_method="pdhg")  # every LP solve in JAX
     assert check_feasible(pr, jax_only) == [] and "re-solves: pdhg" in jax_only.method
     m = solve_milp(pr)
     assert jax_only.objective >= m.objective - 0.01 * abs(m.objective)
@@ -116,8 +128,13 @@ def test_pdhg_relaxation_matches_highs():
 
 def test_pareto_more_budget_never_less_compute(tesla):
     from perfmodel.fleet.pareto import pareto_front
-    pts = pareto_front(load_scenario("tesla-2024"), budget_scales=(0.1, 0.3, 1.0), value_source="standin",
-                       method="highs")
+
+    pts = pareto_front(
+        load_scenario("tesla-2024"),
+        budget_scales=(0.1, 0.3, 1.0),
+        value_source="standin",
+        method="highs",
+    )
     pts = sorted((p for p in pts if p.kind == "budget"), key=lambda p: p.parameter)
     assert all(p.feasible for p in pts)
     hq = [p.h100e_quarters for p in pts]
@@ -126,6 +143,7 @@ def test_pareto_more_budget_never_less_compute(tesla):
 
 def test_cli_plan_json_default(capsys):
     from perfmodel.cli import main
+
     assert main(["plan", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["scenario"] == "tesla-2024" and d["objective"] == "max-h100e"
@@ -138,10 +156,11 @@ def test_cli_plan_json_default(capsys):
 
 def test_cli_errors_are_one_line(capsys, tmp_path):
     from perfmodel.cli import main
+
     assert main(["plan", "--scenario", "no-such"]) == 2
     assert "not found" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
-    bad.write_text('[scenario]\nquarters = 2\n[sites.x]\npower_mw = [1, -5]\n')
+    bad.write_text("[scenario]\nquarters = 2\n[sites.x]\npower_mw = [1, -5]\n")
     assert main(["plan", "--scenario", str(bad), "--values", "standin"]) == 2
     err = capsys.readouterr().err
     assert "sites.x.power_mw[2024Q2] = -5 must be >= 0" in err and err.count("\n") == 1
@@ -149,6 +168,7 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
 
 def test_cli_text_plot_and_sensitivities(capsys, tmp_path):
     from perfmodel.cli import main
+
     png = tmp_path / "ramp.png"
     assert main(["plan", "--values", "standin", "--sensitivities", "--plot", str(png)]) == 0
     out = capsys.readouterr().out

@@ -34,8 +34,15 @@ def _tiny(**over):
         "scenario": {"name": "tiny", "start": "2024Q3", "quarters": 2},
         "workloads": [{"name": "video-driving", "weight": 1.0}],
         "sites": {"s": {"power_mw": [1.0, 2.0], "pue": 1.25, "cooling": "air", "racks": 100}},
-        "offers": {"h100": {"chip": "h100_sxm", "chips_per_unit": 8, "unit_price_usd": 400e3,
-                            "unit_power_w": 10e3, "supply_units": 1000}},
+        "offers": {
+            "h100": {
+                "chip": "h100_sxm",
+                "chips_per_unit": 8,
+                "unit_price_usd": 400e3,
+                "unit_power_w": 10e3,
+                "supply_units": 1000,
+            }
+        },
         "budget": {"capex_usd": {"2024": 1e9}},
     }
     for k, v in over.items():
@@ -59,7 +66,7 @@ def test_builtin_scenarios_listed_and_valid():
     cortex = next(s for s in sc.sites if s.key == "cortex")
     assert cortex.power_mw[3] == 130 and cortex.power_mw[-1] == 500
     assert dict(sc.budget_usd)["2024"] == 1e10
-    assert sc.events == (("h100", 1500.0, 0, 2),)          # 12k H100 diverted, 2 quarters later
+    assert sc.events == (("h100", 1500.0, 0, 2),)  # 12k H100 diverted, 2 quarters later
 
 
 def test_builtin_offers_cite_sources():
@@ -68,19 +75,37 @@ def test_builtin_offers_cite_sources():
             assert o.sources, f"{nm}: offer {o.key} has no sources"
 
 
-@pytest.mark.parametrize("path,value,message", [
-    (("sites", "cortex", "power_mw"), [130, 130, -5, 130, 200, 300, 400, 500],
-     "sites.cortex.power_mw[2024Q3] = -5 must be >= 0"),
-    (("sites", "cortex", "pue"), 0.8, "sites.cortex.pue = 0.8 must be >= 1"),
-    (("sites", "cortex", "cooling"), "water", "sites.cortex.cooling = 'water' must be 'air' or 'liquid'"),
-    (("sites", "cortex", "power_mw"), [1, 2, 3], "sites.cortex.power_mw has 3 values but the scenario has 8"),
-    (("offers", "h100", "chip"), "h1000", "offers.h100.chip = 'h1000' is not a catalog chip"),
-    (("offers", "h100", "unit_price_usd"), -1, "offers.h100.unit_price_usd = -1 must be > 0"),
-    (("offers", "h100", "earliest"), "2024Q5", "offers.h100.earliest = '2024Q5' must be a quarter"),
-    (("offers", "h100", "colour"), "red", "offers.h100.colour: unknown field"),
-    (("scenario", "objective"), "max-fun", "scenario.objective = 'max-fun' must be"),
-    (("budget", "capex_usd"), {"2024": 1e10}, "budget.capex_usd.2025 is missing"),
-])
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        (
+            ("sites", "cortex", "power_mw"),
+            [130, 130, -5, 130, 200, 300, 400, 500],
+            "sites.cortex.power_mw[2024Q3] = -5 must be >= 0",
+        ),
+        (("sites", "cortex", "pue"), 0.8, "sites.cortex.pue = 0.8 must be >= 1"),
+        (
+            ("sites", "cortex", "cooling"),
+            "water",
+            "sites.cortex.cooling = 'water' must be 'air' or 'liquid'",
+        ),
+        (
+            ("sites", "cortex", "power_mw"),
+            [1, 2, 3],
+            "sites.cortex.power_mw has 3 values but the scenario has 8",
+        ),
+        (("offers", "h100", "chip"), "h1000", "offers.h100.chip = 'h1000' is not a catalog chip"),
+        (("offers", "h100", "unit_price_usd"), -1, "offers.h100.unit_price_usd = -1 must be > 0"),
+        (
+            ("offers", "h100", "earliest"),
+            "2024Q5",
+            "offers.h100.earliest = '2024Q5' must be a quarter",
+        ),
+        (("offers", "h100", "colour"), "red", "offers.h100.colour: unknown field"),
+        (("scenario", "objective"), "max-fun", "scenario.objective = 'max-fun' must be"),
+        (("budget", "capex_usd"), {"2024": 1e10}, "budget.capex_usd.2025 is missing"),
+    ],
+)
 def test_schema_errors_name_field_value_and_range(builtin_raw, path, value, message):
     d = copy.deepcopy(builtin_raw)
     t = d
@@ -99,7 +124,10 @@ def test_event_and_ratio_references_checked(builtin_raw):
         parse_scenario(d)
     d = copy.deepcopy(builtin_raw)
     d["events"][0]["units"] = 1e6
-    with pytest.raises(ValueError, match=r"events\[0\]\.units = 1e\+06 must be <= offers\.h100\.supply_units\[2024Q1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"events\[0\]\.units = 1e\+06 must be <= offers\.h100\.supply_units\[2024Q1\]",
+    ):
         parse_scenario(d)
     d = copy.deepcopy(builtin_raw)
     d["ratios"][0]["site"] = "mars"
@@ -143,12 +171,15 @@ def test_build_lp_traced_equals_concrete():
     a = build_lp(pr)
     b = jax.jit(build_lp)(pr)
     for f in ("c", "A_ub", "b_ub", "lo", "hi"):
-        np.testing.assert_allclose(np.asarray(getattr(b, f)), np.asarray(getattr(a, f)), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(getattr(b, f)), np.asarray(getattr(a, f)), rtol=1e-12, atol=1e-12
+        )
     assert a.row_names == b.row_names and a.var_names == b.var_names
     # vmapped build over a price perturbation matches one-at-a-time builds
     prs = [pr.replace(unit_price_usd=pr.unit_price_usd * f) for f in (0.9, 1.0, 1.2)]
     stacked = jax.tree_util.tree_map(lambda *x: np.stack(x), *prs)
     import jax.numpy as jnp
+
     lps = jax.vmap(lambda p: build_lp(p, xp=jnp))(stacked)
     ref = stack_lps([build_lp(p) for p in prs])
     np.testing.assert_allclose(np.asarray(lps.A_ub), np.asarray(ref.A_ub), rtol=1e-12)
@@ -156,9 +187,17 @@ def test_build_lp_traced_equals_concrete():
 
 
 def test_stack_lps_and_to_scipy():
-    lp = LP(c=np.array([1.0, 2.0]), A_ub=np.array([[1.0, 1.0]]), b_ub=np.array([3.0]),
-            A_eq=np.zeros((0, 2)), b_eq=np.zeros(0), lo=np.zeros(2), hi=np.array([np.inf, 2.0]))
+    lp = LP(
+        c=np.array([1.0, 2.0]),
+        A_ub=np.array([[1.0, 1.0]]),
+        b_ub=np.array([3.0]),
+        A_eq=np.zeros((0, 2)),
+        b_eq=np.zeros(0),
+        lo=np.zeros(2),
+        hi=np.array([np.inf, 2.0]),
+    )
     from scipy.optimize import linprog
+
     r = linprog(**to_scipy(lp))
     assert r.status == 0 and abs(-r.fun - 5.0) < 1e-9
     s = stack_lps([lp, lp.replace(b_ub=np.array([4.0]))])
@@ -178,11 +217,17 @@ def test_concave_interpolant_is_concave_majorant(ys):
 
 
 def test_existing_fleet_over_power_is_named():
-    d = _tiny(existing=[{"offer": "h100", "site": "s", "chips": 8 * 120}])   # 120 units x 12.5 kW = 1.5 MW
+    d = _tiny(
+        existing=[{"offer": "h100", "site": "s", "chips": 8 * 120}]
+    )  # 120 units x 12.5 kW = 1.5 MW
     pr = build_problem(parse_scenario(d), value_source="standin")
     msgs = precheck(pr)
-    assert msgs == ["site s has 1 MW in 2024Q3 but the existing fleet alone needs 1.5 MW (IT power x PUE 1.25)"]
-    with pytest.raises(FleetInfeasible, match="site s has 1 MW in 2024Q3 but the existing fleet alone needs 1.5 MW"):
+    assert msgs == [
+        "site s has 1 MW in 2024Q3 but the existing fleet alone needs 1.5 MW (IT power x PUE 1.25)"
+    ]
+    with pytest.raises(
+        FleetInfeasible, match="site s has 1 MW in 2024Q3 but the existing fleet alone needs 1.5 MW"
+    ):
         solve(pr, method="highs")
 
 
@@ -190,16 +235,25 @@ def test_unreachable_target_names_target():
     d = _tiny()
     d["scenario"].update(objective="min-cost", target_h100e=1e6, target_period="2024Q4")
     pr = build_problem(parse_scenario(d), value_source="standin")
-    with pytest.raises(FleetInfeasible, match=r"target of 1,000,000 H100e in 2024Q4 is out of reach"):
+    with pytest.raises(
+        FleetInfeasible, match=r"target of 1,000,000 H100e in 2024Q4 is out of reach"
+    ):
         solve(pr, method="highs")
 
 
 def test_ratio_needing_more_budget_names_budget():
     d = _tiny(existing=[{"offer": "h100", "site": "s", "chips": 8 * 10}])
-    d["offers"]["ai4"] = {"chip": "ai4", "chips_per_unit": 1, "unit_price_usd": 1e6, "unit_power_w": 10,
-                          "supply_units": 1000, "own": True, "counts": False}
+    d["offers"]["ai4"] = {
+        "chip": "ai4",
+        "chips_per_unit": 1,
+        "unit_price_usd": 1e6,
+        "unit_power_w": 10,
+        "supply_units": 1000,
+        "own": True,
+        "counts": False,
+    }
     d["ratios"] = [{"site": "s", "numerator": ["ai4"], "denominator": ["h100"], "min_ratio": 0.5}]
-    d["budget"] = {"capex_usd": {"2024": 10e6}}        # 40 AI4 needed at $1M each; $10M budget
+    d["budget"] = {"capex_usd": {"2024": 10e6}}  # 40 AI4 needed at $1M each; $10M budget
     pr = build_problem(parse_scenario(d), value_source="standin")
     msg = diagnose_infeasible(pr)
     assert "2024 capex budget" in msg or "ratio rule 0" in msg

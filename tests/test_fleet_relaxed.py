@@ -22,8 +22,11 @@ EQ_LP = LP(
     b_ub=jnp.array([4.0, 5.0]),
     A_eq=jnp.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]]),
     b_eq=jnp.array([1.0, 1.0]),
-    lo=jnp.zeros(4), hi=jnp.full(4, 10.0),
-    var_names=("x0", "x1", "x2", "x3"), row_names=("cap01", "cap23", "fix0", "link"))
+    lo=jnp.zeros(4),
+    hi=jnp.full(4, 10.0),
+    var_names=("x0", "x1", "x2", "x3"),
+    row_names=("cap01", "cap23", "fix0", "link"),
+)
 
 
 def test_highs_relaxed_solution_has_eq_duals_matching_finite_differences():
@@ -38,9 +41,11 @@ def test_highs_relaxed_solution_has_eq_duals_matching_finite_differences():
     h = 1e-3
     for i in range(2):
         d_plus, d_minus = sens.finite_difference(EQ_LP, "eq", i, h)
-        assert d_plus == pytest.approx(d_minus, abs=1e-7)          # nondegenerate: unique dual
+        assert d_plus == pytest.approx(d_minus, abs=1e-7)  # nondegenerate: unique dual
         assert float(sol.y_eq[i]) == pytest.approx(0.5 * (d_plus + d_minus), abs=1e-6)
-        assert sens.row_sensitivity(EQ_LP, sol, EQ_LP.row_names[2 + i]) == pytest.approx(float(sol.y_eq[i]))
+        assert sens.row_sensitivity(EQ_LP, sol, EQ_LP.row_names[2 + i]) == pytest.approx(
+            float(sol.y_eq[i])
+        )
 
 
 def test_sensitivity_lines_accepts_relaxed_solution_directly():
@@ -52,7 +57,11 @@ def test_sensitivity_lines_accepts_relaxed_solution_directly():
     assert "1 units more on link is worth 1.00 pts (dual estimate 1.00)" in lines
     table = sens.sensitivity_table(EQ_LP, sol, top=4)
     assert {(d["row"], d["kind"]) for d in table} == {
-        ("cap01", "ub"), ("cap23", "ub"), ("fix0", "eq"), ("link", "eq")}
+        ("cap01", "ub"),
+        ("cap23", "ub"),
+        ("fix0", "eq"),
+        ("link", "eq"),
+    }
     g = sens.objective_gradients(EQ_LP, sol)
     np.testing.assert_allclose(g.b_eq, [-1.0, 1.0], atol=1e-9)
 

@@ -23,15 +23,29 @@ def _variant(base: LP, seed: int, spread: float = 0.25) -> LP:
     A = np.array(base.A_ub)
     budget = [i for i, nm in enumerate(base.row_names) if nm.startswith("budget")]
     A[budget] *= rng.uniform(1 - spread / 2, 1 + spread / 2, size=(len(budget), 1))
-    return base.replace(c=jnp.asarray(np.asarray(base.c) * rng.uniform(0.95, 1.05, base.c.shape)),
-                        A_ub=jnp.asarray(A),
-                        b_ub=jnp.asarray(np.asarray(base.b_ub) * rng.uniform(1 - spread, 1 + spread, base.b_ub.shape)))
+    return base.replace(
+        c=jnp.asarray(np.asarray(base.c) * rng.uniform(0.95, 1.05, base.c.shape)),
+        A_ub=jnp.asarray(A),
+        b_ub=jnp.asarray(
+            np.asarray(base.b_ub) * rng.uniform(1 - spread, 1 + spread, base.b_ub.shape)
+        ),
+    )
 
 
 def _highs(lp: LP):
-    bounds = [(lo, None if not np.isfinite(hi) else hi) for lo, hi in zip(np.asarray(lp.lo), np.asarray(lp.hi))]
-    res = linprog(-np.asarray(lp.c), A_ub=np.asarray(lp.A_ub), b_ub=np.asarray(lp.b_ub),
-                  A_eq=np.asarray(lp.A_eq), b_eq=np.asarray(lp.b_eq), bounds=bounds, method="highs")
+    bounds = [
+        (lo, None if not np.isfinite(hi) else hi)
+        for lo, hi in zip(np.asarray(lp.lo), np.asarray(lp.hi))
+    ]
+    res = linprog(
+        -np.asarray(lp.c),
+        A_ub=np.asarray(lp.A_ub),
+        b_ub=np.asarray(lp.b_ub),
+        A_eq=np.asarray(lp.A_eq),
+        b_eq=np.asarray(lp.b_eq),
+        bounds=bounds,
+        method="highs",
+    )
     return res
 
 
@@ -46,7 +60,11 @@ def test_matches_highs_objective_on_every_member():
     assert np.all(status == OPTIMAL), status
     for i, lp in enumerate([BASE] + VARIANTS):
         ref = -_highs(lp).fun
-        assert abs(float(SOL.objective[i]) - ref) <= 1e-8 * abs(ref), (i, float(SOL.objective[i]), ref)
+        assert abs(float(SOL.objective[i]) - ref) <= 1e-8 * abs(ref), (
+            i,
+            float(SOL.objective[i]),
+            ref,
+        )
 
 
 def test_base_member_needs_no_pivot_and_keeps_the_highs_objective():
@@ -67,7 +85,9 @@ def test_kkt_conditions_in_the_lps_own_units():
         assert np.allclose(Ae @ x, be, rtol=1e-9, atol=1e-7)
         assert np.all(y >= -1e-9 * (1 + np.abs(y).max())), i
         slack = (b - A @ x) / scale
-        assert np.all(np.abs(y * scale) * np.maximum(slack, 0) <= 1e-6 * (1 + np.abs(y * scale).max())), i
+        assert np.all(
+            np.abs(y * scale) * np.maximum(slack, 0) <= 1e-6 * (1 + np.abs(y * scale).max())
+        ), i
         # reduced costs r = c - A^T y - A_eq^T w: r > 0 only at the upper bound, r < 0 only at 0
         r = np.asarray(lp.c) - y @ A - w @ Ae
         tol = 1e-7 * (1 + np.abs(np.asarray(lp.c)).max())
@@ -81,21 +101,29 @@ def test_kkt_conditions_in_the_lps_own_units():
 
 def test_fused_single_call_and_small_rank1_store_give_the_same_vertices():
     fused = solve_lp_batch_simplex(STACK, BASIS, compact=False)
-    rounds = solve_lp_batch_simplex(STACK, BASIS, max_pivots=4, refresh=2, rounds=12)   # restarts with own inverses
+    rounds = solve_lp_batch_simplex(
+        STACK, BASIS, max_pivots=4, refresh=2, rounds=12
+    )  # restarts with own inverses
     for other in (fused, rounds):
         assert np.all(np.asarray(other.status) == OPTIMAL)
-        np.testing.assert_allclose(np.asarray(other.objective), np.asarray(SOL.objective), rtol=1e-10)
-    assert int(np.max(np.asarray(rounds.iterations))) > 4     # some members did need a second round
+        np.testing.assert_allclose(
+            np.asarray(other.objective), np.asarray(SOL.objective), rtol=1e-10
+        )
+    assert int(np.max(np.asarray(rounds.iterations))) > 4  # some members did need a second round
 
 
 def test_default_start_basis_is_member_zeros():
     sol = solve_lp_batch_simplex(stack_lps([VARIANTS[0], VARIANTS[1]]))
-    np.testing.assert_allclose(np.asarray(sol.objective), np.asarray(SOL.objective[1:3]), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(sol.objective), np.asarray(SOL.objective[1:3]), rtol=1e-10
+    )
     assert int(sol.iterations[0]) == 0
 
 
 def test_infeasible_member_is_reported_and_others_still_solve():
-    bad = VARIANTS[0].replace(b_eq=jnp.asarray(np.asarray(VARIANTS[0].b_eq) + 1e7))   # delivery beyond any cap
+    bad = VARIANTS[0].replace(
+        b_eq=jnp.asarray(np.asarray(VARIANTS[0].b_eq) + 1e7)
+    )  # delivery beyond any cap
     assert _highs(bad).status == 2
     sol = solve_lp_batch_simplex(stack_lps([VARIANTS[1], bad]), BASIS)
     assert int(sol.status[1]) == PRIMAL_INFEASIBLE
@@ -103,12 +131,24 @@ def test_infeasible_member_is_reported_and_others_still_solve():
 
 
 def test_solve_family_falls_back_to_pdhg_for_unfinished_members():
-    sol, info = solve_family(stack_lps([VARIANTS[2], VARIANTS[3]]), BASIS, max_pivots=1, refresh=1, rounds=1,
-                             pdhg_opts=dict(tol=1e-8))
+    sol, info = solve_family(
+        stack_lps([VARIANTS[2], VARIANTS[3]]),
+        BASIS,
+        max_pivots=1,
+        refresh=1,
+        rounds=1,
+        pdhg_opts=dict(tol=1e-8),
+    )
     assert info["fallback"] >= 1 and info["fallback_method"] == "pdhg"
     np.testing.assert_allclose(np.asarray(sol.objective), np.asarray(SOL.objective[3:5]), rtol=1e-5)
-    sol, info = solve_family(stack_lps([VARIANTS[2], VARIANTS[3]]), BASIS, max_pivots=1, refresh=1, rounds=1,
-                             fallback="highs")
+    sol, info = solve_family(
+        stack_lps([VARIANTS[2], VARIANTS[3]]),
+        BASIS,
+        max_pivots=1,
+        refresh=1,
+        rounds=1,
+        fallback="highs",
+    )
     assert info["fallback"] >= 1 and np.all(np.asarray(sol.status) == OPTIMAL)
     np.testing.assert_allclose(np.asarray(sol.objective), np.asarray(SOL.objective[3:5]), rtol=1e-9)
     with pytest.raises(ValueError, match="fallback"):
@@ -138,8 +178,13 @@ def test_solve_relaxed_batch_on_scenario_variants():
 
     base = generate_problem(7, 5, 2, 4)
     rng = np.random.default_rng(0)
-    probs = [base.replace(unit_price_usd=base.unit_price_usd * rng.lognormal(0, 0.1, base.shape[0]),
-                          power_avail_mw=base.power_avail_mw * rng.uniform(0.8, 1.2)) for _ in range(5)]
+    probs = [
+        base.replace(
+            unit_price_usd=base.unit_price_usd * rng.lognormal(0, 0.1, base.shape[0]),
+            power_avail_mw=base.power_avail_mw * rng.uniform(0.8, 1.2),
+        )
+        for _ in range(5)
+    ]
     sol = solve_relaxed_batch(probs, base=base)
     ref = np.array([relaxed_solve(build_lp(p), "highs").objective for p in probs])
     np.testing.assert_allclose(np.asarray(sol.objective), ref, rtol=1e-8)

@@ -22,7 +22,7 @@ from perfmodel.fleet.pdhg import (
     solve_lp_batch,
 )
 
-SHAPE = dict(n_sites=2, n_chips=3, n_periods=4, n_eq=1)   # 24 variables, 24 rows: one compile
+SHAPE = dict(n_sites=2, n_chips=3, n_periods=4, n_eq=1)  # 24 variables, 24 rows: one compile
 
 
 def lp2(c, A_ub, b_ub, A_eq=None, b_eq=None, lo=None, hi=None, rows=None):
@@ -35,18 +35,28 @@ def lp2(c, A_ub, b_ub, A_eq=None, b_eq=None, lo=None, hi=None, rows=None):
     b_eq = np.zeros(A_eq.shape[0]) if b_eq is None else np.asarray(b_eq, np.float64)
     rows = tuple(rows or (f"r{i}" for i in range(A_ub.shape[0] + A_eq.shape[0])))
     m_ub, m_eq = A_ub.shape[0], A_eq.shape[0]
-    pad_ub, pad_eq = 3 - m_ub, 1 - m_eq          # zero rows: 0 <= 0 and 0 == 0
+    pad_ub, pad_eq = 3 - m_ub, 1 - m_eq  # zero rows: 0 <= 0 and 0 == 0
     A_ub = np.vstack([A_ub, np.zeros((pad_ub, n))])
     b_ub = np.concatenate([b_ub, np.zeros(pad_ub)])
     A_eq = np.vstack([A_eq, np.zeros((pad_eq, n))])
     b_eq = np.concatenate([b_eq, np.zeros(pad_eq)])
-    rows = rows[:m_ub] + tuple(f"pad_ub{i}" for i in range(pad_ub)) + rows[m_ub:] + tuple(
-        f"pad_eq{i}" for i in range(pad_eq))
-    return LP(c=c, A_ub=jnp.asarray(A_ub), b_ub=jnp.asarray(b_ub), A_eq=jnp.asarray(A_eq),
-              b_eq=jnp.asarray(b_eq),
-              lo=jnp.zeros(n) if lo is None else jnp.asarray(lo, jnp.float64),
-              hi=jnp.full(n, jnp.inf) if hi is None else jnp.asarray(hi, jnp.float64),
-              var_names=tuple(f"x{i}" for i in range(n)), row_names=rows)
+    rows = (
+        rows[:m_ub]
+        + tuple(f"pad_ub{i}" for i in range(pad_ub))
+        + rows[m_ub:]
+        + tuple(f"pad_eq{i}" for i in range(pad_eq))
+    )
+    return LP(
+        c=c,
+        A_ub=jnp.asarray(A_ub),
+        b_ub=jnp.asarray(b_ub),
+        A_eq=jnp.asarray(A_eq),
+        b_eq=jnp.asarray(b_eq),
+        lo=jnp.zeros(n) if lo is None else jnp.asarray(lo, jnp.float64),
+        hi=jnp.full(n, jnp.inf) if hi is None else jnp.asarray(hi, jnp.float64),
+        var_names=tuple(f"x{i}" for i in range(n)),
+        row_names=rows,
+    )
 
 
 def highs(lp):
@@ -58,10 +68,19 @@ def highs(lp):
 # ------------------------------------------------------------------ hand-solvable LPs
 
 # max 3 x0 + 2 x1 s.t. x0 + x1 <= 4 (y=2), x0 + 3 x1 <= 9 (slack), 0 <= x0 <= 3 (mu_hi=1)
-HAND = lp2([3.0, 2.0], [[1.0, 1.0], [1.0, 3.0]], [4.0, 9.0], hi=[3.0, np.inf], rows=("cap", "other"))
+HAND = lp2(
+    [3.0, 2.0], [[1.0, 1.0], [1.0, 3.0]], [4.0, 9.0], hi=[3.0, np.inf], rows=("cap", "other")
+)
 # max x0 + x1 s.t. x0 + 2 x1 == 4 (y=0.5), 0 <= x0 <= 2 (mu_hi=0.5) -> x = (2, 1), opt 3
-HAND_EQ = lp2([1.0, 1.0], np.zeros((0, 2)), np.zeros(0), A_eq=[[1.0, 2.0]], b_eq=[4.0],
-              hi=[2.0, np.inf], rows=("commit",))
+HAND_EQ = lp2(
+    [1.0, 1.0],
+    np.zeros((0, 2)),
+    np.zeros(0),
+    A_eq=[[1.0, 2.0]],
+    b_eq=[4.0],
+    hi=[2.0, np.inf],
+    rows=("commit",),
+)
 
 
 def test_hand_lp_exact_values():
@@ -71,7 +90,7 @@ def test_hand_lp_exact_values():
     np.testing.assert_allclose(sol.objective, 11.0, rtol=1e-6)
     np.testing.assert_allclose(sol.y_ub, [2.0, 0.0, 0.0], atol=1e-5)
     g = sens.objective_gradients(HAND, sol)
-    np.testing.assert_allclose(g.hi, [1.0, 0.0], atol=1e-5)        # d opt / d hi0 = 3 - 2
+    np.testing.assert_allclose(g.hi, [1.0, 0.0], atol=1e-5)  # d opt / d hi0 = 3 - 2
     np.testing.assert_allclose(g.A_ub[0], [-6.0, -2.0], atol=1e-4)  # -y0 * x
     assert sens.row_sensitivity(HAND, sol, "cap") == pytest.approx(2.0, abs=1e-5)
     assert sens.var_sensitivity(HAND, sol, "x0") == pytest.approx(3.0, abs=1e-5)
@@ -89,8 +108,13 @@ def test_hand_lp_with_equality():
 def test_free_variables_and_negative_bounds():
     # max x0 - x1, x0 free, x1 >= -1, x0 - x1 <= 2, x0 + x1 <= 0  ->  x0 = 1, x1 = -1, opt 2
     # (x0 - x1 <= 2 binds; x0 + x1 <= 0 binds at (1,-1)): y = (1, 0) + ... check vs HiGHS
-    lp = lp2([1.0, -1.0], [[1.0, -1.0], [1.0, 1.0], [-1.0, 0.0]], [2.0, 0.0, 5.0],
-             lo=[-np.inf, -1.0], hi=[np.inf, np.inf])
+    lp = lp2(
+        [1.0, -1.0],
+        [[1.0, -1.0], [1.0, 1.0], [-1.0, 0.0]],
+        [2.0, 0.0, 5.0],
+        lo=[-np.inf, -1.0],
+        hi=[np.inf, np.inf],
+    )
     sol = solve_lp(lp)
     ref, _ = highs(lp)
     assert int(sol.status) == OPTIMAL
@@ -99,8 +123,9 @@ def test_free_variables_and_negative_bounds():
 
 # ------------------------------------------------------------------ status flags
 
+
 def test_primal_infeasible_flag():
-    lp = lp2([1.0, 1.0], [[1.0, 1.0]], [-1.0])                     # x >= 0, x0 + x1 <= -1
+    lp = lp2([1.0, 1.0], [[1.0, 1.0]], [-1.0])  # x >= 0, x0 + x1 <= -1
     assert int(solve_lp(lp).status) == PRIMAL_INFEASIBLE
 
 
@@ -110,7 +135,7 @@ def test_primal_infeasible_equality_flag():
 
 
 def test_unbounded_flag():
-    lp = lp2([1.0, 1.0], [[1.0, -1.0]], [1.0])                     # x1 can grow forever
+    lp = lp2([1.0, 1.0], [[1.0, -1.0]], [1.0])  # x1 can grow forever
     assert int(solve_lp(lp).status) == DUAL_INFEASIBLE
 
 
@@ -123,12 +148,16 @@ def test_iteration_limit_flag():
 
 # ------------------------------------------------------------------ input validation
 
-@pytest.mark.parametrize("field,value,match", [
-    ("lo", jnp.array([1.0, 0.0]), "lo"),
-    ("c", jnp.array([np.nan, 1.0]), "LP.c"),
-    ("A_ub", jnp.ones((3, 3)), "A_ub"),
-    ("hi", jnp.array([-np.inf, 1.0]), "LP.hi"),
-])
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("lo", jnp.array([1.0, 0.0]), "lo"),
+        ("c", jnp.array([np.nan, 1.0]), "LP.c"),
+        ("A_ub", jnp.ones((3, 3)), "A_ub"),
+        ("hi", jnp.array([-np.inf, 1.0]), "LP.hi"),
+    ],
+)
 def test_bad_input_raises_before_tracing(field, value, match):
     lp = HAND.replace(hi=jnp.array([0.5, 1.0])) if field == "lo" else HAND
     with pytest.raises(ValueError, match=match):
@@ -146,6 +175,7 @@ def test_bad_options_raise():
 
 # ------------------------------------------------------------------ PDHG vs HiGHS
 
+
 @settings(max_examples=8)
 @given(seed=st.integers(0, 10_000), capped=st.booleans())
 def test_pdhg_matches_highs_on_fleet_like_lps(seed, capped):
@@ -156,7 +186,15 @@ def test_pdhg_matches_highs_on_fleet_like_lps(seed, capped):
     assert abs(float(sol.objective) - ref) <= 1e-4 * abs(ref)
     # the returned x is feasible to the (relative) tolerance, row by row
     viol = np.asarray(lp.A_ub @ sol.x - lp.b_ub)
-    assert np.all(viol <= 1e-5 * (1 + np.abs(np.asarray(lp.b_ub)) + np.abs(np.asarray(lp.A_ub)) @ np.abs(np.asarray(sol.x))))
+    assert np.all(
+        viol
+        <= 1e-5
+        * (
+            1
+            + np.abs(np.asarray(lp.b_ub))
+            + np.abs(np.asarray(lp.A_ub)) @ np.abs(np.asarray(sol.x))
+        )
+    )
     # duals are nonnegative and close to HiGHS's marginals (-: scipy minimises -c @ x)
     assert np.all(np.asarray(sol.y_ub) >= 0)
     # strong duality in the original units: b @ y + bound terms == opt
@@ -165,7 +203,7 @@ def test_pdhg_matches_highs_on_fleet_like_lps(seed, capped):
 
 # ------------------------------------------------------------------ transforms agree
 
-_LP_A = random_fleet_lp(13, **SHAPE)   # seeds whose LPs converge in a few hundred iterations
+_LP_A = random_fleet_lp(13, **SHAPE)  # seeds whose LPs converge in a few hundred iterations
 _LP_B = random_fleet_lp(8, **SHAPE)
 
 
@@ -209,12 +247,13 @@ def test_no_jit_agrees_with_jit():
 
 
 def test_batch_with_infeasible_member():
-    bad = _LP_B.replace(b_eq=-jnp.ones_like(_LP_B.b_eq))            # sum of buys == -1
+    bad = _LP_B.replace(b_eq=-jnp.ones_like(_LP_B.b_eq))  # sum of buys == -1
     sol = solve_lp_batch(stack_lps([_LP_A, bad]))
     assert [int(s) for s in sol.status] == [OPTIMAL, PRIMAL_INFEASIBLE]
 
 
 # ------------------------------------------------------------------ sensitivities vs finite differences
+
 
 def _fd_rows(lp):
     names = lp.row_names
@@ -227,7 +266,7 @@ def _fd_rows(lp):
 def test_duals_bracketed_by_one_sided_differences():
     """opt is concave in b, so any optimal dual y lies in [d+, d-]; equal to both where unique."""
     lp = _LP_A
-    sol = solve_lp(lp, tol=1e-9)            # duals to ~1e-6 relative (tol is not static: no recompile)
+    sol = solve_lp(lp, tol=1e-9)  # duals to ~1e-6 relative (tol is not static: no recompile)
     m_ub = lp.b_ub.shape[0]
     y = np.concatenate([np.asarray(sol.y_ub), np.asarray(sol.y_eq)])
     f0 = sens.highs_optimum(lp)
@@ -239,7 +278,12 @@ def test_duals_bracketed_by_one_sided_differences():
             h = 1e-4 * max(abs(b), 1.0)
             d_plus, d_minus = sens.finite_difference(lp, kind, j, h)
             slack = 1e-4 * (abs(d_plus) + abs(d_minus)) + 1e-6 * abs(f0) / max(abs(b), 1.0)
-            assert d_plus - slack <= y[i] <= d_minus + slack, (lp.row_names[i], d_plus, y[i], d_minus)
+            assert d_plus - slack <= y[i] <= d_minus + slack, (
+                lp.row_names[i],
+                d_plus,
+                y[i],
+                d_minus,
+            )
             if abs(d_plus - d_minus) <= 1e-6 * max(abs(d_plus), 1e-12):
                 assert y[i] == pytest.approx(d_plus, rel=2e-3, abs=slack)
                 checked_unique += 1
@@ -261,7 +305,9 @@ def _priced_lp(params):
     """_LP_A with its budget rows' prices and site-0 power scaled by params (differentiable)."""
     price_scale, power_scale = params
     budget = jnp.array([r.startswith("budget[") for r in _LP_A.row_names[: _LP_A.b_ub.shape[0]]])
-    power0 = jnp.array([r.startswith("power[site0") for r in _LP_A.row_names[: _LP_A.b_ub.shape[0]]])
+    power0 = jnp.array(
+        [r.startswith("power[site0") for r in _LP_A.row_names[: _LP_A.b_ub.shape[0]]]
+    )
     A = jnp.where(budget[:, None], _LP_A.A_ub * price_scale, _LP_A.A_ub)
     b = jnp.where(power0, _LP_A.b_ub * power_scale, _LP_A.b_ub)
     return _LP_A.replace(A_ub=A, b_ub=b)
@@ -293,7 +339,7 @@ def test_spec_chain_rule_matches_finite_difference():
     n = base_c.shape[0]
     weight = jnp.linspace(0.5, 1.5, n)
 
-    def c_of(bw):                                   # a smooth, saturating value curve
+    def c_of(bw):  # a smooth, saturating value curve
         return base_c * (1.0 + weight * bw / (1.0 + bw))
 
     bw0 = 0.7
@@ -302,22 +348,35 @@ def test_spec_chain_rule_matches_finite_difference():
     g = float(sens.spec_gradient(sol.x, jax.jacfwd(c_of)(bw0)))
     g_env = float(sens.envelope_grad(lambda b: _LP_A.replace(c=c_of(b)), bw0, sol))
     h = 1e-4
-    fd = (sens.highs_optimum(_LP_A.replace(c=c_of(bw0 + h)))
-          - sens.highs_optimum(_LP_A.replace(c=c_of(bw0 - h)))) / (2 * h)
+    fd = (
+        sens.highs_optimum(_LP_A.replace(c=c_of(bw0 + h)))
+        - sens.highs_optimum(_LP_A.replace(c=c_of(bw0 - h)))
+    ) / (2 * h)
     assert g == pytest.approx(fd, rel=2e-3)
     assert g_env == pytest.approx(g, rel=1e-9)
 
 
 # ------------------------------------------------------------------ sentences
 
+
 def test_sensitivity_lines_text_and_values():
     sol = solve_lp(HAND)
-    lines = sens.sensitivity_lines(HAND, sol, top=5, row_units={"cap": ("units", 1, 1.0, "at the cap")},
-                                   objective_unit="points", resolve=sens.highs_optimum)
+    lines = sens.sensitivity_lines(
+        HAND,
+        sol,
+        top=5,
+        row_units={"cap": ("units", 1, 1.0, "at the cap")},
+        objective_unit="points",
+        resolve=sens.highs_optimum,
+    )
     assert lines == ["1 units more at the cap is worth 2.00 points (dual estimate 2.00)"]
-    assert sens.sensitivity_lines(HAND, sol, row_units={"cap": ("units", 1, 1.0, "at the cap")},
-                                  objective_unit="points", resolve=None) == [
-        "1 units more at the cap is worth 2.00 points"]
+    assert sens.sensitivity_lines(
+        HAND,
+        sol,
+        row_units={"cap": ("units", 1, 1.0, "at the cap")},
+        objective_unit="points",
+        resolve=None,
+    ) == ["1 units more at the cap is worth 2.00 points"]
 
 
 def test_degenerate_row_one_sided_difference_and_resolved_line():
@@ -325,22 +384,37 @@ def test_degenerate_row_one_sided_difference_and_resolved_line():
     (d- = inf), so the dual is only bounded below by d+; the re-solved line states d+ * step."""
     # max x0 + x1; x0 <= 1 (row a), x0 + x1 <= 1 (row b), x0 == 1 (row e) -> x=(1,0);
     # raising a: worth 0; raising b: worth 1 per unit; lowering b below 1: infeasible
-    lp = lp2([1.0, 1.0], [[1.0, 0.0], [1.0, 1.0]], [1.0, 1.0], A_eq=[[1.0, 0.0]], b_eq=[1.0],
-             rows=("a", "b", "e"))
+    lp = lp2(
+        [1.0, 1.0],
+        [[1.0, 0.0], [1.0, 1.0]],
+        [1.0, 1.0],
+        A_eq=[[1.0, 0.0]],
+        b_eq=[1.0],
+        rows=("a", "b", "e"),
+    )
     sol = solve_lp(lp, tol=1e-9)
     d_plus, d_minus = sens.finite_difference(lp, "ub", 1, 0.1)
     assert d_plus == pytest.approx(1.0) and d_minus == np.inf
     assert d_plus - 1e-6 <= float(sol.y_ub[1]) <= d_minus
-    lines = sens.sensitivity_lines(lp, sol, top=1, row_units={"b": ("MW", 10, 1.0, "at b")},
-                                   objective_unit="pts", resolve="highs")
+    lines = sens.sensitivity_lines(
+        lp,
+        sol,
+        top=1,
+        row_units={"b": ("MW", 10, 1.0, "at b")},
+        objective_unit="pts",
+        resolve="highs",
+    )
     assert lines[0].startswith("10 MW more at b is worth 10.00 pts")
 
 
 def test_sensitivity_lines_units_and_prefixes():
     lp = _LP_A
     sol = solve_lp(lp)
-    units = {"power[": ("MW", 100, 1e6), "power[site1": ("MW", 10, 1e6, "at site1"),
-             "budget[": ("$B", 1, 1e9)}
+    units = {
+        "power[": ("MW", 100, 1e6),
+        "power[site1": ("MW", 10, 1e6, "at site1"),
+        "budget[": ("$B", 1, 1e9),
+    }
     table = sens.sensitivity_table(lp, sol, row_units=units, top=50)
     worths = [abs(d["worth"]) for d in table]
     assert worths == sorted(worths, reverse=True)
@@ -367,11 +441,15 @@ def test_scale_sensitivity_matches_envelope_grad():
     sol = solve_lp(lp, tol=1e-9)
     g = np.asarray(sens.envelope_grad(_priced_lp, p0, sol))
     s_price = sens.scale_sensitivity(lp, sol, rows=lambda r: r.startswith("budget["))
-    s_power = sens.scale_sensitivity(lp, sol, field="b_ub", rows=lambda r: r.startswith("power[site0"))
+    s_power = sens.scale_sensitivity(
+        lp, sol, field="b_ub", rows=lambda r: r.startswith("power[site0")
+    )
     assert s_price == pytest.approx(g[0], rel=1e-9, abs=1e-9)
     assert s_power == pytest.approx(g[1], rel=1e-9, abs=1e-9)
     # scaling all of c by (1 + s) scales the optimum: d opt / d s = opt
-    assert sens.scale_sensitivity(lp, sol, field="c") == pytest.approx(float(sol.objective), rel=1e-9)
+    assert sens.scale_sensitivity(lp, sol, field="c") == pytest.approx(
+        float(sol.objective), rel=1e-9
+    )
     with pytest.raises(ValueError, match="field"):
         sens.scale_sensitivity(lp, sol, field="lo")
 
@@ -382,9 +460,14 @@ def test_compacting_batch_driver_matches_one_call():
     stacked = stack_lps([_LP_A, _LP_B, bad])
     one = solve_lp_batch(stacked, compact=False)
     rounds = solve_lp_batch(stacked, compact=True, first_round=64)
-    assert [int(s) for s in rounds.status] == [int(s) for s in one.status] == [
-        OPTIMAL, OPTIMAL, PRIMAL_INFEASIBLE]
-    np.testing.assert_allclose(np.asarray(rounds.objective)[:2], np.asarray(one.objective)[:2], rtol=1e-4)
-    assert int(rounds.iterations[0]) > 64                 # it really ran more than one round
+    assert (
+        [int(s) for s in rounds.status]
+        == [int(s) for s in one.status]
+        == [OPTIMAL, OPTIMAL, PRIMAL_INFEASIBLE]
+    )
+    np.testing.assert_allclose(
+        np.asarray(rounds.objective)[:2], np.asarray(one.objective)[:2], rtol=1e-4
+    )
+    assert int(rounds.iterations[0]) > 64  # it really ran more than one round
     with pytest.raises(ValueError, match=r"compact=True\) needs concrete"):
         jax.jit(lambda lp: solve_lp_batch(lp, compact=True).objective)(stacked)

@@ -36,8 +36,16 @@ def test_kernel_matches_numpy_reference(case):
     assert res.max_rel_error <= harness.TOLERANCE[case.precision]
     op = case.op()
     assert res.flops == float(op.flops) and res.bytes == float(op.bytes)
-    assert res.kind == {"matmul": "matmul", "batched_matmul": "matmul", "attention": "attention",
-                        "stream": "elementwise", "reduction": "reduction"}[case.family]
+    assert (
+        res.kind
+        == {
+            "matmul": "matmul",
+            "batched_matmul": "matmul",
+            "attention": "attention",
+            "stream": "elementwise",
+            "reduction": "reduction",
+        }[case.family]
+    )
 
 
 def test_tiny_suite_covers_every_family_and_dtype():
@@ -45,8 +53,16 @@ def test_tiny_suite_covers_every_family_and_dtype():
     for fam in ("matmul", "batched_matmul", "attention", "stream", "reduction"):
         assert {(fam, "fp32"), (fam, "bf16")} <= fams
     names = {c.name.split("/")[0] for c in TINY_CASES}
-    assert {"attention_plain", "attention_dpa", "stream_copy_cold", "stream_copy_hot",
-            "stream_triad_cold", "stream_triad_hot", "reduce_sum", "layernorm"} <= names
+    assert {
+        "attention_plain",
+        "attention_dpa",
+        "stream_copy_cold",
+        "stream_copy_hot",
+        "stream_triad_cold",
+        "stream_triad_hot",
+        "reduce_sum",
+        "layernorm",
+    } <= names
     assert len({c.name for c in TINY_CASES}) == len(TINY_CASES)
 
 
@@ -119,11 +135,13 @@ def test_random_inputs_are_random_distinct_buffers_of_the_right_dtype():
     assert big.shape == (4096,) and np.all(big != 0)
 
 
-@given(set_bytes=st.floats(1.0, 1e9), footprint=st.floats(0.0, 1e10),
-       max_total=st.floats(1e3, 1e10))
+@given(
+    set_bytes=st.floats(1.0, 1e9), footprint=st.floats(0.0, 1e10), max_total=st.floats(1e3, 1e10)
+)
 def test_n_buffers_reaches_the_footprint_unless_capped(set_bytes, footprint, max_total):
-    n = harness.n_buffers_for(set_bytes, min_footprint_bytes=footprint, max_total_bytes=max_total,
-                              max_buffers=1024)
+    n = harness.n_buffers_for(
+        set_bytes, min_footprint_bytes=footprint, max_total_bytes=max_total, max_buffers=1024
+    )
     assert n >= 1
     cap = min(1024, max(1, int(max_total // set_bytes)))
     assert n == min(max(2, math.ceil(footprint / set_bytes)), cap)
@@ -157,8 +175,17 @@ class FakeDevice:
 def test_time_callable_rotates_inputs_and_keeps_compile_apart():
     dev = FakeDevice()
     blocked = []
-    t = harness.time_callable(dev, [(0,), (1,), (2,)], warmup=2, repeats=4, number=3,
-                              clock=dev.clock, block=blocked.append, trace_s=0.5, compile_s=7.0)
+    t = harness.time_callable(
+        dev,
+        [(0,), (1,), (2,)],
+        warmup=2,
+        repeats=4,
+        number=3,
+        clock=dev.clock,
+        block=blocked.append,
+        trace_s=0.5,
+        compile_s=7.0,
+    )
     assert dev.used == [i % 3 for i in range(1 + 2 + 4 * 3)]  # strict rotation
     assert blocked == dev.used  # every call blocked on
     assert t.calls == 15 and t.n_buffers == 3 and t.number == 3
@@ -173,8 +200,9 @@ def test_time_callable_rotates_inputs_and_keeps_compile_apart():
 
 def test_time_callable_chooses_number_from_a_probe():
     dev = FakeDevice(first_extra=0.0)
-    t = harness.time_callable(dev, [(0,)], warmup=1, repeats=3, min_sample_s=4.5e-3,
-                              clock=dev.clock, block=lambda x: x)
+    t = harness.time_callable(
+        dev, [(0,)], warmup=1, repeats=3, min_sample_s=4.5e-3, clock=dev.clock, block=lambda x: x
+    )
     assert t.number == 5  # ceil(4.5 ms / 1 ms)
     assert t.calls == 1 + 1 + 1 + 3 * 5
 
@@ -215,12 +243,14 @@ def test_compile_kernel_separates_compile_from_execution():
 
 def test_run_case_times_and_reports_the_rotated_footprint():
     c = stream.stream_case("add", 1 << 10, "fp32")
-    r = harness.run_case(c, repeats=2, warmup=0, min_sample_s=0.0,
-                         min_footprint_bytes=64 * c.set_bytes)
+    r = harness.run_case(
+        c, repeats=2, warmup=0, min_sample_s=0.0, min_footprint_bytes=64 * c.set_bytes
+    )
     assert r.timing is not None and r.timing.n_buffers == 64
     assert r.working_set_bytes == 64 * float(c.op().working_set_bytes)
-    hot = harness.run_case(stream.stream_case("add", 1 << 10, "fp32", hot=True), repeats=2,
-                           min_footprint_bytes=1e9)
+    hot = harness.run_case(
+        stream.stream_case("add", 1 << 10, "fp32", hot=True), repeats=2, min_footprint_bytes=1e9
+    )
     assert hot.timing.n_buffers == 1
 
 
@@ -231,12 +261,14 @@ def test_run_case_times_and_reports_the_rotated_footprint():
 
 def test_collective_references():
     x = np.arange(8.0)  # 2 devices, 4 elements each
-    np.testing.assert_array_equal(collectives.reference("all_reduce", x, 2),
-                                  [4, 6, 8, 10, 4, 6, 8, 10])
+    np.testing.assert_array_equal(
+        collectives.reference("all_reduce", x, 2), [4, 6, 8, 10, 4, 6, 8, 10]
+    )
     np.testing.assert_array_equal(collectives.reference("all_gather", x, 2), np.tile(x, 2))
     # device 0 holds [0 1 | 2 3], device 1 holds [4 5 | 6 7]; chunk j goes to device j
-    np.testing.assert_array_equal(collectives.reference("all_to_all", x, 2),
-                                  [0, 1, 4, 5, 2, 3, 6, 7])
+    np.testing.assert_array_equal(
+        collectives.reference("all_to_all", x, 2), [0, 1, 4, 5, 2, 3, 6, 7]
+    )
 
 
 def test_collectives_match_reference_on_4_simulated_devices():
@@ -257,14 +289,16 @@ def test_collectives_match_reference_on_4_simulated_devices():
 def test_pallas_matmul_in_interpret_mode(precision):
     from kernels import pallas_matmul as pm
 
-    c = pm.pallas_matmul_case(64, 32, 48, precision, interpret=True,
-                              block_m=16, block_n=16, block_k=16)
+    c = pm.pallas_matmul_case(
+        64, 32, 48, precision, interpret=True, block_m=16, block_n=16, block_k=16
+    )
     r = harness.run_case(c, time_it=False)
     assert r.max_rel_error <= harness.TOLERANCE[precision]
     assert r.flops == 2 * 64 * 32 * 48
     with pytest.raises(ValueError, match="block_k"):
-        pm.pallas_matmul(np.ones((16, 40), np.float32), np.ones((40, 16), np.float32),
-                         block_k=16, interpret=True)
+        pm.pallas_matmul(
+            np.ones((16, 40), np.float32), np.ones((40, 16), np.float32), block_k=16, interpret=True
+        )
     with pytest.raises(ValueError, match="GPU/TPU"):
         pm.cases("tiny", "cpu")
 
@@ -280,6 +314,8 @@ def test_big_cases_check_a_slice_against_a_sliced_reference(monkeypatch):
     a = attention.attention_case(1, 2, 16, 8, "fp32")
     assert a.out_slice is not None
     assert harness.run_case(a, time_it=False).max_rel_error < 1e-5
-    bad = harness.KernelCase(**{**a.__dict__, "fn": lambda q, k, v: attention.plain_attention(q, k, v) + 1})
+    bad = harness.KernelCase(
+        **{**a.__dict__, "fn": lambda q, k, v: attention.plain_attention(q, k, v) + 1}
+    )
     with pytest.raises(harness.KernelCheckError):
         harness.run_case(bad, time_it=False)

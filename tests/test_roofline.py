@@ -34,25 +34,44 @@ def _f(x):
 
 def make_chip(peak, sram_bw, dram_bw, sram_cap, dram_cap=80e9) -> Chip:
     """A chip with the same peak at every precision."""
-    return Chip(peak_flops_per_s=_f([peak] * len(PRECISIONS)), mem_bytes=_f([sram_cap, dram_cap]),
-                mem_bytes_per_s=_f([sram_bw, dram_bw]), scaleup_bytes_per_s=_f(1e11),
-                scaleout_bytes_per_s=_f(5e10), tdp_w=_f(700.0), allin_power_w=_f(1400.0),
-                price_usd=_f(3e4), allin_price_usd=_f(5e4))
+    return Chip(
+        peak_flops_per_s=_f([peak] * len(PRECISIONS)),
+        mem_bytes=_f([sram_cap, dram_cap]),
+        mem_bytes_per_s=_f([sram_bw, dram_bw]),
+        scaleup_bytes_per_s=_f(1e11),
+        scaleout_bytes_per_s=_f(5e10),
+        tdp_w=_f(700.0),
+        allin_power_w=_f(1400.0),
+        price_usd=_f(3e4),
+        allin_price_usd=_f(5e4),
+    )
 
 
 def make_op(flops, nbytes, ws, precision="bf16", kind="matmul") -> rl.Op:
-    return rl.Op(_f(flops), _f(nbytes), _f(ws), jnp.asarray(PRECISION_INDEX[precision]),
-                 jnp.asarray(rl.OP_KIND_INDEX[kind]))
+    return rl.Op(
+        _f(flops),
+        _f(nbytes),
+        _f(ws),
+        jnp.asarray(PRECISION_INDEX[precision]),
+        jnp.asarray(rl.OP_KIND_INDEX[kind]),
+    )
 
 
 logu = lambda lo, hi: st.floats(math.log10(lo), math.log10(hi)).map(lambda e: 10.0**e)  # noqa: E731
 
-cases = st.fixed_dictionaries({
-    "flops": logu(1e3, 1e18), "nbytes": logu(1e2, 1e13), "ws_ratio": logu(1e-4, 1e4),
-    "peak": logu(1e11, 1e16), "dram_bw": logu(1e10, 1e13), "sram_ratio": logu(1.0, 1e3),
-    "sram_cap": logu(1e6, 1e10), "kind": st.sampled_from(rl.OP_KINDS),
-    "precision": st.sampled_from(PRECISIONS),
-})
+cases = st.fixed_dictionaries(
+    {
+        "flops": logu(1e3, 1e18),
+        "nbytes": logu(1e2, 1e13),
+        "ws_ratio": logu(1e-4, 1e4),
+        "peak": logu(1e11, 1e16),
+        "dram_bw": logu(1e10, 1e13),
+        "sram_ratio": logu(1.0, 1e3),
+        "sram_cap": logu(1e6, 1e10),
+        "kind": st.sampled_from(rl.OP_KINDS),
+        "precision": st.sampled_from(PRECISIONS),
+    }
+)
 
 
 def build(c, *, ws_far=False):
@@ -99,7 +118,9 @@ def test_monotone_non_increasing_in_peak_and_bandwidth(c, factor, which):
         "both": chip.replace(mem_bytes_per_s=chip.mem_bytes_per_s * factor),
     }[which]
     for fn in (hard_time, smooth_time):
-        assert float(fn(op, faster, DEFAULT).time_s) <= float(fn(op, chip, DEFAULT).time_s) * (1 + 1e-12)
+        assert float(fn(op, faster, DEFAULT).time_s) <= float(fn(op, chip, DEFAULT).time_s) * (
+            1 + 1e-12
+        )
 
 
 @given(cases, logu(1e-3, 1e3))
@@ -120,11 +141,16 @@ def test_unit_invariance(c, flop_unit, byte_unit):
     """Measuring work in other units (kFLOP, KiB, ...) changes nothing: divide flops and
     peaks by one unit, bytes, capacities and bandwidths by another."""
     op, chip = build(c, ws_far=True)
-    op2 = op.replace(flops=op.flops / flop_unit, bytes=op.bytes / byte_unit,
-                     working_set_bytes=op.working_set_bytes / byte_unit)
-    chip2 = chip.replace(peak_flops_per_s=chip.peak_flops_per_s / flop_unit,
-                         mem_bytes=chip.mem_bytes / byte_unit,
-                         mem_bytes_per_s=chip.mem_bytes_per_s / byte_unit)
+    op2 = op.replace(
+        flops=op.flops / flop_unit,
+        bytes=op.bytes / byte_unit,
+        working_set_bytes=op.working_set_bytes / byte_unit,
+    )
+    chip2 = chip.replace(
+        peak_flops_per_s=chip.peak_flops_per_s / flop_unit,
+        mem_bytes=chip.mem_bytes / byte_unit,
+        mem_bytes_per_s=chip.mem_bytes_per_s / byte_unit,
+    )
     for fn in (hard_time, smooth_time):
         a, b = fn(op, chip, DEFAULT), fn(op2, chip2, DEFAULT)
         assert float(b.time_s) == pytest.approx(float(a.time_s), rel=1e-9)
@@ -170,8 +196,10 @@ def test_smooth_max_properties(a, b, k):
 def _loss(theta, op, chip, smooth):
     """Time as a function of log(peak, sram bw, dram bw, flops, bytes)."""
     e = jnp.exp(theta)
-    c = chip.replace(peak_flops_per_s=chip.peak_flops_per_s * e[0],
-                     mem_bytes_per_s=chip.mem_bytes_per_s * jnp.stack([e[1], e[2]]))
+    c = chip.replace(
+        peak_flops_per_s=chip.peak_flops_per_s * e[0],
+        mem_bytes_per_s=chip.mem_bytes_per_s * jnp.stack([e[1], e[2]]),
+    )
     o = op.replace(flops=op.flops * e[3], bytes=op.bytes * e[4])
     return rl.op_time(o, c, DEFAULT, smooth=smooth).time_s
 
@@ -193,14 +221,21 @@ def test_gradients_finite_and_match_finite_differences(c):
     eps = 1e-5
     for i in range(5):
         d = jnp.zeros(5).at[i].set(eps)
-        fd = (float(loss_smooth(theta + d, op, chip)) - float(loss_smooth(theta - d, op, chip))) / (2 * eps)
+        fd = (float(loss_smooth(theta + d, op, chip)) - float(loss_smooth(theta - d, op, chip))) / (
+            2 * eps
+        )
         assert g[i] == pytest.approx(fd, rel=1e-4, abs=1e-7 * float(v))
 
 
 def test_gradient_wrt_working_set_through_smooth_level_choice():
     """Near the SRAM edge the smooth level choice has a gradient in the working set."""
-    f = jax.grad(lambda ws: rl.op_time(rl.Op(_f(1e6), _f(1e8), ws, jnp.asarray(1), jnp.asarray(2)),
-                                       D1, IDEAL, smooth=True).time_s)
+    f = jax.grad(
+        lambda ws: (
+            rl.op_time(
+                rl.Op(_f(1e6), _f(1e8), ws, jnp.asarray(1), jnp.asarray(2)), D1, IDEAL, smooth=True
+            ).time_s
+        )
+    )
     g = float(f(_f(440e6)))
     assert math.isfinite(g) and g > 0  # a bigger working set spills toward HBM: slower
 
@@ -233,8 +268,8 @@ def test_d1_sram_vs_hbm():
     does not is fed from the DIP HBM share."""
     sram_bw, hbm_bw = float(D1.mem_bytes_per_s[0]), float(D1.mem_bytes_per_s[1])
     assert float(D1.mem_bytes[0]) == 440e6 and sram_bw > 100 * hbm_bw
-    fits = rl.elementwise(400e6 / 6, "bf16")       # 400 MB working set
-    spills = rl.elementwise(480e6 / 6, "bf16")     # 480 MB working set
+    fits = rl.elementwise(400e6 / 6, "bf16")  # 400 MB working set
+    spills = rl.elementwise(480e6 / 6, "bf16")  # 480 MB working set
     tf, ts = rl.op_time(fits, D1, IDEAL), rl.op_time(spills, D1, IDEAL)
     assert rl.BOUNDS[int(tf.bound)] == "sram" and rl.BOUNDS[int(ts.bound)] == "dram"
     assert float(tf.time_s) == pytest.approx(400e6 / sram_bw, rel=1e-12)
@@ -319,15 +354,27 @@ def test_grid_equals_loop():
     cat = perfmodel.load_catalog()
     keys = list(cat.chips)
     chips = [cat.chip(k) for k in keys]
-    ops = [rl.matmul(8192, 8192, 8192), rl.matmul(64, 64, 64, "fp8"),
-           rl.attention(1, 32, 4096, 4096, 128, causal=True), rl.elementwise(2**30, "fp32"),
-           rl.layernorm(8192, 8192), rl.conv2d(32, 56, 56, 256, 256), rl.elementwise(1e7, "int8")]
+    ops = [
+        rl.matmul(8192, 8192, 8192),
+        rl.matmul(64, 64, 64, "fp8"),
+        rl.attention(1, 32, 4096, 4096, 128, causal=True),
+        rl.elementwise(2**30, "fp32"),
+        rl.layernorm(8192, 8192),
+        rl.conv2d(32, 56, 56, 256, 256),
+        rl.elementwise(1e7, "int8"),
+    ]
     for smooth in (False, True):
         eff = DEFAULT
-        grid = rl.op_time_grid(rl.stack_ops(ops), stack_chips(chips), eff) if not smooth else \
-            jax.jit(jax.vmap(jax.vmap(lambda o, c: rl.op_time(o, c, eff, smooth=True),
-                                      in_axes=(0, None)), in_axes=(None, 0)))(
-                rl.stack_ops(ops), stack_chips(chips))
+        grid = (
+            rl.op_time_grid(rl.stack_ops(ops), stack_chips(chips), eff)
+            if not smooth
+            else jax.jit(
+                jax.vmap(
+                    jax.vmap(lambda o, c: rl.op_time(o, c, eff, smooth=True), in_axes=(0, None)),
+                    in_axes=(None, 0),
+                )
+            )(rl.stack_ops(ops), stack_chips(chips))
+        )
         assert grid.time_s.shape == (len(chips), len(ops))
         fast = rl.op_time_grid_s(rl.stack_ops(ops), stack_chips(chips), eff, smooth=smooth)
         np.testing.assert_allclose(np.asarray(fast), np.asarray(grid.time_s), rtol=1e-12)

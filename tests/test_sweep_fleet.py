@@ -36,6 +36,7 @@ def fleet_run(tmp_path_factory):
 
 def test_fleet_sweep_matches_highs_on_every_variant(fleet_run):
     from perfmodel.fleet import problem as fp
+
     spec, r = fleet_run
     assert np.all(r["solver.status"] == 0)
     variant = spec.model.extras["variant_problem"](spec.params)
@@ -74,24 +75,29 @@ def test_fleet_summary_reports_decision_shares(fleet_run, tmp_path):
 
 def test_unknown_fleet_input_names_known_ones():
     bad = {**FLEET, "params": {"price.o9_tpu": 1.0}}
-    with pytest.raises(ValueError, match=r"params.price.o9_tpu: unknown input for model 'fleet'; known: price\.o0_h100_sxm"):
+    with pytest.raises(
+        ValueError,
+        match=r"params.price.o9_tpu: unknown input for model 'fleet'; known: price\.o0_h100_sxm",
+    ):
         engine.parse_spec(bad, "<test>")
 
 
 def test_shifts_by_hand():
     from perfmodel.sweep.fleet_model import _ramp_later, _shift_later
+
     x = np.array([1.0, 2.0, 3.0, 4.0])
     np.testing.assert_allclose(_shift_later(x, 0.0), x)
     np.testing.assert_allclose(_shift_later(x, 1.0), [0, 1, 2, 3])
     np.testing.assert_allclose(_shift_later(x, 0.5), [0.5, 1.5, 2.5, 3.5])
     np.testing.assert_allclose(_shift_later(x, 9.0), [0, 0, 0, 0])
-    np.testing.assert_allclose(_ramp_later(x, 1.0), [1, 1, 2, 3])    # power already there stays
+    np.testing.assert_allclose(_ramp_later(x, 1.0), [1, 1, 2, 3])  # power already there stays
     np.testing.assert_allclose(_ramp_later(x, 0.5), [1, 1.5, 2.5, 3.5])
 
 
 @given(d=st.floats(0.0, 6.0), seed=st.integers(0, 1000))
 def test_delayed_supply_arrives_later_never_earlier(d, seed):
     from perfmodel.sweep.fleet_model import _shift_later
+
     x = np.random.default_rng(seed).uniform(0, 10, 8)
     y = np.asarray(_shift_later(x, d))
     # cumulative deliveries by any quarter never exceed the undelayed ones
@@ -104,17 +110,25 @@ def test_event_delay_reproduces_the_scenario_supply():
     """tesla-2024's event 0 (12k H100 diverted, 2 quarters late): drawing its delay at
     the scenario value gives the planner's own supply; 0 gives the undiverted supply."""
     from perfmodel.fleet import problem as fp
+
     if "tesla-2024" not in fp.scenario_names():
         pytest.skip("no tesla-2024 scenario in this build")
-    spec = engine.parse_spec({"sweep": {"model": "fleet"},
-                              "model": {"scenario": "tesla-2024", "value_source": "standin"}}, "<t>")
+    spec = engine.parse_spec(
+        {
+            "sweep": {"model": "fleet"},
+            "model": {"scenario": "tesla-2024", "value_source": "standin"},
+        },
+        "<t>",
+    )
     sc = fp.load_scenario("tesla-2024")
     assert sc.events, "tesla-2024 has its diversion event"
     off, units, p, delay = sc.events[0]
     variant = spec.model.extras["variant_problem"](spec.params)
     base = fp.build_problem(sc, value_source="standin")
     same = variant({"event_delay.0": np.float64(delay)})
-    np.testing.assert_allclose(np.asarray(same.supply_units), np.asarray(base.supply_units), atol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(same.supply_units), np.asarray(base.supply_units), atol=1e-9
+    )
     none = variant({"event_delay.0": np.float64(0.0)})
     raw = np.array([o.supply_units for o in sc.offers])
     np.testing.assert_allclose(np.asarray(none.supply_units), raw, atol=1e-9)
@@ -124,8 +138,11 @@ def test_event_delay_reproduces_the_scenario_supply():
 
 
 def _fleet_spec(batching: str, samples: int = 16, chunk: int = 8):
-    data = {**FLEET, "sweep": {**FLEET["sweep"], "samples": samples, "chunk_size": chunk},
-            "model": {**FLEET["model"], "batching": batching}}
+    data = {
+        **FLEET,
+        "sweep": {**FLEET["sweep"], "samples": samples, "chunk_size": chunk},
+        "model": {**FLEET["model"], "batching": batching},
+    }
     return engine.parse_spec(data, "<test>")
 
 
@@ -149,12 +166,12 @@ def map_and_simplex(tmp_path_factory):
 
 def test_simplex_batching_matches_the_pdhg_sweep(map_and_simplex):
     m, s = map_and_simplex["map"], map_and_simplex["simplex"]
-    assert list(m) == list(s)                        # same columns, same order
-    for c in m:                                      # the same draws, bit for bit
+    assert list(m) == list(s)  # same columns, same order
+    for c in m:  # the same draws, bit for bit
         if c == "sample" or c.startswith("param."):
             np.testing.assert_array_equal(m[c], s[c], err_msg=c)
     assert np.all(s["solver.status"] == 0) and np.all(m["solver.status"] == 0)
-    assert np.all(s["solver.iterations"] < 1000)     # pivots, not PDHG iterations
+    assert np.all(s["solver.iterations"] < 1000)  # pivots, not PDHG iterations
     np.testing.assert_allclose(s["h100e_quarters"], m["h100e_quarters"], rtol=1e-4)
     for c in m:
         if c.startswith(("h100e", "cost_usd", "buy.", "chips.")):
@@ -165,6 +182,7 @@ def test_simplex_batching_matches_the_pdhg_sweep(map_and_simplex):
 
 def test_simplex_sweep_matches_highs_on_every_variant(map_and_simplex):
     from perfmodel.fleet import problem as fp
+
     spec, r = _fleet_spec("simplex"), map_and_simplex["simplex"]
     variant = spec.model.extras["variant_problem"](spec.params)
     names = [p.name for p in spec.params]

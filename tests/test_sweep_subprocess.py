@@ -43,8 +43,12 @@ def _env(**extra):
 
 
 def _start(spec: Path, out: Path):
-    return subprocess.Popen([sys.executable, "-m", "perfmodel", "sweep", str(spec), "--out", str(out)],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "perfmodel", "sweep", str(spec), "--out", str(out)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for_chunks(out: Path, n: int, proc, timeout_s: float = 60.0) -> int:
@@ -85,8 +89,12 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path):
         assert p.returncode == 130, err.decode()
         assert "rerun the same command to resume" in err.decode()
     # 3) restart to completion with the same command
-    p = subprocess.run([sys.executable, "-m", "perfmodel", "sweep", str(spec), "--out", str(out), "--json"],
-                       env=_env(), capture_output=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "perfmodel", "sweep", str(spec), "--out", str(out), "--json"],
+        env=_env(),
+        capture_output=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr.decode()
     summary = json.loads(p.stdout)
     assert summary["rows"] == 8000
@@ -144,8 +152,12 @@ SHARDED = textwrap.dedent("""
 def test_eight_host_devices_give_the_single_device_results(tmp_path):
     script = tmp_path / "sharded.py"
     script.write_text(SHARDED)
-    p = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, timeout=300,
-                       env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"))
+    p = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        timeout=300,
+        env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+    )
     assert p.returncode == 0, p.stderr.decode()[-3000:]
     report = json.loads(p.stdout.decode().strip().splitlines()[-1])
     for name, r in report.items():

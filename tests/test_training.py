@@ -42,11 +42,23 @@ def grid8b():
 # ---------------------------------------------------------------------------- bubble
 
 
-@given(p=st.sampled_from([2, 4, 8]), v=st.sampled_from([1, 2, 3]), mb=st.sampled_from([1, 2]),
-       dp=st.sampled_from([1, 2, 4]))
+@given(
+    p=st.sampled_from([2, 4, 8]),
+    v=st.sampled_from([1, 2, 3]),
+    mb=st.sampled_from([1, 2]),
+    dp=st.sampled_from([1, 2, 4]),
+)
 def test_bubble_fraction_formula(p, v, mb, dp):
-    w = wl.make_workload(layers=48, hidden=1024, heads=16, ffn=4096, vocab=32000, seq=1024,
-                         global_batch=64, gated_ffn=True)
+    w = wl.make_workload(
+        layers=48,
+        hidden=1024,
+        heads=16,
+        ffn=4096,
+        vocab=32000,
+        seq=1024,
+        global_batch=64,
+        gated_ffn=True,
+    )
     lay = _lay(tp=1, pp=p, dp=dp, mb=mb, vpp=v, zero=1)
     r = _step(w, H100, NET, lay, float(p * dp), EFF)
     m = 64 / (dp * mb)
@@ -59,21 +71,26 @@ def test_bubble_fraction_formula(p, v, mb, dp):
 
 # ---------------------------------------------------------------------------- monotone
 
+
 def _grid_times(grid, chip, net):
     k = len(grid["tp"])
-    lay, ns = tr._pad_grid(grid, np.full(k, float(N64)))   # same shape as the search
+    lay, ns = tr._pad_grid(grid, np.full(k, float(N64)))  # same shape as the search
     r = tr._eval_grid(W8B, chip, net, lay, ns, EFF)
     return np.asarray(r.step_time_s)[:k]
 
 
-@given(f=st.floats(1.0, 4.0), hbm=st.floats(1.0, 4.0), up=st.floats(1.0, 4.0),
-       out=st.floats(1.0, 4.0))
+@given(
+    f=st.floats(1.0, 4.0), hbm=st.floats(1.0, 4.0), up=st.floats(1.0, 4.0), out=st.floats(1.0, 4.0)
+)
 def test_step_time_non_increasing_in_flops_hbm_and_links(grid8b, f, hbm, up, out):
     base = _grid_times(grid8b, H100, NET)
-    chip = H100.replace(peak_flops_per_s=H100.peak_flops_per_s * f,
-                        mem_bytes_per_s=H100.mem_bytes_per_s * hbm)
-    net = NET.replace(scaleup_bytes_per_s=NET.scaleup_bytes_per_s * up,
-                      scaleout_bytes_per_s=NET.scaleout_bytes_per_s * out)
+    chip = H100.replace(
+        peak_flops_per_s=H100.peak_flops_per_s * f, mem_bytes_per_s=H100.mem_bytes_per_s * hbm
+    )
+    net = NET.replace(
+        scaleup_bytes_per_s=NET.scaleup_bytes_per_s * up,
+        scaleout_bytes_per_s=NET.scaleout_bytes_per_s * out,
+    )
     faster = _grid_times(grid8b, chip, net)
     assert np.all(faster <= base * (1 + 1e-12))
     if f > 1.5:  # compute-heavy layouts do get faster
@@ -83,8 +100,13 @@ def test_step_time_non_increasing_in_flops_hbm_and_links(grid8b, f, hbm, up, out
 # ---------------------------------------------------------------------------- memory
 
 
-@given(tp=st.sampled_from([1, 2, 4]), pp=st.sampled_from([1, 2, 4]), zero=st.integers(0, 2),
-       sp=st.sampled_from([0, 1]), rc=st.integers(0, 2))
+@given(
+    tp=st.sampled_from([1, 2, 4]),
+    pp=st.sampled_from([1, 2, 4]),
+    zero=st.integers(0, 2),
+    sp=st.sampled_from([0, 1]),
+    rc=st.integers(0, 2),
+)
 def test_memory_non_increasing_in_tp_pp_zero(tp, pp, zero, sp, rc):
     w = wl.get_workload("gpt3-175b")
 
@@ -131,9 +153,16 @@ def test_best_layout_reports_search(best8b):
         assert k in best8b.breakdown
 
 
-@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4, 8]),
-       cp=st.sampled_from([1, 2]), mb=st.sampled_from([1, 2, 4]), v=st.sampled_from([1, 2, 4]),
-       sp=st.sampled_from([0, 1]), rc=st.integers(0, 2), zero=st.integers(0, 3))
+@given(
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.sampled_from([1, 2, 4, 8]),
+    cp=st.sampled_from([1, 2]),
+    mb=st.sampled_from([1, 2, 4]),
+    v=st.sampled_from([1, 2, 4]),
+    sp=st.sampled_from([0, 1]),
+    rc=st.integers(0, 2),
+    zero=st.integers(0, 3),
+)
 def test_best_layout_no_slower_than_any_fitting_sample(best8b, tp, pp, cp, mb, v, sp, rc, zero):
     if tp * pp * cp > N64:
         return
@@ -147,9 +176,15 @@ def test_best_layout_no_slower_than_any_fitting_sample(best8b, tp, pp, cp, mb, v
         zero = 0
     if tp == 1:
         sp = 0
-    r = tr.evaluate_layout("llama3-8b", "h100", N64,
-                           dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=v, sp=sp,
-                                recompute=tr.RECOMPUTE[rc], zero=zero), require_fit=False)
+    r = tr.evaluate_layout(
+        "llama3-8b",
+        "h100",
+        N64,
+        dict(
+            tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=v, sp=sp, recompute=tr.RECOMPUTE[rc], zero=zero
+        ),
+        require_fit=False,
+    )
     if r.fits:
         assert r.tokens_per_s <= best8b.tokens_per_s * (1 + 1e-9)
 
@@ -191,8 +226,12 @@ def test_gradient_of_step_time_matches_finite_differences():
         net = NET.replace(scaleup_bytes_per_s=up, scaleout_bytes_per_s=out)
         return tr.step_time(w, chip, net, lay, n, EFF, smooth=True).step_time_s
 
-    args = (H100.peak_flops_per_s, H100.mem_bytes_per_s, NET.scaleup_bytes_per_s,
-            NET.scaleout_bytes_per_s)
+    args = (
+        H100.peak_flops_per_s,
+        H100.mem_bytes_per_s,
+        NET.scaleup_bytes_per_s,
+        NET.scaleout_bytes_per_s,
+    )
     vg = jax.jit(jax.value_and_grad(t_of, argnums=(0, 1, 2, 3)))
     f = lambda *a: vg(*a)[0]  # noqa: E731  (one compilation for values and gradients)
     grads = vg(*args)[1]
@@ -238,10 +277,12 @@ def test_decode_is_memory_bound():
     base = tr.inference_throughput(w, "h100", 1, precision="bf16", mode="decode", context=2048)
     fast_hbm = H100.replace(mem_bytes_per_s=H100.mem_bytes_per_s * 2)
     fast_flops = H100.replace(peak_flops_per_s=H100.peak_flops_per_s * 2)
-    r_hbm = tr.inference_throughput(w, "h100", 1, precision="bf16", mode="decode",
-                                    context=2048, chip=fast_hbm)
-    r_flops = tr.inference_throughput(w, "h100", 1, precision="bf16", mode="decode",
-                                      context=2048, chip=fast_flops)
+    r_hbm = tr.inference_throughput(
+        w, "h100", 1, precision="bf16", mode="decode", context=2048, chip=fast_hbm
+    )
+    r_flops = tr.inference_throughput(
+        w, "h100", 1, precision="bf16", mode="decode", context=2048, chip=fast_flops
+    )
     assert r_hbm > 1.5 * base
     assert r_flops < 1.2 * base
     with pytest.raises(ValueError, match="decode"):
@@ -254,44 +295,148 @@ def test_decode_is_memory_bound():
 def test_cli_train_json_and_errors(capsys, best8b):
     from perfmodel.cli import main
 
-    assert main(["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "64",
-                 "--json"]) == 0
+    assert (
+        main(["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "64", "--json"]) == 0
+    )
     d = json.loads(capsys.readouterr().out)
-    for k in ("step_time_s", "tokens_per_s", "mfu", "memory_per_device_bytes", "layout",
-              "breakdown", "layouts_evaluated", "search_time_s"):
+    for k in (
+        "step_time_s",
+        "tokens_per_s",
+        "mfu",
+        "memory_per_device_bytes",
+        "layout",
+        "breakdown",
+        "layouts_evaluated",
+        "search_time_s",
+    ):
         assert k in d
     assert d["tokens_per_s"] == pytest.approx(best8b.tokens_per_s, rel=1e-9)
 
-    assert main(["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "64",
-                 "--layout", "tp=8,pp=2,mb=1,sp=1,recompute=selective"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--workload",
+                "llama3-8b",
+                "--chip",
+                "h100",
+                "--chips",
+                "64",
+                "--layout",
+                "tp=8,pp=2,mb=1,sp=1,recompute=selective",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "tp=8 pp=2 dp=4" in out and "MFU" in out and "bubble" in out
 
-    assert main(["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "64",
-                 "--layout", "tp=8,pp=2,dp=2"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--workload",
+                "llama3-8b",
+                "--chip",
+                "h100",
+                "--chips",
+                "64",
+                "--layout",
+                "tp=8,pp=2,dp=2",
+            ]
+        )
+        == 2
+    )
     assert "must equal the number of chips 64" in capsys.readouterr().err
-    assert main(["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "64",
-                 "--layout", "tp=8,pp=2,foo=1"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--workload",
+                "llama3-8b",
+                "--chip",
+                "h100",
+                "--chips",
+                "64",
+                "--layout",
+                "tp=8,pp=2,foo=1",
+            ]
+        )
+        == 2
+    )
     assert "unknown" in capsys.readouterr().err
 
 
 def test_cli_custom_workload_flags_file_and_inference(capsys, tmp_path):
     from perfmodel.cli import main
 
-    assert main(["train", "--chip", "h100", "--chips", "16", "--layers", "8", "--hidden", "1024",
-                 "--heads", "16", "--ffn", "4096", "--seq", "2048", "--vocab", "32000",
-                 "--layout", "tp=2,pp=2,mb=1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--chip",
+                "h100",
+                "--chips",
+                "16",
+                "--layers",
+                "8",
+                "--hidden",
+                "1024",
+                "--heads",
+                "16",
+                "--ffn",
+                "4096",
+                "--seq",
+                "2048",
+                "--vocab",
+                "32000",
+                "--layout",
+                "tp=2,pp=2,mb=1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     assert d["layout"]["dp"] == 4 and d["workload"] == "custom" and d["fits"]
     f = tmp_path / "w.toml"
     f.write_text("layers = 8\nhidden = 1024\nheads = 16\nseq = 2048\nvocab = 32000\n")
-    assert main(["train", "--workload-file", str(f), "--chip", "h100", "--chips", "16",
-                 "--layout", "tp=2,pp=2,mb=1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--workload-file",
+                str(f),
+                "--chip",
+                "h100",
+                "--chips",
+                "16",
+                "--layout",
+                "tp=2,pp=2,mb=1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     d2 = json.loads(capsys.readouterr().out)
     assert d2["workload"] == "w"
     assert d2["step_time_s"] == pytest.approx(d["step_time_s"], rel=1e-12)  # ffn = 4 x hidden
-    assert main(["train", "--workload", "video-driving", "--chip", "ai4", "--chips", "2",
-                 "--inference", "forward"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--workload",
+                "video-driving",
+                "--chip",
+                "ai4",
+                "--chips",
+                "2",
+                "--inference",
+                "forward",
+            ]
+        )
+        == 0
+    )
     assert "samples/s" in capsys.readouterr().out
     assert main(["train", "--chip", "h100", "--chips", "16", "--layers", "8"]) == 2
     assert "missing required field" in capsys.readouterr().err

@@ -21,9 +21,16 @@ def test_presets_exist_and_build():
         assert float(wl.param_count(w)) > 1e8
 
 
-@pytest.mark.parametrize("name, params", [
-    ("gpt3-175b", 175.0e9), ("llama3-8b", 8.03e9), ("llama3-70b", 70.55e9),
-    ("llama3-405b", 405.85e9), ("megatron-1t", 1.009e12)])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("gpt3-175b", 175.0e9),
+        ("llama3-8b", 8.03e9),
+        ("llama3-70b", 70.55e9),
+        ("llama3-405b", 405.85e9),
+        ("megatron-1t", 1.009e12),
+    ],
+)
 def test_parameter_counts_match_published(name, params):
     got = float(wl.param_count(wl.get_workload(name)))
     assert got == pytest.approx(params, rel=0.005)
@@ -32,8 +39,8 @@ def test_parameter_counts_match_published(name, params):
 def test_gpt3_flops_by_hand():
     w = wl.get_workload("gpt3-175b")
     d, L, s, V = 12288, 96, 2048, 50257
-    n_mm = L * 12 * d * d + V * d                 # QKV+proj 4d^2, FFN 8d^2 per layer; head
-    fwd = 2 * n_mm + 4 * L * s * d * 0.5          # causal attention halves 4 L s d
+    n_mm = L * 12 * d * d + V * d  # QKV+proj 4d^2, FFN 8d^2 per layer; head
+    fwd = 2 * n_mm + 4 * L * s * d * 0.5  # causal attention halves 4 L s d
     assert float(wl.forward_flops_per_token(w)) == pytest.approx(fwd, rel=1e-12)
     assert float(wl.model_flops_per_token(w)) == pytest.approx(3 * fwd, rel=1e-12)
     # ~6 N per token plus the attention term
@@ -57,14 +64,28 @@ def _kind_flops(ops, kinds):
     return sum(float(o.flops) for o in ops if rf.OP_KINDS[int(o.kind)] in kinds)
 
 
-@given(tp=st.sampled_from([1, 2, 4, 8]), cp=st.sampled_from([1, 2, 4]),
-       mb=st.integers(1, 4), gated=st.booleans(), causal=st.booleans(),
-       kv=st.sampled_from([16, 8, 2]))
+@given(
+    tp=st.sampled_from([1, 2, 4, 8]),
+    cp=st.sampled_from([1, 2, 4]),
+    mb=st.integers(1, 4),
+    gated=st.booleans(),
+    causal=st.booleans(),
+    kv=st.sampled_from([16, 8, 2]),
+)
 def test_sharded_op_flops_sum_to_the_model(tp, cp, mb, gated, causal, kv):
     """matmul + attention FLOPs of one rank, times tp * cp ranks, over all layers and
     the head, equal the forward FLOPs per token times the micro-batch's tokens."""
-    w = wl.make_workload(layers=3, hidden=512, heads=16, kv_heads=kv,
-                         ffn=1536, vocab=1000, seq=256, gated_ffn=gated, causal=causal)
+    w = wl.make_workload(
+        layers=3,
+        hidden=512,
+        heads=16,
+        kv_heads=kv,
+        ffn=1536,
+        vocab=1000,
+        seq=256,
+        gated_ffn=gated,
+        causal=causal,
+    )
     ops = wl.layer_ops(w, mb, tp, cp, 1.0)
     head = wl.head_ops(w, mb, tp, cp)
     per_rank = 3 * _kind_flops(ops, ("matmul", "attention")) + _kind_flops(head, ("matmul",))
@@ -85,6 +106,7 @@ def test_fp8_keeps_attention_and_norms_in_bf16():
     ops = wl.layer_ops(w, 1, 4, 1, 1.0)
     precs = {rf.OP_KINDS[int(o.kind)]: int(o.precision) for o in ops}
     from perfmodel.hardware import PRECISION_INDEX
+
     assert precs["matmul"] == PRECISION_INDEX["fp8"]
     assert precs["attention"] == PRECISION_INDEX["bf16"]
 
@@ -94,7 +116,7 @@ def test_decode_ops_read_weights_and_kv_cache():
     b, ctx, tp = 4, 4096, 2
     ops = wl.decode_layer_ops(w, b, ctx, tp)
     att = ops[wl.ATTENTION_OP_INDEX]
-    kv = b * ctx * 2 * 1024 / tp * 2      # kv_dim = 8 heads x 128
+    kv = b * ctx * 2 * 1024 / tp * 2  # kv_dim = 8 heads x 128
     q = 2 * b * 8192 / tp * 2
     assert float(att.bytes) == pytest.approx(kv + q)
     # matmul bytes are dominated by the weight slice

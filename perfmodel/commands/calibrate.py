@@ -9,12 +9,14 @@ def register(subparsers) -> None:
     from perfmodel import calibrate
 
     p = subparsers.add_parser(
-        "calibrate", help="measure this device and calibrate the roofline efficiencies",
+        "calibrate",
+        help="measure this device and calibrate the roofline efficiencies",
         description="Run the JAX microbenchmark kernels (checked against NumPy, then timed), "
-                    "save the measured host spec as a catalog entry (CPU), compare each kernel "
-                    "with the roofline prediction, fit the efficiency factors on a training "
-                    "split and print median / worst absolute % error before and after on the "
-                    "held-apart split.")
+        "save the measured host spec as a catalog entry (CPU), compare each kernel "
+        "with the roofline prediction, fit the efficiency factors on a training "
+        "split and print median / worst absolute % error before and after on the "
+        "held-apart split.",
+    )
     calibrate.add_arguments(p)
     p.set_defaults(func=_run)
 

@@ -64,13 +64,15 @@ def _fmt_num(x: float | None, scale: float, digits: int = 4) -> str:
     if x is None:
         return "-"
     v = x / scale
-    return f"{v:,.0f}" if abs(v) >= 10 ** digits else f"{v:.{digits}g}"
+    return f"{v:,.0f}" if abs(v) >= 10**digits else f"{v:.{digits}g}"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    line = lambda r: "  ".join(
+        str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+        for i, (c, w) in enumerate(zip(r, widths, strict=True))
+    )
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
@@ -98,17 +100,25 @@ def chips_rows(cat: Catalog, pick: str = "best") -> list[dict[str, Any]]:
     out = []
     for key, rec in cat.chips.items():
         v = lambda k: _value(rec, k, pick)  # noqa: E731
-        out.append({
-            "key": key, "name": rec.display_name, "vendor": rec.text.get("vendor", ""),
-            "kind": rec.text.get("kind", "gpu"),
-            "bf16_flops_per_s": v("bf16_flops_per_s"), "fp8_flops_per_s": v("fp8_flops_per_s"),
-            "int8_ops_per_s": v("int8_ops_per_s"),
-            "dram_bytes": v("dram_bytes"), "dram_bytes_per_s": v("dram_bytes_per_s"),
-            "sram_bytes": v("sram_bytes"), "tdp_w": v("tdp_w"),
-            "allin_power_w": v("allin_power_w"), "allin_price_usd": v("allin_price_usd"),
-            "available": rec.text.get("available", ""),
-            "fallbacks": rec.fallbacks(),
-        })
+        out.append(
+            {
+                "key": key,
+                "name": rec.display_name,
+                "vendor": rec.text.get("vendor", ""),
+                "kind": rec.text.get("kind", "gpu"),
+                "bf16_flops_per_s": v("bf16_flops_per_s"),
+                "fp8_flops_per_s": v("fp8_flops_per_s"),
+                "int8_ops_per_s": v("int8_ops_per_s"),
+                "dram_bytes": v("dram_bytes"),
+                "dram_bytes_per_s": v("dram_bytes_per_s"),
+                "sram_bytes": v("sram_bytes"),
+                "tdp_w": v("tdp_w"),
+                "allin_power_w": v("allin_power_w"),
+                "allin_price_usd": v("allin_price_usd"),
+                "available": rec.text.get("available", ""),
+                "fallbacks": rec.fallbacks(),
+            }
+        )
     return out
 
 
@@ -119,19 +129,45 @@ def cmd_chips(args) -> int:
         json.dump({"pick": args.pick, "chips": rows}, sys.stdout, indent=2)
         print()
         return 0
-    header = ["chip", "vendor", "kind", "bf16 TFLOP/s", "fp8 TFLOP/s", "int8 TOP/s",
-              "DRAM GB", "DRAM TB/s", "SRAM MB", "TDP W", "all-in W", "all-in $", "avail."]
-    table = [[r["key"], r["vendor"], r["kind"],
-              _fmt_num(r["bf16_flops_per_s"], 1e12), _fmt_num(r["fp8_flops_per_s"], 1e12),
-              _fmt_num(r["int8_ops_per_s"], 1e12), _fmt_num(r["dram_bytes"], 1e9),
-              _fmt_num(r["dram_bytes_per_s"], 1e12, 3), _fmt_num(r["sram_bytes"], 1e6),
-              _fmt_num(r["tdp_w"], 1, 5), _fmt_num(r["allin_power_w"], 1, 5),
-              "-" if r["allin_price_usd"] is None else f"{r['allin_price_usd']:,.0f}",
-              r["available"]] for r in rows]
+    header = [
+        "chip",
+        "vendor",
+        "kind",
+        "bf16 TFLOP/s",
+        "fp8 TFLOP/s",
+        "int8 TOP/s",
+        "DRAM GB",
+        "DRAM TB/s",
+        "SRAM MB",
+        "TDP W",
+        "all-in W",
+        "all-in $",
+        "avail.",
+    ]
+    table = [
+        [
+            r["key"],
+            r["vendor"],
+            r["kind"],
+            _fmt_num(r["bf16_flops_per_s"], 1e12),
+            _fmt_num(r["fp8_flops_per_s"], 1e12),
+            _fmt_num(r["int8_ops_per_s"], 1e12),
+            _fmt_num(r["dram_bytes"], 1e9),
+            _fmt_num(r["dram_bytes_per_s"], 1e12, 3),
+            _fmt_num(r["sram_bytes"], 1e6),
+            _fmt_num(r["tdp_w"], 1, 5),
+            _fmt_num(r["allin_power_w"], 1, 5),
+            "-" if r["allin_price_usd"] is None else f"{r['allin_price_usd']:,.0f}",
+            r["available"],
+        ]
+        for r in rows
+    ]
     print(_table(table, header))
-    print(f"\nDense peaks ('-' = not published; such precisions run at a fallback rate, see "
-          f"`perfmodel chip NAME`). Values: {args.pick} pick of estimates. All-in = per chip "
-          "incl. host/network/storage share, excl. PUE.")
+    print(
+        f"\nDense peaks ('-' = not published; such precisions run at a fallback rate, see "
+        f"`perfmodel chip NAME`). Values: {args.pick} pick of estimates. All-in = per chip "
+        "incl. host/network/storage share, excl. PUE."
+    )
     return 0
 
 
@@ -141,9 +177,13 @@ def cmd_chips(args) -> int:
 
 
 def chip_json(rec: ChipRecord) -> dict[str, Any]:
-    return {"key": rec.key, "file": rec.path, **{k: v for k, v in rec.text.items()},
-            "fallbacks": rec.fallbacks(),
-            "figures": {k: _figure_json(f) for k, f in rec.figures.items()}}
+    return {
+        "key": rec.key,
+        "file": rec.path,
+        **{k: v for k, v in rec.text.items()},
+        "fallbacks": rec.fallbacks(),
+        "figures": {k: _figure_json(f) for k, f in rec.figures.items()},
+    }
 
 
 def cmd_chip(args) -> int:
@@ -151,9 +191,11 @@ def cmd_chip(args) -> int:
     n = args.name.strip().lower().replace("-", "_")
     if n in cat.systems and n not in cat.chips and n not in cat.aliases:
         s = cat.systems[n]
-        raise ValueError(f"'{args.name}' is a system ({s.text.get('name', n)}) of "
-                         f"{s.value('chips_count'):g} x chip '{s.chip}'; see `perfmodel systems` "
-                         f"or `perfmodel chip {s.chip}`")
+        raise ValueError(
+            f"'{args.name}' is a system ({s.text.get('name', n)}) of "
+            f"{s.value('chips_count'):g} x chip '{s.chip}'; see `perfmodel systems` "
+            f"or `perfmodel chip {s.chip}`"
+        )
     rec = cat.record(args.name)
     if args.json:
         json.dump(chip_json(rec), sys.stdout, indent=2)
@@ -166,7 +208,10 @@ def cmd_chip(args) -> int:
     print(f"  file: {rec.path}")
     fb = rec.fallbacks()
     if fb:
-        print("  precision fallbacks: " + ", ".join(f"{p} runs at the {q} rate" for p, q in fb.items()))
+        print(
+            "  precision fallbacks: "
+            + ", ".join(f"{p} runs at the {q} rate" for p, q in fb.items())
+        )
     refs: dict[str, int] = {}
     rows = []
     for k, f in rec.figures.items():
@@ -196,12 +241,22 @@ def cmd_chip(args) -> int:
 
 def systems_json(cat: Catalog) -> dict[str, Any]:
     return {
-        "systems": {k: {**dict(s.text), "file": s.path,
-                        "figures": {fk: _figure_json(f) for fk, f in s.figures.items()}}
-                    for k, s in cat.systems.items()},
-        "links": {k: {**dict(lk.text), "file": lk.path,
-                      "figures": {fk: _figure_json(f) for fk, f in lk.figures.items()}}
-                  for k, lk in cat.links.items()},
+        "systems": {
+            k: {
+                **dict(s.text),
+                "file": s.path,
+                "figures": {fk: _figure_json(f) for fk, f in s.figures.items()},
+            }
+            for k, s in cat.systems.items()
+        },
+        "links": {
+            k: {
+                **dict(lk.text),
+                "file": lk.path,
+                "figures": {fk: _figure_json(f) for fk, f in lk.figures.items()},
+            }
+            for k, lk in cat.links.items()
+        },
     }
 
 
@@ -215,20 +270,44 @@ def cmd_systems(args) -> int:
     rows = []
     for k, s in cat.systems.items():
         v = lambda key: s.value(key, p, default=-1.0)  # noqa: E731
-        rng = lambda key, scale, fmt: ("-" if s.figures.get(key) is None else  # noqa: E731
-                                       fmt.format(v(key) / scale) + (" (est.)" if s.figures[key].is_estimate else ""))
-        rows.append([k, s.chip, f"{v('chips_count'):g}",
-                     "-" if v("domain_chips_count") < 0 else f"{v('domain_chips_count'):g}",
-                     s.text.get("link_scaleup", "-"), s.text.get("link_scaleout", "-"),
-                     rng("power_w", 1e3, "{:,.4g}"), rng("price_usd", 1e6, "{:,.3g}")])
-    print(_table(rows, ["system", "chip", "chips", "domain", "scale-up", "scale-out",
-                        "power kW", "price $M"]))
+        rng = lambda key, scale, fmt: (
+            "-"
+            if s.figures.get(key) is None
+            # noqa: E731
+            else fmt.format(v(key) / scale) + (" (est.)" if s.figures[key].is_estimate else "")
+        )
+        rows.append(
+            [
+                k,
+                s.chip,
+                f"{v('chips_count'):g}",
+                "-" if v("domain_chips_count") < 0 else f"{v('domain_chips_count'):g}",
+                s.text.get("link_scaleup", "-"),
+                s.text.get("link_scaleout", "-"),
+                rng("power_w", 1e3, "{:,.4g}"),
+                rng("price_usd", 1e6, "{:,.3g}"),
+            ]
+        )
+    print(
+        _table(
+            rows,
+            ["system", "chip", "chips", "domain", "scale-up", "scale-out", "power kW", "price $M"],
+        )
+    )
     rows = []
     for k, lk in cat.links.items():
         lat = lk.figures.get("latency_s")
-        rows.append([k, lk.text.get("kind", ""), lk.text.get("topology", ""),
-                     f"{lk.value('bytes_per_s_per_dir', p) / 1e9:,.4g}",
-                     "-" if lat is None else f"{lat.pick(p) * 1e6:.3g} ({lat.low * 1e6:.3g}-{lat.high * 1e6:.3g})"])
+        rows.append(
+            [
+                k,
+                lk.text.get("kind", ""),
+                lk.text.get("topology", ""),
+                f"{lk.value('bytes_per_s_per_dir', p) / 1e9:,.4g}",
+                "-"
+                if lat is None
+                else f"{lat.pick(p) * 1e6:.3g} ({lat.low * 1e6:.3g}-{lat.high * 1e6:.3g})",
+            ]
+        )
     print()
     print(_table(rows, ["link", "kind", "topology", "GB/s per chip per dir", "latency us (range)"]))
     print(f"\nValues: {p} pick; power excludes PUE; `--json` gives every figure with its source.")
@@ -264,9 +343,11 @@ def build_op(args) -> tuple[rl.Op, str]:
     if op == "attention":
         b, h = _pos(args, "batch", 1), _pos(args, "heads", 32)
         s, d = _pos(args, "seq", 4096), _pos(args, "head-dim", 128)
-        return (rl.attention(b, h, s, s, d, dt, causal=args.causal),
-                f"attention batch={b:g} heads={h:g} seq={s:g} head_dim={d:g} {dt}"
-                + (" causal" if args.causal else ""))
+        return (
+            rl.attention(b, h, s, s, d, dt, causal=args.causal),
+            f"attention batch={b:g} heads={h:g} seq={s:g} head_dim={d:g} {dt}"
+            + (" causal" if args.causal else ""),
+        )
     if op == "elementwise":
         e = _pos(args, "elements", 2**28)
         return rl.elementwise(e, dt), f"elementwise add elements={e:g} {dt}"
@@ -276,33 +357,49 @@ def build_op(args) -> tuple[rl.Op, str]:
     if op == "conv2d":
         b, hw = _pos(args, "batch", 32), _pos(args, "hw", 56)
         ci, co, ks = _pos(args, "c-in", 256), _pos(args, "c-out", 256), _pos(args, "kernel", 3)
-        return (rl.conv2d(b, hw, hw, ci, co, ks, ks, 1, dt),
-                f"conv2d batch={b:g} {hw:g}x{hw:g} c_in={ci:g} c_out={co:g} k={ks:g} {dt}")
+        return (
+            rl.conv2d(b, hw, hw, ci, co, ks, ks, 1, dt),
+            f"conv2d batch={b:g} {hw:g}x{hw:g} c_in={ci:g} c_out={co:g} k={ks:g} {dt}",
+        )
     raise ValueError(f"--op {op!r} must be one of {', '.join(OPS)}")
 
 
 def _timing_dict(t, i: int | None = None) -> dict[str, float | str]:
     g = (lambda x: float(np.asarray(x))) if i is None else (lambda x: float(np.asarray(x)[i]))
-    return {"time_s": g(t.time_s), "compute_s": g(t.compute_s), "memory_s": g(t.memory_s),
-            "overhead_s": g(t.overhead_s), "bound": rl.BOUNDS[int(g(t.bound))],
-            "intensity_flops_per_byte": g(t.intensity_flops_per_byte),
-            "attainable_flops_per_s": g(t.attainable_flops_per_s)}
+    return {
+        "time_s": g(t.time_s),
+        "compute_s": g(t.compute_s),
+        "memory_s": g(t.memory_s),
+        "overhead_s": g(t.overhead_s),
+        "bound": rl.BOUNDS[int(g(t.bound))],
+        "intensity_flops_per_byte": g(t.intensity_flops_per_byte),
+        "attainable_flops_per_s": g(t.attainable_flops_per_s),
+    }
 
 
 def cmd_roofline(args) -> int:
     cat = _catalog(args)
     op, label = build_op(args)
     eff = rl.Efficiency.ideal() if args.ideal else rl.Efficiency.default()
-    eff_note = ("ideal (100% of peaks, no overhead)" if args.ideal else
-                "default efficiencies (matmul/conv 80%, attention 70% of peak; "
-                "SRAM 90%, DRAM 85% of bandwidth; 3 us per op)")
+    eff_note = (
+        "ideal (100% of peaks, no overhead)"
+        if args.ideal
+        else "default efficiencies (matmul/conv 80%, attention 70% of peak; "
+        "SRAM 90%, DRAM 85% of bandwidth; 3 us per op)"
+    )
     p_idx = PRECISIONS.index(args.dtype)
     kind = int(op.kind)
     ceff = float(np.asarray(eff.compute)[kind])
     meff = np.asarray(eff.memory)
-    summary = {"op": label, "flops": float(op.flops), "bytes": float(op.bytes),
-               "working_set_bytes": float(op.working_set_bytes), "dtype": args.dtype,
-               "efficiency": eff_note, "pick": args.pick}
+    summary = {
+        "op": label,
+        "flops": float(op.flops),
+        "bytes": float(op.bytes),
+        "working_set_bytes": float(op.working_set_bytes),
+        "dtype": args.dtype,
+        "efficiency": eff_note,
+        "pick": args.pick,
+    }
 
     if args.chip.lower() == "all":
         if args.plot:
@@ -316,25 +413,53 @@ def cmd_roofline(args) -> int:
             peak = float(np.asarray(chips.peak_flops_per_s)[i, p_idx])
             lvl = 1 if float(op.working_set_bytes) > float(np.asarray(chips.mem_bytes)[i, 0]) else 0
             bw = float(np.asarray(chips.mem_bytes_per_s)[i, lvl])
-            d.update(chip=key, peak_flops_per_s=peak, memory_level=("sram", "dram")[lvl],
-                     ridge_flops_per_byte=peak * ceff / (bw * meff[lvl]),
-                     fraction_of_peak=d["attainable_flops_per_s"] / peak,
-                     fallback=cat.chips[key].fallbacks().get(args.dtype, ""))
+            d.update(
+                chip=key,
+                peak_flops_per_s=peak,
+                memory_level=("sram", "dram")[lvl],
+                ridge_flops_per_byte=peak * ceff / (bw * meff[lvl]),
+                fraction_of_peak=d["attainable_flops_per_s"] / peak,
+                fallback=cat.chips[key].fallbacks().get(args.dtype, ""),
+            )
             rows.append(d)
         if args.json:
             json.dump({**summary, "chips": rows}, sys.stdout, indent=2)
             print()
             return 0
-        print(f"{label}: {_si(summary['flops'], 'FLOP')}, {_si(summary['bytes'], 'B')} moved, "
-              f"working set {_si(summary['working_set_bytes'], 'B')}, "
-              f"intensity {rows[0]['intensity_flops_per_byte']:.4g} FLOP/byte")
+        print(
+            f"{label}: {_si(summary['flops'], 'FLOP')}, {_si(summary['bytes'], 'B')} moved, "
+            f"working set {_si(summary['working_set_bytes'], 'B')}, "
+            f"intensity {rows[0]['intensity_flops_per_byte']:.4g} FLOP/byte"
+        )
         print(f"efficiency: {eff_note}; pick: {args.pick}\n")
-        table = [[r["chip"], _si(r["time_s"], "s"), r["bound"], r["memory_level"],
-                  f"{r['attainable_flops_per_s'] / 1e12:.4g}", f"{100 * r['fraction_of_peak']:.1f}%",
-                  f"{r['ridge_flops_per_byte']:.4g}",
-                  (f"{args.dtype} as {r['fallback']}" if r["fallback"] else "")] for r in rows]
-        print(_table(table, ["chip", "time", "bound", "fed from", "attainable TFLOP/s",
-                             "of peak", "ridge FLOP/B (that level)", "note"]))
+        table = [
+            [
+                r["chip"],
+                _si(r["time_s"], "s"),
+                r["bound"],
+                r["memory_level"],
+                f"{r['attainable_flops_per_s'] / 1e12:.4g}",
+                f"{100 * r['fraction_of_peak']:.1f}%",
+                f"{r['ridge_flops_per_byte']:.4g}",
+                (f"{args.dtype} as {r['fallback']}" if r["fallback"] else ""),
+            ]
+            for r in rows
+        ]
+        print(
+            _table(
+                table,
+                [
+                    "chip",
+                    "time",
+                    "bound",
+                    "fed from",
+                    "attainable TFLOP/s",
+                    "of peak",
+                    "ridge FLOP/B (that level)",
+                    "note",
+                ],
+            )
+        )
         return 0
 
     rec = cat.record(args.chip)
@@ -344,19 +469,37 @@ def cmd_roofline(args) -> int:
     peak = float(np.asarray(chip.peak_flops_per_s)[p_idx])
     bws = np.asarray(chip.mem_bytes_per_s)
     ridge = {lvl: peak * ceff / (float(bws[i]) * meff[i]) for i, lvl in enumerate(("sram", "dram"))}
-    level = "sram" if float(op.working_set_bytes) <= float(np.asarray(chip.mem_bytes)[0]) else "dram"
-    d.update(chip=rec.key, peak_flops_per_s=peak, memory_level=level,
-             ridge_flops_per_byte=ridge, fraction_of_peak=d["attainable_flops_per_s"] / peak,
-             fallback=rec.fallbacks().get(args.dtype, ""),
-             peak_source=(rec.figure(PRECISION_KEYS[rec.fallbacks().get(args.dtype, args.dtype)])
-                          or rec.figure("dram_bytes")).source)
+    level = (
+        "sram" if float(op.working_set_bytes) <= float(np.asarray(chip.mem_bytes)[0]) else "dram"
+    )
+    d.update(
+        chip=rec.key,
+        peak_flops_per_s=peak,
+        memory_level=level,
+        ridge_flops_per_byte=ridge,
+        fraction_of_peak=d["attainable_flops_per_s"] / peak,
+        fallback=rec.fallbacks().get(args.dtype, ""),
+        peak_source=(
+            rec.figure(PRECISION_KEYS[rec.fallbacks().get(args.dtype, args.dtype)])
+            or rec.figure("dram_bytes")
+        ).source,
+    )
     if args.plot:
         from perfmodel.plots import roofline_chart
 
-        roofline_chart(args.plot, rec, chip,
-                       {"intensity_flops_per_byte": d["intensity_flops_per_byte"],
-                        "attainable_flops_per_s": d["attainable_flops_per_s"], "label": label},
-                       precision=args.dtype, compute_eff=ceff, memory_eff=tuple(meff))
+        roofline_chart(
+            args.plot,
+            rec,
+            chip,
+            {
+                "intensity_flops_per_byte": d["intensity_flops_per_byte"],
+                "attainable_flops_per_s": d["attainable_flops_per_s"],
+                "label": label,
+            },
+            precision=args.dtype,
+            compute_eff=ceff,
+            memory_eff=tuple(meff),
+        )
         d["plot"] = str(args.plot)
     if args.json:
         json.dump({**summary, **d}, sys.stdout, indent=2)
@@ -364,18 +507,26 @@ def cmd_roofline(args) -> int:
         return 0
     print(f"{label} on {rec.key} ({rec.display_name}), pick {args.pick}")
     print(f"  efficiency:   {eff_note}")
-    print(f"  work:         {_si(summary['flops'], 'FLOP')}, {_si(summary['bytes'], 'B')} moved, "
-          f"working set {_si(summary['working_set_bytes'], 'B')} -> fed from {level.upper()}")
+    print(
+        f"  work:         {_si(summary['flops'], 'FLOP')}, {_si(summary['bytes'], 'B')} moved, "
+        f"working set {_si(summary['working_set_bytes'], 'B')} -> fed from {level.upper()}"
+    )
     print(f"  intensity:    {d['intensity_flops_per_byte']:.4g} FLOP/byte")
     fb = f" ({args.dtype} runs at the {d['fallback']} rate)" if d["fallback"] else ""
     print(f"  peak:         {_si(peak, 'FLOP/s')} {args.dtype} dense{fb}")
-    print(f"  ridge point:  {ridge['dram']:.4g} FLOP/byte (DRAM), {ridge['sram']:.4g} FLOP/byte "
-          "(SRAM), at the efficiencies above")
-    print(f"  time:         {_si(d['time_s'], 's')} = max(compute {_si(d['compute_s'], 's')}, "
-          f"memory {_si(d['memory_s'], 's')}) + overhead {_si(d['overhead_s'], 's')}")
+    print(
+        f"  ridge point:  {ridge['dram']:.4g} FLOP/byte (DRAM), {ridge['sram']:.4g} FLOP/byte "
+        "(SRAM), at the efficiencies above"
+    )
+    print(
+        f"  time:         {_si(d['time_s'], 's')} = max(compute {_si(d['compute_s'], 's')}, "
+        f"memory {_si(d['memory_s'], 's')}) + overhead {_si(d['overhead_s'], 's')}"
+    )
     print(f"  bound:        {d['bound']}")
-    print(f"  attainable:   {_si(d['attainable_flops_per_s'], 'FLOP/s')} "
-          f"({100 * d['fraction_of_peak']:.1f}% of peak)")
+    print(
+        f"  attainable:   {_si(d['attainable_flops_per_s'], 'FLOP/s')} "
+        f"({100 * d['fraction_of_peak']:.1f}% of peak)"
+    )
     src = d["peak_source"]
     print(f"  peak source:  {src if len(src) <= 160 else src[:157] + '...'}")
     if args.plot:
@@ -396,10 +547,18 @@ def jax_index(tree, i: int):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", action="append", metavar="FILE",
-                   help="extra catalog TOML file(s) loaded on top of the built-in one")
-    p.add_argument("--pick", choices=("best", "low", "high"), default="best",
-                   help="which end of estimate ranges to use (default best)")
+    p.add_argument(
+        "--catalog",
+        action="append",
+        metavar="FILE",
+        help="extra catalog TOML file(s) loaded on top of the built-in one",
+    )
+    p.add_argument(
+        "--pick",
+        choices=("best", "low", "high"),
+        default="best",
+        help="which end of estimate ranges to use (default best)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -421,18 +580,20 @@ def register(sub) -> None:
     p.add_argument("--chip", required=True, help="chip key or alias, or 'all'")
     p.add_argument("--op", choices=OPS, default="matmul")
     p.add_argument("--dtype", default="bf16", help=f"precision: {', '.join(PRECISIONS)}")
-    for name, typ, h in (("m", float, "rows (matmul, bmm, layernorm); default 8192 (bmm 4096)"),
-                         ("n", float, "cols (matmul, bmm, layernorm)"),
-                         ("k", float, "inner dimension (matmul, bmm)"),
-                         ("batch", float, "batch (bmm 8, attention 1, conv2d 32)"),
-                         ("seq", float, "sequence length (attention, default 4096)"),
-                         ("heads", float, "attention heads (default 32)"),
-                         ("head-dim", float, "attention head dim (default 128)"),
-                         ("elements", float, "elements (elementwise, default 2**28)"),
-                         ("hw", float, "conv2d spatial size (default 56)"),
-                         ("c-in", float, "conv2d input channels (default 256)"),
-                         ("c-out", float, "conv2d output channels (default 256)"),
-                         ("kernel", float, "conv2d kernel size (default 3)")):
+    for name, typ, h in (
+        ("m", float, "rows (matmul, bmm, layernorm); default 8192 (bmm 4096)"),
+        ("n", float, "cols (matmul, bmm, layernorm)"),
+        ("k", float, "inner dimension (matmul, bmm)"),
+        ("batch", float, "batch (bmm 8, attention 1, conv2d 32)"),
+        ("seq", float, "sequence length (attention, default 4096)"),
+        ("heads", float, "attention heads (default 32)"),
+        ("head-dim", float, "attention head dim (default 128)"),
+        ("elements", float, "elements (elementwise, default 2**28)"),
+        ("hw", float, "conv2d spatial size (default 56)"),
+        ("c-in", float, "conv2d input channels (default 256)"),
+        ("c-out", float, "conv2d output channels (default 256)"),
+        ("kernel", float, "conv2d kernel size (default 3)"),
+    ):
         p.add_argument(f"--{name}", type=typ, default=None, help=h)
     p.add_argument("--causal", action="store_true", help="causal attention (half the FLOPs)")
     p.add_argument("--ideal", action="store_true", help="100%% efficiency, no overhead")

@@ -11,35 +11,55 @@ KINDS = ("spec", "workload", "budget", "power", "price", "inference")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "equiv", help="H100-equivalents of chips, a budget or a power envelope",
+        "equiv",
+        help="H100-equivalents of chips, a budget or a power envelope",
         description="H100-equivalents (H100e) with low/best/high ranges and the assumptions "
-                    "behind them. Kinds: spec (dense peak ratio), workload (H100s with the same "
-                    "throughput at scale), budget (what --budget-usd buys, all-in), power (what "
-                    "--power-mw hosts, with PUE), price (H100s at the all-in H100 price), "
-                    "inference (forward-only int8 throughput, for FSD computers).")
+        "behind them. Kinds: spec (dense peak ratio), workload (H100s with the same "
+        "throughput at scale), budget (what --budget-usd buys, all-in), power (what "
+        "--power-mw hosts, with PUE), price (H100s at the all-in H100 price), "
+        "inference (forward-only int8 throughput, for FSD computers).",
+    )
     p.add_argument("--chip", default="h100", help="catalog chip key or alias (default h100)")
     p.add_argument("--count", type=float, default=None, help="number of chips")
-    p.add_argument("--workload", default=None, help="workload preset (e.g. llama3-70b, video-driving)")
-    p.add_argument("--kind", choices=KINDS, default=None,
-                   help="default: budget/power if --budget-usd/--power-mw, workload if "
-                        "--workload, else spec")
-    p.add_argument("--precision", default=None, help="precision (default: the workload's, bf16 for spec)")
+    p.add_argument(
+        "--workload", default=None, help="workload preset (e.g. llama3-70b, video-driving)"
+    )
+    p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default=None,
+        help="default: budget/power if --budget-usd/--power-mw, workload if --workload, else spec",
+    )
+    p.add_argument(
+        "--precision", default=None, help="precision (default: the workload's, bf16 for spec)"
+    )
     p.add_argument("--budget-usd", type=float, default=None, help="budget, USD")
     p.add_argument("--power-mw", type=float, default=None, help="site power at the meter, MW")
-    p.add_argument("--pue", type=float, default=None,
-                   help="site PUE (default 1.3, range 1.1-1.5 for low/high; estimate)")
-    p.add_argument("--mode", choices=("job", "capacity"), default=None,
-                   help="job: one job over all chips at the workload's global batch (default; "
-                        "capacity for --kind inference); capacity: independent copies of the "
-                        "job on the best slice size (fleet capacity)")
+    p.add_argument(
+        "--pue",
+        type=float,
+        default=None,
+        help="site PUE (default 1.3, range 1.1-1.5 for low/high; estimate)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("job", "capacity"),
+        default=None,
+        help="job: one job over all chips at the workload's global batch (default; "
+        "capacity for --kind inference); capacity: independent copies of the "
+        "job on the best slice size (fleet capacity)",
+    )
     p.add_argument("--catalog", action="append", default=[], help="extra catalog TOML file(s)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_equiv)
 
-    c = sub.add_parser("claims", help="check public H100-equivalent claims with the model",
-                       description="Evaluate the built-in claims (perfmodel/data/claims.toml) "
-                                   "and any --claims-file with the model: numbers, verdict, "
-                                   "assumptions and sources.")
+    c = sub.add_parser(
+        "claims",
+        help="check public H100-equivalent claims with the model",
+        description="Evaluate the built-in claims (perfmodel/data/claims.toml) "
+        "and any --claims-file with the model: numbers, verdict, "
+        "assumptions and sources.",
+    )
     c.add_argument("--claims-file", action="append", default=[], help="extra claims TOML file(s)")
     c.add_argument("--no-builtin", action="store_true", help="only the --claims-file claims")
     c.add_argument("--only", action="append", default=[], help="evaluate only this claim id")
@@ -84,20 +104,39 @@ def compute(a) -> dict:
     if kind == "spec":
         r = eq.spec_result(chip, a.count, a.precision or "bf16", catalog=cat)
     elif kind == "workload":
-        r = eq.workload_equivalence_range(chip, a.count, a.workload, precision=a.precision,
-                                          mode=a.mode or "job", catalog=cat)
+        r = eq.workload_equivalence_range(
+            chip, a.count, a.workload, precision=a.precision, mode=a.mode or "job", catalog=cat
+        )
     elif kind == "budget":
-        r = eq.budget_equivalence_range(eq.to_usd(a.budget_usd), chip, a.workload,
-                                        precision=a.precision, mode=a.mode or "job", catalog=cat)
+        r = eq.budget_equivalence_range(
+            eq.to_usd(a.budget_usd),
+            chip,
+            a.workload,
+            precision=a.precision,
+            mode=a.mode or "job",
+            catalog=cat,
+        )
     elif kind == "price":
         r = eq.h100_count_for_budget(eq.to_usd(a.budget_usd), catalog=cat)
     elif kind == "power":
-        r = eq.power_equivalence_range(eq.to_w(a.power_mw, "mw"), chip, a.workload, a.pue,
-                                       precision=a.precision, mode=a.mode or "job", catalog=cat)
+        r = eq.power_equivalence_range(
+            eq.to_w(a.power_mw, "mw"),
+            chip,
+            a.workload,
+            a.pue,
+            precision=a.precision,
+            mode=a.mode or "job",
+            catalog=cat,
+        )
     else:
-        r = eq.inference_equivalence_range(chip, a.count, a.workload,
-                                           precision=a.precision or "int8",
-                                           mode=a.mode or "capacity", catalog=cat)
+        r = eq.inference_equivalence_range(
+            chip,
+            a.count,
+            a.workload,
+            precision=a.precision or "int8",
+            mode=a.mode or "capacity",
+            catalog=cat,
+        )
     return r.to_dict()
 
 
@@ -114,18 +153,27 @@ def run_equiv(a) -> int:
     if a.json:
         print(json.dumps(d, indent=2, default=float))
         return 0
-    print(f"H100-equivalents ({d['kind']}):  best {_fmt(d['h100e'])}   "
-          f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}")
+    print(
+        f"H100-equivalents ({d['kind']}):  best {_fmt(d['h100e'])}   "
+        f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}"
+    )
     print("assumptions:")
     for k, v in d["assumptions"].items():
         if k == "sources" and isinstance(v, dict):
             for name, f in v.items():
                 src = f.get("source", "") if isinstance(f, dict) else str(f)
-                val = f"{_fmt(f.get('best'))} ({f.get('confidence', '')}): " if isinstance(f, dict) else ""
+                val = (
+                    f"{_fmt(f.get('best'))} ({f.get('confidence', '')}): "
+                    if isinstance(f, dict)
+                    else ""
+                )
                 print("  " + textwrap.shorten(f"source[{name}]: {val}{src}", 140))
             continue
-        print(textwrap.fill(f"{k}: {_fmt(v)}", width=100, initial_indent="  ",
-                            subsequent_indent="      "))
+        print(
+            textwrap.fill(
+                f"{k}: {_fmt(v)}", width=100, initial_indent="  ", subsequent_indent="      "
+            )
+        )
     return 0
 
 
@@ -141,18 +189,29 @@ def run_claims(a) -> int:
     for r in res:
         c = r.claim
         print(f"[{r.verdict.upper()}] {c.id} ({c.date}) - {c.speaker}")
-        print(textwrap.fill(f'claim: "{c.quote}"', 100, initial_indent="  ",
-                            subsequent_indent="    "))
-        print(textwrap.fill(f"model: {r.summary}", 100, initial_indent="  ",
-                            subsequent_indent="    "))
-        print(f"  source: {c.sources[0]}" + (f" (+{len(c.sources) - 1} more)" if len(c.sources) > 1 else ""))
+        print(
+            textwrap.fill(f'claim: "{c.quote}"', 100, initial_indent="  ", subsequent_indent="    ")
+        )
+        print(
+            textwrap.fill(f"model: {r.summary}", 100, initial_indent="  ", subsequent_indent="    ")
+        )
+        print(
+            f"  source: {c.sources[0]}"
+            + (f" (+{len(c.sources) - 1} more)" if len(c.sources) > 1 else "")
+        )
         if a.verbose:
             for k, v in r.numbers.items():
-                print(textwrap.fill(f"{k}: {_fmt(v)}", 100, initial_indent="    ",
-                                    subsequent_indent="        "))
+                print(
+                    textwrap.fill(
+                        f"{k}: {_fmt(v)}", 100, initial_indent="    ", subsequent_indent="        "
+                    )
+                )
             for s in r.assumptions:
-                print(textwrap.fill(f"assumes: {s}", 100, initial_indent="    ",
-                                    subsequent_indent="        "))
+                print(
+                    textwrap.fill(
+                        f"assumes: {s}", 100, initial_indent="    ", subsequent_indent="        "
+                    )
+                )
         for e in r.errors:
             print(f"  not computed: {e}")
         print()

@@ -20,31 +20,66 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "net", help="network of a chip's system and collective times (alpha-beta model)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "net",
+        help="network of a chip's system and collective times (alpha-beta model)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("chip", help="chip key or alias (h100, gb200, mi300x, dojo_tile, ...)")
     p.add_argument("--system", help="catalog system (default: the chip's default system)")
-    p.add_argument("--oversubscription", type=float, default=1.0,
-                   help="scale-out fat-tree taper, >= 1 (default 1 = non-blocking)")
-    p.add_argument("--pick", choices=("best", "low", "high"), default="best",
-                   help="which end of estimate ranges to use (default best)")
-    p.add_argument("--nominal", action="store_true",
-                   help="use nominal link rates (efficiency 1.0) instead of achievable ones")
-    p.add_argument("--nvls", action="store_true",
-                   help="in-switch all-reduce (NVLink SHARP / NCCL NVLS) on NVLink4/5 systems")
-    p.add_argument("--kind", action="append", choices=ic.KINDS,
-                   help="collective (repeatable; default all_reduce and all_to_all)")
-    p.add_argument("--bytes", type=_floats, default=[1e6, 1e9],
-                   help="message sizes per member in bytes, comma-separated (default 1e6,1e9)")
-    p.add_argument("--group", type=_floats, default=None,
-                   help="group sizes, comma-separated (default: 8, the domain, 8 and 64 domains)")
-    p.add_argument("--members-per-domain", type=float, default=None,
-                   help="group members per scale-up domain (default min(group, domain))")
+    p.add_argument(
+        "--oversubscription",
+        type=float,
+        default=1.0,
+        help="scale-out fat-tree taper, >= 1 (default 1 = non-blocking)",
+    )
+    p.add_argument(
+        "--pick",
+        choices=("best", "low", "high"),
+        default="best",
+        help="which end of estimate ranges to use (default best)",
+    )
+    p.add_argument(
+        "--nominal",
+        action="store_true",
+        help="use nominal link rates (efficiency 1.0) instead of achievable ones",
+    )
+    p.add_argument(
+        "--nvls",
+        action="store_true",
+        help="in-switch all-reduce (NVLink SHARP / NCCL NVLS) on NVLink4/5 systems",
+    )
+    p.add_argument(
+        "--kind",
+        action="append",
+        choices=ic.KINDS,
+        help="collective (repeatable; default all_reduce and all_to_all)",
+    )
+    p.add_argument(
+        "--bytes",
+        type=_floats,
+        default=[1e6, 1e9],
+        help="message sizes per member in bytes, comma-separated (default 1e6,1e9)",
+    )
+    p.add_argument(
+        "--group",
+        type=_floats,
+        default=None,
+        help="group sizes, comma-separated (default: 8, the domain, 8 and 64 domains)",
+    )
+    p.add_argument(
+        "--members-per-domain",
+        type=float,
+        default=None,
+        help="group members per scale-up domain (default min(group, domain))",
+    )
     p.add_argument("--catalog", action="append", help="extra catalog TOML file (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -61,10 +96,16 @@ def _fmt_t(x: float) -> str:
 def run(args) -> int:
     cat = load_catalog(*(args.catalog or []))
     eff = 1.0 if args.nominal else None
-    topo = ic.topology_for(args.chip, cat, system=args.system,
-                           oversubscription=args.oversubscription, pick=args.pick,
-                           scaleup_efficiency=eff, scaleout_efficiency=eff,
-                           switch_reduction=args.nvls)
+    topo = ic.topology_for(
+        args.chip,
+        cat,
+        system=args.system,
+        oversubscription=args.oversubscription,
+        pick=args.pick,
+        scaleup_efficiency=eff,
+        scaleout_efficiency=eff,
+        switch_reduction=args.nvls,
+    )
     net = topo.network()
     dom = topo.domain_size
     groups = args.group or sorted({min(dom, 8), dom, 8 * dom, 64 * dom})
@@ -74,41 +115,73 @@ def run(args) -> int:
         for n in args.bytes:
             for g in groups:
                 m = args.members_per_domain
-                times = {k: float(v) for k, v in
-                         ic.algorithm_times_s(kind, n, g, net, m).items()
-                         if math.isfinite(float(v))}
+                times = {
+                    k: float(v)
+                    for k, v in ic.algorithm_times_s(kind, n, g, net, m).items()
+                    if math.isfinite(float(v))
+                }
                 auto = float(ic.collective_time_s(kind, n, g, net, m))
-                rows.append(dict(
-                    kind=kind, nbytes=n, group_size=g, members_per_domain=m,
-                    time_s=auto, algorithm=ic.best_algorithm(kind, n, g, net, m),
-                    busbw_bytes_per_s=float(ic.bus_bandwidth_bytes_per_s(kind, n, g, auto))
-                    if auto > 0 else None,
-                    algorithms_s=times))
+                rows.append(
+                    dict(
+                        kind=kind,
+                        nbytes=n,
+                        group_size=g,
+                        members_per_domain=m,
+                        time_s=auto,
+                        algorithm=ic.best_algorithm(kind, n, g, net, m),
+                        busbw_bytes_per_s=float(ic.bus_bandwidth_bytes_per_s(kind, n, g, auto))
+                        if auto > 0
+                        else None,
+                        algorithms_s=times,
+                    )
+                )
     if args.json:
-        print(json.dumps(dict(
-            chip=topo.chip, system=topo.system, domain_size=dom, mesh=topo.mesh,
-            oversubscription=topo.oversubscription,
-            scaleup=dict(link=topo.scaleup_link,
-                         nominal_bytes_per_s=topo.scaleup_nominal_bytes_per_s,
-                         efficiency=topo.scaleup_efficiency, latency_s=topo.scaleup_latency_s,
-                         per="edge" if topo.mesh else "chip"),
-            scaleout=dict(link=topo.scaleout_link,
-                          nominal_bytes_per_s=topo.scaleout_nominal_bytes_per_s,
-                          efficiency=topo.scaleout_efficiency,
-                          latency_s=topo.scaleout_latency_s),
-            provenance=dict(topo.provenance), results=rows), indent=2))
+        print(
+            json.dumps(
+                dict(
+                    chip=topo.chip,
+                    system=topo.system,
+                    domain_size=dom,
+                    mesh=topo.mesh,
+                    oversubscription=topo.oversubscription,
+                    scaleup=dict(
+                        link=topo.scaleup_link,
+                        nominal_bytes_per_s=topo.scaleup_nominal_bytes_per_s,
+                        efficiency=topo.scaleup_efficiency,
+                        latency_s=topo.scaleup_latency_s,
+                        per="edge" if topo.mesh else "chip",
+                    ),
+                    scaleout=dict(
+                        link=topo.scaleout_link,
+                        nominal_bytes_per_s=topo.scaleout_nominal_bytes_per_s,
+                        efficiency=topo.scaleout_efficiency,
+                        latency_s=topo.scaleout_latency_s,
+                    ),
+                    provenance=dict(topo.provenance),
+                    results=rows,
+                ),
+                indent=2,
+            )
+        )
         return 0
     print(ic.describe(topo, sizes_bytes=(), groups=groups, kinds=()).rstrip())
-    algs = sorted({a for r in rows for a in r["algorithms_s"]},
-                  key=lambda a: ic.ALGORITHMS.index(a))
+    algs = sorted(
+        {a for r in rows for a in r["algorithms_s"]}, key=lambda a: ic.ALGORITHMS.index(a)
+    )
     print()
-    print(f"  {'collective':14s} {'bytes':>7s} {'group':>6s} {'time':>11s} {'auto picks':>12s} "
-          f"{'busbw':>10s}  " + " ".join(f"{a:>11s}" for a in algs))
+    print(
+        f"  {'collective':14s} {'bytes':>7s} {'group':>6s} {'time':>11s} {'auto picks':>12s} "
+        f"{'busbw':>10s}  " + " ".join(f"{a:>11s}" for a in algs)
+    )
     for r in rows:
         bus = r["busbw_bytes_per_s"]
-        print(f"  {r['kind']:14s} {r['nbytes']:7.0e} {r['group_size']:6.0f} "
-              f"{_fmt_t(r['time_s']):>11s} {r['algorithm']:>12s} "
-              f"{(f'{bus / 1e9:.1f} GB/s' if bus else '-'):>10s}  "
-              + " ".join(f"{_fmt_t(r['algorithms_s'][a]) if a in r['algorithms_s'] else '-':>11s}"
-                         for a in algs))
+        print(
+            f"  {r['kind']:14s} {r['nbytes']:7.0e} {r['group_size']:6.0f} "
+            f"{_fmt_t(r['time_s']):>11s} {r['algorithm']:>12s} "
+            f"{(f'{bus / 1e9:.1f} GB/s' if bus else '-'):>10s}  "
+            + " ".join(
+                f"{_fmt_t(r['algorithms_s'][a]) if a in r['algorithms_s'] else '-':>11s}"
+                for a in algs
+            )
+        )
     return 0

@@ -9,29 +9,53 @@ import math
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "plan", help="plan a fleet (chips x sites x quarters) under power, capex and supply limits",
+        "plan",
+        help="plan a fleet (chips x sites x quarters) under power, capex and supply limits",
         description="Integer fleet plan for a scenario: purchases per quarter/site/chip, H100e over time, "
-                    "spend vs budget, power used vs available, binding constraints. Built-in scenarios: "
-                    "tesla-2024 (default), tesla-2025.")
+        "spend vs budget, power used vs available, binding constraints. Built-in scenarios: "
+        "tesla-2024 (default), tesla-2025.",
+    )
     p.add_argument("--scenario", default="tesla-2024", help="built-in scenario name or a TOML file")
-    p.add_argument("--objective", choices=("max-h100e", "min-cost"), default=None,
-                   help="maximise H100e-quarters within the budget, or minimise capex to reach --target-h100e")
+    p.add_argument(
+        "--objective",
+        choices=("max-h100e", "min-cost"),
+        default=None,
+        help="maximise H100e-quarters within the budget, or minimise capex to reach --target-h100e",
+    )
     p.add_argument("--target-h100e", type=float, default=None, help="H100e target for min-cost")
     p.add_argument("--target-period", default=None, help="quarter of the target, e.g. 2024Q4")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every yearly budget")
     p.add_argument("--power-scale", type=float, default=1.0, help="multiply every site's power")
     p.add_argument("--price-scale", type=float, default=1.0, help="multiply every unit price")
     p.add_argument("--pick", choices=("best", "low", "high"), default=None, help="price/value pick")
-    p.add_argument("--method", choices=("pdhg", "highs"), default="highs",
-                   help="relaxed LP solver: highs (scipy, default: fastest for one scenario) or pdhg "
-                        "(the JAX solver, built for vmapped batches)")
-    p.add_argument("--values", choices=("auto", "standin"), default="auto",
-                   help="value curves: training model (auto) or the labelled spec-ratio stand-in")
-    p.add_argument("--value-mode", choices=("capacity", "job"), default=None,
-                   help="capacity: a site runs many jobs; job: one job spans the site")
-    p.add_argument("--exact", action="store_true", help="also solve the HiGHS MILP and report the gap")
-    p.add_argument("--sensitivities", action="store_true", help="print what more power/budget/supply is worth")
-    p.add_argument("--pareto", action="store_true", help="sweep budgets: capex vs H100e-quarters front")
+    p.add_argument(
+        "--method",
+        choices=("pdhg", "highs"),
+        default="highs",
+        help="relaxed LP solver: highs (scipy, default: fastest for one scenario) or pdhg "
+        "(the JAX solver, built for vmapped batches)",
+    )
+    p.add_argument(
+        "--values",
+        choices=("auto", "standin"),
+        default="auto",
+        help="value curves: training model (auto) or the labelled spec-ratio stand-in",
+    )
+    p.add_argument(
+        "--value-mode",
+        choices=("capacity", "job"),
+        default=None,
+        help="capacity: a site runs many jobs; job: one job spans the site",
+    )
+    p.add_argument(
+        "--exact", action="store_true", help="also solve the HiGHS MILP and report the gap"
+    )
+    p.add_argument(
+        "--sensitivities", action="store_true", help="print what more power/budget/supply is worth"
+    )
+    p.add_argument(
+        "--pareto", action="store_true", help="sweep budgets: capex vs H100e-quarters front"
+    )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="write the ramp chart")
     p.set_defaults(func=run)
@@ -48,7 +72,7 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
     from perfmodel.fleet.sensitivity import sensitivity_table
 
     lp = build_lp(problem)
-    sol = relaxed_solve(lp, method="highs")   # exact vertex duals (y_ub and y_eq)
+    sol = relaxed_solve(lp, method="highs")  # exact vertex duals (y_ub and y_eq)
     units = row_units(lp)
     rows = sensitivity_table(lp, sol, row_units=units, top=len(lp.row_names))
     cand = rows[:12] + [r for r in rows[12:] if r["row"].startswith(("capex", "supply"))][:8]
@@ -65,8 +89,10 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
     obj_unit = "H100e-quarters" if problem.objective == "max-h100e" else "M$ of capex saved"
     for delta, r in out[:top]:
         step = f"{r['step']:,.0f}" if float(r["step"]).is_integer() else f"{r['step']:g}"
-        lines.append(f"{step} {r['unit']} more {r['description']} is worth {delta:,.0f} {obj_unit} "
-                     f"(dual: {r['dual'] * r['per_unit_scale']:,.4g} per {r['unit']})")
+        lines.append(
+            f"{step} {r['unit']} more {r['description']} is worth {delta:,.0f} {obj_unit} "
+            f"(dual: {r['dual'] * r['per_unit_scale']:,.4g} per {r['unit']})"
+        )
     return lines
 
 
@@ -81,19 +107,33 @@ def run(args: argparse.Namespace) -> int:
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be > 0")
     sc = load_scenario(args.scenario)
-    kw = dict(objective=args.objective, target_h100e=args.target_h100e, target_period=args.target_period,
-              budget_scale=args.budget_scale, power_scale=args.power_scale, price_scale=args.price_scale,
-              pick=args.pick, value_source=args.values, value_mode=args.value_mode)
+    kw = dict(
+        objective=args.objective,
+        target_h100e=args.target_h100e,
+        target_period=args.target_period,
+        budget_scale=args.budget_scale,
+        power_scale=args.power_scale,
+        price_scale=args.price_scale,
+        pick=args.pick,
+        value_source=args.values,
+        value_mode=args.value_mode,
+    )
     problem = build_problem(sc, **kw)
     method = args.method or default_method()
     plan = solve(problem, method=method)
     K, S, T = problem.shape
     cheap = K * S * T <= 400 and problem.objective == "max-h100e"
-    if args.exact or cheap:                 # cheap: always compare with the exact MILP
-        m = solve_milp(problem, time_limit_s=60.0 if args.exact else 5.0, mip_rel_gap=1e-6 if args.exact else 1e-5)
+    if args.exact or cheap:  # cheap: always compare with the exact MILP
+        m = solve_milp(
+            problem,
+            time_limit_s=60.0 if args.exact else 5.0,
+            mip_rel_gap=1e-6 if args.exact else 1e-5,
+        )
         if m.buy_units is not None:
             gap = (m.objective - plan.objective) / max(abs(m.objective), 1e-12)
-            plan.extra["milp"] = dict(objective=m.objective, status=m.status, seconds=m.seconds, gap=gap)
+            plan.extra["milp"] = dict(
+                objective=m.objective, status=m.status, seconds=m.seconds, gap=gap
+            )
     sens = _sensitivity_lines(problem) if args.sensitivities else None
     if sens:
         plan.extra["sensitivities"] = sens
@@ -108,11 +148,15 @@ def run(args: argparse.Namespace) -> int:
         print(format_plan(plan, sensitivities=sens))
         if args.pareto:
             print("\nPareto front (budget sweep, max-h100e):")
-            print(f"  {'budget x':>8} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}")
+            print(
+                f"  {'budget x':>8} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}"
+            )
             for p in _pareto(sc, kw, method):
                 if p.feasible:
-                    print(f"  {p.parameter:>8.2f} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
-                          f"{p.h100e_target_period:>17,.0f}{'  (dominated)' if p.dominated else ''}")
+                    print(
+                        f"  {p.parameter:>8.2f} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
+                        f"{p.h100e_target_period:>17,.0f}{'  (dominated)' if p.dominated else ''}"
+                    )
                 else:
                     print(f"  {p.parameter:>8.2f} infeasible: {p.note}")
         if args.plot:
@@ -122,5 +166,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _pareto(sc, kw, method):
     from perfmodel.fleet.pareto import pareto_front
+
     kw = {k: v for k, v in kw.items() if k not in ("objective", "budget_scale", "target_h100e")}
     return pareto_front(sc, budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0), method=method, **kw)

@@ -11,30 +11,52 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "sweep", help="batch what-if runs over uncertain inputs (resumable, sharded)",
+        "sweep",
+        help="batch what-if runs over uncertain inputs (resumable, sharded)",
         description="Sample the uncertain inputs of a model (the fleet planner by default; "
-                    "chip specs with model = \"chips\"), evaluate them in jit+vmap chunks sharded "
-                    "across local devices, and stream the results to PATH/chunk-*.parquet. "
-                    "Rerunning the same command resumes an interrupted sweep.")
+        'chip specs with model = "chips"), evaluate them in jit+vmap chunks sharded '
+        "across local devices, and stream the results to PATH/chunk-*.parquet. "
+        "Rerunning the same command resumes an interrupted sweep.",
+    )
     from perfmodel.sweep.engine import builtin_spec_paths
 
     builtin = ", ".join(builtin_spec_paths()) or "none"
-    p.add_argument("spec", nargs="?", default=None,
-                   help="sweep spec TOML, or a built-in spec name (" + builtin + "); default: the "
-                        "built-in fleet scenario's own uncertain inputs (price ranges, catalog "
-                        "low/best/high chip figures)")
-    p.add_argument("--samples", type=int, default=None, help="number of samples (overrides the spec)")
+    p.add_argument(
+        "spec",
+        nargs="?",
+        default=None,
+        help="sweep spec TOML, or a built-in spec name (" + builtin + "); default: the "
+        "built-in fleet scenario's own uncertain inputs (price ranges, catalog "
+        "low/best/high chip figures)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=None, help="number of samples (overrides the spec)"
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the spec)")
     p.add_argument("--out", required=True, metavar="PATH", help="output directory")
-    p.add_argument("--chunk-size", type=int, default=None, metavar="K",
-                   help="samples per chunk / Parquet file (overrides the spec)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="delete the sweep already in PATH and start over (default: resume it if it "
-                        "matches, refuse if it differs)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="K",
+        help="samples per chunk / Parquet file (overrides the spec)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the sweep already in PATH and start over (default: resume it if it "
+        "matches, refuse if it differs)",
+    )
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bar)")
-    p.add_argument("--plot", metavar="FILE.png", default=None,
-                   help="write histograms (and a fan chart over periods) to FILE.png")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (no progress bar)"
+    )
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="write histograms (and a fan chart over periods) to FILE.png",
+    )
     p.set_defaults(func=run)
 
 
@@ -54,11 +76,14 @@ def format_summary(s: dict, run=None) -> str:
     if run is not None:
         rate = run.rows_per_s
         lines.append(head)
-        lines.append(f"  computed {run.chunks_computed} chunk(s), resumed {run.chunks_skipped}; "
-                     f"{run.devices} device(s); compile {run.compile_s:.1f} s; "
-                     + (f"{rate:,.3g} samples/s" if rate == rate else "nothing to compute"))
+        lines.append(
+            f"  computed {run.chunks_computed} chunk(s), resumed {run.chunks_skipped}; "
+            f"{run.devices} device(s); compile {run.compile_s:.1f} s; "
+            + (f"{rate:,.3g} samples/s" if rate == rate else "nothing to compute")
+        )
     else:
         lines.append(head)
+
     def table(title, rows):
         if not rows:
             return
@@ -66,9 +91,12 @@ def format_summary(s: dict, run=None) -> str:
         lines.append("")
         lines.append(f"{title:<{w}}  {'P10':>12} {'P50':>12} {'P90':>12} {'mean':>12}")
         for k, v in rows.items():
-            lines.append(f"{k:<{w}}  {_fmt(v['p10']):>12} {_fmt(v['p50']):>12} "
-                         f"{_fmt(v['p90']):>12} {_fmt(v['mean']):>12}"
-                         + (f"  ({v['nonfinite']} non-finite)" if v.get("nonfinite") else ""))
+            lines.append(
+                f"{k:<{w}}  {_fmt(v['p10']):>12} {_fmt(v['p50']):>12} "
+                f"{_fmt(v['p90']):>12} {_fmt(v['mean']):>12}"
+                + (f"  ({v['nonfinite']} non-finite)" if v.get("nonfinite") else "")
+            )
+
     table("metric", s["metrics"])
     if s["decisions"]:
         w = max(len(k) for k in s["decisions"])
@@ -84,8 +112,10 @@ def format_summary(s: dict, run=None) -> str:
     varied = {k: v for k, v in s["inputs"].items() if v["p10"] != v["p90"]}
     if varied:
         lines.append("")
-        lines.append(f"{len(varied)} uncertain input(s) varied; {len(s['outputs'])} further output "
-                     "column(s) in the Parquet files (see --json)")
+        lines.append(
+            f"{len(varied)} uncertain input(s) varied; {len(s['outputs'])} further output "
+            "column(s) in the Parquet files (see --json)"
+        )
     return "\n".join(lines)
 
 
@@ -94,16 +124,28 @@ def run(args: argparse.Namespace) -> int:
 
     spec = engine.load_spec(args.spec)
     try:
-        res = engine.run_sweep(spec, args.out, samples=args.samples, seed=args.seed,
-                               chunk_size=args.chunk_size, overwrite=args.overwrite,
-                               progress=False if args.json else None, max_chunks=args.max_chunks)
+        res = engine.run_sweep(
+            spec,
+            args.out,
+            samples=args.samples,
+            seed=args.seed,
+            chunk_size=args.chunk_size,
+            overwrite=args.overwrite,
+            progress=False if args.json else None,
+            max_chunks=args.max_chunks,
+        )
     except KeyboardInterrupt:
-        print(f"perfmodel sweep: interrupted; finished chunks are kept in {args.out}; "
-              "rerun the same command to resume", file=sys.stderr)
+        print(
+            f"perfmodel sweep: interrupted; finished chunks are kept in {args.out}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     if not res.complete:
-        msg = (f"perfmodel sweep: stopped after {res.chunks_computed} chunk(s); "
-               f"rerun the same command to finish {args.out}")
+        msg = (
+            f"perfmodel sweep: stopped after {res.chunks_computed} chunk(s); "
+            f"rerun the same command to finish {args.out}"
+        )
         if args.json:
             print(json.dumps({"complete": False, "run": res.__dict__}))
         else:

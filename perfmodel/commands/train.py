@@ -14,33 +14,57 @@ _SIZE_FLAGS = ("layers", "hidden", "ffn", "heads", "kv_heads", "seq", "vocab")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="training step time / throughput / MFU of a workload on N chips",
+        "train",
+        help="training step time / throughput / MFU of a workload on N chips",
         description="Model one optimizer step of a workload on N chips: the best parallel "
-                    "layout (one jit+vmap search over TP/PP/DP/CP/micro-batch/VPP/SP/"
-                    "recompute/ZeRO) or a given --layout, with its time breakdown and "
-                    "memory per device. Presets: " + ", ".join(wl.WORKLOAD_NAMES))
-    p.add_argument("--workload", default=None,
-                   help="preset name (default gpt3-175b; also the base for size flags)")
-    p.add_argument("--workload-file", default=None,
-                   help="TOML file with the workload fields (layers, hidden, heads, ...; "
-                        "optional base = 'preset')")
+        "layout (one jit+vmap search over TP/PP/DP/CP/micro-batch/VPP/SP/"
+        "recompute/ZeRO) or a given --layout, with its time breakdown and "
+        "memory per device. Presets: " + ", ".join(wl.WORKLOAD_NAMES),
+    )
+    p.add_argument(
+        "--workload",
+        default=None,
+        help="preset name (default gpt3-175b; also the base for size flags)",
+    )
+    p.add_argument(
+        "--workload-file",
+        default=None,
+        help="TOML file with the workload fields (layers, hidden, heads, ...; "
+        "optional base = 'preset')",
+    )
     for f in _SIZE_FLAGS:
-        p.add_argument("--" + f.replace("_", "-"), type=int, default=None,
-                       help=f"custom workload: {f.replace('_', ' ')}")
+        p.add_argument(
+            "--" + f.replace("_", "-"),
+            type=int,
+            default=None,
+            help=f"custom workload: {f.replace('_', ' ')}",
+        )
     p.add_argument("--gated-ffn", action="store_true", help="custom workload: SwiGLU FFN")
     p.add_argument("--chip", required=True, help="catalog chip key or alias (e.g. h100)")
     p.add_argument("--chips", type=int, required=True, help="number of chips N")
-    p.add_argument("--precision", default=None, choices=wl.TRAIN_PRECISIONS,
-                   help="override the workload precision")
-    p.add_argument("--global-batch", type=int, default=None,
-                   help="global batch in sequences (samples)")
-    p.add_argument("--layout", default=None,
-                   help="evaluate this layout instead of searching, e.g. "
-                        "tp=8,pp=8,dp=16,mb=1,vpp=3,sp=1,recompute=selective,zero=1 "
-                        "(dp defaults to N/(tp*pp*cp))")
-    p.add_argument("--inference", choices=tr.INFERENCE_MODES, default=None,
-                   help="instead: forward-only throughput (forward = samples or prefill "
-                        "tokens; decode = generated tokens) at --precision (default int8)")
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=wl.TRAIN_PRECISIONS,
+        help="override the workload precision",
+    )
+    p.add_argument(
+        "--global-batch", type=int, default=None, help="global batch in sequences (samples)"
+    )
+    p.add_argument(
+        "--layout",
+        default=None,
+        help="evaluate this layout instead of searching, e.g. "
+        "tp=8,pp=8,dp=16,mb=1,vpp=3,sp=1,recompute=selective,zero=1 "
+        "(dp defaults to N/(tp*pp*cp))",
+    )
+    p.add_argument(
+        "--inference",
+        choices=tr.INFERENCE_MODES,
+        default=None,
+        help="instead: forward-only throughput (forward = samples or prefill "
+        "tokens; decode = generated tokens) at --precision (default int8)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -53,8 +77,9 @@ def parse_layout(text: str, n_chips: int) -> dict:
         if not part:
             continue
         if "=" not in part:
-            raise ValueError(f"--layout item {part!r} must be key=value "
-                             f"(keys: {', '.join(tr.LAYOUT_FIELDS)})")
+            raise ValueError(
+                f"--layout item {part!r} must be key=value (keys: {', '.join(tr.LAYOUT_FIELDS)})"
+            )
         k, v = (s.strip().lower() for s in part.split("=", 1))
         k = {"v": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
         if k not in tr.LAYOUT_FIELDS:
@@ -86,8 +111,9 @@ def _workload(args) -> wl.Workload:
             spec = w.to_dict()
             spec.update(sizes)
             spec["gated_ffn"] = spec["gated_ffn"] or args.gated_ffn
-            w = wl.workload_from_dict({k: (int(v) if isinstance(v, float) else v)
-                                       for k, v in spec.items()})
+            w = wl.workload_from_dict(
+                {k: (int(v) if isinstance(v, float) else v) for k, v in spec.items()}
+            )
         return w
     if sizes or args.gated_ffn:
         spec: dict = {"base": args.workload} if args.workload else {"name": "custom"}
@@ -108,27 +134,49 @@ def run(args) -> int:
         raise ValueError(f"--chips {args.chips} must be >= 1")
     if args.inference:
         prec = args.precision or "int8"
-        rate, info = tr.inference_throughput(w, args.chip, args.chips, precision=prec,
-                                             mode=args.inference, details=True)
+        rate, info = tr.inference_throughput(
+            w, args.chip, args.chips, precision=prec, mode=args.inference, details=True
+        )
         unit = "tokens" if w.unit == "token" else "samples"
         if args.json:
-            print(json.dumps(dict(workload=w.name, chip=args.chip, n_chips=args.chips,
-                                  units_per_s=rate, **info), indent=2))
+            print(
+                json.dumps(
+                    dict(
+                        workload=w.name,
+                        chip=args.chip,
+                        n_chips=args.chips,
+                        units_per_s=rate,
+                        **info,
+                    ),
+                    indent=2,
+                )
+            )
         else:
-            print(f"{w.name} inference ({args.inference}, {prec}) on {args.chips} x {args.chip}: "
-                  f"{rate:,.1f} {unit}/s")
-            print(f"  {info['replicas']} replica(s) of tp={info['tp']}, batch {info['batch']}, "
-                  f"{info['time_per_pass_s'] * 1e3:.2f} ms per pass, memory "
-                  f"{_fmt_gb(info['memory_per_chip_bytes'])} of "
-                  f"{_fmt_gb(info['memory_capacity_bytes'])} GB usable per chip")
+            print(
+                f"{w.name} inference ({args.inference}, {prec}) on {args.chips} x {args.chip}: "
+                f"{rate:,.1f} {unit}/s"
+            )
+            print(
+                f"  {info['replicas']} replica(s) of tp={info['tp']}, batch {info['batch']}, "
+                f"{info['time_per_pass_s'] * 1e3:.2f} ms per pass, memory "
+                f"{_fmt_gb(info['memory_per_chip_bytes'])} of "
+                f"{_fmt_gb(info['memory_capacity_bytes'])} GB usable per chip"
+            )
         return 0
     if args.layout:
         layout = parse_layout(args.layout, args.chips)
-        res = tr.evaluate_layout(w, args.chip, args.chips, layout, precision=args.precision,
-                                 global_batch=args.global_batch)
+        res = tr.evaluate_layout(
+            w,
+            args.chip,
+            args.chips,
+            layout,
+            precision=args.precision,
+            global_batch=args.global_batch,
+        )
     else:
-        res = tr.best_layout(w, args.chip, args.chips, precision=args.precision,
-                             global_batch=args.global_batch)
+        res = tr.best_layout(
+            w, args.chip, args.chips, precision=args.precision, global_batch=args.global_batch
+        )
     d = res.to_dict()
     if args.json:
         print(json.dumps(d, indent=2))
@@ -137,23 +185,33 @@ def run(args) -> int:
     params = float(wl.param_count(w.with_precision(args.precision))) / 1e9
     unit = "tokens" if res.unit == "token" else "samples"
     rate = res.units_per_s
-    print(f"{res.workload} ({params:.1f} B params, {res.precision}, global batch "
-          f"{int(w.global_batch if args.global_batch is None else args.global_batch)}) on {n} x {res.chip}")
+    print(
+        f"{res.workload} ({params:.1f} B params, {res.precision}, global batch "
+        f"{int(w.global_batch if args.global_batch is None else args.global_batch)}) on {n} x {res.chip}"
+    )
     if args.layout:
         print("given layout")
     else:
-        print(f"best of {res.layouts_evaluated:,} layouts ({res.layouts_fitting:,} fit) in "
-              f"{res.search_time_s:.3f} s (+{res.compile_time_s:.2f} s compile)")
+        print(
+            f"best of {res.layouts_evaluated:,} layouts ({res.layouts_fitting:,} fit) in "
+            f"{res.search_time_s:.3f} s (+{res.compile_time_s:.2f} s compile)"
+        )
     lay = res.layout
-    print("layout: " + " ".join(f"{k}={('on' if v else 'off') if k == 'sp' else v}"
-                                for k, v in lay.items()))
-    print(f"step time {res.step_time_s:.3f} s | {rate:,.0f} {unit}/s | {rate / n:,.1f} "
-          f"{unit}/s per chip | MFU {100 * res.mfu:.1f}%")
+    print(
+        "layout: "
+        + " ".join(f"{k}={('on' if v else 'off') if k == 'sp' else v}" for k, v in lay.items())
+    )
+    print(
+        f"step time {res.step_time_s:.3f} s | {rate:,.0f} {unit}/s | {rate / n:,.1f} "
+        f"{unit}/s per chip | MFU {100 * res.mfu:.1f}%"
+    )
     m = res.memory
-    print(f"memory per device: {_fmt_gb(res.memory_per_device_bytes)} GB of "
-          f"{_fmt_gb(res.memory_capacity_bytes)} GB usable (weights {_fmt_gb(m['weights_bytes'])}, "
-          f"grads {_fmt_gb(m['grads_bytes'])}, optimizer {_fmt_gb(m['optimizer_bytes'])}, "
-          f"activations {_fmt_gb(m['activations_bytes'])})")
+    print(
+        f"memory per device: {_fmt_gb(res.memory_per_device_bytes)} GB of "
+        f"{_fmt_gb(res.memory_capacity_bytes)} GB usable (weights {_fmt_gb(m['weights_bytes'])}, "
+        f"grads {_fmt_gb(m['grads_bytes'])}, optimizer {_fmt_gb(m['optimizer_bytes'])}, "
+        f"activations {_fmt_gb(m['activations_bytes'])})"
+    )
     total = res.step_time_s
     print("breakdown of the step:")
     for k, v in res.breakdown.items():

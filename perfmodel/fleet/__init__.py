@@ -82,9 +82,11 @@ def solve_relaxed_batch(problems, *, method: str = "simplex", base=None, **opts)
         lps = stack_lps([build_lp(p) for p in problems])
     if method == "pdhg":
         from perfmodel.fleet.pdhg import solve_lp_batch
+
         return solve_lp_batch(lps, **opts)
     if method != "simplex":
         raise ValueError(f"method = {method!r}; allowed: 'simplex', 'pdhg'")
     from perfmodel.fleet.simplex import lp_basis, solve_family
+
     basis = lp_basis(build_lp(base))[0] if base is not None else None
     return solve_family(lps, basis, **opts)[0]

@@ -17,8 +17,15 @@ import numpy as np
 
 from perfmodel.fleet.problem import Problem
 
-__all__ = ["Plan", "check_feasible", "installed_units", "h100e_by_offer", "plan_objective",
-           "power_used_mw", "capex_by_year_usd"]
+__all__ = [
+    "Plan",
+    "check_feasible",
+    "installed_units",
+    "h100e_by_offer",
+    "plan_objective",
+    "power_used_mw",
+    "capex_by_year_usd",
+]
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-6
@@ -51,14 +58,19 @@ class Plan:
 
 
 def _np(problem: Problem) -> dict:
-    return {f.name: np.asarray(getattr(problem, f.name), dtype=np.float64)
-            for f in dataclasses.fields(problem) if f.metadata.get("pytree_node", True)}
+    return {
+        f.name: np.asarray(getattr(problem, f.name), dtype=np.float64)
+        for f in dataclasses.fields(problem)
+        if f.metadata.get("pytree_node", True)
+    }
 
 
 def installed_units(problem: Problem, buy_units) -> np.ndarray:
     """Units installed per [K,S,T]: existing + cumulative deliveries."""
     d = _np(problem)
-    return d["existing_units"][:, :, None] + np.cumsum(np.asarray(buy_units, dtype=np.float64), axis=2)
+    return d["existing_units"][:, :, None] + np.cumsum(
+        np.asarray(buy_units, dtype=np.float64), axis=2
+    )
 
 
 def h100e_by_offer(problem: Problem, buy_units) -> np.ndarray:
@@ -128,15 +140,19 @@ def check_feasible(problem: Problem, plan) -> list[str]:
     for k, s, t in zip(*np.where(buy < 0)):
         msgs.append(f"negative purchase {buy[k, s, t]:g} units of {name(k, s, t)}")
     for k, s, t in zip(*np.where((buy > 0) & (d["allowed"] <= 0))):
-        msgs.append(f"{buy[k, s, t]:g} units of {name(k, s, t)}: not deliverable there/then "
-                    "(before earliest delivery + lead time, wrong cooling, or site not allowed)")
+        msgs.append(
+            f"{buy[k, s, t]:g} units of {name(k, s, t)}: not deliverable there/then "
+            "(before earliest delivery + lead time, wrong cooling, or site not allowed)"
+        )
     # supply
     for k in range(K):
         for t in range(T):
             tot = buy[k, :, t].sum()
             if _exceeds(tot, d["supply_units"][k, t]):
-                msgs.append(f"supply: {tot:g} units of {problem.offers[k]} in {problem.periods[t]} > "
-                            f"{d['supply_units'][k, t]:g} available")
+                msgs.append(
+                    f"supply: {tot:g} units of {problem.offers[k]} in {problem.periods[t]} > "
+                    f"{d['supply_units'][k, t]:g} available"
+                )
     inst = d["existing_units"][:, :, None] + np.cumsum(buy, axis=2)
     # power
     it_mw = np.einsum("k,kst->st", d["unit_power_w"], inst) / 1e6
@@ -144,22 +160,28 @@ def check_feasible(problem: Problem, plan) -> list[str]:
     for s in range(S):
         for t in range(T):
             if _exceeds(used[s, t], d["power_avail_mw"][s, t]):
-                msgs.append(f"power: site {problem.sites[s]} uses {used[s, t]:.3f} MW in {problem.periods[t]} > "
-                            f"{d['power_avail_mw'][s, t]:g} MW available")
+                msgs.append(
+                    f"power: site {problem.sites[s]} uses {used[s, t]:.3f} MW in {problem.periods[t]} > "
+                    f"{d['power_avail_mw'][s, t]:g} MW available"
+                )
     # floor space
     racks = np.einsum("k,kst->st", d["racks_per_unit"], inst)
     for s in range(S):
         for t in range(T):
             if _exceeds(racks[s, t], d["racks"][s]):
-                msgs.append(f"floor: site {problem.sites[s]} needs {racks[s, t]:.2f} racks in {problem.periods[t]} > "
-                            f"{d['racks'][s]:g}")
+                msgs.append(
+                    f"floor: site {problem.sites[s]} needs {racks[s, t]:.2f} racks in {problem.periods[t]} > "
+                    f"{d['racks'][s]:g}"
+                )
     # capex per year
     spent = np.zeros(len(problem.years))
     for t in range(T):
         spent[problem.period_year[t]] += float(d["unit_price_usd"] @ buy[:, :, t].sum(axis=1))
     for y, yr in enumerate(problem.years):
         if _exceeds(spent[y], d["budget_usd"][y]):
-            msgs.append(f"capex: {yr} spend ${spent[y] / 1e6:,.1f}M > budget ${d['budget_usd'][y] / 1e6:,.1f}M")
+            msgs.append(
+                f"capex: {yr} spend ${spent[y] / 1e6:,.1f}M > budget ${d['budget_usd'][y] / 1e6:,.1f}M"
+            )
     # ratio rules: chips(num) >= r * chips(den)
     chips = inst * d["chips_per_unit"][:, None, None]
     for r in range(len(problem.ratio_from)):
@@ -169,8 +191,10 @@ def check_feasible(problem: Problem, plan) -> list[str]:
             den = sum(chips[k, s, t] for k in problem.ratio_den[r] for s in sites)
             need = d["ratio_min"][r] * den
             if _exceeds(need, num):
-                msgs.append(f"ratio rule {r}: {num:,.0f} chips of {'+'.join(problem.offers[k] for k in problem.ratio_num[r])} "
-                            f"< {d['ratio_min'][r]:g} x {den:,.0f} in {problem.periods[t]}")
+                msgs.append(
+                    f"ratio rule {r}: {num:,.0f} chips of {'+'.join(problem.offers[k] for k in problem.ratio_num[r])} "
+                    f"< {d['ratio_min'][r]:g} x {den:,.0f} in {problem.periods[t]}"
+                )
     # own-hardware share of IT power
     own = np.array(problem.own, dtype=bool)
     for s in range(S):
@@ -178,12 +202,16 @@ def check_feasible(problem: Problem, plan) -> list[str]:
             p_all = float(d["unit_power_w"] @ inst[:, s, t])
             p_own = float(d["unit_power_w"][own] @ inst[own, s, t]) if own.any() else 0.0
             if _exceeds(d["own_share_min"][s] * p_all, p_own):
-                msgs.append(f"policy: own hardware is {p_own / max(p_all, 1e-30):.1%} of IT power at "
-                            f"{problem.sites[s]} in {problem.periods[t]} < {d['own_share_min'][s]:.0%}")
+                msgs.append(
+                    f"policy: own hardware is {p_own / max(p_all, 1e-30):.1%} of IT power at "
+                    f"{problem.sites[s]} in {problem.periods[t]} < {d['own_share_min'][s]:.0%}"
+                )
     # target
     if problem.objective == "min-cost":
         tp = problem.target_period
         h = h100e_by_offer(problem, buy)[:, :, tp].sum()
         if h < float(d["target_h100e"]) * (1 - REL_TOL) - ABS_TOL:
-            msgs.append(f"target: {h:,.0f} H100e in {problem.periods[tp]} < {float(d['target_h100e']):,.0f}")
+            msgs.append(
+                f"target: {h:,.0f} H100e in {problem.periods[tp]} < {float(d['target_h100e']):,.0f}"
+            )
     return msgs

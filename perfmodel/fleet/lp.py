@@ -39,9 +39,13 @@ class LP:
     b_eq: jax.Array
     lo: jax.Array
     hi: jax.Array
-    var_names: tuple = flax.struct.field(pytree_node=False, default=())   # e.g. "buy[h100_sxm,cortex,2024Q3]"
-    row_names: tuple = flax.struct.field(pytree_node=False, default=())   # A_ub rows then A_eq rows
-    integer: tuple = flax.struct.field(pytree_node=False, default=())     # per variable: True if integer
+    var_names: tuple = flax.struct.field(
+        pytree_node=False, default=()
+    )  # e.g. "buy[h100_sxm,cortex,2024Q3]"
+    row_names: tuple = flax.struct.field(pytree_node=False, default=())  # A_ub rows then A_eq rows
+    integer: tuple = flax.struct.field(
+        pytree_node=False, default=()
+    )  # per variable: True if integer
 
 
 def n_vars(lp: LP) -> int:
@@ -73,10 +77,19 @@ def stack_lps(lps) -> LP:
             if np.shape(getattr(lp, f)) != np.shape(getattr(first, f)):
                 raise ValueError(
                     f"stack_lps: lps[{i}].{f} has shape {np.shape(getattr(lp, f))}, "
-                    f"lps[0].{f} has {np.shape(getattr(first, f))}; all must match")
-        if (lp.var_names, lp.row_names, lp.integer) != (first.var_names, first.row_names, first.integer):
-            raise ValueError(f"stack_lps: lps[{i}] has different var_names/row_names/integer than lps[0]")
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x, jnp.float64) for x in xs]), *lps)
+                    f"lps[0].{f} has {np.shape(getattr(first, f))}; all must match"
+                )
+        if (lp.var_names, lp.row_names, lp.integer) != (
+            first.var_names,
+            first.row_names,
+            first.integer,
+        ):
+            raise ValueError(
+                f"stack_lps: lps[{i}] has different var_names/row_names/integer than lps[0]"
+            )
+    return jax.tree_util.tree_map(
+        lambda *xs: jnp.stack([jnp.asarray(x, jnp.float64) for x in xs]), *lps
+    )
 
 
 def to_scipy(lp: LP) -> dict:
@@ -91,8 +104,10 @@ def to_scipy(lp: LP) -> dict:
     A_eq = np.asarray(lp.A_eq, dtype=np.float64)
     lo = np.asarray(lp.lo, dtype=np.float64)
     hi = np.asarray(lp.hi, dtype=np.float64)
-    bounds = [(None if not np.isfinite(a) else float(a), None if not np.isfinite(b) else float(b))
-              for a, b in zip(lo, hi)]
+    bounds = [
+        (None if not np.isfinite(a) else float(a), None if not np.isfinite(b) else float(b))
+        for a, b in zip(lo, hi)
+    ]
     return dict(
         c=c,
         A_ub=A_ub if A_ub.shape[0] else None,

@@ -21,8 +21,8 @@ __all__ = ["ParetoPoint", "pareto_front"]
 
 @dataclasses.dataclass(frozen=True)
 class ParetoPoint:
-    kind: str                 # "budget" or "target"
-    parameter: float          # budget scale or target H100e
+    kind: str  # "budget" or "target"
+    parameter: float  # budget scale or target H100e
     capex_usd: float
     h100e_quarters: float
     h100e_target_period: float
@@ -40,23 +40,55 @@ def _point(kind: str, parameter: float, scenario: Scenario, method, **build) -> 
         nan = float("nan")
         return ParetoPoint(kind, parameter, nan, nan, nan, False, note=str(e))
     h = h100e_by_offer(pr, p.buy_units).sum(axis=(0, 1))
-    return ParetoPoint(kind, parameter, p.capex_usd, p.h100e_quarters, float(h[pr.target_period]), True)
+    return ParetoPoint(
+        kind, parameter, p.capex_usd, p.h100e_quarters, float(h[pr.target_period]), True
+    )
 
 
-def pareto_front(scenario: Scenario, *, budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5), targets=(),
-                 method: str | None = None, **build_kw) -> list[ParetoPoint]:
+def pareto_front(
+    scenario: Scenario,
+    *,
+    budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5),
+    targets=(),
+    method: str | None = None,
+    **build_kw,
+) -> list[ParetoPoint]:
     """Sweep budgets (max-h100e) and targets (min-cost); return points sorted by capex."""
     for b in budget_scales:
         if not b > 0:
             raise ValueError(f"budget_scales contains {b!r}; each must be > 0")
-    pts = [_point("budget", float(b), scenario, method, objective="max-h100e",
-                  budget_scale=float(b), **build_kw) for b in budget_scales]
-    pts += [_point("target", float(tg), scenario, method, objective="min-cost",
-                   target_h100e=float(tg), **build_kw) for tg in targets]
+    pts = [
+        _point(
+            "budget",
+            float(b),
+            scenario,
+            method,
+            objective="max-h100e",
+            budget_scale=float(b),
+            **build_kw,
+        )
+        for b in budget_scales
+    ]
+    pts += [
+        _point(
+            "target",
+            float(tg),
+            scenario,
+            method,
+            objective="min-cost",
+            target_h100e=float(tg),
+            **build_kw,
+        )
+        for tg in targets
+    ]
     ok = [p for p in pts if p.feasible]
     out = []
     for p in pts:
-        dom = p.feasible and any(q.capex_usd <= p.capex_usd * (1 + 1e-9) and q.h100e_quarters > p.h100e_quarters * (1 + 1e-9)
-                                 for q in ok if q is not p)
+        dom = p.feasible and any(
+            q.capex_usd <= p.capex_usd * (1 + 1e-9)
+            and q.h100e_quarters > p.h100e_quarters * (1 + 1e-9)
+            for q in ok
+            if q is not p
+        )
         out.append(dataclasses.replace(p, dominated=bool(dom)))
-    return sorted(out, key=lambda p: (np.inf if not p.feasible else p.capex_usd))
+    return sorted(out, key=lambda p: np.inf if not p.feasible else p.capex_usd)

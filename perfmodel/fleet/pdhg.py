@@ -83,8 +83,15 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "LPSolution", "SolverOptions", "solve_lp", "solve_lp_batch", "STATUS_NAMES",
-    "OPTIMAL", "ITERATION_LIMIT", "PRIMAL_INFEASIBLE", "DUAL_INFEASIBLE",
+    "LPSolution",
+    "SolverOptions",
+    "solve_lp",
+    "solve_lp_batch",
+    "STATUS_NAMES",
+    "OPTIMAL",
+    "ITERATION_LIMIT",
+    "PRIMAL_INFEASIBLE",
+    "DUAL_INFEASIBLE",
 ]
 
 OPTIMAL, ITERATION_LIMIT, PRIMAL_INFEASIBLE, DUAL_INFEASIBLE = 0, 1, 2, 3
@@ -170,19 +177,29 @@ def _is_concrete(x) -> bool:
 def _check_shapes(lp, batched: bool) -> tuple[int, int, int]:
     lead = 1 if batched else 0
     shapes = {f: tuple(np.shape(getattr(lp, f))) for f in _FIELDS}
-    for f, want_nd in (("c", 1), ("A_ub", 2), ("b_ub", 1), ("A_eq", 2), ("b_eq", 1),
-                       ("lo", 1), ("hi", 1)):
+    for f, want_nd in (
+        ("c", 1),
+        ("A_ub", 2),
+        ("b_ub", 1),
+        ("A_eq", 2),
+        ("b_eq", 1),
+        ("lo", 1),
+        ("hi", 1),
+    ):
         if len(shapes[f]) != want_nd + lead:
             raise ValueError(
                 f"LP.{f} has shape {shapes[f]}; expected {want_nd + lead} dimensions"
-                + (" (leading batch axis)" if batched else ""))
+                + (" (leading batch axis)" if batched else "")
+            )
     n = shapes["c"][-1]
     m_ub, m_eq = shapes["b_ub"][-1], shapes["b_eq"][-1]
     want = {"A_ub": (m_ub, n), "A_eq": (m_eq, n), "lo": (n,), "hi": (n,)}
     for f, s in want.items():
         if shapes[f][lead:] != s:
-            raise ValueError(f"LP.{f} has shape {shapes[f][lead:]}; expected {s} "
-                             f"(n={n} variables, m_ub={m_ub}, m_eq={m_eq})")
+            raise ValueError(
+                f"LP.{f} has shape {shapes[f][lead:]}; expected {s} "
+                f"(n={n} variables, m_ub={m_ub}, m_eq={m_eq})"
+            )
     if batched:
         bs = {shapes[f][0] for f in _FIELDS}
         if len(bs) != 1:
@@ -228,8 +245,10 @@ def _check_values(lp) -> None:
         bad = lo_a > hi_a
         if np.any(bad):
             idx = np.argwhere(bad)[0]
-            raise ValueError(f"LP.lo{[int(i) for i in idx]} = {lo_a[tuple(idx)]} > LP.hi{[int(i) for i in idx]} = "
-                             f"{hi_a[tuple(idx)]}; need lo <= hi")
+            raise ValueError(
+                f"LP.lo{[int(i) for i in idx]} = {lo_a[tuple(idx)]} > LP.hi{[int(i) for i in idx]} = "
+                f"{hi_a[tuple(idx)]}; need lo <= hi"
+            )
 
 
 def _options(opts: dict) -> SolverOptions:
@@ -250,11 +269,17 @@ def _options(opts: dict) -> SolverOptions:
     if unknown:
         raise ValueError(f"unknown solver option(s) {sorted(unknown)}; known: {sorted(known)}")
     o = SolverOptions(**opts)
-    return o.replace(iters=int(o.iters), tol=float(o.tol), infeas_tol=float(o.infeas_tol),
-                     step_safety=float(o.step_safety), reflection=float(o.reflection))
+    return o.replace(
+        iters=int(o.iters),
+        tol=float(o.tol),
+        infeas_tol=float(o.infeas_tol),
+        step_safety=float(o.step_safety),
+        reflection=float(o.reflection),
+    )
 
 
 # --------------------------------------------------------------------------- preconditioning
+
 
 def _safe_inv_sqrt(v):
     return jnp.where(v > 0, 1.0 / jnp.sqrt(jnp.where(v > 0, v, 1.0)), 1.0)
@@ -298,6 +323,7 @@ def _spectral_norm(K, iters: int):
 
 # --------------------------------------------------------------------------- residuals
 
+
 def _zero_inf(v):
     return jnp.where(jnp.isfinite(v), v, 0.0)
 
@@ -308,8 +334,9 @@ def _primal_viol(Kx_minus_q, is_ub):
 
 def _reduced_cost_split(r, lo, hi):
     """lambda = part of the reduced cost r the bounds absorb; returns (r - lambda, lambda)."""
-    lam = (jnp.where(jnp.isfinite(lo), jnp.maximum(r, 0.0), 0.0)
-           + jnp.where(jnp.isfinite(hi), jnp.minimum(r, 0.0), 0.0))
+    lam = jnp.where(jnp.isfinite(lo), jnp.maximum(r, 0.0), 0.0) + jnp.where(
+        jnp.isfinite(hi), jnp.minimum(r, 0.0), 0.0
+    )
     return r - lam, lam
 
 
@@ -345,8 +372,9 @@ def _dual_infeasible_ray(dx, K, g, lo, hi, is_ub, tol):
     """Is dx a recession direction of the feasible set along which g @ x -> -inf?"""
     scale = jnp.max(jnp.abs(dx), initial=0.0)
     dx = dx / jnp.where(scale > 0, scale, 1.0)
-    box_viol = (jnp.where(jnp.isfinite(lo), jnp.minimum(dx, 0.0), 0.0)
-                + jnp.where(jnp.isfinite(hi), jnp.maximum(dx, 0.0), 0.0))
+    box_viol = jnp.where(jnp.isfinite(lo), jnp.minimum(dx, 0.0), 0.0) + jnp.where(
+        jnp.isfinite(hi), jnp.maximum(dx, 0.0), 0.0
+    )
     dx = dx - box_viol
     gain = -(g @ dx)
     viol = jnp.linalg.norm(_primal_viol(K @ dx, is_ub))
@@ -354,6 +382,7 @@ def _dual_infeasible_ray(dx, K, g, lo, hi, is_ub, tol):
 
 
 # --------------------------------------------------------------------------- the solver
+
 
 @flax.struct.dataclass
 class _Op:
@@ -367,7 +396,7 @@ class _Op:
 
     Kt: jax.Array
     Kd: jax.Array
-    idx: jax.Array         # [r, m] one-hot selection of the differing rows (a matmul, not a scatter)
+    idx: jax.Array  # [r, m] one-hot selection of the differing rows (a matmul, not a scatter)
     structured: bool = flax.struct.field(pytree_node=False, default=False)
 
     @property
@@ -396,14 +425,14 @@ def _plain_op(Kt):
 class _Problem:
     """One LP after preconditioning (hat space: the solver's; see the module docstring)."""
 
-    Kt: _Op                # D_r K D_c
+    Kt: _Op  # D_r K D_c
     gh: jax.Array
     qh: jax.Array
     loh: jax.Array
     hih: jax.Array
-    is_ub: jax.Array       # bool [m]
-    sb: jax.Array          # 1 + ||q~||
-    sc: jax.Array          # 1 + ||g~||
+    is_ub: jax.Array  # bool [m]
+    sb: jax.Array  # 1 + ||q~||
+    sc: jax.Array  # 1 + ||g~||
     eta: jax.Array
     d_r: jax.Array
     d_c: jax.Array
@@ -415,24 +444,24 @@ class _Problem:
 
 @flax.struct.dataclass
 class _State:
-    x: jax.Array           # iterate z = (x, y)
+    x: jax.Array  # iterate z = (x, y)
     y: jax.Array
-    x_sum: jax.Array       # running sums for the average ("average" method)
+    x_sum: jax.Array  # running sums for the average ("average" method)
     y_sum: jax.Array
-    n_avg: jax.Array       # steps since restart (Halpern counter k for "halpern")
-    x_anchor: jax.Array    # restart point: Halpern anchor z0, and primal-weight reference
+    n_avg: jax.Array  # steps since restart (Halpern counter k for "halpern")
+    x_anchor: jax.Array  # restart point: Halpern anchor z0, and primal-weight reference
     y_anchor: jax.Array
-    kkt_last: jax.Array    # KKT error at the last restart
-    kkt_prev: jax.Array    # candidate KKT error at the previous check
-    w: jax.Array           # primal weight
+    kkt_last: jax.Array  # KKT error at the last restart
+    kkt_prev: jax.Array  # candidate KKT error at the previous check
+    w: jax.Array  # primal weight
     since_restart: jax.Array
     it: jax.Array
     status: jax.Array
-    infeas_p: jax.Array    # consecutive primal-infeasibility certificates
+    infeas_p: jax.Array  # consecutive primal-infeasibility certificates
     infeas_d: jax.Array
-    x_out: jax.Array       # best candidate at the last check
+    x_out: jax.Array  # best candidate at the last check
     y_out: jax.Array
-    errs: jax.Array        # its relative (primal, dual, gap)
+    errs: jax.Array  # its relative (primal, dual, gap)
 
 
 def _hat_errors(x, y, P: _Problem):
@@ -443,8 +472,9 @@ def _hat_errors(x, y, P: _Problem):
     """
     pres, dres, p_obj, d_obj = _errors(x, y, P.Kt, P.gh, P.qh, P.loh, P.hih, P.is_ub)
     s = P.sb * P.sc
-    rel = jnp.stack([pres, dres,
-                     s * jnp.abs(p_obj - d_obj) / (1.0 + s * (jnp.abs(p_obj) + jnp.abs(d_obj)))])
+    rel = jnp.stack(
+        [pres, dres, s * jnp.abs(p_obj - d_obj) / (1.0 + s * (jnp.abs(p_obj) + jnp.abs(d_obj)))]
+    )
     return (pres, dres, p_obj - d_obj), rel
 
 
@@ -455,16 +485,34 @@ def _kkt_from(pieces, w):
 
 def _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts: SolverOptions):
     f64 = jnp.float64
-    c, A_ub, b_ub, A_eq, b_eq, lo, hi = (jnp.asarray(a, f64) for a in (c, A_ub, b_ub, A_eq, b_eq, lo, hi))
+    c, A_ub, b_ub, A_eq, b_eq, lo, hi = (
+        jnp.asarray(a, f64) for a in (c, A_ub, b_ub, A_eq, b_eq, lo, hi)
+    )
     m_ub = A_ub.shape[0]
     K0 = jnp.concatenate([A_ub, A_eq], axis=0)
     # 1. diagonal preconditioning (equilibrated space: tilde)
     Kt, d_r, d_c = _precondition(K0, opts.ruiz_iters)
-    return _setup_tail(c, b_ub, b_eq, lo, hi, _plain_op(Kt), d_r, d_c, m_ub, x_init, y_init, w_init, opts)
+    return _setup_tail(
+        c, b_ub, b_eq, lo, hi, _plain_op(Kt), d_r, d_c, m_ub, x_init, y_init, w_init, opts
+    )
 
 
-def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_ref, d_r, d_c, idx,
-                      opts: SolverOptions):
+def _setup_structured(
+    c,
+    K_rows,
+    b_ub,
+    b_eq,
+    lo,
+    hi,
+    x_init,
+    y_init,
+    w_init,
+    Kt_ref,
+    d_r,
+    d_c,
+    idx,
+    opts: SolverOptions,
+):
     """One member of a structured batch: the shared preconditioner (d_r, d_c) and matrix
     Kt_ref come from a reference member; ``K_rows`` are this member's rows ``idx``."""
     f64 = jnp.float64
@@ -472,11 +520,14 @@ def _setup_structured(c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_
     Kd = d_r[idx][:, None] * K_rows * d_c[None, :] - Kt_ref[idx]
     onehot = (idx[:, None] == jnp.arange(Kt_ref.shape[0])[None, :]).astype(Kt_ref.dtype)
     op = _Op(Kt=Kt_ref, Kd=Kd, idx=onehot, structured=True)
-    return _setup_tail(c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], x_init, y_init, w_init, opts)
+    return _setup_tail(
+        c, b_ub, b_eq, lo, hi, op, d_r, d_c, b_ub.shape[0], x_init, y_init, w_init, opts
+    )
 
 
-def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, x_init, y_init, w_init,
-                opts: SolverOptions):
+def _setup_tail(
+    c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, x_init, y_init, w_init, opts: SolverOptions
+):
     f64 = jnp.float64
     m_eq = b_eq.shape[0]
     q0 = jnp.concatenate([b_ub, b_eq])
@@ -492,20 +543,48 @@ def _setup_tail(c, b_ub, b_eq, lo, hi, op: _Op, d_r, d_c, m_ub: int, x_init, y_i
     w0 = jnp.where((qh_n > 1e-10) & (gh_n > 1e-10), gh_n / jnp.maximum(qh_n, 1e-300), 1.0)
     w_init = jnp.asarray(w_init, f64)
     w0 = jnp.where(jnp.isfinite(w_init) & (w_init > 0), w_init, w0)
-    P = _Problem(Kt=op, gh=gh, qh=qh, loh=loh, hih=hih, is_ub=is_ub, sb=sb, sc=sc, eta=eta,
-                 d_r=d_r, d_c=d_c, c=c, lo=lo, hi=hi, m_ub=m_ub)
+    P = _Problem(
+        Kt=op,
+        gh=gh,
+        qh=qh,
+        loh=loh,
+        hih=hih,
+        is_ub=is_ub,
+        sb=sb,
+        sc=sc,
+        eta=eta,
+        d_r=d_r,
+        d_c=d_c,
+        c=c,
+        lo=lo,
+        hi=hi,
+        m_ub=m_ub,
+    )
     # the start point (zero, or a warm start given in the LP's own units) in the hat space
     x0 = jnp.clip(jnp.asarray(x_init, f64) / (d_c * sb), loh, hih)
     y0 = jnp.asarray(y_init, f64) / (d_r * sc)
     y0 = jnp.where(is_ub, jnp.maximum(y0, 0.0), y0)
     pieces, rel = _hat_errors(x0, y0, P)
     S = _State(
-        x=x0, y=y0, x_sum=jnp.zeros_like(x0), y_sum=jnp.zeros_like(y0),
-        n_avg=jnp.zeros((), f64), x_anchor=x0, y_anchor=y0, kkt_last=_kkt_from(pieces, w0),
-        kkt_prev=jnp.asarray(jnp.inf, f64), w=w0, since_restart=jnp.zeros((), jnp.int32),
-        it=jnp.zeros((), jnp.int32), status=jnp.asarray(_RUNNING, jnp.int32),
-        infeas_p=jnp.zeros((), jnp.int32), infeas_d=jnp.zeros((), jnp.int32),
-        x_out=x0, y_out=y0, errs=rel)
+        x=x0,
+        y=y0,
+        x_sum=jnp.zeros_like(x0),
+        y_sum=jnp.zeros_like(y0),
+        n_avg=jnp.zeros((), f64),
+        x_anchor=x0,
+        y_anchor=y0,
+        kkt_last=_kkt_from(pieces, w0),
+        kkt_prev=jnp.asarray(jnp.inf, f64),
+        w=w0,
+        since_restart=jnp.zeros((), jnp.int32),
+        it=jnp.zeros((), jnp.int32),
+        status=jnp.asarray(_RUNNING, jnp.int32),
+        infeas_p=jnp.zeros((), jnp.int32),
+        infeas_d=jnp.zeros((), jnp.int32),
+        x_out=x0,
+        y_out=y0,
+        errs=rel,
+    )
     return P, S
 
 
@@ -517,7 +596,7 @@ def _block(P: _Problem, s: _State, opts: SolverOptions) -> _State:
     def proj_y(y):
         return jnp.where(P.is_ub, jnp.maximum(y, 0.0), y)
 
-    def T(x, y, w):                                      # one PDHG step
+    def T(x, y, w):  # one PDHG step
         tau, sigma = P.eta / w, P.eta * w
         x_t = jnp.clip(x - tau * (P.gh + y @ P.Kt), P.loh, P.hih)
         y_t = proj_y(y + sigma * (P.Kt @ (2.0 * x_t - x) - P.qh))
@@ -538,8 +617,11 @@ def _block(P: _Problem, s: _State, opts: SolverOptions) -> _State:
 
     x0, y0 = s.x, s.y
     x, y, x_sum, y_sum, k, x_t, y_t = jax.lax.fori_loop(
-        0, opts.check_every, step_halpern if halpern else step_avg,
-        (s.x, s.y, s.x_sum, s.y_sum, s.n_avg, s.x, s.y))
+        0,
+        opts.check_every,
+        step_halpern if halpern else step_avg,
+        (s.x, s.y, s.x_sum, s.y_sum, s.n_avg, s.x, s.y),
+    )
     it = s.it + opts.check_every
     since = s.since_restart + opts.check_every
 
@@ -564,40 +646,67 @@ def _block(P: _Problem, s: _State, opts: SolverOptions) -> _State:
     d_ray = _dual_infeasible_ray(x - x0, P.Kt, P.gh, P.loh, P.hih, P.is_ub, opts.infeas_tol)
     infeas_p = jnp.where(p_ray, s.infeas_p + 1, 0)
     infeas_d = jnp.where(d_ray, s.infeas_d + 1, 0)
-    status = jnp.where(converged, OPTIMAL,
-             jnp.where(infeas_p >= 2, PRIMAL_INFEASIBLE,
-             jnp.where(infeas_d >= 2, DUAL_INFEASIBLE,
-             jnp.where(it >= opts.iters, ITERATION_LIMIT, _RUNNING)))).astype(jnp.int32)
+    status = jnp.where(
+        converged,
+        OPTIMAL,
+        jnp.where(
+            infeas_p >= 2,
+            PRIMAL_INFEASIBLE,
+            jnp.where(
+                infeas_d >= 2,
+                DUAL_INFEASIBLE,
+                jnp.where(it >= opts.iters, ITERATION_LIMIT, _RUNNING),
+            ),
+        ),
+    ).astype(jnp.int32)
 
     # restart (cuPDLP's KKT criteria) and primal weight update
-    restart = ((k_c <= 0.2 * s.kkt_last)
-               | ((k_c <= 0.8 * s.kkt_last) & (k_c > s.kkt_prev))
-               | (since >= 0.36 * it))
+    restart = (
+        (k_c <= 0.2 * s.kkt_last)
+        | ((k_c <= 0.8 * s.kkt_last) & (k_c > s.kkt_prev))
+        | (since >= 0.36 * it)
+    )
     dxn = jnp.linalg.norm(x_c - s.x_anchor)
     dyn = jnp.linalg.norm(y_c - s.y_anchor)
-    w_new = jnp.where((dxn > 1e-10) & (dyn > 1e-10),
-                      jnp.exp(0.5 * jnp.log(jnp.maximum(dyn, 1e-300) / jnp.maximum(dxn, 1e-300))
-                              + 0.5 * jnp.log(s.w)), s.w)
+    w_new = jnp.where(
+        (dxn > 1e-10) & (dyn > 1e-10),
+        jnp.exp(
+            0.5 * jnp.log(jnp.maximum(dyn, 1e-300) / jnp.maximum(dxn, 1e-300)) + 0.5 * jnp.log(s.w)
+        ),
+        s.w,
+    )
     w_new = jnp.clip(w_new, 1e-6, 1e6)
 
     def pick(a_restart, a_keep):
         return jnp.where(restart, a_restart, a_keep)
 
     return _State(
-        x=pick(x_c, x), y=pick(y_c, y),
-        x_sum=pick(jnp.zeros_like(x_sum), x_sum), y_sum=pick(jnp.zeros_like(y_sum), y_sum),
+        x=pick(x_c, x),
+        y=pick(y_c, y),
+        x_sum=pick(jnp.zeros_like(x_sum), x_sum),
+        y_sum=pick(jnp.zeros_like(y_sum), y_sum),
         n_avg=pick(jnp.zeros_like(k), k),
-        x_anchor=pick(x_c, s.x_anchor), y_anchor=pick(y_c, s.y_anchor),
-        kkt_last=pick(k_c, s.kkt_last), kkt_prev=pick(jnp.inf, k_c),
-        w=pick(w_new, s.w), since_restart=pick(jnp.zeros_like(since), since),
-        it=it, status=status, infeas_p=infeas_p, infeas_d=infeas_d,
-        x_out=x_c, y_out=y_c, errs=e_c)
+        x_anchor=pick(x_c, s.x_anchor),
+        y_anchor=pick(y_c, s.y_anchor),
+        kkt_last=pick(k_c, s.kkt_last),
+        kkt_prev=pick(jnp.inf, k_c),
+        w=pick(w_new, s.w),
+        since_restart=pick(jnp.zeros_like(since), since),
+        it=it,
+        status=status,
+        infeas_p=infeas_p,
+        infeas_d=infeas_d,
+        x_out=x_c,
+        y_out=y_c,
+        errs=e_c,
+    )
 
 
 def _run(P: _Problem, s: _State, it_cap, opts: SolverOptions) -> _State:
     """Check blocks until stopped or ``it >= it_cap`` (``it_cap`` may be traced)."""
-    return jax.lax.while_loop(lambda t: (t.status == _RUNNING) & (t.it < it_cap),
-                              lambda t: _block(P, t, opts), s)
+    return jax.lax.while_loop(
+        lambda t: (t.status == _RUNNING) & (t.it < it_cap), lambda t: _block(P, t, opts), s
+    )
 
 
 def _finish(P: _Problem, s: _State) -> LPSolution:
@@ -605,12 +714,22 @@ def _finish(P: _Problem, s: _State) -> LPSolution:
     x = jnp.clip(P.d_c * P.sb * s.x_out, P.lo, P.hi)
     y = P.d_r * P.sc * s.y_out
     return LPSolution(
-        x=x, y_ub=y[:P.m_ub], y_eq=y[P.m_ub:], objective=P.c @ x,
-        primal_residual=s.errs[0], dual_residual=s.errs[1], rel_gap=s.errs[2],
-        iterations=s.it, status=s.status, primal_weight=s.w)
+        x=x,
+        y_ub=y[: P.m_ub],
+        y_eq=y[P.m_ub :],
+        objective=P.c @ x,
+        primal_residual=s.errs[0],
+        dual_residual=s.errs[1],
+        rel_gap=s.errs[2],
+        iterations=s.it,
+        status=s.status,
+        primal_weight=s.w,
+    )
 
 
-def _solve_one(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts: SolverOptions) -> LPSolution:
+def _solve_one(
+    c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts: SolverOptions
+) -> LPSolution:
     P, S = _setup(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts)
     return _finish(P, _run(P, S, opts.iters, opts))
 
@@ -622,29 +741,49 @@ def _solve_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts):
 
 @jax.jit
 def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts):
-    return jax.vmap(functools.partial(_solve_one, opts=opts))(c, A_ub, b_ub, A_eq, b_eq, lo, hi,
-                                                              x_init, y_init, w_init)
+    return jax.vmap(functools.partial(_solve_one, opts=opts))(
+        c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init
+    )
 
 
 def _problem_axes(m_ub: int, structured: bool) -> _Problem:
     """vmap axes of a batch's _Problem: shared (None) matrix and scalings when structured."""
     sh = None if structured else 0
-    return _Problem(Kt=_Op(Kt=sh, Kd=0, idx=sh, structured=structured), gh=0, qh=0, loh=0, hih=0,
-                    is_ub=0, sb=0, sc=0, eta=0, d_r=sh, d_c=sh, c=0, lo=0, hi=0, m_ub=m_ub)
+    return _Problem(
+        Kt=_Op(Kt=sh, Kd=0, idx=sh, structured=structured),
+        gh=0,
+        qh=0,
+        loh=0,
+        hih=0,
+        is_ub=0,
+        sb=0,
+        sc=0,
+        eta=0,
+        d_r=sh,
+        d_c=sh,
+        c=0,
+        lo=0,
+        hi=0,
+        m_ub=m_ub,
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
 def _setup_batch(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, opts, axes):
     return jax.vmap(functools.partial(_setup, opts=opts), out_axes=(axes, 0))(
-        c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init)
+        c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
-def _setup_batch_structured(c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, K_ref, idx, opts, axes):
+def _setup_batch_structured(
+    c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, K_ref, idx, opts, axes
+):
     Kt_ref, d_r, d_c = _precondition(K_ref, opts.ruiz_iters)
     f = functools.partial(_setup_structured, opts=opts)
     return jax.vmap(f, in_axes=(0,) * 9 + (None,) * 4, out_axes=(axes, 0))(
-        c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_ref, d_r, d_c, idx)
+        c, K_rows, b_ub, b_eq, lo, hi, x_init, y_init, w_init, Kt_ref, d_r, d_c, idx
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
@@ -658,8 +797,9 @@ def _finish_batch(P, S, axes):
 
 
 def _map_batched(f, axes, tree):
-    return jax.tree_util.tree_map(lambda ax, a: a if ax is None else f(a), axes, tree,
-                                  is_leaf=lambda v: v is None)
+    return jax.tree_util.tree_map(
+        lambda ax, a: a if ax is None else f(a), axes, tree, is_leaf=lambda v: v is None
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("axes",))
@@ -675,10 +815,13 @@ def _put(tree, sub, idx, n_real):
     dropped, so they cannot overwrite a real member's result. Shared with the simplex
     driver (:mod:`perfmodel.fleet.simplex`)."""
     keep = jnp.arange(idx.shape[0]) < n_real
-    dest = jnp.where(keep, idx, jax.tree_util.tree_leaves(tree)[0].shape[0])   # out of range: dropped
+    dest = jnp.where(
+        keep, idx, jax.tree_util.tree_leaves(tree)[0].shape[0]
+    )  # out of range: dropped
 
     def put(a, b):
         return a.at[dest].set(b, mode="drop")
+
     return jax.tree_util.tree_map(put, tree, sub)
 
 
@@ -697,7 +840,9 @@ def _varying_rows(data) -> np.ndarray:
     return np.nonzero(np.any(K != K[:1], axis=(0, 2)))[0].astype(np.int32)
 
 
-def _solve_batch_compact(data, warm, opts: SolverOptions, first_round: int, structured: bool) -> LPSolution:
+def _solve_batch_compact(
+    data, warm, opts: SolverOptions, first_round: int, structured: bool
+) -> LPSolution:
     """Run the batch in rounds of doubling iteration caps; after each round only the
     members still running go on, gathered into a smaller sub-batch, so the batch
     no longer waits for its slowest member at full width."""
@@ -707,8 +852,19 @@ def _solve_batch_compact(data, warm, opts: SolverOptions, first_round: int, stru
     if structured:
         idx = _varying_rows(data)
         K_all = jnp.concatenate([A_ub, A_eq], axis=1)
-        P, S = _setup_batch_structured(c, K_all[:, idx, :], b_ub, b_eq, lo, hi, *warm, K_all[0],
-                                       jnp.asarray(idx), opts=opts, axes=axes)
+        P, S = _setup_batch_structured(
+            c,
+            K_all[:, idx, :],
+            b_ub,
+            b_eq,
+            lo,
+            hi,
+            *warm,
+            K_all[0],
+            jnp.asarray(idx),
+            opts=opts,
+            axes=axes,
+        )
     else:
         P, S = _setup_batch(*data, *warm, opts=opts, axes=axes)
     batch = int(np.shape(c)[0])
@@ -723,7 +879,9 @@ def _solve_batch_compact(data, warm, opts: SolverOptions, first_round: int, stru
         if size == batch and active.size == batch:
             S = _run_batch(P, S, cap, opts=opts, axes=axes)
         else:
-            sel = jnp.asarray(np.concatenate([active, np.full(size - active.size, active[0])]).astype(np.int32))
+            sel = jnp.asarray(
+                np.concatenate([active, np.full(size - active.size, active[0])]).astype(np.int32)
+            )
             P_sub, S_sub = _take(P, S, sel, axes=axes)
             S = _put(S, _run_batch(P_sub, S_sub, cap, opts=opts, axes=axes), sel, active.size)
         cap = min(2 * cap, max_iters)
@@ -746,22 +904,35 @@ def _warm(warm_start, data, batch: int | None):
     lead = () if batch is None else (batch,)
     f64 = jnp.float64
     if warm_start is None:
-        return (jnp.zeros(lead + (n,), f64), jnp.zeros(lead + (m_ub + m_eq,), f64),
-                jnp.full(lead, jnp.nan, f64))
+        return (
+            jnp.zeros(lead + (n,), f64),
+            jnp.zeros(lead + (m_ub + m_eq,), f64),
+            jnp.full(lead, jnp.nan, f64),
+        )
     if isinstance(warm_start, LPSolution):
         parts = (warm_start.x, warm_start.y_ub, warm_start.y_eq, warm_start.primal_weight)
     else:
         parts = tuple(warm_start) + (jnp.nan,) * (4 - len(tuple(warm_start)))
         if len(parts) != 4:
-            raise ValueError("warm_start must be an LPSolution or a tuple (x, y_ub, y_eq[, primal_weight])")
+            raise ValueError(
+                "warm_start must be an LPSolution or a tuple (x, y_ub, y_eq[, primal_weight])"
+            )
     x, y_ub, y_eq, w = (jnp.asarray(a, f64) for a in parts)
     for name, a, size in (("x", x, n), ("y_ub", y_ub, m_ub), ("y_eq", y_eq, m_eq)):
-        if a.shape[-1:] != (size,) or a.ndim not in (1, 1 + len(lead)) or (a.ndim == 2 and a.shape[0] != batch):
-            raise ValueError(f"warm_start.{name} has shape {a.shape}; expected ({size},)"
-                             + (f" or ({batch}, {size})" if batch else ""))
+        if (
+            a.shape[-1:] != (size,)
+            or a.ndim not in (1, 1 + len(lead))
+            or (a.ndim == 2 and a.shape[0] != batch)
+        ):
+            raise ValueError(
+                f"warm_start.{name} has shape {a.shape}; expected ({size},)"
+                + (f" or ({batch}, {size})" if batch else "")
+            )
         if _is_concrete(a) and not bool(jnp.all(jnp.isfinite(a))):
             raise ValueError(f"warm_start.{name} contains NaN or inf; must be finite")
-    y = jnp.concatenate([jnp.broadcast_to(y_ub, lead + (m_ub,)), jnp.broadcast_to(y_eq, lead + (m_eq,))], -1)
+    y = jnp.concatenate(
+        [jnp.broadcast_to(y_ub, lead + (m_ub,)), jnp.broadcast_to(y_eq, lead + (m_eq,))], -1
+    )
     return jnp.broadcast_to(x, lead + (n,)), y, jnp.broadcast_to(w, lead)
 
 
@@ -793,8 +964,15 @@ def solve_lp(lp, *, warm_start=None, **opts) -> LPSolution:
     return _solve_jit(*data, *_warm(warm_start, data, None), opts=_options(opts))
 
 
-def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int = 1024,
-                   shared_matrix: bool | None = None, warm_start=None, **opts) -> LPSolution:
+def solve_lp_batch(
+    stacked_lp,
+    *,
+    compact: bool | None = None,
+    first_round: int = 1024,
+    shared_matrix: bool | None = None,
+    warm_start=None,
+    **opts,
+) -> LPSolution:
     """Solve a stack of LPs (leading batch axis on every field) with ``jit(vmap(...))``.
 
     Args:
@@ -833,10 +1011,12 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
         compact = concrete and batch > 8
     if compact:
         if not concrete:
-            raise ValueError("solve_lp_batch(compact=True) needs concrete inputs; "
-                             "use compact=False inside jax.jit")
+            raise ValueError(
+                "solve_lp_batch(compact=True) needs concrete inputs; "
+                "use compact=False inside jax.jit"
+            )
         if shared_matrix is None:
-            shared_matrix = False   # experimental: see the docstring
+            shared_matrix = False  # experimental: see the docstring
         return _solve_batch_compact(data, warm, o, int(first_round), bool(shared_matrix))
     if shared_matrix:
         raise ValueError("shared_matrix=True needs compact=True (concrete inputs)")
@@ -845,8 +1025,15 @@ def solve_lp_batch(stacked_lp, *, compact: bool | None = None, first_round: int 
 
 # --------------------------------------------------------------------------- test instances
 
-def random_fleet_lp(seed: int, n_sites: int = 3, n_chips: int = 6, n_periods: int = 8,
-                    n_eq: int = 1, capped_vars: bool = False):
+
+def random_fleet_lp(
+    seed: int,
+    n_sites: int = 3,
+    n_chips: int = 6,
+    n_periods: int = 8,
+    n_eq: int = 1,
+    capped_vars: bool = False,
+):
     """A random feasible LP with the fleet planner's structure (for tests and benchmarks).
 
     Variables ``buy[site, chip, period]`` >= 0 (purchase units). Maximise H100e-quarters
@@ -868,7 +1055,7 @@ def random_fleet_lp(seed: int, n_sites: int = 3, n_chips: int = 6, n_periods: in
     S, C, T = n_sites, n_chips, n_periods
     n = S * C * T
     idx = np.arange(n).reshape(S, C, T)
-    value = rng.uniform(0.3, 3.0, C) * rng.choice([1, 8, 72], C)      # H100e per purchase unit
+    value = rng.uniform(0.3, 3.0, C) * rng.choice([1, 8, 72], C)  # H100e per purchase unit
     power_w = rng.uniform(1e3, 1.4e5, C)
     price_usd = value * rng.uniform(2.0e4, 4.0e4, C)
     first_t = rng.integers(0, max(T // 2, 1), C)
@@ -890,7 +1077,7 @@ def random_fleet_lp(seed: int, n_sites: int = 3, n_chips: int = 6, n_periods: in
     for yr in range((T + 3) // 4):
         r = np.zeros(n)
         for k in range(C):
-            r[idx[:, k, 4 * yr: 4 * yr + 4].ravel()] = price_usd[k]
+            r[idx[:, k, 4 * yr : 4 * yr + 4].ravel()] = price_usd[k]
         rows.append(r)
         b.append(rng.uniform(1e9, 1e10))
         names.append(f"budget[y{yr}]")
@@ -922,15 +1109,25 @@ def random_fleet_lp(seed: int, n_sites: int = 3, n_chips: int = 6, n_periods: in
         d = 0.05 * cap[k, t]
         b_eq[e] = d
         x_feas[idx[0, k, t]] += d
-        eq_names.append(f"commit[chip{k},{e}]")          # same names for every seed (stackable)
+        eq_names.append(f"commit[chip{k},{e}]")  # same names for every seed (stackable)
     # make the committed plan fit: raise any violated rhs
     slack = A_ub @ x_feas - b_ub
     b_ub = np.where(slack > 0, b_ub + slack * 1.5, b_ub)
     hi = np.full(n, np.inf)
     if capped_vars:
         hi = np.maximum(rng.uniform(50, 3000, n), x_feas * 1.5)
-    var_names = tuple(f"buy[site{s},chip{k},q{t}]" for s in range(S) for k in range(C) for t in range(T))
-    return LP(c=jnp.asarray(c), A_ub=jnp.asarray(A_ub), b_ub=jnp.asarray(b_ub),
-              A_eq=jnp.asarray(A_eq), b_eq=jnp.asarray(b_eq), lo=jnp.zeros(n), hi=jnp.asarray(hi),
-              var_names=var_names, row_names=tuple(names) + tuple(eq_names),
-              integer=(True,) * n)
+    var_names = tuple(
+        f"buy[site{s},chip{k},q{t}]" for s in range(S) for k in range(C) for t in range(T)
+    )
+    return LP(
+        c=jnp.asarray(c),
+        A_ub=jnp.asarray(A_ub),
+        b_ub=jnp.asarray(b_ub),
+        A_eq=jnp.asarray(A_eq),
+        b_eq=jnp.asarray(b_eq),
+        lo=jnp.zeros(n),
+        hi=jnp.asarray(hi),
+        var_names=var_names,
+        row_names=tuple(names) + tuple(eq_names),
+        integer=(True,) * n,
+    )

@@ -65,10 +65,22 @@ from perfmodel.fleet.lp import LP
 from perfmodel.hardware import read_toml
 
 __all__ = [
-    "Scenario", "Site", "Offer", "Problem", "FleetInfeasible",
-    "load_scenario", "parse_scenario", "scenario_names", "build_problem", "build_lp",
-    "value_curve", "generate_problem", "relaxed_solve", "RelaxedSolution",
-    "diagnose_infeasible", "precheck",
+    "Scenario",
+    "Site",
+    "Offer",
+    "Problem",
+    "FleetInfeasible",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_names",
+    "build_problem",
+    "build_lp",
+    "value_curve",
+    "generate_problem",
+    "relaxed_solve",
+    "RelaxedSolution",
+    "diagnose_infeasible",
+    "precheck",
 ]
 
 N_SEGMENTS = 4
@@ -94,7 +106,7 @@ class Site:
     cooling: str
     racks: float
     own_share_min: float
-    own_share_from: int   # period index (== number of periods: no policy)
+    own_share_from: int  # period index (== number of periods: no policy)
     sources: tuple[str, ...] = ()
 
 
@@ -127,9 +139,9 @@ class Scenario:
     sites: tuple[Site, ...]
     offers: tuple[Offer, ...]
     workloads: tuple[tuple[str, float], ...]
-    existing: tuple[tuple[str, str, float], ...]      # (offer, site, chips)
-    events: tuple[tuple[str, float, int, int], ...]   # (offer, units, period idx, delay)
-    budget_usd: tuple[tuple[str, float], ...]         # (year, USD)
+    existing: tuple[tuple[str, str, float], ...]  # (offer, site, chips)
+    events: tuple[tuple[str, float, int, int], ...]  # (offer, units, period idx, delay)
+    budget_usd: tuple[tuple[str, float], ...]  # (year, USD)
     ratios: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float, int], ...]
     objective: str = "max-h100e"
     target_h100e: float = 0.0
@@ -155,26 +167,33 @@ def period_list(start: str, quarters: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _num(where: str, v: Any, lo: float | None = None, hi: float | None = None,
-         lo_open: bool = False) -> float:
+def _num(
+    where: str, v: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"{where} = {v!r} must be a number")
     x = float(v)
     if not math.isfinite(x):
         raise ValueError(f"{where} = {v!r} must be finite")
     if lo is not None and (x < lo or (lo_open and x == lo)):
-        raise ValueError(f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
-                         + (f" and <= {hi:g}" if hi is not None else ""))
+        raise ValueError(
+            f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
+            + (f" and <= {hi:g}" if hi is not None else "")
+        )
     if hi is not None and x > hi:
-        raise ValueError(f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else ""))
+        raise ValueError(
+            f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else "")
+        )
     return x
 
 
 def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -> tuple[float, ...]:
     if isinstance(v, list):
         if len(v) != len(periods):
-            raise ValueError(f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
-                             f"({periods[0]}..{periods[-1]}); give one per period or a scalar")
+            raise ValueError(
+                f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
+                f"({periods[0]}..{periods[-1]}); give one per period or a scalar"
+            )
         return tuple(_num(f"{where}[{p}]", x, lo) for p, x in zip(periods, v))
     x = _num(where, v, lo)
     return tuple(x for _ in periods)
@@ -211,6 +230,7 @@ def _known_chips() -> set[str]:
     keys = set(_STANDIN_BF16_TFLOPS)
     try:
         from perfmodel.hardware import load_catalog
+
         cat = load_catalog()
         keys |= set(cat.chips) | set(getattr(cat, "aliases", {}) or {})
     except Exception:  # catalog mid-edit: fall back to the stand-in table
@@ -223,14 +243,39 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
 
     Raises ValueError naming the field, the value and the allowed range.
     """
-    top = set(data) - {"scenario", "workloads", "sites", "offers", "events", "existing",
-                       "budget", "ratios", "sources", "notes"}
+    top = set(data) - {
+        "scenario",
+        "workloads",
+        "sites",
+        "offers",
+        "events",
+        "existing",
+        "budget",
+        "ratios",
+        "sources",
+        "notes",
+    }
     if top:
         raise ValueError(f"{path}: unknown top-level table(s) {sorted(top)}")
     sc = data.get("scenario", {})
-    _check_keys("scenario", sc, {"name", "description", "start", "quarters", "objective",
-                                 "target_h100e", "target_period", "pick", "cost_tiebreak_per_usd",
-                                 "value_mode", "sources", "notes"})
+    _check_keys(
+        "scenario",
+        sc,
+        {
+            "name",
+            "description",
+            "start",
+            "quarters",
+            "objective",
+            "target_h100e",
+            "target_period",
+            "pick",
+            "cost_tiebreak_per_usd",
+            "value_mode",
+            "sources",
+            "notes",
+        },
+    )
     quarters = int(_num("scenario.quarters", sc.get("quarters", 8), 1, 40))
     periods = period_list(sc.get("start", "2024Q1"), quarters)
     objective = sc.get("objective", "max-h100e")
@@ -246,7 +291,9 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     tp = sc.get("target_period", periods[-1])
     target_period = _period_idx("scenario.target_period", tp, periods, allow_before=False)
     if target_period >= len(periods):
-        raise ValueError(f"scenario.target_period = {tp!r} must be within {periods[0]}..{periods[-1]}")
+        raise ValueError(
+            f"scenario.target_period = {tp!r} must be within {periods[0]}..{periods[-1]}"
+        )
 
     # workloads
     wl = data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}])
@@ -254,8 +301,12 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     for i, w in enumerate(wl):
         _check_keys(f"workloads[{i}]", w, {"name", "weight", "sources"})
         if not isinstance(w.get("name"), str):
-            raise ValueError(f"workloads[{i}].name = {w.get('name')!r} must be a workload preset name")
-        workloads.append((w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True)))
+            raise ValueError(
+                f"workloads[{i}].name = {w.get('name')!r} must be a workload preset name"
+            )
+        workloads.append(
+            (w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True))
+        )
     if not workloads:
         raise ValueError("workloads: need at least one workload")
     tot = sum(x for _, x in workloads)
@@ -268,23 +319,45 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     sites = []
     for key, s in sites_raw.items():
         w = f"sites.{key}"
-        _check_keys(w, s, {"name", "power_mw", "pue", "cooling", "racks", "own_share_min",
-                           "own_share_from", "sources", "notes"})
+        _check_keys(
+            w,
+            s,
+            {
+                "name",
+                "power_mw",
+                "pue",
+                "cooling",
+                "racks",
+                "own_share_min",
+                "own_share_from",
+                "sources",
+                "notes",
+            },
+        )
         if "power_mw" not in s:
             raise ValueError(f"{w}.power_mw is missing (facility power available per period, MW)")
         cooling = s.get("cooling", "air")
         if cooling not in ("air", "liquid"):
             raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
         share = _num(f"{w}.own_share_min", s.get("own_share_min", 0.0), 0, 1)
-        sfrom = _period_idx(f"{w}.own_share_from", s.get("own_share_from", periods[0]), periods) \
-            if share > 0 else len(periods)
-        sites.append(Site(
-            key=key, name=str(s.get("name", key)),
-            power_mw=_per_period(f"{w}.power_mw", s["power_mw"], periods),
-            pue=_num(f"{w}.pue", s.get("pue", 1.3), 1.0, 3.0),
-            cooling=cooling,
-            racks=_num(f"{w}.racks", s.get("racks", 1e6), 0),
-            own_share_min=share, own_share_from=sfrom, sources=_sources(s.get("sources"))))
+        sfrom = (
+            _period_idx(f"{w}.own_share_from", s.get("own_share_from", periods[0]), periods)
+            if share > 0
+            else len(periods)
+        )
+        sites.append(
+            Site(
+                key=key,
+                name=str(s.get("name", key)),
+                power_mw=_per_period(f"{w}.power_mw", s["power_mw"], periods),
+                pue=_num(f"{w}.pue", s.get("pue", 1.3), 1.0, 3.0),
+                cooling=cooling,
+                racks=_num(f"{w}.racks", s.get("racks", 1e6), 0),
+                own_share_min=share,
+                own_share_from=sfrom,
+                sources=_sources(s.get("sources")),
+            )
+        )
     site_keys = tuple(s.key for s in sites)
 
     # offers
@@ -295,40 +368,73 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     offers = []
     for key, o in offers_raw.items():
         w = f"offers.{key}"
-        _check_keys(w, o, {"chip", "unit", "chips_per_unit", "unit_price_usd", "unit_power_w",
-                           "racks_per_unit", "cooling", "earliest", "lead_quarters", "supply_units",
-                           "sites", "own", "counts", "sources", "notes"})
+        _check_keys(
+            w,
+            o,
+            {
+                "chip",
+                "unit",
+                "chips_per_unit",
+                "unit_price_usd",
+                "unit_power_w",
+                "racks_per_unit",
+                "cooling",
+                "earliest",
+                "lead_quarters",
+                "supply_units",
+                "sites",
+                "own",
+                "counts",
+                "sources",
+                "notes",
+            },
+        )
         for req in ("chip", "chips_per_unit", "unit_price_usd", "unit_power_w"):
             if req not in o:
                 raise ValueError(f"{w}.{req} is missing")
         if o["chip"] not in known:
-            raise ValueError(f"{w}.chip = {o['chip']!r} is not a catalog chip (known: {', '.join(sorted(known))})")
+            raise ValueError(
+                f"{w}.chip = {o['chip']!r} is not a catalog chip (known: {', '.join(sorted(known))})"
+            )
         price = _num(f"{w}.unit_price_usd", o["unit_price_usd"], 0, lo_open=True)
         plo = _num(f"{w}.unit_price_usd_low", o.get("unit_price_usd_low", price), 0, lo_open=True)
         phi = _num(f"{w}.unit_price_usd_high", o.get("unit_price_usd_high", price), 0, lo_open=True)
         if not plo <= price <= phi:
-            raise ValueError(f"{w}: unit_price_usd_low <= unit_price_usd <= unit_price_usd_high must hold, "
-                             f"got {plo:g} <= {price:g} <= {phi:g}")
+            raise ValueError(
+                f"{w}: unit_price_usd_low <= unit_price_usd <= unit_price_usd_high must hold, "
+                f"got {plo:g} <= {price:g} <= {phi:g}"
+            )
         cooling = o.get("cooling", "air")
         if cooling not in ("air", "liquid"):
             raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
         osites = tuple(o.get("sites", site_keys))
         for sk in osites:
             if sk not in site_keys:
-                raise ValueError(f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})")
+                raise ValueError(
+                    f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})"
+                )
         lead = int(_num(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40))
-        offers.append(Offer(
-            key=key, chip=o["chip"], unit=str(o.get("unit", "unit")),
-            chips_per_unit=_num(f"{w}.chips_per_unit", o["chips_per_unit"], 0, lo_open=True),
-            unit_price_usd=price, unit_price_usd_low=plo, unit_price_usd_high=phi,
-            unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, lo_open=True),
-            racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
-            cooling=cooling,
-            earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
-            lead_quarters=lead,
-            supply_units=_per_period(f"{w}.supply_units", o.get("supply_units", 0.0), periods),
-            sites=osites, own=bool(o.get("own", False)), counts=bool(o.get("counts", True)),
-            sources=_sources(o.get("sources"))))
+        offers.append(
+            Offer(
+                key=key,
+                chip=o["chip"],
+                unit=str(o.get("unit", "unit")),
+                chips_per_unit=_num(f"{w}.chips_per_unit", o["chips_per_unit"], 0, lo_open=True),
+                unit_price_usd=price,
+                unit_price_usd_low=plo,
+                unit_price_usd_high=phi,
+                unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, lo_open=True),
+                racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
+                cooling=cooling,
+                earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
+                lead_quarters=lead,
+                supply_units=_per_period(f"{w}.supply_units", o.get("supply_units", 0.0), periods),
+                sites=osites,
+                own=bool(o.get("own", False)),
+                counts=bool(o.get("counts", True)),
+                sources=_sources(o.get("sources")),
+            )
+        )
     offer_keys = tuple(o.key for o in offers)
 
     def _offer(where: str, v: Any) -> str:
@@ -343,13 +449,19 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         off = _offer(f"{w}.offer", e.get("offer"))
         p = _period_idx(f"{w}.period", e.get("period"), periods, allow_before=False)
         if p >= len(periods):
-            raise ValueError(f"{w}.period = {e.get('period')!r} must be within {periods[0]}..{periods[-1]}")
+            raise ValueError(
+                f"{w}.period = {e.get('period')!r} must be within {periods[0]}..{periods[-1]}"
+            )
         units = _num(f"{w}.units", e.get("units"), 0, lo_open=True)
         avail = offers[offer_keys.index(off)].supply_units[p]
         if units > avail + 1e-9:
-            raise ValueError(f"{w}.units = {units:g} must be <= offers.{off}.supply_units[{periods[p]}] = {avail:g} "
-                             "(an event moves existing supply)")
-        events.append((off, units, p, int(_num(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40))))
+            raise ValueError(
+                f"{w}.units = {units:g} must be <= offers.{off}.supply_units[{periods[p]}] = {avail:g} "
+                "(an event moves existing supply)"
+            )
+        events.append(
+            (off, units, p, int(_num(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40)))
+        )
 
     existing = []
     for i, e in enumerate(data.get("existing", [])):
@@ -357,7 +469,9 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         _check_keys(w, e, {"offer", "site", "chips", "note", "sources"})
         off = _offer(f"{w}.offer", e.get("offer"))
         if e.get("site") not in site_keys:
-            raise ValueError(f"{w}.site = {e.get('site')!r} is not a site (sites: {', '.join(site_keys)})")
+            raise ValueError(
+                f"{w}.site = {e.get('site')!r} is not a site (sites: {', '.join(site_keys)})"
+            )
         existing.append((off, e["site"], _num(f"{w}.chips", e.get("chips"), 0)))
 
     bud = data.get("budget", {})
@@ -367,33 +481,62 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     budget = []
     for y in years:
         if y not in cap:
-            raise ValueError(f"budget.capex_usd.{y} is missing (capex budget for every year {', '.join(years)}, USD)")
+            raise ValueError(
+                f"budget.capex_usd.{y} is missing (capex budget for every year {', '.join(years)}, USD)"
+            )
         budget.append((y, _num(f"budget.capex_usd.{y}", cap[y], 0)))
     extra = set(cap) - set(years) - {k for k in cap if re.sub(r"_(low|high)$", "", k) in years}
     if extra:
-        raise ValueError(f"budget.capex_usd has year(s) {sorted(extra)} outside the periods ({years[0]}..{years[-1]})")
+        raise ValueError(
+            f"budget.capex_usd has year(s) {sorted(extra)} outside the periods ({years[0]}..{years[-1]})"
+        )
 
     ratios = []
     for i, r in enumerate(data.get("ratios", [])):
         w = f"ratios[{i}]"
-        _check_keys(w, r, {"site", "numerator", "denominator", "min_ratio", "from", "note", "sources"})
+        _check_keys(
+            w, r, {"site", "numerator", "denominator", "min_ratio", "from", "note", "sources"}
+        )
         site = r.get("site", "*")
         if site != "*" and site not in site_keys:
-            raise ValueError(f"{w}.site = {site!r} must be a site or '*' (sites: {', '.join(site_keys)})")
+            raise ValueError(
+                f"{w}.site = {site!r} must be a site or '*' (sites: {', '.join(site_keys)})"
+            )
         num = tuple(_offer(f"{w}.numerator", x) for x in r.get("numerator", []))
         den = tuple(_offer(f"{w}.denominator", x) for x in r.get("denominator", []))
         if not num or not den:
             raise ValueError(f"{w}: numerator and denominator must each list at least one offer")
-        ratios.append((site, num, den, _num(f"{w}.min_ratio", r.get("min_ratio"), 0),
-                       _period_idx(f"{w}.from", r.get("from", periods[0]), periods)))
+        ratios.append(
+            (
+                site,
+                num,
+                den,
+                _num(f"{w}.min_ratio", r.get("min_ratio"), 0),
+                _period_idx(f"{w}.from", r.get("from", periods[0]), periods),
+            )
+        )
 
     return Scenario(
-        name=str(sc.get("name", Path(path).stem)), description=str(sc.get("description", "")),
-        periods=periods, sites=tuple(sites), offers=tuple(offers), workloads=workloads,
-        existing=tuple(existing), events=tuple(events), budget_usd=tuple(budget), ratios=tuple(ratios),
-        objective=objective, target_h100e=target, target_period=target_period, pick=pick,
-        cost_tiebreak_per_usd=_num("scenario.cost_tiebreak_per_usd", sc.get("cost_tiebreak_per_usd", 1e-9), 0),
-        value_mode=value_mode, path=path)
+        name=str(sc.get("name", Path(path).stem)),
+        description=str(sc.get("description", "")),
+        periods=periods,
+        sites=tuple(sites),
+        offers=tuple(offers),
+        workloads=workloads,
+        existing=tuple(existing),
+        events=tuple(events),
+        budget_usd=tuple(budget),
+        ratios=tuple(ratios),
+        objective=objective,
+        target_h100e=target,
+        target_period=target_period,
+        pick=pick,
+        cost_tiebreak_per_usd=_num(
+            "scenario.cost_tiebreak_per_usd", sc.get("cost_tiebreak_per_usd", 1e-9), 0
+        ),
+        value_mode=value_mode,
+        path=path,
+    )
 
 
 def scenario_dir() -> Path:
@@ -413,8 +556,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         if cand.exists():
             p = cand
     if not p.exists():
-        raise ValueError(f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
-                         f"scenario ({', '.join(scenario_names())})")
+        raise ValueError(
+            f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
+            f"scenario ({', '.join(scenario_names())})"
+        )
     data = read_toml(p, "scenario", missing=ValueError)
     return parse_scenario(data, str(p))
 
@@ -427,9 +572,19 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 # available, and in tests): dense BF16 (int8 for the FSD computers) peak TFLOPS from
 # /work/shared/reference/hardware.toml; the H100 reference is 989.4 (989.4 int8 -> 1978.9).
 _STANDIN_BF16_TFLOPS = {
-    "a100_80gb": 312.0, "h100_sxm": 989.4, "h100": 989.4, "h200": 989.4, "b200": 2250.0,
-    "gb200": 2500.0, "mi300x": 1307.4, "d1": 362.0, "dojo_tile": 9050.0, "hw3": 144.0 / 2,
-    "ai4": 250.0 / 2, "host_cpu": 0.0, "dojo_dip": 0.0,
+    "a100_80gb": 312.0,
+    "h100_sxm": 989.4,
+    "h100": 989.4,
+    "h200": 989.4,
+    "b200": 2250.0,
+    "gb200": 2500.0,
+    "mi300x": 1307.4,
+    "d1": 362.0,
+    "dojo_tile": 9050.0,
+    "hw3": 144.0 / 2,
+    "ai4": 250.0 / 2,
+    "host_cpu": 0.0,
+    "dojo_dip": 0.0,
 }
 
 
@@ -452,11 +607,23 @@ def _model_fingerprint() -> str:
     global _FINGERPRINT
     if _FINGERPRINT is None:
         import hashlib
+
         root = Path(__file__).resolve().parents[1]
         h = hashlib.sha1()
-        files = [root / f for f in ("equivalence.py", "training.py", "workloads.py", "interconnect.py",
-                                    "roofline.py", "hardware.py")]
-        files += sorted((root / "data").glob("catalog_*.toml")) + sorted((root / "data").glob("workloads/*"))
+        files = [
+            root / f
+            for f in (
+                "equivalence.py",
+                "training.py",
+                "workloads.py",
+                "interconnect.py",
+                "roofline.py",
+                "hardware.py",
+            )
+        ]
+        files += sorted((root / "data").glob("catalog_*.toml")) + sorted(
+            (root / "data").glob("workloads/*")
+        )
         for f in files:
             if f.is_file():
                 h.update(f.name.encode())
@@ -467,6 +634,7 @@ def _model_fingerprint() -> str:
 
 def _cache_path() -> Path:
     import os
+
     d = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
     return Path(d) / "fleet_value_curves.json"
 
@@ -478,6 +646,7 @@ def _disk_get(key: str):
     global _DISK
     if _DISK is None:
         import json
+
         try:
             _DISK = json.loads(_cache_path().read_text())
         except Exception:  # noqa: BLE001  (absent or corrupt cache: start empty)
@@ -488,6 +657,7 @@ def _disk_get(key: str):
 def _disk_put(key: str, value) -> None:
     import json
     import os
+
     if _DISK is None:
         _disk_get(key)
     _DISK[key] = value
@@ -502,23 +672,30 @@ def _disk_put(key: str, value) -> None:
 
 
 @functools.lru_cache(maxsize=512)
-def _curve_cached(chip_key: str, workload: str, counts: tuple[float, ...], pick: str,
-                  source: str, mode: str) -> tuple[tuple[float, ...], str]:
+def _curve_cached(
+    chip_key: str, workload: str, counts: tuple[float, ...], pick: str, source: str, mode: str
+) -> tuple[tuple[float, ...], str]:
     counts_arr = np.asarray(counts, dtype=np.float64)
     pos = counts_arr > 0
     out = np.zeros_like(counts_arr)
     label = f"training model via equivalence.model_curve ({mode} mode)"
     if source in ("auto", "equivalence"):
-        key = f"{_model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}|" + ",".join(f"{c:.6g}" for c in counts)
+        key = f"{_model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}|" + ",".join(
+            f"{c:.6g}" for c in counts
+        )
         hit = _disk_get(key)
         if hit is not None:
             return tuple(hit), label
         try:
             from perfmodel.equivalence import REFERENCE_CHIP, curve_throughput, model_curve
+
             cx = model_curve(chip_key, workload, pick=pick, mode=mode)
             ch = model_curve(REFERENCE_CHIP, workload, pick="best", mode="capacity")
             t_ref = float(np.exp(np.max(np.asarray(ch.log_throughput) - np.asarray(ch.log_counts))))
-            v = np.asarray(curve_throughput(cx, jnp.asarray(counts_arr[pos])), dtype=np.float64) / t_ref
+            v = (
+                np.asarray(curve_throughput(cx, jnp.asarray(counts_arr[pos])), dtype=np.float64)
+                / t_ref
+            )
             if np.all(np.isfinite(v)) and np.all(v >= 0):
                 out[pos] = v
                 _disk_put(key, [float(x) for x in out])
@@ -530,8 +707,15 @@ def _curve_cached(chip_key: str, workload: str, counts: tuple[float, ...], pick:
     return tuple(out), "STAND-IN spec ratio x n^0.98"
 
 
-def value_curve(chip_key: str, workloads, counts, *, pick: str = "best",
-                source: str = "auto", mode: str = "capacity") -> tuple[np.ndarray, str]:
+def value_curve(
+    chip_key: str,
+    workloads,
+    counts,
+    *,
+    pick: str = "best",
+    source: str = "auto",
+    mode: str = "capacity",
+) -> tuple[np.ndarray, str]:
     """Weighted H100e delivered by ``counts`` chips of ``chip_key`` at one site.
 
     ``V(n) = sum_w weight_w * T_w(chip, n) / t_ref_w`` where ``T_w`` is the training
@@ -589,39 +773,41 @@ class Problem:
     Shapes: K offers, S sites, T periods, Y years, J segments, R ratio rules.
     """
 
-    power_avail_mw: jax.Array      # [S, T] facility power available, MW
-    pue: jax.Array                 # [S]
-    racks: jax.Array               # [S] floor space, racks
-    unit_price_usd: jax.Array      # [K] all-in price per purchase unit, USD
-    unit_power_w: jax.Array        # [K] all-in IT power per unit, W
-    chips_per_unit: jax.Array      # [K]
-    racks_per_unit: jax.Array      # [K]
-    supply_units: jax.Array        # [K, T] units deliverable per period (all sites), after events
-    allowed: jax.Array             # [K, S, T] 1.0 if offer k may be delivered to site s in period t
-    existing_units: jax.Array      # [K, S] units installed at the start
-    budget_usd: jax.Array          # [Y] capex per calendar year, USD
-    bp_chips: jax.Array            # [K, S, J+1] breakpoints of the value curve, chips
-    bp_h100e: jax.Array            # [K, S, J+1] concave value at the breakpoints, H100e
-    ratio_min: jax.Array           # [R]
-    own_share_min: jax.Array       # [S]
-    target_h100e: jax.Array        # [] (min-cost objective)
-    period_weight: jax.Array       # [T] quarters per period (H100e-quarters weight)
-    cost_tiebreak: jax.Array       # [] H100e-quarters per USD subtracted in max-h100e
+    power_avail_mw: jax.Array  # [S, T] facility power available, MW
+    pue: jax.Array  # [S]
+    racks: jax.Array  # [S] floor space, racks
+    unit_price_usd: jax.Array  # [K] all-in price per purchase unit, USD
+    unit_power_w: jax.Array  # [K] all-in IT power per unit, W
+    chips_per_unit: jax.Array  # [K]
+    racks_per_unit: jax.Array  # [K]
+    supply_units: jax.Array  # [K, T] units deliverable per period (all sites), after events
+    allowed: jax.Array  # [K, S, T] 1.0 if offer k may be delivered to site s in period t
+    existing_units: jax.Array  # [K, S] units installed at the start
+    budget_usd: jax.Array  # [Y] capex per calendar year, USD
+    bp_chips: jax.Array  # [K, S, J+1] breakpoints of the value curve, chips
+    bp_h100e: jax.Array  # [K, S, J+1] concave value at the breakpoints, H100e
+    ratio_min: jax.Array  # [R]
+    own_share_min: jax.Array  # [S]
+    target_h100e: jax.Array  # [] (min-cost objective)
+    period_weight: jax.Array  # [T] quarters per period (H100e-quarters weight)
+    cost_tiebreak: jax.Array  # [] H100e-quarters per USD subtracted in max-h100e
     periods: tuple = flax.struct.field(pytree_node=False, default=())
     sites: tuple = flax.struct.field(pytree_node=False, default=())
     offers: tuple = flax.struct.field(pytree_node=False, default=())
     chip_keys: tuple = flax.struct.field(pytree_node=False, default=())
     years: tuple = flax.struct.field(pytree_node=False, default=())
-    period_year: tuple = flax.struct.field(pytree_node=False, default=())     # [T] year index
-    ratio_site: tuple = flax.struct.field(pytree_node=False, default=())      # [R] site idx or -1 (all)
-    ratio_num: tuple = flax.struct.field(pytree_node=False, default=())       # [R] tuple of offer idx
+    period_year: tuple = flax.struct.field(pytree_node=False, default=())  # [T] year index
+    ratio_site: tuple = flax.struct.field(pytree_node=False, default=())  # [R] site idx or -1 (all)
+    ratio_num: tuple = flax.struct.field(pytree_node=False, default=())  # [R] tuple of offer idx
     ratio_den: tuple = flax.struct.field(pytree_node=False, default=())
-    ratio_from: tuple = flax.struct.field(pytree_node=False, default=())      # [R] period idx
-    policy_from: tuple = flax.struct.field(pytree_node=False, default=())     # [S] period idx (T = none)
-    own: tuple = flax.struct.field(pytree_node=False, default=())             # [K] bool
+    ratio_from: tuple = flax.struct.field(pytree_node=False, default=())  # [R] period idx
+    policy_from: tuple = flax.struct.field(
+        pytree_node=False, default=()
+    )  # [S] period idx (T = none)
+    own: tuple = flax.struct.field(pytree_node=False, default=())  # [K] bool
     objective: str = flax.struct.field(pytree_node=False, default="max-h100e")
     target_period: int = flax.struct.field(pytree_node=False, default=-1)
-    value_source: tuple = flax.struct.field(pytree_node=False, default=())    # [K] text
+    value_source: tuple = flax.struct.field(pytree_node=False, default=())  # [K] text
     name: str = flax.struct.field(pytree_node=False, default="")
 
     @property
@@ -646,10 +832,20 @@ def _supply_after_events(offers, events, periods) -> np.ndarray:
     return np.maximum(sup, 0.0)
 
 
-def build_problem(scenario: Scenario, *, objective: str | None = None, target_h100e: float | None = None,
-                  target_period: str | None = None, budget_scale: float = 1.0, price_scale: float = 1.0,
-                  power_scale: float = 1.0, pick: str | None = None, value_source: str = "auto",
-                  budget_usd: dict | None = None, value_mode: str | None = None) -> Problem:
+def build_problem(
+    scenario: Scenario,
+    *,
+    objective: str | None = None,
+    target_h100e: float | None = None,
+    target_period: str | None = None,
+    budget_scale: float = 1.0,
+    price_scale: float = 1.0,
+    power_scale: float = 1.0,
+    pick: str | None = None,
+    value_source: str = "auto",
+    budget_usd: dict | None = None,
+    value_mode: str | None = None,
+) -> Problem:
     """Turn a validated :class:`Scenario` into a numeric :class:`Problem`.
 
     Overrides: ``objective`` ("max-h100e"|"min-cost"), ``target_h100e`` (H100e),
@@ -662,14 +858,20 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
     objective = objective or sc.objective
     if objective not in ("max-h100e", "min-cost"):
         raise ValueError(f"objective = {objective!r} must be 'max-h100e' or 'min-cost'")
-    for nm, v in (("budget_scale", budget_scale), ("price_scale", price_scale), ("power_scale", power_scale)):
+    for nm, v in (
+        ("budget_scale", budget_scale),
+        ("price_scale", price_scale),
+        ("power_scale", power_scale),
+    ):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"{nm} = {v!r} must be a finite number > 0")
     value_mode = value_mode or sc.value_mode
     if value_mode not in ("capacity", "job"):
         raise ValueError(f"value_mode = {value_mode!r} must be 'capacity' or 'job'")
     if value_source not in ("auto", "equivalence", "standin"):
-        raise ValueError(f"value_source = {value_source!r} must be 'auto', 'equivalence' or 'standin'")
+        raise ValueError(
+            f"value_source = {value_source!r} must be 'auto', 'equivalence' or 'standin'"
+        )
     pick = pick or sc.pick
     if pick not in ("best", "low", "high"):
         raise ValueError(f"pick = {pick!r} must be 'best', 'low' or 'high'")
@@ -682,7 +884,11 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
     pue = np.array([s.pue for s in sc.sites])
     racks = np.array([s.racks for s in sc.sites])
     liquid = np.array([s.cooling == "liquid" for s in sc.sites])
-    price_key = {"best": "unit_price_usd", "low": "unit_price_usd_low", "high": "unit_price_usd_high"}[pick]
+    price_key = {
+        "best": "unit_price_usd",
+        "low": "unit_price_usd_low",
+        "high": "unit_price_usd_high",
+    }[pick]
     price = np.array([getattr(o, price_key) for o in sc.offers]) * price_scale
     upow = np.array([o.unit_power_w for o in sc.offers])
     cpu = np.array([o.chips_per_unit for o in sc.offers])
@@ -707,7 +913,9 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
 
     if target_period is not None:
         if target_period not in periods:
-            raise ValueError(f"target_period = {target_period!r} must be one of {periods[0]}..{periods[-1]}")
+            raise ValueError(
+                f"target_period = {target_period!r} must be one of {periods[0]}..{periods[-1]}"
+            )
         tp = periods.index(target_period)
     else:
         tp = sc.target_period
@@ -733,8 +941,9 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
                 continue
             xs = np.array(_BP_FRACTIONS) * nmax
             if o.counts:
-                vals, src = value_curve(o.chip, sc.workloads, xs, pick=pick, source=value_source,
-                                        mode=value_mode)
+                vals, src = value_curve(
+                    o.chip, sc.workloads, xs, pick=pick, source=value_source, mode=value_mode
+                )
                 vals = concave_interpolant(xs, np.maximum(vals, 0.0))
             else:
                 vals = np.zeros_like(xs)
@@ -744,26 +953,41 @@ def build_problem(scenario: Scenario, *, objective: str | None = None, target_h1
 
     R = len(sc.ratios)
     return Problem(
-        power_avail_mw=jnp.asarray(power), pue=jnp.asarray(pue), racks=jnp.asarray(racks),
-        unit_price_usd=jnp.asarray(price), unit_power_w=jnp.asarray(upow),
-        chips_per_unit=jnp.asarray(cpu), racks_per_unit=jnp.asarray(rpu),
-        supply_units=jnp.asarray(supply), allowed=jnp.asarray(allowed),
-        existing_units=jnp.asarray(existing), budget_usd=jnp.asarray(budget),
-        bp_chips=jnp.asarray(bp_chips), bp_h100e=jnp.asarray(bp_val),
+        power_avail_mw=jnp.asarray(power),
+        pue=jnp.asarray(pue),
+        racks=jnp.asarray(racks),
+        unit_price_usd=jnp.asarray(price),
+        unit_power_w=jnp.asarray(upow),
+        chips_per_unit=jnp.asarray(cpu),
+        racks_per_unit=jnp.asarray(rpu),
+        supply_units=jnp.asarray(supply),
+        allowed=jnp.asarray(allowed),
+        existing_units=jnp.asarray(existing),
+        budget_usd=jnp.asarray(budget),
+        bp_chips=jnp.asarray(bp_chips),
+        bp_h100e=jnp.asarray(bp_val),
         ratio_min=jnp.asarray(np.array([r[3] for r in sc.ratios], dtype=np.float64).reshape(R)),
         own_share_min=jnp.asarray(np.array([s.own_share_min for s in sc.sites])),
-        target_h100e=jnp.asarray(float(target)), period_weight=jnp.ones(T),
+        target_h100e=jnp.asarray(float(target)),
+        period_weight=jnp.ones(T),
         cost_tiebreak=jnp.asarray(float(sc.cost_tiebreak_per_usd)),
-        periods=tuple(periods), sites=tuple(site_keys), offers=tuple(offer_keys),
-        chip_keys=tuple(o.chip for o in sc.offers), years=tuple(years),
+        periods=tuple(periods),
+        sites=tuple(site_keys),
+        offers=tuple(offer_keys),
+        chip_keys=tuple(o.chip for o in sc.offers),
+        years=tuple(years),
         period_year=tuple(years.index(p[:4]) for p in periods),
         ratio_site=tuple(-1 if r[0] == "*" else site_keys.index(r[0]) for r in sc.ratios),
         ratio_num=tuple(tuple(offer_keys.index(x) for x in r[1]) for r in sc.ratios),
         ratio_den=tuple(tuple(offer_keys.index(x) for x in r[2]) for r in sc.ratios),
         ratio_from=tuple(min(r[4], T) for r in sc.ratios),
         policy_from=tuple(min(s.own_share_from, T) for s in sc.sites),
-        own=tuple(o.own for o in sc.offers), objective=objective, target_period=int(tp),
-        value_source=tuple(sources), name=sc.name)
+        own=tuple(o.own for o in sc.offers),
+        objective=objective,
+        target_period=int(tp),
+        value_source=tuple(sources),
+        name=sc.name,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -791,8 +1015,13 @@ def segment_slopes(problem: Problem, xp=jnp):
 def row_blocks(problem: Problem) -> list[tuple[str, int]]:
     """Names and sizes of the inequality row blocks, in order."""
     K, S, T = problem.shape
-    blocks = [("link", K * S * T), ("power", S * T), ("floor", S * T), ("supply", K * T),
-              ("capex", len(problem.years))]
+    blocks = [
+        ("link", K * S * T),
+        ("power", S * T),
+        ("floor", S * T),
+        ("supply", K * T),
+        ("capex", len(problem.years)),
+    ]
     blocks.append(("ratio", sum(T - f for f in problem.ratio_from)))
     blocks.append(("policy", sum(T - f for f in problem.policy_from)))
     if problem.objective == "min-cost":
@@ -820,13 +1049,13 @@ def build_lp(problem: Problem, xp=None) -> LP:
     f64 = xp.float64
     nb = K * S * T
     n = nb + nb * J
-    L = xp.asarray(np.tril(np.ones((T, T))))             # L[t, tau] = tau <= t
+    L = xp.asarray(np.tril(np.ones((T, T))))  # L[t, tau] = tau <= t
     eyeS = xp.eye(S)
     eyeK = xp.eye(K)
     cpu = problem.chips_per_unit
-    umw = problem.unit_power_w / 1e6                       # MW per unit (IT)
-    ex = problem.existing_units                            # [K,S]
-    slope, seglen = segment_slopes(problem, xp)              # [K,S,J]
+    umw = problem.unit_power_w / 1e6  # MW per unit (IT)
+    ex = problem.existing_units  # [K,S]
+    slope, seglen = segment_slopes(problem, xp)  # [K,S,J]
 
     def pad_seg(block_buy, block_seg=None):
         m = block_buy.shape[0]
@@ -839,7 +1068,9 @@ def build_lp(problem: Problem, xp=None) -> LP:
     segb = xp.einsum("ka,sb,tc,j->kstabcj", eyeK, eyeS, xp.eye(T), xp.ones(J)).reshape(nb, nb * J)
     rows.append(pad_seg(buy, segb))
     rhs.append(xp.broadcast_to((cpu[:, None] * ex)[:, :, None], (K, S, T)).reshape(-1))
-    names += [f"link[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods]
+    names += [
+        f"link[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods
+    ]
     # power: pue_s sum_k umw_k sum_{tau<=t} buy <= P[s,t] - pue_s sum_k umw_k ex[k,s]
     buy = xp.einsum("s,k,sb,tc->stkbc", problem.pue, umw, eyeS, L).reshape(S * T, nb)
     rows.append(pad_seg(buy))
@@ -849,8 +1080,11 @@ def build_lp(problem: Problem, xp=None) -> LP:
     # floor: sum_k rpu_k sum_{tau<=t} buy <= racks_s - sum_k rpu_k ex
     buy = xp.einsum("k,sb,tc->stkbc", problem.racks_per_unit, eyeS, L).reshape(S * T, nb)
     rows.append(pad_seg(buy))
-    rhs.append(xp.broadcast_to((problem.racks - xp.einsum("k,ks->s", problem.racks_per_unit, ex))[:, None],
-                                (S, T)).reshape(-1))
+    rhs.append(
+        xp.broadcast_to(
+            (problem.racks - xp.einsum("k,ks->s", problem.racks_per_unit, ex))[:, None], (S, T)
+        ).reshape(-1)
+    )
     names += [f"floor_racks[{s},{p}]" for s in problem.sites for p in problem.periods]
     # supply: sum_s buy[k,s,t] <= supply[k,t]
     buy = xp.einsum("ka,b,tc->ktabc", eyeK, xp.ones(S), xp.eye(T)).reshape(K * T, nb)
@@ -858,7 +1092,7 @@ def build_lp(problem: Problem, xp=None) -> LP:
     rhs.append(problem.supply_units.reshape(-1))
     names += [f"supply_units[{o},{p}]" for o in problem.offers for p in problem.periods]
     # capex per year: sum price_k/1e6 buy[k,s,t in y] <= budget_y/1e6
-    Py = xp.asarray(np.eye(Y)[list(problem.period_year)].T)   # [Y,T]
+    Py = xp.asarray(np.eye(Y)[list(problem.period_year)].T)  # [Y,T]
     buy = xp.einsum("k,b,yc->ykbc", problem.unit_price_usd / 1e6, xp.ones(S), Py).reshape(Y, nb)
     rows.append(pad_seg(buy))
     rhs.append(problem.budget_usd / 1e6)
@@ -870,7 +1104,7 @@ def build_lp(problem: Problem, xp=None) -> LP:
         num[list(problem.ratio_num[r])] = 1.0
         den = np.zeros(K)
         den[list(problem.ratio_den[r])] = 1.0
-        coef_k = problem.ratio_min[r] * xp.asarray(den) * cpu - xp.asarray(num) * cpu    # [K]
+        coef_k = problem.ratio_min[r] * xp.asarray(den) * cpu - xp.asarray(num) * cpu  # [K]
         ts = np.arange(problem.ratio_from[r], T)
         buy = xp.einsum("k,b,tc->tkbc", coef_k, xp.asarray(smask), L[ts]).reshape(len(ts), nb)
         rows.append(pad_seg(buy))
@@ -908,17 +1142,34 @@ def build_lp(problem: Problem, xp=None) -> LP:
     w = problem.period_weight
     if problem.objective == "max-h100e":
         c_seg = xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
-        c_buy = -problem.cost_tiebreak * xp.broadcast_to(problem.unit_price_usd[:, None, None], (K, S, T)).reshape(-1)
+        c_buy = -problem.cost_tiebreak * xp.broadcast_to(
+            problem.unit_price_usd[:, None, None], (K, S, T)
+        ).reshape(-1)
     else:
         c_seg = 1e-9 * xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
         c_buy = -xp.broadcast_to(problem.unit_price_usd[:, None, None] / 1e6, (K, S, T)).reshape(-1)
     c = xp.concatenate([c_buy, c_seg])
-    var_names = tuple(f"buy[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods) + \
-        tuple(f"seg[{o},{s},{p},{j}]" for o in problem.offers for s in problem.sites
-              for p in problem.periods for j in range(J))
-    return LP(c=c, A_ub=A_ub, b_ub=b_ub, A_eq=xp.zeros((0, n), f64), b_eq=xp.zeros((0,), f64),
-              lo=lo, hi=hi, var_names=var_names, row_names=tuple(names),
-              integer=(True,) * nb + (False,) * (nb * J))
+    var_names = tuple(
+        f"buy[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods
+    ) + tuple(
+        f"seg[{o},{s},{p},{j}]"
+        for o in problem.offers
+        for s in problem.sites
+        for p in problem.periods
+        for j in range(J)
+    )
+    return LP(
+        c=c,
+        A_ub=A_ub,
+        b_ub=b_ub,
+        A_eq=xp.zeros((0, n), f64),
+        b_eq=xp.zeros((0,), f64),
+        lo=lo,
+        hi=hi,
+        var_names=var_names,
+        row_names=tuple(names),
+        integer=(True,) * nb + (False,) * (nb * J),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -930,8 +1181,8 @@ def build_lp(problem: Problem, xp=None) -> LP:
 class RelaxedSolution:
     x: np.ndarray
     objective: float
-    status: str           # "optimal", "infeasible", "unbounded", "error: ..."
-    y_ub: np.ndarray      # duals of A_ub rows (>= 0: objective gain per unit of rhs)
+    status: str  # "optimal", "infeasible", "unbounded", "error: ..."
+    y_ub: np.ndarray  # duals of A_ub rows (>= 0: objective gain per unit of rhs)
     method: str
     seconds: float
     iterations: int = 0
@@ -941,6 +1192,7 @@ class RelaxedSolution:
 
 def _sparse_ub(lp: LP):
     import scipy.sparse as sp
+
     return sp.csr_matrix(np.asarray(lp.A_ub, dtype=np.float64))
 
 
@@ -948,35 +1200,63 @@ def relaxed_solve(lp: LP, method: str = "highs", **opts) -> RelaxedSolution:
     """Solve the LP relaxation: ``method`` = "highs" (scipy HiGHS dual simplex / IPM) or
     "pdhg" (the JAX primal-dual solver :func:`perfmodel.fleet.pdhg.solve_lp`)."""
     import time
+
     t0 = time.perf_counter()
     if method == "highs":
         from scipy.optimize import linprog
+
         bounds = np.stack([np.asarray(lp.lo, np.float64), np.asarray(lp.hi, np.float64)], axis=1)
         bounds = np.where(np.isfinite(bounds), bounds, np.nan)
         b = [(None if np.isnan(a) else a, None if np.isnan(c) else c) for a, c in bounds]
         A_eq = np.asarray(lp.A_eq)
-        res = linprog(-np.asarray(lp.c, np.float64), A_ub=_sparse_ub(lp), b_ub=np.asarray(lp.b_ub, np.float64),
-                      A_eq=A_eq if A_eq.shape[0] else None,
-                      b_eq=np.asarray(lp.b_eq) if A_eq.shape[0] else None,
-                      bounds=b, method=opts.get("highs_method", "highs"))
-        status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(res.status, f"error: {res.message}")
+        res = linprog(
+            -np.asarray(lp.c, np.float64),
+            A_ub=_sparse_ub(lp),
+            b_ub=np.asarray(lp.b_ub, np.float64),
+            A_eq=A_eq if A_eq.shape[0] else None,
+            b_eq=np.asarray(lp.b_eq) if A_eq.shape[0] else None,
+            bounds=b,
+            method=opts.get("highs_method", "highs"),
+        )
+        status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(
+            res.status, f"error: {res.message}"
+        )
         x = res.x if res.x is not None else np.full(len(b), np.nan)
         # linprog minimises -c @ x: its marginals are d(-opt)/d b, so negate both blocks
         ok = res.status == 0
         y = -np.asarray(res.ineqlin.marginals, np.float64) if ok else np.zeros(len(lp.b_ub))
         m_eq = A_eq.shape[0]
-        y_eq = (-np.asarray(res.eqlin.marginals, np.float64) if ok and m_eq else np.zeros(m_eq))
-        return RelaxedSolution(np.asarray(x), float(-res.fun) if ok else float("nan"), status,
-                               y, "highs", time.perf_counter() - t0, int(getattr(res, "nit", 0) or 0),
-                               y_eq=y_eq)
+        y_eq = -np.asarray(res.eqlin.marginals, np.float64) if ok and m_eq else np.zeros(m_eq)
+        return RelaxedSolution(
+            np.asarray(x),
+            float(-res.fun) if ok else float("nan"),
+            status,
+            y,
+            "highs",
+            time.perf_counter() - t0,
+            int(getattr(res, "nit", 0) or 0),
+            y_eq=y_eq,
+        )
     if method == "pdhg":
         from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
+
         sol = solve_lp(lp, **opts)
         code = int(np.asarray(sol.status))
-        status = "optimal" if code == 0 else ("infeasible" if code == 2 else STATUS_NAMES.get(code, f"status {code}"))
-        return RelaxedSolution(np.asarray(sol.x), float(sol.objective), status, np.asarray(sol.y_ub), "pdhg",
-                               time.perf_counter() - t0, int(np.asarray(sol.iterations)),
-                               y_eq=np.asarray(sol.y_eq))
+        status = (
+            "optimal"
+            if code == 0
+            else ("infeasible" if code == 2 else STATUS_NAMES.get(code, f"status {code}"))
+        )
+        return RelaxedSolution(
+            np.asarray(sol.x),
+            float(sol.objective),
+            status,
+            np.asarray(sol.y_ub),
+            "pdhg",
+            time.perf_counter() - t0,
+            int(np.asarray(sol.iterations)),
+            y_eq=np.asarray(sol.y_eq),
+        )
     raise ValueError(f"method = {method!r} must be 'highs' or 'pdhg'")
 
 
@@ -993,18 +1273,22 @@ def precheck(problem: Problem) -> list[str]:
     umw = np.asarray(problem.unit_power_w) / 1e6
     pue = np.asarray(problem.pue)
     P = np.asarray(problem.power_avail_mw)
-    need = pue * (umw @ ex)                          # [S]
+    need = pue * (umw @ ex)  # [S]
     for s in range(S):
         for t in range(T):
             if need[s] > P[s, t] + 1e-9:
-                msgs.append(f"site {problem.sites[s]} has {P[s, t]:g} MW in {problem.periods[t]} but the existing "
-                            f"fleet alone needs {need[s]:.1f} MW (IT power x PUE {pue[s]:g})")
+                msgs.append(
+                    f"site {problem.sites[s]} has {P[s, t]:g} MW in {problem.periods[t]} but the existing "
+                    f"fleet alone needs {need[s]:.1f} MW (IT power x PUE {pue[s]:g})"
+                )
                 break
     racks_need = np.asarray(problem.racks_per_unit) @ ex
     for s in range(S):
         if racks_need[s] > float(problem.racks[s]) + 1e-9:
-            msgs.append(f"site {problem.sites[s]} has {float(problem.racks[s]):g} racks but the existing fleet "
-                        f"alone needs {racks_need[s]:.1f} racks")
+            msgs.append(
+                f"site {problem.sites[s]} has {float(problem.racks[s]):g} racks but the existing fleet "
+                f"alone needs {racks_need[s]:.1f} racks"
+            )
     return msgs
 
 
@@ -1017,6 +1301,7 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     """
     import scipy.sparse as sp
     from scipy.optimize import linprog
+
     pre = precheck(problem)
     if pre:
         return "; ".join(pre)
@@ -1028,7 +1313,10 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     scale = np.where(scale > 0, scale, 1.0)
     Ael = sp.hstack([sp.csr_matrix(A), -sp.identity(m, format="csr")]).tocsr()
     c = np.concatenate([np.zeros(n), 1.0 / scale])
-    bounds = [(float(a), None if not np.isfinite(h) else float(h)) for a, h in zip(np.asarray(lp.lo), np.asarray(lp.hi))]
+    bounds = [
+        (float(a), None if not np.isfinite(h) else float(h))
+        for a, h in zip(np.asarray(lp.lo), np.asarray(lp.hi))
+    ]
     bounds += [(0, None)] * m
     res = linprog(c, A_ub=Ael, b_ub=b, bounds=bounds, method="highs")
     if res.status != 0:
@@ -1041,21 +1329,31 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
         kind, _, args = name.partition("[")
         args = args.rstrip("]").split(",")
         if kind == "target_h100e":
-            parts.append(f"the target of {float(problem.target_h100e):,.0f} H100e in {args[0]} is out of reach "
-                         f"(short by {e[i]:,.0f} H100e within power, supply and budget)")
+            parts.append(
+                f"the target of {float(problem.target_h100e):,.0f} H100e in {args[0]} is out of reach "
+                f"(short by {e[i]:,.0f} H100e within power, supply and budget)"
+            )
         elif kind == "capex_musd":
             parts.append(f"the {args[0]} capex budget of ${b[i]:,.0f}M is short by ${e[i]:,.1f}M")
         elif kind == "power_mw":
-            parts.append(f"site {args[0]} has {float(problem.power_avail_mw[problem.sites.index(args[0]), problem.periods.index(args[1])]):g} MW "
-                         f"in {args[1]} but needs {e[i]:.1f} MW more")
+            parts.append(
+                f"site {args[0]} has {float(problem.power_avail_mw[problem.sites.index(args[0]), problem.periods.index(args[1])]):g} MW "
+                f"in {args[1]} but needs {e[i]:.1f} MW more"
+            )
         elif kind == "ratio":
-            parts.append(f"ratio rule {args[0]} at {args[1]} cannot hold in {args[2]} (short by {e[i]:,.0f} chips)")
+            parts.append(
+                f"ratio rule {args[0]} at {args[1]} cannot hold in {args[2]} (short by {e[i]:,.0f} chips)"
+            )
         elif kind == "own_share":
-            parts.append(f"the own-hardware share at site {args[0]} cannot be met in {args[1]} "
-                         f"(short by {e[i]:.2f} MW of own hardware)")
+            parts.append(
+                f"the own-hardware share at site {args[0]} cannot be met in {args[1]} "
+                f"(short by {e[i]:.2f} MW of own hardware)"
+            )
         else:
             parts.append(f"constraint {name} is violated by {e[i]:.4g}")
-    return "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
+    return (
+        "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1063,16 +1361,25 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def generate_scenario(seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4,
-                      *, ratio: bool = True, policy: bool = True) -> Scenario:
+def generate_scenario(
+    seed: int,
+    n_offers: int = 5,
+    n_sites: int = 2,
+    n_periods: int = 4,
+    *,
+    ratio: bool = True,
+    policy: bool = True,
+) -> Scenario:
     """A random but plausible scenario (seeded): offers drawn around H100/H200/GB200/
     Dojo/AI4-like prices and powers, sites with ramping power, budgets that bind.
 
     Values come from the stand-in curve when built with ``value_source="standin"``.
     """
     if not (1 <= n_offers <= 12 and 1 <= n_sites <= 60 and 1 <= n_periods <= 20):
-        raise ValueError(f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,60], "
-                         f"n_periods={n_periods} in [1,20] required")
+        raise ValueError(
+            f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,60], "
+            f"n_periods={n_periods} in [1,20] required"
+        )
     rng = np.random.default_rng(seed)
     periods = period_list("2024Q1", n_periods)
     years = tuple(dict.fromkeys(p[:4] for p in periods))
@@ -1092,38 +1399,70 @@ def generate_scenario(seed: int, n_offers: int = 5, n_sites: int = 2, n_periods:
         f = rng.uniform(0.85, 1.15)
         sup = rng.uniform(20, 400) * (8 / cpu) ** 0.5 * (10.0 if chip == "ai4" else 1.0)
         offers[f"o{i}_{chip}"] = {
-            "chip": chip, "chips_per_unit": cpu, "unit_price_usd": float(price * f),
-            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)), "racks_per_unit": rpu, "cooling": cool,
-            "earliest": periods[0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))],
+            "chip": chip,
+            "chips_per_unit": cpu,
+            "unit_price_usd": float(price * f),
+            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)),
+            "racks_per_unit": rpu,
+            "cooling": cool,
+            "earliest": periods[
+                0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))
+            ],
             "supply_units": [float(np.round(sup * rng.uniform(0.5, 1.5))) for _ in periods],
-            "own": own, "counts": chip != "ai4"}
+            "own": own,
+            "counts": chip != "ai4",
+        }
     sites = {}
     for s in range(n_sites):
         p0 = rng.uniform(5, 60)
         growth = rng.uniform(0, 0.4)
-        sites[f"s{s}"] = {"power_mw": [float(p0 * (1 + growth) ** t) for t in range(n_periods)],
-                          "pue": float(rng.uniform(1.1, 1.5)),
-                          "cooling": "liquid" if rng.uniform() < 0.5 else "air",
-                          "racks": float(rng.uniform(100, 2000))}
-        if (policy and s == 0 and sites["s0"]["cooling"] == "liquid"
-                and any(o["chip"] == "dojo_tile" for o in offers.values()) and rng.uniform() < 0.5):
+        sites[f"s{s}"] = {
+            "power_mw": [float(p0 * (1 + growth) ** t) for t in range(n_periods)],
+            "pue": float(rng.uniform(1.1, 1.5)),
+            "cooling": "liquid" if rng.uniform() < 0.5 else "air",
+            "racks": float(rng.uniform(100, 2000)),
+        }
+        if (
+            policy
+            and s == 0
+            and sites["s0"]["cooling"] == "liquid"
+            and any(o["chip"] == "dojo_tile" for o in offers.values())
+            and rng.uniform() < 0.5
+        ):
             sites[f"s{s}"]["own_share_min"] = 0.2
             sites[f"s{s}"]["own_share_from"] = periods[-1]
     okeys = list(offers)
     per_year = rng.uniform(0.2, 1.0) * 5e8 * n_sites
-    data = {"scenario": {"name": f"gen-{seed}", "start": "2024Q1", "quarters": n_periods},
-            "workloads": [{"name": "gpt3-175b", "weight": 1.0}], "sites": sites, "offers": offers,
-            "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.7, 1.3)) for y in years}},
-            "existing": [{"offer": okeys[0], "site": "s0", "chips": float(8 * int(rng.integers(0, 200)))}]}
+    data = {
+        "scenario": {"name": f"gen-{seed}", "start": "2024Q1", "quarters": n_periods},
+        "workloads": [{"name": "gpt3-175b", "weight": 1.0}],
+        "sites": sites,
+        "offers": offers,
+        "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.7, 1.3)) for y in years}},
+        "existing": [
+            {"offer": okeys[0], "site": "s0", "chips": float(8 * int(rng.integers(0, 200)))}
+        ],
+    }
     ai4 = [k for k in okeys if "ai4" in k]
     if ratio and ai4:
         gpus = [k for k in okeys if offers[k]["chip"] in ("h100_sxm", "h200", "b200")]
         if gpus:
-            data["ratios"] = [{"site": "*", "numerator": ai4, "denominator": gpus, "min_ratio": 0.2,
-                               "from": periods[0]}]
+            data["ratios"] = [
+                {
+                    "site": "*",
+                    "numerator": ai4,
+                    "denominator": gpus,
+                    "min_ratio": 0.2,
+                    "from": periods[0],
+                }
+            ]
     return parse_scenario(data, f"<generated seed={seed}>")
 
 
-def generate_problem(seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4, **kw) -> Problem:
+def generate_problem(
+    seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4, **kw
+) -> Problem:
     """:func:`generate_scenario` built into a :class:`Problem` with the stand-in value curve."""
-    return build_problem(generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin")
+    return build_problem(
+        generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin"
+    )

@@ -48,7 +48,11 @@ def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
     P = np.asarray(pr.power_avail_mw)
     used = power_used_mw(pr, buy)
     for s, site in enumerate(pr.sites):
-        ts = [pr.periods[t] for t in range(len(pr.periods)) if P[s, t] > 0 and P[s, t] - used[s, t] <= rel * P[s, t]]
+        ts = [
+            pr.periods[t]
+            for t in range(len(pr.periods))
+            if P[s, t] > 0 and P[s, t] - used[s, t] <= rel * P[s, t]
+        ]
         if ts:
             out.append(f"power at site {site}: {', '.join(ts)}")
     spent = capex_by_year_usd(pr, buy)
@@ -58,8 +62,13 @@ def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
             out.append(f"capex budget {yr}: ${spent[y] / 1e9:,.2f}B of ${bud[y] / 1e9:,.2f}B")
     sup = np.asarray(pr.supply_units)
     for k, off in enumerate(pr.offers):
-        ts = [pr.periods[t] for t in range(len(pr.periods))
-              if sup[k, t] > 0 and buy[k, :, t].sum() >= sup[k, t] - 1e-9 and sup[k, t] - buy[k, :, t].sum() < 1]
+        ts = [
+            pr.periods[t]
+            for t in range(len(pr.periods))
+            if sup[k, t] > 0
+            and buy[k, :, t].sum() >= sup[k, t] - 1e-9
+            and sup[k, t] - buy[k, :, t].sum() < 1
+        ]
         if ts:
             out.append(f"supply of {off}: {', '.join(ts)}")
     inst = installed_units(pr, buy)
@@ -80,36 +89,70 @@ def plan_dict(plan: Plan) -> dict:
     cpu = np.asarray(pr.chips_per_unit)
     price = np.asarray(pr.unit_price_usd)
     h = h100e_by_offer(pr, buy)
-    purchases = [dict(period=pr.periods[t], site=pr.sites[s], offer=pr.offers[k], chip=pr.chip_keys[k],
-                      units=int(buy[k, s, t]), chips=float(buy[k, s, t] * cpu[k]),
-                      capex_usd=float(buy[k, s, t] * price[k]))
-                 for t in range(T) for s in range(S) for k in range(K) if buy[k, s, t] > 0]
+    purchases = [
+        dict(
+            period=pr.periods[t],
+            site=pr.sites[s],
+            offer=pr.offers[k],
+            chip=pr.chip_keys[k],
+            units=int(buy[k, s, t]),
+            chips=float(buy[k, s, t] * cpu[k]),
+            capex_usd=float(buy[k, s, t] * price[k]),
+        )
+        for t in range(T)
+        for s in range(S)
+        for k in range(K)
+        if buy[k, s, t] > 0
+    ]
     used = power_used_mw(pr, buy)
     P = np.asarray(pr.power_avail_mw)
     spent = capex_by_year_usd(pr, buy)
     inst = installed_units(pr, buy) * cpu[:, None, None]
     viol = check_feasible(pr, plan)
     d = dict(
-        scenario=pr.name, objective=pr.objective, method=plan.method, seconds=round(plan.seconds, 3),
-        feasible=not viol, violations=viol,
-        objective_value=plan.objective, h100e_quarters=plan.h100e_quarters, capex_usd=plan.capex_usd,
-        relaxed_objective=plan.relaxed_objective, gap_to_relaxed=plan.gap_to_relaxed,
-        periods=list(pr.periods), sites=list(pr.sites), offers=list(pr.offers),
+        scenario=pr.name,
+        objective=pr.objective,
+        method=plan.method,
+        seconds=round(plan.seconds, 3),
+        feasible=not viol,
+        violations=viol,
+        objective_value=plan.objective,
+        h100e_quarters=plan.h100e_quarters,
+        capex_usd=plan.capex_usd,
+        relaxed_objective=plan.relaxed_objective,
+        gap_to_relaxed=plan.gap_to_relaxed,
+        periods=list(pr.periods),
+        sites=list(pr.sites),
+        offers=list(pr.offers),
         value_source=dict(zip(pr.offers, pr.value_source)),
         purchases=purchases,
         h100e=[float(x) for x in h.sum(axis=(0, 1))],
         h100e_by_offer={o: [float(x) for x in h[k].sum(axis=0)] for k, o in enumerate(pr.offers)},
-        chips_installed={o: [float(x) for x in inst[k].sum(axis=0)] for k, o in enumerate(pr.offers)},
-        spend=[dict(year=y, capex_usd=float(spent[i]), budget_usd=float(np.asarray(pr.budget_usd)[i]))
-               for i, y in enumerate(pr.years)],
-        power=[dict(site=pr.sites[s], period=pr.periods[t], used_mw=float(used[s, t]), available_mw=float(P[s, t]))
-               for s in range(S) for t in range(T)],
+        chips_installed={
+            o: [float(x) for x in inst[k].sum(axis=0)] for k, o in enumerate(pr.offers)
+        },
+        spend=[
+            dict(year=y, capex_usd=float(spent[i]), budget_usd=float(np.asarray(pr.budget_usd)[i]))
+            for i, y in enumerate(pr.years)
+        ],
+        power=[
+            dict(
+                site=pr.sites[s],
+                period=pr.periods[t],
+                used_mw=float(used[s, t]),
+                available_mw=float(P[s, t]),
+            )
+            for s in range(S)
+            for t in range(T)
+        ],
         binding=binding_constraints(plan),
     )
     if pr.objective == "min-cost":
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
         d["target_period"] = pr.periods[pr.target_period]
-    d.update({k: v for k, v in plan.extra.items() if k in ("milp", "sensitivities", "relaxed_seconds")})
+    d.update(
+        {k: v for k, v in plan.extra.items() if k in ("milp", "sensitivities", "relaxed_seconds")}
+    )
     return d
 
 
@@ -123,9 +166,16 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
     pr = plan.problem
     d = plan_dict(plan)
     K, S, T = pr.shape
-    lines = [f"Fleet plan: scenario {pr.name}, objective {pr.objective}"
-             + (f" (target {d['target_h100e']:,.0f} H100e by {d['target_period']})" if pr.objective == "min-cost" else ""),
-             f"values: {'; '.join(sorted(set(pr.value_source)))}", ""]
+    lines = [
+        f"Fleet plan: scenario {pr.name}, objective {pr.objective}"
+        + (
+            f" (target {d['target_h100e']:,.0f} H100e by {d['target_period']})"
+            if pr.objective == "min-cost"
+            else ""
+        ),
+        f"values: {'; '.join(sorted(set(pr.value_source)))}",
+        "",
+    ]
     lines.append("Purchases (units / chips):")
     w = max(8, max(len(o) for o in pr.offers) + 2)
     head = f"  {'period':<8}{'site':<10}" + "".join(f"{o:>{w + 8}}" for o in pr.offers)
@@ -136,8 +186,10 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
         for s in range(S):
             if buy[:, s, t].sum() == 0:
                 continue
-            cells = "".join(f"{(f'{int(buy[k, s, t]):,}/{buy[k, s, t] * cpu[k]:,.0f}' if buy[k, s, t] else '-'):>{w + 8}}"
-                            for k in range(K))
+            cells = "".join(
+                f"{(f'{int(buy[k, s, t]):,}/{buy[k, s, t] * cpu[k]:,.0f}' if buy[k, s, t] else '-'):>{w + 8}}"
+                for k in range(K)
+            )
             lines.append(f"  {pr.periods[t]:<8}{pr.sites[s]:<10}{cells}")
     lines.append("")
     lines.append("H100e delivered per quarter (by offer):")
@@ -150,27 +202,38 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
     lines.append("")
     lines.append("Spend per year vs budget:")
     for sp in d["spend"]:
-        lines.append(f"  {sp['year']}: ${sp['capex_usd'] / 1e9:,.2f}B of ${sp['budget_usd'] / 1e9:,.2f}B")
+        lines.append(
+            f"  {sp['year']}: ${sp['capex_usd'] / 1e9:,.2f}B of ${sp['budget_usd'] / 1e9:,.2f}B"
+        )
     lines.append("")
     lines.append("Power used / available (MW, facility incl. PUE):")
     lines.append(f"  {'site':<10}" + "".join(f"{p:>14}" for p in pr.periods))
     for s, site in enumerate(pr.sites):
-        cells = "".join(f"{(str(round(x['used_mw'])) + '/' + str(round(x['available_mw']))):>14}"
-                        for x in d["power"] if x["site"] == site)
+        cells = "".join(
+            f"{(str(round(x['used_mw'])) + '/' + str(round(x['available_mw']))):>14}"
+            for x in d["power"]
+            if x["site"] == site
+        )
         lines.append(f"  {site:<10}{cells}")
     lines.append("")
     lines.append("Binding constraints:" + ("" if d["binding"] else " none"))
     lines += [f"  {b}" for b in d["binding"]]
     lines.append("")
-    lines.append(f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "
-                 f"{d['h100e'][-1]:,.0f} H100e at {pr.periods[-1]}")
-    lines.append(f"Integer plan: objective {d['objective_value']:,.2f}; relaxed bound {d['relaxed_objective']:,.2f}; "
-                 f"gap to relaxed <= {100 * d['gap_to_relaxed']:.3f}%; checker: "
-                 f"{'all constraints hold' if d['feasible'] else d['violations']}; {plan.method}, {plan.seconds:.2f} s")
+    lines.append(
+        f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "
+        f"{d['h100e'][-1]:,.0f} H100e at {pr.periods[-1]}"
+    )
+    lines.append(
+        f"Integer plan: objective {d['objective_value']:,.2f}; relaxed bound {d['relaxed_objective']:,.2f}; "
+        f"gap to relaxed <= {100 * d['gap_to_relaxed']:.3f}%; checker: "
+        f"{'all constraints hold' if d['feasible'] else d['violations']}; {plan.method}, {plan.seconds:.2f} s"
+    )
     m = plan.extra.get("milp")
     if m:
-        lines.append(f"HiGHS MILP: objective {m['objective']:,.2f} ({m['status']}, {m['seconds']:.2f} s); "
-                     f"integer plan gap to it {100 * m['gap']:.4f}%")
+        lines.append(
+            f"HiGHS MILP: objective {m['objective']:,.2f} ({m['status']}, {m['seconds']:.2f} s); "
+            f"integer plan gap to it {100 * m['gap']:.4f}%"
+        )
     if sensitivities:
         lines.append("")
         lines.append("Sensitivities (LP duals, envelope theorem):")
@@ -181,6 +244,7 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
 def plot_plan(plan: Plan, path: str) -> str:
     """Ramp chart: H100e over time stacked by offer; power used vs available per site."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -201,14 +265,19 @@ def plot_plan(plan: Plan, path: str) -> str:
     for s, site in enumerate(pr.sites):
         used = [p["used_mw"] for p in d["power"] if p["site"] == site]
         avail = [p["available_mw"] for p in d["power"] if p["site"] == site]
-        line, = a2.plot(x, used, marker="o", label=f"{site} used")
+        (line,) = a2.plot(x, used, marker="o", label=f"{site} used")
         a2.plot(x, avail, linestyle="--", color=line.get_color(), label=f"{site} available")
     a2.set_xticks(x, pr.periods, rotation=45)
     a2.set_ylabel("facility power (MW, incl. PUE)")
     a2.set_title("Power used vs available per site")
     a2.legend(fontsize=8)
-    fig.text(0.01, 0.01, "Values: perfmodel training model (H100e); sites, prices, supply: scenario TOML sources "
-             "(reference hardware.toml tesla_fleet, prices). Estimates marked there.", fontsize=7)
+    fig.text(
+        0.01,
+        0.01,
+        "Values: perfmodel training model (H100e); sites, prices, supply: scenario TOML sources "
+        "(reference hardware.toml tesla_fleet, prices). Estimates marked there.",
+        fontsize=7,
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

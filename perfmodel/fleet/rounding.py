@@ -41,13 +41,14 @@ from perfmodel.fleet.problem import (
 
 __all__ = ["solve", "round_plan", "solve_relaxed", "default_method"]
 
-TOL = 1e-10   # rows are met to TOL x row scale: stricter than the checker's 1e-9 relative
+TOL = 1e-10  # rows are met to TOL x row scale: stricter than the checker's 1e-9 relative
 
 
 def default_method() -> str:
-    """"pdhg" when the JAX solver is importable, else "highs"."""
+    """ "pdhg" when the JAX solver is importable, else "highs"."""
     try:
         import perfmodel.fleet.pdhg  # noqa: F401
+
         return "pdhg"
     except Exception:  # noqa: BLE001
         return "highs"
@@ -60,12 +61,16 @@ class _Rows:
     def __init__(self, problem: Problem, lp: LP):
         K, S, T = problem.shape
         nb = K * S * T
-        keep = [i for i, nm in enumerate(lp.row_names) if not nm.startswith(("link[", "target_h100e["))]
+        keep = [
+            i for i, nm in enumerate(lp.row_names) if not nm.startswith(("link[", "target_h100e["))
+        ]
         A = np.asarray(lp.A_ub, dtype=np.float64)[keep][:, :nb]
         self.A = sp.csc_matrix(A)
         self.Ar = sp.csr_matrix(A)
         self.b = np.asarray(lp.b_ub, dtype=np.float64)[keep]
-        self.scale = np.maximum(np.abs(A).max(axis=1) if A.size else np.zeros(len(keep)), np.abs(self.b))
+        self.scale = np.maximum(
+            np.abs(A).max(axis=1) if A.size else np.zeros(len(keep)), np.abs(self.b)
+        )
         self.scale = np.where(self.scale > 0, self.scale, 1.0)
         self.names = [lp.row_names[i] for i in keep]
         self.hi = np.floor(np.asarray(lp.hi, dtype=np.float64)[:nb] + 1e-9)
@@ -113,7 +118,7 @@ class _Value:
         self.tiebreak = float(np.asarray(problem.cost_tiebreak))
         self.shape = problem.shape
 
-    def v(self, chips):                               # chips [K,S,T] -> H100e [K,S,T]
+    def v(self, chips):  # chips [K,S,T] -> H100e [K,S,T]
         seg = np.clip(chips[..., None] - self.x0[:, :, None, :], 0.0, self.len[:, :, None, :])
         return np.einsum("kstj,ksj->kst", seg, self.slope)
 
@@ -129,14 +134,14 @@ class _Value:
     def gain_quarters(self, buy, sign=+1):
         """Change in H100e-quarters from one unit more/less delivered at (k,s,t)."""
         D = self.delta(buy, sign) * self.w[None, None, :]
-        return np.flip(np.cumsum(np.flip(D, axis=2), axis=2), axis=2)   # sum over t' >= t
+        return np.flip(np.cumsum(np.flip(D, axis=2), axis=2), axis=2)  # sum over t' >= t
 
     def gain_at(self, buy, tp, sign=+1):
         """Change in H100e at period tp from one unit more/less delivered at (k,s,t)."""
         D = self.delta(buy, sign)[:, :, tp]
         K, S, T = self.shape
         out = np.broadcast_to(D[:, :, None], (K, S, T)).copy()
-        out[:, :, tp + 1:] = 0.0
+        out[:, :, tp + 1 :] = 0.0
         return out
 
 
@@ -229,8 +234,16 @@ def _fill_max(problem, rows: _Rows, val: _Value, buy, density: bool, max_iter: i
         v = int(np.argmax(feas_score))
         if not np.isfinite(feas_score[v]):
             base = _objective(problem, bv.reshape(shape))
-            trial = _compound(problem, rows, val, bv, np.where(~ok & (g > 1e-12), score, -np.inf),
-                              lambda tr: _objective(problem, tr.reshape(shape)) > base + 1e-9 * max(1.0, abs(base)))
+            trial = _compound(
+                problem,
+                rows,
+                val,
+                bv,
+                np.where(~ok & (g > 1e-12), score, -np.inf),
+                lambda tr: (
+                    _objective(problem, tr.reshape(shape)) > base + 1e-9 * max(1.0, abs(base))
+                ),
+            )
             if trial is None:
                 break
             bv = trial
@@ -256,8 +269,14 @@ def _fill_target(problem, rows: _Rows, val: _Value, buy, max_iter: int = 200000)
         score = np.where(ok & (g > 1e-12), raw, -np.inf)
         v = int(np.argmax(score))
         if not np.isfinite(score[v]):
-            trial = _compound(problem, rows, val, bv, np.where(~ok & (g > 1e-12), raw, -np.inf),
-                              lambda tr: val.v(val.chips(tr.reshape(shape)))[:, :, tp].sum() > have + 1e-9)
+            trial = _compound(
+                problem,
+                rows,
+                val,
+                bv,
+                np.where(~ok & (g > 1e-12), raw, -np.inf),
+                lambda tr: val.v(val.chips(tr.reshape(shape)))[:, :, tp].sum() > have + 1e-9,
+            )
             if trial is None:
                 break
             bv = trial
@@ -296,8 +315,11 @@ def _local_search(problem, rows, val, buy, rounds: int = 30):
         loss = -val.gain_quarters(best, -1).reshape(-1)
         bv = best.reshape(-1)
         cand = np.where(bv >= 1)[0]
-        cand = [c for c in cand[np.argsort(loss[cand] / np.repeat(val.price, shape[1] * shape[2])[cand])]
-                if c not in tried]
+        cand = [
+            c
+            for c in cand[np.argsort(loss[cand] / np.repeat(val.price, shape[1] * shape[2])[cand])]
+            if c not in tried
+        ]
         if not cand:
             break
         v = cand[0]
@@ -314,8 +336,15 @@ def _local_search(problem, rows, val, buy, rounds: int = 30):
     return best
 
 
-def round_plan(problem: Problem, lp: LP, x_relaxed, *, method: str = "highs", resolve_rounds: int = 3,
-               local_search: bool = True) -> np.ndarray:
+def round_plan(
+    problem: Problem,
+    lp: LP,
+    x_relaxed,
+    *,
+    method: str = "highs",
+    resolve_rounds: int = 3,
+    local_search: bool = True,
+) -> np.ndarray:
     """Integer purchases [K,S,T] from a relaxed solution ``x_relaxed`` (see module doc).
 
     ``method``: solver of the fix-and-re-solve rounds ("highs", the default, returns exact
@@ -361,8 +390,14 @@ def solve_relaxed(problem: Problem, method: str | None = None, **opts):
     return relaxed_solve(build_lp(problem), method=method or default_method(), **opts)
 
 
-def solve(problem: Problem, *, method: str | None = None, local_search: bool = True,
-          resolve_rounds: int = 3, resolve_method: str = "highs") -> Plan:
+def solve(
+    problem: Problem,
+    *,
+    method: str | None = None,
+    local_search: bool = True,
+    resolve_rounds: int = 3,
+    resolve_method: str = "highs",
+) -> Plan:
     """Integer plan that satisfies every constraint (checked independently).
 
     ``method``: solver of the first relaxation, "pdhg" (JAX, default when available) or
@@ -380,31 +415,51 @@ def solve(problem: Problem, *, method: str | None = None, local_search: bool = T
     sol = relaxed_solve(lp, method=method)
     used = method
     if sol.status != "optimal" and method != "highs":
-        sol = relaxed_solve(lp, method="highs")    # PDHG did not converge: exact LP instead
+        sol = relaxed_solve(lp, method="highs")  # PDHG did not converge: exact LP instead
         used = f"{method} -> highs fallback"
     if sol.status == "infeasible":
-        raise FleetInfeasible(f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}")
+        raise FleetInfeasible(
+            f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
+        )
     if sol.status != "optimal":
         raise RuntimeError(f"{problem.name}: relaxed LP not solved ({sol.status})")
-    buy = round_plan(problem, lp, sol.x, method=resolve_method, resolve_rounds=resolve_rounds,
-                     local_search=local_search)
+    buy = round_plan(
+        problem,
+        lp,
+        sol.x,
+        method=resolve_method,
+        resolve_rounds=resolve_rounds,
+        local_search=local_search,
+    )
     viol = check_feasible(problem, buy)
     used_fallback = False
     if viol:
         # last resort (counted by benchmarks/fleet_bench.py): HiGHS MILP, short time limit
         from perfmodel.fleet.milp import solve_milp
+
         m = solve_milp(problem, time_limit_s=10.0, mip_rel_gap=1e-3, lp=lp)
         if m.buy_units is not None and not check_feasible(problem, m.buy_units):
             buy, viol, used_fallback = m.buy_units, [], True
     if viol:
         if problem.objective == "min-cost":
-            raise FleetInfeasible(f"{problem.name}: no integer plan found meeting the target: {viol[0]}")
+            raise FleetInfeasible(
+                f"{problem.name}: no integer plan found meeting the target: {viol[0]}"
+            )
         raise RuntimeError(f"{problem.name}: integer plan failed the checker (bug): {viol[:3]}")
     obj, hq, cost = plan_objective(problem, buy)
-    return Plan(problem=problem, buy_units=np.round(buy).astype(np.int64), objective=obj, h100e_quarters=hq,
-                capex_usd=cost, relaxed_objective=sol.objective,
-                method=f"relaxed {used} + " + ("MILP fallback" if used_fallback else
-                                                  f"round/repair (re-solves: {resolve_method})"),
-                seconds=time.perf_counter() - t0, extra={"relaxed_seconds": sol.seconds,
-                                                         "relaxed_iterations": sol.iterations,
-                                                         "fallback": used_fallback})
+    return Plan(
+        problem=problem,
+        buy_units=np.round(buy).astype(np.int64),
+        objective=obj,
+        h100e_quarters=hq,
+        capex_usd=cost,
+        relaxed_objective=sol.objective,
+        method=f"relaxed {used} + "
+        + ("MILP fallback" if used_fallback else f"round/repair (re-solves: {resolve_method})"),
+        seconds=time.perf_counter() - t0,
+        extra={
+            "relaxed_seconds": sol.seconds,
+            "relaxed_iterations": sol.iterations,
+            "fallback": used_fallback,
+        },
+    )

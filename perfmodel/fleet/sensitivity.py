@@ -36,10 +36,20 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "LPGradients", "objective_gradients", "lagrangian", "envelope_grad", "spec_gradient",
-    "scale_sensitivity", "highs_optimum",
-    "row_sensitivity", "var_sensitivity", "row_index", "var_index", "sensitivity_lines",
-    "sensitivity_table", "finite_difference",
+    "LPGradients",
+    "objective_gradients",
+    "lagrangian",
+    "envelope_grad",
+    "spec_gradient",
+    "scale_sensitivity",
+    "highs_optimum",
+    "row_sensitivity",
+    "var_sensitivity",
+    "row_index",
+    "var_index",
+    "sensitivity_lines",
+    "sensitivity_table",
+    "finite_difference",
 ]
 
 
@@ -81,8 +91,14 @@ def objective_gradients(lp, sol) -> LPGradients:
     x, y_ub, y_eq = (jnp.asarray(v, jnp.float64) for v in (sol.x, sol.y_ub, sol.y_eq))
     mu_hi, mu_lo = _bound_multipliers(lp, x, y_ub, y_eq)
     return LPGradients(
-        c=x, A_ub=-jnp.outer(y_ub, x), b_ub=y_ub, A_eq=-jnp.outer(y_eq, x), b_eq=y_eq,
-        lo=-mu_lo, hi=mu_hi)
+        c=x,
+        A_ub=-jnp.outer(y_ub, x),
+        b_ub=y_ub,
+        A_eq=-jnp.outer(y_eq, x),
+        b_eq=y_eq,
+        lo=-mu_lo,
+        hi=mu_hi,
+    )
 
 
 def lagrangian(lp, x, y_ub, y_eq, mu_hi=None, mu_lo=None):
@@ -93,9 +109,13 @@ def lagrangian(lp, x, y_ub, y_eq, mu_hi=None, mu_lo=None):
     if mu_hi is None or mu_lo is None:
         mu_hi, mu_lo = _bound_multipliers(lp, x, y_ub, y_eq)
     fin = lambda v: jnp.where(jnp.isfinite(v), v, 0.0)
-    return (lp.c @ x + y_ub @ (lp.b_ub - lp.A_ub @ x) + y_eq @ (lp.b_eq - lp.A_eq @ x)
-            + mu_hi @ (fin(lp.hi) - jnp.where(jnp.isfinite(lp.hi), x, 0.0))
-            + mu_lo @ (jnp.where(jnp.isfinite(lp.lo), x, 0.0) - fin(lp.lo)))
+    return (
+        lp.c @ x
+        + y_ub @ (lp.b_ub - lp.A_ub @ x)
+        + y_eq @ (lp.b_eq - lp.A_eq @ x)
+        + mu_hi @ (fin(lp.hi) - jnp.where(jnp.isfinite(lp.hi), x, 0.0))
+        + mu_lo @ (jnp.where(jnp.isfinite(lp.lo), x, 0.0) - fin(lp.lo))
+    )
 
 
 def envelope_grad(lp_fn: Callable, params, sol):
@@ -161,7 +181,9 @@ def scale_sensitivity(lp, sol, *, field: str = "A_ub", rows=None, cols=None) -> 
             return np.ones(size, bool)
         pred = sel if callable(sel) else (lambda nm, s=frozenset(sel): nm in s)
         if len(names) != size:
-            raise ValueError(f"the LP has {len(names)} names for {size} entries; cannot select by name")
+            raise ValueError(
+                f"the LP has {len(names)} names for {size} entries; cannot select by name"
+            )
         return np.array([bool(pred(nm)) for nm in names])
 
     n = int(np.shape(lp.c)[-1])
@@ -181,14 +203,17 @@ def scale_sensitivity(lp, sol, *, field: str = "A_ub", rows=None, cols=None) -> 
 
 # --------------------------------------------------------------------------- named access
 
+
 def row_index(lp, name: str) -> tuple[str, int]:
     """('ub' | 'eq', index) of the row called ``name`` (row_names: A_ub rows, then A_eq rows)."""
     names = tuple(lp.row_names)
     m_ub = int(np.shape(lp.b_ub)[-1])
     if name not in names:
         close = [r for r in names if name.split("[")[0] in r][:5]
-        raise KeyError(f"row {name!r} not in the LP's {len(names)} rows"
-                       + (f"; similar: {close}" if close else ""))
+        raise KeyError(
+            f"row {name!r} not in the LP's {len(names)} rows"
+            + (f"; similar: {close}" if close else "")
+        )
     i = names.index(name)
     return ("ub", i) if i < m_ub else ("eq", i - m_ub)
 
@@ -240,8 +265,9 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def sensitivity_table(lp, sol, *, row_units: dict | None = None, top: int = 10,
-                      tol: float = 1e-9) -> list[dict]:
+def sensitivity_table(
+    lp, sol, *, row_units: dict | None = None, top: int = 10, tol: float = 1e-9
+) -> list[dict]:
     """The ``top`` rows whose natural step is worth most, as dicts.
 
     Each dict: row, kind ('ub'|'eq'), index (within its block), dual (objective units per row unit), unit,
@@ -253,7 +279,9 @@ def sensitivity_table(lp, sol, *, row_units: dict | None = None, top: int = 10,
     y = _dual_vector(sol)
     m_ub = int(np.shape(lp.b_ub)[-1])
     if len(names) != y.size:
-        names = tuple(f"ub[{i}]" for i in range(m_ub)) + tuple(f"eq[{i}]" for i in range(y.size - m_ub))
+        names = tuple(f"ub[{i}]" for i in range(m_ub)) + tuple(
+            f"eq[{i}]" for i in range(y.size - m_ub)
+        )
     out = []
     for i, (row, yi) in enumerate(zip(names, y)):
         spec = _unit_for(row, row_units)
@@ -261,14 +289,25 @@ def sensitivity_table(lp, sol, *, row_units: dict | None = None, top: int = 10,
             unit, step, scale, desc = "row units", 1.0, 1.0, row
         else:
             if len(spec) not in (3, 4):
-                raise ValueError(f"row_units[{row!r}] = {spec!r}; need (unit_label, step, "
-                                 "per_unit_scale) or (unit_label, step, per_unit_scale, description)")
+                raise ValueError(
+                    f"row_units[{row!r}] = {spec!r}; need (unit_label, step, "
+                    "per_unit_scale) or (unit_label, step, per_unit_scale, description)"
+                )
             unit, step, scale = spec[0], float(spec[1]), float(spec[2])
             desc = spec[3] if len(spec) == 4 else row
-        out.append(dict(row=row, kind="ub" if i < m_ub else "eq", index=i if i < m_ub else i - m_ub,
-                        dual=float(yi), unit=unit,
-                        step=step, worth=float(yi) * step * scale, description=desc,
-                        per_unit_scale=scale))
+        out.append(
+            dict(
+                row=row,
+                kind="ub" if i < m_ub else "eq",
+                index=i if i < m_ub else i - m_ub,
+                dual=float(yi),
+                unit=unit,
+                step=step,
+                worth=float(yi) * step * scale,
+                description=desc,
+                per_unit_scale=scale,
+            )
+        )
     if not out:
         return []
     biggest = max(abs(d["worth"]) for d in out)
@@ -277,8 +316,15 @@ def sensitivity_table(lp, sol, *, row_units: dict | None = None, top: int = 10,
     return out[:top]
 
 
-def sensitivity_lines(lp, sol, top: int = 10, *, row_units: dict | None = None,
-                      objective_unit: str = "H100e-quarters", resolve: Callable | str | None = "highs") -> list[str]:
+def sensitivity_lines(
+    lp,
+    sol,
+    top: int = 10,
+    *,
+    row_units: dict | None = None,
+    objective_unit: str = "H100e-quarters",
+    resolve: Callable | str | None = "highs",
+) -> list[str]:
     """Human sentences for the most valuable constraint relaxations.
 
     Example line: ``"100 MW more at site cortex in 2025Q2 is worth 1,234 H100e-quarters"``.
@@ -327,7 +373,7 @@ def sensitivity_lines(lp, sol, top: int = 10, *, row_units: dict | None = None,
         line = f"{step_txt} {d['unit']} more {_where(d['description'])} {verb} {_fmt(abs(worth))} {objective_unit}"
         if "resolved" in d:
             if not np.isfinite(worth):
-                line = (f"{step_txt} {d['unit']} more {_where(d['description'])} makes the LP infeasible")
+                line = f"{step_txt} {d['unit']} more {_where(d['description'])} makes the LP infeasible"
             line += f" (dual estimate {_fmt(d['worth'])})"
         lines.append(line)
     return lines
@@ -346,7 +392,9 @@ def _bump_rhs(lp, kind: str, i: int, delta: float):
     return lp.replace(b_eq=jnp.asarray(lp.b_eq).at[i].add(delta))
 
 
-def finite_difference(lp, kind: str, i: int, h: float, solve: Callable | None = None) -> tuple[float, float]:
+def finite_difference(
+    lp, kind: str, i: int, h: float, solve: Callable | None = None
+) -> tuple[float, float]:
     """One-sided differences ``(d+, d-)`` of the optimum in the rhs of row i (HiGHS re-solves).
 
     ``d+ = (opt(b + h e_i) - opt(b)) / h``, ``d- = (opt(b) - opt(b - h e_i)) / h``. For a

@@ -138,16 +138,20 @@ def parse_param(name: str, raw: Any, where: str = "params") -> Param:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         raw = {"dist": "constant", "value": raw}
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{field}: expected an inline table like "
-                         "{ dist = \"uniform\", low = 0.0, high = 1.0 }, got " + repr(raw))
+        raise ValueError(
+            f"{field}: expected an inline table like "
+            '{ dist = "uniform", low = 0.0, high = 1.0 }, got ' + repr(raw)
+        )
     dist = raw.get("dist")
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"{field}.dist = {dist!r} must be one of {', '.join(DISTRIBUTIONS)}")
     req, opt = DISTRIBUTIONS[dist]
     unknown = set(raw) - {"dist", *req, *opt}
     if unknown:
-        raise ValueError(f"{field}: unknown key(s) {sorted(unknown)} for dist {dist!r}; "
-                         f"allowed: {', '.join(req + opt)}")
+        raise ValueError(
+            f"{field}: unknown key(s) {sorted(unknown)} for dist {dist!r}; "
+            f"allowed: {', '.join(req + opt)}"
+        )
     for k in req:
         if k not in raw:
             raise ValueError(f"{field}: dist {dist!r} needs '{k}' (required: {', '.join(req)})")
@@ -170,10 +174,14 @@ def parse_param(name: str, raw: Any, where: str = "params") -> Param:
             if k in raw:
                 args[k] = _num(raw[k], f"{field}.{k}")
     if dist == "uniform" and not args["low"] <= args["high"]:
-        raise ValueError(f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}")
+        raise ValueError(
+            f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}"
+        )
     if dist == "triangular" and not args["low"] <= args["best"] <= args["high"]:
-        raise ValueError(f"{field}: need low <= best <= high, got low={args['low']:g}, "
-                         f"best={args['best']:g}, high={args['high']:g}")
+        raise ValueError(
+            f"{field}: need low <= best <= high, got low={args['low']:g}, "
+            f"best={args['best']:g}, high={args['high']:g}"
+        )
     if dist == "lognormal":
         if args["median"] <= 0:
             raise ValueError(f"{field}.median = {args['median']:g} must be > 0")
@@ -181,9 +189,15 @@ def parse_param(name: str, raw: Any, where: str = "params") -> Param:
             raise ValueError(f"{field}.sigma = {args['sigma']:g} must be >= 0")
     if dist == "normal" and args["sd"] < 0:
         raise ValueError(f"{field}.sd = {args['sd']:g} must be >= 0")
-    if "low" in args and "high" in args and dist in ("lognormal", "normal") \
-            and args["low"] > args["high"]:
-        raise ValueError(f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}")
+    if (
+        "low" in args
+        and "high" in args
+        and dist in ("lognormal", "normal")
+        and args["low"] > args["high"]
+    ):
+        raise ValueError(
+            f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}"
+        )
     return Param(name, dist, tuple(args.items()))
 
 
@@ -191,8 +205,9 @@ def triangular(low: float, best: float, high: float, name: str) -> Param:
     """A triangular(low, best, high) :class:`Param` (constant when low == high)."""
     if low == high:
         return Param(name, "constant", (("value", float(best)),))
-    return Param(name, "triangular", (("low", float(low)), ("best", float(best)),
-                                      ("high", float(high))))
+    return Param(
+        name, "triangular", (("low", float(low)), ("best", float(best)), ("high", float(high)))
+    )
 
 
 def grid_size(params: Sequence[Param]) -> int:
@@ -228,8 +243,11 @@ def _draw(p: Param, key, index, stride: int):
         return jnp.where(u < fc, left, right)
     if p.dist in ("lognormal", "normal"):
         z = jax.random.normal(k, (), f)
-        x = (a["median"] * jnp.exp(a["sigma"] * z) if p.dist == "lognormal"
-             else a["mean"] + a["sd"] * z)
+        x = (
+            a["median"] * jnp.exp(a["sigma"] * z)
+            if p.dist == "lognormal"
+            else a["mean"] + a["sd"] * z
+        )
         return jnp.clip(x, a.get("low", -jnp.inf), a.get("high", jnp.inf))
     if p.dist == "choice":
         vals = jnp.asarray(a["values"], f)
@@ -319,30 +337,47 @@ def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
     cfg = dict(config)
     iters = cfg.pop("work_iters", 0)
     if cfg:
-        raise ValueError(f"model: unknown key(s) {sorted(cfg)} for model 'toy'; allowed: work_iters")
+        raise ValueError(
+            f"model: unknown key(s) {sorted(cfg)} for model 'toy'; allowed: work_iters"
+        )
     if isinstance(iters, bool) or not isinstance(iters, int) or not 0 <= iters <= 10**7:
         raise ValueError(f"model.work_iters = {iters!r} must be an integer in [0, 1e7]")
 
     def evaluate(p):
         x, y = p["x"], p["y"]
         w = jax.lax.fori_loop(0, iters, lambda _, v: jnp.cos(v), x)
-        return {"h100e": x, "cost_usd": y, "work": w,
-                "buy.a.s1": (x > 0.5).astype(x.dtype), "buy.b.s1": (y > 0.5).astype(y.dtype)}
+        return {
+            "h100e": x,
+            "cost_usd": y,
+            "work": w,
+            "buy.a.s1": (x > 0.5).astype(x.dtype),
+            "buy.b.s1": (y > 0.5).astype(y.dtype),
+        }
 
-    return Model("toy", {"work_iters": iters},
-                 (Param("x", "uniform", (("low", 0.0), ("high", 1.0))),
-                  Param("y", "uniform", (("low", 0.0), ("high", 1.0)))),
-                 {"x": "input x (becomes h100e)", "y": "input y (becomes cost_usd)"},
-                 evaluate, ("h100e", "cost_usd", "work"), ("buy.",), 0.5)
+    return Model(
+        "toy",
+        {"work_iters": iters},
+        (
+            Param("x", "uniform", (("low", 0.0), ("high", 1.0))),
+            Param("y", "uniform", (("low", 0.0), ("high", 1.0))),
+        ),
+        {"x": "input x (becomes h100e)", "y": "input y (becomes cost_usd)"},
+        evaluate,
+        ("h100e", "cost_usd", "work"),
+        ("buy.",),
+        0.5,
+    )
 
 
 def _chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     from perfmodel.sweep import models as sweep_models
+
     return sweep_models.chips_model(config, catalog)
 
 
 def _fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     from perfmodel.sweep import models as sweep_models
+
     return sweep_models.fleet_model(config, catalog)
 
 
@@ -357,6 +392,7 @@ MODELS: dict[str, Callable[..., Model]] = {
 def fleet_available() -> bool:
     """Whether the fleet planner can build and batch-solve LPs in this build."""
     from perfmodel.sweep import models as sweep_models
+
     return sweep_models.fleet_available()
 
 
@@ -384,9 +420,14 @@ class SweepSpec:
 
     def identity(self) -> dict[str, Any]:
         """What must match for results in a directory to be resumed."""
-        return {"model": self.model.name, "config": _jsonable(self.model.config),
-                "params": {p.name: p.to_json() for p in self.params},
-                "samples": self.samples, "seed": self.seed, "chunk_size": self.chunk_size}
+        return {
+            "model": self.model.name,
+            "config": _jsonable(self.model.config),
+            "params": {p.name: p.to_json() for p in self.params},
+            "samples": self.samples,
+            "seed": self.seed,
+            "chunk_size": self.chunk_size,
+        }
 
     def digest(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
@@ -436,17 +477,22 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
     """Validate a parsed spec mapping (see :func:`load_spec`) and build the model."""
     unknown = set(data) - SPEC_TOP
     if unknown:
-        raise ValueError(f"{source}: unknown top-level table(s) {sorted(unknown)}; "
-                         f"allowed: {sorted(SPEC_TOP)}")
+        raise ValueError(
+            f"{source}: unknown top-level table(s) {sorted(unknown)}; allowed: {sorted(SPEC_TOP)}"
+        )
     sw = data.get("sweep", {})
     if not isinstance(sw, Mapping):
         raise ValueError(f"{source}: [sweep] must be a table")
     bad = set(sw) - SWEEP_KEYS
     if bad:
-        raise ValueError(f"{source}: sweep: unknown key(s) {sorted(bad)}; allowed: {sorted(SWEEP_KEYS)}")
+        raise ValueError(
+            f"{source}: sweep: unknown key(s) {sorted(bad)}; allowed: {sorted(SWEEP_KEYS)}"
+        )
     model_name = sw.get("model", None) or default_model_name()
     if model_name not in MODELS:
-        raise ValueError(f"{source}: sweep.model = {model_name!r} must be one of {', '.join(MODELS)}")
+        raise ValueError(
+            f"{source}: sweep.model = {model_name!r} must be one of {', '.join(MODELS)}"
+        )
     samples = _int_field(sw.get("samples", DEFAULT_SAMPLES), "sweep.samples", 1, MAX_SAMPLES)
     seed = _int_field(sw.get("seed", 0), "sweep.seed", 0, 2**31 - 1)
     if "chunk_size" in sw:
@@ -464,9 +510,10 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
         if name not in model.known:
             close = [k for k in model.known if k.split(".")[0] == name.split(".")[0]]
             hint = close or list(model.known)
-            raise ValueError(f"{source}: params.{name}: unknown input for model '{model.name}'; "
-                             f"known: {', '.join(sorted(hint)[:40])}"
-                             + (" ..." if len(hint) > 40 else ""))
+            raise ValueError(
+                f"{source}: params.{name}: unknown input for model '{model.name}'; "
+                f"known: {', '.join(sorted(hint)[:40])}" + (" ..." if len(hint) > 40 else "")
+            )
         params[name] = parse_param(name, raw)
     ordered = tuple(params[k] for k in sorted(params))
     return SweepSpec(model, ordered, samples, seed, chunk, source, str(sw.get("description", "")))
@@ -475,6 +522,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
 def builtin_spec_paths() -> dict[str, Path]:
     """Built-in sweep specs shipped in ``perfmodel/data/sweeps/`` by name."""
     from importlib import resources
+
     d = Path(str(resources.files("perfmodel") / "data" / "sweeps"))
     return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
 
@@ -504,8 +552,9 @@ def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:
     p = Path(path)
     if not p.exists() and str(path) in builtin:
         p = builtin[str(path)]
-    data = read_toml(p, "sweep spec",
-                     missing_hint=f" (built-in specs: {', '.join(builtin) or 'none'})")
+    data = read_toml(
+        p, "sweep spec", missing_hint=f" (built-in specs: {', '.join(builtin) or 'none'})"
+    )
     return parse_spec(data, str(p), catalog=catalog)
 
 
@@ -523,6 +572,7 @@ def chunk_path(out: Path, c: int) -> Path:
 
 def _mesh(devices):
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
     mesh = Mesh(np.asarray(devices), ("samples",))
     return NamedSharding(mesh, PartitionSpec("samples"))
 
@@ -587,8 +637,13 @@ def make_chunk_fn(spec: SweepSpec, devices: Sequence[Any] | None = None):
 
     # Each device evaluates its own block of samples (models never mix samples), so the
     # model may vmap or loop (lax.map) over its block without any cross-device traffic.
-    local = jax.shard_map(fn, mesh=sharding.mesh, in_specs=PartitionSpec("samples"),
-                          out_specs=PartitionSpec("samples"), check_vma=False)
+    local = jax.shard_map(
+        fn,
+        mesh=sharding.mesh,
+        in_specs=PartitionSpec("samples"),
+        out_specs=PartitionSpec("samples"),
+        check_vma=False,
+    )
     jitted = jax.jit(local, in_shardings=sharding, out_shardings=sharding)
     return jitted, sharding
 
@@ -632,6 +687,7 @@ def _write_atomic(path: Path, data: bytes | None = None, table=None, tag: str = 
     tmp = path.with_name(f".{path.name}.tmp-{tag}-{os.getpid()}")
     if table is not None:
         import pyarrow.parquet as pq
+
         pq.write_table(table, tmp, compression="zstd")
     else:
         tmp.write_bytes(data or b"")
@@ -642,6 +698,7 @@ def _write_atomic(path: Path, data: bytes | None = None, table=None, tag: str = 
 
 def _chunk_ok(path: Path, rows: int, columns: Sequence[str] | None) -> bool:
     import pyarrow.parquet as pq
+
     try:
         md = pq.read_metadata(path)
     except Exception:  # noqa: BLE001 - unreadable: recompute
@@ -657,8 +714,16 @@ def _progress(total: int, initial: int, enabled: bool | None):
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, unit="rows", unit_scale=True,
-                dynamic_ncols=True, desc="sweep", smoothing=0.1)
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="rows",
+        unit_scale=True,
+        dynamic_ncols=True,
+        desc="sweep",
+        smoothing=0.1,
+    )
 
 
 def _check_manifest(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
@@ -668,17 +733,22 @@ def _check_manifest(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
     try:
         man = json.loads(mpath.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{mpath}: unreadable manifest ({e}); use --overwrite to start over") from None
+        raise ValueError(
+            f"{mpath}: unreadable manifest ({e}); use --overwrite to start over"
+        ) from None
     want = spec.identity()
     have = man.get("identity", {})
     diffs = [k for k in want if have.get(k) != want[k]]
     if diffs:
         detail = "; ".join(
             f"{k}: directory has {_short(have.get(k))}, this run has {_short(want[k])}"
-            for k in diffs)
-        raise ValueError(f"output directory {out} holds a different sweep ({detail}); "
-                         "use another --out, rerun with the original settings to resume, "
-                         "or pass --overwrite to delete it")
+            for k in diffs
+        )
+        raise ValueError(
+            f"output directory {out} holds a different sweep ({detail}); "
+            "use another --out, rerun with the original settings to resume, "
+            "or pass --overwrite to delete it"
+        )
     return man
 
 
@@ -718,11 +788,20 @@ class SweepRun:
         return self.rows_computed / t if t > 0 and self.rows_computed else float("nan")
 
 
-def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int | None = None,
-              seed: int | None = None, *, chunk_size: int | None = None,
-              overwrite: bool = False, progress: bool | None = None,
-              devices: Sequence[Any] | None = None, process_index: int | None = None,
-              process_count: int | None = None, max_chunks: int | None = None) -> SweepRun:
+def run_sweep(
+    spec: SweepSpec | str | Path | None,
+    out: str | Path,
+    samples: int | None = None,
+    seed: int | None = None,
+    *,
+    chunk_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    devices: Sequence[Any] | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    max_chunks: int | None = None,
+) -> SweepRun:
     """Run (or resume) a sweep, writing ``out/chunk-*.parquet`` and ``out/manifest.json``.
 
     Args:
@@ -784,7 +863,9 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
     host = spec.model.host
     first: tuple[int, dict[str, np.ndarray]] | None = None  # a host model's first chunk
     if man is not None:  # resuming: skip the compilation when every chunk is on disk
-        todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), man.get("columns"))]
+        todo = [
+            c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), man.get("columns"))
+        ]
     if man is None or todo:
         if host:
             # Nothing to compile ahead (compile_s stays 0: the model's own compiles happen
@@ -802,17 +883,25 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
         columns = list(man["columns"])
 
     if man is None:  # any process may write it: the content is the same for all of them
-        man = {"format": FORMAT_VERSION, "identity": spec.identity(), "digest": spec.digest(),
-               "source": spec.source, "description": spec.description,
-               "n_chunks": n_chunks, "columns": columns,
-               "metrics": list(spec.model.metrics),
-               "decision_prefixes": list(spec.model.decision_prefixes),
-               "decision_threshold": spec.model.decision_threshold,
-               "fan": list(spec.model.fan) if spec.model.fan else None}
+        man = {
+            "format": FORMAT_VERSION,
+            "identity": spec.identity(),
+            "digest": spec.digest(),
+            "source": spec.source,
+            "description": spec.description,
+            "n_chunks": n_chunks,
+            "columns": columns,
+            "metrics": list(spec.model.metrics),
+            "decision_prefixes": list(spec.model.decision_prefixes),
+            "decision_threshold": spec.model.decision_threshold,
+            "fan": list(spec.model.fan) if spec.model.fan else None,
+        }
         _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode(), tag=tag)
     elif man.get("columns") != columns:
-        raise ValueError(f"{out / MANIFEST}: columns differ from this build's model outputs; "
-                         "the code changed since the sweep started: use --overwrite")
+        raise ValueError(
+            f"{out / MANIFEST}: columns differ from this build's model outputs; "
+            "the code changed since the sweep started: use --overwrite"
+        )
 
     todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), columns)]
     if max_chunks is not None:
@@ -853,8 +942,18 @@ def run_sweep(spec: SweepSpec | str | Path | None, out: str | Path, samples: int
         if bar is not None:
             bar.close()
     complete = all(chunk_path(out, c).exists() for c in range(n_chunks))
-    return SweepRun(str(out), spec.samples, n_chunks, len(todo), len(mine) - len(todo), rows,
-                    time.perf_counter() - t0, compile_s, n_dev, complete)
+    return SweepRun(
+        str(out),
+        spec.samples,
+        n_chunks,
+        len(todo),
+        len(mine) - len(todo),
+        rows,
+        time.perf_counter() - t0,
+        compile_s,
+        n_dev,
+        complete,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -876,13 +975,16 @@ def load_results(path: str | Path, *, allow_partial: bool = False):
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     out = Path(path)
     man = read_manifest(out)
     files = [chunk_path(out, c) for c in range(man["n_chunks"])]
     have = [f for f in files if f.exists()]
     if len(have) < len(files) and not allow_partial:
-        raise ValueError(f"{out}: {len(files) - len(have)} of {len(files)} chunks missing; "
-                         "rerun the same sweep command to finish it")
+        raise ValueError(
+            f"{out}: {len(files) - len(have)} of {len(files)} chunks missing; "
+            "rerun the same sweep command to finish it"
+        )
     if not have:
         return pa.table({c: pa.array([], pa.float64()) for c in man["columns"]})
     return pa.concat_tables([pq.read_table(f) for f in have])
@@ -911,20 +1013,33 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
         x = np.asarray(x, float)
         finite = x[np.isfinite(x)]
         if finite.size == 0:
-            return {"p10": math.nan, "p50": math.nan, "p90": math.nan, "mean": math.nan,
-                    "nonfinite": int(x.size)}
+            return {
+                "p10": math.nan,
+                "p50": math.nan,
+                "p90": math.nan,
+                "mean": math.nan,
+                "nonfinite": int(x.size),
+            }
         q = np.quantile(finite, QUANTILES)
-        d = {"p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2]),
-             "mean": float(finite.mean())}
+        d = {
+            "p10": float(q[0]),
+            "p50": float(q[1]),
+            "p90": float(q[2]),
+            "mean": float(finite.mean()),
+        }
         if finite.size < x.size:
             d["nonfinite"] = int(x.size - finite.size)
         return d
 
     metrics = {m: stats(cols[m]) for m in man.get("metrics", []) if m in cols}
     decisions_cols = [c for c in cols if prefixes and c.startswith(prefixes)]
-    decisions = {c: {"share": float(np.mean(cols[c] > thr)) if n else math.nan,
-                     "mean": float(np.mean(cols[c])) if n else math.nan}
-                 for c in decisions_cols}
+    decisions = {
+        c: {
+            "share": float(np.mean(cols[c] > thr)) if n else math.nan,
+            "mean": float(np.mean(cols[c])) if n else math.nan,
+        }
+        for c in decisions_cols
+    }
     portfolios: list[dict[str, Any]] = []
     if decisions_cols and n:
         chosen = np.stack([cols[c] > thr for c in decisions_cols], axis=1)
@@ -933,13 +1048,24 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
         for i in order:
             picked = [decisions_cols[j] for j in np.flatnonzero(keys[i])]
             portfolios.append({"chosen": picked, "share": float(counts[i] / n)})
-    outputs = {c: stats(v) for c, v in cols.items()
-               if not c.startswith("param.") and c not in metrics and c not in decisions}
-    inputs = {c[len("param."):]: stats(v) for c, v in cols.items() if c.startswith("param.")}
-    return {"path": str(path), "model": man["identity"]["model"], "rows": n,
-            "samples": man["identity"]["samples"], "seed": man["identity"]["seed"],
-            "metrics": metrics, "decisions": decisions, "portfolios": portfolios,
-            "outputs": outputs, "inputs": inputs}
+    outputs = {
+        c: stats(v)
+        for c, v in cols.items()
+        if not c.startswith("param.") and c not in metrics and c not in decisions
+    }
+    inputs = {c[len("param.") :]: stats(v) for c, v in cols.items() if c.startswith("param.")}
+    return {
+        "path": str(path),
+        "model": man["identity"]["model"],
+        "rows": n,
+        "samples": man["identity"]["samples"],
+        "seed": man["identity"]["seed"],
+        "metrics": metrics,
+        "decisions": decisions,
+        "portfolios": portfolios,
+        "outputs": outputs,
+        "inputs": inputs,
+    }
 
 
 def _finite(x) -> np.ndarray:
@@ -960,6 +1086,7 @@ def plot_summary(path: str | Path, file: str | Path) -> Path:
     """Histograms of the headline metrics and, when the model has per-period columns,
     a fan chart (P10-P90 band and P50 line over periods). Writes ``file`` (PNG)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -990,8 +1117,11 @@ def plot_summary(path: str | Path, file: str | Path) -> Path:
         ax.set_xticks(xs, labels, rotation=45, fontsize=7)
         ax.set_title(f"{prefix.rstrip('.[')} over periods", fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"sweep {Path(path).name}: {man['identity']['model']} model, "
-                 f"{table.num_rows} samples, seed {man['identity']['seed']}", fontsize=10)
+    fig.suptitle(
+        f"sweep {Path(path).name}: {man['identity']['model']} model, "
+        f"{table.num_rows} samples, seed {man['identity']['seed']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     file = Path(file)
     fig.savefig(file, dpi=110)

@@ -114,12 +114,15 @@ def _raw_scenario(path: str) -> dict:
 
 def _load(name: str):
     from perfmodel.fleet import problem as fp
+
     if name.startswith("generated:"):
         parts = name.split(":")[1:]
         try:
             nums = [int(x) for x in parts]
         except ValueError:
-            raise ValueError(f"model.scenario = {name!r}: use 'generated:SEED[:OFFERS:SITES:PERIODS]'") from None
+            raise ValueError(
+                f"model.scenario = {name!r}: use 'generated:SEED[:OFFERS:SITES:PERIODS]'"
+            ) from None
         seed, *shape = nums
         return fp.generate_scenario(seed, *shape), {}
     sc = fp.load_scenario(name)
@@ -137,19 +140,33 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     from perfmodel.fleet import problem as fp
 
     cfg = dict(config)
-    allowed = {"scenario", "objective", "value_source", "catalog_ranges", "tol", "iters", "batching"}
+    allowed = {
+        "scenario",
+        "objective",
+        "value_source",
+        "catalog_ranges",
+        "tol",
+        "iters",
+        "batching",
+    }
     bad = set(cfg) - allowed
     if bad:
-        raise ValueError(f"model: unknown key(s) {sorted(bad)} for model 'fleet'; "
-                         f"allowed: {', '.join(sorted(allowed))}")
-    default_name = DEFAULT_SCENARIO if DEFAULT_SCENARIO in fp.scenario_names() else "generated:0:5:2:8"
+        raise ValueError(
+            f"model: unknown key(s) {sorted(bad)} for model 'fleet'; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    default_name = (
+        DEFAULT_SCENARIO if DEFAULT_SCENARIO in fp.scenario_names() else "generated:0:5:2:8"
+    )
     name = cfg.get("scenario", default_name)
     if not isinstance(name, str):
         raise ValueError(f"model.scenario = {name!r} must be a scenario name or path")
     sc, raw = _load(name)
     vsrc = cfg.get("value_source", "auto")
     if vsrc not in ("auto", "equivalence", "training", "standin"):
-        raise ValueError(f"model.value_source = {vsrc!r} must be auto, equivalence, training or standin")
+        raise ValueError(
+            f"model.value_source = {vsrc!r} must be auto, equivalence, training or standin"
+        )
     objective = cfg.get("objective", sc.objective)
     tol = cfg.get("tol", SOLVER_DEFAULTS["tol"])
     iters = cfg.get("iters", SOLVER_DEFAULTS["iters"])
@@ -159,7 +176,9 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
         raise ValueError(f"model.iters = {iters!r} must be an integer in [1, 1e7]")
     batching = cfg.get("batching", "auto")
     if batching not in ("auto", "vmap", "map", "simplex"):
-        raise ValueError(f"model.batching = {batching!r} must be 'auto', 'vmap', 'map' or 'simplex'")
+        raise ValueError(
+            f"model.batching = {batching!r} must be 'auto', 'vmap', 'map' or 'simplex'"
+        )
     ranges = cfg.get("catalog_ranges", True)
     if not isinstance(ranges, bool):
         raise ValueError(f"model.catalog_ranges = {ranges!r} must be true or false")
@@ -176,14 +195,24 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
         known[f"value.{o.key}"] = f"{o.key}: multiplier on the H100e value curve"
         known[f"delay.{o.key}"] = f"{o.key}: delivery delay of all supply, quarters"
         if o.unit_price_usd_low < o.unit_price_usd_high:
-            defaults.append(triangular(o.unit_price_usd_low, o.unit_price_usd, o.unit_price_usd_high,
-                                       f"price.{o.key}"))
+            defaults.append(
+                triangular(
+                    o.unit_price_usd_low, o.unit_price_usd, o.unit_price_usd_high, f"price.{o.key}"
+                )
+            )
     raw_events = raw.get("events", []) if isinstance(raw.get("events", []), list) else []
     for i, (off, units, p, delay) in enumerate(sc.events):
-        known[f"event_delay.{i}"] = f"event {i} ({units:g} units of {off} from {sc.periods[p]}): delay, quarters"
+        known[f"event_delay.{i}"] = (
+            f"event {i} ({units:g} units of {off} from {sc.periods[p]}): delay, quarters"
+        )
         r = raw_events[i] if i < len(raw_events) and isinstance(raw_events[i], dict) else {}
         lo, hi = r.get("delay_quarters_low", delay), r.get("delay_quarters_high", delay)
-        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo <= delay <= hi and lo < hi:
+        if (
+            isinstance(lo, (int, float))
+            and isinstance(hi, (int, float))
+            and lo <= delay <= hi
+            and lo < hi
+        ):
             defaults.append(triangular(float(lo), float(delay), float(hi), f"event_delay.{i}"))
     raw_sites = raw.get("sites", {}) if isinstance(raw.get("sites", {}), dict) else {}
     for s in sc.sites:
@@ -197,16 +226,26 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             hi_f = float(np.sum(hi)) * (T if np.ndim(hi) == 0 else 1) / best
             if lo_f < hi_f:
                 defaults.append(triangular(min(lo_f, 1.0), 1.0, max(hi_f, 1.0), f"power.{s.key}"))
-    cap = (raw.get("budget", {}) or {}).get("capex_usd", {}) if isinstance(raw.get("budget", {}), dict) else {}
+    cap = (
+        (raw.get("budget", {}) or {}).get("capex_usd", {})
+        if isinstance(raw.get("budget", {}), dict)
+        else {}
+    )
     for y, usd in sc.budget_usd:
         known[f"budget.{y}"] = f"capex budget of {y}, USD"
         lo, hi = cap.get(f"{y}_low"), cap.get(f"{y}_high")
-        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo <= usd <= hi and lo < hi:
+        if (
+            isinstance(lo, (int, float))
+            and isinstance(hi, (int, float))
+            and lo <= usd <= hi
+            and lo < hi
+        ):
             defaults.append(triangular(float(lo), usd, float(hi), f"budget.{y}"))
 
     def build(pick: str, power_scale: float):
-        return fp.build_problem(sc, objective=objective, pick=pick, value_source=vsrc,
-                                power_scale=power_scale)
+        return fp.build_problem(
+            sc, objective=objective, pick=pick, value_source=vsrc, power_scale=power_scale
+        )
 
     base_holder: dict[str, Any] = {}
 
@@ -233,7 +272,9 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
 
     raw_supply = np.array([o.supply_units for o in sc.offers], dtype=np.float64).reshape(K, T)
     scen_power = np.array([s.power_mw for s in sc.sites], dtype=np.float64).reshape(S, T)
-    event_spec = [(offers.index(off), float(units), int(p), float(d)) for off, units, p, d in sc.events]
+    event_spec = [
+        (offers.index(off), float(units), int(p), float(d)) for off, units, p, d in sc.events
+    ]
     solver_opts = {"tol": float(tol), "iters": int(iters)}
 
     def make_variant(power_scale: float):
@@ -257,8 +298,10 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
                     pulse = jnp.zeros(T).at[t0].set(units)
                     sup = sup.at[k].add(-pulse + _shift_later(pulse, dd))
                 sup = jnp.maximum(sup, 0.0)
-                rows = [(_shift_later(sup[k], p[f"delay.{o}"]) if f"delay.{o}" in p else sup[k])
-                        for k, o in enumerate(offers)]
+                rows = [
+                    (_shift_later(sup[k], p[f"delay.{o}"]) if f"delay.{o}" in p else sup[k])
+                    for k, o in enumerate(offers)
+                ]
                 supply = jnp.stack(rows)
             power = jnp.asarray(scen_power)
             rows = []
@@ -274,8 +317,13 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             for yi, y in enumerate(years):
                 if f"budget.{y}" in p:
                     budget = budget.at[yi].set(p[f"budget.{y}"])
-            return prob.replace(unit_price_usd=price, bp_h100e=value, supply_units=supply,
-                                power_avail_mw=power, budget_usd=budget)
+            return prob.replace(
+                unit_price_usd=price,
+                bp_h100e=value,
+                supply_units=supply,
+                power_avail_mw=power,
+                budget_usd=budget,
+            )
 
         return variant
 
@@ -371,15 +419,33 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
 
     model = Model(
         "fleet",
-        {"scenario": name, "objective": objective, "value_source": vsrc, "catalog_ranges": ranges,
-         "tol": float(tol), "iters": int(iters), "batching": batching,
-         "shape": {"offers": offers, "sites": sites, "periods": list(sc.periods)},
-         "value_sources": list(base.value_source)},
-        tuple(defaults), known, make_evaluate((), 1.0), ("h100e", "h100e_quarters", "cost_usd"),
-        ("buy.",), 0.5, ("h100e_q.", tuple(sc.periods)), bind,
-        {"variant_problem": lambda params: make_variant(
-            max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")]))},
-        default_chunk_size=64, host=_mode() == "simplex")
+        {
+            "scenario": name,
+            "objective": objective,
+            "value_source": vsrc,
+            "catalog_ranges": ranges,
+            "tol": float(tol),
+            "iters": int(iters),
+            "batching": batching,
+            "shape": {"offers": offers, "sites": sites, "periods": list(sc.periods)},
+            "value_sources": list(base.value_source),
+        },
+        tuple(defaults),
+        known,
+        make_evaluate((), 1.0),
+        ("h100e", "h100e_quarters", "cost_usd"),
+        ("buy.",),
+        0.5,
+        ("h100e_q.", tuple(sc.periods)),
+        bind,
+        {
+            "variant_problem": lambda params: make_variant(
+                max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")])
+            )
+        },
+        default_chunk_size=64,
+        host=_mode() == "simplex",
+    )
     return model
 
 

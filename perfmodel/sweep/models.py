@@ -165,16 +165,24 @@ def _step_ops(w: Transformer, n_chips: int, precision: str):
         with jax.ensure_compile_time_eval():
             ops, counts = layer_ops(w, w.global_batch_tokens / n_chips, precision)
             stacked = jax.tree_util.tree_map(np.asarray, stack_ops(ops))
-            opt = elementwise(w.params / n_chips, "fp32", inputs=4, outputs=3,
-                              flops_per_element=10.0)
+            opt = elementwise(
+                w.params / n_chips, "fp32", inputs=4, outputs=3, flops_per_element=10.0
+            )
             opt = jax.tree_util.tree_map(np.asarray, opt)
         fwd_flops = float(np.sum(np.asarray(counts) * stacked.flops))
         _OPS_CACHE[key] = (stacked, tuple(counts), fwd_flops, opt)
     return _OPS_CACHE[key]
 
 
-def train_step(w: Transformer, chip: Chip, n_chips: int, precision: str, eff: Efficiency,
-               comm_eff, domain_size: int) -> dict[str, jax.Array]:
+def train_step(
+    w: Transformer,
+    chip: Chip,
+    n_chips: int,
+    precision: str,
+    eff: Efficiency,
+    comm_eff,
+    domain_size: int,
+) -> dict[str, jax.Array]:
     """Roofline step model of fully sharded data parallel (ZeRO-3) training.
 
     Each of ``n`` chips processes ``T = global_batch_tokens / n`` tokens per step::
@@ -197,6 +205,7 @@ def train_step(w: Transformer, chip: Chip, n_chips: int, precision: str, eff: Ef
       step, whole cluster), ``memory_bytes`` (per chip).
     """
     from perfmodel.hardware import BYTES_PER_ELEMENT
+
     b = BYTES_PER_ELEMENT[precision]
     tokens = w.global_batch_tokens / n_chips
     stacked, counts, fwd_flops, opt = _step_ops(w, n_chips, precision)
@@ -206,16 +215,32 @@ def train_step(w: Transformer, chip: Chip, n_chips: int, precision: str, eff: Ef
     compute_s = 3.0 * fwd_s + op_time(opt, chip, eff).time_s
     D = min(domain_size, n_chips)
     G = n_chips / D
-    up = jnp.maximum(jnp.where(chip.scaleup_bytes_per_s > 0, chip.scaleup_bytes_per_s,
-                               chip.scaleout_bytes_per_s) * comm_eff, 1.0)
-    out = jnp.maximum(jnp.where(chip.scaleout_bytes_per_s > 0, chip.scaleout_bytes_per_s,
-                                chip.scaleup_bytes_per_s) * comm_eff, 1.0)
+    up = jnp.maximum(
+        jnp.where(chip.scaleup_bytes_per_s > 0, chip.scaleup_bytes_per_s, chip.scaleout_bytes_per_s)
+        * comm_eff,
+        1.0,
+    )
+    out = jnp.maximum(
+        jnp.where(
+            chip.scaleout_bytes_per_s > 0, chip.scaleout_bytes_per_s, chip.scaleup_bytes_per_s
+        )
+        * comm_eff,
+        1.0,
+    )
     comm_s = 3.0 * p * b * ((D - 1) / D / up + (G - 1) / G / (D * out))
     step_s = jnp.maximum(compute_s, comm_s)
-    memory = 16.0 * p / n_chips + 2.0 * tokens * w.d_model * w.n_layers \
+    memory = (
+        16.0 * p / n_chips
+        + 2.0 * tokens * w.d_model * w.n_layers
         + tokens * (10.0 * w.d_model + 2.0 * w.d_ff) * b
-    return {"step_s": step_s, "compute_s": compute_s, "comm_s": comm_s,
-            "model_flops": jnp.asarray(3.0 * fwd_flops * n_chips), "memory_bytes": jnp.asarray(memory)}
+    )
+    return {
+        "step_s": step_s,
+        "compute_s": compute_s,
+        "comm_s": comm_s,
+        "model_flops": jnp.asarray(3.0 * fwd_flops * n_chips),
+        "memory_bytes": jnp.asarray(memory),
+    }
 
 
 TRAIN_EFF_PARAMS = {
@@ -267,7 +292,9 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
         rf_eff = te0.roofline
         comp, mem = rf_eff.compute, rf_eff.memory
         if "eff.matmul" in p:
-            comp = comp.at[kind["matmul"]].set(p["eff.matmul"]).at[kind["conv2d"]].set(p["eff.matmul"])
+            comp = (
+                comp.at[kind["matmul"]].set(p["eff.matmul"]).at[kind["conv2d"]].set(p["eff.matmul"])
+            )
         if "eff.attention" in p:
             comp = comp.at[kind["attention"]].set(p["eff.attention"])
         if "eff.sram" in p:
@@ -285,22 +312,39 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
             chips[k] = c
             w, net, lays = prep[k]
             b = chips_best[k]
-            up = jnp.where(b.scaleup_bytes_per_s > 0, c.scaleup_bytes_per_s / jnp.where(
-                b.scaleup_bytes_per_s > 0, b.scaleup_bytes_per_s, 1.0), 1.0)
-            out = jnp.where(b.scaleout_bytes_per_s > 0, c.scaleout_bytes_per_s / jnp.where(
-                b.scaleout_bytes_per_s > 0, b.scaleout_bytes_per_s, 1.0), 1.0)
-            net_k = net.replace(scaleup_bytes_per_s=net.scaleup_bytes_per_s * up,
-                                scaleout_bytes_per_s=net.scaleout_bytes_per_s * out)
+            up = jnp.where(
+                b.scaleup_bytes_per_s > 0,
+                c.scaleup_bytes_per_s
+                / jnp.where(b.scaleup_bytes_per_s > 0, b.scaleup_bytes_per_s, 1.0),
+                1.0,
+            )
+            out = jnp.where(
+                b.scaleout_bytes_per_s > 0,
+                c.scaleout_bytes_per_s
+                / jnp.where(b.scaleout_bytes_per_s > 0, b.scaleout_bytes_per_s, 1.0),
+                1.0,
+            )
+            net_k = net.replace(
+                scaleup_bytes_per_s=net.scaleup_bytes_per_s * up,
+                scaleout_bytes_per_s=net.scaleout_bytes_per_s * out,
+            )
             r_all = jax.vmap(tr.step_time, in_axes=(None, None, None, 0, None, None))(
-                w, c, net_k, lays, jnp.asarray(float(n)), te)
+                w, c, net_k, lays, jnp.asarray(float(n)), te
+            )
             ok = r_all.fits & r_all.valid
             units = jnp.where(ok, r_all.units_per_s, 0.0)
             i = jnp.argmax(units)
-            res[k] = {"units": units[i], "step_s": jnp.where(ok[i], r_all.step_time_s[i], jnp.inf),
-                      "mfu": jnp.where(ok[i], r_all.mfu[i], 0.0),
-                      "memory_bytes": r_all.memory_bytes[i], "fits": ok[i].astype(jnp.float64),
-                      "comm_s": r_all.tp_comm_s[i] + r_all.cp_comm_s[i] + r_all.pp_comm_s[i]
-                      + r_all.dp_comm_s[i]}
+            res[k] = {
+                "units": units[i],
+                "step_s": jnp.where(ok[i], r_all.step_time_s[i], jnp.inf),
+                "mfu": jnp.where(ok[i], r_all.mfu[i], 0.0),
+                "memory_bytes": r_all.memory_bytes[i],
+                "fits": ok[i].astype(jnp.float64),
+                "comm_s": r_all.tp_comm_s[i]
+                + r_all.cp_comm_s[i]
+                + r_all.pp_comm_s[i]
+                + r_all.dp_comm_s[i],
+            }
         ref_units = res[ref_key]["units"]
         ref_peak = chips[ref_key].peak(precs[ref_key])
         out_cols: dict[str, jax.Array] = {}
@@ -313,7 +357,9 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
             out_cols[f"step_time_s.{k}"] = r["step_s"]
             out_cols[f"units_per_s.{k}"] = r["units"]
             out_cols[f"mfu.{k}"] = r["mfu"]
-            out_cols[f"comm_share.{k}"] = jnp.where(r["fits"] > 0, r["comm_s"] / r["step_s"], jnp.nan)
+            out_cols[f"comm_share.{k}"] = jnp.where(
+                r["fits"] > 0, r["comm_s"] / r["step_s"], jnp.nan
+            )
             out_cols[f"memory_bytes.{k}"] = r["memory_bytes"]
             out_cols[f"fits.{k}"] = r["fits"]
             usd = jnp.maximum(n * c.allin_price_usd, 1e-9)
@@ -347,15 +393,22 @@ def _prepare_layouts(prep, tr, cat, recs, base_w, precs, wname, n) -> None:
                     continue
                 lays[tuple(sorted(res.layout.items()))] = res.layout
             if not lays:
-                raise ValueError(f"model.chips: no parallel layout of '{wname}' fits on {n} x {k} "
-                                 "(at the catalog's low, best or high figures)")
-            stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
-                                             *[tr.make_layout(**lay) for lay in lays.values()])
+                raise ValueError(
+                    f"model.chips: no parallel layout of '{wname}' fits on {n} x {k} "
+                    "(at the catalog's low, best or high figures)"
+                )
+            stacked = jax.tree_util.tree_map(
+                lambda *xs: jnp.stack(xs), *[tr.make_layout(**lay) for lay in lays.values()]
+            )
             prep[k] = (w, net, jax.tree_util.tree_map(np.asarray, stacked))
 
 
 def _precision_for(cfg_prec: Any, key: str) -> str:
-    p = cfg_prec.get(key, cfg_prec.get("default", "bf16")) if isinstance(cfg_prec, Mapping) else cfg_prec
+    p = (
+        cfg_prec.get(key, cfg_prec.get("default", "bf16"))
+        if isinstance(cfg_prec, Mapping)
+        else cfg_prec
+    )
     if p not in PRECISION_INDEX:
         raise ValueError(f"model.precision for '{key}' = {p!r} must be one of {PRECISIONS}")
     return p
@@ -386,24 +439,33 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     allowed = {"chips", "reference", "workload", "n_chips", "precision", "domain_size", "engine"}
     bad = set(cfg) - allowed
     if bad:
-        raise ValueError(f"model: unknown key(s) {sorted(bad)} for model 'chips'; "
-                         f"allowed: {', '.join(sorted(allowed))}")
+        raise ValueError(
+            f"model: unknown key(s) {sorted(bad)} for model 'chips'; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
     cat = catalog or load_catalog()
     engine_name = cfg.get("engine", "training" if training_available() else "roofline")
     if engine_name not in ("training", "roofline"):
         raise ValueError(f"model.engine = {engine_name!r} must be 'training' or 'roofline'")
     if engine_name == "training" and not training_available():
-        raise ValueError("model.engine = 'training' needs perfmodel.training, which is not available")
+        raise ValueError(
+            "model.engine = 'training' needs perfmodel.training, which is not available"
+        )
     wname = cfg.get("workload", "llama3-70b")
     if engine_name == "roofline":
         if wname not in TRANSFORMERS:
-            raise ValueError(f"model.workload = {wname!r} must be one of {', '.join(TRANSFORMERS)} "
-                             "(engine 'roofline')")
+            raise ValueError(
+                f"model.workload = {wname!r} must be one of {', '.join(TRANSFORMERS)} "
+                "(engine 'roofline')"
+            )
         w = TRANSFORMERS[wname]
     else:
         from perfmodel import workloads as wl
+
         if wname not in wl.WORKLOAD_NAMES:
-            raise ValueError(f"model.workload = {wname!r} must be one of {', '.join(wl.WORKLOAD_NAMES)}")
+            raise ValueError(
+                f"model.workload = {wname!r} must be one of {', '.join(wl.WORKLOAD_NAMES)}"
+            )
         w = None
     n = cfg.get("n_chips", 1024)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10**7:
@@ -424,22 +486,29 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
             except ValueError as e:
                 raise ValueError(f"model.chips: {e}") from None
     else:
-        keys = [k for k in DEFAULT_CHIPS if k in cat.chips
-                and cat.chips[k].to_chip().peak(_precision_for(prec_cfg, k)) > 0]
+        keys = [
+            k
+            for k in DEFAULT_CHIPS
+            if k in cat.chips and cat.chips[k].to_chip().peak(_precision_for(prec_cfg, k)) > 0
+        ]
     keys = list(dict.fromkeys(keys))
     recs = {k: cat.chips[k] for k in dict.fromkeys([ref_key, *keys])}
     precs = {k: _precision_for(prec_cfg, k) for k in recs}
     for k, r in recs.items():
         if float(r.to_chip().peak(precs[k])) <= 0:
-            raise ValueError(f"model.precision: chip '{k}' has no {precs[k]} rate (nor a fallback); "
-                             f"set [model.precision] {k} = \"int8\" (or another it has)")
+            raise ValueError(
+                f"model.precision: chip '{k}' has no {precs[k]} rate (nor a fallback); "
+                f'set [model.precision] {k} = "int8" (or another it has)'
+            )
     known: dict[str, str] = dict(EFF_PARAMS if engine_name == "roofline" else TRAIN_EFF_PARAMS)
     defaults: list[Param] = []
     for k, r in recs.items():
         for f, fig in r.figures.items():
             if f not in CHIP_FIELDS or f == "unit_count":
                 continue
-            known[f"{k}.{f}"] = f"{r.display_name}: {f} ({fig.unit}), catalog {fig.low:g}..{fig.high:g}"
+            known[f"{k}.{f}"] = (
+                f"{r.display_name}: {f} ({fig.unit}), catalog {fig.low:g}..{fig.high:g}"
+            )
             if fig.low < fig.high:
                 defaults.append(triangular(fig.low, fig.best, fig.high, f"{k}.{f}"))
     base = Efficiency.default()
@@ -448,7 +517,9 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     def one(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
         comp = base.compute
         if "eff.matmul" in p:
-            comp = comp.at[kind["matmul"]].set(p["eff.matmul"]).at[kind["conv2d"]].set(p["eff.matmul"])
+            comp = (
+                comp.at[kind["matmul"]].set(p["eff.matmul"]).at[kind["conv2d"]].set(p["eff.matmul"])
+            )
         if "eff.attention" in p:
             comp = comp.at[kind["attention"]].set(p["eff.attention"])
         mem = base.memory
@@ -499,10 +570,25 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
         return jax.vmap(one)(params)
 
     metrics = tuple(f"h100e.{k}" for k in keys) + tuple(f"h100e_per_musd.{k}" for k in keys)
-    config_out = {"chips": keys, "reference": ref_key, "workload": wname, "n_chips": n,
-                  "precision": precs, "domain_size": dom, "engine": engine_name}
-    return Model("chips", config_out, tuple(defaults), known, evaluate, metrics,
-                 ("best_per_usd.", "best_per_w."), 0.5)
+    config_out = {
+        "chips": keys,
+        "reference": ref_key,
+        "workload": wname,
+        "n_chips": n,
+        "precision": precs,
+        "domain_size": dom,
+        "engine": engine_name,
+    }
+    return Model(
+        "chips",
+        config_out,
+        tuple(defaults),
+        known,
+        evaluate,
+        metrics,
+        ("best_per_usd.", "best_per_w."),
+        0.5,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -517,18 +603,32 @@ def fleet_available() -> bool:
         from perfmodel.fleet import pdhg, problem  # noqa: F401
     except ImportError:
         return False
-    return hasattr(problem, "load_scenario") and hasattr(problem, "build_problem") \
+    return (
+        hasattr(problem, "load_scenario")
+        and hasattr(problem, "build_problem")
         and hasattr(pdhg, "solve_lp_batch")
+    )
 
 
 def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     """The fleet planner's relaxed optimum per scenario variant (see module docs)."""
     if not fleet_available():
-        raise ValueError("model 'fleet' needs the fleet planner (perfmodel.fleet.problem), "
-                         "which is not available in this build; use model = \"chips\"")
+        raise ValueError(
+            "model 'fleet' needs the fleet planner (perfmodel.fleet.problem), "
+            'which is not available in this build; use model = "chips"'
+        )
     from perfmodel.sweep import fleet_model as fm
+
     return fm.fleet_model(config, catalog)
 
 
-__all__ = ["TRANSFORMERS", "Transformer", "chip_from_values", "chips_model", "fleet_available",
-           "fleet_model", "layer_ops", "train_step"]
+__all__ = [
+    "TRANSFORMERS",
+    "Transformer",
+    "chip_from_values",
+    "chips_model",
+    "fleet_available",
+    "fleet_model",
+    "layer_ops",
+    "train_step",
+]
