@@ -32,7 +32,7 @@ from perfmodel import roofline as rf
 from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, PRECISIONS, read_toml
 
 #: Precisions a training workload may state (int8 is for inference only).
-TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32")
+TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32", "fp4")
 WORK_UNITS = ("token", "sample")
 
 
@@ -68,20 +68,47 @@ class Workload:
     seq: jnp.ndarray
     global_batch: jnp.ndarray
     patch_dim: jnp.ndarray
+    # ---- mixture of experts, attention variants and hybrid blocks (0 = not used) ----
+    experts: jnp.ndarray = 0.0
+    top_k: jnp.ndarray = 0.0
+    moe_ffn: jnp.ndarray = 0.0
+    shared_ffn: jnp.ndarray = 0.0
+    moe_layers: jnp.ndarray = 0.0
+    dense_layers: jnp.ndarray = -1.0
+    attention_layers: jnp.ndarray = -1.0
+    mamba_layers: jnp.ndarray = 0.0
+    mamba_inner: jnp.ndarray = 0.0
+    mamba_state: jnp.ndarray = 0.0
+    head_size: jnp.ndarray = 0.0
+    q_lora_rank: jnp.ndarray = 0.0
+    kv_lora_rank: jnp.ndarray = 0.0
+    rope_head_dim: jnp.ndarray = 0.0
+    v_head_dim: jnp.ndarray = 0.0
     name: str = flax.struct.field(pytree_node=False, default="custom")
     precision: str = flax.struct.field(pytree_node=False, default="bf16")
     gated_ffn: bool = flax.struct.field(pytree_node=False, default=False)
     causal: bool = flax.struct.field(pytree_node=False, default=True)
     unit: str = flax.struct.field(pytree_node=False, default="token")
+    attention: str = flax.struct.field(pytree_node=False, default="gqa")
+    family: str = flax.struct.field(pytree_node=False, default="custom")
 
     # ---- derived sizes (work on traced leaves) ----
     @property
     def head_dim(self):
-        return self.hidden / self.heads
+        return jnp.where(self.head_size > 0, self.head_size, self.hidden / self.heads)
 
     @property
     def kv_dim(self):
-        return self.kv_heads * self.hidden / self.heads
+        return self.kv_heads * self.head_dim
+
+    @property
+    def q_dim(self):
+        """Width of the query projection output (heads x query head size)."""
+        return self.heads * (self.head_dim + self.rope_head_dim)
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(float(self.experts) > 0)
 
     def with_precision(self, precision: str | None) -> Workload:
         if precision is None or precision == self.precision:
@@ -103,6 +130,8 @@ class Workload:
             gated_ffn=self.gated_ffn,
             causal=self.causal,
             unit=self.unit,
+            attention=self.attention,
+            family=self.family,
         )
         return d
 
@@ -117,6 +146,21 @@ NUMERIC_FIELDS = (
     "seq",
     "global_batch",
     "patch_dim",
+    "experts",
+    "top_k",
+    "moe_ffn",
+    "shared_ffn",
+    "moe_layers",
+    "dense_layers",
+    "attention_layers",
+    "mamba_layers",
+    "mamba_inner",
+    "mamba_state",
+    "head_size",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "rope_head_dim",
+    "v_head_dim",
 )
 
 
@@ -125,14 +169,76 @@ NUMERIC_FIELDS = (
 # --------------------------------------------------------------------------------------
 
 
-def layer_params(w: Workload):
-    """Weights of one transformer layer (count): QKV + output projection + FFN + 2 norms.
+def _n_ffn(w: Workload) -> float:
+    return 3.0 if w.gated_ffn else 2.0
 
-    ``d (d + 2 d_kv) + d^2 + (3 if gated else 2) d f + 2 d``.
-    """
+
+def _fractions(w: Workload):
+    """Share of the ``layers`` blocks with attention, Mamba, a dense FFN and an MoE FFN
+    (a transformer block has attention + FFN; a hybrid block has one of them)."""
+    fa = jnp.where(w.attention_layers >= 0, w.attention_layers, w.layers) / w.layers
+    fd = jnp.where(w.dense_layers >= 0, w.dense_layers, w.layers - w.moe_layers) / w.layers
+    return fa, w.mamba_layers / w.layers, fd, w.moe_layers / w.layers
+
+
+def attention_params(w: Workload):
+    """Weights of one attention block (count). GQA: ``d q + 2 d kv + q d``; MLA
+    (DeepSeek-V2/V3): low-rank query (``q_lora_rank``) and joint key/value
+    (``kv_lora_rank``) projections plus the decoupled RoPE key (``rope_head_dim``)."""
+    d, h = w.hidden, w.heads
+    if w.attention == "mla":
+        qr, kvr = w.q_lora_rank, w.kv_lora_rank
+        q = jnp.where(qr > 0, d * qr + qr * w.q_dim, d * w.q_dim)
+        kv = d * (kvr + w.rope_head_dim) + kvr * h * (w.head_dim + w.v_head_dim)
+        return q + kv + h * w.v_head_dim * d
+    return d * (h * w.head_dim + 2.0 * w.kv_dim) + h * w.head_dim * d
+
+
+def mamba_params(w: Workload):
+    """Weights of one Mamba-2 mixer (count): in-projection to ``x, z`` (2 inner), ``B, C``
+    (2 state) and the per-head ``dt``, and the out-projection (heads ~ inner/64)."""
+    d, di = w.hidden, w.mamba_inner
+    return d * (2.0 * di + 2.0 * w.mamba_state + di / 64.0) + di * d
+
+
+def expert_params(w: Workload):
+    """Routed-expert weights of one MoE block (count): ``E n_ffn d f_e`` + router."""
+    return w.experts * _n_ffn(w) * w.hidden * w.moe_ffn + w.hidden * w.experts
+
+
+def layer_params(w: Workload):
+    """Weights of the average block (count): attention, Mamba, dense FFN, shared and
+    routed experts weighted by their share of the blocks, + 2 norms. For a dense
+    transformer: ``d (d + 2 d_kv) + d^2 + (3 if gated else 2) d f + 2 d``."""
+    fa, fm, fd, fe = _fractions(w)
     d = w.hidden
-    n_ffn = 3.0 if w.gated_ffn else 2.0
-    return d * (d + 2.0 * w.kv_dim) + d * d + n_ffn * d * w.ffn + 2.0 * d
+    return (
+        fa * attention_params(w)
+        + fm * mamba_params(w)
+        + fd * _n_ffn(w) * d * w.ffn
+        + fe * (_n_ffn(w) * d * w.shared_ffn + expert_params(w))
+        + 2.0 * d
+    )
+
+
+def dense_layer_params(w: Workload):
+    """Weights of the average block that are not routed experts (count)."""
+    fe = _fractions(w)[3]
+    return layer_params(w) - fe * expert_params(w)
+
+
+def active_layer_params(w: Workload):
+    """Weights of the average block that one token multiplies (count): routed experts
+    count ``top_k`` of ``experts`` (norms excluded)."""
+    fa, fm, fd, fe = _fractions(w)
+    d = w.hidden
+    routed = w.top_k * _n_ffn(w) * d * w.moe_ffn + d * w.experts
+    return (
+        fa * attention_params(w)
+        + fm * mamba_params(w)
+        + fd * _n_ffn(w) * d * w.ffn
+        + fe * (_n_ffn(w) * d * w.shared_ffn + routed)
+    )
 
 
 def embedding_params(w: Workload):
@@ -150,18 +256,24 @@ def param_count(w: Workload):
     return w.layers * layer_params(w) + embedding_params(w) + head_params(w) + w.hidden
 
 
+def active_param_count(w: Workload):
+    """Parameters one token uses (count), embedding table excluded."""
+    return w.layers * active_layer_params(w) + head_params(w) + w.patch_dim * w.hidden
+
+
 def matmul_params(w: Workload):
     """Parameters that take part in a matmul per token (count): everything but norms,
-    and the LLM embedding table (a look-up)."""
-    d = w.hidden
-    n_ffn = 3.0 if w.gated_ffn else 2.0
-    per_layer = d * (d + 2.0 * w.kv_dim) + d * d + n_ffn * d * w.ffn
-    return w.layers * per_layer + head_params(w) + w.patch_dim * d
+    and the LLM embedding table (a look-up); MoE counts the active experts."""
+    return w.layers * active_layer_params(w) + head_params(w) + w.patch_dim * w.hidden
 
 
 def attention_flops_per_token(w: Workload):
-    """Forward attention FLOP per token: ``4 L s d`` (QK^T and PV), halved when causal."""
-    return 4.0 * w.layers * w.seq * w.hidden * (0.5 if w.causal else 1.0)
+    """Forward attention FLOP per token: ``2 L_a s h (d_qk + d_v)`` (QK^T and PV; ``4 L s d``
+    for plain multi-head attention), halved when causal."""
+    fa = _fractions(w)[0]
+    dv = jnp.where(w.v_head_dim > 0, w.v_head_dim, w.head_dim)
+    per = 2.0 * w.seq * w.heads * (w.head_dim + w.rope_head_dim + dv)
+    return fa * w.layers * per * (0.5 if w.causal else 1.0)
 
 
 def forward_flops_per_token(w: Workload):
@@ -190,14 +302,14 @@ def units_per_step(w: Workload):
 
 
 def activation_dtype(precision: str) -> str:
-    """Precision of activations, attention and elementwise ops: FP8 training keeps
-    them in BF16 (only GEMMs run in FP8, as in Transformer Engine); int8 inference keeps
-    everything int8."""
-    return "bf16" if precision == "fp8" else precision
+    """Precision of activations, attention and elementwise ops: FP8 and FP4 training keep
+    them in BF16 (only GEMMs run in FP8/FP4, as in Transformer Engine); int8 inference
+    keeps everything int8."""
+    return "bf16" if precision in ("fp8", "fp4") else precision
 
 
-def layer_ops(w: Workload, micro_batch, tp, cp, sp) -> list[rf.Op]:
-    """Forward ops of one transformer layer for one micro-batch on one rank.
+def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep=1.0) -> list[rf.Op]:
+    """Forward ops of the average block for one micro-batch on one rank.
 
     The rank holds ``T = micro_batch * seq / cp`` tokens (context parallel splits the
     sequence) and a ``1/tp`` slice of every weight matrix (Megatron tensor parallel:
@@ -206,32 +318,86 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp) -> list[rf.Op]:
     all ``T`` tokens (replicated).
 
     Order: norm, QKV, attention, out-proj, residual, norm, FFN-up, activation,
-    FFN-down, residual. Attention is flash-style: queries ``s/cp`` against all ``s``
-    keys, causal halves the FLOPs.
+    FFN-down, residual (indices 0-9, each weighted by the share of blocks that have
+    it), then the MoE ops: router, dispatch permutation, shared + routed expert
+    FFN-up, activation, FFN-down, un-permutation (10-16), then the Mamba-2 mixer:
+    in-projection, chunked scan, out-projection (17-19). Attention is flash-style:
+    queries ``s/cp`` against all ``s`` keys, causal halves the FLOPs. Routed experts
+    are a grouped GEMM: ``E/ep`` local experts (tensor-parallel over ``tp``), each
+    multiplying ``T k ep / E`` tokens (the balanced, dropless routing the published
+    MoE benchmarks force).
     """
     pa = activation_dtype(w.precision)
     pm = w.precision
+    fa, fm, fd, fe = _fractions(w)
     d, f = w.hidden, w.ffn
     tok = micro_batch * w.seq / cp
     tok_el = jnp.where(sp > 0, tok / tp, tok)
     n_up = 2.0 if w.gated_ffn else 1.0
-    act = (
-        rf.elementwise(tok * f / tp, pa, inputs=2, outputs=1, flops_per_element=4.0)
-        if w.gated_ffn
-        else rf.elementwise(tok * f / tp, pa, inputs=1, outputs=1, flops_per_element=8.0)
+
+    def act_op(n):
+        if w.gated_ffn:
+            return rf.elementwise(n, pa, inputs=2, outputs=1, flops_per_element=4.0)
+        return rf.elementwise(n, pa, inputs=1, outputs=1, flops_per_element=8.0)
+
+    qkv_out = jnp.where(
+        w.attention == "mla",
+        w.q_dim + w.kv_lora_rank + w.rope_head_dim,
+        w.heads * w.head_dim + 2.0 * w.kv_dim,
     )
+    o_in = jnp.where(w.v_head_dim > 0, w.heads * w.v_head_dim, w.heads * w.head_dim)
+    ta, td, te_, tm = tok * fa, tok * fd, tok * fe, tok * fm
+    head_qk = w.head_dim + w.rope_head_dim
+    # routed experts: grouped GEMM over the local experts
+    local = jnp.maximum(w.experts / ep, 1.0)
+    tok_e = jnp.maximum(tok * w.top_k * ep / jnp.maximum(w.experts, 1.0), 1.0)
+    fe_ = fe * jnp.where(w.experts > 0, 1.0, 0.0)
+    routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / tp, d, pm)
+    routed_dn = rf.batched_matmul(local * fe_, tok_e, d, w.moe_ffn / tp, pm)
+    shared_n = jnp.maximum(w.shared_ffn, 0.0)
+    di = w.mamba_inner
     return [
-        rf.layernorm(tok_el, d, pa),
-        rf.matmul(tok, (d + 2.0 * w.kv_dim) / tp, d, pm),
-        rf.attention(micro_batch, w.heads / tp, w.seq / cp, w.seq, w.head_dim, pa, causal=w.causal),
-        rf.matmul(tok, d, d / tp, pm),
+        rf.layernorm(tok_el * fa, d, pa),
+        rf.matmul(ta, qkv_out / tp, d, pm),
+        rf.attention(
+            micro_batch, w.heads / tp * fa, w.seq / cp, w.seq, head_qk, pa, causal=w.causal
+        ),
+        rf.matmul(ta, d, o_in / tp, pm),
         rf.elementwise(tok_el * d, pa),
-        rf.layernorm(tok_el, d, pa),
-        rf.matmul(tok, n_up * f / tp, d, pm),
-        act,
-        rf.matmul(tok, d, f / tp, pm),
+        rf.layernorm(tok_el * (fd + fe), d, pa),
+        rf.matmul(td, n_up * f / tp, d, pm),
+        act_op(td * f / tp),
+        rf.matmul(td, d, f / tp, pm),
         rf.elementwise(tok_el * d, pa),
+        # MoE
+        rf.matmul(te_, w.experts, d, pa),
+        rf.elementwise(te_ * w.top_k * d / tp, pa, inputs=1, outputs=1),
+        rf.matmul(te_, n_up * shared_n / tp, d, pm),
+        routed_up,
+        act_op((te_ * w.top_k * w.moe_ffn + te_ * shared_n) / tp),
+        routed_dn,
+        rf.elementwise(te_ * w.top_k * d / tp, pa, inputs=2, outputs=1),
+        # Mamba-2
+        rf.matmul(tm, (2.0 * di + 2.0 * w.mamba_state + di / 64.0) / tp, d, pm),
+        rf.attention(micro_batch, di / 64.0 / tp * fm, w.seq / cp, 256.0, 64.0, pa, causal=True),
+        rf.matmul(tm, d, di / tp, pm),
     ]
+
+
+def gemm_input_elements(w: Workload, micro_batch, tp, cp) -> jnp.ndarray:
+    """Activation elements entering the block's GEMMs on one rank for one micro-batch
+    (what FP8/FP4 recipes quantize: amax + cast, and the transposed copy for the
+    backward GEMMs)."""
+    fa, fm, fd, fe = _fractions(w)
+    tok = micro_batch * w.seq / cp
+    o_in = jnp.where(w.v_head_dim > 0, w.heads * w.v_head_dim, w.heads * w.head_dim)
+    per_tok = (
+        fa * (w.hidden + o_in / tp)
+        + fd * (w.hidden + w.ffn / tp)
+        + fe * (w.top_k + 1.0) * (w.hidden + w.moe_ffn / tp)
+        + fm * (w.hidden + w.mamba_inner / tp)
+    )
+    return tok * per_tok
 
 
 ATTENTION_OP_INDEX = 2
@@ -278,110 +444,19 @@ assumptions; Tesla has not published its architecture):
   * global batch 1,024 samples; BF16 training, int8 in-car inference.
 """
 
-_P: dict[str, dict[str, Any]] = {
-    # GPT-3 175B as in Brown et al. 2020 (96 x 12288, 96 heads, 2048 tokens, 3.2M-token batch).
-    "gpt3-175b": dict(
-        layers=96,
-        hidden=12288,
-        heads=96,
-        kv_heads=96,
-        ffn=49152,
-        vocab=50257,
-        seq=2048,
-        global_batch=1536,
-        precision="bf16",
-    ),
-    # MLPerf Training GPT-3 175B benchmark: seq 2048, GBS 2048, FP8 (NVIDIA NeMo submissions).
-    "gpt3-175b-mlperf": dict(
-        layers=96,
-        hidden=12288,
-        heads=96,
-        kv_heads=96,
-        ffn=49152,
-        vocab=50257,
-        seq=2048,
-        global_batch=2048,
-        precision="fp8",
-    ),
-    # Megatron-Core strong-scaling GPT-3 175B: seq 4096, vocab 131072, GBS 1152, BF16.
-    "gpt3-175b-megatron": dict(
-        layers=96,
-        hidden=12288,
-        heads=96,
-        kv_heads=96,
-        ffn=49152,
-        vocab=131072,
-        seq=4096,
-        global_batch=1152,
-        precision="bf16",
-    ),
-    # Megatron-LM 1T (Narayanan et al. 2021, Table 1): 128 x 25600, 160 heads, seq 2048, GBS 3072.
-    "megatron-1t": dict(
-        layers=128,
-        hidden=25600,
-        heads=160,
-        kv_heads=160,
-        ffn=102400,
-        vocab=51200,
-        seq=2048,
-        global_batch=3072,
-        precision="bf16",
-    ),
-    # Llama 3 (Dubey et al. 2024, Table 3): GQA with 8 KV heads, SwiGLU, vocab 128256.
-    "llama3-8b": dict(
-        layers=32,
-        hidden=4096,
-        heads=32,
-        kv_heads=8,
-        ffn=14336,
-        vocab=128256,
-        seq=8192,
-        global_batch=512,
-        precision="bf16",
-        gated_ffn=True,
-    ),
-    "llama3-70b": dict(
-        layers=80,
-        hidden=8192,
-        heads=64,
-        kv_heads=8,
-        ffn=28672,
-        vocab=128256,
-        seq=8192,
-        global_batch=2048,
-        precision="bf16",
-        gated_ffn=True,
-    ),
-    # 405B: seq 8192, 16M tokens per batch = 2048 sequences.
-    "llama3-405b": dict(
-        layers=126,
-        hidden=16384,
-        heads=128,
-        kv_heads=8,
-        ffn=53248,
-        vocab=128256,
-        seq=8192,
-        global_batch=2048,
-        precision="bf16",
-        gated_ffn=True,
-    ),
-    "video-driving": dict(
-        layers=24,
-        hidden=1024,
-        heads=16,
-        kv_heads=16,
-        ffn=4096,
-        vocab=256,
-        seq=8 * 4 * 300,
-        global_batch=1024,
-        patch_dim=3 * 32 * 32,
-        precision="bf16",
-        causal=False,
-        unit="sample",
-    ),
-}
+#: The preset shapes, each with its public source (``[sources]`` of the file).
+PRESETS_FILE = Path(__file__).resolve().parent / "data" / "workloads.toml"
 
-WORKLOAD_NAMES: tuple[str, ...] = tuple(_P)
+
+def _load_presets() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+    data = read_toml(PRESETS_FILE, "workload presets")
+    sources = {str(k): str(v) for k, v in data.get("sources", {}).items()}
+    specs, meta = {}, {}
+    for name, d in data["workloads"].items():
+        d = dict(d)
+        meta[name] = {k: d.get(k) for k in ("kind", "source", "note")}
+        specs[name] = _from_schema(d)
+    return specs, meta, sources
 
 
 def _check_pos_int(field: str, v: Any, lo: int = 1, hi: int = 10**9) -> int:
@@ -403,6 +478,27 @@ def _check_precision(p: Any, allow_int8: bool = False) -> str:
     return p
 
 
+#: Numeric MoE / attention / hybrid fields of :func:`make_workload` and their ranges.
+EXTRA_FIELDS: dict[str, tuple[int, int]] = {
+    "experts": (0, 4096),
+    "top_k": (0, 64),
+    "moe_ffn": (0, 10**6),
+    "shared_ffn": (0, 10**6),
+    "moe_layers": (0, 10**4),
+    "dense_layers": (-1, 10**4),
+    "attention_layers": (-1, 10**4),
+    "mamba_layers": (0, 10**4),
+    "mamba_inner": (0, 10**6),
+    "mamba_state": (0, 10**6),
+    "head_size": (0, 4096),
+    "q_lora_rank": (0, 10**5),
+    "kv_lora_rank": (0, 10**5),
+    "rope_head_dim": (0, 4096),
+    "v_head_dim": (0, 4096),
+}
+ATTENTION_KINDS = ("gqa", "mla")
+
+
 def make_workload(
     *,
     name: str = "custom",
@@ -419,10 +515,14 @@ def make_workload(
     gated_ffn: bool = False,
     causal: bool = True,
     unit: str = "token",
+    attention: str = "gqa",
+    family: str = "custom",
+    **extra: Any,
 ) -> Workload:
     """Validate sizes and build a :class:`Workload` (raises ``ValueError`` naming the
     field, the value and the allowed range). ``kv_heads`` defaults to ``heads``;
-    ``ffn`` to ``4 * hidden``."""
+    ``ffn`` to ``4 * hidden``. ``extra``: the MoE, attention-variant and hybrid fields
+    of :data:`EXTRA_FIELDS` (all 0 for a dense transformer)."""
     kv_heads = heads if kv_heads is None else kv_heads
     ffn = 4 * hidden if ffn is None else ffn
     vals = dict(
@@ -436,12 +536,38 @@ def make_workload(
         global_batch=global_batch,
     )
     for k, v in vals.items():
-        _check_pos_int(k, v, 1, 10**8)
+        lo = 0 if k == "ffn" else 1
+        _check_pos_int(k, v, lo, 10**8)
     _check_pos_int("patch_dim", patch_dim, 0, 10**7)
-    if hidden % heads:
+    unknown = set(extra) - set(EXTRA_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown workload field(s) {sorted(unknown)}; allowed: {sorted(EXTRA_FIELDS)}"
+        )
+    ex = {k: EXTRA_FIELDS[k][0] if EXTRA_FIELDS[k][0] < 0 else 0 for k in EXTRA_FIELDS}
+    for k, v in extra.items():
+        ex[k] = _check_pos_int(k, v, *EXTRA_FIELDS[k])
+    if attention not in ATTENTION_KINDS:
+        raise ValueError(
+            f"workload field 'attention' = {attention!r} must be one of {ATTENTION_KINDS}"
+        )
+    if ex["head_size"] == 0 and hidden % heads:
         raise ValueError(f"workload field 'heads' = {heads} must divide hidden = {hidden}")
     if heads % kv_heads:
         raise ValueError(f"workload field 'kv_heads' = {kv_heads} must divide heads = {heads}")
+    if ex["experts"] > 0:
+        if not 1 <= ex["top_k"] <= ex["experts"]:
+            raise ValueError(
+                f"workload field 'top_k' = {ex['top_k']} must be in [1, experts = {ex['experts']}]"
+            )
+        if ex["moe_ffn"] < 1:
+            raise ValueError("workload field 'moe_ffn' = 0 must be >= 1 for an MoE model")
+        if not 1 <= ex["moe_layers"] <= layers:
+            raise ValueError(
+                f"workload field 'moe_layers' = {ex['moe_layers']} must be in [1, layers = {layers}]"
+            )
+    elif ex["moe_layers"] or ex["top_k"]:
+        raise ValueError("workload fields 'moe_layers'/'top_k' need 'experts' >= 1")
     _check_precision(precision, allow_int8=True)
     if unit not in WORK_UNITS:
         raise ValueError(f"workload field 'unit' = {unit!r} must be one of {WORK_UNITS}")
@@ -451,12 +577,51 @@ def make_workload(
     return Workload(
         **{k: _f(v) for k, v in vals.items()},
         patch_dim=_f(patch_dim),
+        **{k: _f(v) for k, v in ex.items()},
         name=name,
         precision=precision,
         gated_ffn=gated_ffn,
         causal=causal,
         unit=unit,
+        attention=attention,
+        family=family,
     )
+
+
+#: Preset-file keys that describe a preset but are not model fields.
+_DESCRIPTIVE = (
+    "kind",
+    "source",
+    "note",
+    "tied_embeddings",
+    "window",
+    "window_layers",
+    "mtp_layers",
+)
+
+
+def _from_schema(d: dict[str, Any]) -> dict[str, Any]:
+    """Translate the preset-file schema (``perfmodel/data/workloads.toml``) into
+    :func:`make_workload` arguments: ``head_dim`` -> ``head_size``, ``shared_experts``
+    x ``moe_ffn`` -> ``shared_ffn``, Mamba heads x head size -> ``mamba_inner``, groups x
+    state -> ``mamba_state``."""
+    d = {k: v for k, v in d.items() if k not in _DESCRIPTIVE}
+    if "head_dim" in d:
+        d["head_size"] = d.pop("head_dim")
+    se = d.pop("shared_experts", 0)
+    if se and "shared_ffn" not in d:
+        d["shared_ffn"] = se * d.get("moe_ffn", 0)
+    mh, mhd = d.pop("mamba_heads", 0), d.pop("mamba_head_dim", 0)
+    if mh:
+        d["mamba_inner"] = mh * mhd
+    mg = d.pop("mamba_groups", 0)
+    if mg and "mamba_state" in d:
+        d["mamba_state"] = mg * d["mamba_state"]
+    return d
+
+
+_P, PRESET_META, PRESET_SOURCES = _load_presets()
+WORKLOAD_NAMES: tuple[str, ...] = tuple(_P)
 
 
 def get_workload(name: str) -> Workload:
@@ -472,7 +637,16 @@ def get_workload(name: str) -> Workload:
 def workload_from_dict(d: dict[str, Any], name: str = "custom") -> Workload:
     """Build a workload from a mapping (e.g. a TOML table); ``base = "preset"`` starts
     from a preset and overrides its fields."""
-    known = set(NUMERIC_FIELDS) | {"name", "precision", "gated_ffn", "causal", "unit", "base"}
+    known = set(NUMERIC_FIELDS) | {
+        "name",
+        "precision",
+        "gated_ffn",
+        "causal",
+        "unit",
+        "base",
+        "attention",
+        "family",
+    }
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"unknown workload field(s) {sorted(unknown)}; allowed: {sorted(known)}")

@@ -8,8 +8,21 @@ import json
 
 from perfmodel import training as tr
 from perfmodel import workloads as wl
+from perfmodel.training.fit import prediction_band
 
-_SIZE_FLAGS = ("layers", "hidden", "ffn", "heads", "kv_heads", "seq", "vocab")
+_SIZE_FLAGS = (
+    "layers",
+    "hidden",
+    "ffn",
+    "heads",
+    "kv_heads",
+    "seq",
+    "vocab",
+    "experts",
+    "top_k",
+    "moe_ffn",
+    "moe_layers",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,7 +94,7 @@ def parse_layout(text: str, n_chips: int) -> dict:
                 f"--layout item {part!r} must be key=value (keys: {', '.join(tr.LAYOUT_FIELDS)})"
             )
         k, v = (s.strip().lower() for s in part.split("=", 1))
-        k = {"v": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
+        k = {"v": "vpp", "vp": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
         if k not in tr.LAYOUT_FIELDS:
             raise ValueError(f"--layout key {k!r} is unknown; keys: {', '.join(tr.LAYOUT_FIELDS)}")
         if k == "recompute":
@@ -178,6 +191,7 @@ def run(args) -> int:
             w, args.chip, args.chips, precision=args.precision, global_batch=args.global_batch
         )
     d = res.to_dict()
+    d["cv_error_pct"] = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -201,9 +215,15 @@ def run(args) -> int:
         "layout: "
         + " ".join(f"{k}={('on' if v else 'off') if k == 'sp' else v}" for k, v in lay.items())
     )
+    band = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
+    band_txt = (
+        f" (CV error ±{band:.0f}% for {res.chip}/{res.precision} {'moe' if w.is_moe else 'dense'})"
+        if band is not None
+        else " (no cross-validated error band for this chip)"
+    )
     print(
         f"step time {res.step_time_s:.3f} s | {rate:,.0f} {unit}/s | {rate / n:,.1f} "
-        f"{unit}/s per chip | MFU {100 * res.mfu:.1f}%"
+        f"{unit}/s per chip{band_txt} | MFU {100 * res.mfu:.1f}%"
     )
     m = res.memory
     print(

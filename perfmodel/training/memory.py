@@ -18,47 +18,89 @@ def _weight_bytes(precision: str) -> float:
 
 
 def activation_bytes_per_layer(w: Workload, lay: Layout):
-    """Stored activations of one layer for one micro-batch on one rank (byte).
+    """Stored activations of the average block for one micro-batch on one rank (byte).
 
     Per token x hidden (flash attention, no dropout; ``r = ffn/hidden``; ``g`` = 2 if
-    gated; ``e`` = 1 byte for FP8 matmul inputs, else 2): norm inputs 2+2, QKV input e,
+    gated; ``e`` = 1 byte for FP8/FP4 matmul inputs, else 2): norm inputs 2+2, QKV input e,
     Q 2, K and V 2 kv/heads each, O 2, FFN-up input e, FFN-up output 2 g r, FFN-down
-    input e r. With sequence parallel everything is divided by tp; without, the norm
-    inputs and the QKV/FFN-up inputs are replicated. ``selective`` recomputes norms, the
-    FFN activation and the attention core, dropping the QKV/FFN-up/FFN-down inputs;
-    ``full`` keeps only the layer input (2, divided by tp with SP).
+    input e r. An MoE block stores, per routed copy (``k`` = top-k), the dispatched
+    input e, the expert up output 2 g r_e and the down input e r_e (``r_e`` =
+    moe_ffn/hidden), plus the router input 2; a Mamba-2 block its in-projection input
+    e and output ``2 (2 r_m)`` and the out-projection input e r_m (``r_m`` =
+    inner/hidden). Each part is weighted by its share of the blocks. With sequence
+    parallel everything is divided by tp; without, the norm inputs and the
+    QKV/FFN-up inputs are replicated. ``selective`` recomputes norms, the FFN
+    activations and the attention core, dropping the QKV/FFN-up/FFN-down inputs;
+    ``full`` keeps only the block input (2, divided by tp with SP).
     """
-    e = 1.0 if w.precision == "fp8" else 2.0
+    fa, fm, fd, fe = wl._fractions(w)
+    e = 1.0 if w.precision in ("fp8", "fp4") else 2.0
     r = w.ffn / w.hidden
+    re_ = w.moe_ffn / w.hidden
+    rs = w.shared_ffn / w.hidden
+    rm = w.mamba_inner / w.hidden
     g = 2.0 if w.gated_ffn else 1.0
-    kvr = w.kv_heads / w.heads
+    kvr = w.kv_dim / w.hidden
+    qr = w.heads * w.head_dim / w.hidden
     sbh = lay.mb * w.seq / lay.cp * w.hidden
     t = lay.tp
     sp = lay.sp > 0
-    replicated = 4.0 + 2.0 * e  # norm inputs, QKV and FFN-up inputs
-    sharded = 2.0 + 4.0 * kvr + 2.0 + 2.0 * g * r + e * r
+    k = w.top_k
+    replicated = 2.0 * fa + 2.0 * (fd + fe) + e * (fa + fd + fe + fm)  # norms, GEMM inputs
+    attn = fa * (2.0 * qr + 4.0 * kvr + 2.0 * qr)
+    dense = fd * (2.0 * g * r + e * r)
+    moe = fe * (k * (e + 2.0 * g * re_ + e * re_) + 2.0 * g * rs + e * rs + 2.0)
+    mamba = fm * (4.0 * rm + e * rm)
+    sharded = attn + dense + moe + mamba
     none = jnp.where(sp, (replicated + sharded) / t, replicated + sharded / t)
-    sel_rep = 4.0
-    sel_sh = sharded - e * r
+    sel_rep = 2.0 * fa + 2.0 * (fd + fe)
+    sel_sh = sharded - e * (fd * r + fe * (k * (1.0 + re_) + rs) + fm * rm)
     selective = jnp.where(sp, (sel_rep + sel_sh) / t, sel_rep + sel_sh / t)
     full = jnp.where(sp, 2.0 / t, 2.0)
     per = jnp.where(lay.recompute == 0, none, jnp.where(lay.recompute == 1, selective, full))
     return sbh * per, sbh * none
 
 
-def memory_per_device(w: Workload, lay: Layout):
-    """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``."""
-    t, p, d = lay.tp, lay.pp, lay.dp
-    m = w.global_batch / (d * lay.mb)
-    stage_params = w.layers / p * wl.layer_params(w) + jnp.where(
+def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
+    """Parameters one device holds (count), ``(dense, experts)``: the layers of its
+    pipeline stage sliced over tp (routed experts also over ep), plus the embedding
+    (first stage) or head (last stage; both when pp = 1)."""
+    t, p = lay.tp, lay.pp
+    ends = jnp.where(
         p > 1,
         jnp.maximum(wl.embedding_params(w), wl.head_params(w)),
         wl.embedding_params(w) + wl.head_params(w),
     )
-    per_dev = stage_params / t
-    weights = per_dev * _weight_bytes(w.precision) / jnp.where(lay.zero >= 3, d, 1.0)
-    grads = per_dev * 4.0 / jnp.where(lay.zero >= 2, d, 1.0)
-    opt = per_dev * 12.0 / jnp.where(lay.zero >= 1, d, 1.0)
+    fe = wl._fractions(w)[3]
+    dense = (w.layers / p * wl.dense_layer_params(w) + ends) / t
+    experts = w.layers / p * fe * wl.expert_params(w) / (t * lay.ep)
+    return dense, experts
+
+
+def memory_per_device(w: Workload, lay: Layout):
+    """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``.
+
+    As Megatron-Core lays it out: bf16 weights, fp32 main gradients (4 byte/param) and
+    Adam's fp32 master copy + 2 moments (12 byte/param). The distributed optimizer
+    (ZeRO-1) shards the optimizer state over the ``dp x cp`` group (routed experts over
+    their expert-data-parallel group ``dp x cp / ep``); ZeRO-2 also the gradients,
+    ZeRO-3 (FSDP) also the weights. FP8/FP4 recipes keep the bf16 weights (the
+    low-precision copies are transient)."""
+    t, p, d = lay.tp, lay.pp, lay.dp
+    m = w.global_batch / (d * lay.mb)
+    dense, experts = stage_params_per_device(w, lay)
+    g_dense = d * lay.cp
+    g_exp = jnp.maximum(g_dense / lay.ep, 1.0)
+
+    def sharded(bytes_per, stage):
+        return bytes_per * (
+            dense / jnp.where(lay.zero >= stage, g_dense, 1.0)
+            + experts / jnp.where(lay.zero >= stage, g_exp, 1.0)
+        )
+
+    weights = sharded(_weight_bytes(w.precision), 3)
+    grads = sharded(4.0, 2)
+    opt = sharded(12.0, 1)
     act_layer, act_full_layer = activation_bytes_per_layer(w, lay)
     inflight = jnp.where(
         p > 1, jnp.minimum(m, p) * jnp.where(lay.vpp > 1, 1.0 + (p - 1.0) / (p * lay.vpp), 1.0), 1.0

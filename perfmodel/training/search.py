@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from perfmodel import workloads as wl
-from perfmodel.hardware import Chip, load_catalog
+from perfmodel.hardware import PRECISION_INDEX, Chip, load_catalog
 from perfmodel.training.step import _jit_step, get_network, step_time
 from perfmodel.training.types import (
     LAYOUT_FIELDS,
@@ -53,6 +53,7 @@ def layout_grid(
     sp: tuple[int, ...] = (0, 1),
     zero: tuple[int, ...] = ZERO_CHOICES,
     max_cp: int = 16,
+    max_ep: int = 256,
 ) -> dict[str, np.ndarray]:
     """Every layout of ``w`` on ``n_chips`` chips as numpy columns (one row a layout).
 
@@ -105,7 +106,26 @@ def layout_grid(
         b = base[keep]
         ext.append(np.column_stack([b, np.full((len(b), 3), (sp, rc, z), np.float64)]))
     g = np.concatenate(ext) if ext else np.zeros((0, 9))
+    g = _with_ep(g, int(float(w.experts)), max_ep)
     return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
+
+
+EP_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def _with_ep(g: np.ndarray, experts: int, max_ep: int) -> np.ndarray:
+    """Append the expert-parallel column: 1 for a dense model; for an MoE model every
+    power of two up to ``max_ep`` dividing the experts and ``dp x cp``."""
+    if experts <= 0:
+        return np.column_stack([g, np.ones(len(g))])
+    dpcp = g[:, 2] * g[:, 3]
+    out = []
+    for ep in EP_CHOICES:
+        if ep > max_ep or experts % ep:
+            continue
+        keep = np.mod(dpcp, ep) == 0
+        out.append(np.column_stack([g[keep], np.full(int(keep.sum()), float(ep))]))
+    return np.concatenate(out) if out else np.zeros((0, 10))
 
 
 def _max_tp(net) -> int:
@@ -276,6 +296,11 @@ def _prepare(workload, chip_key, n_chips, precision, catalog, chip=None, global_
     cat = catalog or load_catalog()
     key = cat.resolve(chip_key)
     c = cat.chip(key) if chip is None else chip
+    if w.precision == "fp4" and float(c.peak_flops_per_s[PRECISION_INDEX["fp4"]]) <= 0:
+        raise ValueError(
+            f"precision 'fp4' is not supported by chip '{key}' (it has no FP4 tensor rate); "
+            "use fp8 or bf16"
+        )
     return w, key, c, get_network(key, cat)
 
 
@@ -387,6 +412,15 @@ def evaluate_layout(
         raise ValueError(f"global batch {gbs} must be divisible by dp*mb = {ld['dp']}*{ld['mb']}")
     if int(w.heads) % ld["tp"]:
         raise ValueError(f"tp = {ld['tp']} must divide the number of heads {int(w.heads)}")
+    experts = int(float(w.experts))
+    if ld["ep"] > 1 and experts == 0:
+        raise ValueError(
+            f"layout field 'ep' = {ld['ep']} needs an MoE workload; {w.name} is dense (ep must be 1)"
+        )
+    if experts and experts % ld["ep"]:
+        raise ValueError(
+            f"layout field 'ep' = {ld['ep']} must divide the {experts} experts of {w.name}"
+        )
     res = _result(w, key, c, net, lay, n_chips, eff)
     if require_fit and not res.fits:
         raise ValueError(

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from perfmodel import roofline as rf
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip
-from perfmodel.training.memory import _weight_bytes, memory_per_device
+from perfmodel.training.memory import _weight_bytes, memory_per_device, stage_params_per_device
 from perfmodel.training.types import (
     Layout,
     StepResult,
@@ -53,16 +53,40 @@ def _collective(kind, nbytes, group, net, members_per_domain, smooth=False):
 
 
 def _ops_time(ops, chip: Chip, eff: rf.Efficiency, smooth: bool):
-    return [rf.op_time(o, chip, eff, smooth=smooth).time_s for o in ops]
+    # an op a block does not have (zero FLOPs and bytes) costs nothing, not its overhead
+    # (sizes are floored at 1 so that smooth gradients stay finite)
+    out = []
+    for o in ops:
+        present = (o.flops > 0) | (o.bytes > 0)
+        o1 = o.replace(
+            flops=jnp.maximum(o.flops, 1.0),
+            bytes=jnp.maximum(o.bytes, 1.0),
+            working_set_bytes=jnp.maximum(o.working_set_bytes, 1.0),
+        )
+        out.append(rf.op_time(o1, chip, eff, smooth=smooth).time_s * present)
+    return out
 
 
 def _chip_efficiency(w: Workload, te: TrainEfficiency) -> rf.Efficiency:
     eff = te.roofline
-    if w.precision == "fp8":
-        eff = eff.replace(
-            compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.fp8_matmul)
-        )
+    scale = {"fp8": te.fp8_matmul, "fp4": te.fp4_matmul}.get(w.precision)
+    if scale is not None:
+        eff = eff.replace(compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(scale))
     return eff
+
+
+def power_throttle(chip: Chip, te: TrainEfficiency):
+    """Clock factor under sustained full tensor load: ``min(1, TDP / (bf16 peak x
+    tensor_j_per_flop))`` (1 where ``tensor_j_per_flop`` is 0)."""
+    draw = chip.peak_flops_per_s[PRECISION_INDEX["bf16"]] * te.tensor_j_per_flop
+    return jnp.where(draw > 0, jnp.minimum(1.0, chip.tdp_w / jnp.maximum(draw, 1e-30)), 1.0)
+
+
+#: Indices into :func:`perfmodel.workloads.layer_ops` recomputed by ``selective``:
+#: norms, attention core, the FFN and expert activations.
+SELECTIVE_OPS = (0, wl.ATTENTION_OP_INDEX, 5, 7, 14)
+#: The routed experts' grouped GEMMs (their efficiency is ``moe_gemm`` x matmul).
+ROUTED_GEMM_OPS = (13, 15)
 
 
 def _max(a, b, smooth):
@@ -92,6 +116,12 @@ def step_time(
     """
     te = default_efficiency() if eff is None else eff
     reff = _chip_efficiency(w, te)
+    thr = power_throttle(chip, te)
+    tensor = jnp.zeros(reff.compute.shape).at[rf.OP_KIND_INDEX["matmul"]].set(1.0)
+    tensor = (
+        tensor.at[rf.OP_KIND_INDEX["attention"]].set(1.0).at[rf.OP_KIND_INDEX["conv2d"]].set(1.0)
+    )
+    reff = reff.replace(compute=reff.compute * (1.0 + tensor * (thr - 1.0)))
     t, p, d, c, b, v = lay.tp, lay.pp, lay.dp, lay.cp, lay.mb, lay.vpp
     n = t * p * d * c
     n_chips = n if n_chips is None else _f(n_chips)
@@ -99,11 +129,22 @@ def step_time(
     act_b = 4.0 if w.precision in ("fp32", "tf32") else 2.0  # activations exchanged in 16 bit
 
     # ---- compute per layer (one micro-batch, one rank) ----
-    ops = wl.layer_ops(w, b, t, c, lay.sp)
+    ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep)
     times = _ops_time(ops, chip, reff, smooth)
-    layer_fwd = sum(times)
-    # selective: attention core + norms + FFN activation (indices 0, 2, 5, 7)
-    sel = times[0] + times[wl.ATTENTION_OP_INDEX] + times[5] + times[7]
+    moe_eff = reff.replace(
+        compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm)
+    )
+    for i in ROUTED_GEMM_OPS:
+        times[i] = _ops_time([ops[i]], chip, moe_eff, smooth)[0]
+    if w.precision in ("fp8", "fp4"):
+        # amax + cast (+ transposed copy) of every GEMM input: memory passes, bf16 in,
+        # 8 bit out, counted per forward; the backward's share is in quant_passes
+        q = rf.elementwise(wl.gemm_input_elements(w, b, t, c), "bf16", inputs=1, outputs=1)
+        quant = te.quant_passes * _ops_time([q], chip, reff, smooth)[0]
+    else:
+        quant = 0.0
+    layer_fwd = sum(times) + quant
+    sel = sum(times[i] for i in SELECTIVE_OPS)
     rec = jnp.where(lay.recompute == 2, layer_fwd, jnp.where(lay.recompute == 1, sel, 0.0))
     stem, stem_on = wl.stem_op(w, b, c)
     head_fwd = (
@@ -134,6 +175,14 @@ def step_time(
         2.0 * ag_kv + rs_kv + jnp.where(lay.recompute == 2, ag_kv, 0.0)
     )
 
+    # ---- EP: all-to-all dispatch and combine of the routed copies, forward + backward ----
+    fe = wl._fractions(w)[3]
+    a2a_bytes = jnp.where(lay.sp > 0, tok / t, tok) * w.top_k * w.hidden * act_b
+    mpd_ep = jnp.clip(jnp.floor(domain / t), 1.0, lay.ep)
+    a2a = coll("all_to_all", a2a_bytes, lay.ep, members_per_domain=mpd_ep)
+    n_a2a = 4.0 + jnp.where(lay.recompute == 2, 2.0, 0.0)
+    ep_layer = (1.0 - te.ep_overlap) * fe * n_a2a * a2a
+
     # ---- PP ----
     p2p_bytes = act_bytes / t
     cross = t * c * d >= domain
@@ -150,23 +199,26 @@ def step_time(
     # the slowest stage runs L/p layers plus the head.
     compute_mb = lps * 3.0 * layer_fwd + 3.0 * head_fwd
     rec_mb = lps * rec
-    comm_mb = lps * (tp_layer + cp_layer)
+    comm_mb = lps * (tp_layer + cp_layer + ep_layer)
     t_mb = compute_mb + rec_mb + comm_mb + pp_mb
     n_slots = m + (p - 1.0) / v
     pipeline = n_slots * t_mb
     bubble = (p - 1.0) / v * t_mb
 
     # ---- DP ----
-    stage_params = (
-        w.layers / p * wl.layer_params(w) + (wl.embedding_params(w) + wl.head_params(w)) / p
-    )
-    per_dev = stage_params / t
-    g_bytes = per_dev * te.grad_comm_bytes
-    w_bytes = per_dev * _weight_bytes(w.precision)
+    dense_p, expert_p = stage_params_per_device(w, lay)
+    wb = _weight_bytes(w.precision)
     mpd_dp = jnp.clip(jnp.floor(domain / (t * c)), 1.0, d)
-    ar_g = coll("all_reduce", g_bytes, d, members_per_domain=mpd_dp)
-    rs_g = coll("reduce_scatter", g_bytes, d, members_per_domain=mpd_dp)
-    ag_w = coll("all_gather", w_bytes, d, members_per_domain=mpd_dp)
+    g_dp, g_ep = d * c, jnp.maximum(d * c / lay.ep, 1.0)
+
+    def dp_coll(kind, per_param):
+        return coll(kind, dense_p * per_param, g_dp, members_per_domain=mpd_dp) + coll(
+            kind, expert_p * per_param, g_ep, members_per_domain=jnp.minimum(mpd_dp, g_ep)
+        )
+
+    ar_g = dp_coll("all_reduce", te.grad_comm_bytes)
+    rs_g = dp_coll("reduce_scatter", te.grad_comm_bytes)
+    ag_w = dp_coll("all_gather", wb)
     bwd_win = lps * 2.0 * layer_fwd
     fwd_win = lps * layer_fwd
     tail = te.dp_tail
@@ -175,10 +227,12 @@ def step_time(
     per_mb3 = 2.0 * ag_w + rs_g
     exp3 = m * _max(per_mb3 - (compute_mb + rec_mb), tail * per_mb3, smooth)
     dp_exposed = jnp.where(lay.zero == 0, exp0, jnp.where(lay.zero == 3, exp3, exp12))
-    dp_exposed = jnp.where(d > 1, dp_exposed, 0.0)
+    dp_exposed = jnp.where(d * c > 1, dp_exposed, 0.0)
 
     # ---- optimizer ----
-    owned = per_dev / jnp.where(lay.zero >= 1, d, 1.0)
+    owned = dense_p / jnp.where(lay.zero >= 1, g_dp, 1.0) + expert_p / jnp.where(
+        lay.zero >= 1, g_ep, 1.0
+    )
     opt_s = owned * 32.0 / (chip.mem_bytes_per_s[1] * te.roofline.memory[1])
 
     step = pipeline + dp_exposed + opt_s + te.step_overhead_s
@@ -193,6 +247,7 @@ def step_time(
         & (jnp.abs(m - jnp.round(m)) < 1e-9)
         & (m >= 1)
         & (jnp.abs(w.heads / t - jnp.round(w.heads / t)) < 1e-9)
+        & (jnp.abs(d * c / lay.ep - jnp.round(d * c / lay.ep)) < 1e-9)
         & (v >= 1)
         & ((v == 1) | (p > 1))
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import flax.struct
@@ -10,7 +13,7 @@ import jax.numpy as jnp
 from perfmodel import roofline as rf
 
 RECOMPUTE = ("none", "selective", "full")
-LAYOUT_FIELDS = ("tp", "pp", "dp", "cp", "mb", "vpp", "sp", "recompute", "zero")
+LAYOUT_FIELDS = ("tp", "pp", "dp", "cp", "mb", "vpp", "sp", "recompute", "zero", "ep")
 
 
 def _f(x):
@@ -30,6 +33,8 @@ class Layout:
     mb: micro-batch (samples). vpp: virtual pipeline stages per device (1 = plain 1F1B).
     sp: sequence parallel on (1) or off (0). recompute: 0 none, 1 selective, 2 full.
     zero: ZeRO stage 0-3 over DP (1 = distributed optimizer, 3 = FSDP).
+    ep: expert parallel size (MoE): the routed experts are split over ``ep`` ranks of
+    the ``dp x cp`` group (Megatron-Core's expert-model-parallel group; 1 for dense).
     """
 
     tp: jnp.ndarray
@@ -41,6 +46,7 @@ class Layout:
     sp: jnp.ndarray
     recompute: jnp.ndarray
     zero: jnp.ndarray
+    ep: jnp.ndarray = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
@@ -59,9 +65,10 @@ def make_layout(
     sp: bool | int = False,
     recompute: str | int = "none",
     zero: int = 1,
+    ep: int = 1,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
-    vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp)
+    vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
     for k, v in vals.items():
         if (
             isinstance(v, bool)
@@ -80,6 +87,10 @@ def make_layout(
         raise ValueError(f"layout field 'zero' = {zero!r} must be 0, 1, 2 or 3")
     if sp not in (0, 1, True, False):
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
+    if (dp * cp) % ep:
+        raise ValueError(
+            f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts are split over the data-parallel ranks)"
+        )
     if vpp > 1 and pp == 1:
         raise ValueError(f"layout field 'vpp' = {vpp} needs pp > 1")
     return Layout(
@@ -107,6 +118,19 @@ class TrainEfficiency:
         communication buffers, allocator fragmentation).
       grad_comm_bytes: bytes per gradient element in the DP reduction (fp32).
       step_overhead_s: fixed time per optimizer step (s).
+      fp4_matmul: FP4 (NVFP4/MXFP4) GEMMs reach this fraction of the BF16 GEMM
+        efficiency, of the FP4 peak.
+      ep_overlap: fraction of the MoE all-to-all (dispatch and combine) hidden.
+      moe_gemm: the routed experts' grouped GEMMs reach this fraction of the dense
+        GEMM efficiency.
+      quant_passes: memory passes over each GEMM input per step that FP8/FP4 recipes add
+        (amax, cast, transposed copy for the backward GEMMs), in units of one
+        read-bf16-write-8-bit pass.
+      tensor_j_per_flop: energy of one BF16 tensor FLOP (J; an FP8 FLOP costs half, so
+        a chip's power at full tensor rate is ``bf16 peak x this`` at any precision).
+        Where that exceeds the chip's TDP the clock drops and every tensor-core op
+        (GEMM, attention) slows by ``TDP / (bf16 peak x this)``: the sustained-power
+        limit under full tensor load. 0 = no limit.
     """
 
     roofline: rf.Efficiency
@@ -118,11 +142,109 @@ class TrainEfficiency:
     mem_usable: jnp.ndarray
     grad_comm_bytes: jnp.ndarray
     step_overhead_s: jnp.ndarray
+    fp4_matmul: jnp.ndarray = 1.0
+    ep_overlap: jnp.ndarray = 0.0
+    moe_gemm: jnp.ndarray = 1.0
+    quant_passes: jnp.ndarray = 0.0
+    tensor_j_per_flop: jnp.ndarray = 0.0
+
+
+#: The fitted efficiency parameters (``benchmarks/published_runs.py --fit`` writes it).
+FIT_FILE = Path(__file__).resolve().parent.parent / "data" / "training_fit.toml"
 
 
 def default_efficiency() -> TrainEfficiency:
-    """The ONE documented set of assumptions used for every prediction (no per-case
-    tuning; checked against the published runs in :data:`PUBLISHED_RUNS`):
+    """The ONE set of efficiency parameters used for every prediction: the least-squares
+    fit to the published runs stored in :data:`FIT_FILE` (with its date and the data it
+    came from). A missing or malformed file is an error, never a silent fallback."""
+    return _load_fit(str(FIT_FILE))
+
+
+@functools.lru_cache(maxsize=4)
+def fit_data(path: str | None = None) -> dict:
+    """The fit file as a mapping (parameters, meta, cross-validated error bands)."""
+    p = Path(path) if path else FIT_FILE
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"fitted training parameters {p} are missing; run benchmarks/published_runs.py --fit"
+        )
+    with p.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_fit(path: str) -> TrainEfficiency:
+    return efficiency_from_params(fit_data(path)["params"])
+
+
+#: Fitted parameters and where each lives in :class:`TrainEfficiency`.
+FIT_PARAMS = (
+    "matmul",
+    "attention",
+    "op_overhead_s",
+    "fp8_matmul",
+    "fp4_matmul",
+    "moe_gemm",
+    "quant_passes",
+    "tp_overlap",
+    "cp_overlap",
+    "ep_overlap",
+    "pp_overlap",
+    "dp_tail",
+    "dram",
+    "tensor_j_per_flop",
+)
+
+
+def efficiency_params(te: TrainEfficiency) -> dict[str, float]:
+    """The fitted parameters of ``te`` as a flat mapping (see :data:`FIT_PARAMS`)."""
+    r = te.roofline
+    return dict(
+        matmul=float(r.compute[0]),
+        attention=float(r.compute[1]),
+        op_overhead_s=float(r.overhead_s),
+        fp8_matmul=float(te.fp8_matmul),
+        fp4_matmul=float(te.fp4_matmul),
+        moe_gemm=float(te.moe_gemm),
+        quant_passes=float(te.quant_passes),
+        tp_overlap=float(te.tp_overlap),
+        cp_overlap=float(te.cp_overlap),
+        ep_overlap=float(te.ep_overlap),
+        pp_overlap=float(te.pp_overlap),
+        dp_tail=float(te.dp_tail),
+        dram=float(r.memory[1]),
+        tensor_j_per_flop=float(te.tensor_j_per_flop),
+    )
+
+
+def efficiency_from_params(p) -> TrainEfficiency:
+    """Build a :class:`TrainEfficiency` from the fitted parameters (a mapping or a dict
+    of traced scalars; jit/grad-friendly)."""
+    base = prior_efficiency()
+    g = lambda k: jnp.asarray(p[k], dtype=jnp.result_type(float))  # noqa: E731
+    r = base.roofline
+    comp = r.compute.at[0].set(g("matmul")).at[4].set(g("matmul")).at[1].set(g("attention"))
+    mem = r.memory.at[1].set(g("dram"))
+    return base.replace(
+        roofline=rf.Efficiency(comp, mem, g("op_overhead_s")),
+        fp8_matmul=g("fp8_matmul"),
+        fp4_matmul=g("fp4_matmul"),
+        moe_gemm=g("moe_gemm"),
+        quant_passes=g("quant_passes"),
+        tp_overlap=g("tp_overlap"),
+        cp_overlap=g("cp_overlap"),
+        ep_overlap=g("ep_overlap"),
+        pp_overlap=g("pp_overlap"),
+        dp_tail=g("dp_tail"),
+        tensor_j_per_flop=g("tensor_j_per_flop")
+        if "tensor_j_per_flop" in p
+        else base.tensor_j_per_flop,
+    )
+
+
+def prior_efficiency() -> TrainEfficiency:
+    """The documented starting point of the fit (the assumptions used before the
+    published-run fit existed):
 
     * matmul (and conv) 0.60 of dense peak: sustained GEMMs in real training, with the
       TP-sliced shapes and the clock drop of a 700 W H100 under full tensor load
@@ -145,6 +267,11 @@ def default_efficiency() -> TrainEfficiency:
         mem_usable=_f(0.95),
         grad_comm_bytes=_f(4.0),
         step_overhead_s=_f(0.0),
+        fp4_matmul=_f(1.0),
+        ep_overlap=_f(0.0),
+        moe_gemm=_f(1.0),
+        quant_passes=_f(0.0),
+        tensor_j_per_flop=_f(0.5e-12),
     )
 
 

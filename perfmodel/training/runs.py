@@ -1,0 +1,293 @@
+"""The published training runs the step model is fitted to, as model inputs.
+
+The rows are NVIDIA's NeMo / Megatron-Bridge performance-summary tables, shipped as
+``perfmodel/data/published_training_runs.toml`` (every row with its source URL and
+commit; the header states the conventions). :func:`load_runs` turns each row into a
+:class:`Run`: the workload preset (named as the row's ``model``) at the row's sequence
+length, global batch and precision, the chip, the layout, and the measured tokens/s per
+GPU. Rows the model cannot express are kept with the reason (:attr:`Run.excluded`),
+never silently dropped.
+
+Conventions applied (the page prints no more than this):
+
+* ``-1`` cells: ``vp`` -> 1 (no interleaving), ``cp``/``ep`` -> 1, ``fsdp`` -> 0.
+* ``dp = gpus / (tp pp cp)``; sequence parallel on whenever ``tp > 1`` (Megatron-Bridge
+  enables it with TP in every published recipe); distributed optimizer (ZeRO-1), or
+  FSDP (ZeRO-3) where ``fsdp > 0``.
+* Recomputation is not printed: the least of none / selective / full that fits the
+  memory model is taken (``Run.recompute``), and the count of each is reported.
+* Precisions: BF16 -> bf16; FP8, FP8-CS, MXFP8 and the block-scaled FP8 recipes ->
+  fp8 (the recipe is kept in :attr:`Run.recipe`); NVFP4 -> fp4; "unstated" rows are
+  excluded.
+* Identical rows printed on two pages (``dup_group`` or the same cells) count once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+
+from perfmodel import workloads as wl
+from perfmodel.hardware import load_catalog
+from perfmodel.training.memory import memory_per_device
+from perfmodel.training.published import PUBLISHED_RUNS, published_flops_per_token
+from perfmodel.training.step import get_network
+from perfmodel.training.types import make_layout
+
+RUNS_FILE = Path(__file__).resolve().parent.parent / "data" / "published_training_runs.toml"
+
+#: The table's ``gpu`` values -> catalog chip keys.
+CHIP_KEYS = {"h100": "h100_sxm", "b200": "b200", "gb200": "gb200"}
+#: Catalog chip -> generation (for the error tables).
+GENERATION = {
+    "a100_80gb": "ampere",
+    "h100_sxm": "hopper",
+    "h200": "hopper",
+    "b200": "blackwell",
+    "gb200": "blackwell",
+}
+
+
+def precision_of(printed: str) -> tuple[str | None, str]:
+    """(model precision or None if unusable, recipe label) of a row's ``precision``."""
+    p = printed.strip()
+    if p == "BF16":
+        return "bf16", "bf16"
+    if p == "NVFP4":
+        return "fp4", "nvfp4"
+    if p == "MXFP8":
+        return "fp8", "mxfp8"
+    if p == "FP8-CS":
+        return "fp8", "fp8-current"
+    if p.startswith("FP8 (") and "granularity" in p:
+        return "fp8", "fp8-block"
+    if p.startswith("FP8"):
+        return "fp8", "fp8"
+    return None, p
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One published row as model inputs (``excluded`` says why a row is not used)."""
+
+    index: int
+    model: str
+    family: str
+    kind: str
+    chip: str
+    gpus: int
+    precision: str
+    recipe: str
+    layout: dict[str, Any]
+    tokens_per_s_per_gpu: float
+    source: str
+    excluded: str = ""
+    recompute: str = "none"
+    fits: bool = True
+
+    @property
+    def generation(self) -> str:
+        return GENERATION.get(self.chip, self.chip)
+
+    @property
+    def scale(self) -> str:
+        return "<=64" if self.gpus <= 64 else ("<=256" if self.gpus <= 256 else ">256")
+
+
+def _cell(row: dict, key: str, default: int) -> int:
+    v = row.get(key, -1)
+    return default if v is None or v == -1 else int(v)
+
+
+def workload_for(run: Run) -> wl.Workload:
+    """The run's workload: its preset at the row's sequence, global batch, precision."""
+    w = wl.get_workload(run.model)
+    return w.replace(
+        seq=jnp.asarray(float(run.layout["seq"])),
+        global_batch=jnp.asarray(float(run.layout["global_batch"])),
+    ).with_precision(run.precision)
+
+
+def _dedupe_key(r: dict) -> tuple:
+    cells = ("model", "gpu", "precision", "gpus", "global_batch", "micro_batch", "seq")
+    cells += ("tp", "pp", "cp", "ep", "vp", "fsdp", "tokens_per_s_per_gpu")
+    return tuple(r.get(k) for k in cells)
+
+
+@functools.lru_cache(maxsize=2)
+def load_runs(path: str | None = None) -> tuple[Run, ...]:
+    """Every row of the published-runs file as a :class:`Run` (excluded ones included)."""
+    p = Path(path) if path else RUNS_FILE
+    with p.open("rb") as fh:
+        rows = tomllib.load(fh)["run"]
+    cat = load_catalog()
+    seen: set[tuple] = set()
+    out: list[Run] = []
+    for i, r in enumerate(rows):
+        prec, recipe = precision_of(r["precision"])
+        chip = CHIP_KEYS.get(r["gpu"], r["gpu"])
+        tp, pp, cp = _cell(r, "tp", 1), _cell(r, "pp", 1), _cell(r, "cp", 1)
+        ep, vp, fsdp = _cell(r, "ep", 1), _cell(r, "vp", 1), _cell(r, "fsdp", 0)
+        gpus = int(r["gpus"])
+        lay = dict(
+            tp=tp,
+            pp=pp,
+            cp=cp,
+            ep=ep,
+            vpp=vp,
+            mb=_cell(r, "micro_batch", 1),
+            global_batch=int(r["global_batch"]),
+            seq=int(r["seq"]),
+            sp=tp > 1,
+            zero=3 if fsdp > 0 else 1,
+        )
+        base = dict(
+            index=i,
+            model=r["model"],
+            chip=chip,
+            gpus=gpus,
+            precision=prec or "",
+            recipe=recipe,
+            layout=lay,
+            tokens_per_s_per_gpu=float(r["tokens_per_s_per_gpu"]),
+            source=r.get("source_url", ""),
+        )
+        why = ""
+        family = kind = "?"
+        try:
+            w0 = wl.get_workload(r["model"])
+            family, kind = w0.family, ("moe" if w0.is_moe else "dense")
+        except KeyError:
+            why = f"no preset for model {r['model']!r}"
+        key = _dedupe_key(r)
+        if key in seen:
+            why = why or "duplicate of an earlier row"
+        seen.add(key)
+        if prec is None:
+            why = why or f"precision {r['precision']!r} not stated"
+        if gpus % (tp * pp * cp):
+            why = why or f"gpus {gpus} not divisible by tp*pp*cp = {tp * pp * cp}"
+        if r["tokens_per_s_per_gpu"] in (-1, None):
+            why = why or "no tokens/s printed"
+        if why:
+            out.append(Run(family=family, kind=kind, excluded=why, **base))
+            continue
+        dp = gpus // (tp * pp * cp)
+        lay["dp"] = dp
+        if lay["global_batch"] % (dp * lay["mb"]):
+            out.append(
+                Run(
+                    family=family,
+                    kind=kind,
+                    excluded=f"global batch {lay['global_batch']} not divisible by dp*mb = {dp}*{lay['mb']}",
+                    **base,
+                )
+            )
+            continue
+        if (dp * cp) % ep:
+            out.append(
+                Run(
+                    family=family,
+                    kind=kind,
+                    excluded=f"ep {ep} does not divide dp*cp {dp * cp}",
+                    **base,
+                )
+            )
+            continue
+        run = Run(family=family, kind=kind, **base)
+        try:
+            rc, fits = _least_recompute(run, cat)
+        except (ValueError, KeyError) as e:
+            out.append(dataclasses.replace(run, excluded=f"model cannot express it: {e}"))
+            continue
+        out.append(dataclasses.replace(run, recompute=rc, fits=fits))
+    return tuple(out)
+
+
+def layout_of(run: Run, recompute: str | None = None):
+    """The run's :class:`perfmodel.training.Layout`."""
+    L = run.layout
+    return make_layout(
+        tp=L["tp"],
+        pp=L["pp"],
+        dp=L["dp"],
+        cp=L["cp"],
+        mb=L["mb"],
+        vpp=L["vpp"],
+        sp=L["sp"],
+        recompute=recompute or run.recompute,
+        zero=L["zero"],
+        ep=L["ep"],
+    )
+
+
+def _least_recompute(run: Run, cat) -> tuple[str, bool]:
+    w = workload_for(run)
+    chip = cat.chip(run.chip)
+    cap = float(chip.mem_bytes[1]) * 0.95
+    for rc in ("none", "selective", "full"):
+        total = float(memory_per_device(w, layout_of(run, rc))[4])
+        if total <= cap:
+            return rc, True
+    return "full", False
+
+
+@functools.lru_cache(maxsize=1)
+def other_runs() -> tuple[Run, ...]:
+    """The runs of :data:`perfmodel.training.PUBLISHED_RUNS` (MLPerf, the Llama 3 paper,
+    Megatron-LM at up to 16,384 GPUs, A100 included), converted from TFLOP/s in each
+    publication's FLOP convention to tokens/s per GPU, with their stated layouts."""
+    cat = load_catalog()
+    out = []
+    for j, c in enumerate(PUBLISHED_RUNS):
+        w = wl.get_workload(c["workload"])
+        conv = float(published_flops_per_token(w, c["convention"]))
+        L = dict(c["layout"])
+        lay = dict(
+            tp=L["tp"],
+            pp=L["pp"],
+            cp=L.get("cp", 1),
+            ep=1,
+            vpp=L.get("vpp", 1),
+            mb=L["mb"],
+            dp=L["dp"],
+            global_batch=int(float(w.global_batch)),
+            seq=int(float(w.seq)),
+            sp=bool(L.get("sp", 0)),
+            zero=L.get("zero", 1),
+        )
+        run = Run(
+            index=10_000 + j,
+            model=c["workload"],
+            family=w.family,
+            kind="dense",
+            chip=cat.resolve(c["chip"]),
+            gpus=int(c["n"]),
+            precision=w.precision,
+            recipe=w.precision,
+            layout=lay,
+            tokens_per_s_per_gpu=c["tflops_per_gpu"] * 1e12 / conv,
+            source=c["source"],
+            recompute=L.get("recompute", "none"),
+        )
+        total = float(memory_per_device(workload_for(run), layout_of(run))[4])
+        fits = total <= float(cat.chip(run.chip).mem_bytes[1]) * 0.95
+        out.append(dataclasses.replace(run, fits=fits))
+    return tuple(out)
+
+
+def used_runs(runs=None) -> tuple[Run, ...]:
+    """The runs the fit uses (not excluded): the NeMo / Megatron-Bridge rows and
+    :func:`other_runs`."""
+    if runs is None:
+        runs = load_runs() + other_runs()
+    return tuple(r for r in runs if not r.excluded)
+
+
+def network_of(run: Run, cat=None):
+    return get_network(run.chip, cat)

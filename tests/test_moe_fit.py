@@ -1,0 +1,136 @@
+"""MoE workloads, expert parallelism, FP4 and the published-run fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfmodel import training as tr
+from perfmodel import workloads as wl
+from perfmodel.cli import main
+from perfmodel.hardware import load_catalog
+from perfmodel.training import fit as F
+from perfmodel.training import runs as R
+
+CAT = load_catalog()
+
+
+def test_deepseek_v3_parameter_counts():
+    # DeepSeek-V3 technical report (arXiv:2412.19437): 671B total, 37B activated per
+    # token (both counts include the MTP module's 14B-ish only in the 685B figure).
+    w = wl.get_workload("deepseek-v3")
+    total = float(wl.param_count(w)) / 1e9
+    active = float(wl.active_param_count(w)) / 1e9
+    assert total == pytest.approx(671, rel=0.03)
+    assert active == pytest.approx(37, rel=0.10)
+
+
+def test_qwen3_30b_a3b_parameter_counts():
+    # Qwen3 technical report: 30.5B total, 3.3B activated.
+    w = wl.get_workload("qwen3-30b-a3b")
+    assert float(wl.param_count(w)) / 1e9 == pytest.approx(30.5, rel=0.03)
+    assert float(wl.active_param_count(w)) / 1e9 == pytest.approx(3.3, rel=0.10)
+
+
+def test_dense_model_active_equals_total_hand_count():
+    # GPT-3 175B by hand: 96 layers x 12 d^2 (+ 2d norms... excluded from active) + V d
+    w = wl.get_workload("gpt3-175b")
+    d, L, V = 12288.0, 96.0, float(w.vocab)
+    assert float(wl.active_param_count(w)) == pytest.approx(L * 12 * d * d + V * d, rel=1e-12)
+    assert float(wl.param_count(w)) == pytest.approx(
+        L * (12 * d * d + 2 * d) + 2 * V * d + d, rel=1e-12
+    )
+
+
+def test_moe_flags_on_a_dense_preset_name_the_field(capsys):
+    rc = main(
+        ["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "8", "--experts", "8"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "top_k" in err[0]
+
+
+def test_ep_that_does_not_divide_the_experts(capsys):
+    rc = main(
+        [
+            "train",
+            "--workload",
+            "qwen3-30b-a3b",
+            "--chip",
+            "h100",
+            "--chips",
+            "16",
+            "--layout",
+            "tp=1,pp=1,ep=3",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "'ep'" in err[0]
+
+
+def test_ep_on_a_dense_workload(capsys):
+    rc = main(
+        ["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "8", "--layout", "ep=2"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "'ep'" in err[0]
+
+
+def test_fp4_on_a_chip_without_it(capsys):
+    rc = main(
+        ["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "8", "--precision", "fp4"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "fp4" in err[0]
+
+
+def test_qwen3_moe_ep8_layout_runs_and_all_to_all_costs_time():
+    r8 = tr.evaluate_layout("qwen3-30b-a3b", "h100", 16, dict(tp=1, pp=1, dp=16, ep=8, mb=1))
+    r1 = tr.evaluate_layout(
+        "qwen3-30b-a3b", "h100", 16, dict(tp=1, pp=1, dp=16, ep=1, mb=1), require_fit=False
+    )
+    assert r8.tokens_per_s > 0 and r8.layout["ep"] == 8
+    # experts split 8 ways hold 1/8 of the expert weights
+    assert r8.memory["weights_bytes"] < r1.memory["weights_bytes"]
+
+
+def test_expert_memory_splits_over_ep_exactly():
+    w = wl.get_workload("qwen3-30b-a3b")
+    lay1 = tr.make_layout(dp=8, ep=1)
+    lay8 = tr.make_layout(dp=8, ep=8)
+    d1, e1 = (float(x) for x in tr.memory.stage_params_per_device(w, lay1))
+    d8, e8 = (float(x) for x in tr.memory.stage_params_per_device(w, lay8))
+    assert d1 == pytest.approx(d8) and e1 == pytest.approx(8 * e8)
+
+
+def test_every_used_published_layout_fits_in_memory():
+    used = R.used_runs()
+    assert len(used) >= 150
+    # known misses (named in the benchmark and the README): FSDP rows of 0.5-1T-parameter
+    # models on 64 H100 whose optimizer state cannot fit without offload
+    misses = [r.index for r in used if not r.fits]
+    assert len(misses) <= 4, misses
+
+
+def test_exclusions_have_reasons():
+    for r in R.load_runs():
+        assert (r.excluded == "") or len(r.excluded) > 5
+
+
+def test_fit_jacobian_matches_finite_differences():
+    runs = [r for r in R.used_runs() if r.model == "llama3-8b"][:3]
+    prob = F.Problem(runs)
+    th = F.prior_theta()
+    jac = F._log_jac(prob, th)
+    for j in (0, 1, 7):  # matmul, attention, tp_overlap
+        h = 1e-5
+        tp, tm = th.copy(), th.copy()
+        tp[j] += h
+        tm[j] -= h
+        fd = (np.log(F._predict(prob, tp)) - np.log(F._predict(prob, tm))) / (2 * h)
+        np.testing.assert_allclose(jac[:, j], fd, rtol=1e-4, atol=1e-8)
+
+
+def test_prediction_band_is_a_cross_validated_number():
+    b = F.prediction_band("gb200", "fp8", "dense")
+    assert b is not None and 0 < b < 50
