@@ -246,4 +246,30 @@ by_id = {r.claim.id: r for r in results}
 div = by_id["12k-h100-diverted-to-x"].numbers["h100e_months"]
 assert div["best"] == 12000 * 3  # 12k H100 delayed 3 months = 36k H100e-months (identity)
 assert all(r.verdict in cl.VERDICTS for r in results)
+
+# %% [markdown]
+# ## How far to trust the workload figures
+# Every workload H100e is a ratio of two predictions of the training-step model. That
+# model is fitted to 168 published runs (NeMo / Megatron-Bridge, MLPerf, Llama 3,
+# Megatron-LM) and cross-validated: each row predicted by a fit that never saw it
+# (leave one chip out, leave one model family out, 5-fold). The shipped fit file carries
+# those errors; `benchmarks/published_runs.py --fit` recomputes them.
+
+# %%
+from perfmodel.training.fit import prediction_band
+from perfmodel.training.types import fit_data
+
+fd = fit_data()
+print(f"fit of {fd['meta']['date']} on {fd['meta']['rows_used']} runs ({fd['meta']['data']})")
+for scheme, s_ in fd["meta"]["cv"].items():
+    print(f"  {scheme:22s} mean |error| {s_['mean_abs_pct']:5.1f}%   max {s_['max_abs_pct']:6.1f}%")
+for chip_, prec_, kind_ in [
+    ("h100_sxm", "fp8", "dense"),
+    ("gb200", "fp8", "dense"),
+    ("gb200", "fp8", "moe"),
+    ("b200", "bf16", "moe"),
+]:
+    print(f"  CV band {chip_}/{prec_} {kind_}: ±{prediction_band(chip_, prec_, kind_):.0f}%")
+assert fd["meta"]["cv"]["5_fold"]["mean_abs_pct"] < 30
+
 print(f"\nnotebook ran in {time.perf_counter() - t_start:.0f} s")

@@ -82,7 +82,9 @@ def _kind(a) -> str:
 def compute(a) -> dict:
     """The equivalence the arguments ask for, as a JSON-able dict."""
     from perfmodel import equivalence as eq
+    from perfmodel import workloads as wl
     from perfmodel.hardware import load_catalog
+    from perfmodel.training.fit import prediction_band
 
     cat = load_catalog(*a.catalog)
     kind = _kind(a)
@@ -137,7 +139,14 @@ def compute(a) -> dict:
             mode=a.mode or "capacity",
             catalog=cat,
         )
-    return r.to_dict()
+    d = r.to_dict()
+    if kind in ("workload", "budget", "power"):
+        w = wl.get_workload(a.workload).with_precision(a.precision)
+        mk = "moe" if w.is_moe else "dense"
+        d["cv_error_pct"] = {
+            c: prediction_band(c, w.precision, mk) for c in dict.fromkeys((chip, "h100_sxm"))
+        }
+    return d
 
 
 def _fmt(v) -> str:
@@ -153,9 +162,17 @@ def run_equiv(a) -> int:
     if a.json:
         print(json.dumps(d, indent=2, default=float))
         return 0
+    band = d.get("cv_error_pct")
+    band_txt = (
+        "   (cross-validated tokens/s error: "
+        + ", ".join(f"{c} ±{v:.0f}%" for c, v in band.items() if v is not None)
+        + ")"
+        if band
+        else ""
+    )
     print(
         f"H100-equivalents ({d['kind']}):  best {_fmt(d['h100e'])}   "
-        f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}"
+        f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}{band_txt}"
     )
     print("assumptions:")
     for k, v in d["assumptions"].items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any, cast
 
 from perfmodel import training as tr
 from perfmodel import workloads as wl
@@ -147,8 +148,13 @@ def run(args) -> int:
         raise ValueError(f"--chips {args.chips} must be >= 1")
     if args.inference:
         prec = args.precision or "int8"
-        rate, info = tr.inference_throughput(
-            w, args.chip, args.chips, precision=prec, mode=args.inference, details=True
+        # details=True returns (rate, details); the unannotated return type is inferred as
+        # the union of both forms
+        rate, info = cast(
+            tuple[float, dict[str, Any]],
+            tr.inference_throughput(
+                w, args.chip, args.chips, precision=prec, mode=args.inference, details=True
+            ),
         )
         unit = "tokens" if w.unit == "token" else "samples"
         if args.json:

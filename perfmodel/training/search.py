@@ -246,6 +246,7 @@ def _result(
             "bubble_s",
             "tp_comm_s",
             "cp_comm_s",
+            "ep_comm_s",
             "pp_comm_s",
             "dp_comm_s",
             "optimizer_s",

@@ -260,6 +260,7 @@ def step_time(
         bubble_s=bubble,
         tp_comm_s=m * lps * tp_layer,
         cp_comm_s=m * lps * cp_layer,
+        ep_comm_s=m * lps * ep_layer,
         pp_comm_s=m * pp_mb,
         dp_comm_s=dp_exposed,
         optimizer_s=opt_s,

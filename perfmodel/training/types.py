@@ -287,6 +287,7 @@ class StepResult:
     bubble_s: jnp.ndarray
     tp_comm_s: jnp.ndarray
     cp_comm_s: jnp.ndarray
+    ep_comm_s: jnp.ndarray
     pp_comm_s: jnp.ndarray
     dp_comm_s: jnp.ndarray
     optimizer_s: jnp.ndarray
