@@ -21,6 +21,7 @@ Megatron 1T, Llama 3 8B/70B/405B, and ``video-driving`` (see :data:`VIDEO_DRIVIN
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -69,21 +70,21 @@ class Workload:
     global_batch: jnp.ndarray
     patch_dim: jnp.ndarray
     # ---- mixture of experts, attention variants and hybrid blocks (0 = not used) ----
-    experts: jnp.ndarray = 0.0
-    top_k: jnp.ndarray = 0.0
-    moe_ffn: jnp.ndarray = 0.0
-    shared_ffn: jnp.ndarray = 0.0
-    moe_layers: jnp.ndarray = 0.0
-    dense_layers: jnp.ndarray = -1.0
-    attention_layers: jnp.ndarray = -1.0
-    mamba_layers: jnp.ndarray = 0.0
-    mamba_inner: jnp.ndarray = 0.0
-    mamba_state: jnp.ndarray = 0.0
-    head_size: jnp.ndarray = 0.0
-    q_lora_rank: jnp.ndarray = 0.0
-    kv_lora_rank: jnp.ndarray = 0.0
-    rope_head_dim: jnp.ndarray = 0.0
-    v_head_dim: jnp.ndarray = 0.0
+    experts: jnp.ndarray | float = 0.0
+    top_k: jnp.ndarray | float = 0.0
+    moe_ffn: jnp.ndarray | float = 0.0
+    shared_ffn: jnp.ndarray | float = 0.0
+    moe_layers: jnp.ndarray | float = 0.0
+    dense_layers: jnp.ndarray | float = -1.0
+    attention_layers: jnp.ndarray | float = -1.0
+    mamba_layers: jnp.ndarray | float = 0.0
+    mamba_inner: jnp.ndarray | float = 0.0
+    mamba_state: jnp.ndarray | float = 0.0
+    head_size: jnp.ndarray | float = 0.0
+    q_lora_rank: jnp.ndarray | float = 0.0
+    kv_lora_rank: jnp.ndarray | float = 0.0
+    rope_head_dim: jnp.ndarray | float = 0.0
+    v_head_dim: jnp.ndarray | float = 0.0
     name: str = flax.struct.field(pytree_node=False, default="custom")
     precision: str = flax.struct.field(pytree_node=False, default="bf16")
     gated_ffn: bool = flax.struct.field(pytree_node=False, default=False)
@@ -114,16 +115,16 @@ class Workload:
         if precision is None or precision == self.precision:
             return self
         _check_precision(precision, allow_int8=True)
-        return self.replace(precision=precision)
+        return dataclasses.replace(self, precision=precision)
 
     def with_global_batch(self, global_batch: int | None) -> Workload:
         if global_batch is None:
             return self
         _check_pos_int("global_batch", global_batch)
-        return self.replace(global_batch=_f(global_batch))
+        return dataclasses.replace(self, global_batch=_f(global_batch))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: float(getattr(self, k)) for k in NUMERIC_FIELDS}
+        d: dict[str, Any] = {k: float(getattr(self, k)) for k in NUMERIC_FIELDS}
         d.update(
             name=self.name,
             precision=self.precision,
@@ -308,7 +309,7 @@ def activation_dtype(precision: str) -> str:
     return "bf16" if precision in ("fp8", "fp4") else precision
 
 
-def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep=1.0) -> list[rf.Op]:
+def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0) -> list[rf.Op]:
     """Forward ops of the average block for one micro-batch on one rank.
 
     The rank holds ``T = micro_batch * seq / cp`` tokens (context parallel splits the

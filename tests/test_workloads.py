@@ -132,7 +132,7 @@ def test_validation_messages():
     with pytest.raises(ValueError, match="kv_heads"):
         wl.make_workload(layers=2, hidden=64, heads=4, kv_heads=3)
     with pytest.raises(ValueError, match="precision"):
-        wl.make_workload(layers=2, hidden=64, heads=4, precision="fp4")
+        wl.make_workload(layers=2, hidden=64, heads=4, precision="fp2")
     with pytest.raises(KeyError, match="unknown workload"):
         wl.get_workload("gpt5")
     with pytest.raises(ValueError, match="unknown workload field"):

@@ -23,6 +23,7 @@ reused by every fold.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 from collections.abc import Sequence
@@ -74,8 +75,8 @@ class Problem:
         groups: dict[Any, list[int]] = {}
         items = []
         for i, r in enumerate(self.runs):
-            w = workload_for(r).replace(name="", family="")
-            chip = cat.chip(r.chip).replace(name="")
+            w = dataclasses.replace(workload_for(r), name="", family="")
+            chip = dataclasses.replace(cat.chip(r.chip), name="")
             net = get_network(r.chip, cat)
             lay = layout_of(r)
             x = (w, chip, net, lay, jnp.asarray(float(r.gpus)))
@@ -91,7 +92,7 @@ class Problem:
         self.measured = np.array([r.tokens_per_s_per_gpu for r in self.runs])
         self.gpus = np.array([float(r.gpus) for r in self.runs])
 
-    def predict(self, theta) -> jnp.ndarray:
+    def predict(self, theta) -> np.ndarray:
         """Predicted tokens/s per GPU of every run (jit-compiled per group)."""
         return _predict(self, jnp.asarray(theta))
 
@@ -154,7 +155,13 @@ def fit(
         return np.vstack([_log_jac(prob, th)[mask], wprior * np.diag(1.0 / scale)])
 
     sol = scipy.optimize.least_squares(
-        res, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale=scale, max_nfev=max_nfev
+        res,
+        x0,
+        jac=jac,  # pyright: ignore[reportArgumentType]  (scipy's stubs allow only str)
+        bounds=(lo, hi),
+        method="trf",
+        x_scale=scale,
+        max_nfev=max_nfev,
     )
     return sol.x
 

@@ -107,7 +107,8 @@ def _cell(row: dict, key: str, default: int) -> int:
 def workload_for(run: Run) -> wl.Workload:
     """The run's workload: its preset at the row's sequence, global batch, precision."""
     w = wl.get_workload(run.model)
-    return w.replace(
+    return dataclasses.replace(
+        w,
         seq=jnp.asarray(float(run.layout["seq"])),
         global_batch=jnp.asarray(float(run.layout["global_batch"])),
     ).with_precision(run.precision)
@@ -146,7 +147,7 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             sp=tp > 1,
             zero=3 if fsdp > 0 else 1,
         )
-        base = dict(
+        base: dict[str, Any] = dict(
             index=i,
             model=r["model"],
             chip=chip,

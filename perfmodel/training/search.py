@@ -97,14 +97,14 @@ def layout_grid(
                         rows.append((tp, pp, dp, cp, mb, v))
     base = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
     ext = []
-    for sp, rc, z in itertools.product(sp, rc_codes, zero):
+    for sp_on, rc, z in itertools.product(sp, rc_codes, zero):
         keep = np.ones(len(base), bool)
-        if sp:
+        if sp_on:
             keep &= base[:, 0] > 1
         if z:
             keep &= base[:, 2] > 1
         b = base[keep]
-        ext.append(np.column_stack([b, np.full((len(b), 3), (sp, rc, z), np.float64)]))
+        ext.append(np.column_stack([b, np.full((len(b), 3), (sp_on, rc, z), np.float64)]))
     g = np.concatenate(ext) if ext else np.zeros((0, 9))
     g = _with_ep(g, int(float(w.experts)), max_ep)
     return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
@@ -182,7 +182,7 @@ def evaluate_grid(
 ):
     """Throughput (units/s, 0 where the layout does not fit or is invalid), memory
     (byte) and the fit flag of every layout row, in one compiled call (numpy out)."""
-    w, chip = w.replace(name=""), chip.replace(name="")
+    w, chip = dataclasses.replace(w, name=""), dataclasses.replace(chip, name="")
     lay, n = _pad_grid(cols, np.asarray(ns, np.float64))
     out = _eval_grid(w, chip, net, lay, n, eff or default_efficiency())
     k = len(ns)
@@ -350,7 +350,7 @@ def best_layout(
             f"(global batch {int(w.global_batch)}, heads {int(w.heads)})"
         )
     lay, ns = _pad_grid(cols, np.full(k, float(n_chips)))
-    wa, ca = w.replace(name=""), c.replace(name="")
+    wa, ca = dataclasses.replace(w, name=""), dataclasses.replace(c, name="")
     t0 = time.perf_counter()
     compiled = _eval_grid.lower(wa, ca, net, lay, ns, eff).compile()
     t1 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -58,7 +59,8 @@ def _ops_time(ops, chip: Chip, eff: rf.Efficiency, smooth: bool):
     out = []
     for o in ops:
         present = (o.flops > 0) | (o.bytes > 0)
-        o1 = o.replace(
+        o1 = dataclasses.replace(
+            o,
             flops=jnp.maximum(o.flops, 1.0),
             bytes=jnp.maximum(o.bytes, 1.0),
             working_set_bytes=jnp.maximum(o.working_set_bytes, 1.0),
@@ -71,7 +73,9 @@ def _chip_efficiency(w: Workload, te: TrainEfficiency) -> rf.Efficiency:
     eff = te.roofline
     scale = {"fp8": te.fp8_matmul, "fp4": te.fp4_matmul}.get(w.precision)
     if scale is not None:
-        eff = eff.replace(compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(scale))
+        eff = dataclasses.replace(
+            eff, compute=eff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(scale)
+        )
     return eff
 
 
@@ -121,7 +125,7 @@ def step_time(
     tensor = (
         tensor.at[rf.OP_KIND_INDEX["attention"]].set(1.0).at[rf.OP_KIND_INDEX["conv2d"]].set(1.0)
     )
-    reff = reff.replace(compute=reff.compute * (1.0 + tensor * (thr - 1.0)))
+    reff = dataclasses.replace(reff, compute=reff.compute * (1.0 + tensor * (thr - 1.0)))
     t, p, d, c, b, v = lay.tp, lay.pp, lay.dp, lay.cp, lay.mb, lay.vpp
     n = t * p * d * c
     n_chips = n if n_chips is None else _f(n_chips)
@@ -131,8 +135,8 @@ def step_time(
     # ---- compute per layer (one micro-batch, one rank) ----
     ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep)
     times = _ops_time(ops, chip, reff, smooth)
-    moe_eff = reff.replace(
-        compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm)
+    moe_eff = dataclasses.replace(
+        reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm)
     )
     for i in ROUTED_GEMM_OPS:
         times[i] = _ops_time([ops[i]], chip, moe_eff, smooth)[0]
@@ -282,5 +286,11 @@ _jit_step_impl = jax.jit(step_time, static_argnames=("smooth",))
 def _jit_step(w, chip, net, lay, n, eff, smooth=False):
     # the preset name is static in the pytree: strip it so presets share compilations
     return _jit_step_impl(
-        w.replace(name=""), chip.replace(name=""), net, lay, n, eff, smooth=smooth
+        dataclasses.replace(w, name=""),
+        dataclasses.replace(chip, name=""),
+        net,
+        lay,
+        n,
+        eff,
+        smooth=smooth,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from pathlib import Path
@@ -46,10 +47,10 @@ class Layout:
     sp: jnp.ndarray
     recompute: jnp.ndarray
     zero: jnp.ndarray
-    ep: jnp.ndarray = 1.0
+    ep: jnp.ndarray | float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
+        d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
         d["recompute"] = RECOMPUTE[d["recompute"]]
         d["sp"] = bool(d["sp"])
         return d
@@ -142,11 +143,11 @@ class TrainEfficiency:
     mem_usable: jnp.ndarray
     grad_comm_bytes: jnp.ndarray
     step_overhead_s: jnp.ndarray
-    fp4_matmul: jnp.ndarray = 1.0
-    ep_overlap: jnp.ndarray = 0.0
-    moe_gemm: jnp.ndarray = 1.0
-    quant_passes: jnp.ndarray = 0.0
-    tensor_j_per_flop: jnp.ndarray = 0.0
+    fp4_matmul: jnp.ndarray | float = 1.0
+    ep_overlap: jnp.ndarray | float = 0.0
+    moe_gemm: jnp.ndarray | float = 1.0
+    quant_passes: jnp.ndarray | float = 0.0
+    tensor_j_per_flop: jnp.ndarray | float = 0.0
 
 
 #: The fitted efficiency parameters (``benchmarks/published_runs.py --fit`` writes it).
@@ -225,7 +226,8 @@ def efficiency_from_params(p) -> TrainEfficiency:
     r = base.roofline
     comp = r.compute.at[0].set(g("matmul")).at[4].set(g("matmul")).at[1].set(g("attention"))
     mem = r.memory.at[1].set(g("dram"))
-    return base.replace(
+    return dataclasses.replace(
+        base,
         roofline=rf.Efficiency(comp, mem, g("op_overhead_s")),
         fp8_matmul=g("fp8_matmul"),
         fp4_matmul=g("fp4_matmul"),
