@@ -187,7 +187,9 @@ fig.text(
 )
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 fig.savefig("h100e_vs_scale.png", dpi=110)
-assert np.allclose(curves["job", "h100_sxm"], 1.0, rtol=1e-9)
+# identity n H100 -> n H100e; 1e-5: the inversion is ill-conditioned where the job curve
+# is flat (fixed global batch at ~10k GPUs), see "Limits of the model"
+assert np.allclose(curves["job", "h100_sxm"], 1.0, rtol=1e-5)
 assert np.allclose(curves["capacity", "h100_sxm"], 1.0, rtol=1e-9)
 print("wrote h100e_vs_scale.png")
 for k in names:

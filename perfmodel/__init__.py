@@ -13,7 +13,10 @@ def _persistent_compile_cache() -> None:
     a cache directory already set by the user is left alone."""
     import os
 
-    if os.environ.get("PERFMODEL_JAX_CACHE", "1") == "0" or _jax.config.jax_compilation_cache_dir:
+    if (
+        os.environ.get("PERFMODEL_JAX_CACHE", "1") == "0"
+        or _jax.config.values["jax_compilation_cache_dir"]
+    ):
         return
     root = os.environ.get("PERFMODEL_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "perfmodel"

@@ -2,7 +2,7 @@
 
 Pipeline (``perfmodel calibrate`` and ``benchmarks/calibrate.py`` run the same code)::
 
-    kernels/ (checked, timed)  ──►  measured seconds per op   (KernelResult)
+    kernels (checked, timed)   ──►  measured seconds per op   (KernelResult)
     host spec (CPU only)       ──►  user catalog TOML entry  (host_measured)
     roofline.op_time(op, chip, Efficiency.default())  ──►  error before
     fit Efficiency on the training split (optax Adam, log-time error)
@@ -44,19 +44,29 @@ import math
 import os
 import platform
 import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.hardware import MEMORY_LEVELS as MEMORY_LEVELS_EFF
-from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip, read_toml
-from perfmodel.roofline import OP_KINDS, Efficiency, Op, op_time
+from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip
+from perfmodel.roofline import (
+    COMPUTE_EFF_RANGE,
+    MEMORY_EFF_RANGE,
+    OP_KINDS,
+    OVERHEAD_RANGE_S,
+    Efficiency,
+    Op,
+    efficiency_from_dict,
+    efficiency_to_dict,
+    load_calibration,
+    load_efficiency,
+    op_time,
+)
 
 DEFAULT_HOST_KEY = "host_measured"
 #: Which time of a kernel counts as measured: its fastest call, or the median repeat.
@@ -73,29 +83,6 @@ GPU_CHIPS: tuple[tuple[str, str], ...] = (
     ("a100", "a100_80gb"),
     ("mi300x", "mi300x"),
 )
-
-#: Allowed ranges of calibrated values (validated when loading a calibration file).
-COMPUTE_EFF_RANGE = (1e-4, 10.0)
-MEMORY_EFF_RANGE = (1e-4, 10.0)
-OVERHEAD_RANGE_S = (0.0, 1.0)
-
-
-def import_kernels():
-    """Import the top-level ``kernels`` package (it lives beside ``perfmodel`` in the
-    source tree and is not installed): add the source root to ``sys.path`` if needed."""
-    try:
-        import kernels
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parent.parent
-        if not (root / "kernels" / "__init__.py").exists():
-            raise ModuleNotFoundError(
-                "the 'kernels' package is not importable and was not found beside perfmodel "
-                f"in {root}; run from a source checkout of perfmodel"
-            ) from None
-        sys.path.insert(0, str(root))
-        import kernels
-    return kernels
-
 
 # --------------------------------------------------------------------------------------
 # Calibration files
@@ -125,17 +112,6 @@ def _toml_table(name: str, d: dict[str, Any]) -> str:
     return f"[{name}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in d.items())
 
 
-def efficiency_to_dict(eff: Efficiency) -> dict[str, Any]:
-    """Plain-float view of an :class:`Efficiency` (named by op kind and memory level)."""
-    c = np.asarray(eff.compute, dtype=float)
-    m = np.asarray(eff.memory, dtype=float)
-    return {
-        "compute": {k: float(c[i]) for i, k in enumerate(OP_KINDS)},
-        "memory": {k: float(m[i]) for i, k in enumerate(MEMORY_LEVELS_EFF)},
-        "overhead_s": float(np.asarray(eff.overhead_s)),
-    }
-
-
 def save_efficiency(
     eff: Efficiency,
     path: str | Path,
@@ -159,77 +135,6 @@ def save_efficiency(
         parts.append(_toml_table("errors", errors))
     p.write_text("\n".join(parts))
     return p
-
-
-def _check_range(path: str, field: str, v: Any, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{path}: field '{field}' must be a number, got {v!r}")
-    v = float(v)
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise ValueError(
-            f"{path}: field '{field}' = {v!r} is outside the allowed range [{lo:g}, {hi:g}]"
-        )
-    return v
-
-
-def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency:
-    """Validate and build an :class:`Efficiency` from the ``[efficiency]`` table; op kinds
-    or levels that are missing keep :meth:`Efficiency.default`."""
-    default = efficiency_to_dict(Efficiency.default())
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: [efficiency] must be a table")
-    unknown = set(d) - {"compute", "memory", "overhead_s"}
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
-            "allowed: compute, memory, overhead_s"
-        )
-    comp = dict(default["compute"])
-    for k, v in dict(d.get("compute", {})).items():
-        if k not in OP_KINDS:
-            raise ValueError(
-                f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}"
-            )
-        comp[k] = _check_range(where, f"efficiency.compute.{k}", v, *COMPUTE_EFF_RANGE)
-    mem = dict(default["memory"])
-    for k, v in dict(d.get("memory", {})).items():
-        if k not in MEMORY_LEVELS_EFF:
-            raise ValueError(
-                f"{where}: [efficiency] memory.{k}: unknown memory level; "
-                f"known: {MEMORY_LEVELS_EFF}"
-            )
-        mem[k] = _check_range(where, f"efficiency.memory.{k}", v, *MEMORY_EFF_RANGE)
-    ovh = _check_range(
-        where,
-        "efficiency.overhead_s",
-        d.get("overhead_s", default["overhead_s"]),
-        *OVERHEAD_RANGE_S,
-    )
-    f = lambda x: jnp.asarray(x, dtype=jnp.float64)  # noqa: E731
-    return Efficiency(
-        f([comp[k] for k in OP_KINDS]), f([mem[k] for k in MEMORY_LEVELS_EFF]), f(ovh)
-    )
-
-
-def load_calibration(path: str | Path) -> dict[str, Any]:
-    """The whole calibration file as a dict (``meta``, ``efficiency``, ``errors``)."""
-    p = Path(path).expanduser()
-    data = read_toml(p, "calibration")
-    if "efficiency" not in data:
-        raise ValueError(f"{p}: missing the [efficiency] table of a calibration file")
-    return data
-
-
-def load_efficiency(path: str | Path) -> Efficiency:
-    """The :class:`perfmodel.roofline.Efficiency` stored in a calibration file.
-
-    Example::
-
-        eff = load_efficiency("~/.cache/perfmodel/calibration_host_measured.toml")
-        t = roofline.op_time(roofline.matmul(512, 512, 512, "fp32"), chip, eff).time_s
-    """
-    p = Path(path).expanduser()
-    return efficiency_from_dict(load_calibration(p)["efficiency"], str(p))
 
 
 # --------------------------------------------------------------------------------------
@@ -560,7 +465,8 @@ def _fit_adam(theta0, init, data: Dataset, weights, chip: Chip, ridge, lr, steps
         th, st = carry
         val, g = grad(th, data, weights, chip, theta0, ridge)
         upd, st = opt.update(g, st, th)
-        th = optax.apply_updates(th, upd)
+        # optax types every pytree as its Params union (which includes scalars)
+        th = cast(tuple[jax.Array, ...], optax.apply_updates(th, upd))
         # projected step: stay inside the ranges a calibration file may hold
         th = tuple(jnp.clip(t, a, b) for t, a, b in zip(th, lo, hi, strict=True))
         return (th, st), val
@@ -623,6 +529,8 @@ def fit_efficiency(
         loss = float(log_loss(theta, data, jnp.asarray(w), chip, theta0, ridge))
         if best is None or loss < best[1]:
             best = (theta, loss)
+    if best is None:
+        raise ValueError("restarts must hold at least one multiplier")
     return _from_theta(best[0]), best[1]
 
 
@@ -758,8 +666,8 @@ def run(args, out=print) -> dict[str, Any]:
     import time
 
     t_start = time.perf_counter()
-    kernels = import_kernels()
-    from kernels.harness import KernelCheckError, RandomPool, run_case
+    from perfmodel import kernels
+    from perfmodel.kernels.harness import KernelCheckError, RandomPool, run_case
 
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     info = detect_device(args.device)
@@ -862,6 +770,7 @@ def run(args, out=print) -> dict[str, Any]:
     test = split_mask(meta)
     train = ~test
     default = Efficiency.default()
+    assert chip is not None  # --chip, the GPU's catalog entry, or the host measured above
     fitted, loss = fit_efficiency(data, chip, train, default, steps=args.steps)
     pred_before = np.asarray(predict_s(data.ops, chip, default))
     pred_after = np.asarray(predict_s(data.ops, chip, fitted))
@@ -933,7 +842,7 @@ def run(args, out=print) -> dict[str, Any]:
 
     coll = []
     if args.collectives:
-        from kernels import collectives
+        from perfmodel.kernels import collectives
 
         try:
             if backend == "cpu":

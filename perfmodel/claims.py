@@ -193,6 +193,8 @@ def compare(claimed: float, low: float, high: float, tol: float = TOL) -> str:
 
 def _fig(cat: Catalog, chip: str, field: str) -> dict:
     f = cat.record(chip).figure(field)
+    if f is None:
+        raise KeyError(f"chip {chip!r} has no figure {field!r}")
     return {"low": f.low, "best": f.best, "high": f.high}
 
 
@@ -310,10 +312,10 @@ def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
         f"ExaPODs) on bf16 peak"
     )
     for w in p.get("workloads", []):
-        t = [nums.get(f"tiles[{w}, {m}]") for m in eq.MODES]
-        if all(t):
+        job, capacity = (nums.get(f"tiles[{w}, {m}]") for m in eq.MODES)
+        if job and capacity:
             summary += (
-                f"; {w}: {t[0]['best']:,.0f} tiles as one job, {t[1]['best']:,.0f} "
+                f"; {w}: {job['best']:,.0f} tiles as one job, {capacity['best']:,.0f} "
                 "as fleet capacity"
             )
     if planned:
@@ -623,7 +625,7 @@ def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
     counts = [float(x) for x in p.get("counts", [512])]
     chips = [p["chip"], *p.get("also", [])]
     nums: dict[str, Any] = {}
-    main = None
+    main: list[float] = []  # the claimed chip's low/best/high speed-ups at every count
     for chip in chips:
         prec = eq._precision_of(w, None) or "bf16"
         nums[f"{chip}_spec_ratio[{prec}]"] = eq.spec_equivalence_range(chip, prec, 1.0, cat)
@@ -637,15 +639,14 @@ def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
             )
             nums[f"{chip}_per_chip_speedup[n={n:g}]"] = r
             if chip == p["chip"] and r is not None:
-                main = r if main is None else {k: (main[k], r[k]) for k in r}
+                main.extend(r.values())
     claimed, claimed_hi = float(p["claimed"]), float(p.get("claimed_high", p["claimed"]))
-    if main is None:
+    if not main:
         sp = nums[f"{p['chip']}_spec_ratio[{eq._precision_of(w, None) or 'bf16'}]"]
         lo, hi = _lohi(sp)
         basis = "spec ratio (training model unavailable)"
     else:
-        vals = [x for v in main.values() for x in (v if isinstance(v, tuple) else (v,))]
-        lo, hi = min(vals), max(vals)
+        lo, hi = min(main), max(main)
         basis = f"model on {w}, n = {', '.join(f'{n:g}' for n in counts)}"
     v_lo, v_hi = compare(claimed, lo, hi), compare(claimed_hi, lo, hi)
     verdict = (

@@ -605,7 +605,7 @@ def h100e_gradient(
             raise ValueError(f"field {f!r} is not a Chip field")
         dl = []
         for s in (1 + rel_step, 1 / (1 + rel_step)):
-            c = base_chip.replace(**{f: getattr(base_chip, f) * s})
+            c = dataclasses.replace(base_chip, **{f: getattr(base_chip, f) * s})
             t = np.asarray(
                 fn(workload, key, np.asarray(grid), precision=precision, chip=c), dtype=float
             )
@@ -688,7 +688,7 @@ def _precision_of(workload, precision):
 def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn) -> dict:
     """Local scaling exponents at the answer: where the H100 curve is nearly flat (the
     job's fixed global batch stops H100 scaling) the inversion is ill-conditioned."""
-    kw = dict(
+    kw: dict[str, Any] = dict(
         precision=precision,
         grid=grid,
         mode=mode,

@@ -111,6 +111,7 @@ from typing import Any
 
 import flax.struct
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -178,7 +179,7 @@ class Network:
     domain_size: jnp.ndarray
     oversubscription: jnp.ndarray
     mesh: jnp.ndarray
-    switch_reduction: jnp.ndarray = 0.0
+    switch_reduction: jnp.ndarray | float = 0.0
     switch_reduction_ratio: jnp.ndarray = flax.struct.field(
         default_factory=lambda: default_switch_reduction_ratio()
     )
@@ -597,8 +598,8 @@ def collective_time_s(
     Example::
 
         >>> net = Network.create(450e9, 0.0, 50e9, 0.0, domain_size=8)
-        >>> float(collective_time_s("all_reduce", 1e9, 8, net, algorithm="ring"))
-        0.003888...  # 2 * 7/8 * 1e9 / 450e9
+        >>> float(collective_time_s("all_reduce", 1e9, 8, net, algorithm="ring"))  # 2 * 7/8 * 1e9 / 450e9
+        0.003888...
     """
     _check_call(kind, algorithm, nbytes, group_size, net, members_per_domain)
     L = _levels(group_size, net, members_per_domain)
@@ -632,7 +633,7 @@ def best_algorithm(
     _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
     L = _levels(group_size, net, members_per_domain)
     times = {k: float(np.asarray(v)) for k, v in _auto_candidates(kind, _f(nbytes), L).items()}
-    best = min(times, key=times.get)
+    best = min(times, key=lambda k: times[k])
     if best == "hierarchical" and float(np.asarray(net.mesh)) > 0.5:
         return "mesh2d"
     return best
@@ -843,6 +844,7 @@ def topology_for(
     # Domain size and mesh flag.
     if sys_rec is not None:
         dom_fig = _figure(sys_rec, ("domain_chips_count", "chips_count"), pick)
+        assert dom_fig is not None  # chips_count is a required field of a system
         domain, prov["domain_size"] = int(round(dom_fig[0])), dom_fig[1]
         up_name = str(sys_rec.text.get("link_scaleup", fb[1] if fb else ""))
         out_name = str(sys_rec.text.get("link_scaleout", fb[2] if fb else ""))

@@ -25,14 +25,20 @@ a million (op, chip) pairs in one call (see :func:`op_time_grid`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
+from pathlib import Path
+from typing import Any
 
 import flax.struct
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from perfmodel.hardware import BYTES_PER_ELEMENT, PRECISION_INDEX, Chip
+from perfmodel.hardware import BYTES_PER_ELEMENT, MEMORY_LEVELS, PRECISION_INDEX, Chip, read_toml
 
 OP_KINDS: tuple[str, ...] = ("matmul", "attention", "elementwise", "reduction", "conv2d")
 OP_KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
@@ -94,9 +100,7 @@ class Efficiency:
     def from_file(path) -> Efficiency:
         """Efficiencies fitted to measured kernels by ``perfmodel calibrate`` /
         ``benchmarks/calibrate.py`` (a calibration TOML; see
-        :func:`perfmodel.calibrate.load_efficiency`)."""
-        from perfmodel.calibrate import load_efficiency
-
+        :func:`load_efficiency`)."""
         return load_efficiency(path)
 
 
@@ -111,6 +115,95 @@ class OpTiming:
     bound: jnp.ndarray  # index into BOUNDS
     intensity_flops_per_byte: jnp.ndarray
     attainable_flops_per_s: jnp.ndarray
+
+
+# --------------------------------------------------------------------------------------
+# Calibration files (read here, below perfmodel.calibrate, which fits and writes them)
+# --------------------------------------------------------------------------------------
+
+#: Allowed ranges of calibrated values (validated when loading a calibration file).
+COMPUTE_EFF_RANGE = (1e-4, 10.0)
+MEMORY_EFF_RANGE = (1e-4, 10.0)
+OVERHEAD_RANGE_S = (0.0, 1.0)
+
+
+def efficiency_to_dict(eff: Efficiency) -> dict[str, Any]:
+    """Plain-float view of an :class:`Efficiency` (named by op kind and memory level)."""
+    c = np.asarray(eff.compute, dtype=float)
+    m = np.asarray(eff.memory, dtype=float)
+    return {
+        "compute": {k: float(c[i]) for i, k in enumerate(OP_KINDS)},
+        "memory": {k: float(m[i]) for i, k in enumerate(MEMORY_LEVELS)},
+        "overhead_s": float(np.asarray(eff.overhead_s)),
+    }
+
+
+def _check_range(path: str, field: str, v: Any, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{path}: field '{field}' must be a number, got {v!r}")
+    v = float(v)
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(
+            f"{path}: field '{field}' = {v!r} is outside the allowed range [{lo:g}, {hi:g}]"
+        )
+    return v
+
+
+def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency:
+    """Validate and build an :class:`Efficiency` from the ``[efficiency]`` table; op kinds
+    or levels that are missing keep :meth:`Efficiency.default`."""
+    default = efficiency_to_dict(Efficiency.default())
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: [efficiency] must be a table")
+    unknown = set(d) - {"compute", "memory", "overhead_s"}
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
+            "allowed: compute, memory, overhead_s"
+        )
+    comp = dict(default["compute"])
+    for k, v in dict(d.get("compute", {})).items():
+        if k not in OP_KINDS:
+            raise ValueError(
+                f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}"
+            )
+        comp[k] = _check_range(where, f"efficiency.compute.{k}", v, *COMPUTE_EFF_RANGE)
+    mem = dict(default["memory"])
+    for k, v in dict(d.get("memory", {})).items():
+        if k not in MEMORY_LEVELS:
+            raise ValueError(
+                f"{where}: [efficiency] memory.{k}: unknown memory level; known: {MEMORY_LEVELS}"
+            )
+        mem[k] = _check_range(where, f"efficiency.memory.{k}", v, *MEMORY_EFF_RANGE)
+    ovh = _check_range(
+        where,
+        "efficiency.overhead_s",
+        d.get("overhead_s", default["overhead_s"]),
+        *OVERHEAD_RANGE_S,
+    )
+    f = lambda x: jnp.asarray(x, dtype=jnp.float64)  # noqa: E731
+    return Efficiency(f([comp[k] for k in OP_KINDS]), f([mem[k] for k in MEMORY_LEVELS]), f(ovh))
+
+
+def load_calibration(path: str | Path) -> dict[str, Any]:
+    """The whole calibration file as a dict (``meta``, ``efficiency``, ``errors``)."""
+    p = Path(path).expanduser()
+    data = read_toml(p, "calibration")
+    if "efficiency" not in data:
+        raise ValueError(f"{p}: missing the [efficiency] table of a calibration file")
+    return data
+
+
+def load_efficiency(path: str | Path) -> Efficiency:
+    """The :class:`perfmodel.roofline.Efficiency` stored in a calibration file.
+
+    Example::
+
+        eff = load_efficiency("~/.cache/perfmodel/calibration_host_measured.toml")
+        t = roofline.op_time(roofline.matmul(512, 512, 512, "fp32"), chip, eff).time_s
+    """
+    p = Path(path).expanduser()
+    return efficiency_from_dict(load_calibration(p)["efficiency"], str(p))
 
 
 # --------------------------------------------------------------------------------------
@@ -159,7 +252,8 @@ def batched_matmul(batch, m, n, k, dtype: str = "bf16") -> Op:
     """``batch`` independent (m, k) @ (k, n) products: ``batch`` times :func:`matmul`."""
     _bpe(dtype, batch=batch)
     one = matmul(m, n, k, dtype)
-    return one.replace(
+    return dataclasses.replace(
+        one,
         flops=one.flops * batch,
         bytes=one.bytes * batch,
         working_set_bytes=one.working_set_bytes * batch,
@@ -214,7 +308,15 @@ def layernorm(rows, cols, dtype: str = "bf16") -> Op:
 
 
 def conv2d(
-    batch, height, width, c_in, c_out, kernel_h=3, kernel_w=3, stride=1, dtype: str = "bf16"
+    batch,
+    height,
+    width,
+    c_in,
+    c_out,
+    kernel_h: ArrayLike = 3,
+    kernel_w: ArrayLike = 3,
+    stride=1,
+    dtype: str = "bf16",
 ) -> Op:
     """2-D convolution, 'same' padding: output is (height/stride, width/stride).
 
@@ -246,7 +348,7 @@ def conv2d(
 def scale_op(op: Op, k) -> Op:
     """The op repeated ``k`` times back to back (flops and bytes times ``k``; the
     working set is unchanged)."""
-    return op.replace(flops=op.flops * k, bytes=op.bytes * k)
+    return dataclasses.replace(op, flops=op.flops * k, bytes=op.bytes * k)
 
 
 # --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import jax
 from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 settings.register_profile(
     "ci",

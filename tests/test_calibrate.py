@@ -3,8 +3,6 @@ the split is deterministic, calibration and host-catalog files round-trip, and t
 whole command runs end to end on a handful of real kernels."""
 
 import json
-import sys
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -16,12 +14,7 @@ import perfmodel  # noqa: F401
 from perfmodel import calibrate as cal
 from perfmodel import roofline as rl
 from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip, load_catalog
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from kernels import harness  # noqa: E402
+from perfmodel.kernels import harness
 
 
 def _f(x):
@@ -288,8 +281,8 @@ def test_gpu_device_names_map_to_catalog_chips():
 
 
 def test_calibrate_command_end_to_end(tmp_path, monkeypatch, capsys):
-    import kernels
-    from kernels import matmul, stream
+    from perfmodel import kernels
+    from perfmodel.kernels import matmul, stream
 
     few = [matmul.matmul_case(n, n, n, p) for p in ("fp32", "bf16") for n in (32, 96)]
     few += [

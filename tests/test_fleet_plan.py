@@ -141,6 +141,7 @@ def test_pareto_more_budget_never_less_compute(tesla):
     assert hq[0] <= hq[1] <= hq[2]
 
 
+@pytest.mark.slow
 def test_cli_plan_json_default(capsys):
     from perfmodel.cli import main
 

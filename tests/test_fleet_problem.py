@@ -166,6 +166,7 @@ def test_tiny_lp_by_hand():
     np.testing.assert_allclose(plan.objective, want, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_build_lp_traced_equals_concrete():
     pr = generate_problem(3, 5, 2, 4)
     a = build_lp(pr)

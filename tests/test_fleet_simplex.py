@@ -171,6 +171,7 @@ def test_bad_inputs_name_the_problem():
         solve_lp_batch_simplex(nan, BASIS)
 
 
+@pytest.mark.slow
 def test_solve_relaxed_batch_on_scenario_variants():
     """The public entry point on generated scenario variants: simplex == PDHG == HiGHS."""
     from perfmodel.fleet import build_lp, generate_problem, solve_relaxed_batch

@@ -239,6 +239,7 @@ def test_warm_start_same_answer_fewer_iterations():
         solve_lp(_LP_A, warm_start=(cold.x.at[0].set(jnp.nan), cold.y_ub, cold.y_eq))
 
 
+@pytest.mark.slow
 def test_no_jit_agrees_with_jit():
     with jax.disable_jit():
         sol = solve_lp(HAND, check_every=32)

@@ -1,8 +1,9 @@
-"""kernels/: every kernel matches its NumPy reference at tiny size (correctness only, no
+"""perfmodel.kernels: every kernel matches its NumPy reference at tiny size (correctness only, no
 timing asserted); the harness logic (rotation, compile time kept apart, repeats,
 statistics) is tested with a fake clock."""
 
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,14 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import perfmodel  # noqa: F401  (x64 on, as in every user session)
-from perfmodel import roofline
+from perfmodel import kernels, roofline
+from perfmodel.kernels import attention, collectives, harness, matmul, reduction, stream
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import kernels  # noqa: E402
-from kernels import attention, collectives, harness, matmul, reduction, stream  # noqa: E402
 
 TINY_CASES = kernels.all_cases("tiny", "cpu")
 
@@ -271,6 +268,7 @@ def test_collective_references():
     )
 
 
+@pytest.mark.slow
 def test_collectives_match_reference_on_4_simulated_devices():
     res = collectives.run_in_subprocess(4, "tiny", time_it=False)
     kinds = {r["kind"] for r in res}
@@ -287,7 +285,7 @@ def test_collectives_match_reference_on_4_simulated_devices():
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_pallas_matmul_in_interpret_mode(precision):
-    from kernels import pallas_matmul as pm
+    from perfmodel.kernels import pallas_matmul as pm
 
     c = pm.pallas_matmul_case(
         64, 32, 48, precision, interpret=True, block_m=16, block_n=16, block_k=16
@@ -319,3 +317,14 @@ def test_big_cases_check_a_slice_against_a_sliced_reference(monkeypatch):
     )
     with pytest.raises(harness.KernelCheckError):
         harness.run_case(bad, time_it=False)
+
+
+def test_top_level_kernels_package_is_perfmodel_kernels():
+    """Scripts run from a source checkout still ``import kernels``: the same modules."""
+    code = (
+        "import kernels, kernels.matmul, perfmodel.kernels as pk\n"
+        "from kernels import harness, collectives\n"
+        "assert kernels is pk and kernels.matmul is pk.matmul and harness is pk.harness\n"
+        "assert collectives is pk.collectives and kernels.all_cases is pk.all_cases\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

@@ -14,9 +14,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.slow
 def test_notebook_runs(source: Path, tmp_path: Path):
     jupytext = pytest.importorskip("jupytext")
     nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
     nb = jupytext.read(source)
     paired = source.with_suffix(".ipynb")
     assert paired.exists(), f"{paired.name} missing: run `jupytext --sync {source}`"
@@ -29,6 +31,9 @@ def test_notebook_runs(source: Path, tmp_path: Path):
         "display_name": "Python 3",
         "language": "python",
     }
+    # a last cell reports the kernel's environment: it must be this interpreter's (so the
+    # notebooks run against the perfmodel under test, not another installation's kernel)
+    nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.prefix)"))
     env_dir = tmp_path / "run"
     env_dir.mkdir()
     os.environ.setdefault("PERFMODEL_NOTEBOOK_SMALL", "1")
@@ -36,4 +41,8 @@ def test_notebook_runs(source: Path, tmp_path: Path):
         nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(env_dir)}}
     )
     client.execute()
-    assert sys.executable  # the kernel ran in this interpreter's environment
+    probe = nb.cells[-1].outputs
+    printed = "".join(o.get("text", "") for o in probe if o.get("output_type") == "stream")
+    assert printed.strip() == sys.prefix, (
+        f"the kernel ran in {printed.strip()!r}, not {sys.prefix!r}"
+    )

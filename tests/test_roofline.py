@@ -335,7 +335,7 @@ def test_other_op_formulas():
     assert float(op.flops) == 2.0 * 2 * 8 * 8 * 16 * 3 * 3 * 3
     assert float(op.bytes) == (2 * 8 * 8 * 3 + 3 * 3 * 3 * 16 + 2 * 8 * 8 * 16) * 2.0
     with pytest.raises(ValueError, match="dtype 'fp4' must be one of"):
-        rl.matmul(1, 1, 1, "fp4")
+        rl.matmul(1, 1, 1, "fp2")
     with pytest.raises(ValueError, match="k = -3 must be a finite number >= 0"):
         rl.matmul(1, 1, -3)
     with pytest.raises(ValueError, match="n = nan"):

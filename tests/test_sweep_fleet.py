@@ -34,6 +34,7 @@ def fleet_run(tmp_path_factory):
     return spec, {c: t.column(c).to_numpy() for c in t.column_names}
 
 
+@pytest.mark.slow
 def test_fleet_sweep_matches_highs_on_every_variant(fleet_run):
     from perfmodel.fleet import problem as fp
 
@@ -53,6 +54,7 @@ def test_fleet_sweep_matches_highs_on_every_variant(fleet_run):
         assert r["cost_usd"][i] <= float(np.asarray(prob.budget_usd).sum()) * (1 + 1e-5)
 
 
+@pytest.mark.slow
 def test_fleet_inputs_move_the_optimum_the_right_way(fleet_run):
     _, r = fleet_run
     # more budget in 2024 never hurts (rank correlation over the samples is positive)
@@ -63,6 +65,7 @@ def test_fleet_inputs_move_the_optimum_the_right_way(fleet_run):
     np.testing.assert_allclose(per_q[:, -1], r["h100e"], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_fleet_summary_reports_decision_shares(fleet_run, tmp_path):
     spec, _ = fleet_run
     engine.run_sweep(spec, tmp_path / "s")
@@ -164,6 +167,7 @@ def map_and_simplex(tmp_path_factory):
     return res
 
 
+@pytest.mark.slow
 def test_simplex_batching_matches_the_pdhg_sweep(map_and_simplex):
     m, s = map_and_simplex["map"], map_and_simplex["simplex"]
     assert list(m) == list(s)  # same columns, same order
@@ -180,6 +184,7 @@ def test_simplex_batching_matches_the_pdhg_sweep(map_and_simplex):
             np.testing.assert_allclose(s[c], m[c], atol=2e-3 * scale, rtol=0, err_msg=c)
 
 
+@pytest.mark.slow
 def test_simplex_sweep_matches_highs_on_every_variant(map_and_simplex):
     from perfmodel.fleet import problem as fp
 
@@ -195,6 +200,7 @@ def test_simplex_sweep_matches_highs_on_every_variant(map_and_simplex):
         assert r["h100e_quarters"][i] == pytest.approx(ref.objective - cost, rel=1e-7)
 
 
+@pytest.mark.slow
 def test_interrupted_simplex_sweep_resumes_to_the_same_rows(map_and_simplex, tmp_path):
     spec = _fleet_spec("simplex")
     first = engine.run_sweep(spec, tmp_path / "r", max_chunks=1, progress=False)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import perfmodel  # noqa: F401
 from perfmodel.sweep import engine
@@ -67,6 +68,7 @@ def _table(path):
     return {c: t.column(c).to_numpy() for c in t.column_names}
 
 
+@pytest.mark.slow
 def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path):
     spec = tmp_path / "slow.toml"
     spec.write_text(SLOW_TOY)
@@ -76,7 +78,7 @@ def test_killed_sweeps_resume_to_the_uninterrupted_result(tmp_path):
     p = _start(spec, out)
     _wait_for_chunks(out, 5, p)
     p.send_signal(signal.SIGKILL)
-    p.wait()
+    p.communicate(timeout=60)  # reaps it and closes its pipes
     done_after_kill = len(list(out.glob("chunk-*.parquet")))
     assert 5 <= done_after_kill < n_chunks, "the run finished before it could be killed"
     # 2) restart, then SIGINT it (Ctrl-C): a clean message and exit status 130
@@ -149,6 +151,7 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_eight_host_devices_give_the_single_device_results(tmp_path):
     script = tmp_path / "sharded.py"
     script.write_text(SHARDED)

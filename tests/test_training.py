@@ -216,6 +216,7 @@ def test_bad_layouts_raise():
 # ---------------------------------------------------------------------------- gradients
 
 
+@pytest.mark.slow
 def test_gradient_of_step_time_matches_finite_differences():
     w = wl.get_workload("gpt3-175b").replace(name="")
     lay = _lay(tp=8, pp=4, dp=4, mb=1, vpp=2, sp=1, zero=1)

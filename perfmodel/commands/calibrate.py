@@ -1,4 +1,4 @@
-"""``perfmodel calibrate``: measure this device with kernels/, compare with the roofline,
+"""``perfmodel calibrate``: measure this device with perfmodel.kernels, compare with the roofline,
 fit the efficiency factors and write a calibration file (same code as
 ``benchmarks/calibrate.py``)."""
 

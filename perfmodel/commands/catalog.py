@@ -364,7 +364,7 @@ def build_op(args) -> tuple[rl.Op, str]:
     raise ValueError(f"--op {op!r} must be one of {', '.join(OPS)}")
 
 
-def _timing_dict(t, i: int | None = None) -> dict[str, float | str]:
+def _timing_dict(t, i: int | None = None) -> dict[str, Any]:
     g = (lambda x: float(np.asarray(x))) if i is None else (lambda x: float(np.asarray(x)[i]))
     return {
         "time_s": g(t.time_s),
@@ -472,6 +472,11 @@ def cmd_roofline(args) -> int:
     level = (
         "sram" if float(op.working_set_bytes) <= float(np.asarray(chip.mem_bytes)[0]) else "dram"
     )
+    dtype: str = args.dtype
+    peak_fig = rec.figure(PRECISION_KEYS[rec.fallbacks().get(dtype, dtype)]) or rec.figure(
+        "dram_bytes"
+    )
+    assert peak_fig is not None  # every catalog chip has dram_bytes
     d.update(
         chip=rec.key,
         peak_flops_per_s=peak,
@@ -479,10 +484,7 @@ def cmd_roofline(args) -> int:
         ridge_flops_per_byte=ridge,
         fraction_of_peak=d["attainable_flops_per_s"] / peak,
         fallback=rec.fallbacks().get(args.dtype, ""),
-        peak_source=(
-            rec.figure(PRECISION_KEYS[rec.fallbacks().get(args.dtype, args.dtype)])
-            or rec.figure("dram_bytes")
-        ).source,
+        peak_source=peak_fig.source,
     )
     if args.plot:
         from perfmodel.plots import roofline_chart

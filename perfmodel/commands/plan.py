@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -81,7 +82,7 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
         field = "b_ub" if r["kind"] == "ub" else "b_eq"
         b = np.asarray(getattr(lp, field), dtype=np.float64).copy()
         b[r["index"]] += r["step"] * r["per_unit_scale"]
-        new = relaxed_solve(lp.replace(**{field: b}), method="highs")
+        new = relaxed_solve(dataclasses.replace(lp, **{field: b}), method="highs")
         if new.status == "optimal":
             out.append((new.objective - sol.objective, r))
     out.sort(key=lambda t: -t[0])

@@ -20,6 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+#: A numeric leaf: NumPy as the problem builder makes it, JAX inside ``jit``/``vmap``.
+Array = jax.Array | np.ndarray
+
 __all__ = ["LP", "stack_lps", "to_scipy", "n_vars", "n_ub", "n_eq"]
 
 
@@ -32,13 +35,13 @@ class LP:
     (W, USD, chips, H100e) as named in ``row_names``.
     """
 
-    c: jax.Array
-    A_ub: jax.Array
-    b_ub: jax.Array
-    A_eq: jax.Array
-    b_eq: jax.Array
-    lo: jax.Array
-    hi: jax.Array
+    c: Array
+    A_ub: Array
+    b_ub: Array
+    A_eq: Array
+    b_eq: Array
+    lo: Array
+    hi: Array
     var_names: tuple = flax.struct.field(
         pytree_node=False, default=()
     )  # e.g. "buy[h100_sxm,cortex,2024Q3]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any, cast
 
 import numpy as np
 
@@ -39,15 +40,19 @@ def to_scipy_milp(lp: LP) -> dict:
     import scipy.sparse as sp
     from scipy.optimize import Bounds, LinearConstraint
 
+    # scipy's Bounds and LinearConstraint take array_like bounds; they are unannotated, so
+    # pyright infers ``float`` from their defaults (-inf, inf): hence cast(Any, ...).
     cons = []
     A_ub = np.asarray(lp.A_ub, dtype=np.float64)
     if A_ub.shape[0]:
         cons.append(
-            LinearConstraint(sp.csr_matrix(A_ub), -np.inf, np.asarray(lp.b_ub, dtype=np.float64))
+            LinearConstraint(
+                sp.csr_matrix(A_ub), -np.inf, cast(Any, np.asarray(lp.b_ub, dtype=np.float64))
+            )
         )
     A_eq = np.asarray(lp.A_eq, dtype=np.float64)
     if A_eq.shape[0]:
-        b_eq = np.asarray(lp.b_eq, dtype=np.float64)
+        b_eq = cast(Any, np.asarray(lp.b_eq, dtype=np.float64))
         cons.append(LinearConstraint(sp.csr_matrix(A_eq), b_eq, b_eq))
     n = int(np.shape(lp.c)[-1])
     integ = np.array(lp.integer, dtype=np.int64) if lp.integer else np.zeros(n, np.int64)
@@ -55,7 +60,10 @@ def to_scipy_milp(lp: LP) -> dict:
         c=-np.asarray(lp.c, dtype=np.float64),
         constraints=cons,
         integrality=integ,
-        bounds=Bounds(np.asarray(lp.lo, dtype=np.float64), np.asarray(lp.hi, dtype=np.float64)),
+        bounds=Bounds(
+            cast(Any, np.asarray(lp.lo, dtype=np.float64)),
+            cast(Any, np.asarray(lp.hi, dtype=np.float64)),
+        ),
     )
 
 

@@ -74,11 +74,15 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import flax.struct
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -269,7 +273,8 @@ def _options(opts: dict) -> SolverOptions:
     if unknown:
         raise ValueError(f"unknown solver option(s) {sorted(unknown)}; known: {sorted(known)}")
     o = SolverOptions(**opts)
-    return o.replace(
+    return dataclasses.replace(
+        o,
         iters=int(o.iters),
         tol=float(o.tol),
         infeas_tol=float(o.infeas_tol),
@@ -746,11 +751,21 @@ def _solve_batch_jit(c, A_ub, b_ub, A_eq, b_eq, lo, hi, x_init, y_init, w_init, 
     )
 
 
+_T = TypeVar("_T")
+
+
+def vmap_axes(cls: Callable[..., _T], **axes: Any) -> _T:
+    """A ``cls`` pytree whose leaves are ``jax.vmap`` axes (an int, or None for shared)
+    in place of the arrays its fields are typed as (static fields as usual)."""
+    return cls(**axes)
+
+
 def _problem_axes(m_ub: int, structured: bool) -> _Problem:
     """vmap axes of a batch's _Problem: shared (None) matrix and scalings when structured."""
     sh = None if structured else 0
-    return _Problem(
-        Kt=_Op(Kt=sh, Kd=0, idx=sh, structured=structured),
+    return vmap_axes(
+        _Problem,
+        Kt=vmap_axes(_Op, Kt=sh, Kd=0, idx=sh, structured=structured),
         gh=0,
         qh=0,
         loh=0,

@@ -58,6 +58,7 @@ from typing import Any
 
 import flax.struct
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -642,30 +643,36 @@ def _cache_path() -> Path:
 _DISK: dict | None = None
 
 
-def _disk_get(key: str):
+def _disk() -> dict:
+    """The on-disk cache, read once per process."""
     global _DISK
     if _DISK is None:
         import json
 
         try:
-            _DISK = json.loads(_cache_path().read_text())
+            disk = json.loads(_cache_path().read_text())
         except Exception:  # noqa: BLE001  (absent or corrupt cache: start empty)
-            _DISK = {}
-    return _DISK.get(key)
+            disk = {}
+        _DISK = disk
+        return disk
+    return _DISK
+
+
+def _disk_get(key: str):
+    return _disk().get(key)
 
 
 def _disk_put(key: str, value) -> None:
     import json
     import os
 
-    if _DISK is None:
-        _disk_get(key)
-    _DISK[key] = value
+    disk = _disk()
+    disk[key] = value
     try:
         p = _cache_path()
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_DISK))
+        tmp.write_text(json.dumps(disk))
         tmp.replace(p)
     except OSError:
         pass

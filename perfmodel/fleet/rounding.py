@@ -23,6 +23,7 @@ Algorithm (:func:`solve`):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -81,7 +82,7 @@ class _Rows:
 
     def can_add(self, slack, buy_vec):
         """Mask of variables to which one more unit can be added keeping every row."""
-        data, idx, ptr = self.A.data, self.A.indices, self.A.indptr
+        data, idx, ptr = np.asarray(self.A.data, np.float64), self.A.indices, self.A.indptr
         bad_nz = (data > 0) & (data > slack[idx] + TOL * self.scale[idx])
         bad = np.zeros(len(buy_vec), dtype=bool)
         if len(data):
@@ -91,7 +92,7 @@ class _Rows:
 
     def can_remove(self, slack, buy_vec):
         """Mask of variables from which one unit can be removed keeping every row."""
-        data, idx, ptr = self.A.data, self.A.indices, self.A.indptr
+        data, idx, ptr = np.asarray(self.A.data, np.float64), self.A.indices, self.A.indptr
         bad_nz = (data < 0) & (-data > slack[idx] + TOL * self.scale[idx])
         bad = np.zeros(len(buy_vec), dtype=bool)
         if len(data):
@@ -364,7 +365,7 @@ def round_plan(
         lo[:nb] = buy.reshape(-1)
         if np.any(lo[:nb] > np.asarray(lp.hi)[:nb] + 1e-9):
             break
-        sol = relaxed_solve(lp.replace(lo=lo), method=method)
+        sol = relaxed_solve(dataclasses.replace(lp, lo=lo), method=method)
         if sol.status != "optimal":
             break
         nxt = np.maximum(np.floor(sol.x[:nb] + 1e-6).reshape(K, S, T), buy)

@@ -54,8 +54,10 @@ gradients) and not traceable: the data preparation runs on concrete arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+from typing import Any
 
 import flax.struct
 import jax
@@ -74,6 +76,7 @@ from perfmodel.fleet.pdhg import (
     _data,
     _precondition,
     _put,
+    vmap_axes,
 )
 
 __all__ = [
@@ -137,7 +140,7 @@ def _highs_model(lp):
             M.nnz,
             M.indptr[:-1].astype(np.int32),
             M.indices.astype(np.int32),
-            M.data,
+            np.asarray(M.data, dtype=np.float64),
         )
     return h
 
@@ -362,10 +365,11 @@ def _pivot(sh, mb, st: _State, tol, dtol):
     )
     u = -(colq - e_r) / arq_s
     slot = jnp.minimum(st.k, st.U.shape[0] - 1)  # an unused (zero) slot when not pivoting
-    old = st.replace(U=None, V=None)
-    small = old.replace(zB=zB, zN=zN, d=d, stat=stat, k=st.k + 1, **new_basic)
+    old = dataclasses.replace(st, U=None, V=None)
+    small = dataclasses.replace(old, zB=zB, zN=zN, d=d, stat=stat, k=st.k + 1, **new_basic)
     keep = jax.tree_util.tree_map(lambda a, b: jnp.where(do, a, b), small, old)
-    return keep.replace(
+    return dataclasses.replace(
+        keep,
         U=st.U.at[slot].set(jnp.where(do, u, 0.0)),
         V=st.V.at[slot].set(jnp.where(do, rho, 0.0)),
         status=status,
@@ -463,7 +467,7 @@ def _solve_member(sh, mb, tol, dtol, cap: int, refresh: int):
 def _axes(own_inverse: bool, n: int) -> _Shared:
     """vmap axes of the shared data: the start inverse is per member in later rounds."""
     ax = 0 if own_inverse else None
-    return _Shared(K0=None, K0T=None, E=None, Binv0=ax, P=ax, n=n)
+    return vmap_axes(_Shared, K0=None, K0T=None, E=None, Binv0=ax, P=ax, n=n)
 
 
 def _results(out):
@@ -776,7 +780,7 @@ def solve_lp_batch_simplex(
         if not 0.0 < float(v) < 1e-3:
             raise ValueError(f"{name} = {v}; allowed range (0, 1e-3)")
     p = _prepare(stacked_lp, basis)
-    B, n, m, m_ub = p["B"], p["n"], p["m"], p["m_ub"]
+    B, n, m, m_ub = (int(p[k]) for k in ("B", "n", "m", "m_ub"))
     cap = int(np.ceil(max_pivots / refresh) * refresh)
     E = (p["rows"][:, None] == np.arange(m)[None, :]).astype(np.float64)
     sh_arr = dict(K0=jnp.asarray(p["K0s"]), K0T=jnp.asarray(p["K0s"].T.copy()), E=jnp.asarray(E))
@@ -827,6 +831,7 @@ def solve_lp_batch_simplex(
         if more.size == 0 or rnd == int(rounds) - 1:
             break
         idx, stat, basic = idx[more], st.stat[more], st.basic[more]
+    assert out is not None  # rounds >= 1
     st, z, y, gap, pv, dres = out
     # back to the LP's units
     d_r, d_c, lo, hi, c = p["d_r"], p["d_c"], p["lo"], p["hi"], p["c"]
@@ -882,7 +887,7 @@ def solve_family(
     sol = solve_lp_batch_simplex(stacked_lp, basis, **simplex_opts)
     status = np.asarray(sol.status)
     todo = np.nonzero((status != OPTIMAL) & (status != PRIMAL_INFEASIBLE))[0]
-    info = dict(
+    info: dict[str, Any] = dict(
         simplex_optimal=int(np.sum(status == OPTIMAL)),
         fallback=int(todo.size) if fallback != "none" else 0,
         fallback_method=fallback,
@@ -928,6 +933,6 @@ def solve_family(
                 leaves["primal_residual"][i] = leaves["dual_residual"][i] = leaves["rel_gap"][i] = (
                     0.0
                 )
-        sol = sol.replace(**{f: jnp.asarray(v) for f, v in leaves.items()})
+        sol = dataclasses.replace(sol, **{f: jnp.asarray(v) for f, v in leaves.items()})
     info["seconds"] = time.perf_counter() - t0
     return sol, info

@@ -7,6 +7,8 @@ sharding, resumption and multi-host runs); the built-in models are in
 (``fleet``).
 """
 
+# The engine does not import the built-in models (they import it): they register here.
+from perfmodel.sweep import models as _models
 from perfmodel.sweep.engine import (
     DISTRIBUTIONS as DISTRIBUTIONS,
 )
@@ -26,10 +28,16 @@ from perfmodel.sweep.engine import (
     SweepSpec as SweepSpec,
 )
 from perfmodel.sweep.engine import (
+    _toy_model,
+)
+from perfmodel.sweep.engine import (
     load_results as load_results,
 )
 from perfmodel.sweep.engine import (
     load_spec as load_spec,
+)
+from perfmodel.sweep.engine import (
+    model_available as model_available,
 )
 from perfmodel.sweep.engine import (
     parse_param as parse_param,
@@ -41,6 +49,9 @@ from perfmodel.sweep.engine import (
     plot_summary as plot_summary,
 )
 from perfmodel.sweep.engine import (
+    register_model as register_model,
+)
+from perfmodel.sweep.engine import (
     run_sweep as run_sweep,
 )
 from perfmodel.sweep.engine import (
@@ -49,3 +60,7 @@ from perfmodel.sweep.engine import (
 from perfmodel.sweep.engine import (
     summarize as summarize,
 )
+
+register_model("fleet", _models.fleet_model, available=_models.fleet_available)
+register_model("chips", _models.chips_model)
+register_model("toy", _toy_model)

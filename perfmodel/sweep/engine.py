@@ -319,7 +319,8 @@ class Model:
     config: Mapping[str, Any]
     defaults: tuple[Param, ...]
     known: Mapping[str, str]
-    evaluate: Callable[[dict[str, jax.Array]], dict[str, jax.Array]]
+    # columns are jax arrays when traced, NumPy arrays for a ``host`` model
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]]
     metrics: tuple[str, ...]
     decision_prefixes: tuple[str, ...] = ()
     decision_threshold: float = 0.5
@@ -369,31 +370,35 @@ def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
     )
 
 
-def _chips_model(config: Mapping[str, Any], catalog=None) -> Model:
-    from perfmodel.sweep import models as sweep_models
-
-    return sweep_models.chips_model(config, catalog)
-
-
-def _fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
-    from perfmodel.sweep import models as sweep_models
-
-    return sweep_models.fleet_model(config, catalog)
+#: name -> factory(config, catalog) -> :class:`Model`. The package
+#: (:mod:`perfmodel.sweep`) registers the built-in models with :func:`register_model`, so
+#: that the engine does not import the models, which import the engine.
+MODELS: dict[str, Callable[..., Model]] = {}
+#: name -> a check that the model can run in this build (models without one always can).
+_MODEL_CHECKS: dict[str, Callable[[], bool]] = {}
 
 
-#: name -> factory(config, catalog) -> :class:`Model`.
-MODELS: dict[str, Callable[..., Model]] = {
-    "fleet": _fleet_model,
-    "chips": _chips_model,
-    "toy": _toy_model,
-}
+def register_model(
+    name: str, factory: Callable[..., Model], available: Callable[[], bool] | None = None
+) -> None:
+    """Make ``sweep.model = name`` build its :class:`Model` with ``factory(config,
+    catalog)``; ``available()``, if given, says whether the model works in this build."""
+    MODELS[name] = factory
+    if available is not None:
+        _MODEL_CHECKS[name] = available
+    else:
+        _MODEL_CHECKS.pop(name, None)
+
+
+def model_available(name: str) -> bool:
+    """Whether model ``name`` is registered and its availability check (if any) passes."""
+    check = _MODEL_CHECKS.get(name)
+    return name in MODELS and (check is None or check())
 
 
 def fleet_available() -> bool:
     """Whether the fleet planner can build and batch-solve LPs in this build."""
-    from perfmodel.sweep import models as sweep_models
-
-    return sweep_models.fleet_available()
+    return model_available("fleet")
 
 
 # --------------------------------------------------------------------------------------
@@ -912,6 +917,7 @@ def run_sweep(
     import pyarrow as pa
 
     def launch(c: int):
+        assert compiled is not None  # set above whenever a chunk is left to compute
         start = c * spec.chunk_size
         if host:  # runs now, on the host (no asynchronous dispatch to overlap with)
             if first is not None and first[0] == c:
@@ -929,6 +935,7 @@ def run_sweep(
             else:
                 res = pending
                 pending = launch(todo[j + 1]) if j + 1 < len(todo) else None  # overlap
+            assert res is not None  # launched for every chunk in todo
             n = rows_in(c)
             start = c * spec.chunk_size
             data = {"sample": np.arange(start, start + n, dtype=np.int64)}

@@ -247,7 +247,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             sc, objective=objective, pick=pick, value_source=vsrc, power_scale=power_scale
         )
 
-    base_holder: dict[str, Any] = {}
+    base_holder: dict[float, Any] = {}  # power_scale -> base problem
 
     def base_problem(power_scale: float):
         if power_scale not in base_holder:

@@ -301,14 +301,16 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
             mem = mem.at[0].set(p["eff.sram"])
         if "eff.dram" in p:
             mem = mem.at[1].set(p["eff.dram"])
-        te = te0.replace(roofline=Efficiency(comp, mem, p.get("eff.overhead_s", rf_eff.overhead_s)))
+        te = dataclasses.replace(
+            te0, roofline=Efficiency(comp, mem, p.get("eff.overhead_s", rf_eff.overhead_s))
+        )
         for f in ("tp_overlap", "dp_tail", "mem_usable"):
             if f"eff.{f}" in p:
-                te = te.replace(**{f: p[f"eff.{f}"]})
+                te = dataclasses.replace(te, **{f: p[f"eff.{f}"]})
         res, chips = {}, {}
         for k, r in recs.items():
             vals = {f: p[f"{k}.{f}"] for f in r.figures if f"{k}.{f}" in p}
-            c = chip_from_values(r, vals).replace(name="")
+            c = dataclasses.replace(chip_from_values(r, vals), name="")
             chips[k] = c
             w, net, lays = prep[k]
             b = chips_best[k]
@@ -515,6 +517,7 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     kind = {k: i for i, k in enumerate(OP_KINDS)}
 
     def one(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        assert w is not None  # this is the "roofline" engine: w is a TRANSFORMERS entry
         comp = base.compute
         if "eff.matmul" in p:
             comp = (
