@@ -117,6 +117,7 @@ def test_exclusions_have_reasons():
         assert (r.excluded == "") or len(r.excluded) > 5
 
 
+@pytest.mark.slow
 def test_fit_jacobian_matches_finite_differences():
     runs = [r for r in R.used_runs() if r.model == "llama3-8b"][:3]
     prob = F.Problem(runs)
