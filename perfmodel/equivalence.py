@@ -289,6 +289,10 @@ def spec_equivalence(
     cat = _catalog(catalog)
     if isinstance(chip, str):
         chip = cat.chip(chip, _check_pick(pick))
+    if precision == "fp4":
+        raise ValueError(
+            "precision 'fp4' has no spec-sheet H100e: the H100 reference has no FP4 rate"
+        )
     return spec_ratio(chip, reference_chip(cat), precision)
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,19 @@ from typing import Any
 import flax.struct
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 # --------------------------------------------------------------------------------------
 # Precisions, memory levels, units
 # --------------------------------------------------------------------------------------
 
-PRECISIONS: tuple[str, ...] = ("fp8", "bf16", "fp16", "tf32", "fp32", "int8")
+#: Matmul precisions, in the order of :attr:`Chip.peak_flops_per_s`. New precisions are
+#: appended so existing indices keep their meaning. ``fp4`` is the NVFP4 / MXFP4 class
+#: (4-bit elements plus block scales, counted as 0.5 byte per element).
+PRECISIONS: tuple[str, ...] = ("fp8", "bf16", "fp16", "tf32", "fp32", "int8", "fp4")
 PRECISION_INDEX: dict[str, int] = {p: i for i, p in enumerate(PRECISIONS)}
-#: Bytes per element of each precision (tf32 is stored as fp32).
+#: Bytes per element of each precision (tf32 is stored as fp32; fp4 counts the 4-bit
+#: element only, not its block scale: 1 byte per 16 or 32 elements, <= 0.0625 byte).
 BYTES_PER_ELEMENT: dict[str, float] = {
     "fp8": 1.0,
     "bf16": 2.0,
@@ -67,6 +72,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "tf32": 4.0,
     "fp32": 4.0,
     "int8": 1.0,
+    "fp4": 0.5,
 }
 #: Catalog key holding the dense peak rate of each precision.
 PRECISION_KEYS: dict[str, str] = {
@@ -76,11 +82,14 @@ PRECISION_KEYS: dict[str, str] = {
     "tf32": "tf32_flops_per_s",
     "fp32": "fp32_flops_per_s",
     "int8": "int8_ops_per_s",
+    "fp4": "fp4_flops_per_s",
 }
 #: When a chip has no figure for a precision, it runs that precision at the rate of the
 #: first precision in this list that it does have (e.g. an A100 runs fp8 work as bf16;
 #: an inference NPU without bf16 runs int8). The fallback is recorded in the chip's
-#: ``fallbacks`` so reports can say so.
+#: ``fallbacks`` so reports can say so. ``fp4`` has NO fallback: a chip without an FP4
+#: tensor rate does not support it (its fp4 peak is 0; :meth:`ChipRecord.peak` and
+#: ``Chip.peak(..., strict=True)`` raise). Resolve with :func:`rate_precision` only.
 PRECISION_FALLBACK: dict[str, tuple[str, ...]] = {
     "fp8": ("fp8", "bf16", "fp16", "int8", "tf32", "fp32"),
     "bf16": ("bf16", "fp16", "tf32", "fp32"),
@@ -88,7 +97,41 @@ PRECISION_FALLBACK: dict[str, tuple[str, ...]] = {
     "tf32": ("tf32", "fp32"),
     "fp32": ("fp32", "tf32"),
     "int8": ("int8", "fp8", "bf16", "fp16", "tf32", "fp32"),
+    "fp4": ("fp4",),
 }
+
+
+def rate_precision(precision: str, keys: Container[str]) -> str | None:
+    """The precision whose rate a chip runs ``precision`` at, given the catalog keys it
+    has (``keys``: a record's ``figures``, plus any override keys): the first entry of
+    :data:`PRECISION_FALLBACK` whose :data:`PRECISION_KEYS` key is in ``keys``, or
+    ``None`` when there is none (the chip does not support ``precision``; always the
+    case for ``fp4`` on a chip without an ``fp4_flops_per_s`` figure).
+
+    This is THE precision-fallback rule; every peak-rate look-up should go through it.
+
+    Example::
+
+        >>> rate_precision("fp8", {"bf16_flops_per_s"})
+        'bf16'
+        >>> rate_precision("fp4", {"fp8_flops_per_s", "bf16_flops_per_s"}) is None
+        True
+    """
+    if precision not in PRECISION_FALLBACK:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    for q in PRECISION_FALLBACK[precision]:
+        if PRECISION_KEYS[q] in keys:
+            return q
+    return None
+
+
+def unsupported_precision_error(chip: str, precision: str, supported: list[str]) -> ValueError:
+    """The error for a peak-rate request at a precision the chip has no rate for."""
+    return ValueError(
+        f"precision {precision!r} is not supported by chip {chip!r} "
+        f"(supported: {', '.join(supported) or 'none'})"
+    )
+
 
 MEMORY_LEVELS: tuple[str, ...] = ("sram", "dram")
 """Memory levels: on-chip SRAM (or L2 / last-level cache), then off-chip DRAM
@@ -307,7 +350,8 @@ class Chip:
 
     Attributes:
       peak_flops_per_s: dense peak rate per precision, shape ``(len(PRECISIONS),)``,
-        FLOP/s (op/s for int8), after the precision fallback.
+        FLOP/s (op/s for int8), after the precision fallback; 0.0 at a precision the
+        chip does not support (no figure and no fallback, e.g. fp4 before Blackwell).
       mem_bytes: capacity per memory level ``(sram, dram)``, byte.
       mem_bytes_per_s: bandwidth per memory level ``(sram, dram)``, byte/s.
       scaleup_bytes_per_s: scale-up (NVLink-class) bandwidth per chip, one direction.
@@ -332,9 +376,32 @@ class Chip:
     allin_price_usd: jnp.ndarray
     name: str = flax.struct.field(pytree_node=False, default="")
 
-    def peak(self, precision: str) -> jnp.ndarray:
-        """Dense peak rate at ``precision`` (FLOP/s)."""
-        return self.peak_flops_per_s[PRECISION_INDEX[precision]]
+    def peak(self, precision: str, strict: bool = False) -> jnp.ndarray:
+        """Dense peak rate at ``precision`` (FLOP/s); 0.0 where the chip does not support
+        it. With ``strict=True`` a concrete (non-traced) zero rate raises ValueError
+        "precision 'fp4' is not supported by chip ..." instead."""
+        if precision not in PRECISION_INDEX:
+            raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        rate = self.peak_flops_per_s[..., PRECISION_INDEX[precision]]
+        if strict and not isinstance(rate, Tracer) and not self.supports(precision):
+            raise unsupported_precision_error(
+                self.name or "<unnamed>", precision, self.supported_precisions()
+            )
+        return rate
+
+    def supports(self, precision: str) -> bool:
+        """Whether the chip has a positive peak rate at ``precision`` (own or fallback;
+        for a stack of chips: every chip). Needs concrete values (not inside ``jit``)."""
+        if precision not in PRECISION_INDEX:
+            raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        if isinstance(self.peak_flops_per_s, Tracer):
+            raise TypeError("Chip.supports needs concrete values; call it outside jit")
+        rates = np.asarray(self.peak_flops_per_s)[..., PRECISION_INDEX[precision]]
+        return bool(np.all(rates > 0))
+
+    def supported_precisions(self) -> list[str]:
+        """The precisions with a positive peak rate (concrete values only)."""
+        return [p for p in PRECISIONS if self.supports(p)]
 
     def replace_fields(self, **kw: Any) -> Chip:
         """Return a copy with numeric fields overridden (values converted to arrays).
@@ -344,8 +411,8 @@ class Chip:
                 raise CatalogError(
                     f"'{k}' is not a Chip field; fields: {', '.join(CHIP_PYTREE_RANGES)}"
                 )
-        new = self.replace(
-            **{k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in kw.items()}
+        new = dataclasses.replace(
+            self, **{k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in kw.items()}
         )
         return validate_chip(new)
 
@@ -378,8 +445,6 @@ def validate_chip(chip: Chip, what: str = "") -> Chip:
         Traceback (most recent call last):
         CatalogError: chip 'h100_sxm': field 'tdp_w' = nan is not finite ...
     """
-    import jax
-
     name = what or chip.name or "<unnamed>"
     shapes = {
         "peak_flops_per_s": len(PRECISIONS),
@@ -388,7 +453,7 @@ def validate_chip(chip: Chip, what: str = "") -> Chip:
     }
     for field, (lo, hi) in CHIP_PYTREE_RANGES.items():
         x = getattr(chip, field)
-        if isinstance(x, jax.core.Tracer):
+        if isinstance(x, Tracer):
             continue
         a = np.asarray(x, dtype=float)
         if field in shapes and (a.ndim == 0 or a.shape[-1] != shapes[field]):
@@ -409,7 +474,7 @@ def validate_chip(chip: Chip, what: str = "") -> Chip:
                 f"the allowed range [{lo:g}, {hi:g}] {_unit_of_field(field)}"
             )
     peaks = getattr(chip, "peak_flops_per_s")
-    if not isinstance(peaks, jax.core.Tracer) and (np.max(np.asarray(peaks), axis=-1) <= 0).any():
+    if not isinstance(peaks, Tracer) and (np.max(np.asarray(peaks), axis=-1) <= 0).any():
         raise CatalogError(
             f"chip '{name}': field 'peak_flops_per_s' has no positive peak rate at any precision"
         )
@@ -424,7 +489,7 @@ def stack_chips(chips: list[Chip]) -> Chip:
     """Stack chips along a new leading axis (for ``vmap``); the name becomes ``""``."""
     import jax
 
-    unnamed = [c.replace(name="") for c in chips]
+    unnamed = [dataclasses.replace(c, name="") for c in chips]
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *unnamed)
 
 
@@ -457,15 +522,42 @@ class ChipRecord:
             return default
         return fig.pick(pick)
 
+    def rate_precision(self, precision: str) -> str | None:
+        """The precision whose figure this chip runs ``precision`` at (itself, a
+        fallback, or ``None`` when unsupported); see :func:`rate_precision`."""
+        return rate_precision(precision, self.figures)
+
+    def supports(self, precision: str) -> bool:
+        """Whether the chip has a rate for ``precision`` (its own or a fallback's)."""
+        return self.rate_precision(precision) is not None
+
+    def supported_precisions(self) -> list[str]:
+        """Precisions with a rate; a fallback one is written ``"fp8 (at its bf16 rate)"``."""
+        out = []
+        for p in PRECISIONS:
+            q = self.rate_precision(p)
+            if q is not None:
+                out.append(p if q == p else f"{p} (at its {q} rate)")
+        return out
+
+    def peak(self, precision: str, pick: str = "best") -> float:
+        """Dense peak rate at ``precision`` (after the fallback), FLOP/s. Raises
+        ValueError "precision 'fp4' is not supported by chip 'h100_sxm' (supported:
+        ...)" when the chip has no rate for it."""
+        q = self.rate_precision(precision)
+        if q is None:
+            raise unsupported_precision_error(self.key, precision, self.supported_precisions())
+        return self.value(PRECISION_KEYS[q], pick)
+
     def fallbacks(self) -> dict[str, str]:
-        """For each precision the chip lacks, the precision whose rate it uses."""
+        """For each precision the chip lacks but runs at another's rate, that precision.
+        Unsupported precisions (no fallback, e.g. fp4) are not listed: see
+        :meth:`supports`."""
         out = {}
         for p in PRECISIONS:
-            for q in PRECISION_FALLBACK[p]:
-                if PRECISION_KEYS[q] in self.figures:
-                    if q != p:
-                        out[p] = q
-                    break
+            q = self.rate_precision(p)
+            if q is not None and q != p:
+                out[p] = q
         return out
 
     def to_chip(self, pick: str = "best", **overrides: float) -> Chip:
@@ -489,15 +581,11 @@ class ChipRecord:
                 return float(overrides[key])
             return self.value(key, pick, default)
 
+        keys = set(self.figures) | set(overrides)
         peaks = []
         for p in PRECISIONS:
-            rate = 0.0
-            for q in PRECISION_FALLBACK[p]:
-                k = PRECISION_KEYS[q]
-                if k in overrides or k in self.figures:
-                    rate = val(k)
-                    break
-            peaks.append(rate)
+            q = rate_precision(p, keys)
+            peaks.append(0.0 if q is None else val(PRECISION_KEYS[q]))
         if max(peaks) <= 0:
             raise CatalogError(f"{self.path}: [chips.{self.key}] has no peak rate at any precision")
         dram_bw = val("dram_bytes_per_s")

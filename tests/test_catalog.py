@@ -602,7 +602,7 @@ def test_cli_roofline_all_and_plot(capsys, tmp_path):
     "argv, match",
     [
         (["--m", "-5"], "--m = -5.0 must be a positive number"),
-        (["--dtype", "fp4"], "--dtype 'fp4' must be one of"),
+        (["--dtype", "fp5"], "--dtype 'fp5' must be one of"),
         (["--chip", "all", "--plot", "x.png"], "--plot needs one chip"),
     ],
 )

@@ -232,7 +232,8 @@ def test_round_trip_to_h100e_and_back(n, chip, w):
     sa=st.floats(0.1, 10),
     sb=st.floats(0.1, 10),
     sc=st.floats(0.1, 10),
-    p=st.sampled_from(sorted(PRECISION_INDEX)),
+    # fp4: the H100 (the reference) has no FP4 rate, so spec H100e at fp4 is undefined
+    p=st.sampled_from(sorted(set(PRECISION_INDEX) - {"fp4"})),
 )
 def test_spec_ratio_transitive(sa, sb, sc, p):
     a, b, c = (H100.replace(peak_flops_per_s=H100.peak_flops_per_s * s) for s in (sa, sb, sc))

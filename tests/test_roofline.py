@@ -334,7 +334,7 @@ def test_other_op_formulas():
     op = rl.conv2d(2, 8, 8, 3, 16, 3, 3, 1, "bf16")
     assert float(op.flops) == 2.0 * 2 * 8 * 8 * 16 * 3 * 3 * 3
     assert float(op.bytes) == (2 * 8 * 8 * 3 + 3 * 3 * 3 * 16 + 2 * 8 * 8 * 16) * 2.0
-    with pytest.raises(ValueError, match="dtype 'fp4' must be one of"):
+    with pytest.raises(ValueError, match="dtype 'fp2' must be one of"):
         rl.matmul(1, 1, 1, "fp2")
     with pytest.raises(ValueError, match="k = -3 must be a finite number >= 0"):
         rl.matmul(1, 1, -3)

@@ -463,6 +463,11 @@ def cmd_roofline(args) -> int:
         return 0
 
     rec = cat.record(args.chip)
+    if not rec.supports(args.dtype):
+        raise ValueError(
+            f"--dtype {args.dtype!r} is not supported by chip '{rec.key}' "
+            f"(supported: {', '.join(rec.supported_precisions())})"
+        )
     chip = rec.to_chip(args.pick)
     t = rl.op_time(op, chip, eff)
     d = _timing_dict(t)
