@@ -441,9 +441,11 @@ def validate_chip(chip: Chip, what: str = "") -> Chip:
 
     Example::
 
-        >>> validate_chip(chip("h100").replace_fields(tdp_w=float("nan")))
-        Traceback (most recent call last):
-        CatalogError: chip 'h100_sxm': field 'tdp_w' = nan is not finite ...
+        >>> try:
+        ...     chip("h100").replace_fields(tdp_w=float("nan"))
+        ... except CatalogError as e:
+        ...     print(str(e).split(";")[0])
+        chip 'h100_sxm': field 'tdp_w' = nan is not finite
     """
     name = what or chip.name or "<unnamed>"
     shapes = {
