@@ -90,7 +90,6 @@ class Problem:
             )
             self.groups.append((np.asarray(idx), stacked))
         self.measured = np.array([r.tokens_per_s_per_gpu for r in self.runs])
-        self.gpus = np.array([float(r.gpus) for r in self.runs])
 
     def predict(self, theta) -> np.ndarray:
         """Predicted tokens/s per GPU of every run (jit-compiled per group)."""

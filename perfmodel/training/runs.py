@@ -36,21 +36,12 @@ from perfmodel import workloads as wl
 from perfmodel.hardware import load_catalog
 from perfmodel.training.memory import memory_per_device
 from perfmodel.training.published import PUBLISHED_RUNS, published_flops_per_token
-from perfmodel.training.step import get_network
-from perfmodel.training.types import make_layout
+from perfmodel.training.types import make_layout, prior_efficiency
 
 RUNS_FILE = Path(__file__).resolve().parent.parent / "data" / "published_training_runs.toml"
 
 #: The table's ``gpu`` values -> catalog chip keys.
 CHIP_KEYS = {"h100": "h100_sxm", "b200": "b200", "gb200": "gb200"}
-#: Catalog chip -> generation (for the error tables).
-GENERATION = {
-    "a100_80gb": "ampere",
-    "h100_sxm": "hopper",
-    "h200": "hopper",
-    "b200": "blackwell",
-    "gb200": "blackwell",
-}
 
 
 def precision_of(printed: str) -> tuple[str | None, str]:
@@ -89,10 +80,6 @@ class Run:
     excluded: str = ""
     recompute: str = "none"
     fits: bool = True
-
-    @property
-    def generation(self) -> str:
-        return GENERATION.get(self.chip, self.chip)
 
     @property
     def scale(self) -> str:
@@ -227,13 +214,16 @@ def layout_of(run: Run, recompute: str | None = None):
     )
 
 
+def _fits(run: Run, cat, recompute: str | None = None) -> bool:
+    """Whether the run's layout fits the memory model (the usable share of DRAM that
+    :func:`perfmodel.training.step_time` uses)."""
+    total = float(memory_per_device(workload_for(run), layout_of(run, recompute))[4])
+    return total <= float(cat.chip(run.chip).mem_bytes[1]) * float(prior_efficiency().mem_usable)
+
+
 def _least_recompute(run: Run, cat) -> tuple[str, bool]:
-    w = workload_for(run)
-    chip = cat.chip(run.chip)
-    cap = float(chip.mem_bytes[1]) * 0.95
     for rc in ("none", "selective", "full"):
-        total = float(memory_per_device(w, layout_of(run, rc))[4])
-        if total <= cap:
+        if _fits(run, cat, rc):
             return rc, True
     return "full", False
 
@@ -276,9 +266,7 @@ def other_runs() -> tuple[Run, ...]:
             source=c["source"],
             recompute=L.get("recompute", "none"),
         )
-        total = float(memory_per_device(workload_for(run), layout_of(run))[4])
-        fits = total <= float(cat.chip(run.chip).mem_bytes[1]) * 0.95
-        out.append(dataclasses.replace(run, fits=fits))
+        out.append(dataclasses.replace(run, fits=_fits(run, cat)))
     return tuple(out)
 
 
@@ -288,7 +276,3 @@ def used_runs(runs=None) -> tuple[Run, ...]:
     if runs is None:
         runs = load_runs() + other_runs()
     return tuple(r for r in runs if not r.excluded)
-
-
-def network_of(run: Run, cat=None):
-    return get_network(run.chip, cat)

@@ -134,12 +134,13 @@ def step_time(
 
     # ---- compute per layer (one micro-batch, one rank) ----
     ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep)
-    times = _ops_time(ops, chip, reff, smooth)
     moe_eff = dataclasses.replace(
         reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm)
     )
-    for i in ROUTED_GEMM_OPS:
-        times[i] = _ops_time([ops[i]], chip, moe_eff, smooth)[0]
+    times = [
+        _ops_time([o], chip, moe_eff if i in ROUTED_GEMM_OPS else reff, smooth)[0]
+        for i, o in enumerate(ops)
+    ]
     if w.precision in ("fp8", "fp4"):
         # amax + cast (+ transposed copy) of every GEMM input: memory passes, bf16 in,
         # 8 bit out, counted per forward; the backward's share is in quant_passes
