@@ -54,6 +54,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
+from perfmodel.errors import InputError
+
 # --------------------------------------------------------------------------------------
 # Precisions, memory levels, units
 # --------------------------------------------------------------------------------------
@@ -213,7 +215,7 @@ LINK_DEFAULT_FIELDS: dict[str, tuple[float, float]] = {
 }
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError):
     """A catalog file or a chip specification is invalid. The message names the
     file, the entry, the field, the offending value and the allowed range."""
 

@@ -62,6 +62,7 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.errors import InfeasibleError
 from perfmodel.fleet.lp import LP
 from perfmodel.hardware import read_toml
 
@@ -89,7 +90,7 @@ _BP_FRACTIONS = (0.0, 1 / 16, 1 / 4, 1 / 2, 1.0)
 _PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 
-class FleetInfeasible(ValueError):
+class FleetInfeasible(InfeasibleError, ValueError):
     """The scenario has no feasible plan; the message names the binding constraint."""
 
 
