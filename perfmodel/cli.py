@@ -1,14 +1,41 @@
 """The ``perfmodel`` command line: ``perfmodel --help`` lists the sub-commands.
 
-Each feature registers its sub-commands from a module in :mod:`perfmodel.commands`;
-errors in user input print one clear line (``error: ...``) and exit with status 2.
+Each feature registers its sub-commands from a module in :mod:`perfmodel.commands`.
+
+One error path (:mod:`perfmodel.errors`):
+
+* a user error (:class:`~perfmodel.errors.PerfmodelError`: bad input, no feasible
+  solution, a solver failure, a resource limit; a bad command line; a file or directory
+  that is missing, a directory, unreadable, not UTF-8 or too long a name) prints one
+  line, ``perfmodel CMD: error: ...``, on stderr and exits with status 2;
+* any other exception is a bug and shows as one (a traceback, exit 1). During the move
+  to :mod:`perfmodel.errors`, a ``ValueError``/``KeyError`` raised by an explicit
+  ``raise`` statement inside perfmodel still counts as a user error (:func:`_legacy_user_error`);
+  one raised by a library (NumPy, JAX) or by a failing builtin (``int("x")``,
+  ``d[k]``) is a bug;
+* no float option may be NaN or infinite;
+* with ``--json``, stdout holds exactly one strict JSON document (no ``NaN`` or
+  ``Infinity``): whatever else the command or a library (e.g. the HiGHS banner, written
+  by C code to file descriptor 1) prints goes to stderr;
+* writing to a closed pipe (``perfmodel chips --json | head -1``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import importlib
+import io
+import json
+import linecache
+import math
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from perfmodel.errors import PerfmodelError, path_error
 
 #: Modules that register sub-commands (in help order).
 COMMAND_MODULES = (
@@ -21,13 +48,27 @@ COMMAND_MODULES = (
     "perfmodel.commands.calibrate",  # calibrate
 )
 
+#: Exit status of a user error (bad input, no solution, ...), as argparse uses.
+EXIT_USER_ERROR = 2
+#: Exit status after the reader of stdout went away (128 + SIGPIPE, as a shell reports).
+EXIT_BROKEN_PIPE = 141
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (no usage block)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="perfmodel",
         description="Performance model of AI accelerators and planner for their fleets.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for mod in COMMAND_MODULES:
         try:
@@ -40,15 +81,142 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    lines = [s.strip() for s in str(text).splitlines() if s.strip()]
+    return "; ".join(lines)
+
+
+def _legacy_user_error(e: BaseException) -> bool:
+    """A ``ValueError``/``KeyError`` raised by a ``raise`` statement in perfmodel's own
+    code: a validation message written before :mod:`perfmodel.errors` existed. One
+    raised inside NumPy/JAX, or by a builtin call that failed (its last frame is then
+    not a ``raise`` line), is a bug."""
+    if type(e) not in (ValueError, KeyError):
+        return False
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    file = tb.tb_frame.f_code.co_filename
+    try:
+        inside = Path(file).resolve().is_relative_to(_PACKAGE_DIR)
+    except (OSError, ValueError):
+        return False
+    return inside and linecache.getline(file, tb.tb_lineno).lstrip().startswith("raise ")
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    return str(e) or type(e).__name__
+
+
+def _nonfinite_option(args: argparse.Namespace) -> str | None:
+    """The first float option that is NaN or infinite, as an error message."""
+    for k, v in vars(args).items():
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        for x in vals:
+            if isinstance(x, float) and not math.isfinite(x):
+                return f"--{k.replace('_', '-')} = {x!r} must be a finite number"
+    return None
+
+
+def _flush_c_stdio() -> None:
+    """Flush C ``stdio`` buffers (what a C/C++ library such as HiGHS printed)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def _json_stdout() -> Iterator[io.StringIO]:
+    """Collect what Python prints to ``sys.stdout`` in a buffer, and point file
+    descriptor 1 at stderr meanwhile, so C code printing to stdout lands on stderr."""
+    buf = io.StringIO()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptor 1 (or 2): nothing to redirect
+        saved = None
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield buf
+    finally:
+        if saved is not None:
+            _flush_c_stdio()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+def check_strict_json(text: str, command: str) -> None:
+    """Raise ``RuntimeError`` (a bug: the command broke the ``--json`` contract)
+    unless ``text`` is one strict JSON document."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError as e:
+        raise RuntimeError(
+            f"bug: `perfmodel {command} --json` printed something other than one strict "
+            f"JSON document ({e}); output starts {text[:120]!r}"
+        ) from e
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout's reader went away: point stdout at /dev/null so the final flush at exit
+    stays quiet, and exit like a tool killed by SIGPIPE."""
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _error(command: str, msg: str) -> int:
+    print(f"perfmodel {command}: error: {_one_line(msg)}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as e:  # user errors: one clear line
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"perfmodel {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad command line (2, one line printed)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    command = str(args.command)
+    bad = _nonfinite_option(args)
+    if bad:
+        return _error(command, bad)
+    as_json = getattr(args, "json", None) is True
+    try:
+        if as_json:
+            with _json_stdout() as buf:
+                rc = int(args.func(args) or 0)
+            text = buf.getvalue()
+            if text.strip() or rc == 0:
+                check_strict_json(text, command)
+            sys.stdout.write(text)
+        else:
+            rc = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except PerfmodelError as e:
+        return _error(command, _message(e))
+    except (OSError, UnicodeDecodeError) as e:
+        path = getattr(e, "filename", None)
+        if path is None:  # not about a path the user named: a bug
+            raise
+        return _error(command, str(path_error(path, e)))
+    except (ValueError, KeyError) as e:
+        if _legacy_user_error(e):
+            return _error(command, _message(e))
+        raise
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from perfmodel import roofline as rl
+from perfmodel.commands._args import add_catalog_args, check_finite, plot_file, user_catalog
+from perfmodel.errors import InputError
 from perfmodel.hardware import (
     PRECISION_KEYS,
     PRECISIONS,
     Catalog,
     ChipRecord,
-    load_catalog,
     stack_chips,
 )
 
@@ -40,7 +41,7 @@ OPS = ("matmul", "bmm", "attention", "elementwise", "layernorm", "conv2d")
 
 
 def _catalog(args) -> Catalog:
-    return load_catalog(*(args.catalog or []))
+    return user_catalog(args.catalog, args.allow_override)
 
 
 def _si(x: float, unit: str, digits: int = 4) -> str:
@@ -95,11 +96,26 @@ def _value(rec: ChipRecord, key: str, pick: str = "best") -> float | None:
 # --------------------------------------------------------------------------------------
 
 
+#: The figures of the ``chips`` table (SI units; keys with unit suffixes).
+CHIPS_FIGURES = (
+    "bf16_flops_per_s",
+    "fp8_flops_per_s",
+    "int8_ops_per_s",
+    "dram_bytes",
+    "dram_bytes_per_s",
+    "sram_bytes",
+    "tdp_w",
+    "allin_power_w",
+    "allin_price_usd",
+)
+
+
 def chips_rows(cat: Catalog, pick: str = "best") -> list[dict[str, Any]]:
     """One summary dict per chip (SI units, keys with unit suffixes)."""
     out = []
     for key, rec in cat.chips.items():
         v = lambda k: _value(rec, k, pick)  # noqa: E731
+        figs = {k: rec.figure(k) for k in CHIPS_FIGURES}
         out.append(
             {
                 "key": key,
@@ -117,6 +133,9 @@ def chips_rows(cat: Catalog, pick: str = "best") -> list[dict[str, Any]]:
                 "allin_price_usd": v("allin_price_usd"),
                 "available": rec.text.get("available", ""),
                 "fallbacks": rec.fallbacks(),
+                # each figure above with its unit, range, confidence and source: an
+                # estimate never looks like a vendor figure
+                "figures": {k: _figure_json(f) for k, f in figs.items() if f is not None},
             }
         )
     return out
@@ -191,7 +210,7 @@ def cmd_chip(args) -> int:
     n = args.name.strip().lower().replace("-", "_")
     if n in cat.systems and n not in cat.chips and n not in cat.aliases:
         s = cat.systems[n]
-        raise ValueError(
+        raise InputError(
             f"'{args.name}' is a system ({s.text.get('name', n)}) of "
             f"{s.value('chips_count'):g} x chip '{s.chip}'; see `perfmodel systems` "
             f"or `perfmodel chip {s.chip}`"
@@ -319,19 +338,36 @@ def cmd_systems(args) -> int:
 # --------------------------------------------------------------------------------------
 
 
+#: Largest size a roofline flag accepts (the op's FLOPs and bytes must also stay finite).
+MAX_SIZE = 1e15
+
+
 def _pos(args, name: str, default):
     v = getattr(args, name.replace("-", "_"))
     v = default if v is None else v
-    if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-        raise ValueError(f"--{name} = {v!r} must be a positive number")
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= MAX_SIZE):
+        raise InputError(f"--{name}", v, f"a positive number <= {MAX_SIZE:g}")
     return v
+
+
+def precision_arg(args) -> str:
+    """``--precision`` (``--dtype`` is its deprecated alias), checked."""
+    prec, old = getattr(args, "precision", None), getattr(args, "dtype", None)
+    if old is not None:
+        print("perfmodel roofline: --dtype is deprecated; use --precision", file=sys.stderr)
+        if prec is not None and prec != old:
+            raise InputError(f"--precision {prec!r} and --dtype {old!r} disagree; give one")
+        prec = old
+    prec = prec or "bf16"
+    if prec not in PRECISIONS:
+        flag = "--precision" if old is None else "--dtype"
+        raise InputError(f"{flag} {prec!r} must be one of {', '.join(PRECISIONS)}")
+    return prec
 
 
 def build_op(args) -> tuple[rl.Op, str]:
     """The :class:`perfmodel.roofline.Op` described by the CLI flags, and a label."""
-    dt = args.dtype
-    if dt not in PRECISIONS:
-        raise ValueError(f"--dtype {dt!r} must be one of {', '.join(PRECISIONS)}")
+    dt = precision_arg(args)
     op = args.op
     if op == "matmul":
         m, n, k = (_pos(args, x, 8192) for x in ("m", "n", "k"))
@@ -361,7 +397,7 @@ def build_op(args) -> tuple[rl.Op, str]:
             rl.conv2d(b, hw, hw, ci, co, ks, ks, 1, dt),
             f"conv2d batch={b:g} {hw:g}x{hw:g} c_in={ci:g} c_out={co:g} k={ks:g} {dt}",
         )
-    raise ValueError(f"--op {op!r} must be one of {', '.join(OPS)}")
+    raise InputError("--op", op, f"one of {', '.join(OPS)}")
 
 
 def _timing_dict(t, i: int | None = None) -> dict[str, Any]:
@@ -379,7 +415,13 @@ def _timing_dict(t, i: int | None = None) -> dict[str, Any]:
 
 def cmd_roofline(args) -> int:
     cat = _catalog(args)
+    dtype = precision_arg(args)
+    args.precision, args.dtype = dtype, None  # the deprecation note is printed once
     op, label = build_op(args)
+    check_finite(
+        {"flops": float(op.flops), "bytes": float(op.bytes), "ws": float(op.working_set_bytes)},
+        label,
+    )
     eff = rl.Efficiency.ideal() if args.ideal else rl.Efficiency.default()
     eff_note = (
         "ideal (100% of peaks, no overhead)"
@@ -387,7 +429,7 @@ def cmd_roofline(args) -> int:
         else "default efficiencies (matmul/conv 80%, attention 70% of peak; "
         "SRAM 90%, DRAM 85% of bandwidth; 3 us per op)"
     )
-    p_idx = PRECISIONS.index(args.dtype)
+    p_idx = PRECISIONS.index(dtype)
     kind = int(op.kind)
     ceff = float(np.asarray(eff.compute)[kind])
     meff = np.asarray(eff.memory)
@@ -396,14 +438,14 @@ def cmd_roofline(args) -> int:
         "flops": float(op.flops),
         "bytes": float(op.bytes),
         "working_set_bytes": float(op.working_set_bytes),
-        "dtype": args.dtype,
+        "precision": dtype,
         "efficiency": eff_note,
         "pick": args.pick,
     }
 
     if args.chip.lower() == "all":
         if args.plot:
-            raise ValueError("--plot needs one chip, not --chip all")
+            raise InputError("--plot needs one chip, not --chip all")
         keys = list(cat.chips)
         chips = stack_chips([cat.chip(k, args.pick) for k in keys])
         t = rl.op_time_grid(rl.stack_ops([op]), chips, eff)
@@ -419,9 +461,10 @@ def cmd_roofline(args) -> int:
                 memory_level=("sram", "dram")[lvl],
                 ridge_flops_per_byte=peak * ceff / (bw * meff[lvl]),
                 fraction_of_peak=d["attainable_flops_per_s"] / peak,
-                fallback=cat.chips[key].fallbacks().get(args.dtype, ""),
+                fallback=cat.chips[key].fallbacks().get(dtype, ""),
             )
             rows.append(d)
+        check_finite(rows, label)
         if args.json:
             json.dump({**summary, "chips": rows}, sys.stdout, indent=2)
             print()
@@ -441,7 +484,7 @@ def cmd_roofline(args) -> int:
                 f"{r['attainable_flops_per_s'] / 1e12:.4g}",
                 f"{100 * r['fraction_of_peak']:.1f}%",
                 f"{r['ridge_flops_per_byte']:.4g}",
-                (f"{args.dtype} as {r['fallback']}" if r["fallback"] else ""),
+                (f"{dtype} as {r['fallback']}" if r["fallback"] else ""),
             ]
             for r in rows
         ]
@@ -463,9 +506,9 @@ def cmd_roofline(args) -> int:
         return 0
 
     rec = cat.record(args.chip)
-    if not rec.supports(args.dtype):
-        raise ValueError(
-            f"--dtype {args.dtype!r} is not supported by chip '{rec.key}' "
+    if not rec.supports(dtype):
+        raise InputError(
+            f"--precision {dtype!r} is not supported by chip '{rec.key}' "
             f"(supported: {', '.join(rec.supported_precisions())})"
         )
     chip = rec.to_chip(args.pick)
@@ -477,7 +520,6 @@ def cmd_roofline(args) -> int:
     level = (
         "sram" if float(op.working_set_bytes) <= float(np.asarray(chip.mem_bytes)[0]) else "dram"
     )
-    dtype: str = args.dtype
     peak_fig = rec.figure(PRECISION_KEYS[rec.fallbacks().get(dtype, dtype)]) or rec.figure(
         "dram_bytes"
     )
@@ -488,14 +530,16 @@ def cmd_roofline(args) -> int:
         memory_level=level,
         ridge_flops_per_byte=ridge,
         fraction_of_peak=d["attainable_flops_per_s"] / peak,
-        fallback=rec.fallbacks().get(args.dtype, ""),
+        fallback=rec.fallbacks().get(dtype, ""),
         peak_source=peak_fig.source,
     )
+    check_finite(d, label)
     if args.plot:
         from perfmodel.plots import roofline_chart
 
+        plot = plot_file(args.plot, f"roofline_{rec.key}.png")
         roofline_chart(
-            args.plot,
+            plot,
             rec,
             chip,
             {
@@ -503,11 +547,11 @@ def cmd_roofline(args) -> int:
                 "attainable_flops_per_s": d["attainable_flops_per_s"],
                 "label": label,
             },
-            precision=args.dtype,
+            precision=dtype,
             compute_eff=ceff,
             memory_eff=tuple(meff),
         )
-        d["plot"] = str(args.plot)
+        d["plot"] = str(plot)
     if args.json:
         json.dump({**summary, **d}, sys.stdout, indent=2)
         print()
@@ -519,8 +563,8 @@ def cmd_roofline(args) -> int:
         f"working set {_si(summary['working_set_bytes'], 'B')} -> fed from {level.upper()}"
     )
     print(f"  intensity:    {d['intensity_flops_per_byte']:.4g} FLOP/byte")
-    fb = f" ({args.dtype} runs at the {d['fallback']} rate)" if d["fallback"] else ""
-    print(f"  peak:         {_si(peak, 'FLOP/s')} {args.dtype} dense{fb}")
+    fb = f" ({dtype} runs at the {d['fallback']} rate)" if d["fallback"] else ""
+    print(f"  peak:         {_si(peak, 'FLOP/s')} {dtype} dense{fb}")
     print(
         f"  ridge point:  {ridge['dram']:.4g} FLOP/byte (DRAM), {ridge['sram']:.4g} FLOP/byte "
         "(SRAM), at the efficiencies above"
@@ -537,7 +581,7 @@ def cmd_roofline(args) -> int:
     src = d["peak_source"]
     print(f"  peak source:  {src if len(src) <= 160 else src[:157] + '...'}")
     if args.plot:
-        print(f"  plot:         {args.plot}")
+        print(f"  plot:         {d['plot']}")
     return 0
 
 
@@ -554,12 +598,7 @@ def jax_index(tree, i: int):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--catalog",
-        action="append",
-        metavar="FILE",
-        help="extra catalog TOML file(s) loaded on top of the built-in one",
-    )
+    add_catalog_args(p)
     p.add_argument(
         "--pick",
         choices=("best", "low", "high"),
@@ -586,7 +625,10 @@ def register(sub) -> None:
     p = sub.add_parser("roofline", help="roofline time/bound of one op on a chip (or all chips)")
     p.add_argument("--chip", required=True, help="chip key or alias, or 'all'")
     p.add_argument("--op", choices=OPS, default="matmul")
-    p.add_argument("--dtype", default="bf16", help=f"precision: {', '.join(PRECISIONS)}")
+    p.add_argument(
+        "--precision", default=None, help=f"precision: {', '.join(PRECISIONS)} (default bf16)"
+    )
+    p.add_argument("--dtype", default=None, help="deprecated alias of --precision")
     for name, typ, h in (
         ("m", float, "rows (matmul, bmm, layernorm); default 8192 (bmm 4096)"),
         ("n", float, "cols (matmul, bmm, layernorm)"),

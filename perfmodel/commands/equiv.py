@@ -6,6 +6,15 @@ import argparse
 import json
 import textwrap
 
+from perfmodel.commands._args import (
+    add_catalog_args,
+    check_finite,
+    check_readable,
+    number,
+    user_catalog,
+)
+from perfmodel.errors import InputError
+
 KINDS = ("spec", "workload", "budget", "power", "price", "inference")
 
 
@@ -49,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "capacity for --kind inference); capacity: independent copies of the "
         "job on the best slice size (fleet capacity)",
     )
-    p.add_argument("--catalog", action="append", default=[], help="extra catalog TOML file(s)")
+    add_catalog_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_equiv)
 
@@ -63,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--claims-file", action="append", default=[], help="extra claims TOML file(s)")
     c.add_argument("--no-builtin", action="store_true", help="only the --claims-file claims")
     c.add_argument("--only", action="append", default=[], help="evaluate only this claim id")
-    c.add_argument("--catalog", action="append", default=[], help="extra catalog TOML file(s)")
+    add_catalog_args(c)
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("--verbose", "-v", action="store_true", help="print all numbers and assumptions")
     c.set_defaults(func=run_claims)
@@ -83,10 +92,16 @@ def compute(a) -> dict:
     """The equivalence the arguments ask for, as a JSON-able dict."""
     from perfmodel import equivalence as eq
     from perfmodel import workloads as wl
-    from perfmodel.hardware import load_catalog
     from perfmodel.training.fit import prediction_band
 
-    cat = load_catalog(*a.catalog)
+    for nm, hi in (("count", MAX_COUNT), ("budget_usd", MAX_USD), ("power_mw", MAX_MW)):
+        v = getattr(a, nm)
+        if v is not None:
+            number(v, "--" + nm.replace("_", "-"), 0.0, hi, lo_open=True)
+    given = getattr(a, "workload", None)
+    if given is not None and not str(given).strip():
+        raise InputError("--workload", given, "a workload preset (e.g. llama3-70b)")
+    cat = user_catalog(a.catalog, a.allow_override)
     kind = _kind(a)
     chip = cat.resolve(a.chip)
     need_w = kind in ("workload", "budget", "power", "inference")
@@ -94,15 +109,15 @@ def compute(a) -> dict:
         if kind == "inference":
             a.workload = "video-driving"
         else:
-            raise ValueError(f"--kind {kind} needs --workload (e.g. llama3-70b, video-driving)")
+            raise InputError(f"--kind {kind} needs --workload (e.g. llama3-70b, video-driving)")
     if kind in ("spec", "workload", "inference") and a.count is None:
-        raise ValueError(f"--kind {kind} needs --count N (number of {chip} chips)")
+        raise InputError(f"--kind {kind} needs --count N (number of {chip} chips)")
     if kind in ("budget", "price") and a.budget_usd is None:
-        raise ValueError(f"--kind {kind} needs --budget-usd X")
+        raise InputError(f"--kind {kind} needs --budget-usd X")
     if kind == "power" and a.power_mw is None:
-        raise ValueError("--kind power needs --power-mw Y")
+        raise InputError("--kind power needs --power-mw Y")
     if a.pue is not None and not 1.0 <= a.pue <= 3.0:
-        raise ValueError(f"--pue {a.pue} must be in [1, 3]")
+        raise InputError(f"--pue {a.pue} must be in [1, 3]")
     if kind == "spec":
         r = eq.spec_result(chip, a.count, a.precision or "bf16", catalog=cat)
     elif kind == "workload":
@@ -146,7 +161,18 @@ def compute(a) -> dict:
         d["cv_error_pct"] = {
             c: prediction_band(c, w.precision, mk) for c in dict.fromkeys((chip, "h100_sxm"))
         }
+    check_finite(
+        d,
+        " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k in _INPUTS and v),
+    )
     return d
+
+
+_INPUTS = ("chip", "count", "workload", "kind", "precision", "budget_usd", "power_mw", "pue")
+#: Largest chip count, budget (USD) and site power (MW) ``equiv`` accepts.
+MAX_COUNT = 1e9
+MAX_USD = 1e15
+MAX_MW = 1e6
 
 
 def _fmt(v) -> str:
@@ -160,7 +186,7 @@ def _fmt(v) -> str:
 def run_equiv(a) -> int:
     d = compute(a)
     if a.json:
-        print(json.dumps(d, indent=2, default=float))
+        print(json.dumps(d, indent=2, default=float, allow_nan=False))
         return 0
     band = d.get("cv_error_pct")
     band_txt = (
@@ -196,12 +222,16 @@ def run_equiv(a) -> int:
 
 def run_claims(a) -> int:
     from perfmodel import claims as cl
-    from perfmodel.hardware import load_catalog
 
+    for f in a.claims_file:
+        check_readable(f, "--claims-file")
     claims = cl.load_claims(*a.claims_file, builtin=not a.no_builtin)
-    res = cl.evaluate_claims(claims, catalog=load_catalog(*a.catalog), only=a.only or None)
+    cat = user_catalog(a.catalog, a.allow_override)
+    res = cl.evaluate_claims(claims, catalog=cat, only=a.only or None)
     if a.json:
-        print(json.dumps([r.to_dict() for r in res], indent=2, default=float))
+        rows = [r.to_dict() for r in res]
+        check_finite(rows, "the claims evaluated")
+        print(json.dumps(rows, indent=2, default=float, allow_nan=False))
         return 0
     for r in res:
         c = r.claim

@@ -13,16 +13,24 @@ import json
 import math
 
 from perfmodel import interconnect as ic
-from perfmodel.hardware import load_catalog
+from perfmodel.commands._args import add_catalog_args, check_finite, number, user_catalog
 
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        vals = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {text!r}"
         ) from None
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return vals
+
+
+#: Largest message (bytes per member) and group (members) ``net`` accepts.
+MAX_BYTES = 1e18
+MAX_GROUP = 2**24
 
 
 def register(subparsers) -> None:
@@ -80,7 +88,7 @@ def register(subparsers) -> None:
         default=None,
         help="group members per scale-up domain (default min(group, domain))",
     )
-    p.add_argument("--catalog", action="append", help="extra catalog TOML file (repeatable)")
+    add_catalog_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -93,8 +101,19 @@ def _fmt_t(x: float) -> str:
     return f"{x * 1e3:.3f} ms" if x < 1 else f"{x:.3f} s"
 
 
+def _check(args) -> None:
+    number(args.oversubscription, "--oversubscription", 1.0, 1e6)
+    for x in args.bytes:
+        number(x, "--bytes", 0.0, MAX_BYTES)
+    for g in args.group or []:
+        number(g, "--group", 1, MAX_GROUP, integer=True)
+    if args.members_per_domain is not None:
+        number(args.members_per_domain, "--members-per-domain", 1, MAX_GROUP, integer=True)
+
+
 def run(args) -> int:
-    cat = load_catalog(*(args.catalog or []))
+    _check(args)
+    cat = user_catalog(args.catalog, args.allow_override)
     eff = 1.0 if args.nominal else None
     topo = ic.topology_for(
         args.chip,
@@ -135,6 +154,8 @@ def run(args) -> int:
                         algorithms_s=times,
                     )
                 )
+    inputs = f"--bytes {args.bytes} --group {groups}"
+    check_finite(rows, inputs)
     if args.json:
         print(
             json.dumps(

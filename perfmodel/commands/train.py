@@ -9,6 +9,8 @@ from typing import Any, cast
 
 from perfmodel import training as tr
 from perfmodel import workloads as wl
+from perfmodel.commands._args import check_finite, check_readable, number
+from perfmodel.errors import InputError
 from perfmodel.training.fit import prediction_band
 
 _SIZE_FLAGS = (
@@ -83,6 +85,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Largest degree (tp, pp, dp, cp, mb, vpp) a --layout may give.
+MAX_LAYOUT = 2**20
+#: Most chips a command accepts.
+MAX_CHIPS = 2**24
+
+
 def parse_layout(text: str, n_chips: int) -> dict:
     """``"tp=8,pp=8,mb=1,vpp=3,sp=1,recompute=full"`` -> a layout dict (dp inferred)."""
     out: dict = {}
@@ -91,35 +99,40 @@ def parse_layout(text: str, n_chips: int) -> dict:
         if not part:
             continue
         if "=" not in part:
-            raise ValueError(
+            raise InputError(
                 f"--layout item {part!r} must be key=value (keys: {', '.join(tr.LAYOUT_FIELDS)})"
             )
         k, v = (s.strip().lower() for s in part.split("=", 1))
         k = {"v": "vpp", "vp": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
         if k not in tr.LAYOUT_FIELDS:
-            raise ValueError(f"--layout key {k!r} is unknown; keys: {', '.join(tr.LAYOUT_FIELDS)}")
+            raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(tr.LAYOUT_FIELDS)}")
         if k == "recompute":
             out[k] = v
         elif k == "sp":
             if v not in ("0", "1", "true", "false", "on", "off"):
-                raise ValueError(f"--layout sp={v!r} must be 0/1 (or on/off)")
+                raise InputError(f"--layout sp={v!r} must be 0/1 (or on/off)")
             out[k] = int(v in ("1", "true", "on"))
         else:
             try:
                 out[k] = int(v)
             except ValueError:
-                raise ValueError(f"--layout {k}={v!r} must be an integer") from None
+                raise InputError(f"--layout {k}", v, "an integer >= 1") from None
+            if out[k] < 1 or out[k] > MAX_LAYOUT:
+                raise InputError(f"--layout {k}", out[k], f"an integer in [1, {MAX_LAYOUT}]")
     if "dp" not in out:
         denom = out.get("tp", 1) * out.get("pp", 1) * out.get("cp", 1)
         if n_chips % denom:
-            raise ValueError(f"--layout tp*pp*cp = {denom} does not divide --chips {n_chips}")
+            raise InputError(f"--layout tp*pp*cp = {denom} does not divide --chips {n_chips}")
         out["dp"] = n_chips // denom
     return out
 
 
 def _workload(args) -> wl.Workload:
     sizes = {f: getattr(args, f) for f in _SIZE_FLAGS if getattr(args, f) is not None}
-    if args.workload_file:
+    if args.workload is not None and not args.workload.strip():
+        raise InputError("--workload", args.workload, f"one of {', '.join(wl.WORKLOAD_NAMES)}")
+    if args.workload_file is not None:
+        check_readable(args.workload_file, "--workload-file")
         w = wl.load_workload_file(args.workload_file)
         if sizes or args.gated_ffn:
             spec = w.to_dict()
@@ -138,14 +151,24 @@ def _workload(args) -> wl.Workload:
     return wl.get_workload(args.workload or "gpt3-175b")
 
 
+def _inputs(args) -> str:
+    """The flags that set the job, for an error message."""
+    keys = ("workload", "workload_file", *_SIZE_FLAGS, "chip", "chips", "precision")
+    keys += ("global_batch", "layout", "inference")
+    return " ".join(
+        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys if getattr(args, k) is not None
+    )
+
+
 def _fmt_gb(x: float) -> str:
     return f"{x / 1e9:.1f}"
 
 
 def run(args) -> int:
+    number(args.chips, "--chips", 1, MAX_CHIPS, integer=True)
+    if args.global_batch is not None:
+        number(args.global_batch, "--global-batch", 1, 2**40, integer=True)
     w = _workload(args)
-    if args.chips is None or args.chips < 1:
-        raise ValueError(f"--chips {args.chips} must be >= 1")
     if args.inference:
         prec = args.precision or "int8"
         # details=True returns (rate, details); the unannotated return type is inferred as
@@ -157,6 +180,7 @@ def run(args) -> int:
             ),
         )
         unit = "tokens" if w.unit == "token" else "samples"
+        check_finite({"units_per_s": rate, **info}, _inputs(args))
         if args.json:
             print(
                 json.dumps(
@@ -198,6 +222,7 @@ def run(args) -> int:
         )
     d = res.to_dict()
     d["cv_error_pct"] = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
+    check_finite(d, _inputs(args))
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
