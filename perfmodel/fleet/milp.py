@@ -2,8 +2,10 @@
 
 The same LP as :func:`perfmodel.fleet.problem.build_lp` (concave piecewise-linear value
 curves as segment variables, which need no binaries because the curves are concave and
-the objective rewards value), with ``buy[k,s,t]`` integer, solved by
-``scipy.optimize.milp`` (HiGHS branch and cut).
+the objective rewards value), with ``buy[k,s,t]`` integer, solved by HiGHS branch and
+cut through :class:`perfmodel.fleet.highs.HighsLP` (the planner's default since it
+proves its gap; :func:`perfmodel.fleet.rounding.solve` starts it from the rounding
+heuristic's plan).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from perfmodel.fleet.lp import LP
+from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
 from perfmodel.fleet.problem import Problem, build_lp
 
-__all__ = ["MilpResult", "solve_milp", "to_scipy_milp"]
+__all__ = ["MilpResult", "solve_milp", "start_vector", "to_scipy_milp"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,23 +39,20 @@ class MilpResult:
 
 def to_scipy_milp(lp: LP) -> dict:
     """Keyword arguments for ``scipy.optimize.milp`` (minimise ``-c @ x``), sparse rows."""
-    import scipy.sparse as sp
     from scipy.optimize import Bounds, LinearConstraint
 
     # scipy's Bounds and LinearConstraint take array_like bounds; they are unannotated, so
     # pyright infers ``float`` from their defaults (-inf, inf): hence cast(Any, ...).
     cons = []
-    A_ub = np.asarray(lp.A_ub, dtype=np.float64)
-    if A_ub.shape[0]:
+    A_ub = csr(lp.A_ub)
+    if n_ub(lp):
         cons.append(
-            LinearConstraint(
-                sp.csr_matrix(A_ub), -np.inf, cast(Any, np.asarray(lp.b_ub, dtype=np.float64))
-            )
+            LinearConstraint(A_ub, -np.inf, cast(Any, np.asarray(lp.b_ub, dtype=np.float64)))
         )
-    A_eq = np.asarray(lp.A_eq, dtype=np.float64)
-    if A_eq.shape[0]:
+    A_eq = csr(lp.A_eq)
+    if n_eq(lp):
         b_eq = cast(Any, np.asarray(lp.b_eq, dtype=np.float64))
-        cons.append(LinearConstraint(sp.csr_matrix(A_eq), b_eq, b_eq))
+        cons.append(LinearConstraint(A_eq, b_eq, b_eq))
     n = int(np.shape(lp.c)[-1])
     integ = np.array(lp.integer, dtype=np.int64) if lp.integer else np.zeros(n, np.int64)
     return dict(
@@ -67,45 +66,48 @@ def to_scipy_milp(lp: LP) -> dict:
     )
 
 
+def start_vector(problem: Problem, buy) -> np.ndarray:
+    """The full LP point of integer purchases ``buy`` [K,S,T]: the segment variables
+    filled in order (the concave value at the installed chips), for a MILP start."""
+    K, S, T = problem.shape
+    bx = np.asarray(problem.bp_chips, np.float64)
+    x0, seglen = bx[..., :-1], bx[..., 1:] - bx[..., :-1]
+    cpu = np.asarray(problem.chips_per_unit, np.float64)
+    ex = np.asarray(problem.existing_units, np.float64)
+    b = np.asarray(buy, np.float64).reshape(K, S, T)
+    chips = (ex[:, :, None] + np.cumsum(b, axis=2)) * cpu[:, None, None]
+    seg = np.clip(chips[..., None] - x0[:, :, None, :], 0.0, seglen[:, :, None, :])
+    return np.concatenate([b.reshape(-1), seg.reshape(-1)])
+
+
 def solve_milp(
-    problem: Problem, *, time_limit_s: float = 60.0, mip_rel_gap: float = 1e-6, lp: LP | None = None
+    problem: Problem,
+    *,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-6,
+    lp: LP | None = None,
+    model=None,
+    start_buy=None,
 ) -> MilpResult:
     """Solve the integer problem exactly (to ``mip_rel_gap``) with HiGHS.
 
-    Returns a :class:`MilpResult`; ``buy_units`` is [K,S,T] (rounded to exact integers).
+    ``model``: a :class:`perfmodel.fleet.highs.HighsLP` of the problem's LP to solve in
+    place (default: a new one); ``start_buy``: integer purchases [K,S,T] that start the
+    search (e.g. the rounding heuristic's plan). Returns a :class:`MilpResult`;
+    ``buy_units`` is [K,S,T] (rounded to exact integers).
     """
-    from scipy.optimize import milp
+    from perfmodel.fleet.highs import HighsLP
 
     if not (time_limit_s > 0):
         raise ValueError(f"time_limit_s = {time_limit_s!r} must be > 0")
-    lp = build_lp(problem) if lp is None else lp
+    if model is None:
+        model = HighsLP(build_lp(problem) if lp is None else lp)
+    start = None if start_buy is None else start_vector(problem, start_buy)
     t0 = time.perf_counter()
-    res = milp(
-        **to_scipy_milp(lp),
-        options={"time_limit": float(time_limit_s), "mip_rel_gap": mip_rel_gap, "disp": False},
-    )
+    r = model.solve_mip(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, start=start)
     dt = time.perf_counter() - t0
-    status = {0: "optimal", 1: "time limit", 2: "infeasible", 3: "unbounded"}.get(
-        res.status, f"error {res.status}"
-    )
     K, S, T = problem.shape
-    if res.x is None:
-        return MilpResult(None, None, float("nan"), float("nan"), status, dt, float("nan"))
-    x = np.asarray(res.x)
-    buy = np.round(x[: K * S * T]).reshape(K, S, T).astype(np.int64)
-    bound = -float(
-        getattr(res, "mip_dual_bound", np.nan)
-        if getattr(res, "mip_dual_bound", None) is not None
-        else np.nan
-    )
-    return MilpResult(
-        x,
-        buy,
-        float(-res.fun),
-        bound,
-        status,
-        dt,
-        float(
-            getattr(res, "mip_gap", np.nan) if getattr(res, "mip_gap", None) is not None else np.nan
-        ),
-    )
+    if r.x is None:
+        return MilpResult(None, None, float("nan"), r.bound, r.status, dt, float("nan"))
+    buy = np.round(r.x[: K * S * T]).reshape(K, S, T).astype(np.int64)
+    return MilpResult(r.x, buy, r.objective, r.bound, r.status, dt, r.gap)

@@ -86,6 +86,8 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.lp import dense
+
 __all__ = [
     "LPSolution",
     "SolverOptions",
@@ -229,8 +231,12 @@ def _finite(v) -> bool:
 
 def _check_values(lp) -> None:
     """Value checks on concrete data (skipped for traced inputs)."""
+    import scipy.sparse as sp
+
     for f in ("c", "A_ub", "b_ub", "A_eq", "b_eq"):
         v = getattr(lp, f)
+        if sp.issparse(v):  # the nonzeros are the values to check
+            v = np.asarray(v.toarray() if not np.all(np.isfinite(v.data)) else v.data)
         if _is_concrete(v) and np.size(v) and not _finite(v):
             a = np.asarray(v, dtype=np.float64)
             bad = np.argwhere(~np.isfinite(a))[0]
@@ -973,6 +979,7 @@ def solve_lp(lp, *, warm_start=None, **opts) -> LPSolution:
       ValueError: bad shapes, non-finite data, ``lo > hi`` or a bad option (checked
         before tracing, on concrete inputs).
     """
+    lp = dense(lp)
     _check_shapes(lp, batched=False)
     _check_values(lp)
     data = _data(lp)

@@ -63,7 +63,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.errors import InfeasibleError
-from perfmodel.fleet.lp import LP
+from perfmodel.fleet.build import build_lp as build_lp
+from perfmodel.fleet.build import row_blocks as row_blocks
+from perfmodel.fleet.build import segment_slopes as segment_slopes
+from perfmodel.fleet.build import var_index as var_index
+from perfmodel.fleet.lp import LP, csr
 from perfmodel.hardware import read_toml
 
 __all__ = [
@@ -999,188 +1003,6 @@ def build_problem(
 
 
 # --------------------------------------------------------------------------------------
-# LP building (traceable: jnp only on leaves; structure from static fields)
-# --------------------------------------------------------------------------------------
-
-
-def var_index(problem: Problem):
-    """(buy_index[K,S,T], seg_index[K,S,T,J]) positions in the LP variable vector."""
-    K, S, T = problem.shape
-    J = problem.n_segments
-    nb = K * S * T
-    return np.arange(nb).reshape(K, S, T), nb + np.arange(nb * J).reshape(K, S, T, J)
-
-
-def segment_slopes(problem: Problem, xp=jnp):
-    """Slopes of the concave PWL value, H100e per chip, per segment ``[K,S,J]``, and the
-    segment lengths, chips ``[K,S,J]``."""
-    dx = problem.bp_chips[..., 1:] - problem.bp_chips[..., :-1]
-    dy = problem.bp_h100e[..., 1:] - problem.bp_h100e[..., :-1]
-    slope = xp.where(dx > 0, dy / xp.where(dx > 0, dx, 1.0), 0.0)
-    return slope, dx
-
-
-def row_blocks(problem: Problem) -> list[tuple[str, int]]:
-    """Names and sizes of the inequality row blocks, in order."""
-    K, S, T = problem.shape
-    blocks = [
-        ("link", K * S * T),
-        ("power", S * T),
-        ("floor", S * T),
-        ("supply", K * T),
-        ("capex", len(problem.years)),
-    ]
-    blocks.append(("ratio", sum(T - f for f in problem.ratio_from)))
-    blocks.append(("policy", sum(T - f for f in problem.policy_from)))
-    if problem.objective == "min-cost":
-        blocks.append(("target", 1))
-    return blocks
-
-
-def build_lp(problem: Problem, xp=None) -> LP:
-    """The relaxed LP of ``problem`` (see the module docstring for the model).
-
-    Traceable: may be called under ``jit``/``vmap`` over the numeric leaves. Row units:
-    link [chips], power [MW], floor [racks], supply [units], capex [M$], ratio [chips],
-    policy [MW], target [H100e]. ``xp``: array module (numpy when the leaves are concrete,
-    jax.numpy when traced; chosen automatically when None). The returned LP holds
-    numpy arrays in the first case and jax arrays in the second.
-    """
-    if xp is None:
-        leaves = jax.tree_util.tree_leaves(problem)
-        xp = jnp if any(isinstance(x, jax.core.Tracer) for x in leaves) else np
-    if xp is np:
-        problem = jax.tree_util.tree_map(lambda v: np.asarray(v, dtype=np.float64), problem)
-    K, S, T = problem.shape
-    J = problem.n_segments
-    Y = len(problem.years)
-    f64 = xp.float64
-    nb = K * S * T
-    n = nb + nb * J
-    L = xp.asarray(np.tril(np.ones((T, T))))  # L[t, tau] = tau <= t
-    eyeS = xp.eye(S)
-    eyeK = xp.eye(K)
-    cpu = problem.chips_per_unit
-    umw = problem.unit_power_w / 1e6  # MW per unit (IT)
-    ex = problem.existing_units  # [K,S]
-    slope, seglen = segment_slopes(problem, xp)  # [K,S,J]
-
-    def pad_seg(block_buy, block_seg=None):
-        m = block_buy.shape[0]
-        seg = xp.zeros((m, nb * J), f64) if block_seg is None else block_seg
-        return xp.concatenate([block_buy.reshape(m, nb), seg.reshape(m, nb * J)], axis=1)
-
-    rows, rhs, names = [], [], []
-    # link: sum_j seg[k,s,t,j] - cpu_k sum_{tau<=t} buy[k,s,tau] <= cpu_k ex[k,s]
-    buy = -xp.einsum("k,ka,sb,tc->kstabc", cpu, eyeK, eyeS, L).reshape(nb, nb)
-    segb = xp.einsum("ka,sb,tc,j->kstabcj", eyeK, eyeS, xp.eye(T), xp.ones(J)).reshape(nb, nb * J)
-    rows.append(pad_seg(buy, segb))
-    rhs.append(xp.broadcast_to((cpu[:, None] * ex)[:, :, None], (K, S, T)).reshape(-1))
-    names += [
-        f"link[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods
-    ]
-    # power: pue_s sum_k umw_k sum_{tau<=t} buy <= P[s,t] - pue_s sum_k umw_k ex[k,s]
-    buy = xp.einsum("s,k,sb,tc->stkbc", problem.pue, umw, eyeS, L).reshape(S * T, nb)
-    rows.append(pad_seg(buy))
-    used0 = problem.pue * xp.einsum("k,ks->s", umw, ex)
-    rhs.append((problem.power_avail_mw - used0[:, None]).reshape(-1))
-    names += [f"power_mw[{s},{p}]" for s in problem.sites for p in problem.periods]
-    # floor: sum_k rpu_k sum_{tau<=t} buy <= racks_s - sum_k rpu_k ex
-    buy = xp.einsum("k,sb,tc->stkbc", problem.racks_per_unit, eyeS, L).reshape(S * T, nb)
-    rows.append(pad_seg(buy))
-    rhs.append(
-        xp.broadcast_to(
-            (problem.racks - xp.einsum("k,ks->s", problem.racks_per_unit, ex))[:, None], (S, T)
-        ).reshape(-1)
-    )
-    names += [f"floor_racks[{s},{p}]" for s in problem.sites for p in problem.periods]
-    # supply: sum_s buy[k,s,t] <= supply[k,t]
-    buy = xp.einsum("ka,b,tc->ktabc", eyeK, xp.ones(S), xp.eye(T)).reshape(K * T, nb)
-    rows.append(pad_seg(buy))
-    rhs.append(problem.supply_units.reshape(-1))
-    names += [f"supply_units[{o},{p}]" for o in problem.offers for p in problem.periods]
-    # capex per year: sum price_k/1e6 buy[k,s,t in y] <= budget_y/1e6
-    Py = xp.asarray(np.eye(Y)[list(problem.period_year)].T)  # [Y,T]
-    buy = xp.einsum("k,b,yc->ykbc", problem.unit_price_usd / 1e6, xp.ones(S), Py).reshape(Y, nb)
-    rows.append(pad_seg(buy))
-    rhs.append(problem.budget_usd / 1e6)
-    names += [f"capex_musd[{y}]" for y in problem.years]
-    # ratio: r * chips(den) - chips(num) <= -(r * den0 - num0), per period t >= from
-    for r in range(len(problem.ratio_from)):
-        smask = np.ones(S) if problem.ratio_site[r] < 0 else np.eye(S)[problem.ratio_site[r]]
-        num = np.zeros(K)
-        num[list(problem.ratio_num[r])] = 1.0
-        den = np.zeros(K)
-        den[list(problem.ratio_den[r])] = 1.0
-        coef_k = problem.ratio_min[r] * xp.asarray(den) * cpu - xp.asarray(num) * cpu  # [K]
-        ts = np.arange(problem.ratio_from[r], T)
-        buy = xp.einsum("k,b,tc->tkbc", coef_k, xp.asarray(smask), L[ts]).reshape(len(ts), nb)
-        rows.append(pad_seg(buy))
-        const = xp.einsum("k,ks,s->", coef_k, ex, xp.asarray(smask))
-        rhs.append(-const * xp.ones(len(ts)))
-        where = "all" if problem.ratio_site[r] < 0 else problem.sites[problem.ratio_site[r]]
-        names += [f"ratio[{r},{where},{problem.periods[t]}]" for t in ts]
-    # policy: sum_k (share_s - own_k) umw_k units[k,s,t] <= 0 for t >= from_s
-    own = xp.asarray(np.array(problem.own, dtype=np.float64).reshape(K))
-    for s in range(S):
-        ts = np.arange(problem.policy_from[s], T)
-        if len(ts) == 0:
-            continue
-        coef_k = (problem.own_share_min[s] - own) * umw
-        buy = xp.einsum("k,b,tc->tkbc", coef_k, eyeS[s], L[ts]).reshape(len(ts), nb)
-        rows.append(pad_seg(buy))
-        rhs.append(-xp.dot(coef_k, ex[:, s]) * xp.ones(len(ts)))
-        names += [f"own_share[{problem.sites[s]},{problem.periods[t]}]" for t in ts]
-    # target: -sum_{k,s,j} slope seg[k,s,tp,j] <= -target
-    if problem.objective == "min-cost":
-        tp = problem.target_period
-        segc = -xp.einsum("ksj,c->kscj", slope, xp.eye(T)[tp]).reshape(1, nb * J)
-        rows.append(pad_seg(xp.zeros((1, nb), f64), segc))
-        rhs.append(-xp.reshape(problem.target_h100e, (1,)))
-        names.append(f"target_h100e[{problem.periods[tp]}]")
-
-    A_ub = xp.concatenate(rows, axis=0)
-    b_ub = xp.concatenate(rhs)
-    # bounds
-    buy_hi = problem.allowed * problem.supply_units[:, None, :]
-    seg_hi = xp.broadcast_to(seglen[:, :, None, :], (K, S, T, J))
-    lo = xp.zeros(n, f64)
-    hi = xp.concatenate([buy_hi.reshape(-1), seg_hi.reshape(-1)])
-    # objective
-    w = problem.period_weight
-    if problem.objective == "max-h100e":
-        c_seg = xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
-        c_buy = -problem.cost_tiebreak * xp.broadcast_to(
-            problem.unit_price_usd[:, None, None], (K, S, T)
-        ).reshape(-1)
-    else:
-        c_seg = 1e-9 * xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
-        c_buy = -xp.broadcast_to(problem.unit_price_usd[:, None, None] / 1e6, (K, S, T)).reshape(-1)
-    c = xp.concatenate([c_buy, c_seg])
-    var_names = tuple(
-        f"buy[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods
-    ) + tuple(
-        f"seg[{o},{s},{p},{j}]"
-        for o in problem.offers
-        for s in problem.sites
-        for p in problem.periods
-        for j in range(J)
-    )
-    return LP(
-        c=c,
-        A_ub=A_ub,
-        b_ub=b_ub,
-        A_eq=xp.zeros((0, n), f64),
-        b_eq=xp.zeros((0,), f64),
-        lo=lo,
-        hi=hi,
-        var_names=var_names,
-        row_names=tuple(names),
-        integer=(True,) * nb + (False,) * (nb * J),
-    )
-
-
-# --------------------------------------------------------------------------------------
 # Relaxed solve (HiGHS or the JAX PDHG solver)
 # --------------------------------------------------------------------------------------
 
@@ -1198,52 +1020,27 @@ class RelaxedSolution:
     y_eq: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
 
-def _sparse_ub(lp: LP):
-    import scipy.sparse as sp
-
-    return sp.csr_matrix(np.asarray(lp.A_ub, dtype=np.float64))
-
-
-def relaxed_solve(lp: LP, method: str = "highs", **opts) -> RelaxedSolution:
-    """Solve the LP relaxation: ``method`` = "highs" (scipy HiGHS dual simplex / IPM) or
-    "pdhg" (the JAX primal-dual solver :func:`perfmodel.fleet.pdhg.solve_lp`)."""
+def relaxed_solve(lp: LP, method: str = "highs", *, model=None, **opts) -> RelaxedSolution:
+    """Solve the LP relaxation: ``method`` = "highs" (HiGHS through
+    :class:`perfmodel.fleet.highs.HighsLP`; pass ``model=`` a HighsLP of this LP to re-solve
+    it in place) or "pdhg" (the JAX primal-dual solver :func:`perfmodel.fleet.pdhg.solve_lp`)."""
     import time
 
     t0 = time.perf_counter()
     if method == "highs":
-        from scipy.optimize import linprog
+        from perfmodel.fleet.highs import HighsLP
 
-        bounds = np.stack([np.asarray(lp.lo, np.float64), np.asarray(lp.hi, np.float64)], axis=1)
-        bounds = np.where(np.isfinite(bounds), bounds, np.nan)
-        b = [(None if np.isnan(a) else a, None if np.isnan(c) else c) for a, c in bounds]
-        A_eq = np.asarray(lp.A_eq)
-        res = linprog(
-            -np.asarray(lp.c, np.float64),
-            A_ub=_sparse_ub(lp),
-            b_ub=np.asarray(lp.b_ub, np.float64),
-            A_eq=A_eq if A_eq.shape[0] else None,
-            b_eq=np.asarray(lp.b_eq) if A_eq.shape[0] else None,
-            bounds=b,
-            method=opts.get("highs_method", "highs"),
-        )
-        status = {0: "optimal", 2: "infeasible", 3: "unbounded"}.get(
-            res.status, f"error: {res.message}"
-        )
-        x = res.x if res.x is not None else np.full(len(b), np.nan)
-        # linprog minimises -c @ x: its marginals are d(-opt)/d b, so negate both blocks
-        ok = res.status == 0
-        y = -np.asarray(res.ineqlin.marginals, np.float64) if ok else np.zeros(len(lp.b_ub))
-        m_eq = A_eq.shape[0]
-        y_eq = -np.asarray(res.eqlin.marginals, np.float64) if ok and m_eq else np.zeros(m_eq)
+        model = model or HighsLP(lp)
+        r = model.solve()
         return RelaxedSolution(
-            np.asarray(x),
-            float(-res.fun) if ok else float("nan"),
-            status,
-            y,
+            r.x,
+            r.objective,
+            r.status,
+            r.y_ub,
             "highs",
             time.perf_counter() - t0,
-            int(getattr(res, "nit", 0) or 0),
-            y_eq=y_eq,
+            r.iterations,
+            y_eq=r.y_eq,
         )
     if method == "pdhg":
         from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
@@ -1314,12 +1111,12 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     if pre:
         return "; ".join(pre)
     lp = build_lp(problem) if lp is None else lp
-    A = np.asarray(lp.A_ub)
+    A = csr(lp.A_ub)
     b = np.asarray(lp.b_ub)
-    m, n = A.shape
-    scale = np.maximum(np.abs(A).max(axis=1), np.abs(b))
+    m, n = len(b), len(np.asarray(lp.c))
+    scale = np.maximum(abs(A).max(axis=1).toarray().ravel(), np.abs(b))
     scale = np.where(scale > 0, scale, 1.0)
-    Ael = sp.hstack([sp.csr_matrix(A), -sp.identity(m, format="csr")]).tocsr()
+    Ael = sp.hstack([A, -sp.identity(m, format="csr")]).tocsr()
     c = np.concatenate([np.zeros(n), 1.0 / scale])
     bounds = [
         (float(a), None if not np.isfinite(h) else float(h))

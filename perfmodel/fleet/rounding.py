@@ -3,7 +3,7 @@ local search -- then the independent checker.
 
 Algorithm (:func:`solve`):
 
-1. Solve the LP relaxation (HiGHS or the JAX PDHG solver).
+1. Solve the LP relaxation (HiGHS, the default, or the JAX PDHG solver).
 2. *Fix and re-solve*: round the purchases down to whole units, fix them as lower bounds
    and re-solve the relaxation on the remainder; repeat while the rounded-down counts
    grow (at most ``resolve_rounds`` times). Rounding down never breaks a capacity row
@@ -17,7 +17,10 @@ Algorithm (:func:`solve`):
    units whose removal keeps every row and the target (most expensive first).
 5. *Local search* (max-h100e): remove one unit of a low-value purchase and re-fill;
    keep if the objective improves.
-6. :func:`perfmodel.fleet.check.check_feasible` on the result; a plan that fails is
+6. *Exact* (default): the HiGHS MILP on the same model, started from the heuristic's
+   plan, with a time limit and a gap target; the better plan wins and the proven gap
+   is reported. The local search (5) then runs only when ``exact=False``.
+7. :func:`perfmodel.fleet.check.check_feasible` on the result; a plan that fails is
    never returned (raises RuntimeError, which would be a bug).
 """
 
@@ -29,8 +32,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from perfmodel.errors import SolverError
 from perfmodel.fleet.check import Plan, check_feasible, plan_objective
-from perfmodel.fleet.lp import LP
+from perfmodel.fleet.lp import LP, csr
 from perfmodel.fleet.problem import (
     FleetInfeasible,
     Problem,
@@ -46,13 +50,13 @@ TOL = 1e-10  # rows are met to TOL x row scale: stricter than the checker's 1e-9
 
 
 def default_method() -> str:
-    """ "pdhg" when the JAX solver is importable, else "highs"."""
-    try:
-        import perfmodel.fleet.pdhg  # noqa: F401
+    """The default relaxed-LP solver of :func:`solve` and ``perfmodel plan``: "highs".
 
-        return "pdhg"
-    except Exception:  # noqa: BLE001
-        return "highs"
+    Measured (benchmarks/fleet_bench.py): on a CPU, HiGHS is 13-90x faster than the JAX
+    PDHG solver on one scenario; PDHG is for batches under ``jit``/``vmap`` (and
+    :func:`perfmodel.fleet.solve_relaxed_batch` for variants).
+    """
+    return "highs"
 
 
 class _Rows:
@@ -65,12 +69,13 @@ class _Rows:
         keep = [
             i for i, nm in enumerate(lp.row_names) if not nm.startswith(("link[", "target_h100e["))
         ]
-        A = np.asarray(lp.A_ub, dtype=np.float64)[keep][:, :nb]
+        A = csr(lp.A_ub)[keep][:, :nb]
         self.A = sp.csc_matrix(A)
         self.Ar = sp.csr_matrix(A)
         self.b = np.asarray(lp.b_ub, dtype=np.float64)[keep]
         self.scale = np.maximum(
-            np.abs(A).max(axis=1) if A.size else np.zeros(len(keep)), np.abs(self.b)
+            abs(A).max(axis=1).toarray().ravel() if A.nnz else np.zeros(len(keep)),
+            np.abs(self.b),
         )
         self.scale = np.where(self.scale > 0, self.scale, 1.0)
         self.names = [lp.row_names[i] for i in keep]
@@ -307,12 +312,18 @@ def _prune_target(problem, rows: _Rows, val: _Value, buy):
     return bv.reshape(shape)
 
 
-def _local_search(problem, rows, val, buy, rounds: int = 30):
+def _local_search(problem, rows, val, buy, rounds: int = 30, max_seconds: float = 1.0):
+    """Remove one unit of a low-value purchase and re-fill (at most ``rounds`` moves and
+    ``max_seconds``: single-unit moves cost seconds on large problems, where the MILP
+    closes the gap instead)."""
     best = buy.copy()
     best_obj = _objective(problem, best)
     shape = buy.shape
     tried = set()
+    t_end = time.perf_counter() + max_seconds
     for _ in range(rounds):
+        if time.perf_counter() > t_end:
+            break
         loss = -val.gain_quarters(best, -1).reshape(-1)
         bv = best.reshape(-1)
         cand = np.where(bv >= 1)[0]
@@ -345,11 +356,14 @@ def round_plan(
     method: str = "highs",
     resolve_rounds: int = 3,
     local_search: bool = True,
+    model=None,
 ) -> np.ndarray:
     """Integer purchases [K,S,T] from a relaxed solution ``x_relaxed`` (see module doc).
 
     ``method``: solver of the fix-and-re-solve rounds ("highs", the default, returns exact
     vertices, which round down cleanly; "pdhg" keeps everything in JAX at some speed cost).
+    ``model``: the :class:`perfmodel.fleet.highs.HighsLP` of ``lp`` to re-solve in place
+    (its purchase lower bounds are restored to ``lp.lo`` on return).
     """
     if method not in ("highs", "pdhg"):
         raise ValueError(f"method = {method!r}; allowed: 'highs', 'pdhg'")
@@ -360,18 +374,31 @@ def round_plan(
     x = np.asarray(x_relaxed, dtype=np.float64)
     buy = np.floor(np.clip(x[:nb], 0, None) + 1e-6).reshape(K, S, T)
     # fix the rounded-down counts and re-solve the relaxation on the remainder
-    for _ in range(resolve_rounds):
-        lo = np.asarray(lp.lo, dtype=np.float64).copy()
-        lo[:nb] = buy.reshape(-1)
-        if np.any(lo[:nb] > np.asarray(lp.hi)[:nb] + 1e-9):
-            break
-        sol = relaxed_solve(dataclasses.replace(lp, lo=lo), method=method)
-        if sol.status != "optimal":
-            break
-        nxt = np.maximum(np.floor(sol.x[:nb] + 1e-6).reshape(K, S, T), buy)
-        if np.array_equal(nxt, buy):
-            break
-        buy = nxt
+    if method == "highs" and model is None:
+        from perfmodel.fleet.highs import HighsLP
+
+        model = HighsLP(lp)
+    lo0 = np.asarray(lp.lo, dtype=np.float64)
+    try:
+        for _ in range(resolve_rounds):
+            lo = lo0.copy()
+            lo[:nb] = buy.reshape(-1)
+            if np.any(lo[:nb] > np.asarray(lp.hi)[:nb] + 1e-9):
+                break
+            if method == "highs" and model is not None:
+                model.set_bounds(lo=lo[:nb], cols=np.arange(nb))
+                sol = relaxed_solve(lp, method="highs", model=model)
+            else:
+                sol = relaxed_solve(dataclasses.replace(lp, lo=lo), method=method)
+            if sol.status != "optimal":
+                break
+            nxt = np.maximum(np.floor(sol.x[:nb] + 1e-6).reshape(K, S, T), buy)
+            if np.array_equal(nxt, buy):
+                break
+            buy = nxt
+    finally:
+        if model is not None:
+            model.set_bounds(lo=lo0[:nb], cols=np.arange(nb))
     buy = _repair(problem, rows, val, buy)
     if problem.objective == "min-cost":
         buy = _fill_target(problem, rows, val, buy)
@@ -395,52 +422,95 @@ def solve(
     problem: Problem,
     *,
     method: str | None = None,
-    local_search: bool = True,
+    exact: bool = True,
+    time_limit_s: float = 5.0,
+    mip_rel_gap: float = 1e-4,
+    local_search: bool | None = None,
     resolve_rounds: int = 3,
     resolve_method: str = "highs",
 ) -> Plan:
     """Integer plan that satisfies every constraint (checked independently).
 
-    ``method``: solver of the first relaxation, "pdhg" (JAX, default when available) or
-    "highs". ``resolve_method``: solver of the fix-and-re-solve rounds of the rounding
-    (default "highs"; the Plan's ``method`` string names both).
+    1. The LP relaxation (``method``: "highs", the default, or "pdhg", the JAX solver),
+    2. the rounding heuristic (:func:`round_plan`; its re-solves modify one HiGHS model
+       in place; ``resolve_method`` "highs" or "pdhg"),
+    3. ``exact`` (default): the HiGHS MILP on the same model, started from the heuristic's
+       plan, within ``time_limit_s`` to a relative gap of ``mip_rel_gap``. The better of
+       the two plans is returned; the heuristic is the fallback when the MILP finds no
+       better point in time. ``plan.extra["gap"]`` is the proven relative gap to the
+       best bound (MILP bound, else the LP relaxation), ``plan.extra["bound"]`` that bound.
+
+    ``local_search`` (default: only when not ``exact``) runs the heuristic's one-unit
+    moves, capped at one second. The Plan's ``method`` string names what produced it.
     Raises :class:`~perfmodel.fleet.problem.FleetInfeasible` naming the binding
     constraint if the problem has no feasible plan.
     """
+    from perfmodel.fleet.highs import HighsLP
+    from perfmodel.fleet.milp import solve_milp
+
     t0 = time.perf_counter()
+    method = method or default_method()
+    if method not in ("highs", "pdhg"):
+        raise ValueError(f"method = {method!r}; allowed: 'highs', 'pdhg'")
+    if resolve_method not in ("highs", "pdhg"):
+        raise ValueError(f"resolve_method = {resolve_method!r}; allowed: 'highs', 'pdhg'")
     pre = precheck(problem)
     if pre:
         raise FleetInfeasible("; ".join(pre))
+    t_build = time.perf_counter()
     lp = build_lp(problem)
-    method = method or default_method()
-    sol = relaxed_solve(lp, method=method)
+    need_highs = exact or "highs" in (method, resolve_method)
+    model = HighsLP(lp) if need_highs else None
+    build_s = time.perf_counter() - t_build
+    sol = relaxed_solve(lp, method=method, model=model)
     used = method
     if sol.status != "optimal" and method != "highs":
-        sol = relaxed_solve(lp, method="highs")  # PDHG did not converge: exact LP instead
+        model = model or HighsLP(lp)
+        sol = relaxed_solve(lp, method="highs", model=model)  # PDHG did not converge
         used = f"{method} -> highs fallback"
     if sol.status == "infeasible":
         raise FleetInfeasible(
             f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
         )
     if sol.status != "optimal":
-        raise RuntimeError(f"{problem.name}: relaxed LP not solved ({sol.status})")
+        raise SolverError(f"{problem.name}: relaxed LP not solved (HiGHS status: {sol.status})")
+    t_round = time.perf_counter()
     buy = round_plan(
         problem,
         lp,
         sol.x,
         method=resolve_method,
         resolve_rounds=resolve_rounds,
-        local_search=local_search,
+        local_search=(not exact) if local_search is None else local_search,
+        model=model if resolve_method == "highs" else None,
     )
+    heuristic_s = time.perf_counter() - t_round
     viol = check_feasible(problem, buy)
-    used_fallback = False
-    if viol:
-        # last resort (counted by benchmarks/fleet_bench.py): HiGHS MILP, short time limit
-        from perfmodel.fleet.milp import solve_milp
-
-        m = solve_milp(problem, time_limit_s=10.0, mip_rel_gap=1e-3, lp=lp)
+    heur_obj = _objective(problem, buy) if not viol else float("-inf")
+    source = f"round/repair (re-solves: {resolve_method})"
+    bound = float(sol.objective)
+    milp_info = None
+    if exact or viol:
+        # exact by default; also the last resort when the heuristic's plan fails the checker
+        m = solve_milp(
+            problem,
+            time_limit_s=time_limit_s if exact else 10.0,
+            mip_rel_gap=mip_rel_gap if exact else 1e-3,
+            model=model or HighsLP(lp),
+            start_buy=None if viol else buy,
+        )
+        milp_info = dict(status=m.status, seconds=m.seconds, objective=m.objective)
+        if np.isfinite(m.bound):
+            bound = min(bound, float(m.bound))
         if m.buy_units is not None and not check_feasible(problem, m.buy_units):
-            buy, viol, used_fallback = m.buy_units, [], True
+            m_obj = _objective(problem, m.buy_units)
+            if viol or m_obj > heur_obj:
+                buy, viol = m.buy_units, []
+                source = "HiGHS MILP" + ("" if exact else " fallback")
+                if not exact:
+                    source += " (heuristic plan failed the checker)"
+            elif exact:
+                source += " (MILP found nothing better)"
     if viol:
         if problem.objective == "min-cost":
             raise FleetInfeasible(
@@ -448,6 +518,7 @@ def solve(
             )
         raise RuntimeError(f"{problem.name}: integer plan failed the checker (bug): {viol[:3]}")
     obj, hq, cost = plan_objective(problem, buy)
+    gap = max(0.0, (bound - obj) / max(abs(obj), 1e-12)) if np.isfinite(bound) else float("inf")
     return Plan(
         problem=problem,
         buy_units=np.round(buy).astype(np.int64),
@@ -455,12 +526,18 @@ def solve(
         h100e_quarters=hq,
         capex_usd=cost,
         relaxed_objective=sol.objective,
-        method=f"relaxed {used} + "
-        + ("MILP fallback" if used_fallback else f"round/repair (re-solves: {resolve_method})"),
+        method=f"relaxed {used} + {source}",
         seconds=time.perf_counter() - t0,
         extra={
             "relaxed_seconds": sol.seconds,
             "relaxed_iterations": sol.iterations,
-            "fallback": used_fallback,
+            "build_seconds": build_s,
+            "heuristic_seconds": heuristic_s,
+            "heuristic_objective": heur_obj if np.isfinite(heur_obj) else None,
+            "fallback": source.startswith("HiGHS MILP fallback"),
+            "exact": milp_info,
+            "bound": bound,
+            "gap": gap,
+            "gap_target": mip_rel_gap if exact else None,
         },
     )

@@ -114,35 +114,10 @@ class Basis:
 
 
 def _highs_model(lp):
-    import highspy
-    import scipy.sparse as sp
+    from perfmodel.fleet.highs import HighsLP
 
-    c, A_ub, b_ub, A_eq, b_eq, lo, hi = (
-        np.asarray(getattr(lp, f), np.float64)
-        for f in ("c", "A_ub", "b_ub", "A_eq", "b_eq", "lo", "hi")
-    )
-    n = c.shape[0]
-    inf = highspy.kHighsInf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("presolve", "off")  # a basis of the model itself, not of a reduced one
-    h.addVars(n, np.where(np.isfinite(lo), lo, -inf), np.where(np.isfinite(hi), hi, inf))
-    h.changeColsCost(n, np.arange(n, dtype=np.int32), -c)
-    A = np.concatenate([A_ub, A_eq], axis=0)
-    if A.shape[0]:
-        M = sp.csr_matrix(A)
-        lower = np.concatenate([np.full(len(b_ub), -inf), b_eq])
-        upper = np.concatenate([b_ub, b_eq])
-        h.addRows(
-            A.shape[0],
-            lower,
-            upper,
-            M.nnz,
-            M.indptr[:-1].astype(np.int32),
-            M.indices.astype(np.int32),
-            np.asarray(M.data, dtype=np.float64),
-        )
-    return h
+    # a basis of the model itself, not of a presolved one
+    return HighsLP(lp, presolve="off").h
 
 
 def lp_basis(lp) -> tuple[Basis, float]:
@@ -191,7 +166,7 @@ def lp_basis(lp) -> tuple[Basis, float]:
         raise ValueError(
             f"HiGHS basis has {int(np.sum(stat == BASIC))} basic variables for {len(row)} rows"
         )
-    return Basis(stat=jnp.asarray(stat)), float(-h.getInfo().objective_function_value)
+    return Basis(stat=jnp.asarray(stat)), float(h.getInfo().objective_function_value)
 
 
 # --------------------------------------------------------------------------- batch data
