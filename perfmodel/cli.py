@@ -10,7 +10,8 @@ One error path (:mod:`perfmodel.errors`):
   line, ``perfmodel CMD: error: ...``, on stderr and exits with status 2;
 * any other exception is a bug and shows as one (a traceback, exit 1). During the move
   to :mod:`perfmodel.errors`, a ``ValueError``/``KeyError`` raised by an explicit
-  ``raise`` statement inside perfmodel still counts as a user error (:func:`_legacy_user_error`);
+  ``raise`` statement inside perfmodel (or a ``FileNotFoundError`` naming the file) still
+  counts as a user error (:func:`_legacy_user_error`);
   one raised by a library (NumPy, JAX) or by a failing builtin (``int("x")``,
   ``d[k]``) is a bug;
 * no float option may be NaN or infinite;
@@ -46,6 +47,7 @@ COMMAND_MODULES = (
     "perfmodel.commands.equiv",  # equiv, claims
     "perfmodel.commands.sweep",  # sweep
     "perfmodel.commands.calibrate",  # calibrate
+    "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
 )
 
 #: Exit status of a user error (bad input, no solution, ...), as argparse uses.
@@ -87,11 +89,11 @@ def _one_line(text: str) -> str:
 
 
 def _legacy_user_error(e: BaseException) -> bool:
-    """A ``ValueError``/``KeyError`` raised by a ``raise`` statement in perfmodel's own
+    """A ``ValueError``/``KeyError``/``FileNotFoundError`` raised by a ``raise`` statement in perfmodel's own
     code: a validation message written before :mod:`perfmodel.errors` existed. One
     raised inside NumPy/JAX, or by a builtin call that failed (its last frame is then
     not a ``raise`` line), is a bug."""
-    if type(e) not in (ValueError, KeyError):
+    if type(e) not in (ValueError, KeyError, FileNotFoundError):
         return False
     tb = e.__traceback__
     if tb is None:
@@ -210,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error(command, _message(e))
     except (OSError, UnicodeDecodeError) as e:
         path = getattr(e, "filename", None)
-        if path is None:  # not about a path the user named: a bug
-            raise
-        return _error(command, str(path_error(path, e)))
+        if path is not None:
+            return _error(command, str(path_error(path, e)))
+        if _legacy_user_error(e):  # e.g. "<path>: scenario file not found"
+            return _error(command, _message(e))
+        raise  # not about a path the user named: a bug
     except (ValueError, KeyError) as e:
         if _legacy_user_error(e):
             return _error(command, _message(e))

@@ -7,6 +7,9 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
+
+from perfmodel.commands._args import check_finite, check_readable, plot_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "nan"
+def _fmt(x: float | None) -> str:
+    if x is None or not math.isfinite(x):  # no statistic (no finite sample)
+        return "-"
     a = abs(x)
     if a != 0 and (a >= 1e6 or a < 1e-3):
         return f"{x:.3e}"
@@ -79,7 +82,7 @@ def format_summary(s: dict, run=None) -> str:
         lines.append(
             f"  computed {run.chunks_computed} chunk(s), resumed {run.chunks_skipped}; "
             f"{run.devices} device(s); compile {run.compile_s:.1f} s; "
-            + (f"{rate:,.3g} samples/s" if rate == rate else "nothing to compute")
+            + (f"{rate:,.3g} samples/s" if rate is not None else "nothing to compute")
         )
     else:
         lines.append(head)
@@ -103,7 +106,8 @@ def format_summary(s: dict, run=None) -> str:
         lines.append("")
         lines.append(f"{'decision':<{w}}  {'chosen in':>10} {'mean amount':>12}")
         for k, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1]["share"]):
-            lines.append(f"{k:<{w}}  {v['share']:>10.1%} {_fmt(v['mean']):>12}")
+            share = "-" if v["share"] is None else f"{v['share']:.1%}"
+            lines.append(f"{k:<{w}}  {share:>10} {_fmt(v['mean']):>12}")
     if s["portfolios"]:
         lines.append("")
         lines.append("most frequent optimal choices:")
@@ -122,6 +126,10 @@ def format_summary(s: dict, run=None) -> str:
 def run(args: argparse.Namespace) -> int:
     from perfmodel.sweep import engine
 
+    if args.spec is not None and Path(args.spec).expanduser().exists():
+        check_readable(args.spec, "sweep spec")
+    out = engine.check_out_dir(args.out)
+    plot = plot_file(args.plot, "sweep.png") if args.plot else None
     spec = engine.load_spec(args.spec)
     try:
         res = engine.run_sweep(
@@ -141,26 +149,34 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    if res.chunks_recomputed_bad:
+        names = ", ".join(engine.chunk_path(out, c).name for c in res.chunks_recomputed_bad)
+        print(
+            f"perfmodel sweep: {len(res.chunks_recomputed_bad)} chunk(s) failed their "
+            f"checksum (corrupted or truncated) and were recomputed: {names}",
+            file=sys.stderr,
+        )
     if not res.complete:
         msg = (
             f"perfmodel sweep: stopped after {res.chunks_computed} chunk(s); "
             f"rerun the same command to finish {args.out}"
         )
         if args.json:
-            print(json.dumps({"complete": False, "run": res.__dict__}))
+            print(json.dumps({"complete": False, "run": res.to_dict()}, allow_nan=False))
         else:
             print(msg)
         return 0
-    s = engine.summarize(args.out)
-    if args.plot:
-        engine.plot_summary(args.out, args.plot)
+    s = engine.summarize(out)
+    if plot is not None:
+        engine.plot_summary(out, plot)
+    s["run"] = res.to_dict()
+    if plot is not None:
+        s["plot"] = str(plot)
+    check_finite(s, f"the sweep in {out}")
     if args.json:
-        s["run"] = {**res.__dict__, "rows_per_s": res.rows_per_s}
-        if args.plot:
-            s["plot"] = args.plot
-        print(json.dumps(s, indent=1, default=float))
+        print(json.dumps(s, indent=1, default=float, allow_nan=False))
     else:
         print(format_summary(s, res))
-        if args.plot:
-            print(f"\nplot written to {args.plot}")
+        if plot is not None:
+            print(f"\nplot written to {plot}")
     return 0

@@ -69,15 +69,19 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
 import os
+import re
+import socket
 import sys
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +89,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.errors import InputError, path_error, read_text
 from perfmodel.hardware import read_toml
 
 # --------------------------------------------------------------------------------------
@@ -124,7 +129,7 @@ class Param:
 
 def _num(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{where} must be a finite number, got {v!r}")
+        raise InputError(f"{where} must be a finite number, got {v!r}")
     return float(v)
 
 
@@ -138,64 +143,64 @@ def parse_param(name: str, raw: Any, where: str = "params") -> Param:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         raw = {"dist": "constant", "value": raw}
     if not isinstance(raw, Mapping):
-        raise ValueError(
+        raise InputError(
             f"{field}: expected an inline table like "
             '{ dist = "uniform", low = 0.0, high = 1.0 }, got ' + repr(raw)
         )
     dist = raw.get("dist")
     if dist not in DISTRIBUTIONS:
-        raise ValueError(f"{field}.dist = {dist!r} must be one of {', '.join(DISTRIBUTIONS)}")
+        raise InputError(f"{field}.dist = {dist!r} must be one of {', '.join(DISTRIBUTIONS)}")
     req, opt = DISTRIBUTIONS[dist]
     unknown = set(raw) - {"dist", *req, *opt}
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{field}: unknown key(s) {sorted(unknown)} for dist {dist!r}; "
             f"allowed: {', '.join(req + opt)}"
         )
     for k in req:
         if k not in raw:
-            raise ValueError(f"{field}: dist {dist!r} needs '{k}' (required: {', '.join(req)})")
+            raise InputError(f"{field}: dist {dist!r} needs '{k}' (required: {', '.join(req)})")
     args: dict[str, Any] = {}
     if dist in ("choice", "grid"):
         vals = raw["values"]
         if not isinstance(vals, list) or not vals:
-            raise ValueError(f"{field}.values = {vals!r} must be a non-empty list of numbers")
+            raise InputError(f"{field}.values = {vals!r} must be a non-empty list of numbers")
         args["values"] = tuple(_num(v, f"{field}.values[{i}]") for i, v in enumerate(vals))
         if "weights" in raw:
             w = raw["weights"]
             if not isinstance(w, list) or len(w) != len(vals):
-                raise ValueError(f"{field}.weights = {w!r} must be a list of {len(vals)} numbers")
+                raise InputError(f"{field}.weights = {w!r} must be a list of {len(vals)} numbers")
             ws = tuple(_num(x, f"{field}.weights[{i}]") for i, x in enumerate(w))
             if min(ws) < 0 or sum(ws) <= 0:
-                raise ValueError(f"{field}.weights = {list(ws)} must be >= 0 with a positive sum")
+                raise InputError(f"{field}.weights = {list(ws)} must be >= 0 with a positive sum")
             args["weights"] = ws
     else:
         for k in req + opt:
             if k in raw:
                 args[k] = _num(raw[k], f"{field}.{k}")
     if dist == "uniform" and not args["low"] <= args["high"]:
-        raise ValueError(
+        raise InputError(
             f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}"
         )
     if dist == "triangular" and not args["low"] <= args["best"] <= args["high"]:
-        raise ValueError(
+        raise InputError(
             f"{field}: need low <= best <= high, got low={args['low']:g}, "
             f"best={args['best']:g}, high={args['high']:g}"
         )
     if dist == "lognormal":
         if args["median"] <= 0:
-            raise ValueError(f"{field}.median = {args['median']:g} must be > 0")
+            raise InputError(f"{field}.median = {args['median']:g} must be > 0")
         if args["sigma"] < 0:
-            raise ValueError(f"{field}.sigma = {args['sigma']:g} must be >= 0")
+            raise InputError(f"{field}.sigma = {args['sigma']:g} must be >= 0")
     if dist == "normal" and args["sd"] < 0:
-        raise ValueError(f"{field}.sd = {args['sd']:g} must be >= 0")
+        raise InputError(f"{field}.sd = {args['sd']:g} must be >= 0")
     if (
         "low" in args
         and "high" in args
         and dist in ("lognormal", "normal")
         and args["low"] > args["high"]
     ):
-        raise ValueError(
+        raise InputError(
             f"{field}: need low <= high, got low={args['low']:g}, high={args['high']:g}"
         )
     return Param(name, dist, tuple(args.items()))
@@ -338,11 +343,11 @@ def _toy_model(config: Mapping[str, Any], catalog=None) -> Model:
     cfg = dict(config)
     iters = cfg.pop("work_iters", 0)
     if cfg:
-        raise ValueError(
+        raise InputError(
             f"model: unknown key(s) {sorted(cfg)} for model 'toy'; allowed: work_iters"
         )
     if isinstance(iters, bool) or not isinstance(iters, int) or not 0 <= iters <= 10**7:
-        raise ValueError(f"model.work_iters = {iters!r} must be an integer in [0, 1e7]")
+        raise InputError(f"model.work_iters = {iters!r} must be an integer in [0, 1e7]")
 
     def evaluate(p):
         x, y = p["x"], p["y"]
@@ -452,14 +457,14 @@ def _jsonable(x: Any) -> Any:
 
 def _int_field(v: Any, field: str, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ValueError(f"{field} = {v!r} must be an integer in [{lo}, {hi}]")
+        raise InputError(f"{field} = {v!r} must be an integer in [{lo}, {hi}]")
     return v
 
 
 def _flatten_params(table: Any, prefix: str = "") -> dict[str, Any]:
     """``[params.ai4] int8_ops_per_s = {...}`` -> ``{"ai4.int8_ops_per_s": {...}}``."""
     if not isinstance(table, Mapping):
-        raise ValueError(f"params{'.' + prefix if prefix else ''} must be a table")
+        raise InputError(f"params{'.' + prefix if prefix else ''} must be a table")
     out = {}
     for k, v in table.items():
         name = f"{prefix}.{k}" if prefix else str(k)
@@ -482,20 +487,20 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
     """Validate a parsed spec mapping (see :func:`load_spec`) and build the model."""
     unknown = set(data) - SPEC_TOP
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{source}: unknown top-level table(s) {sorted(unknown)}; allowed: {sorted(SPEC_TOP)}"
         )
     sw = data.get("sweep", {})
     if not isinstance(sw, Mapping):
-        raise ValueError(f"{source}: [sweep] must be a table")
+        raise InputError(f"{source}: [sweep] must be a table")
     bad = set(sw) - SWEEP_KEYS
     if bad:
-        raise ValueError(
+        raise InputError(
             f"{source}: sweep: unknown key(s) {sorted(bad)}; allowed: {sorted(SWEEP_KEYS)}"
         )
     model_name = sw.get("model", None) or default_model_name()
     if model_name not in MODELS:
-        raise ValueError(
+        raise InputError(
             f"{source}: sweep.model = {model_name!r} must be one of {', '.join(MODELS)}"
         )
     samples = _int_field(sw.get("samples", DEFAULT_SAMPLES), "sweep.samples", 1, MAX_SAMPLES)
@@ -504,18 +509,18 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
         _int_field(sw["chunk_size"], "sweep.chunk_size", 1, 2**24)
     cfg = data.get("model", {})
     if not isinstance(cfg, Mapping):
-        raise ValueError(f"{source}: [model] must be a table")
+        raise InputError(f"{source}: [model] must be a table")
     try:
         model = MODELS[model_name](cfg, catalog)
     except ValueError as e:
-        raise ValueError(f"{source}: {e}") from None
+        raise InputError(f"{source}: {e}") from None
     chunk = sw.get("chunk_size", model.default_chunk_size)
     params = {p.name: p for p in model.defaults}
     for name, raw in _flatten_params(data.get("params", {})).items():
         if name not in model.known:
             close = [k for k in model.known if k.split(".")[0] == name.split(".")[0]]
             hint = close or list(model.known)
-            raise ValueError(
+            raise InputError(
                 f"{source}: params.{name}: unknown input for model '{model.name}'; "
                 f"known: {', '.join(sorted(hint)[:40])}" + (" ..." if len(hint) > 40 else "")
             )
@@ -558,7 +563,11 @@ def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:
     if not p.exists() and str(path) in builtin:
         p = builtin[str(path)]
     data = read_toml(
-        p, "sweep spec", missing_hint=f" (built-in specs: {', '.join(builtin) or 'none'})"
+        p,
+        "sweep spec",
+        error=InputError,
+        missing=InputError,
+        missing_hint=f" (built-in specs: {', '.join(builtin) or 'none'})",
     )
     return parse_spec(data, str(p), catalog=catalog)
 
@@ -568,7 +577,8 @@ def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:
 # --------------------------------------------------------------------------------------
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+#: 2: per-chunk SHA-256 files, spec and model hashes in the manifest.
+FORMAT_VERSION = 2
 
 
 def chunk_path(out: Path, c: int) -> Path:
@@ -611,7 +621,7 @@ def _chunk_columns(p: Mapping[str, Any], out: Mapping[str, Any], shape, xp) -> d
     cols = {f"param.{k}": v for k, v in p.items()}
     for k, v in out.items():
         if k in cols:
-            raise ValueError(f"model output column {k!r} clashes with an input column")
+            raise InputError(f"model output column {k!r} clashes with an input column")
         cols[k] = xp.broadcast_to(xp.asarray(v, f), shape)
     return cols
 
@@ -701,6 +711,20 @@ def _write_atomic(path: Path, data: bytes | None = None, table=None, tag: str = 
     os.replace(tmp, path)
 
 
+def _write_chunk(path: Path, table, tag: str) -> None:
+    """Write a chunk: the Parquet file to a temporary, its SHA-256 next to where it goes
+    (atomically), then the chunk into place (atomically). A chunk on disk therefore
+    always has its checksum; a checksum without its chunk is rewritten with it."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.tmp-{tag}-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    _write_atomic(checksum_path(path), (_sha256_file(tmp) + "\n").encode(), tag=tag)
+    os.replace(tmp, path)
+
+
 def _chunk_ok(path: Path, rows: int, columns: Sequence[str] | None) -> bool:
     import pyarrow.parquet as pq
 
@@ -732,27 +756,35 @@ def _progress(total: int, initial: int, enabled: bool | None):
 
 
 def _check_manifest(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
-    mpath = out / MANIFEST
-    if not mpath.exists():
+    """The manifest already in ``out`` (``None`` if there is none) after checking that it
+    is this sweep: the same spec, seed, sample count and chunk size, and the same model
+    fingerprint (:func:`model_fingerprint`); any difference is an error naming it."""
+    if not (out / MANIFEST).exists():
         return None
-    try:
-        man = json.loads(mpath.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(
-            f"{mpath}: unreadable manifest ({e}); use --overwrite to start over"
-        ) from None
+    man = read_manifest(out)
     want = spec.identity()
-    have = man.get("identity", {})
+    have = man["identity"]
     diffs = [k for k in want if have.get(k) != want[k]]
+    hint = (
+        "use another --out, rerun with the original settings to resume, "
+        "or pass --overwrite to delete it"
+    )
     if diffs:
         detail = "; ".join(
             f"{k}: directory has {_short(have.get(k))}, this run has {_short(want[k])}"
             for k in diffs
         )
-        raise ValueError(
-            f"output directory {out} holds a different sweep ({detail}); "
-            "use another --out, rerun with the original settings to resume, "
-            "or pass --overwrite to delete it"
+        raise InputError(f"output directory {out} holds a different sweep ({detail}); {hint}")
+    fp_have, fp_want = man.get("hashes", {}).get("model", {}), model_fingerprint()
+    diffs = [k for k in fp_want if fp_have.get(k) != fp_want[k]]
+    if diffs:
+        detail = "; ".join(
+            f"{k}: directory has {_short(fp_have.get(k))}, this run has {_short(fp_want[k])}"
+            for k in diffs
+        )
+        raise InputError(
+            f"output directory {out} holds a sweep made by other model code or data "
+            f"({detail}); its results would mix with this run's; {hint}"
         )
     return man
 
@@ -763,13 +795,112 @@ def _short(x: Any, n: int = 80) -> str:
 
 
 def _clear(out: Path) -> None:
-    for f in out.glob("chunk-*.parquet"):
-        f.unlink()
-    for f in out.glob(".chunk-*.tmp-*"):
-        f.unlink()
-    for f in (out / MANIFEST,):
-        if f.exists():
-            f.unlink()
+    """Delete the sweep files in ``out`` (chunks, checksums, temporaries, manifest), and
+    nothing else."""
+    for pattern in ("chunk-*.parquet", "chunk-*.parquet.sha256", ".chunk-*.tmp-*", ".manifest*"):
+        for f in out.glob(pattern):
+            f.unlink(missing_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+
+
+#: Names a sweep directory may hold (so ``--out`` never points at a directory of other
+#: files, e.g. the current directory, which ``--overwrite`` would then clean).
+_SWEEP_FILE = re.compile(
+    r"(manifest\.json|chunk-\d{6}\.parquet(\.sha256)?|\.chunk-.*\.tmp-.*|\.manifest.*"
+    r"|\.lock-p\d+|.*\.png)"
+)
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` as a :class:`Path` if it can hold a sweep: not empty, not a file, and
+    either new, empty or holding a sweep's files only."""
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out).strip():
+        raise InputError("--out", out, "a directory path (a new or empty directory, or a sweep)")
+    p = Path(out).expanduser()
+    try:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"--out {str(p)!r} exists and is not a directory")
+        if p.is_dir():
+            other = sorted(f.name for f in p.iterdir() if not _SWEEP_FILE.fullmatch(f.name))
+            if other and not (p / MANIFEST).exists():
+                raise InputError(
+                    f"--out {str(p)!r} is a directory of other files ({len(other)}, e.g. "
+                    f"{other[0]!r}), not a sweep; choose a new or empty directory"
+                )
+    except OSError as e:
+        raise path_error(p, e, "directory") from e
+    return p
+
+
+@contextlib.contextmanager
+def sweep_lock(out: Path, tag: str = "p0") -> Iterator[None]:
+    """Hold ``out/.lock-<tag>`` (an exclusive ``flock``) for a run: a second run into the
+    same directory (same process index) refuses instead of mixing its chunks in. The lock
+    ends with the process, however it ends."""
+    path = out / f".lock-{tag}"
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise InputError(
+                f"--out {str(out)!r} is in use by another sweep ({holder}); wait for it to "
+                "finish, or use another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksum_path(chunk: Path) -> Path:
+    """Where the SHA-256 of a chunk file is kept (written before the chunk itself)."""
+    return chunk.with_name(chunk.name + ".sha256")
+
+
+def chunk_state(path: Path, rows: int, columns: Sequence[str] | None) -> str:
+    """``"ok"``, ``"missing"`` or ``"bad"`` (its checksum, row count or columns do not
+    match: corrupted or truncated; it is recomputed)."""
+    if not path.exists():
+        return "missing"
+    try:
+        want = checksum_path(path).read_text(encoding="ascii").strip()
+        if _sha256_file(path) != want:
+            return "bad"
+    except (OSError, UnicodeDecodeError):
+        return "bad"
+    return "ok" if _chunk_ok(path, rows, columns) else "bad"
+
+
+_FINGERPRINT: dict[str, str] = {}
+
+
+def model_fingerprint() -> dict[str, str]:
+    """What the results depend on besides the spec: the SHA-256 of perfmodel's source and
+    data files, and the JAX and NumPy versions. A sweep resumes only with the same."""
+    if not _FINGERPRINT:
+        root = Path(__file__).resolve().parent.parent  # the perfmodel package
+        h = hashlib.sha256()
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".toml", ".json", ".csv") and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+        _FINGERPRINT.update(
+            perfmodel_sha256=h.hexdigest(), jax=jax.__version__, numpy=np.__version__
+        )
+    return dict(_FINGERPRINT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -786,11 +917,22 @@ class SweepRun:
     compile_s: float
     devices: int
     complete: bool
+    #: chunks found on disk that failed their checksum (corrupted or truncated) and were
+    #: computed again
+    chunks_recomputed_bad: tuple[int, ...] = ()
 
     @property
-    def rows_per_s(self) -> float:
+    def rows_per_s(self) -> float | None:
+        """Rows per second of evaluation (``None`` when nothing was computed)."""
         t = self.wall_s - self.compile_s
-        return self.rows_computed / t if t > 0 and self.rows_computed else float("nan")
+        return self.rows_computed / t if t > 0 and self.rows_computed else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields and ``rows_per_s``, as strict JSON types."""
+        d = dataclasses.asdict(self)
+        d["chunks_recomputed_bad"] = list(self.chunks_recomputed_bad)
+        d["rows_per_s"] = self.rows_per_s
+        return d
 
 
 def run_sweep(
@@ -836,17 +978,38 @@ def run_sweep(
         spec = spec.replace(chunk_size=_int_field(chunk_size, "chunk_size", 1, 2**24))
     if max_chunks is not None:
         _int_field(max_chunks, "max_chunks", 0, 2**31)
-    out = Path(out)
+    out = check_out_dir(out)
     pidx = jax.process_index() if process_index is None else process_index
     pcount = jax.process_count() if process_count is None else process_count
     if not 0 <= pidx < pcount:
-        raise ValueError(f"process_index = {pidx} must be in [0, {pcount})")
+        raise InputError(f"process_index = {pidx} must be in [0, {pcount})")
     devices = list(devices if devices is not None else jax.local_devices())
-    n_dev = len(devices)
     t0 = time.perf_counter()
-
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise path_error(out, e, "directory") from e
     tag = f"p{pidx}"
+    with sweep_lock(out, tag):
+        return _run_locked(
+            spec, out, tag, pidx, pcount, devices, t0, overwrite, progress, max_chunks
+        )
+
+
+def _run_locked(
+    spec: SweepSpec,
+    out: Path,
+    tag: str,
+    pidx: int,
+    pcount: int,
+    devices: list[Any],
+    t0: float,
+    overwrite: bool,
+    progress: bool | None,
+    max_chunks: int | None,
+) -> SweepRun:
+    """:func:`run_sweep` once ``out`` is checked and locked."""
+    n_dev = len(devices)
     for f in out.glob(f".chunk-*.tmp-{tag}-*"):  # debris of this process's killed writer
         try:
             f.unlink()
@@ -855,6 +1018,11 @@ def run_sweep(
     if overwrite and pidx == 0:
         _clear(out)
     man = _check_manifest(out, spec)
+    if man is None and any(out.glob("chunk-*.parquet")):
+        raise InputError(
+            f"--out {str(out)!r} holds chunk files but no {MANIFEST}: they cannot be told "
+            "apart from another sweep's; pass --overwrite to delete them"
+        )
 
     n_chunks = -(-spec.samples // spec.chunk_size)
     width = -(-spec.chunk_size // n_dev) * n_dev
@@ -867,10 +1035,11 @@ def run_sweep(
     compile_s = 0.0
     host = spec.model.host
     first: tuple[int, dict[str, np.ndarray]] | None = None  # a host model's first chunk
+    todo: list[int] = []
+    states: dict[int, str] | None = None  # per chunk: ok, missing or bad (checksum)
     if man is not None:  # resuming: skip the compilation when every chunk is on disk
-        todo = [
-            c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), man.get("columns"))
-        ]
+        states = {c: chunk_state(chunk_path(out, c), rows_in(c), man.get("columns")) for c in mine}
+        todo = [c for c in mine if states[c] != "ok"]
     if man is None or todo:
         if host:
             # Nothing to compile ahead (compile_s stays 0: the model's own compiles happen
@@ -892,6 +1061,14 @@ def run_sweep(
             "format": FORMAT_VERSION,
             "identity": spec.identity(),
             "digest": spec.digest(),
+            # what the results depend on, hashed: the spec (model, config, params,
+            # samples, seed, chunk size) and the model's code and data
+            "hashes": {
+                "spec": hashlib.sha256(
+                    json.dumps(spec.identity(), sort_keys=True).encode()
+                ).hexdigest(),
+                "model": model_fingerprint(),
+            },
             "source": spec.source,
             "description": spec.description,
             "n_chunks": n_chunks,
@@ -903,12 +1080,15 @@ def run_sweep(
         }
         _write_atomic(out / MANIFEST, json.dumps(man, indent=1).encode(), tag=tag)
     elif man.get("columns") != columns:
-        raise ValueError(
+        raise InputError(
             f"{out / MANIFEST}: columns differ from this build's model outputs; "
             "the code changed since the sweep started: use --overwrite"
         )
 
-    todo = [c for c in mine if not _chunk_ok(chunk_path(out, c), rows_in(c), columns)]
+    if states is None or man.get("columns") != columns:
+        states = {c: chunk_state(chunk_path(out, c), rows_in(c), columns) for c in mine}
+    todo = [c for c in mine if states[c] != "ok"]
+    bad = [c for c in mine if states[c] == "bad"]  # recomputed below, and reported
     if max_chunks is not None:
         todo = todo[:max_chunks]
     done_rows = sum(rows_in(c) for c in mine) - sum(rows_in(c) for c in todo)
@@ -941,7 +1121,7 @@ def run_sweep(
             data = {"sample": np.arange(start, start + n, dtype=np.int64)}
             for k in columns[1:]:
                 data[k] = np.asarray(res[k])[:n]
-            _write_atomic(chunk_path(out, c), table=pa.table(data), tag=tag)
+            _write_chunk(chunk_path(out, c), pa.table(data), tag)
             rows += n
             if bar is not None:
                 bar.update(n)
@@ -960,6 +1140,7 @@ def run_sweep(
         compile_s,
         n_dev,
         complete,
+        tuple(bad),
     )
 
 
@@ -969,10 +1150,25 @@ def run_sweep(
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the sweep in ``path``; an :class:`InputError` naming the file
+    when it is missing, unreadable or not a manifest of this format."""
     p = Path(path) / MANIFEST
     if not p.exists():
-        raise FileNotFoundError(f"{path}: no sweep results here ({MANIFEST} missing)")
-    return json.loads(p.read_text())
+        raise InputError(f"{path}: no sweep results here ({MANIFEST} missing)")
+    try:
+        man = json.loads(read_text(p, "sweep manifest"))
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{p}: not a sweep manifest ({e}); use --overwrite to start over"
+        ) from None
+    if not isinstance(man, dict) or not isinstance(man.get("identity"), dict):
+        raise InputError(f"{p}: not a sweep manifest (no identity); use --overwrite to start over")
+    if man.get("format") != FORMAT_VERSION:
+        raise InputError(
+            f"{p}: sweep format {man.get('format')!r}, this perfmodel writes {FORMAT_VERSION} "
+            "(per-chunk checksums); use --overwrite to start over"
+        )
+    return man
 
 
 def load_results(path: str | Path, *, allow_partial: bool = False):
@@ -988,10 +1184,19 @@ def load_results(path: str | Path, *, allow_partial: bool = False):
     files = [chunk_path(out, c) for c in range(man["n_chunks"])]
     have = [f for f in files if f.exists()]
     if len(have) < len(files) and not allow_partial:
-        raise ValueError(
+        raise InputError(
             f"{out}: {len(files) - len(have)} of {len(files)} chunks missing; "
             "rerun the same sweep command to finish it"
         )
+    for f in have:
+        try:
+            ok = _sha256_file(f) == checksum_path(f).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            raise InputError(
+                f"{f}: fails its checksum (corrupted); rerun the same sweep command to recompute it"
+            )
     if not have:
         return pa.table({c: pa.array([], pa.float64()) for c in man["columns"]})
     return pa.concat_tables([pq.read_table(f) for f in have])
@@ -1016,19 +1221,13 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
     prefixes = tuple(man.get("decision_prefixes") or ())
     thr = float(man.get("decision_threshold", 0.5))
 
-    def stats(x: np.ndarray) -> dict[str, float]:
+    def stats(x: np.ndarray) -> dict[str, float | None]:
         x = np.asarray(x, float)
         finite = x[np.isfinite(x)]
-        if finite.size == 0:
-            return {
-                "p10": math.nan,
-                "p50": math.nan,
-                "p90": math.nan,
-                "mean": math.nan,
-                "nonfinite": int(x.size),
-            }
+        if finite.size == 0:  # no finite value: no statistic (None, never NaN)
+            return {"p10": None, "p50": None, "p90": None, "mean": None, "nonfinite": int(x.size)}
         q = np.quantile(finite, QUANTILES)
-        d = {
+        d: dict[str, float | None] = {
             "p10": float(q[0]),
             "p50": float(q[1]),
             "p90": float(q[2]),
@@ -1042,8 +1241,8 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
     decisions_cols = [c for c in cols if prefixes and c.startswith(prefixes)]
     decisions = {
         c: {
-            "share": float(np.mean(cols[c] > thr)) if n else math.nan,
-            "mean": float(np.mean(cols[c])) if n else math.nan,
+            "share": float(np.mean(cols[c] > thr)) if n else None,
+            "mean": _finite_mean(cols[c]) if n else None,
         }
         for c in decisions_cols
     }
@@ -1073,6 +1272,11 @@ def summarize(path: str | Path, *, allow_partial: bool = False) -> dict[str, Any
         "outputs": outputs,
         "inputs": inputs,
     }
+
+
+def _finite_mean(x) -> float | None:
+    f = _finite(x)
+    return float(f.mean()) if f.size else None
 
 
 def _finite(x) -> np.ndarray:
