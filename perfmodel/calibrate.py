@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.errors import InputError, check_safe_name
 from perfmodel.hardware import PRECISION_INDEX, PRECISIONS, Chip
 from perfmodel.roofline import (
     COMPUTE_EFF_RANGE,
@@ -71,7 +72,9 @@ from perfmodel.roofline import (
 DEFAULT_HOST_KEY = "host_measured"
 #: Which time of a kernel counts as measured: its fastest call, or the median repeat.
 STATS = ("fastest", "median")
-CACHE_DIR = Path(os.environ.get("PERFMODEL_CACHE", Path.home() / ".cache" / "perfmodel"))
+#: The one cache directory of perfmodel (``$PERFMODEL_CACHE_DIR``, as the JAX compile
+#: cache and the fleet value curves use).
+CACHE_DIR = Path(os.environ.get("PERFMODEL_CACHE_DIR") or Path.home() / ".cache" / "perfmodel")
 DEFAULT_HOST_CATALOG = CACHE_DIR / "host_catalog.toml"
 
 #: GPU device-kind substrings -> catalog chip key (first match wins).
@@ -669,6 +672,10 @@ def run(args, out=print) -> dict[str, Any]:
     from perfmodel import kernels
     from perfmodel.kernels.harness import KernelCheckError, RandomPool, run_case
 
+    for name, lo, hi in (("collectives", 0, 4096), ("steps", 1, 10**7), ("seed", 0, 2**31 - 1)):
+        v = getattr(args, name)
+        if not lo <= v <= hi:
+            raise InputError(f"--{name}", v, f"an integer in [{lo}, {hi}]")
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     info = detect_device(args.device)
     backend = info.platform
@@ -694,7 +701,7 @@ def run(args, out=print) -> dict[str, Any]:
     chip_key, chip, host_path = None, None, None
     if args.chip:
         cat = load_catalog(*([args.catalog] if args.catalog else []))
-        chip_key = cat.resolve(args.chip)
+        chip_key = check_safe_name(cat.resolve(args.chip), "--chip (its catalog key)")
         chip = cat.chip(chip_key)
     elif backend != "cpu":
         chip_key = chip_for_device(info)
@@ -814,7 +821,9 @@ def run(args, out=print) -> dict[str, Any]:
 
     created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cal_path = (
-        Path(args.out).expanduser() if args.out else CACHE_DIR / f"calibration_{chip_key}.toml"
+        Path(args.out).expanduser()
+        if args.out
+        else CACHE_DIR / f"calibration_{check_safe_name(chip_key, 'catalog chip key')}.toml"
     )
     meta_out = {
         "chip": chip_key,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 _UNSET = object()
@@ -76,6 +77,20 @@ class SolverError(PerfmodelError):
 
 class ResourceError(PerfmodelError):
     """A problem past a size or memory limit; the message names the sizes and limit."""
+
+
+#: What a name that becomes part of a file name (a catalog key in
+#: ``calibration_<chip>.toml``) may look like: no ``/``, ``..``, dots or spaces.
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+SAFE_NAME_TEXT = "lower-case letters, digits and '_' (at most 64, not starting with '_')"
+
+
+def check_safe_name(name: object, field: str) -> str:
+    """``name`` if it matches :data:`SAFE_NAME`, else an :class:`InputError`: a key from a
+    user's file never writes outside the directory it is joined to."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise InputError(field, name, SAFE_NAME_TEXT)
+    return name
 
 
 def path_error(path: str | os.PathLike[str], exc: BaseException, what: str = "file") -> InputError:

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from perfmodel.errors import InputError, read_text
+from perfmodel.errors import SAFE_NAME, SAFE_NAME_TEXT, InputError, read_text
 from perfmodel.hardware import Catalog, CatalogError, load_catalog, load_catalog_file
 
 #: What a catalog key (chip, system, link, alias) may look like: it can become a file
 #: name (``calibration_<chip>.toml``), so no ``/``, ``..``, dots or spaces.
-SAFE_KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
-SAFE_KEY_TEXT = "lower-case letters, digits and '_' (at most 64, not starting with '_')"
+SAFE_KEY = SAFE_NAME
+SAFE_KEY_TEXT = SAFE_NAME_TEXT
 
 
 def _bound(x: float) -> str:
