@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "perfmodel.commands.sweep",  # sweep
     "perfmodel.commands.calibrate",  # calibrate
     "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
+    "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
 )
 
 #: Exit status of a user error (bad input, no solution, ...), as argparse uses.

@@ -1,0 +1,184 @@
+"""The serving model against published MLPerf Inference results: fit and cross-validation.
+
+    python benchmarks/mlperf_inference.py              # fit, cross-validate, print, JSON
+    python benchmarks/mlperf_inference.py --quick      # fewer solver steps (a smoke run)
+    python benchmarks/mlperf_inference.py --write-fit  # also write perfmodel/data/serving_fit.toml
+
+Data: ``perfmodel/data/mlperf_inference.toml`` (756 published datacenter closed-division
+results, v4.0-v5.1, each with its source), of which the rows on catalog chips (H100 SXM,
+H200 SXM, B200 SXM, MI300X) with tokens/s are used; the others are counted by reason.
+Compares the **system's total output tokens/s**. Prints the error of the fitted model on
+the rows it was fitted to and the cross-validated (out-of-fold) error of four splits:
+leave one accelerator out, leave one benchmark out, leave one round out, and 5-fold;
+each by scenario, accelerator and benchmark; then the bars (CV mean |error| <= 12%
+Offline, <= 15% Server / Interactive, for every split) and whether every predicted
+operating point meets its own limits. Writes ``DIR/mlperf_inference.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+import perfmodel  # noqa: F401  (x64)
+from perfmodel.serving import fit as F
+from perfmodel.serving.data import load_mlperf_rows
+from perfmodel.serving.types import FIT_FILE
+
+BARS = {"Offline": 0.12, "Server": 0.15, "Interactive": 0.15}
+GROUPINGS = {
+    "scenario": lambda r: r.scenario,
+    "accelerator": lambda r: r.family,
+    "benchmark": lambda r: r.benchmark,
+}
+
+
+def _table(title: str, rows, cols: dict[str, np.ndarray]) -> dict:
+    print(f"\n{title}")
+    out: dict = {}
+    for gname, keyf in GROUPINGS.items():
+        print(f"  by {gname}:")
+        print(f"    {'group':14s} {'rows':>4s} " + " ".join(f"{k:>24s}" for k in cols))
+        out[gname] = []
+        for g in sorted({keyf(r) for r in rows}):
+            m = np.array([keyf(r) == g for r in rows])
+            rec: dict = dict(group=g, rows=int(m.sum()))
+            cells = []
+            for k, e in cols.items():
+                a = np.abs(e[m]) * 100
+                cells.append(f"{a.mean():6.1f}% mean {np.median(e[m]) * 100:+6.1f}% med")
+                rec[k] = dict(
+                    mean_abs_pct=float(a.mean()),
+                    max_abs_pct=float(a.max()),
+                    median_signed_pct=float(np.median(e[m]) * 100),
+                )
+            print(f"    {g:14s} {int(m.sum()):4d} " + " ".join(f"{c:>24s}" for c in cells))
+            out[gname].append(rec)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer solver steps per fit")
+    ap.add_argument("--out", default="benchmarks/results", help="directory for the JSON")
+    ap.add_argument("--write-fit", action="store_true", help=f"write {FIT_FILE.name}")
+    args = ap.parse_args()
+    nfev_full, nfev_cv = (12, 6) if args.quick else (60, 30)
+
+    rows, skipped = load_mlperf_rows()
+    print(f"MLPerf Inference rows used: {len(rows)}; left out:")
+    for why, n in sorted(skipped.items(), key=lambda x: -x[1]):
+        print(f"  {n:4d}  {why}")
+    t0 = time.perf_counter()
+    prob = F.Problem(rows)
+    prob.predict(F.prior_vector())
+    t_compile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    theta = F.fit(prob, max_nfev=nfev_full)
+    t_fit = time.perf_counter() - t0
+    params = F.params_dict(theta)
+    print(f"\ncompile + first evaluation {t_compile:.1f} s; full fit {t_fit:.1f} s")
+    print("fitted parameters:")
+    for k, v in params.items():
+        print(f"  {k:16s} {v:.6g}   (prior {F.ALL_PRIOR[k]:.6g})")
+    pred = prob.predict(theta)
+    err_train = F.errors(pred, prob.measured)
+    details = prob.details(theta)
+    all_meet = all(d["meets"] for d in details)
+
+    cv_pred: dict[str, np.ndarray] = {}
+    for kind in F.FOLD_KINDS:
+        t0 = time.perf_counter()
+        p, _ = F.cross_validate_problem(prob, kind, theta, max_nfev=nfev_cv)
+        cv_pred[kind] = p
+        print(f"CV {kind}: {time.perf_counter() - t0:.1f} s")
+    cols = {"train": err_train} | {
+        f"cv {k}": F.errors(p, prob.measured) for k, p in cv_pred.items()
+    }
+    tables = _table("Mean |error| (and median signed error) of system tokens/s", rows, cols)
+
+    print("\nBars (CV mean |error| by scenario, every split):")
+    bars: dict = {}
+    ok_all = True
+    for sc, bar in BARS.items():
+        m = np.array([r.scenario == sc for r in rows])
+        if not m.any():
+            continue
+        worst = max(
+            (float(np.mean(np.abs(F.errors(p, prob.measured)[m]))), k) for k, p in cv_pred.items()
+        )
+        ok = worst[0] <= bar
+        ok_all &= ok
+        bars[sc] = dict(bar=bar, worst_cv_mean_abs_error=worst[0], worst_split=worst[1], ok=ok)
+        print(
+            f"  {sc:12s} worst split {worst[1]:12s} {worst[0] * 100:5.1f}%  "
+            f"bar {bar * 100:.0f}%  {'OK' if ok else 'MISSED'}"
+        )
+    print(f"every predicted operating point meets its own limits: {all_meet}")
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = dict(
+        params=params,
+        provenance=F.provenance(rows),
+        skipped=skipped,
+        tables=tables,
+        bars=bars,
+        all_operating_points_meet_limits=all_meet,
+        rows=[
+            dict(
+                key=r.key,
+                chip=r.chip,
+                n_chips=r.n_chips,
+                measured_tokens_per_s=r.tokens_per_s,
+                predicted_tokens_per_s=float(pred[i]),
+                **{f"cv_{k}_tokens_per_s": float(p[i]) for k, p in cv_pred.items()},
+                **details[i],
+                source=r.source,
+            )
+            for i, r in enumerate(rows)
+        ],
+        quick=args.quick,
+    )
+    path = out_dir / "mlperf_inference.json"
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False))
+    print(f"\nwrote {path}")
+    if args.write_fit:
+        cv_section = {}
+        for sc, b in bars.items():
+            m = np.array([r.scenario == sc for r in rows])
+            per = {
+                k: float(np.mean(np.abs(F.errors(p, prob.measured)[m]))) for k, p in cv_pred.items()
+            }
+            cv_section[sc] = dict(
+                mean_abs_error=b["worst_cv_mean_abs_error"],
+                kind=b["worst_split"],
+                train_mean_abs_error=float(np.mean(np.abs(err_train[m]))),
+                rows=int(m.sum()),
+                **{f"{k}_mean_abs_error": v for k, v in per.items()},
+            )
+        fit_doc = dict(
+            params=params,
+            provenance=F.provenance(rows) | dict(quick=args.quick),
+            cv=cv_section,
+        )
+        header = (
+            "# Fitted efficiencies of the serving model (perfmodel.serving), written by\n"
+            "# benchmarks/mlperf_inference.py --write-fit. [params]: global efficiencies and\n"
+            "# the AMD software factor (NVIDIA = 1); [provenance]: date, data file and its\n"
+            "# sha256, rows used; [cv.<scenario>]: cross-validated mean |error| of system\n"
+            "# tokens/s, worst split (`kind`) and each split. Every serving figure is an\n"
+            "# estimate of this model; its error band is the [cv] value of its scenario.\n"
+        )
+        FIT_FILE.write_text(header + tomli_w.dumps(fit_doc))
+        print(f"wrote {FIT_FILE}")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""Host entry point: serve a workload on N chips in an MLPerf scenario (validated
+inputs, the best layout, the throughput-latency curve, the fitted error band)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from perfmodel import workloads as wl
+from perfmodel.errors import InputError
+from perfmodel.hardware import BYTES_PER_ELEMENT, load_catalog
+from perfmodel.interconnect import network_for
+from perfmodel.serving import data as sd
+from perfmodel.serving.fit import efficiency_for_vendor
+from perfmodel.serving.scenarios import at_batch, operating_point
+from perfmodel.serving.step import weight_bytes
+from perfmodel.serving.types import FIT_FILE, NO_LIMIT_S, Layout, _f, load_fit
+
+#: KV-cache precisions (bytes per element from the catalog's table).
+KV_PRECISIONS = ("fp8", "bf16", "fp16")
+#: Serving GEMM precisions.
+SERVE_PRECISIONS = ("fp4", "fp8", "bf16", "fp16", "int8")
+#: Points of the throughput-latency curve.
+CURVE_POINTS = 24
+
+
+@functools.cache
+def _grid_fn():
+    return jax.jit(jax.vmap(operating_point, in_axes=(None, None, None, 0, None, None)))
+
+
+@functools.cache
+def _curve_fn():
+    return jax.jit(jax.vmap(at_batch, in_axes=(None, None, None, None, None, None, 0)))
+
+
+def _fit_info() -> dict[str, Any]:
+    if not FIT_FILE.exists():
+        return {"params": {}, "cv": {}, "provenance": {}}
+    return load_fit()
+
+
+def _layouts(w: wl.Workload, n_chips: int, domain: int) -> list[tuple[int, int, int]]:
+    out = []
+    heads, layers = int(w.heads), int(w.layers)
+    tp = 1
+    while tp <= min(n_chips, max(domain, 1)):
+        if heads % tp == 0:
+            pp = 1
+            while tp * pp <= n_chips and pp <= layers:
+                out.append((tp, pp, 0))
+                if float(w.experts) > 0 and tp > 1:
+                    out.append((tp, pp, 1))
+                pp *= 2
+        tp *= 2
+    return out
+
+
+def _check_pos(field: str, v: Any, lo: float, hi: float) -> float:
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or not math.isfinite(v)
+        or not lo <= v <= hi
+    ):
+        raise InputError(f"{field} = {v!r} must be a number in [{lo:g}, {hi:g}]")
+    return float(v)
+
+
+def serve(
+    workload: str | wl.Workload,
+    chip_key: str,
+    n_chips: int,
+    scenario: str = "server",
+    *,
+    precision: str | None = None,
+    kv_precision: str | None = None,
+    ttft_ms: float | None = None,
+    tpot_ms: float | None = None,
+    input_tokens: float | None = None,
+    output_tokens: float | None = None,
+    curve: bool = False,
+    catalog=None,
+) -> dict[str, Any]:
+    """Best throughput of ``workload`` on ``n_chips`` chips in ``scenario`` (an
+    estimate of the fitted serving model; see the returned ``error_band``).
+
+    Lengths and limits default to the MLPerf benchmark of the same name (the
+    llama2-70b ones for any other workload). Every layout (tensor parallel in the
+    scale-up domain, pipeline stages, experts tensor- or expert-parallel) is evaluated
+    in one jit+vmap call; the best one meeting the limits is returned.
+
+    Raises:
+      ValueError: one line naming the field, the value and the allowed range: an
+        unknown scenario or precision, a model that does not fit, a TTFT limit below
+        one prefill, a TPOT limit below one decode step.
+    """
+    if scenario not in sd.SCENARIOS:
+        raise InputError(f"scenario = {scenario!r} must be one of {', '.join(sd.SCENARIOS)}")
+    if (
+        isinstance(n_chips, bool)
+        or not isinstance(n_chips, (int, np.integer))
+        or not 1 <= n_chips <= 10**6
+    ):
+        raise InputError(f"chips = {n_chips!r} must be an integer in [1, 1000000]")
+    w0 = wl.get_workload(workload) if isinstance(workload, str) else workload
+    if w0.unit != "token" or not w0.causal:
+        raise InputError(f"workload = '{w0.name}' must be a causal LLM (token unit) to serve")
+    cat = catalog or load_catalog()
+    key = cat.resolve(chip_key)
+    chip = cat.chip(key)
+    prec = precision or ("fp8" if chip.supports("fp8") else "bf16")
+    if prec not in SERVE_PRECISIONS:
+        raise InputError(f"precision = {prec!r} must be one of {', '.join(SERVE_PRECISIONS)}")
+    if not chip.supports(prec):
+        raise InputError(
+            f"precision = {prec!r} is not supported by chip '{key}'; allowed: "
+            f"{', '.join(p for p in SERVE_PRECISIONS if chip.supports(p))}"
+        )
+    kvp = kv_precision or ("fp8" if chip.supports("fp8") else "bf16")
+    if kvp not in KV_PRECISIONS or not chip.supports(kvp):
+        raise InputError(
+            f"kv_precision = {kvp!r} must be one of "
+            f"{', '.join(p for p in KV_PRECISIONS if chip.supports(p))} on '{key}'"
+        )
+    w = w0.with_precision(prec)
+    bench = w0.name if w0.name in sd.benchmark_names() else "llama2-70b"
+    lim_bench = w0.name if w0.name in sd.benchmark_names() else "default"
+    lim = sd.limits(lim_bench, scenario)
+    if ttft_ms is not None:
+        lim["ttft_limit_s"] = _check_pos("ttft_ms", ttft_ms, 1e-3, 1e9) / 1e3
+    if tpot_ms is not None:
+        lim["tpot_limit_s"] = _check_pos("tpot_ms", tpot_ms, 1e-3, 1e9) / 1e3
+    if input_tokens is not None:
+        _check_pos("input_tokens", input_tokens, 1, 1e7)
+    if output_tokens is not None:
+        _check_pos("output_tokens", output_tokens, 1, 1e7)
+    req = sd.make_requests(
+        bench,
+        **lim,
+        kv_bytes=BYTES_PER_ELEMENT[kvp],
+        input_mean=input_tokens,
+        output_mean=output_tokens,
+    )
+    net = network_for(key, cat)
+    info = _fit_info()
+    vendor = cat.record(key).text.get("vendor", "")
+    eff = efficiency_for_vendor(dict(info.get("params", {})), vendor)
+    cands = _layouts(w, n_chips, int(float(net.domain_size)))
+    arr = np.array(cands, dtype=float)
+    lays = Layout(jnp.asarray(arr[:, 0]), jnp.asarray(arr[:, 1]), jnp.asarray(arr[:, 2]))
+    res = _grid_fn()(w, chip, net, lays, req, eff)
+    rate = np.asarray(res.tokens_per_s)
+    fits = np.asarray(res.fits)
+    meets = np.asarray(res.meets)
+    groups = arr[:, 0] * arr[:, 1]
+    total = np.floor(n_chips / groups) * rate
+    if not fits.any():
+        cap = float(chip.mem_bytes[1] * eff.mem_usable)
+        need = float(weight_bytes(w))
+        k = max(2, math.ceil(need / cap))
+        raise InputError(
+            f"chips = {n_chips}: '{w.name}' at {prec} ({need / 1e9:.1f} GB of weights) does "
+            f"not fit on {n_chips} x {key} ({cap / 1e9:.1f} GB usable each); allowed: "
+            f"chips >= {k}"
+        )
+    if not meets.any():
+        pf = float(np.min(np.where(fits, np.asarray(res.prefill_p99_s), np.inf)))
+        if pf + 0.0 >= req.ttft_limit_s.item() * 0.999:
+            raise InputError(
+                f"ttft_ms = {req.ttft_limit_s.item() * 1e3:g} is below one prefill of a "
+                f"{req.input_p99.item():.0f}-token prompt ({pf * 1e3:.1f} ms at best on "
+                f"{key}); allowed: ttft_ms > {pf * 1e3:.1f}"
+            )
+        t1 = float(np.min(np.where(fits, np.asarray(res.tpot_p99_s), np.inf)))
+        raise InputError(
+            f"scenario limits cannot be met: tpot_ms = {req.tpot_limit_s.item() * 1e3:g}, "
+            f"ttft_ms = {req.ttft_limit_s.item() * 1e3:g}; one request alone needs "
+            f"tpot_ms >= {t1 * 1e3:.1f} and ttft_ms >= {pf * 1e3:.1f}"
+        )
+    score = np.where(meets, total, -1.0)
+    i = int(np.argmax(score))
+    pick = {f: float(np.asarray(getattr(res, f))[i]) for f in res.__dataclass_fields__}
+    tp, pp, ep = (int(x) for x in cands[i])
+    replicas = n_chips // (tp * pp)
+    cv = info.get("cv", {}).get(scenario.capitalize(), {})
+    out: dict[str, Any] = dict(
+        workload=w.name,
+        chip=key,
+        n_chips=n_chips,
+        scenario=scenario,
+        estimate=True,
+        precision=prec,
+        kv_precision=kvp,
+        tokens_per_s=float(total[i]),
+        tokens_per_s_per_chip=float(total[i]) / n_chips,
+        layout=dict(
+            tp=tp, pp=pp, ep=bool(ep), replicas=replicas, idle_chips=n_chips - replicas * tp * pp
+        ),
+        batch_per_replica=pick["batch"],
+        max_batch_per_replica=pick["max_batch"],
+        latencies_ms=dict(
+            ttft_p99=pick["ttft_p99_s"] * 1e3,
+            tpot_p99=pick["tpot_p99_s"] * 1e3,
+            tpot_mean=pick["tpot_mean_s"] * 1e3,
+            latency_p99=pick["latency_p99_s"] * 1e3,
+            prefill_p99=pick["prefill_p99_s"] * 1e3,
+        ),
+        limits_ms={
+            k.replace("_limit_s", ""): (None if v >= NO_LIMIT_S else v * 1e3)
+            for k, v in lim.items()
+        },
+        meets_limits=True,
+        memory_per_chip_bytes=pick["memory_per_chip_bytes"],
+        memory_usable_per_chip_bytes=float(chip.mem_bytes[1] * eff.mem_usable),
+        lengths=dict(
+            dataset=bench,
+            input_mean=float(req.input_mean),
+            input_p99=float(req.input_p99),
+            output_mean=float(req.output_mean),
+            beams=float(req.beams),
+            source="perfmodel/data/serving_datasets.toml",
+        ),
+        error_band=dict(
+            cv_mean_abs_error=cv.get("mean_abs_error"),
+            cv_kind=cv.get("kind"),
+            source="perfmodel/data/serving_fit.toml",
+        ),
+        layouts_tried=len(cands),
+    )
+    if curve:
+        lay = Layout(_f(tp), _f(pp), _f(ep))
+        bmax = max(pick["max_batch"], 1.0)
+        bs = np.unique(np.geomspace(1.0, bmax, CURVE_POINTS))
+        cr = _curve_fn()(w, chip, net, lay, req, eff, jnp.asarray(bs))
+        out["curve"] = [
+            dict(
+                batch=float(b),
+                tokens_per_s=float(r) * replicas,
+                tpot_p99_ms=float(tp99) * 1e3,
+                ttft_p99_ms=float(tt99) * 1e3,
+                meets=bool(m),
+            )
+            for b, r, tp99, tt99, m in zip(
+                bs,
+                np.asarray(cr.tokens_per_s),
+                np.asarray(cr.tpot_p99_s),
+                np.asarray(cr.ttft_p99_s),
+                np.asarray(cr.meets),
+                strict=True,
+            )
+        ]
+    return out
