@@ -152,7 +152,9 @@ def test_cli_plan_json_default(capsys):
     assert d["purchases"] and len(d["h100e"]) == 8
     assert {p["site"] for p in d["power"]} == {"legacy", "cortex", "buffalo"}
     assert all(p["used_mw"] <= p["available_mw"] * (1 + 1e-9) + 1e-6 for p in d["power"])
-    assert "milp" in d and d["milp"]["gap"] <= 1e-3
+    # exact by default: the MILP's proven gap, in strict JSON
+    assert d["exact"]["status"] == "optimal" and 0 <= d["proven_gap"] <= d["gap_target"] == 1e-4
+    assert d["bound"] >= d["objective_value"]
 
 
 def test_cli_errors_are_one_line(capsys, tmp_path):

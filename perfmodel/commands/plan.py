@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 
@@ -49,7 +48,20 @@ def register(subparsers) -> None:
         help="capacity: a site runs many jobs; job: one job spans the site",
     )
     p.add_argument(
-        "--exact", action="store_true", help="also solve the HiGHS MILP and report the gap"
+        "--exact",
+        action="store_true",
+        help="prove optimality: MILP gap target 1e-6 and a 60 s time limit (default: 1e-4, 5 s)",
+    )
+    p.add_argument(
+        "--heuristic",
+        action="store_true",
+        help="rounding heuristic only (no MILP); the gap is then to the LP relaxation",
+    )
+    p.add_argument(
+        "--time-limit", type=float, default=None, metavar="S", help="MILP time limit, seconds"
+    )
+    p.add_argument(
+        "--mip-gap", type=float, default=None, metavar="G", help="MILP relative gap target"
     )
     p.add_argument(
         "--sensitivities", action="store_true", help="print what more power/budget/supply is worth"
@@ -66,23 +78,26 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
     """What a step more of each binding resource is worth: LP duals (envelope theorem),
     checked by re-solving the relaxation with the step added (the dual is a local rate;
     at degenerate rows, e.g. a site with 0 MW, it is only a supergradient)."""
-    import numpy as np
-
+    from perfmodel.fleet.highs import HighsLP
     from perfmodel.fleet.problem import build_lp, relaxed_solve
     from perfmodel.fleet.report import row_units
     from perfmodel.fleet.sensitivity import sensitivity_table
 
     lp = build_lp(problem)
-    sol = relaxed_solve(lp, method="highs")  # exact vertex duals (y_ub and y_eq)
+    model = HighsLP(lp)  # one model; each check changes one right-hand side in place
+    sol = relaxed_solve(lp, method="highs", model=model)  # exact vertex duals
     units = row_units(lp)
     rows = sensitivity_table(lp, sol, row_units=units, top=len(lp.row_names))
     cand = rows[:12] + [r for r in rows[12:] if r["row"].startswith(("capex", "supply"))][:8]
     out = []
     for r in cand:
-        field = "b_ub" if r["kind"] == "ub" else "b_eq"
-        b = np.asarray(getattr(lp, field), dtype=np.float64).copy()
-        b[r["index"]] += r["step"] * r["per_unit_scale"]
-        new = relaxed_solve(dataclasses.replace(lp, **{field: b}), method="highs")
+        if r["kind"] != "ub":  # the fleet LP has no equality rows
+            continue
+        i = r["index"]
+        b0 = float(model.b_ub[i])
+        model.set_b_ub([i], [b0 + r["step"] * r["per_unit_scale"]])
+        new = relaxed_solve(lp, method="highs", model=model)
+        model.set_b_ub([i], [b0])
         if new.status == "optimal":
             out.append((new.objective - sol.objective, r))
     out.sort(key=lambda t: -t[0])
@@ -98,7 +113,6 @@ def _sensitivity_lines(problem, top: int = 8) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perfmodel.fleet.milp import solve_milp
     from perfmodel.fleet.problem import build_problem, load_scenario
     from perfmodel.fleet.report import format_plan, plan_dict, plot_plan
     from perfmodel.fleet.rounding import default_method, solve
@@ -119,22 +133,23 @@ def run(args: argparse.Namespace) -> int:
         value_source=args.values,
         value_mode=args.value_mode,
     )
+    if args.exact and args.heuristic:
+        raise ValueError("--exact and --heuristic exclude each other; give one")
+    time_limit = args.time_limit if args.time_limit is not None else (60.0 if args.exact else 5.0)
+    mip_gap = args.mip_gap if args.mip_gap is not None else (1e-6 if args.exact else 1e-4)
+    if not (math.isfinite(time_limit) and 0 < time_limit <= 86400):
+        raise ValueError(f"--time-limit = {time_limit!r} must be in (0, 86400] seconds")
+    if not (math.isfinite(mip_gap) and 0 <= mip_gap < 1):
+        raise ValueError(f"--mip-gap = {mip_gap!r} must be in [0, 1)")
     problem = build_problem(sc, **kw)
     method = args.method or default_method()
-    plan = solve(problem, method=method)
-    K, S, T = problem.shape
-    cheap = K * S * T <= 400 and problem.objective == "max-h100e"
-    if args.exact or cheap:  # cheap: always compare with the exact MILP
-        m = solve_milp(
-            problem,
-            time_limit_s=60.0 if args.exact else 5.0,
-            mip_rel_gap=1e-6 if args.exact else 1e-5,
-        )
-        if m.buy_units is not None:
-            gap = (m.objective - plan.objective) / max(abs(m.objective), 1e-12)
-            plan.extra["milp"] = dict(
-                objective=m.objective, status=m.status, seconds=m.seconds, gap=gap
-            )
+    plan = solve(
+        problem,
+        method=method,
+        exact=not args.heuristic,
+        time_limit_s=time_limit,
+        mip_rel_gap=mip_gap,
+    )
     sens = _sensitivity_lines(problem) if args.sensitivities else None
     if sens:
         plan.extra["sensitivities"] = sens

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from perfmodel.fleet.check import (
@@ -109,7 +111,7 @@ def plan_dict(plan: Plan) -> dict:
     spent = capex_by_year_usd(pr, buy)
     inst = installed_units(pr, buy) * cpu[:, None, None]
     viol = check_feasible(pr, plan)
-    d = dict(
+    d: dict[str, Any] = dict(
         scenario=pr.name,
         objective=pr.objective,
         method=plan.method,
@@ -151,8 +153,32 @@ def plan_dict(plan: Plan) -> dict:
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
         d["target_period"] = pr.periods[pr.target_period]
     d.update(
-        {k: v for k, v in plan.extra.items() if k in ("milp", "sensitivities", "relaxed_seconds")}
+        {
+            k: v
+            for k, v in plan.extra.items()
+            if k
+            in (
+                "milp",
+                "sensitivities",
+                "relaxed_seconds",
+                "gap",
+                "bound",
+                "gap_target",
+                "exact",
+                "heuristic_objective",
+            )
+        }
     )
+    if "gap" in d:
+        d["proven_gap"] = d.pop("gap")
+    for k in ("proven_gap", "bound"):  # strict JSON: no inf or NaN
+        if k in d and not np.isfinite(d[k]):
+            d[k] = None
+    if d.get("exact"):
+        d["exact"] = {
+            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in d["exact"].items()
+        }
     return d
 
 
@@ -228,6 +254,24 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
         f"gap to relaxed <= {100 * d['gap_to_relaxed']:.3f}%; checker: "
         f"{'all constraints hold' if d['feasible'] else d['violations']}; {plan.method}, {plan.seconds:.2f} s"
     )
+    ex = plan.extra.get("exact")
+    if "gap" in plan.extra:
+        gap, bound = plan.extra["gap"], plan.extra.get("bound", float("nan"))
+        how = (
+            f"HiGHS MILP {ex['status']} in {ex['seconds']:.2f} s"
+            + (
+                f" (target {100 * plan.extra['gap_target']:.3g}%)"
+                if plan.extra.get("gap_target") is not None
+                else ""
+            )
+            if ex
+            else "LP relaxation bound (heuristic only)"
+        )
+        lines.append(
+            f"Proven gap: {100 * gap:.4f}% to the bound {bound:,.2f} ({how})"
+            if np.isfinite(gap)
+            else f"Proven gap: unknown ({how})"
+        )
     m = plan.extra.get("milp")
     if m:
         lines.append(

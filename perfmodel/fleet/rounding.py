@@ -437,8 +437,9 @@ def solve(
     3. ``exact`` (default): the HiGHS MILP on the same model, started from the heuristic's
        plan, within ``time_limit_s`` to a relative gap of ``mip_rel_gap``. The better of
        the two plans is returned; the heuristic is the fallback when the MILP finds no
-       better point in time. ``plan.extra["gap"]`` is the proven relative gap to the
-       best bound (MILP bound, else the LP relaxation), ``plan.extra["bound"]`` that bound.
+       better point in time. ``plan.extra["gap"]`` is the proven relative gap
+       ``(bound - objective) / |objective|`` to the best bound ``plan.extra["bound"]``
+       (the MILP's, else the LP relaxation's).
 
     ``local_search`` (default: only when not ``exact``) runs the heuristic's one-unit
     moves, capped at one second. The Plan's ``method`` string names what produced it.
@@ -510,7 +511,7 @@ def solve(
                 if not exact:
                     source += " (heuristic plan failed the checker)"
             elif exact:
-                source += " (MILP found nothing better)"
+                source += " (the HiGHS MILP found nothing better)"
     if viol:
         if problem.objective == "min-cost":
             raise FleetInfeasible(

@@ -405,7 +405,7 @@ def finite_difference(
 
     Args:
       lp: the LP; kind: 'ub' or 'eq'; i: row index within its block; h: step (row units).
-      solve: ``callable(lp) -> optimum``; default HiGHS via ``scipy.optimize.linprog``.
+      solve: ``callable(lp) -> optimum``; default HiGHS (:func:`highs_optimum`).
     """
     if h <= 0:
         raise ValueError(f"finite_difference: h = {h}; must be > 0")
@@ -417,17 +417,15 @@ def finite_difference(
 
 
 def highs_optimum(lp, infeasible_value: float | None = None) -> float:
-    """max c @ x of the LP by HiGHS (scipy.optimize.linprog).
+    """max c @ x of the LP by HiGHS (:class:`perfmodel.fleet.highs.HighsLP`).
 
     Raises ValueError if not optimal, except that an infeasible LP returns
     ``infeasible_value`` when one is given (e.g. ``-inf``, the max over an empty set)."""
-    from scipy.optimize import linprog
+    from perfmodel.fleet.highs import HighsLP
 
-    from perfmodel.fleet.lp import to_scipy
-
-    r = linprog(**to_scipy(lp), method="highs")
-    if r.status == 2 and infeasible_value is not None:
+    r = HighsLP(lp).solve()
+    if r.status == "infeasible" and infeasible_value is not None:
         return float(infeasible_value)
-    if r.status != 0:
-        raise ValueError(f"HiGHS: status {r.status} ({r.message})")
-    return float(-r.fun)
+    if r.status != "optimal":
+        raise ValueError(f"HiGHS: status {r.status}")
+    return r.objective
