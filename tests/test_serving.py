@@ -44,7 +44,15 @@ H200 = CAT.chip("h200")
 NET = network_for("h200", CAT)
 L70 = wl.get_workload("llama2-70b").with_precision("fp8")
 IDEAL = efficiency_from_dict(
-    dict(matmul=1.0, attention=1.0, dram=1.0, op_overhead_s=0.0, step_overhead_s=0.0)
+    dict(
+        matmul=1.0,
+        attention=1.0,
+        dram=1.0,
+        gemm_half_rows=0.0,
+        op_overhead_s=0.0,
+        step_overhead_s=0.0,
+        seq_overhead_s=0.0,
+    )
 )
 
 _decode = jax.jit(decode_step_s)

@@ -9,7 +9,8 @@ tensor-parallel all-reduces and expert-parallel all-to-alls on the interconnect 
 Decode step (``B`` sequences in flight, mean context ``c`` tokens, pipeline ``pp``
 with ``pp`` micro-batches of ``B/pp``)::
 
-    t_step = L t_layer(B/pp, c) + pp t_head(B/pp) + (pp - 1) t_p2p + t_iteration
+    t_step = L t_layer(B/pp, c) + pp t_head(B/pp) + (pp - 1) t_p2p
+             + step_overhead + B seq_overhead          (the engine's own time)
     t_layer = sum of roofline op times (weight GEMMs with B/pp rows; attention reading
               B/pp x c tokens of KV cache) + tp all-reduces (attention and FFN outputs)
               + with ep: an all-reduce and the dispatch + combine all-to-alls
@@ -103,19 +104,22 @@ def max_batch(w: Workload, chip: Chip, lay: Layout, context, kv_bytes, eff: Serv
 ROUTED_GEMM_OPS = (13, 15)
 
 
-def _roofline_eff(w: Workload, eff: ServeEfficiency, moe: bool = False) -> rf.Efficiency:
+def _roofline_eff(w: Workload, eff: ServeEfficiency, rows, moe: bool = False) -> rf.Efficiency:
     mm = eff.matmul * (eff.fp4_matmul if w.precision == "fp4" else 1.0)
     mm = mm * eff.moe_gemm if moe else mm
+    mm = mm * rows / (rows + eff.gemm_half_rows)
     compute = jnp.stack([mm, eff.attention, _f(1.0), _f(1.0), mm])
     return rf.Efficiency(compute, jnp.stack([eff.dram, eff.dram]), eff.op_overhead_s)
 
 
-def _block_time_s(ops: list[rf.Op], chip: Chip, w: Workload, eff: ServeEfficiency):
-    """Time of a block's ops; the routed expert GEMMs at the grouped-GEMM efficiency."""
+def _block_time_s(ops: list[rf.Op], chip: Chip, w: Workload, eff: ServeEfficiency, rows):
+    """Time of a block's ops with ``rows`` tokens per GEMM; the routed expert GEMMs at
+    the grouped-GEMM efficiency (with their ``rows x top_k / experts`` tokens each)."""
     dense = [o for i, o in enumerate(ops) if i not in ROUTED_GEMM_OPS]
     routed = [ops[i] for i in ROUTED_GEMM_OPS]
-    return _ops_time_s(dense, chip, _roofline_eff(w, eff)) + _ops_time_s(
-        routed, chip, _roofline_eff(w, eff, moe=True)
+    rows_e = jnp.maximum(rows * w.top_k / jnp.maximum(w.experts, 1.0), 1.0)
+    return _ops_time_s(dense, chip, _roofline_eff(w, eff, rows)) + _ops_time_s(
+        routed, chip, _roofline_eff(w, eff, rows_e, moe=True)
     )
 
 
@@ -178,7 +182,8 @@ def _layer_ops(w: Workload, tokens_per_seq, n_seq, lay: Layout) -> list[rf.Op]:
     """Forward ops of the average block for ``n_seq`` sequences of ``tokens_per_seq``
     new tokens on one rank: attention and dense FFN tensor-parallel over ``tp``; MoE
     experts tensor-parallel (``ep = 0``) or expert-parallel over the ``tp`` ranks, each
-    rank then routing ``1/tp`` of the tokens (``ep = 1``)."""
+    rank then routing ``1/tp`` of the tokens (``ep = 1``). Expert weights that no token
+    is routed to are not read (decode at small batch touches few experts)."""
     ws = dataclasses.replace(w, seq=_f(tokens_per_seq))
     tp_ops = wl.layer_ops(ws, n_seq, lay.tp, 1.0, 0.0, 1.0)
     use_ep = (lay.ep > 0) & (w.experts > 0)
@@ -192,6 +197,16 @@ def _layer_ops(w: Workload, tokens_per_seq, n_seq, lay: Layout) -> list[rf.Op]:
         )
         for t, e in zip(tp_ops[10:17], ep_ops[10:17], strict=True)
     ]
+    # only the experts some token is routed to are read: with T tokens choosing top_k
+    # of E experts each, a given expert is idle with probability (1 - 1/E)^(T top_k)
+    e_ = jnp.maximum(w.experts, 1.0)
+    idle = (1.0 - 1.0 / e_) ** (n_seq * tokens_per_seq * w.top_k)
+    n_up = 2.0 if w.gated_ffn else 1.0
+    b_w = BYTES_PER_ELEMENT[w.precision]
+    share = _moe_share(w) * (w.experts > 0)
+    for j, width in ((3, n_up * w.moe_ffn), (5, w.moe_ffn)):
+        unread = idle * share * w.experts * width * w.hidden * b_w / lay.tp
+        moe[j] = dataclasses.replace(moe[j], bytes=jnp.maximum(moe[j].bytes - unread, 0.0))
     return tp_ops[:10] + moe + tp_ops[17:]
 
 
@@ -220,15 +235,16 @@ def decode_step_s(
 ):
     """Time of one decode iteration (one new token for each of ``batch`` sequences of
     mean ``context`` tokens) of one replica (s). Pure; vmap at the call site."""
-    reff = _roofline_eff(w, eff)
     m = batch / lay.pp
+    reff = _roofline_eff(w, eff, m)
     ops = _layer_ops(w, 1.0, m, lay)
     attn = _decode_attention(w, m, context, lay.tp, kv_bytes)
     ops[wl.ATTENTION_OP_INDEX] = attn
-    layer = _block_time_s(ops, chip, w, eff) + _layer_comm_s(w, m, lay, net)
+    layer = _block_time_s(ops, chip, w, eff, m) + _layer_comm_s(w, m, lay, net)
     head = _ops_time_s(wl.head_ops(dataclasses.replace(w, seq=_f(1.0)), m, lay.tp, 1.0), chip, reff)
     p2p = _stage_p2p_s(m * w.hidden * ACT_BYTES, lay, net)
-    return w.layers * layer + lay.pp * head + (lay.pp - 1.0) * p2p + eff.step_overhead_s
+    engine = eff.step_overhead_s + batch * eff.seq_overhead_s
+    return w.layers * layer + lay.pp * head + (lay.pp - 1.0) * p2p + engine
 
 
 def prefill_s(
@@ -243,8 +259,8 @@ def prefill_s(
     """Time for one replica to prefill ``n_seq`` prompts of ``length`` tokens together
     (s): all layers on every stage in turn, i.e. the latency of that batch. The
     replica's busy time per prompt, with ``pp`` batches in flight, is this / ``pp``."""
-    reff = _roofline_eff(w, eff)
-    layer = _block_time_s(_layer_ops(w, length, n_seq, lay), chip, w, eff)
+    reff = _roofline_eff(w, eff, n_seq * length)
+    layer = _block_time_s(_layer_ops(w, length, n_seq, lay), chip, w, eff, n_seq * length)
     layer = layer + _layer_comm_s(w, n_seq * length, lay, net)
     head = _ops_time_s(
         wl.head_ops(dataclasses.replace(w, seq=_f(1.0)), n_seq, lay.tp, 1.0), chip, reff

@@ -36,6 +36,11 @@ class ServeEfficiency:
       fp4_matmul: factor on ``matmul`` for FP4 GEMMs (FP4 kernels reach a smaller share
         of their doubled peak), (0, 1.5].
       moe_gemm: factor on ``matmul`` for the routed experts' grouped GEMMs, (0, 1.5].
+      gemm_half_rows: GEMM rows (tokens) at which a GEMM reaches half of ``matmul``
+        (tile and wave quantisation of skinny decode GEMMs: efficiency
+        ``matmul x M / (M + gemm_half_rows)``), >= 0.
+      seq_overhead_s: engine time per sequence in flight per iteration (scheduling,
+        sampling, KV-block bookkeeping), s.
       op_overhead_s: fixed time per kernel (launch, tail), s.
       step_overhead_s: fixed time per engine iteration (scheduling, sampling, host
         round trip), s.
@@ -50,6 +55,8 @@ class ServeEfficiency:
     dram: jnp.ndarray
     fp4_matmul: jnp.ndarray
     moe_gemm: jnp.ndarray
+    gemm_half_rows: jnp.ndarray
+    seq_overhead_s: jnp.ndarray
     op_overhead_s: jnp.ndarray
     step_overhead_s: jnp.ndarray
     tpot_p99: jnp.ndarray
@@ -63,6 +70,8 @@ FIT_PARAMS: tuple[str, ...] = (
     "dram",
     "fp4_matmul",
     "moe_gemm",
+    "gemm_half_rows",
+    "seq_overhead_s",
     "op_overhead_s",
     "step_overhead_s",
     "tpot_p99",
@@ -70,7 +79,8 @@ FIT_PARAMS: tuple[str, ...] = (
 
 #: Priors (documented guesses before any fit): cuBLAS-class GEMMs at ~70% of peak,
 #: FlashAttention ~50%, STREAM-class 85% of HBM, FP4 GEMMs at 80% of the FP8 share,
-#: grouped expert GEMMs at 80% of dense ones,
+#: grouped expert GEMMs at 80% of dense ones, half efficiency at 32 GEMM rows, 1 us
+#: per sequence per iteration,
 #: 3 us per kernel, 2 ms per engine iteration, p99 TPOT 1.3x the mean, 90% of DRAM.
 PRIOR: dict[str, float] = {
     "matmul": 0.70,
@@ -78,6 +88,8 @@ PRIOR: dict[str, float] = {
     "dram": 0.85,
     "fp4_matmul": 0.80,
     "moe_gemm": 0.80,
+    "gemm_half_rows": 32.0,
+    "seq_overhead_s": 1e-6,
     "op_overhead_s": 3e-6,
     "step_overhead_s": 2e-3,
     "tpot_p99": 1.3,
@@ -91,6 +103,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "dram": (0.3, 1.0),
     "fp4_matmul": (0.3, 1.5),
     "moe_gemm": (0.2, 1.5),
+    "gemm_half_rows": (0.0, 2048.0),
+    "seq_overhead_s": (0.0, 20e-6),
     "op_overhead_s": (0.0, 20e-6),
     "step_overhead_s": (0.0, 20e-3),
     "tpot_p99": (1.0, 3.0),
