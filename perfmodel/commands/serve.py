@@ -127,10 +127,14 @@ def run(args) -> int:
     def _lim(k):
         return "no limit" if lim.get(k) is None else f"limit {lim[k]:g} ms"
 
+    query = (
+        ""
+        if lim.get("latency") is None
+        else f", p99 query {lat['latency_p99']:,.0f} ms ({_lim('latency')})"
+    )
     print(
         f"  p99 TTFT {lat['ttft_p99']:,.1f} ms ({_lim('ttft')}), p99 TPOT "
-        f"{lat['tpot_p99']:,.1f} ms ({_lim('tpot')}), p99 query {lat['latency_p99']:,.0f} ms "
-        f"({_lim('latency')}); limits met"
+        f"{lat['tpot_p99']:,.1f} ms ({_lim('tpot')}){query}; limits met"
     )
     print(
         f"  memory per chip {res['memory_per_chip_bytes'] / 1e9:.1f} of "

@@ -167,7 +167,7 @@ def serve(
         raise InputError(
             f"chips = {n_chips}: '{w.name}' at {prec} ({need / 1e9:.1f} GB of weights) does "
             f"not fit on {n_chips} x {key} ({cap / 1e9:.1f} GB usable each); allowed: "
-            f"chips >= {k}"
+            f"chips >= {k} (the weights alone; the KV cache needs more)"
         )
     if not meets.any():
         pf = float(np.min(np.where(fits, np.asarray(res.prefill_p99_s), np.inf)))
