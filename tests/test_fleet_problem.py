@@ -126,7 +126,7 @@ def test_event_and_ratio_references_checked(builtin_raw):
     d["events"][0]["units"] = 1e6
     with pytest.raises(
         ValueError,
-        match=r"events\[0\]\.units = 1e\+06 must be <= offers\.h100\.supply_units\[2024Q1\]",
+        match=r"events\[0\]\.units = 1000000.0 must be <= 3500, the supply of offers\.h100 left in 2024Q1",
     ):
         parse_scenario(d)
     d = copy.deepcopy(builtin_raw)

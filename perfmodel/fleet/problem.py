@@ -62,7 +62,7 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.errors import InfeasibleError
+from perfmodel.errors import InfeasibleError, InputError
 from perfmodel.fleet.build import build_lp as build_lp
 from perfmodel.fleet.build import row_blocks as row_blocks
 from perfmodel.fleet.build import segment_slopes as segment_slopes
@@ -177,17 +177,17 @@ def _num(
     where: str, v: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
 ) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{where} = {v!r} must be a number")
+        raise InputError(f"{where} = {v!r} must be a number")
     x = float(v)
     if not math.isfinite(x):
-        raise ValueError(f"{where} = {v!r} must be finite")
+        raise InputError(f"{where} = {v!r} must be finite")
     if lo is not None and (x < lo or (lo_open and x == lo)):
-        raise ValueError(
+        raise InputError(
             f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
             + (f" and <= {hi:g}" if hi is not None else "")
         )
     if hi is not None and x > hi:
-        raise ValueError(
+        raise InputError(
             f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else "")
         )
     return x
@@ -196,7 +196,7 @@ def _num(
 def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -> tuple[float, ...]:
     if isinstance(v, list):
         if len(v) != len(periods):
-            raise ValueError(
+            raise InputError(
                 f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
                 f"({periods[0]}..{periods[-1]}); give one per period or a scalar"
             )
@@ -207,21 +207,58 @@ def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -
 
 def _period_idx(where: str, v: Any, periods: tuple[str, ...], allow_before: bool = True) -> int:
     if not isinstance(v, str) or not _PERIOD_RE.match(v):
-        raise ValueError(f"{where} = {v!r} must be a quarter like '2024Q3'")
+        raise InputError(f"{where} = {v!r} must be a quarter like '2024Q3'")
     if v in periods:
         return periods.index(v)
     if v < periods[0] and allow_before:
         return 0
     if v > periods[-1]:
         return len(periods)
-    raise ValueError(f"{where} = {v!r} must be within {periods[0]}..{periods[-1]}")
+    raise InputError(f"{where} = {v!r} must be within {periods[0]}..{periods[-1]}")
 
 
-def _check_keys(where: str, table: dict, allowed: set[str]) -> None:
+def _check_keys(where: str, table: Any, allowed: set[str]) -> None:
+    if not isinstance(table, dict):
+        raise InputError(where, table, "a table (e.g. [" + where.split("[")[0] + "] or { ... })")
     for k in table:
         base = re.sub(r"_(low|high)$", "", k)
         if k not in allowed and base not in allowed:
             raise ValueError(f"{where}.{k}: unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _int(where: str, v: Any, lo: int, hi: int) -> int:
+    """An integer field: a TOML integer in [lo, hi] (2.5, "3" and true are rejected)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
+    if not lo <= v <= hi:
+        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
+    return int(v)
+
+
+def _bool(where: str, v: Any) -> bool:
+    """A boolean field: a TOML boolean (``own = "false"`` is an error, not true)."""
+    if not isinstance(v, bool):
+        raise InputError(where, v, "a TOML boolean: true or false (no quotes)")
+    return v
+
+
+def _array(where: str, v: Any) -> list:
+    """An array of tables ([[where]]) or of values."""
+    if not isinstance(v, list):
+        raise InputError(where, v, f"an array (e.g. [[{where}]] tables or [...])")
+    return v
+
+
+def _str(where: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise InputError(where, v, "a string")
+    return v
+
+
+def _known_workloads() -> tuple[str, ...]:
+    from perfmodel.workloads import WORKLOAD_NAMES
+
+    return tuple(WORKLOAD_NAMES)
 
 
 def _sources(v: Any) -> tuple[str, ...]:
@@ -282,8 +319,11 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
             "notes",
         },
     )
-    quarters = int(_num("scenario.quarters", sc.get("quarters", 8), 1, 40))
-    periods = period_list(sc.get("start", "2024Q1"), quarters)
+    quarters = _int("scenario.quarters", sc.get("quarters", 8), 1, 40)
+    start = sc.get("start", "2024Q1")
+    if not isinstance(start, str) or not _PERIOD_RE.match(start):
+        raise InputError("scenario.start", start, 'a quarter string like "2024Q1"')
+    periods = period_list(start, quarters)
     objective = sc.get("objective", "max-h100e")
     if objective not in ("max-h100e", "min-cost"):
         raise ValueError(f"scenario.objective = {objective!r} must be 'max-h100e' or 'min-cost'")
@@ -302,13 +342,15 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         )
 
     # workloads
-    wl = data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}])
+    wl = _array("workloads", data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}]))
     workloads = []
+    known_wl = _known_workloads()
     for i, w in enumerate(wl):
         _check_keys(f"workloads[{i}]", w, {"name", "weight", "sources"})
-        if not isinstance(w.get("name"), str):
-            raise ValueError(
-                f"workloads[{i}].name = {w.get('name')!r} must be a workload preset name"
+        name = w.get("name")
+        if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in known_wl:
+            raise InputError(
+                f"workloads[{i}].name", name, f"a workload preset ({', '.join(known_wl)})"
             )
         workloads.append(
             (w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True))
@@ -320,6 +362,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
 
     # sites
     sites_raw = data.get("sites", {})
+    _check_keys("sites", sites_raw, set(sites_raw) if isinstance(sites_raw, dict) else set())
     if not sites_raw:
         raise ValueError("sites: need at least one [sites.KEY] table")
     sites = []
@@ -368,6 +411,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
 
     # offers
     offers_raw = data.get("offers", {})
+    _check_keys("offers", offers_raw, set(offers_raw) if isinstance(offers_raw, dict) else set())
     if not offers_raw:
         raise ValueError("offers: need at least one [offers.KEY] table")
     known = _known_chips()
@@ -413,31 +457,36 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         cooling = o.get("cooling", "air")
         if cooling not in ("air", "liquid"):
             raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
-        osites = tuple(o.get("sites", site_keys))
+        osites = tuple(
+            _str(f"{w}.sites[{j}]", x)
+            for j, x in enumerate(_array(f"{w}.sites", o.get("sites", list(site_keys))))
+        )
         for sk in osites:
             if sk not in site_keys:
                 raise ValueError(
                     f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})"
                 )
-        lead = int(_num(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40))
+        lead = _int(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40)
         offers.append(
             Offer(
                 key=key,
                 chip=o["chip"],
                 unit=str(o.get("unit", "unit")),
-                chips_per_unit=_num(f"{w}.chips_per_unit", o["chips_per_unit"], 0, lo_open=True),
+                chips_per_unit=_num(
+                    f"{w}.chips_per_unit", o["chips_per_unit"], 0, 1e6, lo_open=True
+                ),
                 unit_price_usd=price,
                 unit_price_usd_low=plo,
                 unit_price_usd_high=phi,
-                unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, lo_open=True),
+                unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, 1e9, lo_open=True),
                 racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
                 cooling=cooling,
                 earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
                 lead_quarters=lead,
                 supply_units=_per_period(f"{w}.supply_units", o.get("supply_units", 0.0), periods),
                 sites=osites,
-                own=bool(o.get("own", False)),
-                counts=bool(o.get("counts", True)),
+                own=_bool(f"{w}.own", o.get("own", False)),
+                counts=_bool(f"{w}.counts", o.get("counts", True)),
                 sources=_sources(o.get("sources")),
             )
         )
@@ -449,9 +498,20 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         return v
 
     events = []
-    for i, e in enumerate(data.get("events", [])):
+    # supply after the events so far, per offer and period: an event moves supply that
+    # is there (including supply earlier events delayed into its period), never creates it
+    remaining = {o.key: list(o.supply_units) for o in offers}
+    raw_events = list(enumerate(_array("events", data.get("events", []))))
+    for i, e in raw_events:
+        _check_keys(
+            f"events[{i}]", e, {"offer", "units", "period", "delay_quarters", "note", "sources"}
+        )
+    by_period = sorted(
+        raw_events,
+        key=lambda ie: ie[1].get("period") if isinstance(ie[1].get("period"), str) else "",
+    )
+    for i, e in by_period:
         w = f"events[{i}]"
-        _check_keys(w, e, {"offer", "units", "period", "delay_quarters", "note", "sources"})
         off = _offer(f"{w}.offer", e.get("offer"))
         p = _period_idx(f"{w}.period", e.get("period"), periods, allow_before=False)
         if p >= len(periods):
@@ -459,18 +519,25 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 f"{w}.period = {e.get('period')!r} must be within {periods[0]}..{periods[-1]}"
             )
         units = _num(f"{w}.units", e.get("units"), 0, lo_open=True)
-        avail = offers[offer_keys.index(off)].supply_units[p]
+        delay = _int(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40)
+        sup = remaining[off]
+        avail = sup[p]
         if units > avail + 1e-9:
-            raise ValueError(
-                f"{w}.units = {units:g} must be <= offers.{off}.supply_units[{periods[p]}] = {avail:g} "
-                "(an event moves existing supply)"
+            orig = offers[offer_keys.index(off)].supply_units[p]
+            raise InputError(
+                f"{w}.units",
+                units,
+                f"<= {avail:g}, the supply of offers.{off} left in {periods[p]} "
+                f"(supply_units {orig:g}, after the earlier events); an event moves "
+                "existing supply, it cannot create it",
             )
-        events.append(
-            (off, units, p, int(_num(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40)))
-        )
+        sup[p] -= units
+        if p + delay < len(periods):
+            sup[p + delay] += units
+        events.append((off, units, p, delay))
 
     existing = []
-    for i, e in enumerate(data.get("existing", [])):
+    for i, e in enumerate(_array("existing", data.get("existing", []))):
         w = f"existing[{i}]"
         _check_keys(w, e, {"offer", "site", "chips", "note", "sources"})
         off = _offer(f"{w}.offer", e.get("offer"))
@@ -483,6 +550,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     bud = data.get("budget", {})
     _check_keys("budget", bud, {"capex_usd", "sources", "notes"})
     cap = bud.get("capex_usd", {})
+    _check_keys("budget.capex_usd", cap, set(cap) if isinstance(cap, dict) else set())
     years = tuple(dict.fromkeys(p[:4] for p in periods))
     budget = []
     for y in years:
@@ -498,7 +566,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         )
 
     ratios = []
-    for i, r in enumerate(data.get("ratios", [])):
+    for i, r in enumerate(_array("ratios", data.get("ratios", []))):
         w = f"ratios[{i}]"
         _check_keys(
             w, r, {"site", "numerator", "denominator", "min_ratio", "from", "note", "sources"}
@@ -836,12 +904,18 @@ def _supply_after_events(offers, events, periods) -> np.ndarray:
     K, T = len(offers), len(periods)
     sup = np.array([o.supply_units for o in offers], dtype=np.float64).reshape(K, T)
     keys = [o.key for o in offers]
-    for off, units, p, delay in events:
+    for off, units, p, delay in sorted(events, key=lambda e: e[2]):
         k = keys.index(off)
+        if units > sup[k, p] + 1e-9:  # parse_scenario checks this; a hand-made Scenario may not
+            raise InputError(
+                f"event ({off}, {units:g} units, {periods[p]})",
+                units,
+                f"<= {sup[k, p]:g} units of {off} left in {periods[p]} (events cannot create supply)",
+            )
         sup[k, p] -= units
         if p + delay < T:
             sup[k, p + delay] += units
-    return np.maximum(sup, 0.0)
+    return np.maximum(sup, 0.0)  # only rounding below zero is left to clip
 
 
 def build_problem(
