@@ -19,6 +19,13 @@ Prints three tables and writes benchmarks/results/fleet_bench.json:
 3. Consistency: the same LP solved with constant data, traced data under jit, as one
    member of a vmapped PDHG batch and of the simplex batch: objectives must agree within
    0.1% (and with HiGHS).
+4. Scale (``--scale``): generated 8-offer problems from 10 sites x 12 quarters up to
+   100 x 20, each size in fresh processes so that peak memory is its own: the sparse
+   LP build (typed row blocks -> CSR) against the dense build of the same LP plus its CSR
+   conversion (the storage the planner used before; skipped past ``--dense-max-gb``),
+   then the heuristic-only plan (round/repair, gap to the LP bound) against the default
+   plan (HiGHS MILP from the heuristic's plan, proven gap). Growth exponents of the
+   build and plan times in the number of columns are fitted and printed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -187,7 +196,7 @@ def _highspy_loop(lps, basis=None):
         t0 = time.perf_counter()
         h.run()
         t += time.perf_counter() - t0
-        objs.append(-h.getInfo().objective_function_value)
+        objs.append(h.getInfo().objective_function_value)  # HighsLP maximises
     return t, np.array(objs)
 
 
@@ -337,9 +346,151 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
     return out
 
 
+SCALE_SIZES = [(8, 10, 12), (8, 20, 12), (8, 50, 12), (8, 50, 20), (8, 100, 20)]
+QUICK_SCALE = [(8, 10, 12), (8, 50, 20)]
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+
+
+def scale_case(k: int, s: int, t: int, mode: str, time_limit_s: float) -> dict:
+    """One scale measurement in this (fresh) process; ``mode``: "dense", "sparse" or
+    "plan"."""
+    import scipy.sparse as sp
+
+    from perfmodel.fleet.highs import HighsLP
+
+    pr = generate_problem(0, k, s, t)
+    rss0 = _rss_gb()
+    out: dict = dict(shape=[k, s, t], mode=mode, rss_start_gb=rss0)
+    if mode in ("dense", "sparse"):
+        t0 = time.perf_counter()
+        lp = build_lp(pr, dense=(mode == "dense"))
+        out["build_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        A = lp.A_ub if sp.issparse(lp.A_ub) else sp.csr_array(lp.A_ub)  # what HiGHS takes
+        out["to_csr_s"] = time.perf_counter() - t0
+        A_ub = lp.A_ub
+        out["matrix_bytes"] = int(
+            A_ub.data.nbytes + A_ub.indices.nbytes + A_ub.indptr.nbytes
+            if sp.issparse(A_ub)
+            else np.asarray(A_ub).nbytes
+        )
+        out.update(rows=int(A.shape[0]), cols=int(A.shape[1]), nnz=int(A.nnz))
+        del A
+        t0 = time.perf_counter()
+        r = HighsLP(lp).solve()
+        out["lp_solve_s"] = time.perf_counter() - t0
+        out["lp_objective"] = r.objective
+    else:
+        t0 = time.perf_counter()
+        h = solve(pr, exact=False)
+        out["heuristic_s"] = time.perf_counter() - t0
+        out["heuristic_gap"] = h.extra["gap"]  # to the LP relaxation bound
+        out["heuristic_objective"] = h.objective
+        out["heuristic_feasible"] = not check_feasible(pr, h)
+        t0 = time.perf_counter()
+        p = solve(pr, time_limit_s=time_limit_s)
+        out["plan_s"] = time.perf_counter() - t0
+        out["plan_gap"] = p.extra["gap"]  # proven, to the MILP bound
+        out["plan_objective"] = p.objective
+        out["plan_feasible"] = not check_feasible(pr, p)
+        out["milp_status"] = p.extra["exact"]["status"]
+        out["milp_s"] = p.extra["exact"]["seconds"]
+        out["plan_build_s"] = p.extra["build_seconds"]
+    out["rss_peak_gb"] = _rss_gb()
+    return out
+
+
+def _child(k, s, t, mode, time_limit_s) -> dict:
+    cmd = [sys.executable, __file__, "--scale-case", f"{k},{s},{t},{mode},{time_limit_s}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        return dict(shape=[k, s, t], mode=mode, error=r.stderr.strip().splitlines()[-1])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_scale(sizes, dense_max_gb: float, time_limit_s: float) -> dict:
+    rows = []
+    hdr = (
+        f"  {'K x S x T':<12}{'rows':>8}{'cols':>9}{'nnz':>9} | {'dense build':>11}{'+csr':>7}"
+        f"{'GiB':>7}{'peak':>6} | {'sparse build':>12}{'MiB':>6}{'peak':>6}{'ratio':>7} | "
+        f"{'heuristic':>9}{'gap LP':>8} | {'MILP plan':>9}{'proven':>8}{'peak':>6}"
+    )
+    print(hdr)
+    for k, s, t in sizes:
+        sp_ = _child(k, s, t, "sparse", time_limit_s)
+        if "error" in sp_:
+            print(f"  {k}x{s}x{t}: sparse failed: {sp_['error']}")
+            rows.append(dict(sparse=sp_))
+            continue
+        dense_gb = 8.0 * sp_["rows"] * sp_["cols"] / 2**30
+        de = (
+            _child(k, s, t, "dense", time_limit_s)
+            if dense_gb <= dense_max_gb
+            else dict(skipped=f"dense matrix {dense_gb:.1f} GiB > --dense-max-gb {dense_max_gb:g}")
+        )
+        pl = _child(k, s, t, "plan", time_limit_s)
+        rows.append(dict(shape=[k, s, t], sparse=sp_, dense=de, plan=pl, dense_gib=dense_gb))
+        if "build_s" in de:
+            dcol = (
+                f"{de['build_s']:>10.2f}s{de['to_csr_s']:>6.2f}s{dense_gb:>7.2f}"
+                f"{de['rss_peak_gb']:>6.2f}"
+            )
+            ratio = f"{(de['build_s'] + de['to_csr_s']) / sp_['build_s']:>6.0f}x"
+        else:
+            dcol, ratio = f"{'skipped':>11}{'':>7}{dense_gb:>7.2f}{'':>6}", f"{'':>7}"
+        pcol = (
+            f"{pl['heuristic_s']:>8.2f}s{100 * pl['heuristic_gap']:>7.4f}% | "
+            f"{pl['plan_s']:>8.2f}s{100 * pl['plan_gap']:>7.4f}%{pl['rss_peak_gb']:>6.2f}"
+            if "plan_s" in pl
+            else f"plan failed: {pl.get('error')}"
+        )
+        print(
+            f"  {f'{k}x{s}x{t}':<12}{sp_['rows']:>8,}{sp_['cols']:>9,}{sp_['nnz']:>9,} | {dcol} | "
+            f"{sp_['build_s']:>11.3f}s{sp_['matrix_bytes'] / 2**20:>6.1f}{sp_['rss_peak_gb']:>6.2f}"
+            f"{ratio} | {pcol}",
+            flush=True,
+        )
+    ok = [r for r in rows if "plan" in r and "plan_s" in r["plan"]]
+    fit = {}
+    if len(ok) >= 2:
+        cols = np.log([r["sparse"]["cols"] for r in ok])
+        for key, get in (
+            ("sparse_build", lambda r: r["sparse"]["build_s"]),
+            ("heuristic", lambda r: r["plan"]["heuristic_s"]),
+            ("milp_plan", lambda r: r["plan"]["plan_s"]),
+        ):
+            fit[key] = float(np.polyfit(cols, np.log([get(r) for r in ok]), 1)[0])
+        print(
+            "  growth in columns (fitted exponent): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in fit.items())
+        )
+    print(
+        "  dense/sparse build: same LP, dense NumPy build + CSR conversion vs typed row blocks "
+        "-> CSR; peak = the process's peak RSS (GiB), imports included"
+    )
+    return dict(cases=rows, growth_exponents=fit, time_limit_s=time_limit_s)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="6-problem suite, 20-variant batch")
+    ap.add_argument(
+        "--quick", action="store_true", help="6-problem suite, 20-variant batch, 2 scale sizes"
+    )
+    ap.add_argument("--scale", action="store_true", help="also run the scale table (4.)")
+    ap.add_argument("--scale-only", action="store_true", help="the scale table alone")
+    ap.add_argument(
+        "--dense-max-gb",
+        type=float,
+        default=4.0,
+        help="skip the dense baseline build past this many GiB (default 4)",
+    )
+    ap.add_argument(
+        "--plan-time-limit", type=float, default=5.0, help="MILP time limit of the scale plans, s"
+    )
+    ap.add_argument("--scale-case", default=None, help=argparse.SUPPRESS)
     ap.add_argument(
         "--method",
         choices=("pdhg", "highs"),
@@ -347,7 +498,7 @@ def main(argv=None):
         help="relaxed solver inside the integer planner (default highs)",
     )
     ap.add_argument(
-        "--batch", type=int, default=None, help="number of variants (default 1000, quick 100)"
+        "--batch", type=int, default=None, help="number of variants (default 1000, quick 20)"
     )
     ap.add_argument(
         "--pdhg",
@@ -361,7 +512,11 @@ def main(argv=None):
     ap.add_argument("--skip-batch", action="store_true", help="suite only")
     ap.add_argument("--skip-suite", action="store_true", help="batch only")
     args = ap.parse_args(argv)
-    n = args.batch or (100 if args.quick else 1000)
+    if args.scale_case:
+        k, s, t, mode, tl = args.scale_case.split(",")
+        print(json.dumps(scale_case(int(k), int(s), int(t), mode, float(tl)), default=float))
+        return
+    n = args.batch or (20 if args.quick else 1000)
     pdhg_n = args.pdhg if args.pdhg is not None else (4 if args.quick else 20)
 
     res = Path(__file__).resolve().parent / "results"
@@ -372,9 +527,11 @@ def main(argv=None):
     except (OSError, ValueError):
         out = {}
     out["machine"] = f"{os.cpu_count()} CPU cores, jax {jax.__version__} ({jax.default_backend()})"
+    if args.scale_only:
+        args.skip_suite = args.skip_batch = args.scale = True
     if not args.skip_suite:
         print(
-            f"1. Suite: integer plans (relaxed {args.method} + round/repair) vs HiGHS MILP "
+            f"1. Suite: integer plans (relaxed {args.method} + round/repair + MILP, the default) vs HiGHS MILP "
             f"(mip_rel_gap 1e-5, limit {args.milp_time:g} s)"
         )
         rows = run_suite(QUICK_SUITE if args.quick else FULL_SUITE, args.method, args.milp_time)
@@ -408,6 +565,14 @@ def main(argv=None):
             "HiGHS solves"
         )
         out["batch"] = run_batch(n, min(pdhg_n, n), dict(tol=1e-7))
+    if args.scale:
+        print(
+            "\n4. Scale: sparse vs dense LP build, heuristic vs MILP plan (generated problems, "
+            f"MILP limit {args.plan_time_limit:g} s, gap target 1e-4)"
+        )
+        out["scale"] = run_scale(
+            QUICK_SCALE if args.quick else SCALE_SIZES, args.dense_max_gb, args.plan_time_limit
+        )
     path.write_text(json.dumps(out, indent=1, default=float))
     print(f"\nwrote {path}")
 

@@ -1254,10 +1254,10 @@ def generate_scenario(
 
     Values come from the stand-in curve when built with ``value_source="standin"``.
     """
-    if not (1 <= n_offers <= 12 and 1 <= n_sites <= 60 and 1 <= n_periods <= 20):
+    if not (1 <= n_offers <= 12 and 1 <= n_sites <= 200 and 1 <= n_periods <= 40):
         raise ValueError(
-            f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,60], "
-            f"n_periods={n_periods} in [1,20] required"
+            f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,200], "
+            f"n_periods={n_periods} in [1,40] required"
         )
     rng = np.random.default_rng(seed)
     periods = period_list("2024Q1", n_periods)
