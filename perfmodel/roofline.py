@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from perfmodel.errors import InputError
 from perfmodel.hardware import BYTES_PER_ELEMENT, MEMORY_LEVELS, PRECISION_INDEX, Chip, read_toml
 
 OP_KINDS: tuple[str, ...] = ("matmul", "attention", "elementwise", "reduction", "conv2d")
@@ -140,10 +141,10 @@ def efficiency_to_dict(eff: Efficiency) -> dict[str, Any]:
 
 def _check_range(path: str, field: str, v: Any, lo: float, hi: float) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{path}: field '{field}' must be a number, got {v!r}")
+        raise InputError(f"{path}: field '{field}' must be a number, got {v!r}")
     v = float(v)
     if not (math.isfinite(v) and lo <= v <= hi):
-        raise ValueError(
+        raise InputError(
             f"{path}: field '{field}' = {v!r} is outside the allowed range [{lo:g}, {hi:g}]"
         )
     return v
@@ -154,24 +155,24 @@ def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency
     or levels that are missing keep :meth:`Efficiency.default`."""
     default = efficiency_to_dict(Efficiency.default())
     if not isinstance(d, dict):
-        raise ValueError(f"{where}: [efficiency] must be a table")
+        raise InputError(f"{where}: [efficiency] must be a table")
     unknown = set(d) - {"compute", "memory", "overhead_s"}
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
             "allowed: compute, memory, overhead_s"
         )
     comp = dict(default["compute"])
     for k, v in dict(d.get("compute", {})).items():
         if k not in OP_KINDS:
-            raise ValueError(
+            raise InputError(
                 f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}"
             )
         comp[k] = _check_range(where, f"efficiency.compute.{k}", v, *COMPUTE_EFF_RANGE)
     mem = dict(default["memory"])
     for k, v in dict(d.get("memory", {})).items():
         if k not in MEMORY_LEVELS:
-            raise ValueError(
+            raise InputError(
                 f"{where}: [efficiency] memory.{k}: unknown memory level; known: {MEMORY_LEVELS}"
             )
         mem[k] = _check_range(where, f"efficiency.memory.{k}", v, *MEMORY_EFF_RANGE)
@@ -190,7 +191,7 @@ def load_calibration(path: str | Path) -> dict[str, Any]:
     p = Path(path).expanduser()
     data = read_toml(p, "calibration")
     if "efficiency" not in data:
-        raise ValueError(f"{p}: missing the [efficiency] table of a calibration file")
+        raise InputError(f"{p}: missing the [efficiency] table of a calibration file")
     return data
 
 
@@ -215,19 +216,19 @@ def _bpe(dtype: str, **dims) -> float:
     """Bytes per element of ``dtype``; checks the dtype and any concrete sizes (traced
     sizes are left to the caller) before anything is traced."""
     if dtype not in PRECISION_INDEX:
-        raise ValueError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
+        raise InputError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
     for name, v in dims.items():
         if isinstance(v, jax.core.Tracer):
             continue
         a = np.asarray(v, dtype=float)
         if not np.all(np.isfinite(a)) or np.any(a < 0):
-            raise ValueError(f"{name} = {v!r} must be a finite number >= 0")
+            raise InputError(f"{name} = {v!r} must be a finite number >= 0")
     return BYTES_PER_ELEMENT[dtype]
 
 
 def _op(flops, nbytes, ws, dtype: str, kind: str) -> Op:
     if dtype not in PRECISION_INDEX:
-        raise ValueError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
+        raise InputError(f"dtype {dtype!r} must be one of {tuple(PRECISION_INDEX)}")
     return Op(
         _f(flops),
         _f(nbytes),
@@ -334,7 +335,7 @@ def conv2d(
         kernel_w=kernel_w,
     )
     if not isinstance(stride, jax.core.Tracer) and not stride > 0:
-        raise ValueError(f"stride = {stride!r} must be > 0")
+        raise InputError(f"stride = {stride!r} must be > 0")
     ho, wo = _f(height) / stride, _f(width) / stride
     flops = 2.0 * batch * ho * wo * c_out * c_in * kernel_h * kernel_w
     nbytes = (

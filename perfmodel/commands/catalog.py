@@ -354,7 +354,6 @@ def precision_arg(args) -> str:
     """``--precision`` (``--dtype`` is its deprecated alias), checked."""
     prec, old = getattr(args, "precision", None), getattr(args, "dtype", None)
     if old is not None:
-        print("perfmodel roofline: --dtype is deprecated; use --precision", file=sys.stderr)
         if prec is not None and prec != old:
             raise InputError(f"--precision {prec!r} and --dtype {old!r} disagree; give one")
         prec = old
@@ -414,9 +413,17 @@ def _timing_dict(t, i: int | None = None) -> dict[str, Any]:
 
 
 def cmd_roofline(args) -> int:
+    deprecated = args.dtype is not None
+    rc = _roofline(args)
+    if deprecated:  # after the result (an error stays one line)
+        print("perfmodel roofline: note: --dtype is deprecated; use --precision", file=sys.stderr)
+    return rc
+
+
+def _roofline(args) -> int:
     cat = _catalog(args)
     dtype = precision_arg(args)
-    args.precision, args.dtype = dtype, None  # the deprecation note is printed once
+    args.precision, args.dtype = dtype, None
     op, label = build_op(args)
     check_finite(
         {"flops": float(op.flops), "bytes": float(op.bytes), "ws": float(op.working_set_bytes)},
