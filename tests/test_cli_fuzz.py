@@ -148,8 +148,11 @@ def _sweep_argv(root: Path) -> st.SearchStrategy[list[str]]:
     )
 
 
+#: Examples per fuzz test; ``PERFMODEL_FUZZ_EXAMPLES=N`` runs a longer campaign.
+EXAMPLES = int(os.environ.get("PERFMODEL_FUZZ_EXAMPLES", "40"))
+
 FUZZ = settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -161,7 +164,7 @@ def test_fuzzed_fast_commands_keep_the_contract(run, argv):
     run(argv)
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=max(1, EXAMPLES * 5 // 8))
 @given(data=st.data())
 def test_fuzzed_sweeps_keep_the_contract(run, sweep_files, data):
     run(data.draw(_sweep_argv(sweep_files)))
@@ -196,7 +199,7 @@ SLOW_COMMANDS = st.one_of(
 
 
 @pytest.mark.slow
-@settings(FUZZ, max_examples=12)
+@settings(FUZZ, max_examples=max(1, EXAMPLES * 3 // 10))
 @given(argv=SLOW_COMMANDS)
 def test_fuzzed_slow_commands_keep_the_contract(run, argv):
     run(argv)

@@ -31,6 +31,9 @@ from perfmodel.sweep.engine import (
     _toy_model,
 )
 from perfmodel.sweep.engine import (
+    check_out_dir as check_out_dir,
+)
+from perfmodel.sweep.engine import (
     load_results as load_results,
 )
 from perfmodel.sweep.engine import (
@@ -38,6 +41,9 @@ from perfmodel.sweep.engine import (
 )
 from perfmodel.sweep.engine import (
     model_available as model_available,
+)
+from perfmodel.sweep.engine import (
+    model_fingerprint as model_fingerprint,
 )
 from perfmodel.sweep.engine import (
     parse_param as parse_param,
@@ -59,6 +65,9 @@ from perfmodel.sweep.engine import (
 )
 from perfmodel.sweep.engine import (
     summarize as summarize,
+)
+from perfmodel.sweep.engine import (
+    sweep_lock as sweep_lock,
 )
 
 register_model("fleet", _models.fleet_model, available=_models.fleet_available)
