@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -123,7 +125,9 @@ def test_fit_jacobian_matches_finite_differences():
     prob = F.Problem(runs)
     th = F.prior_theta()
     jac = F._log_jac(prob, th)
-    for j in (0, 1, 7):  # matmul, attention, tp_overlap
+    for j in (
+        F.FIT_PARAMS.index(k) for k in ("matmul", "attention", "tp_overlap", "moe_pad_tokens")
+    ):
         h = 1e-5
         tp, tm = th.copy(), th.copy()
         tp[j] += h
@@ -135,3 +139,63 @@ def test_fit_jacobian_matches_finite_differences():
 def test_prediction_band_is_a_cross_validated_number():
     b = F.prediction_band("gb200", "fp8", "dense")
     assert b is not None and 0 < b < 50
+
+
+def _toy_run(i, model, release, tps, gpus=8):
+    lay = dict(tp=1, pp=1, cp=1, ep=1, vpp=1, mb=1, dp=gpus, global_batch=64, seq=4096)
+    return R.Run(
+        index=i,
+        model=model,
+        family="x",
+        kind="dense",
+        chip="h100_sxm",
+        gpus=gpus,
+        precision="bf16",
+        recipe="bf16",
+        layout=lay,
+        tokens_per_s_per_gpu=tps,
+        source="",
+        release=release,
+    )
+
+
+def test_release_spread_by_hand():
+    # one job in two releases (100 and 400 tokens/s): each predicted by the other
+    # misses by 300% (400 from 100) and 75% (100 from 400); a job in one release
+    # does not count
+    runs = [_toy_run(0, "a", "25.09", 100.0), _toy_run(1, "a", "26.02.01", 400.0)]
+    runs.append(_toy_run(2, "b", "25.09", 50.0))
+    s = R.release_spread(runs)
+    assert s["rows"] == 2 and s["configs"] == 1
+    assert s["mean_abs_pct"] == pytest.approx((300.0 + 75.0) / 2)
+    assert s["max_abs_pct"] == pytest.approx(300.0)
+    assert s["widest"][0]["ratio"] == pytest.approx(4.0)
+    np.testing.assert_array_equal(R.latest_release(runs), [False, True, True])
+    np.testing.assert_allclose(F.config_weights(runs), [0.5, 0.5, 1.0])
+
+
+def test_summary_by_hand():
+    s = F.summary(np.array([-10.0, 5.0, 30.0, np.nan]))
+    assert s["n"] == 3 and s["mean_abs_pct"] == pytest.approx(15.0)
+    assert s["median_abs_pct"] == pytest.approx(10.0) and s["max_abs_pct"] == 30.0
+    assert s["within_20_pct_share"] == pytest.approx(2 / 3)
+
+
+def test_moe_pad_and_layer_overhead_slow_small_micro_batches():
+    # per token, a micro-batch of 1 pays the per-expert padding and the per-layer
+    # routing overhead over 4x fewer tokens than a micro-batch of 4
+    w = wl.get_workload("qwen3-30b-a3b")
+    chip = load_catalog().chip("h100_sxm")
+    net = tr.get_network("h100_sxm")
+    te = tr.default_efficiency()
+    per_tok = []
+    for mb in (1, 4):
+        lay = tr.make_layout(dp=8, ep=8, mb=mb)
+        r = tr.step_time(w, chip, net, lay, 8, te)
+        per_tok.append(float(r.compute_s) / float(w.global_batch * w.seq))
+    assert per_tok[0] > per_tok[1]
+    none = dataclasses.replace(te, moe_pad_tokens=0.0, moe_layer_overhead_s=0.0)
+    lay = tr.make_layout(dp=8, ep=8, mb=1)
+    assert float(tr.step_time(w, chip, net, lay, 8, none).compute_s) < float(
+        tr.step_time(w, chip, net, lay, 8, te).compute_s
+    )

@@ -134,8 +134,22 @@ def test_memory_by_hand_gpt3_tp4_pp8_zero1():
     assert grads == pytest.approx(4 * per_dev)
     assert opt == pytest.approx(12 * per_dev / 8)
     # activations: 8 micro-batches in flight x 12 layers x 32 bytes x s h / tp, + logits
+    # (16-bit logits and their in-place 16-bit gradient: 4 bytes per logit)
     sbh = 2048 * 12288
-    assert acts == pytest.approx(8 * 12 * 32 * sbh / 4 + 2048 * 50257 / 4 * 8, rel=1e-9)
+    assert acts == pytest.approx(8 * 12 * 32 * sbh / 4 + 2048 * 50257 / 4 * 4, rel=1e-9)
+
+
+def test_memory_by_hand_fsdp_keeps_two_gathered_layers():
+    """ZeRO-3 (FSDP): no persistent 16-bit weights, two layers' bf16 weights gathered
+    (12 layers per stage of 96 at pp=8); grads (4 B) and optimizer (12 B) sharded."""
+    w = wl.get_workload("gpt3-175b")
+    lay = _lay(tp=4, pp=8, dp=8, mb=1, sp=1, zero=3)
+    weights, grads, opt, _, _ = (float(x) for x in tr.memory_per_device(w, lay))
+    layer = 12 * 12288**2 + 2 * 12288
+    per_dev = (12 * layer + 50257 * 12288) / 4
+    assert weights == pytest.approx(2 * per_dev * 2 / 12)
+    assert grads == pytest.approx(4 * per_dev / 8)
+    assert opt == pytest.approx(12 * per_dev / 8)
 
 
 # ---------------------------------------------------------------------------- search

@@ -84,8 +84,11 @@ def memory_per_device(w: Workload, lay: Layout):
     Adam's fp32 master copy + 2 moments (12 byte/param). The distributed optimizer
     (ZeRO-1) shards the optimizer state over the ``dp x cp`` group (routed experts over
     their expert-data-parallel group ``dp x cp / ep``); ZeRO-2 also the gradients,
-    ZeRO-3 (FSDP) also the weights. FP8/FP4 recipes keep the bf16 weights (the
-    low-precision copies are transient)."""
+    ZeRO-3 (FSDP) shards the gradients too and keeps no persistent 16-bit weights:
+    the fp32 master shard is the parameter, and two layers' 16-bit weights are
+    gathered at a time (the current one and the prefetched next). FP8/FP4 recipes
+    keep the bf16 weights (the low-precision copies are transient). Logits: 16-bit
+    logits plus their in-place gradient (the fused cross-entropy)."""
     t, p, d = lay.tp, lay.pp, lay.dp
     m = w.global_batch / (d * lay.mb)
     dense, experts = stage_params_per_device(w, lay)
@@ -98,7 +101,12 @@ def memory_per_device(w: Workload, lay: Layout):
             + experts / jnp.where(lay.zero >= stage, g_exp, 1.0)
         )
 
-    weights = sharded(_weight_bytes(w.precision), 3)
+    wb = _weight_bytes(w.precision)
+    # FSDP keeps no persistent 16-bit copy: the fp32 shard in the optimizer is the
+    # master, and each layer's 16-bit weights are gathered for its use (current layer
+    # and the prefetched next one)
+    gathered = jnp.minimum(2.0 / jnp.maximum(w.layers / p, 1.0), 1.0) * (dense + experts)
+    weights = jnp.where(lay.zero == 3, wb * gathered, sharded(wb, 3))
     grads = sharded(4.0, 2)
     opt = sharded(12.0, 1)
     act_layer, act_full_layer = activation_bytes_per_layer(w, lay)
@@ -108,6 +116,8 @@ def memory_per_device(w: Workload, lay: Layout):
     acts = w.layers / p * act_layer * inflight
     acts = acts + jnp.where(lay.recompute == 2, act_full_layer, 0.0)
     tok = lay.mb * w.seq / lay.cp
-    logits = tok * w.vocab / t * 4.0 * 2.0
+    # 16-bit logits and their gradient, written in place by the fused cross-entropy
+    # (Megatron-Core cross_entropy_loss_fusion: the fp32 softmax stays in the kernel)
+    logits = tok * w.vocab / t * 2.0 * 2.0
     acts = acts + logits
     return weights, grads, opt, acts, weights + grads + opt + acts

@@ -10,7 +10,8 @@ never silently dropped.
 
 Conventions applied (the page prints no more than this):
 
-* ``-1`` cells: ``vp`` -> 1 (no interleaving), ``cp``/``ep`` -> 1, ``fsdp`` -> 0.
+* ``-1`` cells: ``vp`` -> 1 (no interleaving), ``cp`` -> 1, ``fsdp`` -> 0, ``ep`` -> 1
+  on a dense model; an MoE row without its ``ep`` is excluded (its layout is unknown).
 * ``dp = gpus / (tp pp cp)``; sequence parallel on whenever ``tp > 1`` (Megatron-Bridge
   enables it with TP in every published recipe); distributed optimizer (ZeRO-1), or
   FSDP (ZeRO-3) where ``fsdp > 0``.
@@ -26,11 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from perfmodel import workloads as wl
 from perfmodel.hardware import load_catalog
@@ -80,6 +84,12 @@ class Run:
     excluded: str = ""
     recompute: str = "none"
     fits: bool = True
+    release: str = ""
+
+    @property
+    def config(self) -> tuple:
+        """The job apart from the software: model, chip, GPU count, recipe, sequence."""
+        return (self.model, self.chip, self.gpus, self.recipe, self.layout["seq"])
 
     @property
     def scale(self) -> str:
@@ -144,6 +154,7 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             layout=lay,
             tokens_per_s_per_gpu=float(r["tokens_per_s_per_gpu"]),
             source=r.get("source_url", ""),
+            release=str(r.get("release", "")),
         )
         why = ""
         family = kind = "?"
@@ -158,6 +169,13 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
         seen.add(key)
         if prec is None:
             why = why or f"precision {r['precision']!r} not stated"
+        if "performance regression" in r.get("note", "").lower():
+            why = (
+                why
+                or "the page's footnote reports a known performance regression (a bug, not the hardware)"
+            )
+        if kind == "moe" and r.get("ep", -1) in (-1, None):
+            why = why or "expert parallelism not printed for an MoE model: the layout is unknown"
         if gpus % (tp * pp * cp):
             why = why or f"gpus {gpus} not divisible by tp*pp*cp = {tp * pp * cp}"
         if r["tokens_per_s_per_gpu"] in (-1, None):
@@ -276,3 +294,47 @@ def used_runs(runs=None) -> tuple[Run, ...]:
     if runs is None:
         runs = load_runs() + other_runs()
     return tuple(r for r in runs if not r.excluded)
+
+
+def _release_key(release: str) -> tuple[int, ...]:
+    m = re.match(r"(?:model tag )?(\d+)\.(\d+)(?:\.(\d+))?", release)
+    return tuple(int(x or 0) for x in m.groups()) if m else (0, 0, 0)
+
+
+def latest_release(runs: Sequence[Run]) -> np.ndarray:
+    """Mask of the rows from the newest release of their configuration
+    (:attr:`Run.config`): what current software does on that job."""
+    best: dict[tuple, tuple[int, ...]] = {}
+    for r in runs:
+        best[r.config] = max(best.get(r.config, (-1,)), _release_key(r.release))
+    return np.array([_release_key(r.release) == best[r.config] for r in runs])
+
+
+def release_spread(runs: Sequence[Run]) -> dict[str, Any]:
+    """How much the same job varies between software releases: each row of a
+    configuration published in several releases predicted by the geometric mean of
+    that configuration's *other* rows (a model that knew the hardware and the job
+    exactly but not the release). Its error is a floor for any model that is not told
+    the software release."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(runs):
+        groups.setdefault(r.config, []).append(i)
+    y = np.log([r.tokens_per_s_per_gpu for r in runs])
+    err, spread = [], []
+    for cfg, ix in groups.items():
+        if len(ix) < 2:
+            continue
+        spread.append((float(np.exp(y[ix].max() - y[ix].min())), cfg, len(ix)))
+        for i in ix:
+            other = [j for j in ix if j != i]
+            err.append(100.0 * abs(np.exp(y[other].mean() - y[i]) - 1.0))
+    e = np.asarray(err)
+    spread.sort(key=lambda t: -t[0])
+    return dict(
+        rows=int(e.size),
+        configs=len(spread),
+        mean_abs_pct=float(e.mean()) if e.size else 0.0,
+        max_abs_pct=float(e.max()) if e.size else 0.0,
+        over_20_pct_share=float((e > 20.0).mean()) if e.size else 0.0,
+        widest=[dict(ratio=round(s, 3), config=list(c), rows=n) for s, c, n in spread[:8]],
+    )

@@ -134,8 +134,10 @@ def step_time(
 
     # ---- compute per layer (one micro-batch, one rank) ----
     ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep)
+    tok_e = jnp.maximum(b * w.seq / c * w.top_k * lay.ep / jnp.maximum(w.experts, 1.0), 1.0)
+    pad = tok_e / (tok_e + te.moe_pad_tokens)
     moe_eff = dataclasses.replace(
-        reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm)
+        reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm * pad)
     )
     times = [
         _ops_time([o], chip, moe_eff if i in ROUTED_GEMM_OPS else reff, smooth)[0]
@@ -148,7 +150,7 @@ def step_time(
         quant = te.quant_passes * _ops_time([q], chip, reff, smooth)[0]
     else:
         quant = 0.0
-    layer_fwd = sum(times) + quant
+    layer_fwd = sum(times) + quant + wl._fractions(w)[3] * te.moe_layer_overhead_s
     sel = sum(times[i] for i in SELECTIVE_OPS)
     rec = jnp.where(lay.recompute == 2, layer_fwd, jnp.where(lay.recompute == 1, sel, 0.0))
     stem, stem_on = wl.stem_op(w, b, c)

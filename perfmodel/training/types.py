@@ -124,6 +124,15 @@ class TrainEfficiency:
       ep_overlap: fraction of the MoE all-to-all (dispatch and combine) hidden.
       moe_gemm: the routed experts' grouped GEMMs reach this fraction of the dense
         GEMM efficiency.
+      moe_pad_tokens: tokens of padding each local expert's GEMM effectively pays
+        (tile quantisation of the M dimension and group imbalance of a grouped GEMM): a
+        routed GEMM over ``n`` tokens per expert runs at ``n / (n + moe_pad_tokens)``
+        of its efficiency, so small micro-batches and few tokens per expert cost more.
+      moe_layer_overhead_s: fixed time of one MoE layer's forward per micro-batch (the
+        backward counts twice) beyond its ops: the host synchronisation that sizes the
+        token all-to-all (Megatron's alltoall dispatcher copies the per-expert counts
+        to the host every layer) and the launches of the routing kernels (top-k,
+        permutation, histogram), s.
       quant_passes: memory passes over each GEMM input per step that FP8/FP4 recipes add
         (amax, cast, transposed copy for the backward GEMMs), in units of one
         read-bf16-write-8-bit pass.
@@ -148,6 +157,8 @@ class TrainEfficiency:
     moe_gemm: jnp.ndarray | float = 1.0
     quant_passes: jnp.ndarray | float = 0.0
     tensor_j_per_flop: jnp.ndarray | float = 0.0
+    moe_pad_tokens: jnp.ndarray | float = 0.0
+    moe_layer_overhead_s: jnp.ndarray | float = 0.0
 
 
 #: The fitted efficiency parameters (``benchmarks/published_runs.py --fit`` writes it).
@@ -186,6 +197,8 @@ FIT_PARAMS = (
     "fp8_matmul",
     "fp4_matmul",
     "moe_gemm",
+    "moe_pad_tokens",
+    "moe_layer_overhead_s",
     "quant_passes",
     "tp_overlap",
     "cp_overlap",
@@ -207,6 +220,8 @@ def efficiency_params(te: TrainEfficiency) -> dict[str, float]:
         fp8_matmul=float(te.fp8_matmul),
         fp4_matmul=float(te.fp4_matmul),
         moe_gemm=float(te.moe_gemm),
+        moe_pad_tokens=float(te.moe_pad_tokens),
+        moe_layer_overhead_s=float(te.moe_layer_overhead_s),
         quant_passes=float(te.quant_passes),
         tp_overlap=float(te.tp_overlap),
         cp_overlap=float(te.cp_overlap),
@@ -232,6 +247,8 @@ def efficiency_from_params(p) -> TrainEfficiency:
         fp8_matmul=g("fp8_matmul"),
         fp4_matmul=g("fp4_matmul"),
         moe_gemm=g("moe_gemm"),
+        moe_pad_tokens=g("moe_pad_tokens"),
+        moe_layer_overhead_s=g("moe_layer_overhead_s"),
         quant_passes=g("quant_passes"),
         tp_overlap=g("tp_overlap"),
         cp_overlap=g("cp_overlap"),
@@ -257,7 +274,9 @@ def prior_efficiency() -> TrainEfficiency:
       and 0.85 of DRAM bandwidth; 3 us per op (launch and tail);
     * half of the TP communication hidden (``tp_overlap = 0.5``: Megatron/TE
       ``--tp-comm-overlap``), half of CP, no PP overlap, 10% DP tail;
-    * 95% of DRAM usable; fp32 gradient reduction; no fixed per-step overhead.
+    * 95% of DRAM usable; fp32 gradient reduction; no fixed per-step overhead;
+    * routed-expert GEMMs pad each expert's tokens by one 128-row tile; 100 us of
+      host synchronisation and routing launches per MoE layer forward.
     """
     return TrainEfficiency(
         roofline=rf.Efficiency(_f([0.60, 0.50, 1.0, 1.0, 0.60]), _f([0.90, 0.85]), _f(3e-6)),
@@ -274,6 +293,8 @@ def prior_efficiency() -> TrainEfficiency:
         moe_gemm=_f(1.0),
         quant_passes=_f(0.0),
         tensor_j_per_flop=_f(0.5e-12),
+        moe_pad_tokens=_f(128.0),
+        moe_layer_overhead_s=_f(100e-6),
     )
 
 
