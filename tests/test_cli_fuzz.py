@@ -416,3 +416,12 @@ def test_only_perfmodel_raise_statements_count_as_legacy_user_errors(src, user_e
     with pytest.raises((ValueError, KeyError)) as e:
         exec(code, {})
     assert cli._legacy_user_error(e.value) is user_error
+
+
+def test_roofline_all_chips_at_a_precision_some_lack(run):
+    """Found by the fuzzer: chips without an fp4 rate divided by a zero peak."""
+    rc, out, _ = run(["roofline", "--chip", "all", "--precision", "fp4", "--json"])
+    d = json.loads(out)
+    assert rc == 0 and "h100_sxm" in d["unsupported_chips"]
+    assert {r["chip"] for r in d["chips"]} >= {"b200", "gb200"}
+    assert all(r["fraction_of_peak"] > 0 for r in d["chips"])

@@ -453,7 +453,11 @@ def _roofline(args) -> int:
     if args.chip.lower() == "all":
         if args.plot:
             raise InputError("--plot needs one chip, not --chip all")
-        keys = list(cat.chips)
+        keys = [k for k, rec in cat.chips.items() if rec.supports(dtype)]
+        skipped = [k for k in cat.chips if k not in keys]  # no rate at this precision
+        if not keys:
+            raise InputError(f"--precision {dtype!r} is supported by no catalog chip")
+        summary["unsupported_chips"] = skipped
         chips = stack_chips([cat.chip(k, args.pick) for k in keys])
         t = rl.op_time_grid(rl.stack_ops([op]), chips, eff)
         rows = []
@@ -481,7 +485,10 @@ def _roofline(args) -> int:
             f"working set {_si(summary['working_set_bytes'], 'B')}, "
             f"intensity {rows[0]['intensity_flops_per_byte']:.4g} FLOP/byte"
         )
-        print(f"efficiency: {eff_note}; pick: {args.pick}\n")
+        print(f"efficiency: {eff_note}; pick: {args.pick}")
+        if skipped:
+            print(f"not shown (no {dtype} rate): {', '.join(skipped)}")
+        print()
         table = [
             [
                 r["chip"],
