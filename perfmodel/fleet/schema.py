@@ -1,0 +1,600 @@
+"""Scenario TOML schema and validation: :func:`parse_scenario`, :func:`load_scenario`.
+
+A *scenario* (TOML, see ``perfmodel/data/scenarios/tesla-2024.toml`` for a commented
+example) describes periods (quarters), sites, chip offers, the existing fleet, capex
+budgets, ratio and policy constraints and the workloads the fleet serves. It is parsed
+and validated by :func:`load_scenario` into a :class:`Scenario` (plain Python, names and
+sources), which :func:`build_problem` turns into a :class:`Problem` (a pytree of float64
+arrays; names static) that :func:`build_lp` turns into the :class:`~perfmodel.fleet.lp.LP`.
+
+Schema (all keys lower case; ``[...]`` = per-period list or a scalar broadcast to all
+periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity draws)::
+
+    [scenario]  name, description, start = "2024Q1", quarters = 8,
+                objective = "max-h100e" | "min-cost", target_h100e, target_period,
+                pick = "best"|"low"|"high", cost_tiebreak_per_usd (H100e-quarters per USD)
+    [[workloads]]  name (perfmodel.workloads preset), weight > 0 (weights are normalised)
+    [sites.KEY]    name, power_mw [..] >= 0 (facility power available), pue in [1, 3],
+                   cooling = "air"|"liquid", racks >= 0 (floor space, racks),
+                   own_share_min in [0, 1] and own_share_from (period): min share of the
+                   site's IT power drawn by own (``own = true``) hardware, sources
+    [offers.KEY]   chip (catalog key), unit (text), chips_per_unit > 0, unit_price_usd > 0,
+                   unit_power_w > 0 (all-in IT power of one unit), racks_per_unit >= 0,
+                   cooling = "air"|"liquid" (required), earliest (period), lead_quarters >= 0
+                   (earliest delivery is also start + lead), supply_units [..] >= 0 (per
+                   period, all sites together), sites = [...] (allowed sites, default all),
+                   own (bool), counts (bool, default true: counts toward H100e), sources
+    [[events]]     offer, units > 0, period, delay_quarters >= 0: moves supply of `units`
+                   from `period` to `delay_quarters` later (e.g. the 12k-H100 diversion)
+    [[existing]]   offer, site, chips >= 0: installed at the start
+    [budget]       capex_usd = { "2024" = ..., "2025" = ... } per calendar year (USD)
+    [[ratios]]     site (key or "*"), numerator = [offers], denominator = [offers],
+                   min_ratio >= 0, from (period): chips(numerator) >= min_ratio x chips(denominator)
+
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from perfmodel.errors import InputError
+from perfmodel.fleet.curves import _STANDIN_BF16_TFLOPS
+from perfmodel.hardware import read_toml
+
+__all__ = [
+    "Scenario",
+    "Site",
+    "Offer",
+    "parse_scenario",
+    "load_scenario",
+    "scenario_names",
+    "scenario_dir",
+    "period_list",
+]
+
+_PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
+
+
+# --------------------------------------------------------------------------------------
+# Scenario (parsed, validated, names + numbers)
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    key: str
+    name: str
+    power_mw: tuple[float, ...]
+    pue: float
+    cooling: str
+    racks: float
+    own_share_min: float
+    own_share_from: int  # period index (== number of periods: no policy)
+    sources: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+    key: str
+    chip: str
+    unit: str
+    chips_per_unit: float
+    unit_price_usd: float
+    unit_price_usd_low: float
+    unit_price_usd_high: float
+    unit_power_w: float
+    racks_per_unit: float
+    cooling: str
+    earliest: int
+    lead_quarters: int
+    supply_units: tuple[float, ...]
+    sites: tuple[str, ...]
+    own: bool
+    counts: bool
+    sources: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    periods: tuple[str, ...]
+    sites: tuple[Site, ...]
+    offers: tuple[Offer, ...]
+    workloads: tuple[tuple[str, float], ...]
+    existing: tuple[tuple[str, str, float], ...]  # (offer, site, chips)
+    events: tuple[tuple[str, float, int, int], ...]  # (offer, units, period idx, delay)
+    budget_usd: tuple[tuple[str, float], ...]  # (year, USD)
+    ratios: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float, int], ...]
+    objective: str = "max-h100e"
+    target_h100e: float = 0.0
+    target_period: int = -1
+    pick: str = "best"
+    cost_tiebreak_per_usd: float = 1e-9
+    value_mode: str = "capacity"
+    path: str = "<memory>"
+
+    @property
+    def years(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p[:4] for p in self.periods))
+
+
+def period_list(start: str, quarters: int) -> tuple[str, ...]:
+    m = _PERIOD_RE.match(start)
+    if not m:
+        raise ValueError(f"scenario.start = {start!r} must look like '2024Q1'")
+    y, q = int(m.group(1)), int(m.group(2)) - 1
+    out = []
+    for i in range(quarters):
+        out.append(f"{y + (q + i) // 4}Q{(q + i) % 4 + 1}")
+    return tuple(out)
+
+
+def _num(
+    where: str, v: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"{where} = {v!r} must be a number")
+    x = float(v)
+    if not math.isfinite(x):
+        raise InputError(f"{where} = {v!r} must be finite")
+    if lo is not None and (x < lo or (lo_open and x == lo)):
+        raise InputError(
+            f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
+            + (f" and <= {hi:g}" if hi is not None else "")
+        )
+    if hi is not None and x > hi:
+        raise InputError(
+            f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else "")
+        )
+    return x
+
+
+def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -> tuple[float, ...]:
+    if isinstance(v, list):
+        if len(v) != len(periods):
+            raise InputError(
+                f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
+                f"({periods[0]}..{periods[-1]}); give one per period or a scalar"
+            )
+        return tuple(_num(f"{where}[{p}]", x, lo) for p, x in zip(periods, v))
+    x = _num(where, v, lo)
+    return tuple(x for _ in periods)
+
+
+def _period_idx(where: str, v: Any, periods: tuple[str, ...], allow_before: bool = True) -> int:
+    if not isinstance(v, str) or not _PERIOD_RE.match(v):
+        raise InputError(f"{where} = {v!r} must be a quarter like '2024Q3'")
+    if v in periods:
+        return periods.index(v)
+    if v < periods[0] and allow_before:
+        return 0
+    if v > periods[-1]:
+        return len(periods)
+    raise InputError(f"{where} = {v!r} must be within {periods[0]}..{periods[-1]}")
+
+
+def _check_keys(where: str, table: Any, allowed: set[str]) -> None:
+    if not isinstance(table, dict):
+        raise InputError(where, table, "a table (e.g. [" + where.split("[")[0] + "] or { ... })")
+    for k in table:
+        base = re.sub(r"_(low|high)$", "", k)
+        if k not in allowed and base not in allowed:
+            raise ValueError(f"{where}.{k}: unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _int(where: str, v: Any, lo: int, hi: int) -> int:
+    """An integer field: a TOML integer in [lo, hi] (2.5, "3" and true are rejected)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
+    if not lo <= v <= hi:
+        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
+    return int(v)
+
+
+def _bool(where: str, v: Any) -> bool:
+    """A boolean field: a TOML boolean (``own = "false"`` is an error, not true)."""
+    if not isinstance(v, bool):
+        raise InputError(where, v, "a TOML boolean: true or false (no quotes)")
+    return v
+
+
+def _array(where: str, v: Any) -> list:
+    """An array of tables ([[where]]) or of values."""
+    if not isinstance(v, list):
+        raise InputError(where, v, f"an array (e.g. [[{where}]] tables or [...])")
+    return v
+
+
+def _str(where: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise InputError(where, v, "a string")
+    return v
+
+
+def _known_workloads() -> tuple[str, ...]:
+    from perfmodel.workloads import WORKLOAD_NAMES
+
+    return tuple(WORKLOAD_NAMES)
+
+
+def _sources(v: Any) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        return (v,)
+    return tuple(str(x) for x in v)
+
+
+def _known_chips() -> set[str]:
+    keys = set(_STANDIN_BF16_TFLOPS)
+    try:
+        from perfmodel.hardware import load_catalog
+
+        cat = load_catalog()
+        keys |= set(cat.chips) | set(getattr(cat, "aliases", {}) or {})
+    except Exception:  # catalog mid-edit: fall back to the stand-in table
+        pass
+    return keys
+
+
+def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
+    """Validate a scenario mapping (as read from TOML) and return a :class:`Scenario`.
+
+    Raises ValueError naming the field, the value and the allowed range.
+    """
+    top = set(data) - {
+        "scenario",
+        "workloads",
+        "sites",
+        "offers",
+        "events",
+        "existing",
+        "budget",
+        "ratios",
+        "sources",
+        "notes",
+    }
+    if top:
+        raise ValueError(f"{path}: unknown top-level table(s) {sorted(top)}")
+    sc = data.get("scenario", {})
+    _check_keys(
+        "scenario",
+        sc,
+        {
+            "name",
+            "description",
+            "start",
+            "quarters",
+            "objective",
+            "target_h100e",
+            "target_period",
+            "pick",
+            "cost_tiebreak_per_usd",
+            "value_mode",
+            "sources",
+            "notes",
+        },
+    )
+    quarters = _int("scenario.quarters", sc.get("quarters", 8), 1, 40)
+    start = sc.get("start", "2024Q1")
+    if not isinstance(start, str) or not _PERIOD_RE.match(start):
+        raise InputError("scenario.start", start, 'a quarter string like "2024Q1"')
+    periods = period_list(start, quarters)
+    objective = sc.get("objective", "max-h100e")
+    if objective not in ("max-h100e", "min-cost"):
+        raise ValueError(f"scenario.objective = {objective!r} must be 'max-h100e' or 'min-cost'")
+    pick = sc.get("pick", "best")
+    if pick not in ("best", "low", "high"):
+        raise ValueError(f"scenario.pick = {pick!r} must be 'best', 'low' or 'high'")
+    value_mode = sc.get("value_mode", "capacity")
+    if value_mode not in ("capacity", "job"):
+        raise ValueError(f"scenario.value_mode = {value_mode!r} must be 'capacity' or 'job'")
+    target = _num("scenario.target_h100e", sc.get("target_h100e", 0.0), 0)
+    tp = sc.get("target_period", periods[-1])
+    target_period = _period_idx("scenario.target_period", tp, periods, allow_before=False)
+    if target_period >= len(periods):
+        raise ValueError(
+            f"scenario.target_period = {tp!r} must be within {periods[0]}..{periods[-1]}"
+        )
+
+    # workloads
+    wl = _array("workloads", data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}]))
+    workloads = []
+    known_wl = _known_workloads()
+    for i, w in enumerate(wl):
+        _check_keys(f"workloads[{i}]", w, {"name", "weight", "sources"})
+        name = w.get("name")
+        if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in known_wl:
+            raise InputError(
+                f"workloads[{i}].name", name, f"a workload preset ({', '.join(known_wl)})"
+            )
+        workloads.append(
+            (w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True))
+        )
+    if not workloads:
+        raise ValueError("workloads: need at least one workload")
+    tot = sum(x for _, x in workloads)
+    workloads = tuple((n, x / tot) for n, x in workloads)
+
+    # sites
+    sites_raw = data.get("sites", {})
+    _check_keys("sites", sites_raw, set(sites_raw) if isinstance(sites_raw, dict) else set())
+    if not sites_raw:
+        raise ValueError("sites: need at least one [sites.KEY] table")
+    sites = []
+    for key, s in sites_raw.items():
+        w = f"sites.{key}"
+        _check_keys(
+            w,
+            s,
+            {
+                "name",
+                "power_mw",
+                "pue",
+                "cooling",
+                "racks",
+                "own_share_min",
+                "own_share_from",
+                "sources",
+                "notes",
+            },
+        )
+        if "power_mw" not in s:
+            raise ValueError(f"{w}.power_mw is missing (facility power available per period, MW)")
+        cooling = s.get("cooling", "air")
+        if cooling not in ("air", "liquid"):
+            raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
+        share = _num(f"{w}.own_share_min", s.get("own_share_min", 0.0), 0, 1)
+        sfrom = (
+            _period_idx(f"{w}.own_share_from", s.get("own_share_from", periods[0]), periods)
+            if share > 0
+            else len(periods)
+        )
+        sites.append(
+            Site(
+                key=key,
+                name=str(s.get("name", key)),
+                power_mw=_per_period(f"{w}.power_mw", s["power_mw"], periods),
+                pue=_num(f"{w}.pue", s.get("pue", 1.3), 1.0, 3.0),
+                cooling=cooling,
+                racks=_num(f"{w}.racks", s.get("racks", 1e6), 0),
+                own_share_min=share,
+                own_share_from=sfrom,
+                sources=_sources(s.get("sources")),
+            )
+        )
+    site_keys = tuple(s.key for s in sites)
+
+    # offers
+    offers_raw = data.get("offers", {})
+    _check_keys("offers", offers_raw, set(offers_raw) if isinstance(offers_raw, dict) else set())
+    if not offers_raw:
+        raise ValueError("offers: need at least one [offers.KEY] table")
+    known = _known_chips()
+    offers = []
+    for key, o in offers_raw.items():
+        w = f"offers.{key}"
+        _check_keys(
+            w,
+            o,
+            {
+                "chip",
+                "unit",
+                "chips_per_unit",
+                "unit_price_usd",
+                "unit_power_w",
+                "racks_per_unit",
+                "cooling",
+                "earliest",
+                "lead_quarters",
+                "supply_units",
+                "sites",
+                "own",
+                "counts",
+                "sources",
+                "notes",
+            },
+        )
+        for req in ("chip", "chips_per_unit", "unit_price_usd", "unit_power_w"):
+            if req not in o:
+                raise ValueError(f"{w}.{req} is missing")
+        if o["chip"] not in known:
+            raise ValueError(
+                f"{w}.chip = {o['chip']!r} is not a catalog chip (known: {', '.join(sorted(known))})"
+            )
+        price = _num(f"{w}.unit_price_usd", o["unit_price_usd"], 0, lo_open=True)
+        plo = _num(f"{w}.unit_price_usd_low", o.get("unit_price_usd_low", price), 0, lo_open=True)
+        phi = _num(f"{w}.unit_price_usd_high", o.get("unit_price_usd_high", price), 0, lo_open=True)
+        if not plo <= price <= phi:
+            raise ValueError(
+                f"{w}: unit_price_usd_low <= unit_price_usd <= unit_price_usd_high must hold, "
+                f"got {plo:g} <= {price:g} <= {phi:g}"
+            )
+        cooling = o.get("cooling", "air")
+        if cooling not in ("air", "liquid"):
+            raise ValueError(f"{w}.cooling = {cooling!r} must be 'air' or 'liquid'")
+        osites = tuple(
+            _str(f"{w}.sites[{j}]", x)
+            for j, x in enumerate(_array(f"{w}.sites", o.get("sites", list(site_keys))))
+        )
+        for sk in osites:
+            if sk not in site_keys:
+                raise ValueError(
+                    f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})"
+                )
+        lead = _int(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40)
+        offers.append(
+            Offer(
+                key=key,
+                chip=o["chip"],
+                unit=str(o.get("unit", "unit")),
+                chips_per_unit=_num(
+                    f"{w}.chips_per_unit", o["chips_per_unit"], 0, 1e6, lo_open=True
+                ),
+                unit_price_usd=price,
+                unit_price_usd_low=plo,
+                unit_price_usd_high=phi,
+                unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, 1e9, lo_open=True),
+                racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
+                cooling=cooling,
+                earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
+                lead_quarters=lead,
+                supply_units=_per_period(f"{w}.supply_units", o.get("supply_units", 0.0), periods),
+                sites=osites,
+                own=_bool(f"{w}.own", o.get("own", False)),
+                counts=_bool(f"{w}.counts", o.get("counts", True)),
+                sources=_sources(o.get("sources")),
+            )
+        )
+    offer_keys = tuple(o.key for o in offers)
+
+    def _offer(where: str, v: Any) -> str:
+        if v not in offer_keys:
+            raise ValueError(f"{where} = {v!r} is not an offer (offers: {', '.join(offer_keys)})")
+        return v
+
+    events = []
+    # supply after the events so far, per offer and period: an event moves supply that
+    # is there (including supply earlier events delayed into its period), never creates it
+    remaining = {o.key: list(o.supply_units) for o in offers}
+    raw_events = list(enumerate(_array("events", data.get("events", []))))
+    for i, e in raw_events:
+        _check_keys(
+            f"events[{i}]", e, {"offer", "units", "period", "delay_quarters", "note", "sources"}
+        )
+    by_period = sorted(
+        raw_events,
+        key=lambda ie: ie[1].get("period") if isinstance(ie[1].get("period"), str) else "",
+    )
+    for i, e in by_period:
+        w = f"events[{i}]"
+        off = _offer(f"{w}.offer", e.get("offer"))
+        p = _period_idx(f"{w}.period", e.get("period"), periods, allow_before=False)
+        if p >= len(periods):
+            raise ValueError(
+                f"{w}.period = {e.get('period')!r} must be within {periods[0]}..{periods[-1]}"
+            )
+        units = _num(f"{w}.units", e.get("units"), 0, lo_open=True)
+        delay = _int(f"{w}.delay_quarters", e.get("delay_quarters", 1), 0, 40)
+        sup = remaining[off]
+        avail = sup[p]
+        if units > avail + 1e-9:
+            orig = offers[offer_keys.index(off)].supply_units[p]
+            raise InputError(
+                f"{w}.units",
+                units,
+                f"<= {avail:g}, the supply of offers.{off} left in {periods[p]} "
+                f"(supply_units {orig:g}, after the earlier events); an event moves "
+                "existing supply, it cannot create it",
+            )
+        sup[p] -= units
+        if p + delay < len(periods):
+            sup[p + delay] += units
+        events.append((off, units, p, delay))
+
+    existing = []
+    for i, e in enumerate(_array("existing", data.get("existing", []))):
+        w = f"existing[{i}]"
+        _check_keys(w, e, {"offer", "site", "chips", "note", "sources"})
+        off = _offer(f"{w}.offer", e.get("offer"))
+        if e.get("site") not in site_keys:
+            raise ValueError(
+                f"{w}.site = {e.get('site')!r} is not a site (sites: {', '.join(site_keys)})"
+            )
+        existing.append((off, e["site"], _num(f"{w}.chips", e.get("chips"), 0)))
+
+    bud = data.get("budget", {})
+    _check_keys("budget", bud, {"capex_usd", "sources", "notes"})
+    cap = bud.get("capex_usd", {})
+    _check_keys("budget.capex_usd", cap, set(cap) if isinstance(cap, dict) else set())
+    years = tuple(dict.fromkeys(p[:4] for p in periods))
+    budget = []
+    for y in years:
+        if y not in cap:
+            raise ValueError(
+                f"budget.capex_usd.{y} is missing (capex budget for every year {', '.join(years)}, USD)"
+            )
+        budget.append((y, _num(f"budget.capex_usd.{y}", cap[y], 0)))
+    extra = set(cap) - set(years) - {k for k in cap if re.sub(r"_(low|high)$", "", k) in years}
+    if extra:
+        raise ValueError(
+            f"budget.capex_usd has year(s) {sorted(extra)} outside the periods ({years[0]}..{years[-1]})"
+        )
+
+    ratios = []
+    for i, r in enumerate(_array("ratios", data.get("ratios", []))):
+        w = f"ratios[{i}]"
+        _check_keys(
+            w, r, {"site", "numerator", "denominator", "min_ratio", "from", "note", "sources"}
+        )
+        site = r.get("site", "*")
+        if site != "*" and site not in site_keys:
+            raise ValueError(
+                f"{w}.site = {site!r} must be a site or '*' (sites: {', '.join(site_keys)})"
+            )
+        num = tuple(_offer(f"{w}.numerator", x) for x in r.get("numerator", []))
+        den = tuple(_offer(f"{w}.denominator", x) for x in r.get("denominator", []))
+        if not num or not den:
+            raise ValueError(f"{w}: numerator and denominator must each list at least one offer")
+        ratios.append(
+            (
+                site,
+                num,
+                den,
+                _num(f"{w}.min_ratio", r.get("min_ratio"), 0),
+                _period_idx(f"{w}.from", r.get("from", periods[0]), periods),
+            )
+        )
+
+    return Scenario(
+        name=str(sc.get("name", Path(path).stem)),
+        description=str(sc.get("description", "")),
+        periods=periods,
+        sites=tuple(sites),
+        offers=tuple(offers),
+        workloads=workloads,
+        existing=tuple(existing),
+        events=tuple(events),
+        budget_usd=tuple(budget),
+        ratios=tuple(ratios),
+        objective=objective,
+        target_h100e=target,
+        target_period=target_period,
+        pick=pick,
+        cost_tiebreak_per_usd=_num(
+            "scenario.cost_tiebreak_per_usd", sc.get("cost_tiebreak_per_usd", 1e-9), 0
+        ),
+        value_mode=value_mode,
+        path=path,
+    )
+
+
+def scenario_dir() -> Path:
+    return Path(str(resources.files("perfmodel") / "data" / "scenarios"))
+
+
+def scenario_names() -> tuple[str, ...]:
+    """Names of the built-in scenarios (``perfmodel/data/scenarios/*.toml``)."""
+    return tuple(sorted(p.stem for p in scenario_dir().glob("*.toml")))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path."""
+    p = Path(name_or_path)
+    if not p.suffix:
+        cand = scenario_dir() / f"{name_or_path}.toml"
+        if cand.exists():
+            p = cand
+    if not p.exists():
+        raise ValueError(
+            f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
+            f"scenario ({', '.join(scenario_names())})"
+        )
+    data = read_toml(p, "scenario", missing=ValueError)
+    return parse_scenario(data, str(p))
