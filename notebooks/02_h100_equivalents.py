@@ -274,4 +274,25 @@ for chip_, prec_, kind_ in [
     print(f"  CV band {chip_}/{prec_} {kind_}: ±{prediction_band(chip_, prec_, kind_):.0f}%")
 assert fd["meta"]["cv"]["5_fold"]["mean_abs_pct"] < 30
 
+# %% [markdown]
+# ## Inference: tokens/s at a latency target
+# Half of a fleet serves. `perfmodel.serving` gives the output tokens/s of a model on N
+# chips in an MLPerf scenario (Offline, Server, Interactive), the p99 TTFT and TPOT it
+# meets, and the cross-validated error band of its fit to 510 published MLPerf Inference
+# results (`perfmodel/data/serving_fit.toml`; `benchmarks/mlperf_inference.py`).
+
+# %%
+from perfmodel.serving import serve
+
+for sc in ("offline", "server", "interactive"):
+    r_ = serve("llama2-70b", "h200", 8, sc)
+    band = r_["error_band"]["cv_mean_abs_error"]
+    print(
+        f"llama2-70b on 8 x H200, {sc:11s}: {r_['tokens_per_s']:9,.0f} tokens/s "
+        f"(±{band * 100:.0f}%), p99 TTFT {r_['latencies_ms']['ttft_p99']:6.0f} ms, "
+        f"p99 TPOT {r_['latencies_ms']['tpot_p99']:5.1f} ms, tp={r_['layout']['tp']}"
+    )
+    lim_ = r_["limits_ms"]
+    assert lim_["tpot"] is None or r_["latencies_ms"]["tpot_p99"] <= lim_["tpot"] * (1 + 1e-9)
+
 print(f"\nnotebook ran in {time.perf_counter() - t_start:.0f} s")
