@@ -199,3 +199,12 @@ def test_moe_pad_and_layer_overhead_slow_small_micro_batches():
     assert float(tr.step_time(w, chip, net, lay, 8, none).compute_s) < float(
         tr.step_time(w, chip, net, lay, 8, te).compute_s
     )
+
+
+def test_prediction_band_falls_back_to_the_same_kind_first():
+    from perfmodel.training.types import fit_data
+
+    b = fit_data()["cv_mean_abs_pct"]["gb200"]
+    dense = [v["dense"] for p, v in b.items() if "dense" in v and p != "bf16"]
+    assert "dense" not in b.get("bf16", {})  # no GB200 BF16 dense row in the data
+    assert F.prediction_band("gb200", "bf16", "dense") == pytest.approx(np.mean(dense))

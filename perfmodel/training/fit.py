@@ -266,15 +266,22 @@ def fit_record(prob: Problem, theta, cv: dict[str, np.ndarray]) -> dict[str, Any
 
 def prediction_band(chip: str, precision: str, kind: str) -> float | None:
     """Cross-validated mean |error| (%) of predictions like this one, from the fit
-    file (falls back to the chip's, then the overall figure; None without a fit)."""
+    file: the same chip, precision and model kind; else the same chip and kind at any
+    precision; else the same precision and kind on any chip; else the chip's; else the
+    overall figure (None without a fit)."""
     d = fit_data()
     b = d.get("cv_mean_abs_pct", {})
     try:
         return float(b[chip][precision][kind])
     except KeyError:
         pass
-    vals = [v for p in b.get(chip, {}).values() for v in p.values()]
-    if vals:
-        return float(np.mean(vals))
+    tiers = (
+        [v[kind] for v in b.get(chip, {}).values() if kind in v],
+        [pp[precision][kind] for pp in b.values() if kind in pp.get(precision, {})],
+        [v for p in b.get(chip, {}).values() for v in p.values()],
+    )
+    for vals in tiers:
+        if vals:
+            return float(np.mean(vals))
     cv = d.get("meta", {}).get("cv", {}).get("5_fold")
     return None if cv is None else float(cv["mean_abs_pct"])
