@@ -12,8 +12,8 @@ Prints three tables and writes benchmarks/results/fleet_bench.json:
    delay 1-3 quarters, each site's power ramp x U(0.7, 1.3)) built with jit(vmap(build_lp))
    and solved by one :func:`perfmodel.fleet.simplex.solve_lp_batch_simplex` call (a
    vmapped dual simplex warm-started from the base scenario's optimal basis), vs the
-   baseline a user would otherwise run: build each LP and call HiGHS (scipy linprog) one
-   by one. Ratio printed warm and including compilation. For reference also: HiGHS via
+   baseline a user would otherwise run: build each (sparse) LP and call HiGHS
+   (:func:`perfmodel.fleet.problem.relaxed_solve`, highspy) one by one. Ratio printed warm and including compilation. For reference also: HiGHS via
    highspy without scipy's layer, cold and warm-started from the same basis, and the
    vmapped PDHG on the first K variants (it needs thousands of iterations per LP).
 3. Consistency: the same LP solved with constant data, traced data under jit, as one
@@ -224,7 +224,7 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
     status = np.asarray(sol.status)
     pivots = np.asarray(sol.iterations)
 
-    # the baseline a user would run: build each LP and call HiGHS (scipy linprog), one by one
+    # the baseline a user would run: build each LP and call HiGHS (relaxed_solve), one by one
     t0 = time.perf_counter()
     lps_np = [build_lp(p) for p in probs]
     t_build_np = time.perf_counter() - t0
@@ -249,7 +249,7 @@ def run_batch(n: int, pdhg_n: int, pdhg_opts: dict):
     print(f"  {n} variants of tesla-2024, LP {m} rows x {nv} vars")
     print(f"  {'method':<64}{'seconds':>9}{'per LP, ms':>12}")
     rows = [
-        ("sequential HiGHS: build_lp + scipy linprog, one by one (baseline)", t_user),
+        ("sequential HiGHS: build_lp + HiGHS (highspy), one by one (baseline)", t_user),
         ("  of which build_lp (NumPy)", t_build_np),
         ("one batched dual simplex call, first (incl. compile), + build", t_first),
         ("one batched dual simplex call, warm, + build", t_warm),

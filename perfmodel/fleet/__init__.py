@@ -2,10 +2,12 @@
 
 Data flow::
 
-    scenario TOML --load_scenario--> Scenario --build_problem--> Problem (pytree)
-        --build_lp--> LP --relaxed solve (pdhg in JAX, or HiGHS)--> x
-        --round + repair (rounding.solve)--> Plan (integer) --check_feasible--> []
-    exact reference: milp.solve_milp (HiGHS MILP); pareto.pareto_front; report.format_plan
+    scenario TOML --load_scenario (schema)--> Scenario --build_problem--> Problem (pytree)
+        --build_lp (build: typed row blocks, sparse CSR)--> LP --HighsLP (highs)--> HiGHS
+        --relaxed solve (HiGHS by default, or pdhg in JAX)--> x
+        --round + repair, re-solves in place--> heuristic plan
+        --HiGHS MILP from that plan (time limit, gap target)--> Plan --check_feasible--> []
+    value curves: curves; pareto.pareto_front; report.format_plan
 
 Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
 :func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.
