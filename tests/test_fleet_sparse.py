@@ -166,3 +166,21 @@ def test_cli_refuses_a_too_large_lp_with_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert "the fleet LP" in last and "limit" in last and "Traceback" not in r.stderr
+
+
+def test_cli_json_is_alone_on_stdout_in_a_fresh_process(tmp_path):
+    """HiGHS prints a banner when a process makes its first model: it goes to stderr."""
+    import json
+    import os
+
+    r = subprocess.run(
+        [sys.executable, "-m", "perfmodel", "plan", "--values", "standin", "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PERFMODEL_CACHE_DIR": str(tmp_path)},
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)  # strict: the whole of stdout is one JSON document
+    assert "HiGHS" not in r.stdout.split("{", 1)[0]
+    assert d["proven_gap"] is not None and d["proven_gap"] <= d["gap_target"]
