@@ -309,7 +309,7 @@ def activation_dtype(precision: str) -> str:
     return "bf16" if precision in ("fp8", "fp4") else precision
 
 
-def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0) -> list[rf.Op]:
+def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = None) -> list[rf.Op]:
     """Forward ops of the average block for one micro-batch on one rank.
 
     The rank holds ``T = micro_batch * seq / cp`` tokens (context parallel splits the
@@ -351,10 +351,13 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0) -> list[rf.Op
     head_qk = w.head_dim + w.rope_head_dim
     # routed experts: grouped GEMM over the local experts
     local = jnp.maximum(w.experts / ep, 1.0)
-    tok_e = jnp.maximum(tok * w.top_k * ep / jnp.maximum(w.experts, 1.0), 1.0)
+    # expert tensor parallelism etp (default tp): with etp < tp the EP group spans the
+    # TP ranks, each routing its own tok * etp / tp tokens to whole experts
+    etp = tp if etp is None else etp
+    tok_e = jnp.maximum(tok * etp / tp * w.top_k * ep / jnp.maximum(w.experts, 1.0), 1.0)
     fe_ = fe * jnp.where(w.experts > 0, 1.0, 0.0)
-    routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / tp, d, pm)
-    routed_dn = rf.batched_matmul(local * fe_, tok_e, d, w.moe_ffn / tp, pm)
+    routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / etp, d, pm)
+    routed_dn = rf.batched_matmul(local * fe_, tok_e, d, w.moe_ffn / etp, pm)
     shared_n = jnp.maximum(w.shared_ffn, 0.0)
     di = w.mamba_inner
     return [

@@ -208,3 +208,22 @@ def test_prediction_band_falls_back_to_the_same_kind_first():
     dense = [v["dense"] for p, v in b.items() if "dense" in v and p != "bf16"]
     assert "dense" not in b.get("bf16", {})  # no GB200 BF16 dense row in the data
     assert F.prediction_band("gb200", "bf16", "dense") == pytest.approx(np.mean(dense))
+
+
+def test_ep_across_tp_means_expert_tensor_parallel_1():
+    # tp=2, dp=32, ep=64: ep divides tp*dp*cp but not dp*cp -> each expert whole on its
+    # rank (etp = 1); the routed FLOPs per rank equal those of etp = tp, the expert
+    # weights per rank are 1/ep of all (not 1/(tp*ep)), by hand
+    w = wl.get_workload("nemotron-3-super")
+    lay = tr.make_layout(tp=2, dp=32, ep=64, sp=True)
+    assert float(tr.types.expert_tp(lay)) == 1.0
+    assert float(tr.types.expert_tp(tr.make_layout(tp=2, dp=32, ep=32, sp=True))) == 2.0
+    fe = float(wl._fractions(w)[3])
+    _, experts = tr.memory.stage_params_per_device(w, lay)
+    assert float(experts) == pytest.approx(float(w.layers) * fe * float(wl.expert_params(w)) / 64)
+    ops1 = wl.layer_ops(w, 1.0, 2.0, 1.0, 1.0, 64.0, 1.0)
+    ops2 = wl.layer_ops(w, 1.0, 2.0, 1.0, 1.0, 64.0, 2.0)
+    for i in (13, 15):
+        assert float(ops1[i].flops) == pytest.approx(float(ops2[i].flops))
+    with pytest.raises(ValueError, match="tp x dp x cp"):
+        tr.make_layout(tp=2, dp=32, ep=128)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from perfmodel import workloads as wl
-from perfmodel.training.types import Layout
+from perfmodel.training.types import Layout, expert_tp
 from perfmodel.workloads import Workload
 
 # --------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
     )
     fe = wl._fractions(w)[3]
     dense = (w.layers / p * wl.dense_layer_params(w) + ends) / t
-    experts = w.layers / p * fe * wl.expert_params(w) / (t * lay.ep)
+    experts = w.layers / p * fe * wl.expert_params(w) / (expert_tp(lay) * lay.ep)
     return dense, experts
 
 
@@ -93,7 +93,7 @@ def memory_per_device(w: Workload, lay: Layout):
     m = w.global_batch / (d * lay.mb)
     dense, experts = stage_params_per_device(w, lay)
     g_dense = d * lay.cp
-    g_exp = jnp.maximum(g_dense / lay.ep, 1.0)
+    g_exp = jnp.maximum(g_dense * t / (expert_tp(lay) * lay.ep), 1.0)
 
     def sharded(bytes_per, stage):
         return bytes_per * (

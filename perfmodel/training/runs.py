@@ -195,12 +195,12 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
                 )
             )
             continue
-        if (dp * cp) % ep:
+        if (tp * dp * cp) % ep:
             out.append(
                 Run(
                     family=family,
                     kind=kind,
-                    excluded=f"ep {ep} does not divide dp*cp {dp * cp}",
+                    excluded=f"ep {ep} divides neither dp*cp {dp * cp} nor tp*dp*cp {tp * dp * cp}",
                     **base,
                 )
             )

@@ -18,6 +18,7 @@ from perfmodel.training.types import (
     TrainEfficiency,
     _f,
     default_efficiency,
+    expert_tp,
 )
 from perfmodel.workloads import Workload
 
@@ -133,8 +134,11 @@ def step_time(
     act_b = 4.0 if w.precision in ("fp32", "tf32") else 2.0  # activations exchanged in 16 bit
 
     # ---- compute per layer (one micro-batch, one rank) ----
-    ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep)
-    tok_e = jnp.maximum(b * w.seq / c * w.top_k * lay.ep / jnp.maximum(w.experts, 1.0), 1.0)
+    etp = expert_tp(lay)
+    ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep, etp)
+    tok_e = jnp.maximum(
+        b * w.seq / c * etp / t * w.top_k * lay.ep / jnp.maximum(w.experts, 1.0), 1.0
+    )
     pad = tok_e / (tok_e + te.moe_pad_tokens)
     moe_eff = dataclasses.replace(
         reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm * pad)
@@ -185,7 +189,8 @@ def step_time(
     # ---- EP: all-to-all dispatch and combine of the routed copies, forward + backward ----
     fe = wl._fractions(w)[3]
     a2a_bytes = jnp.where(lay.sp > 0, tok / t, tok) * w.top_k * w.hidden * act_b
-    mpd_ep = jnp.clip(jnp.floor(domain / t), 1.0, lay.ep)
+    # the EP group's ranks are strided by tp, or (etp = 1) contiguous over tp x dp
+    mpd_ep = jnp.clip(jnp.where(etp < t, domain, jnp.floor(domain / t)), 1.0, lay.ep)
     a2a = coll("all_to_all", a2a_bytes, lay.ep, members_per_domain=mpd_ep)
     n_a2a = 4.0 + jnp.where(lay.recompute == 2, 2.0, 0.0)
     ep_layer = (1.0 - te.ep_overlap) * fe * n_a2a * a2a
@@ -216,7 +221,7 @@ def step_time(
     dense_p, expert_p = stage_params_per_device(w, lay)
     wb = _weight_bytes(w.precision)
     mpd_dp = jnp.clip(jnp.floor(domain / (t * c)), 1.0, d)
-    g_dp, g_ep = d * c, jnp.maximum(d * c / lay.ep, 1.0)
+    g_dp, g_ep = d * c, jnp.maximum(d * c * t / (etp * lay.ep), 1.0)
 
     def dp_coll(kind, per_param):
         return coll(kind, dense_p * per_param, g_dp, members_per_domain=mpd_dp) + coll(
@@ -254,7 +259,7 @@ def step_time(
         & (jnp.abs(m - jnp.round(m)) < 1e-9)
         & (m >= 1)
         & (jnp.abs(w.heads / t - jnp.round(w.heads / t)) < 1e-9)
-        & (jnp.abs(d * c / lay.ep - jnp.round(d * c / lay.ep)) < 1e-9)
+        & (jnp.abs(t * d * c / lay.ep - jnp.round(t * d * c / lay.ep)) < 1e-9)
         & (v >= 1)
         & ((v == 1) | (p > 1))
     )

@@ -35,7 +35,10 @@ class Layout:
     sp: sequence parallel on (1) or off (0). recompute: 0 none, 1 selective, 2 full.
     zero: ZeRO stage 0-3 over DP (1 = distributed optimizer, 3 = FSDP).
     ep: expert parallel size (MoE): the routed experts are split over ``ep`` ranks of
-    the ``dp x cp`` group (Megatron-Core's expert-model-parallel group; 1 for dense).
+    the ``dp x cp`` group (Megatron-Core's expert-model-parallel group; 1 for dense),
+    each expert tensor-parallel over tp. An ``ep`` that divides ``tp x dp x cp`` but
+    not ``dp x cp`` spans the TP ranks too, with expert tensor parallelism 1
+    (Megatron-Core ``--expert-tensor-parallel-size 1``), see :func:`expert_tp`.
     """
 
     tp: jnp.ndarray
@@ -54,6 +57,13 @@ class Layout:
         d["recompute"] = RECOMPUTE[d["recompute"]]
         d["sp"] = bool(d["sp"])
         return d
+
+
+def expert_tp(lay: Layout):
+    """Expert tensor-parallel size: ``tp`` when ``ep`` divides ``dp x cp`` (experts
+    sliced like the dense layers), else 1 (the expert-parallel group spans the TP
+    ranks and each expert is whole on its rank)."""
+    return jnp.where(jnp.abs(jnp.mod(lay.dp * lay.cp, lay.ep)) < 1e-9, lay.tp, 1.0)
 
 
 def make_layout(
@@ -88,9 +98,11 @@ def make_layout(
         raise ValueError(f"layout field 'zero' = {zero!r} must be 0, 1, 2 or 3")
     if sp not in (0, 1, True, False):
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
-    if (dp * cp) % ep:
+    if (tp * dp * cp) % ep:
         raise ValueError(
-            f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts are split over the data-parallel ranks)"
+            f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts split over "
+            f"the data-parallel ranks) or tp x dp x cp = {tp * dp * cp} (expert tensor "
+            "parallelism 1)"
         )
     if vpp > 1 and pp == 1:
         raise ValueError(f"layout field 'vpp' = {vpp} needs pp > 1")
