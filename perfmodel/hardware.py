@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from perfmodel.errors import InputError
+from perfmodel.errors import InputError, path_error
 
 # --------------------------------------------------------------------------------------
 # Precisions, memory levels, units
@@ -886,11 +886,13 @@ def read_toml(
     ("<path>: not valid TOML: ..."); both name the file, never a parser traceback."""
     p = Path(path).expanduser()
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise missing(f"{p}: {what} file not found{missing_hint}") from None
     except tomllib.TOMLDecodeError as e:
         raise error(f"{p}: not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise path_error(p, e, f"{what} file") from None
 
 
 def load_catalog_file(path: str | Path) -> Catalog:

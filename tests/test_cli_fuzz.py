@@ -232,7 +232,9 @@ def test_campaign_findings_are_one_line_errors(run, argv, match):
     assert rc == 2 and match in err, err
 
 
-@pytest.mark.parametrize("flag", ["--catalog", "--workload-file", "--claims-file", "spec"])
+@pytest.mark.parametrize(
+    "flag", ["--catalog", "--workload-file", "--claims-file", "spec", "--scenario"]
+)
 def test_file_errors_name_the_path(run, tmp_path, flag):
     d = tmp_path / "adir"
     d.mkdir()
@@ -247,6 +249,7 @@ def test_file_errors_name_the_path(run, tmp_path, flag):
         "--workload-file": ["train", "--chip", "h100", "--chips", "8", "--workload-file"],
         "--claims-file": ["claims", "--claims-file"],
         "spec": ["sweep", "--out", str(tmp_path / "o")],
+        "--scenario": ["plan", "--scenario"],
     }[flag]
     cases = [(d, "is a directory"), (latin1, "not UTF-8"), (long, "file name too long")]
     cases += [(tmp_path / "missing.toml", "")]
