@@ -187,8 +187,7 @@ SLOW_COMMANDS = st.one_of(
     _flags(
         st.just(["plan"]),
         st.just(["--values", "standin"]),
-        # (--budget-scale 1e308 overflows in the fleet LP: issue 16, the fleet's part)
-        _opt("--budget-scale", ["1", "0.5", "0", "-1", "nan"]),
+        _opt("--budget-scale", ["1", "0.5", "0", "-1", "nan", "1e308"]),
         _opt("--power-scale", ["1", "2", "0"]),
         _opt("--target-h100e", ["1000", "nan", "-5"]),
         _opt("--objective", ["max-h100e", "min-cost"]),
@@ -222,6 +221,7 @@ def test_fuzzed_slow_commands_keep_the_contract(run, argv):
         (["train", "--chip", "h100", "--chips", "8", "--workload", ""], "--workload = ''"),
         (["calibrate", "--collectives", "-3"], "--collectives = -3 must be an integer in"),
         (["net", "h100", "--bytes", "1e308"], "--bytes = 1e+308 must be"),
+        (["plan", "--budget-scale", "1.7e308"], "--budget-scale = 1.7e+308 must be in"),
         (["equiv", "--chip", "h100", "--count", "1e308"], "--count = 1e+308 must be"),
         (["chip", "h900"], "unknown chip 'h900'"),
         (["roofline", "--chip", "h100", "--bogus"], "unrecognized arguments: --bogus"),

@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
     for nm in ("budget_scale", "power_scale", "price_scale"):
         v = getattr(args, nm)
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be > 0")
+        # beyond 1e6x every LP coefficient it scales leaves HiGHS's numerical range
+        if not (math.isfinite(v) and 1e-6 <= v <= 1e6):
+            raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be in [1e-06, 1e+06]")
     sc = load_scenario(args.scenario)
     kw = dict(
         objective=args.objective,
