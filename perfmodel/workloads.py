@@ -388,18 +388,22 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
     ]
 
 
-def gemm_input_elements(w: Workload, micro_batch, tp, cp) -> jnp.ndarray:
+def gemm_input_elements(w: Workload, micro_batch, tp, cp, sp: Any = 0.0) -> jnp.ndarray:
     """Activation elements entering the block's GEMMs on one rank for one micro-batch
     (what FP8/FP4 recipes quantize: amax + cast, and the transposed copy for the
-    backward GEMMs)."""
+    backward GEMMs). The hidden-sized inputs of the column-parallel GEMMs (QKV, FFN up,
+    Mamba in) are replicated over TP; with sequence parallelism each rank quantizes
+    its own sequence shard before the all-gather (Transformer Engine gathers them in
+    FP8), so that share is divided by ``tp``."""
     fa, fm, fd, fe = _fractions(w)
     tok = micro_batch * w.seq / cp
     o_in = jnp.where(w.v_head_dim > 0, w.heads * w.v_head_dim, w.heads * w.head_dim)
+    h = jnp.where(sp > 0, w.hidden / tp, w.hidden)
     per_tok = (
-        fa * (w.hidden + o_in / tp)
-        + fd * (w.hidden + w.ffn / tp)
-        + fe * (w.top_k + 1.0) * (w.hidden + w.moe_ffn / tp)
-        + fm * (w.hidden + w.mamba_inner / tp)
+        fa * (h + o_in / tp)
+        + fd * (h + w.ffn / tp)
+        + fe * (w.top_k + 1.0) * (h + w.moe_ffn / tp)
+        + fm * (h + w.mamba_inner / tp)
     )
     return tok * per_tok
 

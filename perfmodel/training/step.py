@@ -150,7 +150,7 @@ def step_time(
     if w.precision in ("fp8", "fp4"):
         # amax + cast (+ transposed copy) of every GEMM input: memory passes, bf16 in,
         # 8 bit out, counted per forward; the backward's share is in quant_passes
-        q = rf.elementwise(wl.gemm_input_elements(w, b, t, c), "bf16", inputs=1, outputs=1)
+        q = rf.elementwise(wl.gemm_input_elements(w, b, t, c, lay.sp), "bf16", inputs=1, outputs=1)
         quant = te.quant_passes * _ops_time([q], chip, reff, smooth)[0]
     else:
         quant = 0.0
