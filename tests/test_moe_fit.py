@@ -227,3 +227,13 @@ def test_ep_across_tp_means_expert_tensor_parallel_1():
         assert float(ops1[i].flops) == pytest.approx(float(ops2[i].flops))
     with pytest.raises(ValueError, match="tp x dp x cp"):
         tr.make_layout(tp=2, dp=32, ep=128)
+
+
+def test_cp_merge_bytes_by_hand():
+    # llama3-8b (32 heads x 128, all attention layers), mb 1, seq 8192, tp 1, cp 2: one
+    # further ring step merges 4096 queries x 4096 values in fp32: 2 reads + 1 write
+    w = wl.get_workload("llama3-8b")
+    w = dataclasses.replace(w, seq=8192.0)
+    op = tr.step.cp_merge_op(w, 1.0, 1.0, 2.0)
+    assert float(op.bytes) == pytest.approx(1 * 4096 * 32 * 128 * 3 * 4.0)
+    assert float(tr.step.cp_merge_op(w, 1.0, 1.0, 1.0).bytes) == 0.0

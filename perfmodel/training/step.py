@@ -94,6 +94,16 @@ SELECTIVE_OPS = (0, wl.ATTENTION_OP_INDEX, 5, 7, 14)
 ROUTED_GEMM_OPS = (13, 15)
 
 
+def cp_merge_op(w: Workload, micro_batch, tp, cp) -> rf.Op:
+    """Context parallel (ring attention): each of the ``cp - 1`` further ring steps
+    runs its own attention kernel and merges its partial output into the running one
+    (online softmax in fp32: read both partials, write one) over the rank's
+    ``s/cp`` queries and ``heads/tp`` heads; its launch costs one op overhead."""
+    fa = wl._fractions(w)[0]
+    n = (cp - 1.0) * micro_batch * w.seq / cp * w.heads / tp * w.head_dim * fa
+    return rf.elementwise(n, "fp32", inputs=2, outputs=1)
+
+
 def _max(a, b, smooth):
     return rf.smooth_max(a, b) if smooth else jnp.maximum(a, b)
 
@@ -154,7 +164,10 @@ def step_time(
         quant = te.quant_passes * _ops_time([q], chip, reff, smooth)[0]
     else:
         quant = 0.0
-    layer_fwd = sum(times) + quant + wl._fractions(w)[3] * te.moe_layer_overhead_s
+    merge = cp_merge_op(w, b, t, c)
+    cp_extra = jnp.where(c > 1, _ops_time([merge], chip, reff, smooth)[0], 0.0)
+    cp_extra = cp_extra + (c - 1.0) * te.roofline.overhead_s
+    layer_fwd = sum(times) + quant + cp_extra + wl._fractions(w)[3] * te.moe_layer_overhead_s
     sel = sum(times[i] for i in SELECTIVE_OPS)
     rec = jnp.where(lay.recompute == 2, layer_fwd, jnp.where(lay.recompute == 1, sel, 0.0))
     stem, stem_on = wl.stem_op(w, b, c)
