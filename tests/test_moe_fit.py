@@ -237,3 +237,14 @@ def test_cp_merge_bytes_by_hand():
     op = tr.step.cp_merge_op(w, 1.0, 1.0, 2.0)
     assert float(op.bytes) == pytest.approx(1 * 4096 * 32 * 128 * 3 * 4.0)
     assert float(tr.step.cp_merge_op(w, 1.0, 1.0, 1.0).bytes) == 0.0
+
+
+def test_search_grid_offers_ep_across_tp():
+    # tp 2 x dp 32: ep 64 only as expert tensor parallelism 1 (it does not divide dp);
+    # a dense model gets ep 1 only
+    from perfmodel.training import search as S
+
+    g = np.array([[2, 1, 32, 1, 1, 1, 1, 0, 1]], float)
+    eps = sorted(S._with_ep(g, 128, 128)[:, -1])
+    assert 64.0 in eps and 128.0 not in eps and 32.0 in eps
+    assert sorted(S._with_ep(g, 0, 128)[:, -1]) == [1.0]

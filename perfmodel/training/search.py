@@ -115,7 +115,8 @@ EP_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 def _with_ep(g: np.ndarray, experts: int, max_ep: int) -> np.ndarray:
     """Append the expert-parallel column: 1 for a dense model; for an MoE model every
-    power of two up to ``max_ep`` dividing the experts and ``dp x cp``."""
+    power of two up to ``max_ep`` dividing the experts and ``dp x cp`` (experts sliced
+    over tp), or ``tp x dp x cp`` (EP across the TP ranks, expert tensor parallelism 1)."""
     if experts <= 0:
         return np.column_stack([g, np.ones(len(g))])
     dpcp = g[:, 2] * g[:, 3]
@@ -123,7 +124,7 @@ def _with_ep(g: np.ndarray, experts: int, max_ep: int) -> np.ndarray:
     for ep in EP_CHOICES:
         if ep > max_ep or experts % ep:
             continue
-        keep = np.mod(dpcp, ep) == 0
+        keep = (np.mod(dpcp, ep) == 0) | (np.mod(g[:, 0] * dpcp, ep) == 0)
         out.append(np.column_stack([g[keep], np.full(int(keep.sum()), float(ep))]))
     return np.concatenate(out) if out else np.zeros((0, 10))
 
