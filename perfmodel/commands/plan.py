@@ -74,48 +74,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _sensitivity_lines(problem, top: int = 8) -> list[str]:
-    """What a step more of each binding resource is worth: LP duals (envelope theorem),
-    checked by re-solving the relaxation with the step added (the dual is a local rate;
-    at degenerate rows, e.g. a site with 0 MW, it is only a supergradient)."""
-    from perfmodel.fleet.highs import HighsLP
-    from perfmodel.fleet.problem import build_lp, relaxed_solve
-    from perfmodel.fleet.report import row_units
-    from perfmodel.fleet.sensitivity import sensitivity_table
-
-    lp = build_lp(problem)
-    model = HighsLP(lp)  # one model; each check changes one right-hand side in place
-    sol = relaxed_solve(lp, method="highs", model=model)  # exact vertex duals
-    units = row_units(lp)
-    rows = sensitivity_table(lp, sol, row_units=units, top=len(lp.row_names))
-    cand = rows[:12] + [r for r in rows[12:] if r["row"].startswith(("capex", "supply"))][:8]
-    out = []
-    for r in cand:
-        if r["kind"] != "ub":  # the fleet LP has no equality rows
-            continue
-        i = r["index"]
-        b0 = float(model.b_ub[i])
-        model.set_b_ub([i], [b0 + r["step"] * r["per_unit_scale"]])
-        new = relaxed_solve(lp, method="highs", model=model)
-        model.set_b_ub([i], [b0])
-        if new.status == "optimal":
-            out.append((new.objective - sol.objective, r))
-    out.sort(key=lambda t: -t[0])
-    lines = []
-    obj_unit = "H100e-quarters" if problem.objective == "max-h100e" else "M$ of capex saved"
-    for delta, r in out[:top]:
-        step = f"{r['step']:,.0f}" if float(r["step"]).is_integer() else f"{r['step']:g}"
-        lines.append(
-            f"{step} {r['unit']} more {r['description']} is worth {delta:,.0f} {obj_unit} "
-            f"(dual: {r['dual'] * r['per_unit_scale']:,.4g} per {r['unit']})"
-        )
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     from perfmodel.fleet.problem import build_problem, load_scenario
     from perfmodel.fleet.report import format_plan, plan_dict, plot_plan
     from perfmodel.fleet.rounding import default_method, solve
+    from perfmodel.fleet.sensitivity import natural_sensitivities
 
     for nm in ("budget_scale", "power_scale", "price_scale"):
         v = getattr(args, nm)
@@ -151,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         time_limit_s=time_limit,
         mip_rel_gap=mip_gap,
     )
-    sens = _sensitivity_lines(problem) if args.sensitivities else None
+    plan.extra["row_duals"] = _row_duals(problem)
+    sens = natural_sensitivities(problem) if args.sensitivities else None
     if sens:
         plan.extra["sensitivities"] = sens
     if args.plot:
@@ -160,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         d = plan_dict(plan)
         if args.pareto:
             d["pareto"] = [p.__dict__ for p in _pareto(sc, kw, method)]
-        print(json.dumps(d, indent=1, default=float))
+        print(json.dumps(d, indent=1, default=float, allow_nan=False))
     else:
         print(format_plan(plan, sensitivities=sens))
         if args.pareto:
@@ -179,6 +143,18 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"\nramp chart written to {args.plot}")
     return 0
+
+
+def _row_duals(problem) -> dict:
+    """Duals of the LP relaxation's rows by name (HiGHS), for the binding constraints'
+    shadow prices; empty when the relaxation is not solved to optimality."""
+    from perfmodel.fleet.problem import build_lp, relaxed_solve
+
+    lp = build_lp(problem)
+    sol = relaxed_solve(lp, method="highs")
+    if sol.status != "optimal":
+        return {}
+    return {nm: float(y) for nm, y in zip(lp.row_names, sol.y_ub) if y != 0}
 
 
 def _pareto(sc, kw, method):

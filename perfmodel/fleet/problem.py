@@ -128,6 +128,9 @@ class Problem:
     target_period: int = flax.struct.field(pytree_node=False, default=-1)
     value_source: tuple = flax.struct.field(pytree_node=False, default=())  # [K] text
     name: str = flax.struct.field(pytree_node=False, default="")
+    # "why not" records: (offer, site, reason) for each offer x site it can never be
+    # bought at (site not listed, cooling, first delivery after the horizon, no supply)
+    unplaceable: tuple = flax.struct.field(pytree_node=False, default=())
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -220,11 +223,28 @@ def build_problem(
     rpu = np.array([o.racks_per_unit for o in sc.offers])
     supply = _supply_after_events(sc.offers, sc.events, periods)
     allowed = np.zeros((K, S, T))
+    why_not = []
     for k, o in enumerate(sc.offers):
         first = max(o.earliest, o.lead_quarters)
         for s, site in enumerate(sc.sites):
-            if site.key in o.sites and (o.cooling == "air" or liquid[s]):
+            if site.key not in o.sites:
+                why_not.append((o.key, site.key, f"site {site.key} is not in the offer's sites"))
+            elif not (o.cooling == "air" or liquid[s]):
+                why_not.append(
+                    (o.key, site.key, f"needs liquid cooling; {site.key} is {site.cooling}")
+                )
+            elif first >= T:
+                why_not.append(
+                    (
+                        o.key,
+                        site.key,
+                        f"first delivery {first} quarters after the start, past the horizon",
+                    )
+                )
+            else:
                 allowed[k, s, first:] = 1.0
+        if allowed[k].any() and not supply[k, first:].any():
+            why_not.append((o.key, "*", "no supply in any quarter it can be delivered"))
     existing = np.zeros((K, S))
     for off, site, chips in sc.existing:
         k = offer_keys.index(off)
@@ -255,7 +275,7 @@ def build_problem(
     sources = []
     for k, o in enumerate(sc.offers):
         total_supply = supply[k].sum()
-        src = "not counted (counts = false)"
+        src = "not counted (counts = false)" if not o.counts else "not valued (fits no site)"
         for s in range(S):
             by_power = power[s].max() / max(pue[s] * upow[k] / 1e6, 1e-30)
             by_racks = racks[s] / rpu[k] if rpu[k] > 0 else np.inf
@@ -312,6 +332,7 @@ def build_problem(
         target_period=int(tp),
         value_source=tuple(sources),
         name=sc.name,
+        unplaceable=tuple(why_not),
     )
 
 

@@ -15,8 +15,19 @@ from perfmodel.fleet.check import (
     power_used_mw,
 )
 from perfmodel.fleet.lp import LP
+from perfmodel.fleet.sensitivity import sensitivity_sentence
 
-__all__ = ["plan_dict", "format_plan", "plot_plan", "binding_constraints", "row_units"]
+__all__ = [
+    "plan_dict",
+    "format_plan",
+    "plot_plan",
+    "binding_constraints",
+    "binding_records",
+    "binding_sentence",
+    "why_not",
+    "warnings",
+    "row_units",
+]
 
 
 def row_units(lp: LP) -> dict:
@@ -42,44 +53,249 @@ def row_units(lp: LP) -> dict:
     return out
 
 
-def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
-    """Constraints the integer plan uses up (slack < ``rel`` of the limit, or of one unit)."""
+def _runs(periods: list[str], flags) -> list[str]:
+    return [p for p, f in zip(periods, flags) if f]
+
+
+def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
+    """Constraints the integer plan uses up, one record per rule and key: ``kind`` (power,
+    racks, budget, supply, ratio, own_share, target), its keys (site, offer, year, rule),
+    ``periods``, ``used``/``limit`` and ``unit`` (at the tightest period), and ``dual``
+    (objective units per unit, from the LP relaxation, when the plan carries its duals in
+    ``plan.extra["row_duals"]``; else None). A row binds when its slack is under ``rel``
+    of the limit (power, budget, racks, target) or under one purchase unit (supply, ratio,
+    own share)."""
     pr = plan.problem
     buy = plan.buy_units
-    out = []
-    P = np.asarray(pr.power_avail_mw)
+    P = list(pr.periods)
+    T = len(P)
+    duals = plan.extra.get("row_duals") or {}
+    to_obj = -1e6 if pr.objective == "min-cost" else 1.0
+
+    def dual(names, per=1.0):
+        if not duals:
+            return None
+        return float(sum(duals.get(n, 0.0) for n in names) * to_obj / per)
+
+    out: list[dict] = []
+    cpu = np.asarray(pr.chips_per_unit)
+    umw = np.asarray(pr.unit_power_w) / 1e6
+    inst = installed_units(pr, buy)  # [K,S,T] units
+    Pw = np.asarray(pr.power_avail_mw)
     used = power_used_mw(pr, buy)
     for s, site in enumerate(pr.sites):
-        ts = [
-            pr.periods[t]
-            for t in range(len(pr.periods))
-            if P[s, t] > 0 and P[s, t] - used[s, t] <= rel * P[s, t]
-        ]
+        ts = _runs(P, [Pw[s, t] > 0 and Pw[s, t] - used[s, t] <= rel * Pw[s, t] for t in range(T)])
         if ts:
-            out.append(f"power at site {site}: {', '.join(ts)}")
+            t = P.index(ts[-1])
+            out.append(
+                dict(
+                    kind="power",
+                    site=site,
+                    periods=ts,
+                    used=float(used[s, t]),
+                    limit=float(Pw[s, t]),
+                    unit="MW",
+                    dual=dual([f"power_mw[{site},{p}]" for p in ts]),
+                )
+            )
     spent = capex_by_year_usd(pr, buy)
     bud = np.asarray(pr.budget_usd)
     for y, yr in enumerate(pr.years):
         if bud[y] > 0 and bud[y] - spent[y] <= rel * bud[y]:
-            out.append(f"capex budget {yr}: ${spent[y] / 1e9:,.2f}B of ${bud[y] / 1e9:,.2f}B")
+            out.append(
+                dict(
+                    kind="budget",
+                    year=yr,
+                    periods=[p for p in P if p.startswith(yr)],
+                    used=float(spent[y]),
+                    limit=float(bud[y]),
+                    unit="USD",
+                    dual=dual([f"capex_musd[{yr}]"], per=1e6),
+                )
+            )
     sup = np.asarray(pr.supply_units)
     for k, off in enumerate(pr.offers):
-        ts = [
-            pr.periods[t]
-            for t in range(len(pr.periods))
-            if sup[k, t] > 0
-            and buy[k, :, t].sum() >= sup[k, t] - 1e-9
-            and sup[k, t] - buy[k, :, t].sum() < 1
-        ]
+        ts = _runs(P, [sup[k, t] > 0 and sup[k, t] - buy[k, :, t].sum() < 1 for t in range(T)])
         if ts:
-            out.append(f"supply of {off}: {', '.join(ts)}")
-    inst = installed_units(pr, buy)
+            out.append(
+                dict(
+                    kind="supply",
+                    offer=off,
+                    periods=ts,
+                    used=float(buy[k, :, P.index(ts[-1])].sum()),
+                    limit=float(sup[k, P.index(ts[-1])]),
+                    unit="units",
+                    dual=dual([f"supply_units[{off},{p}]" for p in ts]),
+                )
+            )
     racks = np.einsum("k,kst->st", np.asarray(pr.racks_per_unit), inst)
     R = np.asarray(pr.racks)
     for s, site in enumerate(pr.sites):
-        ts = [pr.periods[t] for t in range(len(pr.periods)) if R[s] - racks[s, t] <= rel * R[s]]
+        ts = _runs(P, [R[s] > 0 and R[s] - racks[s, t] <= rel * R[s] for t in range(T)])
         if ts:
-            out.append(f"floor space at site {site}: {', '.join(ts)}")
+            out.append(
+                dict(
+                    kind="racks",
+                    site=site,
+                    periods=ts,
+                    used=float(racks[s, P.index(ts[-1])]),
+                    limit=float(R[s]),
+                    unit="racks",
+                    dual=dual([f"floor_racks[{site},{p}]" for p in ts]),
+                )
+            )
+    chips = inst * cpu[:, None, None]  # [K,S,T]
+    for r in range(len(pr.ratio_from)):
+        sites = list(range(len(pr.sites))) if pr.ratio_site[r] < 0 else [pr.ratio_site[r]]
+        where = "all" if pr.ratio_site[r] < 0 else pr.sites[pr.ratio_site[r]]
+        num = chips[list(pr.ratio_num[r])][:, sites].sum(axis=(0, 1))  # [T]
+        den = chips[list(pr.ratio_den[r])][:, sites].sum(axis=(0, 1))
+        need = float(np.asarray(pr.ratio_min)[r]) * den
+        one = float(max(cpu[list(pr.ratio_num[r])], default=1.0))
+        ts = _runs(
+            P, [t >= pr.ratio_from[r] and den[t] > 0 and num[t] - need[t] < one for t in range(T)]
+        )
+        if ts:
+            t = P.index(ts[-1])
+            out.append(
+                dict(
+                    kind="ratio",
+                    rule=r,
+                    site=where,
+                    numerator=[pr.offers[k] for k in pr.ratio_num[r]],
+                    denominator=[pr.offers[k] for k in pr.ratio_den[r]],
+                    min_ratio=float(np.asarray(pr.ratio_min)[r]),
+                    periods=ts,
+                    used=float(num[t]),
+                    limit=float(need[t]),
+                    unit="chips",
+                    dual=dual([f"ratio[{r},{where},{p}]" for p in ts]),
+                )
+            )
+    own = np.array(pr.own, dtype=bool).reshape(len(pr.offers))
+    share = np.asarray(pr.own_share_min)
+    for s, site in enumerate(pr.sites):
+        if pr.policy_from[s] >= T or not own.any():
+            continue
+        mw = umw[:, None] * inst[:, s, :]  # [K,T] IT MW
+        own_mw, tot = mw[own].sum(axis=0), mw.sum(axis=0)
+        one = float(umw[own].max())
+        ts = _runs(
+            P,
+            [
+                t >= pr.policy_from[s] and tot[t] > 0 and own_mw[t] - share[s] * tot[t] < one
+                for t in range(T)
+            ],
+        )
+        if ts:
+            t = P.index(ts[-1])
+            out.append(
+                dict(
+                    kind="own_share",
+                    site=site,
+                    share_min=float(share[s]),
+                    periods=ts,
+                    used=float(own_mw[t]),
+                    limit=float(share[s] * tot[t]),
+                    unit="MW",
+                    dual=dual([f"own_share[{site},{p}]" for p in ts]),
+                )
+            )
+    if pr.objective == "min-cost":
+        tp = pr.target_period
+        got = float(h100e_by_offer(pr, buy).sum(axis=(0, 1))[tp])
+        tgt = float(np.asarray(pr.target_h100e))
+        if got - tgt <= rel * tgt:
+            d = dual([f"target_h100e[{P[tp]}]"])
+            out.append(
+                dict(
+                    kind="target",
+                    periods=[P[tp]],
+                    used=got,
+                    limit=tgt,
+                    unit="H100e",
+                    dual=None if d is None else -d,
+                )
+            )
+    return out
+
+
+def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
+    """One line of text for a :func:`binding_records` record, with its shadow price."""
+    text = _binding_text(b)
+    d = b.get("dual")
+    if d is None or d == 0:
+        return text
+    unit = b["unit"]
+    unit = {"USD": "$M", "units": "unit", "chips": "chip", "racks": "rack"}.get(unit, unit)
+    if unit == "$M":
+        d *= 1e6
+    if objective_unit == "H100e-quarters":
+        return f"{text} (shadow price {d:,.4g} H100e-quarters per {unit})"
+    return f"{text} (shadow price {d:+,.4g} USD of capex per {unit})"
+
+
+def _binding_text(b: dict) -> str:
+    ps = ", ".join(b["periods"])
+    k = b["kind"]
+    if k == "power":
+        return f"power at site {b['site']}: {ps}"
+    if k == "budget":
+        return f"capex budget {b['year']}: ${b['used'] / 1e9:,.2f}B of ${b['limit'] / 1e9:,.2f}B"
+    if k == "supply":
+        return f"supply of {b['offer']}: {ps}"
+    if k == "racks":
+        return f"floor space at site {b['site']}: {ps}"
+    if k == "ratio":
+        where = "all sites" if b["site"] == "all" else f"site {b['site']}"
+        return (
+            f"ratio rule {b['rule']} ({'+'.join(b['numerator'])} >= {b['min_ratio']:g} x "
+            f"{'+'.join(b['denominator'])} chips, {where}): {ps}"
+        )
+    if k == "own_share":
+        return (
+            f"own-hardware share >= {100 * b['share_min']:g}% of IT power at site {b['site']}: {ps}"
+        )
+    if k == "target":
+        return f"target {b['limit']:,.0f} H100e in {ps} (delivered {b['used']:,.0f})"
+    raise ValueError(f"binding record kind = {k!r} unknown")
+
+
+def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
+    """Constraints the integer plan uses up, as sentences (see :func:`binding_records`)."""
+    unit = "USD" if plan.problem.objective == "min-cost" else "H100e-quarters"
+    return [binding_sentence(b, unit) for b in binding_records(plan, rel)]
+
+
+def why_not(plan: Plan) -> list[dict]:
+    """Offers never bought anywhere, with the reason per site: ``{"offer", "site",
+    "reason"}`` (from the problem's placement rules; site ``"*"`` for the whole offer)."""
+    pr = plan.problem
+    bought = set(np.flatnonzero(plan.buy_units.sum(axis=(1, 2)) > 0).tolist())
+    never = {pr.offers[k] for k in range(len(pr.offers)) if k not in bought}
+    allowed = np.asarray(np.asarray(pr.allowed).any(axis=2))  # [K,S]
+    out = []
+    for k, off in enumerate(pr.offers):
+        if off in never and not allowed[k].any():
+            out += [dict(offer=o, site=s, reason=r) for o, s, r in pr.unplaceable if o == off]
+        elif off in never:
+            out += [
+                dict(offer=o, site=s, reason=r)
+                for o, s, r in pr.unplaceable
+                if o == off and s == "*"
+            ]
+    return out
+
+
+def warnings(plan: Plan) -> list[str]:
+    """One line per offer that fits no site (the plan cannot buy it at all)."""
+    pr = plan.problem
+    allowed = np.asarray(np.asarray(pr.allowed).any(axis=2))
+    out = []
+    for k, off in enumerate(pr.offers):
+        reasons = [f"{r}" for o, s, r in pr.unplaceable if o == off]
+        if not allowed[k].any():
+            out.append(f"offer {off} fits no site and is never bought: {'; '.join(reasons)}")
     return out
 
 
@@ -147,7 +363,9 @@ def plan_dict(plan: Plan) -> dict:
             for s in range(S)
             for t in range(T)
         ],
-        binding=binding_constraints(plan),
+        binding=binding_records(plan),
+        warnings=warnings(plan),
+        why_not=why_not(plan),
     )
     if pr.objective == "min-cost":
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
@@ -159,7 +377,6 @@ def plan_dict(plan: Plan) -> dict:
             if k
             in (
                 "milp",
-                "sensitivities",
                 "relaxed_seconds",
                 "gap",
                 "bound",
@@ -169,6 +386,10 @@ def plan_dict(plan: Plan) -> dict:
             )
         }
     )
+    if plan.extra.get("sensitivities"):
+        d["sensitivities"] = [
+            {k: v for k, v in r.items() if k != "label"} for r in plan.extra["sensitivities"]
+        ]
     if "gap" in d:
         d["proven_gap"] = d.pop("gap")
     for k in ("proven_gap", "bound"):  # strict JSON: no inf or NaN
@@ -186,7 +407,7 @@ def _fmt_n(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
+def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
     """Plain-text report: purchases per quarter/site/offer, H100e over time, spend vs
     budget, power used vs available, binding constraints, gaps."""
     pr = plan.problem
@@ -242,8 +463,13 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
         )
         lines.append(f"  {site:<10}{cells}")
     lines.append("")
-    lines.append("Binding constraints:" + ("" if d["binding"] else " none"))
-    lines += [f"  {b}" for b in d["binding"]]
+    binding = binding_constraints(plan)
+    lines.append("Binding constraints:" + ("" if binding else " none"))
+    lines += [f"  {b}" for b in binding]
+    if d["warnings"]:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  {w}" for w in d["warnings"]]
     lines.append("")
     lines.append(
         f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "
@@ -280,8 +506,13 @@ def format_plan(plan: Plan, *, sensitivities: list[str] | None = None) -> str:
         )
     if sensitivities:
         lines.append("")
-        lines.append("Sensitivities (LP duals, envelope theorem):")
-        lines += [f"  {s}" for s in sensitivities]
+        lines.append(
+            "Sensitivities (LP relaxation; one natural step each: the optimum's change "
+            "re-solved, and the dual's linear estimate):"
+        )
+        lines += [
+            f"  {x if isinstance(x, str) else sensitivity_sentence(x)}" for x in sensitivities
+        ]
     return "\n".join(lines)
 
 

@@ -1,0 +1,196 @@
+"""The plan explains itself: every binding rule family named (ratio, own share), no
+internal row names, sensitivities in natural steps with the right sign (checked against
+HiGHS re-solves), and offers that fit no site reported with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from perfmodel.fleet.problem import build_lp, build_problem, parse_scenario, relaxed_solve
+from perfmodel.fleet.report import binding_constraints, format_plan, plan_dict
+from perfmodel.fleet.rounding import solve
+from perfmodel.fleet.sensitivity import natural_sensitivities, sensitivity_sentence
+
+
+def _gpu(**over):
+    d = {
+        "chip": "h100_sxm",
+        "chips_per_unit": 8,
+        "unit_price_usd": 400e3,
+        "unit_power_w": 10e3,
+        "supply_units": 1000,
+    }
+    return d | over
+
+
+def _scenario(offers, sites=None, **extra):
+    d = {
+        "scenario": {"name": "explain", "start": "2024Q3", "quarters": 2},
+        "workloads": [{"name": "video-driving", "weight": 1.0}],
+        "sites": sites
+        or {"s": {"power_mw": [50.0, 50.0], "pue": 1.25, "cooling": "air", "racks": 1000}},
+        "offers": offers,
+        "budget": {"capex_usd": {"2024": 1e10}},
+    }
+    return d | extra
+
+
+def _ratio_problem(**kw):
+    # 16 AI computers a quarter; the rule needs 1 AI computer per GPU chip, so the
+    # GPUs (2 units = 16 chips a quarter) are capped by the rule, not by power or money
+    offers = {
+        "gpu": _gpu(),
+        "ai": {
+            "chip": "ai4",
+            "chips_per_unit": 1,
+            "unit_price_usd": 2e3,
+            "unit_power_w": 200.0,
+            "supply_units": 16,
+            "counts": False,
+            "own": True,
+        },
+    }
+    ratios = [{"site": "*", "numerator": ["ai"], "denominator": ["gpu"], "min_ratio": 1.0}]
+    return build_problem(
+        parse_scenario(_scenario(offers, ratios=ratios)), value_source="standin", **kw
+    )
+
+
+def _no_internal_names(text: str):
+    for raw in (
+        "link[",
+        "power_mw[",
+        "capex_musd[",
+        "supply_units[",
+        "ratio[",
+        "own_share[",
+        "target_h100e[",
+    ):
+        assert raw not in text, raw
+
+
+def test_ratio_rule_binds_and_is_named_in_text_and_json():
+    pr = _ratio_problem()
+    plan = solve(pr, method="highs")
+    assert plan.buy_units[0].sum() == 4  # 32 GPU chips = 32 AI computers bought
+    lines = binding_constraints(plan)
+    assert any(line.startswith("ratio rule 0 (ai >= 1 x gpu chips, all sites)") for line in lines)
+    d = plan_dict(plan)
+    rec = [b for b in d["binding"] if b["kind"] == "ratio"]
+    assert rec and rec[0]["site"] == "all" and rec[0]["numerator"] == ["ai"]
+    assert rec[0]["periods"] == ["2024Q3", "2024Q4"] and rec[0]["unit"] == "chips"
+    assert all(isinstance(b, dict) and "kind" in b for b in d["binding"])
+    text = format_plan(plan, sensitivities=natural_sensitivities(pr))
+    assert "ratio rule 0" in text
+    _no_internal_names(text)
+    json.dumps(d, allow_nan=False)
+
+
+def test_ratio_sensitivity_matches_a_resolve_of_the_relaxed_rule():
+    pr = _ratio_problem()
+    recs = natural_sensitivities(pr, top=20)
+    ratio = [r for r in recs if r["kind"] == "ratio" and r["periods"][0] == "2024Q3"]
+    assert ratio, [sensitivity_sentence(r) for r in recs]
+    r = ratio[0]
+    assert r["step"] == 1.0 and r["unit"] == "chips" and r["resolved"] > 0
+    # the same relaxation by hand: one more AI computer already installed at the start
+    lp = build_lp(pr)
+    rows = [i for i, nm in enumerate(lp.row_names) if nm.startswith("ratio[")]
+    b = np.asarray(lp.b_ub, np.float64).copy()
+    b[rows] += 1.0
+    base = relaxed_solve(lp, "highs").objective
+    bumped = relaxed_solve(dataclasses.replace(lp, b_ub=b), "highs").objective
+    assert r["resolved"] == pytest.approx(bumped - base, rel=1e-6)
+
+
+def test_own_share_binds_and_is_named():
+    sites = {
+        "s": {
+            "power_mw": [50.0, 50.0],
+            "pue": 1.25,
+            "cooling": "air",
+            "racks": 1000,
+            "own_share_min": 0.5,
+            "own_share_from": "2024Q3",
+        }
+    }
+    offers = {"gpu": _gpu(), "mine": _gpu(chip="h200", supply_units=3, own=True)}
+    pr = build_problem(parse_scenario(_scenario(offers, sites=sites)), value_source="standin")
+    plan = solve(pr, method="highs")
+    d = plan_dict(plan)
+    rec = [b for b in d["binding"] if b["kind"] == "own_share"]
+    assert rec and rec[0]["site"] == "s" and rec[0]["share_min"] == 0.5
+    assert any(
+        s.startswith("own-hardware share >= 50% of IT power at site s")
+        for s in binding_constraints(plan)
+    )
+
+
+@pytest.mark.parametrize("target", [40.0, 120.0])
+def test_min_cost_target_sensitivity_has_the_sign_of_the_resolve(target):
+    d = _scenario({"gpu": _gpu(), "h200": _gpu(chip="h200", unit_price_usd=500e3, supply_units=5)})
+    d["scenario"] |= {"objective": "min-cost", "target_h100e": target, "target_period": "2024Q4"}
+    sc = parse_scenario(d)
+    pr = build_problem(sc, value_source="standin")
+    recs = natural_sensitivities(pr, top=50)
+    tgt = [r for r in recs if r["kind"] == "target"]
+    assert len(tgt) == 1 and tgt[0]["unit"] == "H100e" and tgt[0]["step"] == 1000.0
+    # independent re-solve: the problem rebuilt with a 1,000 H100e higher target
+    pr2 = build_problem(sc, value_source="standin", target_h100e=target + 1000.0)
+    c0 = -relaxed_solve(build_lp(pr), "highs").objective * 1e6
+    r2 = relaxed_solve(build_lp(pr2), "highs")
+    if r2.status != "optimal":
+        assert tgt[0]["resolved"] is None
+        return
+    c1 = -r2.objective * 1e6
+    assert c1 > c0  # a higher target costs more capex
+    assert np.sign(tgt[0]["resolved"]) == np.sign(c1 - c0) == np.sign(tgt[0]["dual_estimate"])
+    assert tgt[0]["resolved"] == pytest.approx(c1 - c0, rel=1e-4)
+    # the dual is the rate at zero step; the re-solve can only cost more (convexity)
+    assert tgt[0]["resolved"] >= tgt[0]["dual_estimate"] * (1 - 1e-9)
+    assert "changes capex by +$" in sensitivity_sentence(tgt[0])
+
+
+def test_power_sensitivity_in_mw_with_both_figures_and_the_note():
+    pr = _ratio_problem()
+    for r in natural_sensitivities(pr, top=50):
+        assert {"dual", "dual_estimate", "resolved", "step", "unit", "note"} <= set(r)
+        if r["kind"] == "power":
+            assert r["unit"] == "MW" and r["step"] == 1.0
+        if r["resolved"] is not None:
+            # concave LP optimum: the re-solved gain of a relaxation never beats the dual
+            assert r["resolved"] <= r["dual_estimate"] + 1e-6 * (1 + abs(r["dual_estimate"]))
+            differ = abs(r["resolved"] - r["dual_estimate"]) > 1e-6 * (1 + abs(r["resolved"]))
+            assert (r["note"] is not None) == differ
+            assert ("they differ" in sensitivity_sentence(r)) == differ
+
+
+def test_offer_that_fits_no_site_is_a_warning_with_the_reason():
+    offers = {
+        "gpu": _gpu(),
+        "gb200": _gpu(
+            chip="gb200",
+            chips_per_unit=72,
+            unit_price_usd=3.3e6,
+            unit_power_w=132e3,
+            cooling="liquid",
+        ),
+    }
+    pr = build_problem(parse_scenario(_scenario(offers)), value_source="standin")
+    plan = solve(pr, method="highs")
+    assert plan.buy_units[1].sum() == 0
+    d = plan_dict(plan)
+    assert d["why_not"] == [
+        {"offer": "gb200", "site": "s", "reason": "needs liquid cooling; s is air"}
+    ]
+    assert d["warnings"] == [
+        "offer gb200 fits no site and is never bought: needs liquid cooling; s is air"
+    ]
+    assert "counts = false" not in d["value_source"]["gb200"]
+    text = format_plan(plan)
+    assert "Warnings:\n  offer gb200 fits no site" in text and "counts = false" not in text
+    json.dumps(d, allow_nan=False)
