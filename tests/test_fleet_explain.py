@@ -194,3 +194,41 @@ def test_offer_that_fits_no_site_is_a_warning_with_the_reason():
     text = format_plan(plan)
     assert "Warnings:\n  offer gb200 fits no site" in text and "counts = false" not in text
     json.dumps(d, allow_nan=False)
+
+
+def test_cli_json_has_records_and_text_has_sentences(tmp_path, capsys):
+    from perfmodel.cli import main
+
+    toml = tmp_path / "ratio.toml"
+    toml.write_text(
+        '[scenario]\nname = "ratio"\nstart = "2024Q3"\nquarters = 2\n'
+        '[[workloads]]\nname = "video-driving"\nweight = 1.0\n'
+        '[sites.s]\npower_mw = [50.0, 50.0]\npue = 1.25\ncooling = "air"\nracks = 1000\n'
+        '[offers.gpu]\nchip = "h100_sxm"\nchips_per_unit = 8\nunit_price_usd = 400e3\n'
+        "unit_power_w = 10e3\nsupply_units = 1000\n"
+        '[offers.ai]\nchip = "ai4"\nchips_per_unit = 1\nunit_price_usd = 2e3\n'
+        "unit_power_w = 200.0\nsupply_units = 16\ncounts = false\n"
+        '[offers.big]\nchip = "gb200"\nchips_per_unit = 72\nunit_price_usd = 3.3e6\n'
+        'unit_power_w = 132e3\nsupply_units = 10\ncooling = "liquid"\n'
+        '[budget.capex_usd]\n"2024" = 1e10\n'
+        '[[ratios]]\nsite = "*"\nnumerator = ["ai"]\ndenominator = ["gpu"]\nmin_ratio = 1.0\n'
+    )
+    args = ["plan", "--scenario", str(toml), "--values", "standin", "--sensitivities"]
+    assert main(args + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    kinds = {b["kind"] for b in d["binding"]}
+    assert "ratio" in kinds
+    ratio = next(b for b in d["binding"] if b["kind"] == "ratio")
+    assert ratio["dual"] is not None and ratio["dual"] > 0  # it caps the GPUs
+    assert all(
+        {"kind", "step", "unit", "dual", "resolved", "note"} <= set(r) for r in d["sensitivities"]
+    )
+    assert any(r["kind"] == "ratio" for r in d["sensitivities"])
+    assert d["why_not"] == [
+        {"offer": "big", "site": "s", "reason": "needs liquid cooling; s is air"}
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ratio rule 0 (ai >= 1 x gpu chips, all sites): 2024Q3, 2024Q4 (shadow price" in out
+    assert "offer big fits no site" in out and "chip less of ai required by ratio rule 0" in out
+    _no_internal_names(out)

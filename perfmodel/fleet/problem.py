@@ -488,8 +488,17 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
                 f"the own-hardware share at site {args[0]} cannot be met in {args[1]} "
                 f"(short by {e[i]:.2f} MW of own hardware)"
             )
+        elif kind == "floor_racks":
+            parts.append(f"site {args[0]} needs {e[i]:,.1f} racks more floor space in {args[1]}")
+        elif kind == "supply_units":
+            parts.append(f"offer {args[0]} is short of {e[i]:,.1f} units of supply in {args[1]}")
+        elif kind == "link":
+            parts.append(
+                f"the value of offer {args[0]} at site {args[1]} in {args[2]} exceeds its "
+                f"installed chips by {e[i]:.4g}"
+            )
         else:
-            parts.append(f"constraint {name} is violated by {e[i]:.4g}")
+            parts.append(f"a {kind} constraint is violated by {e[i]:.4g}")
     return (
         "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
     )

@@ -232,6 +232,8 @@ def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
         d *= 1e6
     if objective_unit == "H100e-quarters":
         return f"{text} (shadow price {d:,.4g} H100e-quarters per {unit})"
+    if abs(d) < 1.0:  # under $1 per unit: the min-cost objective's H100e tie-break only
+        return text
     return f"{text} (shadow price {d:+,.4g} USD of capex per {unit})"
 
 
