@@ -232,3 +232,27 @@ def test_cli_json_has_records_and_text_has_sentences(tmp_path, capsys):
     assert "ratio rule 0 (ai >= 1 x gpu chips, all sites): 2024Q3, 2024Q4 (shadow price" in out
     assert "offer big fits no site" in out and "chip less of ai required by ratio rule 0" in out
     _no_internal_names(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_min_cost_sign_on_generated_scenarios(seed):
+    from perfmodel.fleet.check import h100e_by_offer
+    from perfmodel.fleet.problem import generate_scenario
+
+    sc = generate_scenario(seed, n_offers=4, n_sites=2, n_periods=3)
+    best = solve(build_problem(sc, value_source="standin"), method="highs", exact=False)
+    reach = float(h100e_by_offer(best.problem, best.buy_units).sum(axis=(0, 1))[-1])
+    assert reach > 0
+    pr = build_problem(sc, value_source="standin", objective="min-cost", target_h100e=0.5 * reach)
+    tgt = [r for r in natural_sensitivities(pr, top=100) if r["kind"] == "target"]
+    assert len(tgt) == 1
+    pr2 = build_problem(
+        sc, value_source="standin", objective="min-cost", target_h100e=0.5 * reach + 1000.0
+    )
+    r0, r2 = relaxed_solve(build_lp(pr), "highs"), relaxed_solve(build_lp(pr2), "highs")
+    if r2.status != "optimal":
+        assert tgt[0]["resolved"] is None
+        return
+    change = (r0.objective - r2.objective) * 1e6  # USD of capex
+    assert change > 0 and tgt[0]["resolved"] > 0 and tgt[0]["dual_estimate"] > 0
+    assert tgt[0]["resolved"] == pytest.approx(change, rel=1e-4)

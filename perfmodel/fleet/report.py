@@ -63,8 +63,8 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
     ``periods``, ``used``/``limit`` and ``unit`` (at the tightest period), and ``dual``
     (objective units per unit, from the LP relaxation, when the plan carries its duals in
     ``plan.extra["row_duals"]``; else None). A row binds when its slack is under ``rel``
-    of the limit (power, budget, racks, target) or under one purchase unit (supply, ratio,
-    own share)."""
+    of the limit (power, budget, racks, target) or under one purchase unit of an offer in
+    the rule (supply, ratio, own share)."""
     pr = plan.problem
     buy = plan.buy_units
     P = list(pr.periods)
@@ -151,7 +151,13 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         num = chips[list(pr.ratio_num[r])][:, sites].sum(axis=(0, 1))  # [T]
         den = chips[list(pr.ratio_den[r])][:, sites].sum(axis=(0, 1))
         need = float(np.asarray(pr.ratio_min)[r]) * den
-        one = float(max(cpu[list(pr.ratio_num[r])], default=1.0))
+        # under one purchase unit of slack: one more unit of a numerator offer, or the
+        # need for one more unit of a denominator offer, does not fit
+        one = max(
+            float(max(cpu[list(pr.ratio_num[r])], default=1.0)),
+            float(np.asarray(pr.ratio_min)[r])
+            * float(max(cpu[list(pr.ratio_den[r])], default=0.0)),
+        )
         ts = _runs(
             P, [t >= pr.ratio_from[r] and den[t] > 0 and num[t] - need[t] < one for t in range(T)]
         )
@@ -179,7 +185,7 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
             continue
         mw = umw[:, None] * inst[:, s, :]  # [K,T] IT MW
         own_mw, tot = mw[own].sum(axis=0), mw.sum(axis=0)
-        one = float(umw[own].max())
+        one = max(float(umw[own].max()), float(share[s]) * float(umw.max()))
         ts = _runs(
             P,
             [
