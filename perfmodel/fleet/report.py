@@ -31,25 +31,32 @@ __all__ = [
 
 
 def row_units(lp: LP) -> dict:
-    """Display units for :func:`perfmodel.fleet.sensitivity.sensitivity_lines` per row name."""
+    """Display units per row name for :func:`perfmodel.fleet.sensitivity.sensitivity_lines`:
+    natural steps (1 MW, $100M, one unit of supply, 1 rack, 1 chip of a ratio rule, 1 MW of
+    own share) and a readable description for every row, internal link rows included. A
+    step raises the row's right-hand side, so the min-cost target row reads "less of
+    target" (its rhs is minus the target)."""
     out = {}
     for nm in lp.row_names:
         kind, _, args = nm.partition("[")
         a = args.rstrip("]").split(",")
         if kind == "power_mw":
-            out[nm] = ("MW", 100, 1.0, f"at site {a[0]} in {a[1]}")
+            out[nm] = ("MW", 1, 1.0, f"at site {a[0]} in {a[1]}")
         elif kind == "capex_musd":
-            out[nm] = ("$B", 1, 1000.0, f"of capex budget in {a[0]}")
+            out[nm] = ("$M", 100, 1.0, f"of capex budget in {a[0]}")
         elif kind == "supply_units":
-            out[nm] = ("units", 100, 1.0, f"of {a[0]} supply in {a[1]}")
+            out[nm] = ("unit", 1, 1.0, f"of {a[0]} supply in {a[1]}")
         elif kind == "floor_racks":
-            out[nm] = ("racks", 100, 1.0, f"of floor space at site {a[0]} in {a[1]}")
+            out[nm] = ("rack", 1, 1.0, f"of floor space at site {a[0]} in {a[1]}")
         elif kind == "own_share":
-            out[nm] = ("MW", 1, 1.0, f"of own-hardware policy slack at site {a[0]} in {a[1]}")
+            out[nm] = ("MW", 1, 1.0, f"of slack in the own-hardware share at site {a[0]} in {a[1]}")
         elif kind == "ratio":
-            out[nm] = ("chips", 1000, 1.0, f"of ratio-rule {a[0]} slack at {a[1]} in {a[2]}")
+            where = "all sites" if a[1] == "all" else f"site {a[1]}"
+            out[nm] = ("chip", 1, 1.0, f"of slack in ratio rule {a[0]} at {where} in {a[2]}")
         elif kind == "target_h100e":
-            out[nm] = ("H100e", 1000, 1.0, f"of target in {a[0]}")
+            out[nm] = ("H100e", 1000, 1.0, f"less of target in {a[0]}")
+        elif kind == "link":
+            out[nm] = ("chip", 1, 1.0, f"of {a[0]} given free at site {a[1]} in {a[2]}")
     return out
 
 

@@ -372,10 +372,11 @@ def sensitivity_lines(
         step_txt = f"{d['step']:,.0f}" if float(d["step"]).is_integer() else _fmt(d["step"])
         worth = d.get("resolved", d["worth"])
         verb = "is worth" if worth >= 0 else "costs"
-        line = f"{step_txt} {d['unit']} more {_where(d['description'])} {verb} {_fmt(abs(worth))} {objective_unit}"
+        more = "" if d["description"].startswith("less ") else " more"
+        line = f"{step_txt} {d['unit']}{more} {_where(d['description'])} {verb} {_fmt(abs(worth))} {objective_unit}"
         if "resolved" in d:
             if not np.isfinite(worth):
-                line = f"{step_txt} {d['unit']} more {_where(d['description'])} makes the LP infeasible"
+                line = f"{step_txt} {d['unit']}{more} {_where(d['description'])} makes the LP infeasible"
             line += f" (dual estimate {_fmt(d['worth'])})"
         lines.append(line)
     return lines
@@ -383,7 +384,7 @@ def sensitivity_lines(
 
 def _where(desc: str) -> str:
     low = desc.lower()
-    if low.startswith(("at ", "in ", "for ", "of ", "on ")):
+    if low.startswith(("at ", "in ", "for ", "of ", "on ", "less ")):
         return desc
     return f"on {desc}"
 
