@@ -256,3 +256,44 @@ def test_min_cost_sign_on_generated_scenarios(seed):
     change = (r0.objective - r2.objective) * 1e6  # USD of capex
     assert change > 0 and tgt[0]["resolved"] > 0 and tgt[0]["dual_estimate"] > 0
     assert tgt[0]["resolved"] == pytest.approx(change, rel=1e-4)
+
+
+def test_every_rule_family_binds_somewhere_and_reads_in_words():
+    """power, budget, racks, supply, ratio, own share and target each bind in a tiny
+    scenario and come out as a record (JSON) and a sentence (text), no raw row name."""
+    air = {"pue": 1.25, "cooling": "air"}
+    cases = {
+        "power": _scenario(
+            {"gpu": _gpu()}, sites={"s": air | {"power_mw": [1.0, 2.0], "racks": 1000}}
+        ),
+        "budget": _scenario({"gpu": _gpu()}) | {"budget": {"capex_usd": {"2024": 4.05e6}}},
+        "racks": _scenario(
+            {"gpu": _gpu(racks_per_unit=1.0)},
+            sites={"s": air | {"power_mw": [50.0, 50.0], "racks": 10}},
+        ),
+        "supply": _scenario({"gpu": _gpu(supply_units=3)}),
+    }
+    seen = {}
+    for want, d in cases.items():
+        plan = solve(build_problem(parse_scenario(d), value_source="standin"), method="highs")
+        seen[want] = plan
+        assert want in {b["kind"] for b in plan_dict(plan)["binding"]}, want
+    seen["ratio"] = solve(_ratio_problem(), method="highs")
+    d = _scenario({"gpu": _gpu()})
+    d["scenario"] |= {"objective": "min-cost", "target_h100e": 40.0, "target_period": "2024Q4"}
+    seen["target"] = solve(build_problem(parse_scenario(d), value_source="standin"), method="highs")
+    words = {
+        "power": "power at site s:",
+        "budget": "capex budget 2024:",
+        "racks": "floor space at site s:",
+        "supply": "supply of gpu:",
+        "ratio": "ratio rule 0 (",
+        "target": "target 40 H100e in 2024Q4",
+    }
+    for kind, plan in seen.items():
+        d = plan_dict(plan)
+        assert kind in {b["kind"] for b in d["binding"]}, kind
+        text = format_plan(plan)
+        assert words[kind] in text, (kind, text)
+        _no_internal_names(text)
+        json.dumps(d, allow_nan=False)

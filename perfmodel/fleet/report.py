@@ -216,9 +216,13 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
             )
     if pr.objective == "min-cost":
         tp = pr.target_period
-        got = float(h100e_by_offer(pr, buy).sum(axis=(0, 1))[tp])
+        hk = h100e_by_offer(pr, buy)[:, :, tp].sum(axis=1)  # [K]
+        got = float(hk.sum())
         tgt = float(np.asarray(pr.target_h100e))
-        if got - tgt <= rel * tgt:
+        units = inst[:, :, tp].sum(axis=1)
+        per_unit = float(max([h / u for h, u in zip(hk, units) if u > 0], default=0.0))
+        # binding: within rel of the target, or one purchase unit less would miss it
+        if got - tgt <= max(rel * tgt, per_unit):
             d = dual([f"target_h100e[{P[tp]}]"])
             out.append(
                 dict(
