@@ -309,6 +309,15 @@ def activation_dtype(precision: str) -> str:
     return "bf16" if precision in ("fp8", "fp4") else precision
 
 
+def tokens_per_expert(w: Workload, micro_batch, tp, cp, ep, etp) -> jnp.ndarray:
+    """Tokens each local expert's grouped GEMM sees for one micro-batch (at least 1):
+    the ``ep`` ranks of the expert-parallel group each route ``top_k`` copies of their
+    tokens over ``experts``. With expert tensor parallelism ``etp < tp`` the group spans
+    the TP ranks, each routing its own ``tok * etp / tp`` share to whole experts."""
+    tok = micro_batch * w.seq / cp
+    return jnp.maximum(tok * etp / tp * w.top_k * ep / jnp.maximum(w.experts, 1.0), 1.0)
+
+
 def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = None) -> list[rf.Op]:
     """Forward ops of the average block for one micro-batch on one rank.
 
@@ -351,10 +360,8 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
     head_qk = w.head_dim + w.rope_head_dim
     # routed experts: grouped GEMM over the local experts
     local = jnp.maximum(w.experts / ep, 1.0)
-    # expert tensor parallelism etp (default tp): with etp < tp the EP group spans the
-    # TP ranks, each routing its own tok * etp / tp tokens to whole experts
     etp = tp if etp is None else etp
-    tok_e = jnp.maximum(tok * etp / tp * w.top_k * ep / jnp.maximum(w.experts, 1.0), 1.0)
+    tok_e = tokens_per_expert(w, micro_batch, tp, cp, ep, etp)
     fe_ = fe * jnp.where(w.experts > 0, 1.0, 0.0)
     routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / etp, d, pm)
     routed_dn = rf.batched_matmul(local * fe_, tok_e, d, w.moe_ffn / etp, pm)

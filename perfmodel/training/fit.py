@@ -23,6 +23,7 @@ reused by every fold.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import hashlib
@@ -50,10 +51,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "matmul": (0.2, 1.0),
     "attention": (0.1, 1.0),
     "op_overhead_s": (0.0, 10e-6),  # kernel launch + tail; more is not physical
-    "fp8_matmul": (
-        0.3,
-        1.2,
-    ),  # 1.2 x a ~0.6 BF16 fraction = ~0.72 of FP8 peak, what FP8 GEMMs sustain
+    # 1.2 x a ~0.6 BF16 fraction = ~0.72 of FP8 peak, what FP8 GEMMs sustain
+    "fp8_matmul": (0.3, 1.2),
     "fp4_matmul": (0.2, 1.2),
     "moe_gemm": (0.2, 1.2),
     "moe_pad_tokens": (0.0, 8192.0),
@@ -79,9 +78,8 @@ def config_weights(runs: Sequence[Run]) -> np.ndarray:
     """Weight of each row: one configuration (model, chip, GPU count, recipe, sequence)
     measured in ``n`` releases gives each of its rows ``1/n``, so a job re-published in
     every release does not count ``n`` times."""
-    key = [r.config for r in runs]
-    n = {k: key.count(k) for k in set(key)}
-    return np.array([1.0 / n[k] for k in key])
+    n = collections.Counter(r.config for r in runs)
+    return np.array([1.0 / n[r.config] for r in runs])
 
 
 class Problem:

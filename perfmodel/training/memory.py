@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from perfmodel import workloads as wl
-from perfmodel.training.types import Layout, expert_tp
+from perfmodel.training.types import Layout, expert_dp, expert_tp
 from perfmodel.workloads import Workload
 
 # --------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def memory_per_device(w: Workload, lay: Layout):
     m = w.global_batch / (d * lay.mb)
     dense, experts = stage_params_per_device(w, lay)
     g_dense = d * lay.cp
-    g_exp = jnp.maximum(g_dense * t / (expert_tp(lay) * lay.ep), 1.0)
+    g_exp = expert_dp(lay)
 
     def sharded(bytes_per, stage):
         return bytes_per * (

@@ -18,6 +18,7 @@ from perfmodel.training.types import (
     TrainEfficiency,
     _f,
     default_efficiency,
+    expert_dp,
     expert_tp,
 )
 from perfmodel.workloads import Workload
@@ -146,9 +147,7 @@ def step_time(
     # ---- compute per layer (one micro-batch, one rank) ----
     etp = expert_tp(lay)
     ops = wl.layer_ops(w, b, t, c, lay.sp, lay.ep, etp)
-    tok_e = jnp.maximum(
-        b * w.seq / c * etp / t * w.top_k * lay.ep / jnp.maximum(w.experts, 1.0), 1.0
-    )
+    tok_e = wl.tokens_per_expert(w, b, t, c, lay.ep, etp)
     pad = tok_e / (tok_e + te.moe_pad_tokens)
     moe_eff = dataclasses.replace(
         reff, compute=reff.compute.at[rf.OP_KIND_INDEX["matmul"]].multiply(te.moe_gemm * pad)
@@ -164,8 +163,8 @@ def step_time(
         quant = te.quant_passes * _ops_time([q], chip, reff, smooth)[0]
     else:
         quant = 0.0
-    merge = cp_merge_op(w, b, t, c)
-    cp_extra = jnp.where(c > 1, _ops_time([merge], chip, reff, smooth)[0], 0.0)
+    # the merge op is empty at cp = 1 (so it costs nothing), plus one launch per ring step
+    cp_extra = _ops_time([cp_merge_op(w, b, t, c)], chip, reff, smooth)[0]
     cp_extra = cp_extra + (c - 1.0) * te.roofline.overhead_s
     layer_fwd = sum(times) + quant + cp_extra + wl._fractions(w)[3] * te.moe_layer_overhead_s
     sel = sum(times[i] for i in SELECTIVE_OPS)
@@ -234,7 +233,7 @@ def step_time(
     dense_p, expert_p = stage_params_per_device(w, lay)
     wb = _weight_bytes(w.precision)
     mpd_dp = jnp.clip(jnp.floor(domain / (t * c)), 1.0, d)
-    g_dp, g_ep = d * c, jnp.maximum(d * c * t / (etp * lay.ep), 1.0)
+    g_dp, g_ep = d * c, expert_dp(lay)
 
     def dp_coll(kind, per_param):
         return coll(kind, dense_p * per_param, g_dp, members_per_domain=mpd_dp) + coll(

@@ -66,6 +66,12 @@ def expert_tp(lay: Layout):
     return jnp.where(jnp.abs(jnp.mod(lay.dp * lay.cp, lay.ep)) < 1e-9, lay.tp, 1.0)
 
 
+def expert_dp(lay: Layout):
+    """Expert-data-parallel group size (at least 1): the ranks holding the same experts,
+    ``tp dp cp / (etp ep)`` (``dp cp / ep`` when the experts are sliced over tp)."""
+    return jnp.maximum(lay.tp * lay.dp * lay.cp / (expert_tp(lay) * lay.ep), 1.0)
+
+
 def make_layout(
     tp: int = 1,
     pp: int = 1,
