@@ -224,8 +224,15 @@ def test_cli_json_has_records_and_text_has_sentences(tmp_path, capsys):
         {"kind", "step", "unit", "dual", "resolved", "note"} <= set(r) for r in d["sensitivities"]
     )
     assert any(r["kind"] == "ratio" for r in d["sensitivities"])
+    assert all("valid_from" in r and "valid_to" in r for r in d["sensitivities"])
     assert d["why_not"] == [
-        {"offer": "big", "site": "s", "reason": "needs liquid cooling; s is air"}
+        {
+            "offer": "big",
+            "site": "s",
+            "kind": "structural",
+            "blocking": "cooling",
+            "reason": "needs liquid cooling; s is air",
+        }
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -297,3 +304,198 @@ def test_every_rule_family_binds_somewhere_and_reads_in_words():
         assert words[kind] in text, (kind, text)
         _no_internal_names(text)
         json.dumps(d, allow_nan=False)
+
+
+# ------------------------------------------------------------------ ranging (HiGHS)
+
+
+def _rows_of(lp, rec):
+    """LP rows a sensitivity record moves, rebuilt from the row names (test's own map)."""
+    k, ps = rec["kind"], rec["periods"]
+    names = {
+        "power": [f"power_mw[{rec.get('site')},{p}]" for p in ps],
+        "racks": [f"floor_racks[{rec.get('site')},{p}]" for p in ps],
+        "own_share": [f"own_share[{rec.get('site')},{p}]" for p in ps],
+        "supply": [f"supply_units[{rec.get('offer')},{p}]" for p in ps],
+        "budget": [f"capex_musd[{rec.get('year')}]"],
+        "ratio": [f"ratio[{rec.get('rule')},{rec.get('site')},{p}]" for p in ps],
+        "target": [f"target_h100e[{p}]" for p in ps],
+    }[k]
+    at = {nm: i for i, nm in enumerate(lp.row_names)}
+    # rhs change per natural unit of the step (budget rows are in M$; the target row is -H100e)
+    per = {"budget": 1e-6, "target": -1.0}.get(k, 1.0)
+    return [at[n] for n in names if n in at], per
+
+
+def _resolve_change(lp, rows, amount_row_units, base, to_obj):
+    b = np.asarray(lp.b_ub, np.float64).copy()
+    b[rows] += amount_row_units
+    r = relaxed_solve(dataclasses.replace(lp, b_ub=b), "highs")
+    return None if r.status != "optimal" else (r.objective - base) * to_obj
+
+
+def _check_lines_against_resolves(pr, recs):
+    lp = build_lp(pr)
+    base = relaxed_solve(lp, "highs").objective
+    to_obj = -1e6 if pr.objective == "min-cost" else 1.0
+    checked = 0
+    for r in recs:
+        assert {"valid_from", "valid_to", "step_within_range"} <= set(r)
+        text = sensitivity_sentence(r)
+        assert "valid for " in text
+        rows, per = _rows_of(lp, r)
+        assert rows
+        hi = np.inf if r["valid_to"] is None else r["valid_to"]
+        lo = -np.inf if r["valid_from"] is None else r["valid_from"]
+        assert lo <= 0 <= hi
+        # inside the range the objective is linear with the dual's slope (exact re-solves)
+        for amount in {min(r["step"], hi), min(r["step"], hi) / 2, max(-r["step"], lo) / 2}:
+            if amount == 0 or not np.isfinite(amount):
+                continue
+            got = _resolve_change(lp, rows, amount * per, base, to_obj)
+            assert got == pytest.approx(r["dual"] * amount, rel=1e-6, abs=1e-6), (text, amount)
+            checked += 1
+        if r["step_within_range"]:
+            assert r["note"] is None and r["resolved"] == pytest.approx(
+                r["dual_estimate"], rel=1e-6, abs=1e-6
+            ), text
+        elif r["resolved"] is not None and pr.objective == "max-h100e":
+            # past the range the re-solve may differ, never above the dual (concavity)
+            assert r["resolved"] <= r["dual_estimate"] + 1e-6 * (1 + abs(r["dual_estimate"]))
+    return checked
+
+
+@pytest.mark.parametrize("values", ["standin", pytest.param("auto", marks=pytest.mark.slow)])
+def test_tesla_sensitivity_lines_hold_within_their_range(values):
+    from perfmodel.fleet.problem import load_scenario
+
+    pr = build_problem(load_scenario("tesla-2024"), value_source=values)
+    recs = natural_sensitivities(pr, top=8)
+    assert len(recs) == 8
+    assert _check_lines_against_resolves(pr, recs) >= 8
+    assert any(r["step_within_range"] for r in recs)
+
+
+def test_min_cost_sensitivity_ranges_hold():
+    from perfmodel.fleet.problem import load_scenario
+
+    pr = build_problem(
+        load_scenario("tesla-2024"),
+        value_source="standin",
+        objective="min-cost",
+        target_h100e=60_000,
+        target_period="2024Q4",
+    )
+    recs = natural_sensitivities(pr, top=12)
+    assert any(r["kind"] == "target" for r in recs)
+    assert _check_lines_against_resolves(pr, recs) >= 4
+
+
+def test_binding_shadow_prices_hold_within_their_range_in_text_and_json():
+    from perfmodel.fleet.explain import LPExplain
+    from perfmodel.fleet.problem import load_scenario
+    from perfmodel.fleet.report import binding_records
+
+    pr = build_problem(load_scenario("tesla-2024"), value_source="standin")
+    plan = solve(pr, method="highs")
+    ex = LPExplain(pr)
+    plan.extra["row_duals"] = ex.row_duals()
+    recs = ex.with_ranges(binding_records(plan))
+    plan.extra["binding"] = recs
+    lp = build_lp(pr)
+    base = relaxed_solve(lp, "highs").objective
+    priced = [b for b in recs if b.get("dual")]
+    assert {"power", "ratio"} <= {b["kind"] for b in priced}
+    for b in priced:
+        assert "valid_from" in b and "valid_to" in b
+        hi = 1e3 if b["valid_to"] is None else b["valid_to"]
+        if hi <= 0:
+            continue
+        rows, per = _rows_of(lp, b)
+        got = _resolve_change(lp, rows, hi / 2 * per, base, 1.0)
+        assert got == pytest.approx(b["dual"] * hi / 2, rel=1e-6, abs=1e-6), b
+    text = format_plan(plan)
+    line = next(x for x in text.splitlines() if x.strip().startswith("ratio rule 0"))
+    assert "H100e-quarters per chip, valid for " in line
+    d = plan_dict(plan)
+    ratio = next(b for b in d["binding"] if b["kind"] == "ratio")
+    assert isinstance(ratio["valid_from"], float) and ratio["valid_to"] > 0
+    json.dumps(d, allow_nan=False)
+
+
+# ------------------------------------------------------------------ why not
+
+
+def test_why_not_names_the_blocking_constraint_per_offer_and_site():
+    from perfmodel.fleet.explain import LPExplain, why_not_sentence
+
+    # a dear chip next to a cheap one under a tight budget: the dear one is never
+    # bought, and the budget is what blocks it; gb200 fits no site (air only)
+    offers = {
+        "gpu": _gpu(),
+        "dear": _gpu(chip="h100_sxm", unit_price_usd=4e6),
+        "gb200": _gpu(chip="gb200", chips_per_unit=72, unit_price_usd=3.3e6, cooling="liquid"),
+    }
+    d = _scenario(offers) | {"budget": {"capex_usd": {"2024": 4e6}}}
+    pr = build_problem(parse_scenario(d), value_source="standin")
+    plan = solve(pr, method="highs")
+    assert plan.buy_units[1].sum() == 0 and plan.buy_units[0].sum() > 0
+    recs = LPExplain(pr).why_not(plan.buy_units)
+    by = {(r["offer"], r["site"]): r for r in recs}
+    assert set(by) == {("dear", "s"), ("gb200", "s")}
+    assert by["gb200", "s"]["kind"] == "structural" and by["gb200", "s"]["blocking"] == "cooling"
+    assert why_not_sentence(by["gb200", "s"]) == "gb200 at s: needs liquid cooling; s is air"
+    r = by["dear", "s"]
+    assert r["kind"] == "reduced_cost" and r["blocking"] == "budget 2024"
+    # hand check: a unit returns its H100e-quarters (the gpu's: the same chip) and its
+    # price at the budget's shadow price (H100e-q per M$) costs more than that
+    lp = build_lp(pr)
+    sol = relaxed_solve(lp, "highs")
+    y_budget = sol.y_ub[list(lp.row_names).index("capex_musd[2024]")]
+    assert r["costs"]["budget 2024"] == pytest.approx(4.0 * y_budget, rel=1e-9)
+    assert r["reduced_cost"] < 0 and r["returns"] < r["costs"]["budget 2024"]
+    # the value is the curve's: 8 chips x 2 quarters at its first segment's slope
+    from perfmodel.fleet.build import segment_slopes
+
+    slope = np.asarray(segment_slopes(pr, np)[0])[1, 0, 0]
+    assert r["value"] == pytest.approx(8 * 2 * slope, rel=1e-9) and r["returns"] == r["value"]
+    # the same chip at the cheap offer: 10x the H100e per dollar, so one dear unit loses
+    assert r["reduced_cost"] == pytest.approx(r["returns"] - sum(r["costs"].values()), abs=1e-2)
+    line = why_not_sentence(r)
+    assert line.startswith("dear at s: blocked by budget 2024: one unit from 2024Q")
+    _no_internal_names(line)
+
+
+def test_cli_text_has_ranges_and_why_not_and_no_banner(tmp_path):
+    import subprocess
+    import sys
+
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        '[scenario]\nname = "s"\nstart = "2024Q3"\nquarters = 2\n'
+        '[[workloads]]\nname = "video-driving"\nweight = 1.0\n'
+        '[sites.s]\npower_mw = [1.0, 2.0]\npue = 1.25\ncooling = "air"\nracks = 1000\n'
+        '[offers.gpu]\nchip = "h100_sxm"\nchips_per_unit = 8\nunit_price_usd = 400e3\n'
+        "unit_power_w = 10e3\nsupply_units = 1000\n"
+        '[offers.big]\nchip = "gb200"\nchips_per_unit = 72\nunit_price_usd = 3.3e6\n'
+        'unit_power_w = 132e3\nsupply_units = 10\ncooling = "liquid"\n'
+        '[budget.capex_usd]\n"2024" = 1e10\n'
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "perfmodel",
+        "plan",
+        "--scenario",
+        str(toml),
+        "--values",
+        "standin",
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "HiGHS" not in p.stdout.split("Integer plan:")[0]  # the banner goes to stderr
+    assert "Running HiGHS" not in p.stdout
+    assert "power at site s: 2024Q3, 2024Q4 (shadow price" in p.stdout
+    assert "valid for " in p.stdout
+    assert "big at s: needs liquid cooling; s is air" in p.stdout
+    _no_internal_names(p.stdout)

@@ -69,14 +69,26 @@ def register(subparsers) -> None:
     p.add_argument(
         "--pareto", action="store_true", help="sweep budgets: capex vs H100e-quarters front"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        dest="overrides",
+        help="what-if: override one scenario value before validation, e.g. "
+        "offers.h100.unit_price_usd=350000 or 'sites.cortex.power_mw[2025Q1:]=600' "
+        "(repeatable; recorded in --json)",
+    )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="write the ramp chart")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from perfmodel.fleet.problem import build_problem, load_scenario
-    from perfmodel.fleet.report import format_plan, plan_dict, plot_plan
+    from perfmodel.fleet.explain import LPExplain, plan_inputs
+    from perfmodel.fleet.overrides import load_with_overrides
+    from perfmodel.fleet.problem import build_problem
+    from perfmodel.fleet.report import binding_records, format_plan, plan_dict, plot_plan
     from perfmodel.fleet.rounding import default_method, solve
     from perfmodel.fleet.sensitivity import natural_sensitivities
 
@@ -85,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         # beyond 1e6x every LP coefficient it scales leaves HiGHS's numerical range
         if not (math.isfinite(v) and 1e-6 <= v <= 1e6):
             raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be in [1e-06, 1e+06]")
-    sc = load_scenario(args.scenario)
+    sc, overrides = load_with_overrides(args.scenario, args.overrides)
     kw = dict(
         objective=args.objective,
         target_h100e=args.target_h100e,
@@ -114,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
         time_limit_s=time_limit,
         mip_rel_gap=mip_gap,
     )
-    plan.extra["row_duals"] = _row_duals(problem)
+    ex = LPExplain(problem)
+    plan.extra["row_duals"] = ex.row_duals()
+    plan.extra["binding"] = ex.with_ranges(binding_records(plan))
+    plan.extra["why_not"] = ex.why_not(plan.buy_units)
     sens = natural_sensitivities(problem) if args.sensitivities else None
     if sens:
         plan.extra["sensitivities"] = sens
@@ -122,10 +137,13 @@ def run(args: argparse.Namespace) -> int:
         plot_plan(plan, args.plot)
     if args.json:
         d = plan_dict(plan)
+        d["inputs"] = plan_inputs(plan, overrides, pick=args.pick or sc.pick)
         if args.pareto:
             d["pareto"] = [p.__dict__ for p in _pareto(sc, kw, method)]
         print(json.dumps(d, indent=1, default=float, allow_nan=False))
     else:
+        if overrides:
+            print("What-if overrides (--set): " + "; ".join(_override_text(r) for r in overrides))
         print(format_plan(plan, sensitivities=sens))
         if args.pareto:
             print("\nPareto front (budget sweep, max-h100e):")
@@ -145,16 +163,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row_duals(problem) -> dict:
-    """Duals of the LP relaxation's rows by name (HiGHS), for the binding constraints'
-    shadow prices; empty when the relaxation is not solved to optimality."""
-    from perfmodel.fleet.problem import build_lp, relaxed_solve
-
-    lp = build_lp(problem)
-    sol = relaxed_solve(lp, method="highs")
-    if sol.status != "optimal":
-        return {}
-    return {nm: float(y) for nm, y in zip(lp.row_names, sol.y_ub) if y != 0}
+def _override_text(r: dict) -> str:
+    return f"{r['path']} = {r['value']!r} (was {r['was']!r})"
 
 
 def _pareto(sc, kw, method):

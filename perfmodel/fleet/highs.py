@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 
+from perfmodel.errors import SolverError
 from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
 
-__all__ = ["HighsLP", "LPResult", "MipResult", "new_highs", "status_name"]
+__all__ = ["HighsLP", "LPResult", "MipResult", "RhsRange", "new_highs", "status_name"]
 
 
 _BANNER_SHOWN = False
@@ -102,6 +103,22 @@ class MipResult:
     nodes: int
 
 
+@dataclasses.dataclass(frozen=True)
+class RhsRange:
+    """How the LP optimum moves when the right-hand sides of some ``<=`` rows move together,
+    ``b_ub[rows] += theta * delta``, from HiGHS's ranging at the optimal basis.
+
+    ``slope``: d opt / d theta (objective units per step, the rows' duals times delta);
+    ``lo <= 0 <= hi``: the interval of theta over which the optimal basis stays optimal,
+    so that ``opt(theta) = opt(0) + slope * theta`` exactly (``-inf``/``inf`` when
+    unbounded on that side). At a degenerate optimum a side can be 0: the price holds
+    for no step that way and a re-solve is the only figure there."""
+
+    slope: float
+    lo: float
+    hi: float
+
+
 class HighsLP:
     """One LP held by HiGHS. ``presolve``: HiGHS's presolve ("choose" or "off");
     ``threads``: HiGHS threads (default: HiGHS's choice)."""
@@ -138,6 +155,7 @@ class HighsLP:
         model.a_matrix_.value_ = np.asarray(A.data, np.float64)
         h = new_highs(threads)
         h.setOptionValue("presolve", presolve)
+        self.presolve = presolve
         h.passModel(model)
         self.h = h
         self.b_ub = b_ub.copy()
@@ -212,6 +230,43 @@ class HighsLP:
             y[self.m_ub :],
             dt,
             it,
+        )
+
+    def rhs_ranging(self, rows, delta) -> RhsRange:
+        """The price and its range for moving ``b_ub[rows]`` by ``theta * delta`` (see
+        :class:`RhsRange`), at the basis of the last optimal :meth:`solve`.
+
+        The direction is one extra column ``theta`` fixed at 0 with entries ``-delta`` on
+        ``rows`` (so its row activity reads ``A x - delta theta <= b``): its reduced cost is
+        the slope and HiGHS's column-bound ranging (``getRanging``) is the interval. The
+        column is nonbasic at 0, so the basis stays optimal (no simplex iteration, presolve
+        off) and is removed again afterwards."""
+        rows = np.asarray(rows, np.int32).reshape(-1)
+        d = np.broadcast_to(np.asarray(delta, np.float64), rows.shape)
+        h = self.h
+        h.setOptionValue("presolve", "off")
+        try:
+            h.addCol(0.0, 0.0, 0.0, len(rows), rows, -d)
+            j = h.getNumCol() - 1
+            try:
+                h.run()
+                if status_name(h.getModelStatus()) != "optimal":
+                    raise SolverError(
+                        f"HiGHS ranging: status {status_name(h.getModelStatus())} (expected optimal)"
+                    )
+                slope = float(h.getSolution().col_dual[j])
+                _, rng = h.getRanging()
+                if not rng.valid:
+                    raise SolverError("HiGHS ranging: no valid basis at the optimum")
+                inf = _hs().kHighsInf
+                lo = float(rng.col_bound_dn.value_[j])
+                hi = float(rng.col_bound_up.value_[j])
+            finally:
+                h.deleteCols(1, np.array([j], np.int32))
+        finally:
+            h.setOptionValue("presolve", self.presolve)
+        return RhsRange(
+            slope, -np.inf if lo <= -inf else min(lo, 0.0), np.inf if hi >= inf else max(hi, 0.0)
         )
 
     def solve_mip(

@@ -15,7 +15,7 @@ from perfmodel.fleet.check import (
     power_used_mw,
 )
 from perfmodel.fleet.lp import LP
-from perfmodel.fleet.sensitivity import sensitivity_sentence
+from perfmodel.fleet.sensitivity import range_text, sensitivity_sentence
 
 __all__ = [
     "plan_dict",
@@ -247,11 +247,14 @@ def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
     unit = {"USD": "$M", "units": "unit", "chips": "chip", "racks": "rack"}.get(unit, unit)
     if unit == "$M":
         d *= 1e6
+    rng = ""
+    if "valid_from" in b:  # HiGHS ranging (perfmodel.fleet.explain)
+        rng = ", " + range_text(b["valid_from"], b["valid_to"], b["unit"])
     if objective_unit == "H100e-quarters":
-        return f"{text} (shadow price {d:,.4g} H100e-quarters per {unit})"
+        return f"{text} (shadow price {d:,.4g} H100e-quarters per {unit}{rng})"
     if abs(d) < 1.0:  # under $1 per unit: the min-cost objective's H100e tie-break only
         return text
-    return f"{text} (shadow price {d:+,.4g} USD of capex per {unit})"
+    return f"{text} (shadow price {d:+,.4g} USD of capex per {unit}{rng})"
 
 
 def _binding_text(b: dict) -> str:
@@ -283,7 +286,8 @@ def _binding_text(b: dict) -> str:
 def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
     """Constraints the integer plan uses up, as sentences (see :func:`binding_records`)."""
     unit = "USD" if plan.problem.objective == "min-cost" else "H100e-quarters"
-    return [binding_sentence(b, unit) for b in binding_records(plan, rel)]
+    recs = plan.extra.get("binding") or binding_records(plan, rel)  # with ranges if any
+    return [binding_sentence(b, unit) for b in recs]
 
 
 def why_not(plan: Plan) -> list[dict]:
@@ -382,9 +386,9 @@ def plan_dict(plan: Plan) -> dict:
             for s in range(S)
             for t in range(T)
         ],
-        binding=binding_records(plan),
+        binding=plan.extra.get("binding") or binding_records(plan),
         warnings=warnings(plan),
-        why_not=why_not(plan),
+        why_not=plan.extra.get("why_not") or why_not(plan),
     )
     if pr.objective == "min-cost":
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
@@ -489,6 +493,11 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
         lines.append("")
         lines.append("Warnings:")
         lines += [f"  {w}" for w in d["warnings"]]
+    if plan.extra.get("why_not"):  # LP reduced costs (perfmodel.fleet.explain)
+        from perfmodel.fleet.explain import why_not_sentence
+
+        lines += ["", "Why not bought (offer at site, never bought):"]
+        lines += [f"  {why_not_sentence(r)}" for r in plan.extra["why_not"]]
     lines.append("")
     lines.append(
         f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "

@@ -52,6 +52,7 @@ __all__ = [
     "finite_difference",
     "natural_sensitivities",
     "sensitivity_sentence",
+    "range_text",
 ]
 
 
@@ -558,10 +559,36 @@ def _row_groups(problem, lp) -> list[dict]:
 
 
 _DIFFER_NOTE = (
-    "the dual is the marginal value at zero step; the re-solve with the full step "
-    "crosses a breakpoint (another constraint starts to bind or a value-curve segment "
-    "ends), so the two differ"
+    "the step goes past the range where the dual holds: another constraint starts to "
+    "bind or a value-curve segment ends there, so the re-solve differs from the dual"
 )
+_DIFFER_DEGENERATE = (
+    "the step is within the dual's range but the re-solve differs (a degenerate "
+    "optimum with another basis); the re-solved figure is the exact one"
+)
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def range_text(lo: float | None, hi: float | None, unit: str) -> str:
+    """The interval of a shadow price in plain words: ``"valid for -6..+3,498 chips"``,
+    ``"valid for +0..+$2.10B"`` (None: no limit that way)."""
+
+    def amount(v, sign):
+        if v is None:
+            return f"{sign}inf"
+        if unit == "USD":
+            a = abs(v)
+            txt = f"${a / 1e9:,.2f}B" if a >= 1e9 else f"${a / 1e6:,.0f}M"
+            return f"{'-' if v < 0 else '+'}{txt}"
+        a = abs(v)
+        txt = f"{a:,.0f}" if a >= 100 or a == 0 else f"{a:.3g}"
+        return f"{'-' if v < 0 else '+'}{txt}"
+
+    tail = "" if unit == "USD" else f" {unit}"
+    return f"valid for {amount(lo, '-')}..{amount(hi, '+')}{tail}"
 
 
 def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> list[dict]:
@@ -573,9 +600,12 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
     1,000 H100e more of the min-cost target. Each record has ``kind`` and its keys (site,
     offer, year, rule, periods), ``step`` and ``unit``, ``dual`` (objective units per
     step unit: the marginal value at zero step, from HiGHS's duals), ``dual_estimate``
-    (``dual * step``), ``resolved`` (the optimum's change when the LP is re-solved with
-    the step; None if that LP is infeasible), ``objective_unit`` and ``note`` (why the
-    two differ, or None). Objective: H100e-quarters for max-h100e; for min-cost the
+    (``dual * step``), ``valid_from``/``valid_to`` (the range of the step, in ``unit``,
+    over which the dual holds exactly: HiGHS ranging at the optimal basis; None = no
+    limit that way), ``step_within_range``, ``resolved`` (the optimum's change when the
+    LP is re-solved with the step; None if that LP is infeasible), ``objective_unit`` and
+    ``note`` (why the two differ, or None). Within the range the re-solve equals
+    ``dual * step``; past it, the re-solve is the exact figure. Objective: H100e-quarters for max-h100e; for min-cost the
     change of capex in USD (positive = the step costs more capex).
 
     Candidates are the ``candidates`` largest dual estimates (the re-solved gain of a
@@ -607,21 +637,29 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
     out = []
     for g in cand:
         rows = np.asarray(g["rows"], np.int64)
+        rng = model.rhs_ranging(rows, g["delta"])  # the basis of ``base``: its price and range
+        est = rng.slope * to_obj
+        g["dual_estimate"], g["dual"] = est, est / g["step"]
         b0 = model.b_ub[rows].copy()
         model.set_b_ub(rows, b0 + g["delta"])
         new = model.solve()
         model.set_b_ub(rows, b0)
         res = (new.objective - base.objective) * to_obj if new.status == "optimal" else None
-        est = g["dual_estimate"]
+        within = rng.hi >= 1.0 - 1e-9  # does one whole step stay in the range?
         if res is None:
             note = "the LP with this step is infeasible"
         elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + 1e-6:
-            note = _DIFFER_NOTE
+            note = _DIFFER_NOTE if not within else _DIFFER_DEGENERATE
         else:
             note = None
         rec = {k: v for k, v in g.items() if k not in ("rows", "delta")}
         rec.update(
-            resolved=res, objective_unit="USD of capex" if mincost else "H100e-quarters", note=note
+            resolved=res,
+            objective_unit="USD of capex" if mincost else "H100e-quarters",
+            valid_from=_finite_or_none(rng.lo * g["step"]),
+            valid_to=_finite_or_none(rng.hi * g["step"]),
+            step_within_range=bool(within),
+            note=note,
         )
         out.append(rec)
     out.sort(key=lambda d: -abs(d["resolved"]) if d["resolved"] is not None else -np.inf)
@@ -640,12 +678,17 @@ def sensitivity_sentence(rec: dict) -> str:
         return f"{'+' if v > 0 else '-'}${abs(v) / 1e6:,.2f}M"
 
     res, est = rec["resolved"], rec["dual_estimate"]
+    rng = ""
+    if "valid_from" in rec:
+        rng = ", " + range_text(rec["valid_from"], rec["valid_to"], rec["unit"])
     if res is None:
-        return f"{head}: the LP becomes infeasible (dual estimate {fig(est)})"
+        return f"{head}: the LP becomes infeasible (dual estimate {fig(est)}{rng})"
     if h100e:
-        line = f"{head} is worth {fig(res)} re-solved (dual {fig(est)})"
+        line = f"{head} is worth {fig(res)} re-solved (dual {fig(est)}{rng})"
     else:
-        line = f"{head} changes capex by {fig(res)} re-solved (dual {fig(est)})"
-    if rec["note"]:
-        line += "; they differ: the dual is the marginal value at zero step, the re-solve crosses a breakpoint"
+        line = f"{head} changes capex by {fig(res)} re-solved (dual {fig(est)}{rng})"
+    if rec["note"] and rec.get("step_within_range", False):
+        line += "; they differ at a degenerate optimum: the re-solve is exact"
+    elif rec["note"]:
+        line += "; they differ: the step goes past that range, where another limit starts to bind"
     return line
