@@ -1,0 +1,56 @@
+"""What evaluators share: the :class:`Context` (catalog, stand-in model functions, grid)
+and small helpers (recorded errors, low/best/high ranges, catalog figures)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from perfmodel import equivalence as eq
+from perfmodel.hardware import Catalog
+
+
+@dataclasses.dataclass
+class Context:
+    """What evaluators use: the catalog and (for tests) stand-in model functions."""
+
+    catalog: Catalog
+    curve_fn: Callable | None = None
+    inference_fn: Callable | None = None
+    grid: tuple[int, ...] = eq.DEFAULT_GRID
+
+    @property
+    def kw(self) -> dict:
+        return {"curve_fn": self.curve_fn, "grid": self.grid, "catalog": self.catalog}
+
+    @property
+    def ikw(self) -> dict:
+        return {"curve_fn": self.inference_fn, "grid": self.grid, "catalog": self.catalog}
+
+
+def _try(errors: list[str], label: str, fn: Callable, *a, **kw):
+    try:
+        return fn(*a, **kw)
+    except Exception as e:  # noqa: BLE001 - recorded and reported with the claim
+        errors.append(f"{label}: {type(e).__name__}: {e}")
+        return None
+
+
+def _range(fn: Callable) -> dict[str, float]:
+    return {p: float(fn(p)) for p in ("low", "best", "high")}
+
+
+def _lohi(r: Mapping[str, float]) -> tuple[float, float]:
+    v = [x for x in r.values() if x is not None]
+    return min(v), max(v)
+
+
+def _fig(cat: Catalog, chip: str, field: str) -> dict:
+    f = cat.record(chip).figure(field)
+    if f is None:
+        raise KeyError(f"chip {chip!r} has no figure {field!r}")
+    return {"low": f.low, "best": f.best, "high": f.high}
+
+
+def _opp(p: str) -> str:
+    return {"low": "high", "best": "best", "high": "low"}[p]
