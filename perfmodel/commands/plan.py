@@ -84,11 +84,37 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from perfmodel.fleet.explain import LPExplain, plan_inputs
+#: The plan options and their defaults, for callers that plan without this parser
+#: (``perfmodel compare``).
+PLAN_DEFAULTS = dict(
+    scenario="tesla-2024",
+    objective=None,
+    target_h100e=None,
+    target_period=None,
+    budget_scale=1.0,
+    power_scale=1.0,
+    price_scale=1.0,
+    pick=None,
+    method="highs",
+    values="auto",
+    value_mode=None,
+    exact=False,
+    heuristic=False,
+    time_limit=None,
+    mip_gap=None,
+    sensitivities=False,
+    overrides=[],
+)
+
+
+def explained_plan(args: argparse.Namespace):
+    """Validate the plan options, load the scenario with its ``--set`` overrides, solve
+    and explain (shadow prices with their ranges, why-not lines, sensitivities if asked):
+    ``(plan, scenario, override records, build_problem keywords, method)``."""
+    from perfmodel.fleet.explain import LPExplain
     from perfmodel.fleet.overrides import load_with_overrides
     from perfmodel.fleet.problem import build_problem
-    from perfmodel.fleet.report import binding_records, format_plan, plan_dict, plot_plan
+    from perfmodel.fleet.report import binding_records
     from perfmodel.fleet.rounding import default_method, solve
     from perfmodel.fleet.sensitivity import natural_sensitivities
 
@@ -130,14 +156,35 @@ def run(args: argparse.Namespace) -> int:
     plan.extra["row_duals"] = ex.row_duals()
     plan.extra["binding"] = ex.with_ranges(binding_records(plan))
     plan.extra["why_not"] = ex.why_not(plan.buy_units)
-    sens = natural_sensitivities(problem) if args.sensitivities else None
-    if sens:
-        plan.extra["sensitivities"] = sens
+    if args.sensitivities:
+        sens = natural_sensitivities(problem)
+        if sens:
+            plan.extra["sensitivities"] = sens
+    plan.extra["overrides"] = overrides
+    plan.extra["pick"] = args.pick or sc.pick
+    return plan, sc, overrides, kw, method
+
+
+def plan_json(plan) -> dict:
+    """The plan's JSON (:func:`perfmodel.fleet.report.plan_dict`) with its ``inputs``
+    (:func:`perfmodel.fleet.explain.plan_inputs`): self-describing, checkable alone."""
+    from perfmodel.fleet.explain import plan_inputs
+    from perfmodel.fleet.report import plan_dict
+
+    d = plan_dict(plan)
+    d["inputs"] = plan_inputs(plan, plan.extra.get("overrides"), pick=plan.extra.get("pick"))
+    return d
+
+
+def run(args: argparse.Namespace) -> int:
+    from perfmodel.fleet.report import format_plan, plot_plan
+
+    plan, sc, overrides, kw, method = explained_plan(args)
+    sens = plan.extra.get("sensitivities")
     if args.plot:
         plot_plan(plan, args.plot)
     if args.json:
-        d = plan_dict(plan)
-        d["inputs"] = plan_inputs(plan, overrides, pick=args.pick or sc.pick)
+        d = plan_json(plan)
         if args.pareto:
             d["pareto"] = [p.__dict__ for p in _pareto(sc, kw, method)]
         print(json.dumps(d, indent=1, default=float, allow_nan=False))
