@@ -26,10 +26,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dis
 import importlib
 import io
 import json
-import linecache
 import math
 import os
 import sys
@@ -41,13 +41,13 @@ from perfmodel.errors import PerfmodelError, path_error
 #: Modules that register sub-commands (in help order).
 COMMAND_MODULES = (
     "perfmodel.commands.plan",  # plan (the main job)
+    "perfmodel.commands.compare",  # compare (two plans side by side)
     "perfmodel.commands.catalog",  # chips, chip, roofline
     "perfmodel.commands.train",  # train
     "perfmodel.commands.net",  # net (interconnect: links and collective times)
     "perfmodel.commands.equiv",  # equiv, claims
     "perfmodel.commands.sweep",  # sweep
     "perfmodel.commands.calibrate",  # calibrate
-    "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
     "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
 )
 
@@ -101,12 +101,15 @@ def _legacy_user_error(e: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    file = tb.tb_frame.f_code.co_filename
+    code = tb.tb_frame.f_code
     try:
-        inside = Path(file).resolve().is_relative_to(_PACKAGE_DIR)
+        inside = Path(code.co_filename).resolve().is_relative_to(_PACKAGE_DIR)
     except (OSError, ValueError):
         return False
-    return inside and linecache.getline(file, tb.tb_lineno).lstrip().startswith("raise ")
+    # the instruction that raised, from the loaded code (not the file, which may have
+    # changed since): a `raise` statement, not a call or a subscript that failed
+    at = next((i for i in dis.get_instructions(code) if i.offset == tb.tb_lasti), None)
+    return inside and at is not None and at.opname == "RAISE_VARARGS"
 
 
 def _message(e: BaseException) -> str:
