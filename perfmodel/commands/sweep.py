@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from perfmodel.commands._args import check_finite, check_readable, plot_file
+from perfmodel.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +52,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "matches, refuse if it differs)",
     )
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)
+    d = p.add_argument_group(
+        "several processes (jax.distributed)",
+        "Start the same command once per host (or per GPU) with a shared --out: each "
+        "process computes its share of the chunks on its local devices; the rows are "
+        "those of a one-process run.",
+    )
+    d.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run with jax.distributed.initialize(): with no further "
+        "flag JAX detects the cluster (SLURM, Open MPI, TPU pods)",
+    )
+    d.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        default=None,
+        help="address of process 0's coordination service (with --distributed)",
+    )
+    d.add_argument(
+        "--num-processes", type=int, default=None, metavar="N", help="number of processes"
+    )
+    d.add_argument(
+        "--process-id", type=int, default=None, metavar="I", help="this process, in [0, N)"
+    )
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON (no progress bar)"
     )
@@ -123,13 +148,28 @@ def format_summary(s: dict, run=None) -> str:
     return "\n".join(lines)
 
 
+def _cluster(args: argparse.Namespace):
+    """The :class:`~perfmodel.sweep.Cluster` of ``--distributed`` (checked), or ``None``."""
+    from perfmodel.sweep import distributed
+
+    flags = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed:
+        if any(f is not None for f in flags):
+            raise InputError("--coordinator, --num-processes and --process-id need --distributed")
+        return None
+    return distributed.check_cluster(distributed.Cluster(*flags))
+
+
 def run(args: argparse.Namespace) -> int:
-    from perfmodel.sweep import engine
+    from perfmodel.sweep import distributed, engine
 
     if args.spec is not None and Path(args.spec).expanduser().exists():
         check_readable(args.spec, "sweep spec")
     out = engine.check_out_dir(args.out)
     plot = plot_file(args.plot, "sweep.png") if args.plot else None
+    cluster = _cluster(args)
+    if cluster is not None:  # before the spec: building a model runs JAX code
+        distributed.initialize(cluster)
     spec = engine.load_spec(args.spec)
     try:
         res = engine.run_sweep(
@@ -141,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=False if args.json else None,
             max_chunks=args.max_chunks,
+            distributed=cluster if cluster is not None else False,
         )
     except KeyboardInterrupt:
         print(
@@ -165,6 +206,16 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"complete": False, "run": res.to_dict()}, allow_nan=False))
         else:
             print(msg)
+        return 0
+    if res.process_index != 0:  # process 0 prints the summary (and writes the plot)
+        if args.json:
+            print(json.dumps({"complete": True, "run": res.to_dict()}, allow_nan=False))
+        else:
+            print(
+                f"perfmodel sweep: process {res.process_index} of {res.process_count}: "
+                f"computed {res.chunks_computed} chunk(s), resumed {res.chunks_skipped}; "
+                "process 0 prints the summary"
+            )
         return 0
     s = engine.summarize(out)
     if plot is not None:

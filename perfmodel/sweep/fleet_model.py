@@ -72,7 +72,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.sweep.engine import Model, Param, triangular
+from perfmodel.sweep.params import Param, triangular
+from perfmodel.sweep.spec import Model
 
 DEFAULT_SCENARIO = "tesla-2024"
 SOLVER_DEFAULTS = {"tol": 1e-6, "iters": 50_000}

@@ -37,7 +37,8 @@ from perfmodel.roofline import (
     op_time,
     stack_ops,
 )
-from perfmodel.sweep.engine import Model, Param, triangular
+from perfmodel.sweep.params import Param, triangular
+from perfmodel.sweep.spec import Model
 
 # --------------------------------------------------------------------------------------
 # chips: catalog ranges -> step time and H100-equivalents (roofline step model)
