@@ -462,7 +462,9 @@ def test_why_not_names_the_blocking_constraint_per_offer_and_site():
     # the same chip at the cheap offer: 10x the H100e per dollar, so one dear unit loses
     assert r["reduced_cost"] == pytest.approx(r["returns"] - sum(r["costs"].values()), abs=1e-2)
     line = why_not_sentence(r)
-    assert line.startswith("dear at s: blocked by budget 2024: one unit from 2024Q")
+    assert line.startswith(
+        "dear at s: does not pay, mainly because of budget 2024: one unit from 2024Q"
+    )
     _no_internal_names(line)
 
 

@@ -245,7 +245,9 @@ def _n(v, fmt="{:,.0f}") -> str:
 
 
 def _signed(v, fmt="{:+,.0f}") -> str:
-    return "-" if v is None else fmt.format(v)
+    if v is None:
+        return "-"
+    return "0" if abs(v) < 0.5 else fmt.format(v)
 
 
 def _b(v) -> str:

@@ -300,7 +300,8 @@ def why_not_sentence(rec: dict) -> str:
             f"({used}, at their shadow prices); the LP is indifferent and the plan buys elsewhere"
         )
     return (
-        f"{head}: blocked by {rec['blocking']}: one unit from {rec['period']} {ret} but uses "
+        f"{head}: does not pay, mainly because of {rec['blocking']}: one unit from "
+        f"{rec['period']} {ret} but uses "
         f"{used} (at their shadow prices): net {'+' if rc > 0 else '-'}{fig(abs(rc))} per unit"
     )
 
