@@ -152,6 +152,40 @@ def test_memory_by_hand_fsdp_keeps_two_gathered_layers():
     assert opt == pytest.approx(12 * per_dev / 8)
 
 
+@given(mb=st.sampled_from([1, 2, 4]), cap_gb=st.floats(20.0, 400.0))
+def test_block_recompute_takes_the_fewest_layers_that_fit(mb, cap_gb):
+    """``block`` recomputes k whole layers of the stage: the fewest for which the
+    memory fits the capacity (k - 1 would not), between ``none`` (k = 0) and ``full``
+    (k = all layers), and its recompute time is k/L of full's."""
+    w = wl.get_workload("llama3-70b")
+    cap = cap_gb * 1e9
+    lay = dict(tp=1, pp=1, dp=64, mb=mb, zero=3)
+    full = tr.memory_per_device(w, _lay(recompute="full", **lay))[-1]
+    none = tr.memory_per_device(w, _lay(**lay))[-1]
+    block = tr.memory_per_device(w, _lay(recompute="block", **lay), cap)[-1]
+    f = float(tr.recomputed_share(w, _lay(recompute="block", **lay), cap))
+    k = round(f * 80)
+    assert abs(f * 80 - k) < 1e-9 and 0 <= k <= 80
+    assert float(full) <= float(block) * (1 + 1e-12) and float(block) <= float(none) * (1 + 1e-12)
+    if float(none) <= cap:
+        assert k == 0
+    elif float(full) > cap:
+        assert k == 80
+    else:
+        assert float(block) <= cap
+        # one layer fewer recomputed stores one more layer's activations: over the cap
+        _, a_none, a_ckpt = tr.activation_bytes_per_layer(w, _lay(recompute="block", **lay))
+        per_layer = float(a_none) - float(a_ckpt)
+        assert float(block) + per_layer > cap or k == 0
+    chip = load_catalog().chip("gb200")
+    te = tr.default_efficiency()
+    usable = float(chip.mem_bytes[1]) * float(te.mem_usable)
+    r_full = tr.step_time(w, chip, tr.get_network("gb200"), _lay(recompute="full", **lay))
+    r_blk = tr.step_time(w, chip, tr.get_network("gb200"), _lay(recompute="block", **lay))
+    f_chip = float(tr.recomputed_share(w, _lay(recompute="block", **lay), usable))
+    assert float(r_blk.recompute_s) == pytest.approx(f_chip * float(r_full.recompute_s), rel=1e-9)
+
+
 # ---------------------------------------------------------------------------- search
 
 

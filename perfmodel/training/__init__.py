@@ -78,6 +78,9 @@ from perfmodel.training.memory import (
 from perfmodel.training.memory import (
     memory_per_device as memory_per_device,
 )
+from perfmodel.training.memory import (
+    recomputed_share as recomputed_share,
+)
 from perfmodel.training.published import (
     PUBLISHED_RUNS as PUBLISHED_RUNS,
 )

@@ -58,7 +58,7 @@ def activation_bytes_per_layer(w: Workload, lay: Layout):
     selective = jnp.where(sp, (sel_rep + sel_sh) / t, sel_rep + sel_sh / t)
     full = jnp.where(sp, 2.0 / t, 2.0)
     per = jnp.where(lay.recompute == 0, none, jnp.where(lay.recompute == 1, selective, full))
-    return sbh * per, sbh * none
+    return sbh * per, sbh * none, sbh * full
 
 
 def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
@@ -77,18 +77,8 @@ def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
     return dense, experts
 
 
-def memory_per_device(w: Workload, lay: Layout):
-    """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``.
-
-    As Megatron-Core lays it out: bf16 weights, fp32 main gradients (4 byte/param) and
-    Adam's fp32 master copy + 2 moments (12 byte/param). The distributed optimizer
-    (ZeRO-1) shards the optimizer state over the ``dp x cp`` group (routed experts over
-    their expert-data-parallel group ``dp x cp / ep``); ZeRO-2 also the gradients,
-    ZeRO-3 (FSDP) shards the gradients too and keeps no persistent 16-bit weights:
-    the fp32 master shard is the parameter, and two layers' 16-bit weights are
-    gathered at a time (the current one and the prefetched next). FP8/FP4 recipes
-    keep the bf16 weights (the low-precision copies are transient). Logits: 16-bit
-    logits plus their in-place gradient (the fused cross-entropy)."""
+def _memory(w: Workload, lay: Layout, capacity_bytes=None):
+    # see memory_per_device
     t, p, d = lay.tp, lay.pp, lay.dp
     m = w.global_batch / (d * lay.mb)
     dense, experts = stage_params_per_device(w, lay)
@@ -109,15 +99,66 @@ def memory_per_device(w: Workload, lay: Layout):
     weights = jnp.where(lay.zero == 3, wb * gathered, sharded(wb, 3))
     grads = sharded(4.0, 2)
     opt = sharded(12.0, 1)
-    act_layer, act_full_layer = activation_bytes_per_layer(w, lay)
+    act_layer, act_none_layer, act_ckpt_layer = activation_bytes_per_layer(w, lay)
     inflight = jnp.where(
         p > 1, jnp.minimum(m, p) * jnp.where(lay.vpp > 1, 1.0 + (p - 1.0) / (p * lay.vpp), 1.0), 1.0
     )
-    acts = w.layers / p * act_layer * inflight
-    acts = acts + jnp.where(lay.recompute == 2, act_full_layer, 0.0)
+    lps = w.layers / p
     tok = lay.mb * w.seq / lay.cp
     # 16-bit logits and their gradient, written in place by the fused cross-entropy
     # (Megatron-Core cross_entropy_loss_fusion: the fp32 softmax stays in the kernel)
     logits = tok * w.vocab / t * 2.0 * 2.0
-    acts = acts + logits
-    return weights, grads, opt, acts, weights + grads + opt + acts
+    static = weights + grads + opt + logits
+    f = recompute_fraction(
+        lay, lps, inflight, act_none_layer, act_ckpt_layer, static, capacity_bytes
+    )
+    stored = jnp.where(
+        lay.recompute == 3, (1.0 - f) * act_none_layer + f * act_ckpt_layer, act_layer
+    )
+    acts = lps * stored * inflight
+    # one recomputed layer's full activations live during its backward
+    rec_on = (lay.recompute == 2) | ((lay.recompute == 3) & (f > 0))
+    acts = acts + jnp.where(rec_on, act_none_layer, 0.0) + logits
+    return (weights, grads, opt, acts, weights + grads + opt + acts), f
+
+
+def memory_per_device(w: Workload, lay: Layout, capacity_bytes=None):
+    """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``.
+
+    As Megatron-Core lays it out: bf16 weights, fp32 main gradients (4 byte/param) and
+    Adam's fp32 master copy + 2 moments (12 byte/param). The distributed optimizer
+    (ZeRO-1) shards the optimizer state over the ``dp x cp`` group (routed experts over
+    their expert-data-parallel group ``dp x cp / ep``); ZeRO-2 also the gradients,
+    ZeRO-3 (FSDP) shards the gradients too and keeps no persistent 16-bit weights:
+    the fp32 master shard is the parameter, and two layers' 16-bit weights are
+    gathered at a time (the current one and the prefetched next). FP8/FP4 recipes
+    keep the bf16 weights (the low-precision copies are transient). Logits: 16-bit
+    logits plus their in-place gradient (the fused cross-entropy). ``block``
+    recompute stores the activations of the layers it does not recompute, as many as
+    ``capacity_bytes`` allows (see :func:`recompute_fraction`)."""
+    return _memory(w, lay, capacity_bytes)[0]
+
+
+def recomputed_share(w: Workload, lay: Layout, capacity_bytes=None):
+    """Share of the layers whose forward is recomputed in the backward (0..1): 1 for
+    ``full``, the fewest whole layers that fit ``capacity_bytes`` for ``block``."""
+    return _memory(w, lay, capacity_bytes)[1]
+
+
+def recompute_fraction(lay, lps, inflight, act_none, act_ckpt, static, capacity_bytes):
+    """Share of each stage's layers that recompute their forward (0..1, whole layers).
+
+    ``full`` recomputes every layer (1). ``block`` (Megatron-Core ``--recompute-method
+    block --recompute-num-layers k``) recomputes the fewest whole layers ``k`` of the
+    stage that make the activations fit ``capacity_bytes`` (1 when no capacity is
+    given, or when even all layers do not fit); ``none``/``selective`` 0. Each layer
+    keeps either all its activations or only its input checkpoint, and one recomputed
+    layer's activations live during its backward."""
+    if capacity_bytes is None:
+        need = jnp.ones_like(lps * act_none)
+    else:
+        over = static + act_none + lps * inflight * act_none - capacity_bytes
+        saved = jnp.maximum(lps * inflight * (act_none - act_ckpt), 1e-30)
+        k = jnp.ceil(jnp.clip(over / saved, 0.0, 1.0) * lps - 1e-9)
+        need = jnp.clip(k / jnp.maximum(lps, 1.0), 0.0, 1.0)
+    return jnp.where(lay.recompute == 2, 1.0, jnp.where(lay.recompute == 3, need, 0.0))

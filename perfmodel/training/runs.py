@@ -235,15 +235,17 @@ def layout_of(run: Run, recompute: str | None = None):
 def _fits(run: Run, cat, recompute: str | None = None) -> bool:
     """Whether the run's layout fits the memory model (the usable share of DRAM that
     :func:`perfmodel.training.step_time` uses)."""
-    total = float(memory_per_device(workload_for(run), layout_of(run, recompute))[4])
-    return total <= float(cat.chip(run.chip).mem_bytes[1]) * float(prior_efficiency().mem_usable)
+    cap = float(cat.chip(run.chip).mem_bytes[1]) * float(prior_efficiency().mem_usable)
+    total = float(memory_per_device(workload_for(run), layout_of(run, recompute), cap)[4])
+    return total <= cap
 
 
 def _least_recompute(run: Run, cat) -> tuple[str, bool]:
-    for rc in ("none", "selective", "full"):
+    # block recomputes the fewest whole layers that fit (all of them = full)
+    for rc in ("none", "selective", "block"):
         if _fits(run, cat, rc):
             return rc, True
-    return "full", False
+    return "block", False
 
 
 @functools.lru_cache(maxsize=1)

@@ -35,8 +35,13 @@ TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 CP_CHOICES = (1, 2, 4, 8, 16)
 MB_CHOICES = (1, 2, 4, 8, 16)
 VPP_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
-RECOMPUTE_CHOICES = (0, 1, 2)
+RECOMPUTE_CHOICES = (0, 1, 3)  # codes of SEARCHED_RECOMPUTE
 ZERO_CHOICES = (0, 1, 2, 3)
+
+
+#: Recompute modes the search tries: ``block`` with every layer recomputed is
+#: ``full``, so ``full`` itself is not searched twice.
+SEARCHED_RECOMPUTE = ("none", "selective", "block")
 
 
 def _divisors(n: int) -> list[int]:
@@ -49,7 +54,7 @@ def layout_grid(
     n_chips: int,
     max_tp: int = 64,
     *,
-    recompute: tuple[str, ...] = RECOMPUTE,
+    recompute: tuple[str, ...] = SEARCHED_RECOMPUTE,
     sp: tuple[int, ...] = (0, 1),
     zero: tuple[int, ...] = ZERO_CHOICES,
     max_cp: int = 16,

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from perfmodel import roofline as rf
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip
-from perfmodel.training.memory import _weight_bytes, memory_per_device, stage_params_per_device
+from perfmodel.training.memory import _memory, _weight_bytes, stage_params_per_device
 from perfmodel.training.types import (
     Layout,
     StepResult,
@@ -168,7 +168,10 @@ def step_time(
     cp_extra = cp_extra + (c - 1.0) * te.roofline.overhead_s
     layer_fwd = sum(times) + quant + cp_extra + wl._fractions(w)[3] * te.moe_layer_overhead_s
     sel = sum(times[i] for i in SELECTIVE_OPS)
-    rec = jnp.where(lay.recompute == 2, layer_fwd, jnp.where(lay.recompute == 1, sel, 0.0))
+    # share of layers recomputed in full (full: all; block: the fewest that fit)
+    cap = chip.mem_bytes[1] * te.mem_usable
+    (weights, grads, opt, acts, total), f_rec = _memory(w, lay, cap)
+    rec = f_rec * layer_fwd + jnp.where(lay.recompute == 1, sel, 0.0)
     stem, stem_on = wl.stem_op(w, b, c)
     head_fwd = (
         sum(_ops_time(wl.head_ops(w, b, t, c), chip, reff, smooth))
@@ -186,7 +189,7 @@ def step_time(
         "all_gather", act_bytes, t, members_per_domain=mpd_tp
     )
     one_tp = jnp.where(lay.sp > 0, rs_ag, ar)
-    n_tp = 4.0 + jnp.where(lay.recompute == 2, 2.0, 0.0)
+    n_tp = 4.0 + 2.0 * f_rec
     tp_layer = (1.0 - te.tp_overlap) * n_tp * one_tp
 
     # ---- CP ----
@@ -194,9 +197,7 @@ def step_time(
     mpd_cp = jnp.clip(jnp.floor(domain / t), 1.0, c)
     ag_kv = coll("all_gather", kv_bytes, c, members_per_domain=mpd_cp)
     rs_kv = coll("reduce_scatter", kv_bytes, c, members_per_domain=mpd_cp)
-    cp_layer = (1.0 - te.cp_overlap) * (
-        2.0 * ag_kv + rs_kv + jnp.where(lay.recompute == 2, ag_kv, 0.0)
-    )
+    cp_layer = (1.0 - te.cp_overlap) * (2.0 * ag_kv + rs_kv + f_rec * ag_kv)
 
     # ---- EP: all-to-all dispatch and combine of the routed copies, forward + backward ----
     fe = wl._fractions(w)[3]
@@ -204,7 +205,7 @@ def step_time(
     # the EP group's ranks are strided by tp, or (etp = 1) contiguous over tp x dp
     mpd_ep = jnp.clip(jnp.where(etp < t, domain, jnp.floor(domain / t)), 1.0, lay.ep)
     a2a = coll("all_to_all", a2a_bytes, lay.ep, members_per_domain=mpd_ep)
-    n_a2a = 4.0 + jnp.where(lay.recompute == 2, 2.0, 0.0)
+    n_a2a = 4.0 + 2.0 * f_rec
     ep_layer = (1.0 - te.ep_overlap) * fe * n_a2a * a2a
 
     # ---- PP ----
@@ -264,8 +265,6 @@ def step_time(
     peak = chip.peak_flops_per_s[PRECISION_INDEX[w.precision]]
     mfu = wl.model_flops_per_step(w) / (step * n_chips * peak)
 
-    weights, grads, opt, acts, total = memory_per_device(w, lay)
-    cap = chip.mem_bytes[1] * te.mem_usable
     valid = (
         (jnp.abs(n - n_chips) < 0.5)
         & (jnp.abs(m - jnp.round(m)) < 1e-9)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from perfmodel import roofline as rf
 
-RECOMPUTE = ("none", "selective", "full")
+RECOMPUTE = ("none", "selective", "full", "block")
 LAYOUT_FIELDS = ("tp", "pp", "dp", "cp", "mb", "vpp", "sp", "recompute", "zero", "ep")
 
 
@@ -32,7 +32,8 @@ class Layout:
 
     tp, pp, dp, cp: tensor, pipeline, data and context parallel sizes (N = tp pp dp cp).
     mb: micro-batch (samples). vpp: virtual pipeline stages per device (1 = plain 1F1B).
-    sp: sequence parallel on (1) or off (0). recompute: 0 none, 1 selective, 2 full.
+    sp: sequence parallel on (1) or off (0). recompute: 0 none, 1 selective, 2 full,
+    3 block (full recompute of the fewest whole layers that fit the chip's memory).
     zero: ZeRO stage 0-3 over DP (1 = distributed optimizer, 3 = FSDP).
     ep: expert parallel size (MoE): the routed experts are split over ``ep`` ranks of
     the ``dp x cp`` group (Megatron-Core's expert-model-parallel group; 1 for dense),
@@ -98,8 +99,8 @@ def make_layout(
         if recompute not in RECOMPUTE:
             raise ValueError(f"layout field 'recompute' = {recompute!r} must be one of {RECOMPUTE}")
         recompute = RECOMPUTE.index(recompute)
-    if recompute not in (0, 1, 2):
-        raise ValueError(f"layout field 'recompute' = {recompute!r} must be 0, 1 or 2")
+    if recompute not in (0, 1, 2, 3):
+        raise ValueError(f"layout field 'recompute' = {recompute!r} must be 0, 1, 2 or 3")
     if zero not in (0, 1, 2, 3):
         raise ValueError(f"layout field 'zero' = {zero!r} must be 0, 1, 2 or 3")
     if sp not in (0, 1, True, False):
