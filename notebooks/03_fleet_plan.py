@@ -27,7 +27,8 @@
 # The value of each offer is its H100e curve from the training model (perfmodel.equivalence,
 # `capacity` mode), made concave piecewise-linear.
 #
-# CLI: `perfmodel plan --sensitivities --pareto --plot ramp.png`.
+# CLI: `perfmodel plan --sensitivities --pareto --plot ramp.png`, `perfmodel plan --set
+# offers.h100.unit_price_usd=350000`, `perfmodel compare A B`.
 # Units: USD, MW, H100e, quarters.
 
 # %%
@@ -140,6 +141,57 @@ print(
     f"capex ${plan_more_power.capex_usd / 1e9:.2f}B"
 )
 assert plan_more_power.relaxed_objective >= plan.relaxed_objective - 1e-6
+
+# %% [markdown]
+# ## How far each price holds, and why the rest is not bought
+# `natural_sensitivities` steps each resource in its own unit and gives three figures:
+# the dual's estimate, the re-solved change and the range of the step over which the
+# dual holds exactly (HiGHS ranging at the optimal basis). Inside the range a re-solve
+# equals the dual times the step; past it, another constraint starts to bind.
+# `LPExplain` adds the range to each binding constraint's shadow price and a "why not"
+# record for each offer x site never bought: the placement rule, or the LP reduced cost
+# of one unit split by the constraints it draws on.
+
+# %%
+from perfmodel.fleet.explain import LPExplain, why_not_sentence
+from perfmodel.fleet.report import binding_records, binding_sentence
+from perfmodel.fleet.sensitivity import natural_sensitivities, sensitivity_sentence
+
+recs = natural_sensitivities(problem, top=5)
+for r in recs:
+    print(" ", sensitivity_sentence(r))
+    if r["step_within_range"]:
+        assert abs(r["resolved"] - r["dual_estimate"]) <= 1e-6 * (1 + abs(r["resolved"]))
+explain = LPExplain(problem)
+plan.extra["row_duals"] = explain.row_duals()
+for b in explain.with_ranges(binding_records(plan)):
+    print(" ", binding_sentence(b))
+for w in explain.why_not(plan.buy_units):
+    print(" ", why_not_sentence(w))
+
+# %% [markdown]
+# ## What-if from the command line, and two plans side by side
+# `perfmodel plan --set PATH=VALUE` edits the scenario's data before validation (here:
+# H100 at $350k and 600 MW at Cortex from 2025Q1); `perfmodel compare A B` sets two
+# plans side by side. Both are plain functions too.
+
+# %%
+from perfmodel.commands.compare import compare_dicts, format_compare
+from perfmodel.fleet.overrides import load_with_overrides
+from perfmodel.fleet.report import plan_dict
+
+sets = ["offers.h100.unit_price_usd=350000", "sites.cortex.power_mw[2025Q1:]=600"]
+sc_b, overrides = load_with_overrides("tesla-2024", sets)
+plan_b = solve(build_problem(sc_b), method="highs")
+assert check_feasible(plan_b.problem, plan_b) == []
+for r in overrides:
+    print(f"--set {r['set']}: {r['path']} was {r['was']}, now {r['value']}")
+plan_b.extra["row_duals"] = LPExplain(plan_b.problem).row_duals()
+cmp = compare_dicts(plan_dict(plan), plan_dict(plan_b))
+print(format_compare(cmp, "tesla-2024", "tesla-2024 with --set"))
+# more power and cheaper H100s never lower the LP bound; whether they add H100e depends
+# on what binds (on tesla-2024 the AI4 ratio rule caps the GPUs: see "ratio rule 0")
+assert plan_b.relaxed_objective >= plan.relaxed_objective - 1e-6
 
 # %% [markdown]
 # ## Pareto front: capex against delivered compute
