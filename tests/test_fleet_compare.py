@@ -431,3 +431,27 @@ def test_compare_and_set_fuzz(files, capsys, a, b, set_a, set_b, as_json):
     else:
         assert rc == 2, (argv, err)
         assert len(err.strip().splitlines()) == 1 and not out.strip(), (argv, err)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(sets=st.lists(_SETS, min_size=1, max_size=3), as_json=st.booleans())
+def test_plan_set_fuzz(files, capsys, sets, as_json):
+    argv = ["plan", "--scenario", files["toml"], "--values", "standin", "--heuristic"]
+    for s in sets:
+        argv += ["--set", s]
+    if as_json:
+        argv.append("--json")
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    if rc == 0:
+        if as_json:
+            d = json.loads(out)
+            assert [r["set"] for r in d["inputs"]["overrides"]] == sets
+            assert check_plan_json(d) == []
+        else:
+            assert out.startswith("What-if overrides (--set): ")
+    else:
+        assert rc == 2, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and not out.strip(), (argv, err)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import numpy as np
 
 __all__ = ["LPExplain", "why_not_sentence", "plan_inputs", "record_rows"]
@@ -87,7 +88,7 @@ class LPExplain:
     every method returns nothing)."""
 
     def __init__(self, problem):
-        from perfmodel.fleet.build import build_lp
+        from perfmodel.fleet.build import build_lp, segment_slopes
         from perfmodel.fleet.highs import HighsLP
 
         self.problem = problem
@@ -99,6 +100,9 @@ class LPExplain:
         # LP objective units -> reported units: H100e-quarters, or USD where the LP
         # maximises -M$ (min-cost and the other cost objectives)
         self.to_obj = -1e6 if problem.objective.startswith("min-") else 1.0
+        # segment slopes [K,S,J] (H100e per chip) and lengths (chips), in NumPy
+        as_np = jax.tree_util.tree_map(lambda v: np.asarray(v, np.float64), problem)
+        self._slopes = tuple(np.asarray(v) for v in segment_slopes(as_np, np))
 
     # ------------------------------------------------------------------ shadow prices
     def row_duals(self) -> dict[str, float]:
@@ -137,12 +141,11 @@ class LPExplain:
         """LP objective value of one more unit of offer k at site s from quarter t, from
         the value curve's marginal slope at the LP's installed level (the link rows' duals
         are not used: at an offer x site with nothing installed they are degenerate)."""
-        from perfmodel.fleet.build import segment_slopes, var_index
+        from perfmodel.fleet.build import var_index
 
         pr = self.problem
         _, seg_ix = var_index(pr)
-        slope, seglen = segment_slopes(pr, np)
-        slope, seglen = np.asarray(slope), np.asarray(seglen)
+        slope, seglen = self._slopes
         cpu = float(np.asarray(pr.chips_per_unit)[k])
         w = np.asarray(pr.period_weight, np.float64)
 
