@@ -161,6 +161,8 @@ def test_override_paths_selectors_and_siblings():
         ("offers.h100.unit_price_usd=1979-05-27", "is a TOML date/time"),
         ("offers..x=1", "path part '' must be a key"),
         ("offers.h100.unit_price_usd=[1,", "is not a TOML value"),
+        ("offers.h100.unit_price_usd=" + "[" * 3000, "is not a TOML value"),
+        ("x" * 5000, "must look like PATH=VALUE"),
     ],
 )
 def test_bad_override_is_one_line_naming_it(text, words):
@@ -168,7 +170,7 @@ def test_bad_override_is_one_line_naming_it(text, words):
         load_with_overrides("tesla-2024", [text])
     msg = str(e.value)
     assert words in msg and "\n" not in msg
-    assert msg.startswith(f"--set {text!r}")
+    assert msg.startswith(f"--set {text!r}"[:60]) and len(msg) < 400
 
 
 def test_plan_set_changes_the_plan_and_is_recorded(files):

@@ -86,6 +86,12 @@ class Override(tuple):
         return out
 
 
+def _show(text: str) -> str:
+    """The override as messages quote it (at most 80 characters: one line stays short)."""
+    r = repr(text)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
 def _plain(v) -> bool:
     if isinstance(v, (str, bool, int, float)):
         return True
@@ -101,15 +107,15 @@ def _value(text: str, raw: str) -> Any:
         v = tomllib.loads(f"v = {raw}")["v"]
         if not _plain(v):
             raise InputError(
-                f"--set {text!r}: value {raw!r} is a TOML date/time; give a number, "
+                f"--set {_show(text)}: value {_show(raw)} is a TOML date/time; give a number, "
                 'true/false, "text" or [list]'
             )
         return v
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # RecursionError: [[[[... nested
         if _BARE_RE.match(raw) and raw.lower() not in ("nan", "inf", "true", "false"):
             return raw
         raise InputError(
-            f"--set {text!r}: value {raw!r} is not a TOML value (a number, true/false, "
+            f"--set {_show(text)}: value {_show(raw)} is not a TOML value (a number, true/false, "
             '"text" or [list])'
         ) from None
 
@@ -118,13 +124,13 @@ def parse_override(text: str) -> Override:
     """Parse one ``PATH[SEL]=VALUE`` (see the module docstring)."""
     if not isinstance(text, str) or "=" not in text:
         raise InputError(
-            f"--set {text!r} must look like PATH=VALUE, e.g. offers.h100.unit_price_usd=350000"
+            f"--set {_show(text)} must look like PATH=VALUE, e.g. offers.h100.unit_price_usd=350000"
         )
     lhs, raw = text.split("=", 1)
     lhs, raw = lhs.strip(), raw.strip()
     if not lhs or not raw:
         raise InputError(
-            f"--set {text!r} must look like PATH=VALUE, e.g. offers.h100.unit_price_usd=350000"
+            f"--set {_show(text)} must look like PATH=VALUE, e.g. offers.h100.unit_price_usd=350000"
         )
     selector = None
     m = _SEL_RE.match(lhs)
@@ -135,22 +141,22 @@ def parse_override(text: str) -> Override:
         if not colon:
             last = first
         if first is None and last is None and not colon:
-            raise InputError(f"--set {text!r}: empty period selector []")
+            raise InputError(f"--set {_show(text)}: empty period selector []")
         for q in (first, last):
             if q is not None and not _PERIOD_RE.match(q):
                 raise InputError(
-                    f"--set {text!r}: period {q!r} must be a quarter like 2025Q1 "
+                    f"--set {_show(text)}: period {q!r} must be a quarter like 2025Q1 "
                     "(selector [2025Q1], [2025Q1:], [:2024Q4] or [2024Q3:2025Q1])"
                 )
         if first is not None and last is not None and first > last:
-            raise InputError(f"--set {text!r}: selector [{sel}] runs backwards")
+            raise InputError(f"--set {_show(text)}: selector [{sel}] runs backwards")
         selector = (first, last)
     steps: list = []
     for part in lhs.split("."):
         sm = _STEP_RE.match(part.strip())
         if not sm:
             raise InputError(
-                f"--set {text!r}: path part {part!r} must be a key (letters, digits, _ -) "
+                f"--set {_show(text)}: path part {part!r} must be a key (letters, digits, _ -) "
                 "optionally followed by [index]"
             )
         steps.append(sm.group("key"))
@@ -171,7 +177,7 @@ def _periods(data: dict, text: str) -> tuple[str, ...]:
         return period_list(sc.get("start", "2024Q1"), int(q))
     except (TypeError, ValueError, AttributeError):
         raise InputError(
-            f"--set {text!r}: a period selector needs a valid scenario.start and quarters"
+            f"--set {_show(text)}: a period selector needs a valid scenario.start and quarters"
         ) from None
 
 
@@ -184,21 +190,21 @@ def _apply_one(data: dict, ov: Override, explicit: set[str]) -> dict:
         if isinstance(s, int):
             if not isinstance(node, list) or not 0 <= s < len(node):
                 raise InputError(
-                    f"--set {ov.text!r}: {here} does not exist"
+                    f"--set {_show(ov.text)}: {here} does not exist"
                     + (f" (indices {_known(node)})" if isinstance(node, list) else "")
                 )
             node = node[s]
         else:
             if not isinstance(node, dict) or s not in node:
                 raise InputError(
-                    f"--set {ov.text!r}: {here} does not exist"
+                    f"--set {_show(ov.text)}: {here} does not exist"
                     + (f" (known: {_known(node)})" if isinstance(node, dict) else "")
                 )
             node = node[s]
         where = here
     last = steps[-1]
     if isinstance(last, int) or not isinstance(node, dict):
-        raise InputError(f"--set {ov.text!r}: {ov.path} must name a field of a table")
+        raise InputError(f"--set {_show(ov.text)}: {ov.path} must name a field of a table")
     old = node.get(last)
     new = ov.value
     if ov.selector is not None:
@@ -207,17 +213,17 @@ def _apply_one(data: dict, ov: Override, explicit: set[str]) -> dict:
         for q in (first, end):
             if q is not None and q not in periods:
                 raise InputError(
-                    f"--set {ov.text!r}: period {q} must be within {periods[0]}..{periods[-1]}"
+                    f"--set {_show(ov.text)}: period {q} must be within {periods[0]}..{periods[-1]}"
                 )
         if old is None:
             raise InputError(
-                f"--set {ov.text!r}: {ov.path} is not in the scenario; a period selector "
+                f"--set {_show(ov.text)}: {ov.path} is not in the scenario; a period selector "
                 "needs the field's values to start from"
             )
         vals = list(old) if isinstance(old, list) else [old] * len(periods)
         if len(vals) != len(periods):
             raise InputError(
-                f"--set {ov.text!r}: {ov.path} has {len(vals)} values for {len(periods)} periods"
+                f"--set {_show(ov.text)}: {ov.path} has {len(vals)} values for {len(periods)} periods"
             )
         a = periods.index(first) if first else 0
         b = periods.index(end) if end else len(periods) - 1
@@ -284,7 +290,7 @@ def load_with_overrides(name_or_path: str | Path, sets=()):
         msg = str(e)
         hit = [r["set"] for r in recs if r["path"].split("[")[0] in msg or r["path"] in msg]
         if hit:
-            raise InputError(f"--set {hit[-1]!r}: {msg}") from None
+            raise InputError(f"--set {_show(hit[-1])}: {msg}") from None
         if recs:
             raise InputError(f"with --set {', '.join(r['set'] for r in recs)}: {msg}") from None
         raise
