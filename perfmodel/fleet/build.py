@@ -1,6 +1,7 @@
 """The fleet LP from typed row blocks: sparse on concrete data, dense when traced.
 
-Each constraint family (link, power, floor, supply, capex, ratio, policy, target) is a
+Each constraint family (link, power, floor, supply, capex, ratio, policy, target; with
+placement capacity and demand instead of link and target) is a
 :class:`Block`: its nonzeros as static ``(row, col)`` index arrays, built with NumPy from
 the problem's shape and static fields alone, and their values as an array of the problem's
 leaves. The blocks are stacked into one COO list and turned into
@@ -32,7 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Block",
+    "alive_mask",
     "build_lp",
+    "existing_in_service",
+    "objective_vector",
+    "opex_per_unit_usd",
+    "service_cost_usd",
     "lp_size",
     "row_blocks",
     "segment_slopes",
@@ -58,10 +64,15 @@ class Block:
 
 
 def var_index(problem: Problem):
-    """(buy_index[K,S,T], seg_index[K,S,T,J]) positions in the LP variable vector."""
+    """(buy_index[K,S,T], rest) positions in the LP variable vector: ``rest`` is
+    seg_index[K,S,T,J] (value-curve segments) or, with placement, assign_index[K,T,W]
+    (chips of kind k given to workload w in period t)."""
     K, S, T = problem.shape
-    J = problem.n_segments
     nb = K * S * T
+    if problem.placement:
+        W = problem.n_workloads
+        return np.arange(nb).reshape(K, S, T), nb + np.arange(K * T * W).reshape(K, T, W)
+    J = problem.n_segments
     return np.arange(nb).reshape(K, S, T), nb + np.arange(nb * J).reshape(K, S, T, J)
 
 
@@ -77,8 +88,12 @@ def segment_slopes(problem: Problem, xp=jnp):
 def row_blocks(problem: Problem) -> list[tuple[str, int]]:
     """Names and sizes of the inequality row blocks, in order."""
     K, S, T = problem.shape
-    blocks = [
-        ("link", K * S * T),
+    if problem.placement:
+        dem = int(sum(problem.has_demand)) * T
+        blocks = [("capacity", K * T)] + ([("demand", dem)] if dem else [])
+    else:
+        blocks = [("link", K * S * T)]
+    blocks += [
         ("power", S * T),
         ("floor", S * T),
         ("supply", K * T),
@@ -86,7 +101,7 @@ def row_blocks(problem: Problem) -> list[tuple[str, int]]:
     ]
     blocks.append(("ratio", sum(T - f for f in problem.ratio_from)))
     blocks.append(("policy", sum(T - f for f in problem.policy_from)))
-    if problem.objective == "min-cost":
+    if problem.objective in ("min-cost", "min-tco") and not problem.placement:
         blocks.append(("target", 1))
     return blocks
 
@@ -100,14 +115,58 @@ def _cumulative(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i, np.arange(int(counts.sum())) - start
 
 
+def alive_mask(problem: Problem, xp=np):
+    """``[K, T, T]``: 1.0 where a unit of offer k delivered in period tau is still in
+    service in period t (``0 <= t - tau < lifetime_k``), else 0."""
+    K, _, T = problem.shape
+    t = np.arange(T)
+    age = (t[:, None] - t[None, :]).astype(np.float64)  # [t, tau]
+    life = xp.full(K, float(T), xp.float64) if problem.lifetime_q is None else problem.lifetime_q
+    return xp.where((age[None] >= 0) & (age[None] < life[:, None, None]), 1.0, 0.0)
+
+
+def existing_in_service(problem: Problem, xp=np):
+    """``[K, S, T]`` existing units still in service (retired from ``existing_until``)."""
+    K, S, T = problem.shape
+    ex = problem.existing_units
+    if problem.existing_until is None:
+        return xp.broadcast_to(ex[:, :, None], (K, S, T))
+    on = xp.where(np.arange(T)[None, None, :] < problem.existing_until[:, :, None], 1.0, 0.0)
+    return ex[:, :, None] * on
+
+
+def service_cost_usd(problem: Problem, xp=np):
+    """``[K, S, T]`` opex of one unit of offer k in service at site s in period t, USD:
+    energy (IT power x utilisation x PUE x hours x price) plus the offer's own opex."""
+    K, S, T = problem.shape
+    if problem.energy_usd_per_mwh is None:
+        return xp.zeros((K, S, T))
+    from perfmodel.fleet.demand import HOURS_PER_QUARTER
+
+    mwh = (problem.unit_power_w / 1e6)[:, None] * (problem.pue * problem.utilisation)[None, :]
+    energy = mwh[:, :, None] * HOURS_PER_QUARTER * problem.energy_usd_per_mwh[None, :, :]
+    return energy + problem.opex_usd_per_unit_q[:, None, None]
+
+
+def opex_per_unit_usd(problem: Problem, xp=np):
+    """``[K, S, T]`` horizon opex of one unit delivered to site s in period tau, USD."""
+    return xp.einsum("ktu,kst->ksu", alive_mask(problem, xp), service_cost_usd(problem, xp))
+
+
 def lp_size(problem: Problem) -> tuple[int, int, int]:
-    """(rows, columns, nonzeros) of :func:`build_lp`'s LP, from the shapes alone."""
+    """(rows, columns, nonzeros) of :func:`build_lp`'s LP, from the shapes alone (the
+    nonzeros are an upper bound when units retire)."""
     K, S, T = problem.shape
     J = problem.n_segments
+    W = problem.n_workloads
     nb = K * S * T
     P = T * (T + 1) // 2
     m = sum(size for _, size in row_blocks(problem))
-    nnz = nb * J + K * S * P  # link
+    if problem.placement:
+        nnz = K * T * W + K * S * P  # capacity
+        nnz += K * int(sum(problem.has_demand)) * T  # demand
+    else:
+        nnz = nb * J + K * S * P  # link
     nnz += 2 * S * K * P + K * S * T + K * S * T  # power, floor, supply, capex
     for r, f in enumerate(problem.ratio_from):
         ns = S if problem.ratio_site[r] < 0 else 1
@@ -116,52 +175,57 @@ def lp_size(problem: Problem) -> tuple[int, int, int]:
     for f in problem.policy_from:
         tt = np.arange(f, T)
         nnz += K * int((tt + 1).sum())
-    if problem.objective == "min-cost":
+    if problem.objective in ("min-cost", "min-tco") and not problem.placement:
         nnz += K * S * J
-    return m, nb * (1 + J), int(nnz)
+    n = nb + (K * T * W if problem.placement else nb * J)
+    return m, n, int(nnz)
 
 
 def _blocks(problem: Problem, xp) -> list[Block]:
     K, S, T = problem.shape
-    J = problem.n_segments
     nb = K * S * T
     f64 = xp.float64
     cpu = problem.chips_per_unit
     umw = problem.unit_power_w / 1e6  # MW per unit (IT)
-    ex = problem.existing_units  # [K,S]
-    slope, _ = segment_slopes(problem, xp)  # [K,S,J]
+    ex_t = existing_in_service(problem, xp)  # [K,S,T]
+    alive = alive_mask(problem, xp)  # [K,t,tau]
     buy_ix, seg_ix = var_index(problem)
     kk, ss, tt = np.meshgrid(np.arange(K), np.arange(S), np.arange(T), indexing="ij")
     P_i, P_tau = _cumulative(np.arange(T))  # all periods: pairs (t, tau <= t)
+    alive_P = alive[:, P_i, P_tau]  # [K, pairs]
     out = []
 
-    # link: sum_j seg[k,s,t,j] - cpu_k sum_{tau<=t} buy[k,s,tau] <= cpu_k ex[k,s]
     ks = np.arange(K * S)
     r_buy = (ks[:, None] * T + P_i[None, :]).ravel()
     c_buy = (ks[:, None] * T + P_tau[None, :]).ravel()
-    v_buy = xp.broadcast_to(-cpu[:, None, None], (K, S, len(P_i))).reshape(-1)
-    r_seg = np.repeat(np.arange(nb), J)
-    c_seg = seg_ix.reshape(-1)
-    out.append(
-        Block(
-            "link",
-            np.concatenate([r_buy, r_seg]),
-            np.concatenate([c_buy, c_seg]),
-            xp.concatenate([v_buy, xp.ones(nb * J, f64)]),
-            xp.broadcast_to((cpu[:, None] * ex)[:, :, None], (K, S, T)).reshape(-1),
-            tuple(
-                f"link[{o},{s},{p}]"
-                for o in problem.offers
-                for s in problem.sites
-                for p in problem.periods
-            ),
+    v_buy = xp.broadcast_to((-cpu[:, None] * alive_P)[:, None, :], (K, S, len(P_i))).reshape(-1)
+    if problem.placement:
+        out += _placement_blocks(problem, xp, r_buy, c_buy, v_buy, ex_t)
+    else:
+        # link: sum_j seg[k,s,t,j] - cpu_k sum_{tau<=t, alive} buy[k,s,tau] <= cpu_k ex[k,s,t]
+        J = problem.n_segments
+        r_seg = np.repeat(np.arange(nb), J)
+        c_seg = seg_ix.reshape(-1)
+        out.append(
+            Block(
+                "link",
+                np.concatenate([r_buy, r_seg]),
+                np.concatenate([c_buy, c_seg]),
+                xp.concatenate([v_buy, xp.ones(nb * J, f64)]),
+                (cpu[:, None, None] * ex_t).reshape(-1),
+                tuple(
+                    f"link[{o},{s},{p}]"
+                    for o in problem.offers
+                    for s in problem.sites
+                    for p in problem.periods
+                ),
+            )
         )
-    )
 
     def site_cumulative(kind, coef_sk, rhs, names, ts_of_s=None):
-        """Rows (s, t) over sum_k coef[s,k] sum_{tau<=t} buy[k,s,tau]; ts_of_s[s]: the
-        row periods of site s (default all)."""
-        rows, cols, sel = [], [], []
+        """Rows (s, t) over sum_k coef[s,k] sum_{tau<=t, alive} buy[k,s,tau]; ts_of_s[s]:
+        the row periods of site s (default all)."""
+        rows, cols, vals = [], [], []
         r0 = 0
         for s in range(S):
             ts = np.arange(T) if ts_of_s is None else ts_of_s[s]
@@ -170,32 +234,29 @@ def _blocks(problem: Problem, xp) -> list[Block]:
             i, tau = _cumulative(ts)
             rows.append(np.broadcast_to(r0 + i, (K, len(i))).ravel())
             cols.append(buy_ix[:, s, :][:, tau].ravel())
-            sel.append((s, len(i)))
+            vals.append((coef_sk[s][:, None] * alive[:, ts[i], tau]).reshape(-1))
             r0 += len(ts)
-        vals = xp.concatenate(
-            [xp.broadcast_to(coef_sk[s][:, None], (K, n)).reshape(-1) for s, n in sel]
+        return Block(
+            kind, np.concatenate(rows), np.concatenate(cols), xp.concatenate(vals), rhs, names
         )
-        return Block(kind, np.concatenate(rows), np.concatenate(cols), vals, rhs, names)
 
-    # power: pue_s sum_k umw_k sum_{tau<=t} buy <= P[s,t] - pue_s sum_k umw_k ex[k,s]
-    used0 = problem.pue * xp.einsum("k,ks->s", umw, ex)
+    # power: pue_s sum_k umw_k sum_{tau<=t} buy <= P[s,t] - pue_s sum_k umw_k ex[k,s,t]
+    used0 = problem.pue[:, None] * xp.einsum("k,kst->st", umw, ex_t)
     out.append(
         site_cumulative(
             "power",
             problem.pue[:, None] * umw[None, :],
-            (problem.power_avail_mw - used0[:, None]).reshape(-1),
+            (problem.power_avail_mw - used0).reshape(-1),
             tuple(f"power_mw[{s},{p}]" for s in problem.sites for p in problem.periods),
         )
     )
-    # floor: sum_k rpu_k sum_{tau<=t} buy <= racks_s - sum_k rpu_k ex
+    # floor: sum_k rpu_k sum_{tau<=t} buy <= racks_s - sum_k rpu_k ex[k,s,t]
     rpu = problem.racks_per_unit
     out.append(
         site_cumulative(
             "floor",
             xp.broadcast_to(rpu[None, :], (S, K)),
-            xp.broadcast_to(
-                (problem.racks - xp.einsum("k,ks->s", rpu, ex))[:, None], (S, T)
-            ).reshape(-1),
+            (problem.racks[:, None] - xp.einsum("k,kst->st", rpu, ex_t)).reshape(-1),
             tuple(f"floor_racks[{s},{p}]" for s in problem.sites for p in problem.periods),
         )
     )
@@ -235,8 +296,10 @@ def _blocks(problem: Problem, xp) -> list[Block]:
         ns, ni = len(sites), len(i)
         rows = np.broadcast_to(i, (K, ns, ni)).ravel()
         cols = buy_ix[:, sites, :][:, :, tau].ravel()
-        vals = xp.broadcast_to(coef_k[:, None, None], (K, ns, ni)).reshape(-1)
-        const = xp.einsum("ks,k->", ex[:, sites], coef_k)
+        vals = xp.broadcast_to(
+            (coef_k[:, None] * alive[:, ts[i], tau])[:, None, :], (K, ns, ni)
+        ).reshape(-1)
+        const = xp.einsum("kst,k->t", ex_t[:, sites, :], coef_k)[ts]
         where = "all" if problem.ratio_site[r] < 0 else problem.sites[problem.ratio_site[r]]
         out.append(
             Block(
@@ -244,7 +307,7 @@ def _blocks(problem: Problem, xp) -> list[Block]:
                 rows,
                 cols,
                 vals,
-                -const * xp.ones(len(ts), f64),
+                -const,
                 tuple(f"ratio[{r},{where},{problem.periods[t]}]" for t in ts),
             )
         )
@@ -255,7 +318,7 @@ def _blocks(problem: Problem, xp) -> list[Block]:
     if any(len(ts) for ts in ts_of_s):
         rhs = xp.concatenate(
             [
-                -xp.dot(coef_sk[s], ex[:, s]) * xp.ones(len(ts_of_s[s]), f64)
+                -xp.einsum("k,kt->t", coef_sk[s], ex_t[:, s, :])[ts_of_s[s]]
                 for s in range(S)
                 if len(ts_of_s[s])
             ]
@@ -274,12 +337,13 @@ def _blocks(problem: Problem, xp) -> list[Block]:
             )
         )
     # target: -sum_{k,s,j} slope seg[k,s,tp,j] <= -target
-    if problem.objective == "min-cost":
+    if problem.objective in ("min-cost", "min-tco") and not problem.placement:
+        slope, _ = segment_slopes(problem, xp)  # [K,S,J]
         tp = problem.target_period
         out.append(
             Block(
                 "target",
-                np.zeros(K * S * J, np.int64),
+                np.zeros(K * S * problem.n_segments, np.int64),
                 seg_ix[:, :, tp, :].ravel(),
                 -slope.reshape(-1),
                 -xp.reshape(problem.target_h100e, (1,)),
@@ -289,15 +353,88 @@ def _blocks(problem: Problem, xp) -> list[Block]:
     return out
 
 
+def _placement_blocks(problem: Problem, xp, r_buy, c_buy, v_buy, ex_t) -> list[Block]:
+    """capacity[k,t]: chips assigned to workloads <= chips of kind k in service (all
+    sites); demand[w,t]: delivered <= demand (max objectives) or >= demand (min)."""
+    K, S, T = problem.shape
+    W = problem.n_workloads
+    nb = K * S * T
+    cpu = problem.chips_per_unit
+    a_ix = nb + np.arange(K * T * W).reshape(K, T, W)
+    # buy part: the link pairs (k, s, t, tau) summed over sites, row k*T + t
+    r_cap = np.arange(K)[:, None, None] * T + (r_buy.reshape(K, S, -1) % T)
+    rows = np.concatenate([r_cap.ravel(), np.repeat(np.arange(K * T), W)])
+    cols = np.concatenate([c_buy, a_ix.ravel()])
+    vals = xp.concatenate([v_buy, xp.ones(K * T * W, xp.float64)])
+    out = [
+        Block(
+            "capacity",
+            rows,
+            cols,
+            vals,
+            (cpu[:, None] * ex_t.sum(axis=1)).reshape(-1),
+            tuple(f"capacity[{o},{p}]" for o in problem.offers for p in problem.periods),
+        )
+    ]
+    dem = [w for w in range(W) if problem.has_demand[w]]
+    if dem:
+        sign = 1.0 if problem.objective in ("max-h100e", "max-h100e-per-tco") else -1.0
+        wt = np.array([(w, t) for w in dem for t in range(T)], dtype=np.int64)  # row order
+        r = np.repeat(np.arange(len(wt)), K)
+        ki = np.tile(np.arange(K), len(wt))
+        c = a_ix[ki, wt[r, 1], wt[r, 0]]
+        v = sign * problem.rate[ki, wt[r, 0]]
+        rhs = sign * problem.demand[wt[:, 1], wt[:, 0]]
+        out.append(
+            Block(
+                "demand",
+                r,
+                c,
+                v,
+                rhs,
+                tuple(f"demand[{problem.workload_keys[w]},{problem.periods[t]}]" for w, t in wt),
+            )
+        )
+    return out
+
+
+def objective_vector(problem: Problem, xp):
+    """``c`` of the LP (maximised): H100e-quarters for the max objectives (seg or assign
+    columns), minus the cost in the units of the objective on the purchase columns."""
+    K, S, T = problem.shape
+    w = problem.period_weight
+    price = xp.broadcast_to(problem.unit_price_usd[:, None, None], (K, S, T))
+    obj = problem.objective
+    if problem.placement:
+        val = (problem.workload_weight * problem.h100e_per_unit)[None, :] * problem.rate  # [K,W]
+        c_val = xp.einsum("kw,t->ktw", val, w).reshape(-1)
+    else:
+        slope, _ = segment_slopes(problem, xp)
+        c_val = xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
+    if obj == "max-h100e":
+        c_buy, scale = -problem.cost_tiebreak * price, 1.0
+    elif obj == "min-cost":
+        c_buy, scale = -price / 1e6, 1e-9
+    elif obj == "min-tco":
+        c_buy, scale = -(price + opex_per_unit_usd(problem, xp)) / 1e6, 1e-9
+    else:  # max-h100e-per-tco: one Dinkelbach step, N(x) - lambda D(x)
+        lam = 0.0 if problem.tco_lambda is None else problem.tco_lambda
+        c_buy, scale = -lam * (price + opex_per_unit_usd(problem, xp)), 1.0
+    if problem.placement and obj in ("min-cost", "min-tco"):
+        scale = -scale  # serve the demand, no more: idle chips stay unassigned
+    return xp.concatenate([c_buy.reshape(-1), scale * c_val])
+
+
 def build_lp(problem: Problem, xp=None, *, dense: bool | None = None) -> LP:
     """The relaxed LP of ``problem`` (see :mod:`perfmodel.fleet.problem` for the model).
 
     Traceable: may be called under ``jit``/``vmap`` over the numeric leaves. Row units:
-    link [chips], power [MW], floor [racks], supply [units], capex [M$], ratio [chips],
-    policy [MW], target [H100e]. ``xp``: array module (numpy when the leaves are concrete,
-    jax.numpy when traced; chosen automatically when None). With numpy the matrices are
-    ``scipy.sparse.csr_array`` (``dense=True``: dense NumPy arrays, for comparison and for
-    callers that need them); with jax.numpy they are dense jax arrays.
+    link and capacity [chips], power [MW], floor [racks], supply [units], capex [M$],
+    ratio [chips], policy [MW], target [H100e], demand [the workload's unit]. ``xp``:
+    array module (numpy when the leaves are concrete, jax.numpy when traced; chosen
+    automatically when None). With numpy the matrices are ``scipy.sparse.csr_array``
+    (``dense=True``: dense NumPy arrays, for comparison and for callers that need them);
+    with jax.numpy they are dense jax arrays.
 
     Raises :class:`perfmodel.fleet.lp.LPTooLarge` (one line naming the sizes and the
     limit) before allocating when the LP would exceed the memory limit.
@@ -310,6 +447,7 @@ def build_lp(problem: Problem, xp=None, *, dense: bool | None = None) -> LP:
     dense = (xp is not np) if dense is None else dense
     K, S, T = problem.shape
     J = problem.n_segments
+    W = problem.n_workloads
     m, n, nnz = lp_size(problem)
     sizes = f"{K} offers x {S} sites x {T} quarters: {m:,} rows x {n:,} columns, {nnz:,} nonzeros"
     # sparse: COO (int64 row, col, float64 value) plus the CSR copy and the row/column
@@ -336,34 +474,40 @@ def build_lp(problem: Problem, xp=None, *, dense: bool | None = None) -> LP:
         A_eq = jnp.zeros((0, n), jnp.float64)
     b_ub = xp.concatenate([xp.asarray(b.rhs, f64).reshape(-1) for b in blocks])
     names = tuple(nm for b in blocks for nm in b.names)
-    slope, seglen = segment_slopes(problem, xp)
     # bounds
     buy_hi = problem.allowed * problem.supply_units[:, None, :]
-    seg_hi = xp.broadcast_to(seglen[:, :, None, :], (K, S, T, J))
-    lo = xp.zeros(n, f64)
-    hi = xp.concatenate([buy_hi.reshape(-1), seg_hi.reshape(-1)])
-    # objective
-    w = problem.period_weight
-    if problem.objective == "max-h100e":
-        c_seg = xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
-        c_buy = -problem.cost_tiebreak * xp.broadcast_to(
-            problem.unit_price_usd[:, None, None], (K, S, T)
-        ).reshape(-1)
+    if problem.placement:
+        a_hi = xp.where(problem.rate[:, None, :] > 0, xp.inf, 0.0)
+        hi_rest = xp.broadcast_to(a_hi, (K, T, W)).reshape(-1)
+        var_rest = tuple(
+            f"assign[{o},{p},{w}]"
+            for o in problem.offers
+            for p in problem.periods
+            for w in problem.workload_keys
+        )
     else:
-        c_seg = 1e-9 * xp.einsum("ksj,t->kstj", slope, w).reshape(-1)
-        c_buy = -xp.broadcast_to(problem.unit_price_usd[:, None, None] / 1e6, (K, S, T)).reshape(-1)
-    c = xp.concatenate([c_buy, c_seg])
-    var_names = tuple(
-        f"buy[{o},{s},{p}]" for o in problem.offers for s in problem.sites for p in problem.periods
-    ) + tuple(
-        f"seg[{o},{s},{p},{j}]"
-        for o in problem.offers
-        for s in problem.sites
-        for p in problem.periods
-        for j in range(J)
+        _, seglen = segment_slopes(problem, xp)
+        hi_rest = xp.broadcast_to(seglen[:, :, None, :], (K, S, T, J)).reshape(-1)
+        var_rest = tuple(
+            f"seg[{o},{s},{p},{j}]"
+            for o in problem.offers
+            for s in problem.sites
+            for p in problem.periods
+            for j in range(J)
+        )
+    lo = xp.zeros(n, f64)
+    hi = xp.concatenate([buy_hi.reshape(-1), hi_rest])
+    var_names = (
+        tuple(
+            f"buy[{o},{s},{p}]"
+            for o in problem.offers
+            for s in problem.sites
+            for p in problem.periods
+        )
+        + var_rest
     )
     return LP(
-        c=c,
+        c=objective_vector(problem, xp),
         A_ub=A_ub,
         b_ub=b_ub,
         A_eq=A_eq,
@@ -372,5 +516,5 @@ def build_lp(problem: Problem, xp=None, *, dense: bool | None = None) -> LP:
         hi=hi,
         var_names=var_names,
         row_names=names,
-        integer=(True,) * nb + (False,) * (nb * J),
+        integer=(True,) * nb + (False,) * (n - nb),
     )

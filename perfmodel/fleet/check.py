@@ -25,6 +25,10 @@ __all__ = [
     "plan_objective",
     "power_used_mw",
     "capex_by_year_usd",
+    "served",
+    "served_h100e",
+    "opex_by_period_usd",
+    "purchase_opex_usd",
 ]
 
 REL_TOL = 1e-9
@@ -49,6 +53,8 @@ class Plan:
     method: str = ""
     seconds: float = 0.0
     extra: dict = dataclasses.field(default_factory=dict)
+    #: with placement: chips of kind k given to workload w in period t, [K,T,W]
+    assign_chips: np.ndarray | None = None
 
     @property
     def gap_to_relaxed(self) -> float:
@@ -61,16 +67,51 @@ def _np(problem: Problem) -> dict:
     return {
         f.name: np.asarray(getattr(problem, f.name), dtype=np.float64)
         for f in dataclasses.fields(problem)
-        if f.metadata.get("pytree_node", True)
+        if f.metadata.get("pytree_node", True) and getattr(problem, f.name) is not None
     }
 
 
 def installed_units(problem: Problem, buy_units) -> np.ndarray:
-    """Units installed per [K,S,T]: existing + cumulative deliveries."""
+    """Units in service per [K,S,T]: existing units until they retire, plus deliveries
+    until their lifetime ends (a unit delivered in tau serves tau .. tau + life - 1)."""
     d = _np(problem)
-    return d["existing_units"][:, :, None] + np.cumsum(
-        np.asarray(buy_units, dtype=np.float64), axis=2
-    )
+    K, S, T = problem.shape
+    buy = np.asarray(buy_units, dtype=np.float64).reshape(K, S, T)
+    until = d.get("existing_until", np.full((K, S), float(T)))
+    ex = d["existing_units"][:, :, None] * (np.arange(T)[None, None, :] < until[:, :, None])
+    life = d.get("lifetime_q", np.full(K, float(T)))
+    inst = ex.copy()
+    for k in range(K):
+        for tau in range(T):
+            end = int(min(T, tau + min(life[k], T)))
+            inst[k, :, tau:end] += buy[k, :, tau : tau + 1]
+    return inst
+
+
+def served(problem: Problem, assign_chips) -> np.ndarray:
+    """[T, W] work delivered per period and workload, in the workload's unit."""
+    rate = np.asarray(problem.rate, np.float64)
+    return np.einsum("ktw,kw->tw", np.asarray(assign_chips, np.float64), rate)
+
+
+def served_h100e(problem: Problem, assign_chips) -> np.ndarray:
+    """[T, W] work delivered, in H100e."""
+    return served(problem, assign_chips) * np.asarray(problem.h100e_per_unit)[None, :]
+
+
+def opex_by_period_usd(problem: Problem, buy_units) -> np.ndarray:
+    """[T] opex of the units in service (existing ones included), USD: energy (IT power
+    x utilisation x PUE x 2,191.5 h x price) plus each offer's own opex per unit."""
+    from perfmodel.fleet.demand import HOURS_PER_QUARTER
+
+    d = _np(problem)
+    K, S, T = problem.shape
+    if "energy_usd_per_mwh" not in d:
+        return np.zeros(T)
+    inst = installed_units(problem, buy_units)
+    it_mwh = np.einsum("k,kst->st", d["unit_power_w"] / 1e6, inst) * HOURS_PER_QUARTER
+    energy = (it_mwh * (d["pue"] * d["utilisation"])[:, None] * d["energy_usd_per_mwh"]).sum(0)
+    return energy + np.einsum("k,kst->t", d["opex_usd_per_unit_q"], inst)
 
 
 def h100e_by_offer(problem: Problem, buy_units) -> np.ndarray:
@@ -105,16 +146,39 @@ def capex_by_year_usd(problem: Problem, buy_units) -> np.ndarray:
     return out
 
 
-def plan_objective(problem: Problem, buy_units) -> tuple[float, float, float]:
-    """(objective as the LP defines it, H100e-quarters, total capex USD) of a plan."""
+def purchase_opex_usd(problem: Problem, buy_units) -> float:
+    """Horizon opex of the purchases alone (the plan's opex less the existing fleet's)."""
+    zero = np.zeros(problem.shape)
+    return float((opex_by_period_usd(problem, buy_units) - opex_by_period_usd(problem, zero)).sum())
+
+
+def plan_objective(problem: Problem, buy_units, assign_chips=None) -> tuple[float, float, float]:
+    """(objective as the LP defines it, H100e-quarters, total capex USD) of a plan.
+
+    With placement the H100e-quarters are those served (``assign_chips`` [K,T,W]) and the
+    objective weighs them by the workloads' weights."""
     d = _np(problem)
-    h = h100e_by_offer(problem, buy_units).sum(axis=(0, 1))
-    hq = float(h @ d["period_weight"])
-    cost = float(np.einsum("k,kst->", d["unit_price_usd"], np.asarray(buy_units, dtype=np.float64)))
-    if problem.objective == "max-h100e":
-        obj = hq - float(d["cost_tiebreak"]) * cost
+    buy = np.asarray(buy_units, dtype=np.float64)
+    if problem.placement:
+        a = np.zeros((problem.shape[0], problem.shape[2], problem.n_workloads))
+        h = served_h100e(problem, a if assign_chips is None else assign_chips)  # [T,W]
+        hq = float(d["period_weight"] @ h.sum(axis=1))
+        val = float(d["period_weight"] @ (h @ d["workload_weight"]))
     else:
-        obj = -cost / 1e6 + 1e-9 * hq
+        h = h100e_by_offer(problem, buy).sum(axis=(0, 1))
+        hq = val = float(h @ d["period_weight"])
+    cost = float(np.einsum("k,kst->", d["unit_price_usd"], buy))
+    if problem.placement and problem.objective in ("min-cost", "min-tco"):
+        val = -val  # the LP's tie-break: serve the demand, no more
+    if problem.objective == "max-h100e":
+        obj = val - float(d["cost_tiebreak"]) * cost
+    elif problem.objective == "min-cost":
+        obj = -cost / 1e6 + 1e-9 * val
+    elif problem.objective == "min-tco":
+        obj = -(cost + purchase_opex_usd(problem, buy)) / 1e6 + 1e-9 * val
+    else:
+        lam = float(d.get("tco_lambda", 0.0))
+        obj = val - lam * (cost + purchase_opex_usd(problem, buy))
     return obj, hq, cost
 
 
@@ -153,7 +217,7 @@ def check_feasible(problem: Problem, plan) -> list[str]:
                     f"supply: {tot:g} units of {problem.offers[k]} in {problem.periods[t]} > "
                     f"{d['supply_units'][k, t]:g} available"
                 )
-    inst = d["existing_units"][:, :, None] + np.cumsum(buy, axis=2)
+    inst = installed_units(problem, buy)  # retirements and lifetimes included
     # power
     it_mw = np.einsum("k,kst->st", d["unit_power_w"], inst) / 1e6
     used = d["pue"][:, None] * it_mw
@@ -206,12 +270,68 @@ def check_feasible(problem: Problem, plan) -> list[str]:
                     f"policy: own hardware is {p_own / max(p_all, 1e-30):.1%} of IT power at "
                     f"{problem.sites[s]} in {problem.periods[t]} < {d['own_share_min'][s]:.0%}"
                 )
+    if problem.placement:
+        a = plan.assign_chips if isinstance(plan, Plan) else None
+        msgs += _check_placement(problem, inst, a)
     # target
-    if problem.objective == "min-cost":
+    if problem.objective in ("min-cost", "min-tco") and not problem.placement:
         tp = problem.target_period
         h = h100e_by_offer(problem, buy)[:, :, tp].sum()
         if h < float(d["target_h100e"]) * (1 - REL_TOL) - ABS_TOL:
             msgs.append(
                 f"target: {h:,.0f} H100e in {problem.periods[tp]} < {float(d['target_h100e']):,.0f}"
             )
+    return msgs
+
+
+def _check_placement(problem: Problem, inst, assign) -> list[str]:
+    """Chips given to workloads: eligible only, within the chips in service, demand met."""
+    K, S, T = problem.shape
+    W = problem.n_workloads
+    if assign is None:
+        return ["placement: the plan carries no assignment of chips to workloads"]
+    a = np.asarray(assign, dtype=np.float64)
+    if a.shape != (K, T, W):
+        return [
+            f"assign_chips has shape {a.shape}, expected {(K, T, W)} (offers, periods, workloads)"
+        ]
+    if not np.all(np.isfinite(a)):
+        return ["assign_chips contains non-finite values"]
+    msgs = []
+    rate = np.asarray(problem.rate, np.float64)
+    cpu = np.asarray(problem.chips_per_unit, np.float64)
+    for k, t, w in zip(*np.where(a < -ABS_TOL)):
+        msgs.append(f"placement: negative assignment {a[k, t, w]:g} chips")
+    for k, t, w in zip(*np.where((a > ABS_TOL) & (rate[:, None, :] <= 0))):
+        msgs.append(
+            f"placement: {a[k, t, w]:,.1f} chips of {problem.offers[k]} on "
+            f"{problem.workload_keys[w]} in {problem.periods[t]}, which it cannot serve"
+        )
+    chips = (inst * cpu[:, None, None]).sum(axis=1)  # [K,T]
+    used = a.sum(axis=2)
+    for k in range(K):
+        for t in range(T):
+            if _exceeds(used[k, t], chips[k, t]):
+                msgs.append(
+                    f"placement: {used[k, t]:,.1f} chips of {problem.offers[k]} assigned in "
+                    f"{problem.periods[t]} > {chips[k, t]:,.1f} in service"
+                )
+    got = served(problem, a)
+    dem = np.asarray(problem.demand, np.float64)
+    minimise = problem.objective in ("min-cost", "min-tco")
+    for w in range(W):
+        if not problem.has_demand[w]:
+            continue
+        unit = problem.workload_units[w]
+        for t in range(T):
+            if minimise and got[t, w] < dem[t, w] * (1 - REL_TOL) - ABS_TOL:
+                msgs.append(
+                    f"demand: {got[t, w]:,.1f} {unit} of {problem.workload_keys[w]} served in "
+                    f"{problem.periods[t]} < {dem[t, w]:,.1f} demanded"
+                )
+            if not minimise and _exceeds(got[t, w], dem[t, w]):
+                msgs.append(
+                    f"demand: {got[t, w]:,.1f} {unit} of {problem.workload_keys[w]} counted in "
+                    f"{problem.periods[t]} > {dem[t, w]:,.1f} demanded"
+                )
     return msgs

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import flax.struct
 import jax
@@ -37,6 +38,7 @@ import numpy as np
 
 from perfmodel.errors import InfeasibleError, InputError
 from perfmodel.fleet.build import build_lp as build_lp
+from perfmodel.fleet.build import existing_in_service
 from perfmodel.fleet.build import row_blocks as row_blocks
 from perfmodel.fleet.build import segment_slopes as segment_slopes
 from perfmodel.fleet.build import var_index as var_index
@@ -44,6 +46,7 @@ from perfmodel.fleet.curves import concave_interpolant as concave_interpolant
 from perfmodel.fleet.curves import standin_h100e as standin_h100e
 from perfmodel.fleet.curves import value_curve as value_curve
 from perfmodel.fleet.lp import LP, csr
+from perfmodel.fleet.schema import OBJECTIVES
 from perfmodel.fleet.schema import Offer as Offer
 from perfmodel.fleet.schema import Scenario as Scenario
 from perfmodel.fleet.schema import Site as Site
@@ -52,6 +55,7 @@ from perfmodel.fleet.schema import parse_scenario as parse_scenario
 from perfmodel.fleet.schema import period_list as period_list
 from perfmodel.fleet.schema import scenario_dir as scenario_dir
 from perfmodel.fleet.schema import scenario_names as scenario_names
+from perfmodel.fleet.values import cost_and_placement_leaves
 
 __all__ = [
     "Scenario",
@@ -131,6 +135,22 @@ class Problem:
     # "why not" records: (offer, site, reason) for each offer x site it can never be
     # bought at (site not listed, cooling, first delivery after the horizon, no supply)
     unplaceable: tuple = flax.struct.field(pytree_node=False, default=())
+    # --- total cost of ownership (perfmodel.fleet.tco) and placement (build.py) ---
+    lifetime_q: Any = None  # [K] quarters a unit serves (>= T: to the end)
+    existing_until: Any = None  # [K,S] period index existing units retire
+    energy_usd_per_mwh: Any = None  # [S,T]
+    utilisation: Any = None  # [S] average IT load / nameplate
+    opex_usd_per_unit_q: Any = None  # [K] per unit and quarter
+    tco_lambda: Any = None  # [] H100e-quarters per USD (ratio objective)
+    rate: Any = None  # [K,W] workload units per chip (0: not eligible)
+    demand: Any = None  # [T,W] workload units (rows only where has_demand)
+    h100e_per_unit: jax.Array | None = None  # [W]
+    workload_weight: Any = None  # [W]
+    placement: bool = flax.struct.field(pytree_node=False, default=False)
+    workload_keys: tuple = flax.struct.field(pytree_node=False, default=())
+    workload_units: tuple = flax.struct.field(pytree_node=False, default=())
+    has_demand: tuple = flax.struct.field(pytree_node=False, default=())  # [W] bool
+    ineligible: tuple = flax.struct.field(pytree_node=False, default=())  # (offer, wl, why)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -140,6 +160,24 @@ class Problem:
     @property
     def n_segments(self) -> int:
         return int(np.shape(self.bp_chips)[-1]) - 1
+
+    @property
+    def n_workloads(self) -> int:
+        return len(self.workload_keys)
+
+    @property
+    def extended(self) -> bool:
+        """Placement, retirements or a TCO objective: planned by the exact MILP alone
+        (the rounding heuristic knows only the original model)."""
+        T = len(self.periods)
+        life = np.asarray(self.lifetime_q) if self.lifetime_q is not None else np.full(1, T)
+        until = np.asarray(self.existing_until) if self.existing_until is not None else None
+        return bool(
+            self.placement
+            or self.objective in ("min-tco", "max-h100e-per-tco")
+            or np.any(life < T)
+            or (until is not None and np.any(until < T))
+        )
 
 
 def _supply_after_events(offers, events, periods) -> np.ndarray:
@@ -184,8 +222,8 @@ def build_problem(
     """
     sc = scenario
     objective = objective or sc.objective
-    if objective not in ("max-h100e", "min-cost"):
-        raise ValueError(f"objective = {objective!r} must be 'max-h100e' or 'min-cost'")
+    if objective not in OBJECTIVES:
+        raise InputError("objective", objective, " | ".join(OBJECTIVES))
     for nm, v in (
         ("budget_scale", budget_scale),
         ("price_scale", price_scale),
@@ -246,9 +284,16 @@ def build_problem(
         if allowed[k].any() and not supply[k, first:].any():
             why_not.append((o.key, "*", "no supply in any quarter it can be delivered"))
     existing = np.zeros((K, S))
-    for off, site, chips in sc.existing:
-        k = offer_keys.index(off)
-        existing[k, site_keys.index(site)] += chips / cpu[k]
+    until = np.full((K, S), float(T))
+    retire = sc.existing_retire or (T,) * len(sc.existing)
+    for (off, site, chips), r in zip(sc.existing, retire):
+        k, s = offer_keys.index(off), site_keys.index(site)
+        if existing[k, s] > 0 and until[k, s] != r:
+            raise InputError(
+                f"existing ({off} at {site}).retire", r, "the same quarter for every entry"
+            )
+        existing[k, s] += chips / cpu[k]
+        until[k, s] = min(float(r), float(T))
     if budget_usd:
         bad = set(budget_usd) - set(years)
         if bad:
@@ -265,8 +310,18 @@ def build_problem(
     else:
         tp = sc.target_period
     target = sc.target_h100e if target_h100e is None else float(target_h100e)
-    if objective == "min-cost" and not (math.isfinite(target) and target > 0):
-        raise ValueError(f"target_h100e = {target!r} must be > 0 for objective 'min-cost'")
+    has_demand = any(w.demand is not None for w in sc.workload_specs)
+    if objective in ("min-cost", "min-tco") and sc.placement and not has_demand:
+        raise InputError(
+            f"objective = {objective!r} needs a demand: give workloads[i].demand (per "
+            "quarter, >= 0) on at least one workload"
+        )
+    if (
+        objective in ("min-cost", "min-tco")
+        and not sc.placement
+        and not (math.isfinite(target) and target > 0)
+    ):
+        raise ValueError(f"target_h100e = {target!r} must be > 0 for objective {objective!r}")
 
     # value-curve breakpoints over the site's feasible range for each kind
     J = N_SEGMENTS
@@ -333,6 +388,8 @@ def build_problem(
         value_source=tuple(sources),
         name=sc.name,
         unplaceable=tuple(why_not),
+        existing_until=jnp.asarray(until),
+        **cost_and_placement_leaves(sc, T, pick=pick, value_source=value_source),
     )
 
 
@@ -408,20 +465,20 @@ def precheck(problem: Problem) -> list[str]:
     """Obvious infeasibilities visible before solving (existing fleet vs limits)."""
     msgs = []
     K, S, T = problem.shape
-    ex = np.asarray(problem.existing_units)
+    ex = existing_in_service(jax.tree_util.tree_map(np.asarray, problem), np)  # [K,S,T]
     umw = np.asarray(problem.unit_power_w) / 1e6
     pue = np.asarray(problem.pue)
     P = np.asarray(problem.power_avail_mw)
-    need = pue * (umw @ ex)  # [S]
+    need = pue[:, None] * np.einsum("k,kst->st", umw, ex)  # [S,T]
     for s in range(S):
         for t in range(T):
-            if need[s] > P[s, t] + 1e-9:
+            if need[s, t] > P[s, t] + 1e-9:
                 msgs.append(
                     f"site {problem.sites[s]} has {P[s, t]:g} MW in {problem.periods[t]} but the existing "
-                    f"fleet alone needs {need[s]:.1f} MW (IT power x PUE {pue[s]:g})"
+                    f"fleet alone needs {need[s, t]:.1f} MW (IT power x PUE {pue[s]:g})"
                 )
                 break
-    racks_need = np.asarray(problem.racks_per_unit) @ ex
+    racks_need = np.einsum("k,kst->st", np.asarray(problem.racks_per_unit), ex).max(axis=1)
     for s in range(S):
         if racks_need[s] > float(problem.racks[s]) + 1e-9:
             msgs.append(
@@ -492,6 +549,16 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
             parts.append(f"site {args[0]} needs {e[i]:,.1f} racks more floor space in {args[1]}")
         elif kind == "supply_units":
             parts.append(f"offer {args[0]} is short of {e[i]:,.1f} units of supply in {args[1]}")
+        elif kind == "demand":
+            parts.append(
+                f"the demand of workload {args[0]} in {args[1]} cannot be met (short by "
+                f"{e[i]:,.4g} of its unit within power, supply and budget)"
+            )
+        elif kind == "capacity":
+            parts.append(
+                f"the chips of offer {args[0]} assigned in {args[1]} exceed those in service "
+                f"by {e[i]:,.4g}"
+            )
         elif kind == "link":
             parts.append(
                 f"the value of offer {args[0]} at site {args[1]} in {args[2]} exceeds its "
@@ -504,113 +571,7 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     )
 
 
-# --------------------------------------------------------------------------------------
-# Generated problems (for tests and the benchmark suite)
-# --------------------------------------------------------------------------------------
-
-
-def generate_scenario(
-    seed: int,
-    n_offers: int = 5,
-    n_sites: int = 2,
-    n_periods: int = 4,
-    *,
-    ratio: bool = True,
-    policy: bool = True,
-) -> Scenario:
-    """A random but plausible scenario (seeded): offers drawn around H100/H200/GB200/
-    Dojo/AI4-like prices and powers, sites with ramping power, budgets that bind.
-
-    Values come from the stand-in curve when built with ``value_source="standin"``.
-    """
-    if not (1 <= n_offers <= 12 and 1 <= n_sites <= 200 and 1 <= n_periods <= 40):
-        raise ValueError(
-            f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,200], "
-            f"n_periods={n_periods} in [1,40] required"
-        )
-    rng = np.random.default_rng(seed)
-    periods = period_list("2024Q1", n_periods)
-    years = tuple(dict.fromkeys(p[:4] for p in periods))
-    proto = [  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, cooling, own
-        ("h100_sxm", 8, 400e3, 11e3, 0.25, "air", False),
-        ("h200", 8, 450e3, 11.5e3, 0.25, "air", False),
-        ("gb200", 72, 3.3e6, 132e3, 1.0, "liquid", False),
-        ("dojo_tile", 6, 2.7e6, 110e3, 1.0, "liquid", True),
-        ("a100_80gb", 8, 150e3, 6.5e3, 0.25, "air", False),
-        ("b200", 8, 500e3, 14.3e3, 0.25, "air", False),
-        ("mi300x", 8, 300e3, 10e3, 0.25, "air", False),
-        ("ai4", 1, 1.5e3, 300.0, 0.01, "air", True),
-    ]
-    offers = {}
-    for i in range(n_offers):
-        chip, cpu, price, pw, rpu, cool, own = proto[i % len(proto)]
-        f = rng.uniform(0.85, 1.15)
-        sup = rng.uniform(20, 400) * (8 / cpu) ** 0.5 * (10.0 if chip == "ai4" else 1.0)
-        offers[f"o{i}_{chip}"] = {
-            "chip": chip,
-            "chips_per_unit": cpu,
-            "unit_price_usd": float(price * f),
-            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)),
-            "racks_per_unit": rpu,
-            "cooling": cool,
-            "earliest": periods[
-                0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))
-            ],
-            "supply_units": [float(np.round(sup * rng.uniform(0.5, 1.5))) for _ in periods],
-            "own": own,
-            "counts": chip != "ai4",
-        }
-    sites = {}
-    for s in range(n_sites):
-        p0 = rng.uniform(5, 60)
-        growth = rng.uniform(0, 0.4)
-        sites[f"s{s}"] = {
-            "power_mw": [float(p0 * (1 + growth) ** t) for t in range(n_periods)],
-            "pue": float(rng.uniform(1.1, 1.5)),
-            "cooling": "liquid" if rng.uniform() < 0.5 else "air",
-            "racks": float(rng.uniform(100, 2000)),
-        }
-        if (
-            policy
-            and s == 0
-            and sites["s0"]["cooling"] == "liquid"
-            and any(o["chip"] == "dojo_tile" for o in offers.values())
-            and rng.uniform() < 0.5
-        ):
-            sites[f"s{s}"]["own_share_min"] = 0.2
-            sites[f"s{s}"]["own_share_from"] = periods[-1]
-    okeys = list(offers)
-    per_year = rng.uniform(0.2, 1.0) * 5e8 * n_sites
-    data = {
-        "scenario": {"name": f"gen-{seed}", "start": "2024Q1", "quarters": n_periods},
-        "workloads": [{"name": "gpt3-175b", "weight": 1.0}],
-        "sites": sites,
-        "offers": offers,
-        "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.7, 1.3)) for y in years}},
-        "existing": [
-            {"offer": okeys[0], "site": "s0", "chips": float(8 * int(rng.integers(0, 200)))}
-        ],
-    }
-    ai4 = [k for k in okeys if "ai4" in k]
-    if ratio and ai4:
-        gpus = [k for k in okeys if offers[k]["chip"] in ("h100_sxm", "h200", "b200")]
-        if gpus:
-            data["ratios"] = [
-                {
-                    "site": "*",
-                    "numerator": ai4,
-                    "denominator": gpus,
-                    "min_ratio": 0.2,
-                    "from": periods[0],
-                }
-            ]
-    return parse_scenario(data, f"<generated seed={seed}>")
-
-
-def generate_problem(
-    seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4, **kw
-) -> Problem:
-    """:func:`generate_scenario` built into a :class:`Problem` with the stand-in value curve."""
-    return build_problem(
-        generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin"
-    )
+# Generated problems for tests and benchmarks live in perfmodel.fleet.testing (which
+# imports this module, hence the import at the end); re-exported here.
+from perfmodel.fleet.testing import generate_problem as generate_problem  # noqa: E402
+from perfmodel.fleet.testing import generate_scenario as generate_scenario  # noqa: E402

@@ -443,12 +443,22 @@ def solve(
 
     ``local_search`` (default: only when not ``exact``) runs the heuristic's one-unit
     moves, capped at one second. The Plan's ``method`` string names what produced it.
+    Problems with placement of work, retirements or a TCO objective
+    (``problem.extended``) are planned by :func:`perfmodel.fleet.milp.solve_exact` (the
+    ratio objective by :func:`perfmodel.fleet.tco.solve_ratio`), whatever ``exact`` says.
     Raises :class:`~perfmodel.fleet.problem.FleetInfeasible` naming the binding
     constraint if the problem has no feasible plan.
     """
     from perfmodel.fleet.highs import HighsLP
-    from perfmodel.fleet.milp import solve_milp
+    from perfmodel.fleet.milp import solve_exact, solve_milp
+    from perfmodel.fleet.tco import solve_ratio
 
+    # placement, retirements and the TCO objectives: the exact MILP alone (the rounding
+    # heuristic below knows the original model only)
+    if problem.objective == "max-h100e-per-tco":
+        return solve_ratio(problem, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    if problem.extended:
+        return solve_exact(problem, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     t0 = time.perf_counter()
     method = method or default_method()
     if method not in ("highs", "pdhg"):

@@ -36,7 +36,6 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -44,9 +43,31 @@ from typing import Any
 
 from perfmodel.errors import InputError
 from perfmodel.fleet.curves import _STANDIN_BF16_TFLOPS
+from perfmodel.fleet.demand import (
+    WorkloadSpec,
+    legacy_workloads,
+    offer_costs,
+    parse_workloads,
+    retire_index,
+    site_costs,
+)
+from perfmodel.fleet.fields import PERIOD_RE as _PERIOD_RE
+from perfmodel.fleet.fields import array as _array
+from perfmodel.fleet.fields import boolean as _bool
+from perfmodel.fleet.fields import check_keys as _check_keys
+from perfmodel.fleet.fields import integer as _int
+from perfmodel.fleet.fields import num as _num
+from perfmodel.fleet.fields import per_period as _per_period
+from perfmodel.fleet.fields import period_idx as _period_idx
+from perfmodel.fleet.fields import string as _str
 from perfmodel.hardware import read_toml
 
+#: Objectives: H100e-quarters within the budget; the capex, or the capex + opex (TCO), of
+#: reaching the target or meeting the demand; H100e-quarters per TCO dollar.
+OBJECTIVES = ("max-h100e", "min-cost", "min-tco", "max-h100e-per-tco")
+
 __all__ = [
+    "OBJECTIVES",
     "Scenario",
     "Site",
     "Offer",
@@ -56,8 +77,6 @@ __all__ = [
     "scenario_dir",
     "period_list",
 ]
-
-_PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 
 # --------------------------------------------------------------------------------------
@@ -76,6 +95,8 @@ class Site:
     own_share_min: float
     own_share_from: int  # period index (== number of periods: no policy)
     sources: tuple[str, ...] = ()
+    energy_usd_per_mwh: tuple[float, ...] = ()  # per period (empty: 0)
+    utilisation: float = 1.0  # average IT load / nameplate IT power
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +118,9 @@ class Offer:
     own: bool
     counts: bool
     sources: tuple[str, ...] = ()
+    lifetime_quarters: int = 0  # 0: never retires within the horizon
+    opex_usd_per_unit_year: float = 0.0
+    serves: tuple[str, ...] = ()  # workload keys (empty: all the models can value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +142,13 @@ class Scenario:
     cost_tiebreak_per_usd: float = 1e-9
     value_mode: str = "capacity"
     path: str = "<memory>"
+    workload_specs: tuple[WorkloadSpec, ...] = ()  # with kind, model and demand
+    existing_retire: tuple[int, ...] = ()  # per existing entry: period index (T: never)
+
+    @property
+    def placement(self) -> bool:
+        """True when the plan assigns chips to workloads (a demand or an inference workload)."""
+        return any(w.demand is not None or w.kind == "inference" for w in self.workload_specs)
 
     @property
     def years(self) -> tuple[str, ...]:
@@ -133,88 +164,6 @@ def period_list(start: str, quarters: int) -> tuple[str, ...]:
     for i in range(quarters):
         out.append(f"{y + (q + i) // 4}Q{(q + i) % 4 + 1}")
     return tuple(out)
-
-
-def _num(
-    where: str, v: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
-) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"{where} = {v!r} must be a number")
-    x = float(v)
-    if not math.isfinite(x):
-        raise InputError(f"{where} = {v!r} must be finite")
-    if lo is not None and (x < lo or (lo_open and x == lo)):
-        raise InputError(
-            f"{where} = {v!r} must be {'>' if lo_open else '>='} {lo:g}"
-            + (f" and <= {hi:g}" if hi is not None else "")
-        )
-    if hi is not None and x > hi:
-        raise InputError(
-            f"{where} = {v!r} must be <= {hi:g}" + (f" and >= {lo:g}" if lo is not None else "")
-        )
-    return x
-
-
-def _per_period(where: str, v: Any, periods: tuple[str, ...], lo: float = 0.0) -> tuple[float, ...]:
-    if isinstance(v, list):
-        if len(v) != len(periods):
-            raise InputError(
-                f"{where} has {len(v)} values but the scenario has {len(periods)} periods "
-                f"({periods[0]}..{periods[-1]}); give one per period or a scalar"
-            )
-        return tuple(_num(f"{where}[{p}]", x, lo) for p, x in zip(periods, v))
-    x = _num(where, v, lo)
-    return tuple(x for _ in periods)
-
-
-def _period_idx(where: str, v: Any, periods: tuple[str, ...], allow_before: bool = True) -> int:
-    if not isinstance(v, str) or not _PERIOD_RE.match(v):
-        raise InputError(f"{where} = {v!r} must be a quarter like '2024Q3'")
-    if v in periods:
-        return periods.index(v)
-    if v < periods[0] and allow_before:
-        return 0
-    if v > periods[-1]:
-        return len(periods)
-    raise InputError(f"{where} = {v!r} must be within {periods[0]}..{periods[-1]}")
-
-
-def _check_keys(where: str, table: Any, allowed: set[str]) -> None:
-    if not isinstance(table, dict):
-        raise InputError(where, table, "a table (e.g. [" + where.split("[")[0] + "] or { ... })")
-    for k in table:
-        base = re.sub(r"_(low|high)$", "", k)
-        if k not in allowed and base not in allowed:
-            raise ValueError(f"{where}.{k}: unknown field (allowed: {', '.join(sorted(allowed))})")
-
-
-def _int(where: str, v: Any, lo: int, hi: int) -> int:
-    """An integer field: a TOML integer in [lo, hi] (2.5, "3" and true are rejected)."""
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
-    if not lo <= v <= hi:
-        raise InputError(where, v, f"an integer in [{lo}, {hi}]")
-    return int(v)
-
-
-def _bool(where: str, v: Any) -> bool:
-    """A boolean field: a TOML boolean (``own = "false"`` is an error, not true)."""
-    if not isinstance(v, bool):
-        raise InputError(where, v, "a TOML boolean: true or false (no quotes)")
-    return v
-
-
-def _array(where: str, v: Any) -> list:
-    """An array of tables ([[where]]) or of values."""
-    if not isinstance(v, list):
-        raise InputError(where, v, f"an array (e.g. [[{where}]] tables or [...])")
-    return v
-
-
-def _str(where: str, v: Any) -> str:
-    if not isinstance(v, str):
-        raise InputError(where, v, "a string")
-    return v
 
 
 def _known_workloads() -> tuple[str, ...]:
@@ -287,8 +236,8 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         raise InputError("scenario.start", start, 'a quarter string like "2024Q1"')
     periods = period_list(start, quarters)
     objective = sc.get("objective", "max-h100e")
-    if objective not in ("max-h100e", "min-cost"):
-        raise ValueError(f"scenario.objective = {objective!r} must be 'max-h100e' or 'min-cost'")
+    if objective not in OBJECTIVES:
+        raise InputError("scenario.objective", objective, " | ".join(OBJECTIVES))
     pick = sc.get("pick", "best")
     if pick not in ("best", "low", "high"):
         raise ValueError(f"scenario.pick = {pick!r} must be 'best', 'low' or 'high'")
@@ -303,24 +252,12 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
             f"scenario.target_period = {tp!r} must be within {periods[0]}..{periods[-1]}"
         )
 
-    # workloads
-    wl = _array("workloads", data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}]))
-    workloads = []
-    known_wl = _known_workloads()
-    for i, w in enumerate(wl):
-        _check_keys(f"workloads[{i}]", w, {"name", "weight", "sources"})
-        name = w.get("name")
-        if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in known_wl:
-            raise InputError(
-                f"workloads[{i}].name", name, f"a workload preset ({', '.join(known_wl)})"
-            )
-        workloads.append(
-            (w["name"], _num(f"workloads[{i}].weight", w.get("weight", 1.0), 0, lo_open=True))
-        )
-    if not workloads:
-        raise ValueError("workloads: need at least one workload")
-    tot = sum(x for _, x in workloads)
-    workloads = tuple((n, x / tot) for n, x in workloads)
+    # workloads (kind, model, demand: perfmodel.fleet.demand)
+    raw_wl = data.get("workloads", [{"name": "gpt3-175b", "weight": 1.0}])
+    specs = parse_workloads(raw_wl, periods, _known_workloads())
+    placement = any(w.demand is not None or w.kind == "inference" for w in specs)
+    workloads = legacy_workloads(specs, placement)
+    wl_keys = tuple(w.key for w in specs)
 
     # sites
     sites_raw = data.get("sites", {})
@@ -341,6 +278,8 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 "racks",
                 "own_share_min",
                 "own_share_from",
+                "energy_usd_per_mwh",
+                "utilisation",
                 "sources",
                 "notes",
             },
@@ -356,6 +295,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
             if share > 0
             else len(periods)
         )
+        energy, util = site_costs(w, s, periods)
         sites.append(
             Site(
                 key=key,
@@ -367,6 +307,8 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 own_share_min=share,
                 own_share_from=sfrom,
                 sources=_sources(s.get("sources")),
+                energy_usd_per_mwh=energy,
+                utilisation=util,
             )
         )
     site_keys = tuple(s.key for s in sites)
@@ -397,6 +339,9 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 "sites",
                 "own",
                 "counts",
+                "lifetime_quarters",
+                "opex_usd_per_unit_year",
+                "serves",
                 "sources",
                 "notes",
             },
@@ -429,6 +374,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                     f"{w}.sites contains {sk!r}, not a site (sites: {', '.join(site_keys)})"
                 )
         lead = _int(f"{w}.lead_quarters", o.get("lead_quarters", 0), 0, 40)
+        life, opex, serves = offer_costs(w, o, wl_keys)
         offers.append(
             Offer(
                 key=key,
@@ -450,6 +396,9 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 own=_bool(f"{w}.own", o.get("own", False)),
                 counts=_bool(f"{w}.counts", o.get("counts", True)),
                 sources=_sources(o.get("sources")),
+                lifetime_quarters=life,
+                opex_usd_per_unit_year=opex,
+                serves=serves,
             )
         )
     offer_keys = tuple(o.key for o in offers)
@@ -498,10 +447,11 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
             sup[p + delay] += units
         events.append((off, units, p, delay))
 
-    existing = []
+    existing, retire = [], []
     for i, e in enumerate(_array("existing", data.get("existing", []))):
         w = f"existing[{i}]"
-        _check_keys(w, e, {"offer", "site", "chips", "note", "sources"})
+        _check_keys(w, e, {"offer", "site", "chips", "retire", "note", "sources"})
+        retire.append(retire_index(w, e, periods))
         off = _offer(f"{w}.offer", e.get("offer"))
         if e.get("site") not in site_keys:
             raise ValueError(
@@ -572,6 +522,8 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         ),
         value_mode=value_mode,
         path=path,
+        workload_specs=specs,
+        existing_retire=tuple(retire),
     )
 
 

@@ -1,0 +1,282 @@
+"""Generated scenarios with demand, placement and TCO (tests and the scale benchmark).
+
+:func:`generate_placement_scenario` draws a plausible scenario (seeded): offers around
+H100/H200/GB200/Dojo/AI4-like prices and powers, sites with ramping power and energy
+prices, training and inference workloads with a demand per quarter, lifetimes and an
+existing fleet that retires. :func:`generate_placement_problem` builds it with the
+labelled stand-in rates, then (``spread > 0``) multiplies each offer x workload rate by a
+seeded factor in ``[1 - spread, 1 + spread]`` and drops a few pairs (rate 0, a why-not
+reason), so that the workloads differ the way the models make them differ. The
+benchmark's planner-scale rows (``benchmarks/placement_bench.py``) come from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from perfmodel.fleet.problem import Problem, build_problem
+from perfmodel.fleet.schema import Scenario, parse_scenario, period_list
+
+__all__ = [
+    "generate_scenario",
+    "generate_problem",
+    "generate_placement_scenario",
+    "generate_placement_problem",
+]
+
+_PROTO = (  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, cooling, own
+    ("h100_sxm", 8, 400e3, 11.2e3, 0.25, "air", False),
+    ("h200", 8, 440e3, 11.2e3, 0.25, "air", False),
+    ("gb200", 72, 3.3e6, 140e3, 1.0, "liquid", False),
+    ("dojo_tile", 6, 2.76e6, 108e3, 0.5, "liquid", True),
+    ("a100_80gb", 8, 224e3, 7.2e3, 0.25, "air", False),
+    ("b200", 8, 500e3, 14.3e3, 0.25, "air", False),
+    ("mi300x", 8, 300e3, 10e3, 0.25, "air", False),
+    ("ai4", 2, 2.5e3, 250.0, 0.01, "air", True),
+)
+_PRESETS = ("gpt3-175b", "llama3-405b", "video-driving", "llama2-70b", "mixtral-8x7b")
+
+
+def generate_placement_scenario(
+    seed: int,
+    n_offers: int = 4,
+    n_sites: int = 2,
+    n_periods: int = 4,
+    n_workloads: int = 2,
+    *,
+    objective: str = "max-h100e",
+    chips_per_site: float = 3000.0,
+) -> Scenario:
+    """A random scenario with demand (see the module docstring). ``chips_per_site``
+    sizes each site's power (about that many H100-class chips at the end)."""
+    if not (1 <= n_offers <= 8 and 1 <= n_sites <= 500 and 1 <= n_periods <= 40):
+        raise ValueError(
+            f"generate_placement_scenario: n_offers={n_offers} in [1, 8], n_sites={n_sites} "
+            f"in [1, 500], n_periods={n_periods} in [1, 40] required"
+        )
+    if not 1 <= n_workloads <= 200:
+        raise ValueError(f"n_workloads = {n_workloads} must be in [1, 200]")
+    rng = np.random.default_rng(seed)
+    periods = period_list("2024Q1", n_periods)
+    years = tuple(dict.fromkeys(p[:4] for p in periods))
+    site_mw = chips_per_site * 1.4e3 * 1.3 / 1e6
+    total_h100e = 0.8 * chips_per_site * n_sites
+    workloads = []
+    for w in range(n_workloads):
+        kind = "inference" if w % 2 == 1 else "training"
+        share = rng.uniform(0.5, 1.5) / n_workloads
+        ramp = [
+            share * total_h100e * (0.3 + 0.7 * t / max(1, n_periods - 1)) for t in range(n_periods)
+        ]
+        spec = {
+            "name": _PRESETS[w % len(_PRESETS)],
+            "key": f"w{w}",
+            "kind": kind,
+            "weight": float(rng.uniform(0.5, 1.5)),
+            "demand": [float(np.round(x)) for x in ramp],
+        }
+        if kind == "inference":
+            spec["model"] = "forward"
+        workloads.append(spec)
+    offers = {}
+    for i in range(n_offers):
+        chip, cpu, price, pw, rpu, cool, own = _PROTO[i % len(_PROTO)]
+        f = rng.uniform(0.9, 1.1)
+        units = chips_per_site * n_sites / cpu / n_periods * rng.uniform(0.3, 0.8)
+        offers[f"o{i}_{chip}"] = {
+            "chip": chip,
+            "chips_per_unit": cpu,
+            "unit_price_usd": float(price * f),
+            "unit_power_w": float(pw * rng.uniform(0.95, 1.05)),
+            "racks_per_unit": rpu,
+            "cooling": cool,
+            "supply_units": [float(np.round(units * rng.uniform(0.6, 1.4))) for _ in periods],
+            "own": own,
+            "lifetime_quarters": int(rng.integers(max(1, n_periods // 2), 24)),
+            "opex_usd_per_unit_year": float(price * 0.03),
+        }
+        if chip == "ai4":
+            offers[f"o{i}_{chip}"]["counts"] = False
+            offers[f"o{i}_{chip}"]["serves"] = [
+                w["key"] for w in workloads if w["kind"] == "inference"
+            ] or [workloads[0]["key"]]
+    sites = {}
+    for s in range(n_sites):
+        growth = rng.uniform(0.0, 0.3)
+        p0 = site_mw * rng.uniform(0.3, 0.6)
+        sites[f"s{s}"] = {
+            "power_mw": [float(min(site_mw, p0 * (1 + growth) ** t)) for t in range(n_periods)],
+            "pue": float(rng.uniform(1.1, 1.4)),
+            "cooling": "liquid" if rng.uniform() < 0.6 else "air",
+            "racks": float(chips_per_site / 8 * rng.uniform(0.4, 0.8)),
+            "energy_usd_per_mwh": float(rng.uniform(40, 190)),
+            "utilisation": float(rng.uniform(0.6, 0.9)),
+        }
+    okeys = list(offers)
+    per_year = 0.6 * chips_per_site * n_sites * 45e3 / max(1, len(years))
+    data = {
+        "scenario": {
+            "name": f"gen-placement-{seed}",
+            "start": "2024Q1",
+            "quarters": n_periods,
+            "objective": objective,
+        },
+        "workloads": workloads,
+        "sites": sites,
+        "offers": offers,
+        "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.8, 1.2)) for y in years}},
+        "existing": [
+            {
+                "offer": okeys[0],
+                "site": "s0",
+                "chips": float(8 * int(rng.integers(1, int(max(2, chips_per_site * 0.02))))),
+                "retire": periods[-1] if n_periods > 1 else "2099Q1",
+            }
+        ],
+    }
+    return parse_scenario(data, f"<generated placement seed={seed}>")
+
+
+def generate_placement_problem(
+    seed: int,
+    n_offers: int = 4,
+    n_sites: int = 2,
+    n_periods: int = 4,
+    n_workloads: int = 2,
+    *,
+    spread: float = 0.3,
+    drop: float = 0.1,
+    **kw,
+) -> Problem:
+    """:func:`generate_placement_scenario` built with the stand-in rates, perturbed by
+    seeded factors in ``[1 - spread, 1 + spread]`` with a share ``drop`` of the offer x
+    workload pairs made ineligible (rate 0)."""
+    sc = generate_placement_scenario(seed, n_offers, n_sites, n_periods, n_workloads, **kw)
+    pr = build_problem(sc, value_source="standin")
+    if spread <= 0 and drop <= 0:
+        return pr
+    rng = np.random.default_rng(seed + 7919)
+    rate = np.asarray(pr.rate, np.float64)
+    f = rng.uniform(1 - spread, 1 + spread, rate.shape)
+    gone = (rng.uniform(size=rate.shape) < drop) & (rate > 0)
+    gone[:, 0] = False  # every offer serves at least the first workload it can
+    reasons = list(pr.ineligible) + [
+        (pr.offers[k], pr.workload_keys[w], "generated: not eligible")
+        for k, w in zip(*np.nonzero(gone))
+    ]
+    return dataclasses.replace(
+        pr, rate=jnp.asarray(np.where(gone, 0.0, rate * f)), ineligible=tuple(reasons)
+    )
+
+
+# --------------------------------------------------------------------------------------
+
+
+def generate_scenario(
+    seed: int,
+    n_offers: int = 5,
+    n_sites: int = 2,
+    n_periods: int = 4,
+    *,
+    ratio: bool = True,
+    policy: bool = True,
+) -> Scenario:
+    """A random but plausible scenario (seeded): offers drawn around H100/H200/GB200/
+    Dojo/AI4-like prices and powers, sites with ramping power, budgets that bind.
+
+    Values come from the stand-in curve when built with ``value_source="standin"``.
+    """
+    if not (1 <= n_offers <= 12 and 1 <= n_sites <= 200 and 1 <= n_periods <= 40):
+        raise ValueError(
+            f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,200], "
+            f"n_periods={n_periods} in [1,40] required"
+        )
+    rng = np.random.default_rng(seed)
+    periods = period_list("2024Q1", n_periods)
+    years = tuple(dict.fromkeys(p[:4] for p in periods))
+    proto = [  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, cooling, own
+        ("h100_sxm", 8, 400e3, 11e3, 0.25, "air", False),
+        ("h200", 8, 450e3, 11.5e3, 0.25, "air", False),
+        ("gb200", 72, 3.3e6, 132e3, 1.0, "liquid", False),
+        ("dojo_tile", 6, 2.7e6, 110e3, 1.0, "liquid", True),
+        ("a100_80gb", 8, 150e3, 6.5e3, 0.25, "air", False),
+        ("b200", 8, 500e3, 14.3e3, 0.25, "air", False),
+        ("mi300x", 8, 300e3, 10e3, 0.25, "air", False),
+        ("ai4", 1, 1.5e3, 300.0, 0.01, "air", True),
+    ]
+    offers = {}
+    for i in range(n_offers):
+        chip, cpu, price, pw, rpu, cool, own = proto[i % len(proto)]
+        f = rng.uniform(0.85, 1.15)
+        sup = rng.uniform(20, 400) * (8 / cpu) ** 0.5 * (10.0 if chip == "ai4" else 1.0)
+        offers[f"o{i}_{chip}"] = {
+            "chip": chip,
+            "chips_per_unit": cpu,
+            "unit_price_usd": float(price * f),
+            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)),
+            "racks_per_unit": rpu,
+            "cooling": cool,
+            "earliest": periods[
+                0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))
+            ],
+            "supply_units": [float(np.round(sup * rng.uniform(0.5, 1.5))) for _ in periods],
+            "own": own,
+            "counts": chip != "ai4",
+        }
+    sites = {}
+    for s in range(n_sites):
+        p0 = rng.uniform(5, 60)
+        growth = rng.uniform(0, 0.4)
+        sites[f"s{s}"] = {
+            "power_mw": [float(p0 * (1 + growth) ** t) for t in range(n_periods)],
+            "pue": float(rng.uniform(1.1, 1.5)),
+            "cooling": "liquid" if rng.uniform() < 0.5 else "air",
+            "racks": float(rng.uniform(100, 2000)),
+        }
+        if (
+            policy
+            and s == 0
+            and sites["s0"]["cooling"] == "liquid"
+            and any(o["chip"] == "dojo_tile" for o in offers.values())
+            and rng.uniform() < 0.5
+        ):
+            sites[f"s{s}"]["own_share_min"] = 0.2
+            sites[f"s{s}"]["own_share_from"] = periods[-1]
+    okeys = list(offers)
+    per_year = rng.uniform(0.2, 1.0) * 5e8 * n_sites
+    data = {
+        "scenario": {"name": f"gen-{seed}", "start": "2024Q1", "quarters": n_periods},
+        "workloads": [{"name": "gpt3-175b", "weight": 1.0}],
+        "sites": sites,
+        "offers": offers,
+        "budget": {"capex_usd": {y: float(per_year * rng.uniform(0.7, 1.3)) for y in years}},
+        "existing": [
+            {"offer": okeys[0], "site": "s0", "chips": float(8 * int(rng.integers(0, 200)))}
+        ],
+    }
+    ai4 = [k for k in okeys if "ai4" in k]
+    if ratio and ai4:
+        gpus = [k for k in okeys if offers[k]["chip"] in ("h100_sxm", "h200", "b200")]
+        if gpus:
+            data["ratios"] = [
+                {
+                    "site": "*",
+                    "numerator": ai4,
+                    "denominator": gpus,
+                    "min_ratio": 0.2,
+                    "from": periods[0],
+                }
+            ]
+    return parse_scenario(data, f"<generated seed={seed}>")
+
+
+def generate_problem(
+    seed: int, n_offers: int = 5, n_sites: int = 2, n_periods: int = 4, **kw
+) -> Problem:
+    """:func:`generate_scenario` built into a :class:`Problem` with the stand-in value curve."""
+    return build_problem(
+        generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin"
+    )

@@ -1,0 +1,199 @@
+"""Per-chip rates of each offer on each workload, for placement of work.
+
+``rate[k, w]`` is what one chip of offer k delivers on workload w, in the workload's own
+unit (:class:`~perfmodel.fleet.demand.WorkloadSpec` ``unit``):
+
+* training: H100e of that workload per chip, from the training model's capacity-mode
+  value curve (:func:`perfmodel.fleet.curves.value_curve`) at ``REF_CHIPS`` chips
+  divided by ``REF_CHIPS`` (the best per-chip throughput of a slice, as in the fleet
+  view; placement is linear in chips);
+* inference, model "forward": samples (or tokens) per second per chip of forward-only
+  passes at int8 (:func:`perfmodel.training.inference_throughput` on ``REF_CHIPS``
+  chips) -- the in-the-loop inference of the FSD computers;
+* inference, model "serving": tokens/s per chip of the serving model in the MLPerf
+  Offline scenario (:func:`perfmodel.serving.serve` on one purchase unit, at most 72
+  chips).
+
+``h100e_per_unit[w]`` converts a workload's unit into H100e: 1 for training, one over
+the H100's rate for inference, so that the objective weighs all work in H100e.
+
+A chip the model cannot value on a workload (it does not fit, does not support the
+precision, the offer does not count toward H100e, or the offer's ``serves`` leaves the
+workload out) gets rate 0 and a reason, which the report prints as a why-not. There is
+no stand-in unless ``source="standin"`` is asked for (tests): then every rate is the
+labelled spec-ratio stand-in in H100e per chip.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfmodel.fleet import curves
+from perfmodel.fleet.curves import standin_h100e, value_curve
+from perfmodel.fleet.demand import WorkloadSpec
+
+__all__ = [
+    "REF_CHIPS",
+    "REFERENCE_CHIP",
+    "workload_rates",
+    "chip_rate",
+    "cost_and_placement_leaves",
+]
+
+#: Chips at which the per-chip rate is read (a slice size every chip kind reaches).
+REF_CHIPS = 64
+#: The H100e reference chip.
+REFERENCE_CHIP = "h100_sxm"
+
+
+def _fingerprint() -> str:
+    """The value curves' hash of the model sources (curves.model_fingerprint; named
+    _model_fingerprint before curves.py made it public)."""
+    fn = getattr(curves, "model_fingerprint", None) or getattr(curves, "_model_fingerprint")
+    return str(fn())
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
+    return Path(root) / "fleet_rates.json"
+
+
+@functools.cache
+def _disk() -> dict:
+    try:
+        return json.loads(_cache_file().read_text())
+    except (OSError, ValueError):  # absent or corrupt cache: start empty
+        return {}
+
+
+def _disk_put(key: str, value) -> None:
+    disk = _disk()
+    disk[key] = value
+    try:
+        p = _cache_file()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(disk))
+        tmp.replace(p)
+    except OSError:  # a read-only cache directory: keep the value in memory only
+        pass
+
+
+@functools.lru_cache(maxsize=1024)
+def chip_rate(chip: str, name: str, model: str, pick: str, source: str, n_unit: int) -> float:
+    """What one chip of ``chip`` delivers on workload ``name`` with ``model`` (see the
+    module docstring), in the workload's unit. Raises ValueError when the model cannot
+    value it (the message says why). Inference rates are cached on disk
+    (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model sources' hash, the
+    value curves' fingerprint; errors are not cached."""
+    if source == "standin":
+        return float(standin_h100e(chip, [1.0])[0])
+    if model != "training":
+        key = f"{_fingerprint()}|{chip}|{name}|{model}|{pick}|{n_unit}"
+        hit = _disk().get(key)
+        if hit is None:
+            hit = _inference_rate(chip, name, model, n_unit)
+            _disk_put(key, hit)
+        return float(hit)
+    # "equivalence": the training model or its error (which says why), never a stand-in
+    v, _ = value_curve(chip, ((name, 1.0),), [float(REF_CHIPS)], pick=pick, source="equivalence")
+    return float(v[0]) / REF_CHIPS
+
+
+def _inference_rate(chip: str, name: str, model: str, n_unit: int) -> float:
+    if model == "forward":
+        from perfmodel.training import inference_throughput
+
+        r = inference_throughput(name, chip, REF_CHIPS, precision="int8", details=False)
+        return float(np.asarray(r)) / REF_CHIPS
+    from perfmodel.serving import serve
+
+    n = max(1, min(int(n_unit), 72))
+    return float(serve(name, chip, n, "offline")["tokens_per_s_per_chip"])
+
+
+def _rate_or_reason(chip, spec: WorkloadSpec, pick, source, n_unit) -> tuple[float, str]:
+    try:
+        r = chip_rate(chip, spec.name, spec.model, pick, source, n_unit)
+    except (ValueError, KeyError, ZeroDivisionError) as e:  # the model says why
+        return 0.0, str(e).split("\n")[0]
+    if not (np.isfinite(r) and r > 0):
+        return 0.0, f"the {spec.model} model gives {chip} no throughput on {spec.name}"
+    return r, ""
+
+
+def workload_rates(offers, specs: tuple[WorkloadSpec, ...], *, pick: str, source: str):
+    """``(rate [K, W], h100e_per_unit [W], reasons)`` for ``offers`` on ``specs``;
+    ``reasons``: ``(offer, workload key, why)`` for every pair with rate 0."""
+    K, W = len(offers), len(specs)
+    rate = np.zeros((K, W))
+    reasons = []
+    per_unit = np.ones(W)
+    for w, spec in enumerate(specs):
+        if spec.kind == "inference" and source != "standin":
+            ref, why = _rate_or_reason(REFERENCE_CHIP, spec, "best", source, 8)
+            if ref <= 0:
+                raise ValueError(
+                    f"workloads.{spec.key}: the {spec.model} model cannot value the H100 "
+                    f"reference on {spec.name} ({why}), so its H100e are undefined"
+                )
+            per_unit[w] = 1.0 / ref
+        for k, o in enumerate(offers):
+            if o.serves and spec.key not in o.serves:
+                reasons.append((o.key, spec.key, f"offers.{o.key}.serves leaves {spec.key} out"))
+                continue
+            if spec.kind == "training" and not o.counts:
+                reasons.append((o.key, spec.key, "counts = false: no training H100e"))
+                continue
+            r, why = _rate_or_reason(o.chip, spec, pick, source, int(o.chips_per_unit))
+            rate[k, w] = r
+            if r <= 0:
+                reasons.append((o.key, spec.key, why))
+    return rate, per_unit, tuple(reasons)
+
+
+def cost_and_placement_leaves(sc, T: int, *, pick: str, value_source: str) -> dict:
+    """The :class:`~perfmodel.fleet.problem.Problem` fields of a scenario's costs
+    (lifetimes, energy, utilisation, opex) and placement (rates, demand, weights)."""
+    import jax.numpy as jnp
+
+    K, S = len(sc.offers), len(sc.sites)
+    life = np.array([o.lifetime_quarters or 10**6 for o in sc.offers], dtype=np.float64)
+    energy = np.array(
+        [s.energy_usd_per_mwh or (0.0,) * T for s in sc.sites], dtype=np.float64
+    ).reshape(S, T)
+    out: dict[str, Any] = dict(
+        lifetime_q=jnp.asarray(np.minimum(life, 10**6).reshape(K)),
+        energy_usd_per_mwh=jnp.asarray(energy),
+        utilisation=jnp.asarray(np.array([s.utilisation for s in sc.sites]).reshape(S)),
+        opex_usd_per_unit_q=jnp.asarray(
+            np.array([o.opex_usd_per_unit_year / 4 for o in sc.offers]).reshape(K)
+        ),
+        tco_lambda=jnp.asarray(0.0),
+    )
+    specs = sc.workload_specs
+    if not sc.placement:
+        return out
+    W = len(specs)
+    rate, per_unit, reasons = workload_rates(sc.offers, specs, pick=pick, source=value_source)
+    demand = np.array([w.demand or (0.0,) * T for w in specs], dtype=np.float64).T
+    out.update(
+        rate=jnp.asarray(rate.reshape(K, W)),
+        demand=jnp.asarray(demand.reshape(T, W)),
+        h100e_per_unit=jnp.asarray(per_unit.reshape(W)),
+        workload_weight=jnp.asarray(np.array([w.weight for w in specs]).reshape(W)),
+        placement=True,
+        workload_keys=tuple(w.key for w in specs),
+        workload_units=tuple(
+            "H100e (stand-in)" if value_source == "standin" else w.unit for w in specs
+        ),
+        has_demand=tuple(w.demand is not None for w in specs),
+        ineligible=reasons,
+    )
+    return out
