@@ -15,6 +15,13 @@ from perfmodel.fleet.check import (
     power_used_mw,
 )
 from perfmodel.fleet.lp import LP
+from perfmodel.fleet.report_placement import (
+    has_costs,
+    placement_dict,
+    placement_lines,
+    tco_dict,
+    tco_lines,
+)
 from perfmodel.fleet.sensitivity import range_text, sensitivity_sentence
 
 __all__ = [
@@ -77,7 +84,7 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
     P = list(pr.periods)
     T = len(P)
     duals = plan.extra.get("row_duals") or {}
-    to_obj = -1e6 if pr.objective == "min-cost" else 1.0
+    to_obj = -1e6 if pr.objective in ("min-cost", "min-tco") else 1.0
 
     def dual(names, per=1.0):
         if not duals:
@@ -285,7 +292,7 @@ def _binding_text(b: dict) -> str:
 
 def binding_constraints(plan: Plan, rel: float = 0.02) -> list[str]:
     """Constraints the integer plan uses up, as sentences (see :func:`binding_records`)."""
-    unit = "USD" if plan.problem.objective == "min-cost" else "H100e-quarters"
+    unit = "USD" if plan.problem.objective in ("min-cost", "min-tco") else "H100e-quarters"
     recs = plan.extra.get("binding") or binding_records(plan, rel)  # with ranges if any
     return [binding_sentence(b, unit) for b in recs]
 
@@ -390,9 +397,12 @@ def plan_dict(plan: Plan) -> dict:
         warnings=warnings(plan),
         why_not=plan.extra.get("why_not") or why_not(plan),
     )
-    if pr.objective == "min-cost":
+    if pr.objective == "min-cost" and not pr.placement:
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
         d["target_period"] = pr.periods[pr.target_period]
+    d.update(placement_dict(plan))  # placement of work and TCO: report_placement.py
+    if has_costs(plan):
+        d.update(tco_dict(plan))
     d.update(
         {
             k: v
@@ -440,7 +450,7 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
         f"Fleet plan: scenario {pr.name}, objective {pr.objective}"
         + (
             f" (target {d['target_h100e']:,.0f} H100e by {d['target_period']})"
-            if pr.objective == "min-cost"
+            if pr.objective == "min-cost" and not pr.placement
             else ""
         ),
         f"values: {'; '.join(sorted(set(pr.value_source)))}",
@@ -498,6 +508,7 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
 
         lines += ["", "Why not bought (offer at site, never bought):"]
         lines += [f"  {why_not_sentence(r)}" for r in plan.extra["why_not"]]
+    lines += placement_lines(plan) + (tco_lines(plan) if has_costs(plan) else [])
     lines.append("")
     lines.append(
         f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "
