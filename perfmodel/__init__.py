@@ -6,11 +6,16 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 
+#: Bound on the on-disk compile cache (bytes); JAX evicts the least recently used.
+JAX_CACHE_MAX_BYTES = 2 * 1024**3
+
+
 def _persistent_compile_cache() -> None:
-    """Keep compiled XLA programs that took >= 0.5 s to build on disk (under
-    ``$PERFMODEL_CACHE_DIR/jax``, default ``~/.cache/perfmodel/jax``), so a new process
-    does not compile the batched solvers again. ``PERFMODEL_JAX_CACHE=0`` turns it off;
-    a cache directory already set by the user is left alone."""
+    """Keep every compiled XLA program on disk (under ``$PERFMODEL_CACHE_DIR/jax``,
+    default ``~/.cache/perfmodel/jax``, at most :data:`JAX_CACHE_MAX_BYTES`), so a new
+    process does not compile the model or the solvers again (tracing is not cached).
+    ``PERFMODEL_JAX_CACHE=0`` turns it off; a cache directory already set by the user is
+    left alone."""
     import os
 
     if (
@@ -22,7 +27,8 @@ def _persistent_compile_cache() -> None:
         os.path.expanduser("~"), ".cache", "perfmodel"
     )
     _jax.config.update("jax_compilation_cache_dir", os.path.join(root, "jax"))
-    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    _jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
 
 
 _persistent_compile_cache()

@@ -1,24 +1,94 @@
-"""Value curves: H100e delivered by n chips of a kind in one cluster (training model,
-cached on disk by model fingerprint, or the labelled stand-in), and their concave hull."""
+"""Value curves: H100e delivered by n chips of a kind in one cluster, and their concave hull.
+
+A value curve is the training model's best-layout throughput at the chip counts of
+:data:`perfmodel.equivalence.DEFAULT_GRID`, made monotone by
+:func:`perfmodel.equivalence.make_curve` (``capacity`` or ``job`` mode) and read between
+grid points by log-log interpolation (:func:`perfmodel.equivalence.curve_throughput`):
+the same curve as :func:`perfmodel.equivalence.model_curve`, computed faster.
+
+Where the milliseconds come from (the values are identical, not approximated):
+
+* **Only the counts a problem needs.** A curve read at counts up to ``n`` needs the grid
+  points up to the first one ``>= n`` (and up to the first count where the workload fits,
+  for the proportional fill below it): :func:`make_curve` runs its maxima from small
+  counts to large, so the grid above does not change those values.
+* **Exact pruning.** Every layout's step time is at least
+  ``(m + (pp - 1) / vpp) x t_mb / pp + step overhead``, where ``t_mb`` is the per
+  micro-batch compute plus TP, CP and EP communication of the same (micro-batch, tp, cp,
+  sp, ep, expert-tp) layout on one pipeline stage without recompute (recompute, the
+  pipeline's point-to-point traffic, the exposed DP traffic and the optimizer only add
+  time). One model call per such key gives the bound of every layout; layouts are
+  evaluated best bound first, and a layout whose bound cannot beat the best throughput
+  found at that count (``job``), or n times the best per-chip throughput at any count
+  up to it (``capacity``), is never evaluated.
+* **One compiled evaluator.** Every call of the model is a fixed block of
+  :data:`CHUNK` layouts, so one compiled program serves every chip, count and
+  workload of the same structure (precision, gated FFN, causal, unit, attention).
+* **Shipped curves.** ``perfmodel/data/curves.npz`` holds the curves of the built-in
+  chips x workloads (pick ``best``, both modes) with the fingerprint of the model files
+  they came from. They are used only while the fingerprint matches; otherwise (and for
+  other picks, custom catalogs or workloads) the curve is computed with the same model
+  and cached on disk (``$PERFMODEL_CACHE_DIR/fleet_curves.json``). After changing the
+  model, regenerate them with ``python -m perfmodel.fleet.curves --write``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import functools
+import hashlib
+import json
+import os
+import sys
+import time
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["value_curve", "standin_h100e", "concave_interpolant"]
+__all__ = [
+    "value_curve",
+    "grid_curve",
+    "reference_rate",
+    "model_fingerprint",
+    "standin_h100e",
+    "concave_interpolant",
+    "SEARCH_STATS",
+]
+
+#: Layouts per model call: every call has this shape (one compiled program per workload
+#: structure, shared by all chips, counts and curves).
+CHUNK = 4096
+#: The shipped curves (built-in chips x workloads at pick ``best``).
+SHIPPED_FILE = Path(__file__).resolve().parents[1] / "data" / "curves.npz"
+#: Model files the curves depend on (relative to the perfmodel package), hashed into the
+#: fingerprint; directories are hashed recursively (``*.py``).
+FINGERPRINT_FILES = (
+    "training",
+    "interconnect",
+    "kernels",
+    "equivalence",
+    "hardware",
+    "roofline.py",
+    "workloads.py",
+    "data/catalog_chips.toml",
+    "data/catalog_systems.toml",
+    "data/workloads.toml",
+    "data/training_fit.toml",
+)
+#: What the model evaluated in this process (layouts, model calls, seconds).
+SEARCH_STATS = {"curves": 0, "layouts": 0, "layouts_in_grid": 0, "calls": 0, "seconds": 0.0}
+_MODEL_LABEL = "training model ({mode} mode, best layout per count)"
+_STANDIN_LABEL = "STAND-IN spec ratio x n^0.98"
 
 
 # --------------------------------------------------------------------------------------
-# Value curves (H100e delivered by n chips of a kind in one cluster)
+# Stand-in (tests and fallback only)
 # --------------------------------------------------------------------------------------
 
-# Stand-in only (used when neither perfmodel.equivalence nor perfmodel.training is
-# available, and in tests): dense BF16 (int8 for the FSD computers) peak TFLOPS from
-# /work/shared/reference/hardware.toml; the H100 reference is 989.4 (989.4 int8 -> 1978.9).
+# Stand-in only (used when the training model cannot value a chip, and in tests): dense
+# BF16 (int8 for the FSD computers) peak TFLOPS from /work/shared/reference/hardware.toml;
+# the H100 reference is 989.4 (989.4 int8 -> 1978.9).
 _STANDIN_BF16_TFLOPS = {
     "a100_80gb": 312.0,
     "h100_sxm": 989.4,
@@ -47,76 +117,67 @@ def standin_h100e(chip_key: str, counts) -> np.ndarray:
     return r * np.power(np.maximum(n, 0.0), 0.98)
 
 
-_FINGERPRINT: str | None = None
+# --------------------------------------------------------------------------------------
+# Fingerprint, shipped curves and the disk cache
+# --------------------------------------------------------------------------------------
 
 
-def _model_fingerprint() -> str:
-    """Hash of the model sources and data the value curves depend on (disk-cache key)."""
-    global _FINGERPRINT
-    if _FINGERPRINT is None:
-        import hashlib
-
-        root = Path(__file__).resolve().parents[1]
-        h = hashlib.sha1()
-        files = [
-            root / f
-            for f in (
-                "equivalence.py",
-                "training.py",
-                "workloads.py",
-                "interconnect.py",
-                "roofline.py",
-                "hardware.py",
-            )
-        ]
-        files += sorted((root / "data").glob("catalog_*.toml")) + sorted(
-            (root / "data").glob("workloads/*")
-        )
-        # the model packages (training/ became a package: hash every module in it)
-        for pkg in ("training", "equivalence", "kernels"):
-            files += sorted((root / pkg).glob("*.py")) if (root / pkg).is_dir() else []
-        files += [root / "data" / "workloads.toml"]
+@functools.cache
+def model_fingerprint() -> str:
+    """SHA-256 (16 hex digits) of the model files the value curves depend on
+    (:data:`FINGERPRINT_FILES`): shipped and cached curves are used only when it matches."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for name in FINGERPRINT_FILES:
+        p = root / name
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:
-            if f.is_file():
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-        _FINGERPRINT = h.hexdigest()[:16]
-    return _FINGERPRINT
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+_model_fingerprint = model_fingerprint  # the name perfmodel.fleet.values imports
+
+
+@functools.cache
+def _shipped() -> dict:
+    """The shipped curves as ``{(chip, workload, pick, mode): log_t}`` and
+    ``{("ref", workload): log rate}``, or ``{}`` when absent or from another model."""
+    try:
+        with np.load(SHIPPED_FILE, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != model_fingerprint():
+                return {}
+            out: dict = {}
+            log_t = z["log_t"]
+            for i, c in enumerate(z["chips"]):
+                for j, w in enumerate(z["workloads"]):
+                    for p, pick in enumerate(z["picks"]):
+                        for m, mode in enumerate(z["modes"]):
+                            out[(str(c), str(w), str(pick), str(mode))] = log_t[i, j, p, m]
+            for j, w in enumerate(z["workloads"]):
+                out[("ref", str(w))] = float(z["ref_log_rate"][j])
+            return out
+    except (OSError, KeyError, ValueError):
+        return {}
 
 
 def _cache_path() -> Path:
-    import os
-
     d = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
-    return Path(d) / "fleet_value_curves.json"
+    return Path(d) / "fleet_curves.json"
 
 
-_DISK: dict | None = None
-
-
+@functools.cache
 def _disk() -> dict:
-    """The on-disk cache, read once per process."""
-    global _DISK
-    if _DISK is None:
-        import json
-
-        try:
-            disk = json.loads(_cache_path().read_text())
-        except Exception:  # noqa: BLE001  (absent or corrupt cache: start empty)
-            disk = {}
-        _DISK = disk
-        return disk
-    return _DISK
-
-
-def _disk_get(key: str):
-    return _disk().get(key)
+    """The on-disk cache, read once per process (absent or corrupt: empty)."""
+    try:
+        disk = json.loads(_cache_path().read_text())
+        return disk if isinstance(disk, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _disk_put(key: str, value) -> None:
-    import json
-    import os
-
     disk = _disk()
     disk[key] = value
     try:
@@ -125,44 +186,255 @@ def _disk_put(key: str, value) -> None:
         tmp = p.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(disk))
         tmp.replace(p)
-    except OSError:
+    except OSError:  # a read-only cache directory: keep the curve in memory only
         pass
 
 
-@functools.lru_cache(maxsize=512)
-def _curve_cached(
-    chip_key: str, workload: str, counts: tuple[float, ...], pick: str, source: str, mode: str
-) -> tuple[tuple[float, ...], str]:
-    counts_arr = np.asarray(counts, dtype=np.float64)
-    pos = counts_arr > 0
-    out = np.zeros_like(counts_arr)
-    label = f"training model via equivalence.model_curve ({mode} mode)"
-    if source in ("auto", "equivalence"):
-        key = f"{_model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}|" + ",".join(
-            f"{c:.6g}" for c in counts
-        )
-        hit = _disk_get(key)
-        if hit is not None:
-            return tuple(hit), label
-        try:
-            from perfmodel.equivalence import REFERENCE_CHIP, curve_throughput, model_curve
+# --------------------------------------------------------------------------------------
+# The pruned best-layout search over the grid counts
+# --------------------------------------------------------------------------------------
 
-            cx = model_curve(chip_key, workload, pick=pick, mode=mode)
-            ch = model_curve(REFERENCE_CHIP, workload, pick="best", mode="capacity")
-            t_ref = float(np.exp(np.max(np.asarray(ch.log_throughput) - np.asarray(ch.log_counts))))
-            v = (
-                np.asarray(curve_throughput(cx, jnp.asarray(counts_arr[pos])), dtype=np.float64)
-                / t_ref
-            )
-            if np.all(np.isfinite(v)) and np.all(v >= 0):
-                out[pos] = v
-                _disk_put(key, [float(x) for x in out])
-                return tuple(out), label
-        except Exception as e:  # noqa: BLE001  (module missing, or chip/workload unsupported)
-            if source == "equivalence":
-                raise ValueError(f"value curve of {chip_key!r} on {workload!r} failed: {e}") from e
-    out = standin_h100e(chip_key, counts_arr)
-    return tuple(out), "STAND-IN spec ratio x n^0.98"
+
+def _layout_rows(w, n: int, max_tp: int, cache_key) -> np.ndarray:
+    """Every layout of ``w`` on ``n`` chips (:func:`perfmodel.training.layout_grid`) as
+    rows of ``LAYOUT_FIELDS``; cached per preset name."""
+    if cache_key is not None:
+        return _layout_rows_cached(cache_key, n, max_tp, w)
+    return _rows(w, n, max_tp)
+
+
+def _rows(w, n: int, max_tp: int) -> np.ndarray:
+    from perfmodel.training.search import layout_grid
+    from perfmodel.training.types import LAYOUT_FIELDS
+
+    g = layout_grid(w, n, max_tp)
+    return np.column_stack([g[f] for f in LAYOUT_FIELDS]).reshape(-1, len(LAYOUT_FIELDS))
+
+
+_ROWS: dict = {}
+
+
+def _layout_rows_cached(key, n, max_tp, w) -> np.ndarray:
+    k = (key, n, max_tp)
+    if k not in _ROWS:
+        if len(_ROWS) > 20000:
+            _ROWS.clear()
+        _ROWS[k] = _rows(w, n, max_tp)
+    return _ROWS[k]
+
+
+def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
+    """The model (:func:`perfmodel.training.step_time`) on every row, in calls of
+    exactly :data:`CHUNK` layouts (the last padded with invalid rows). Returns numpy
+    ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
+    import jax.numpy as jnp
+
+    from perfmodel.training.search import _eval_grid
+    from perfmodel.training.types import LAYOUT_FIELDS, Layout
+
+    units, terms = [], []
+    for s in range(0, len(rows), CHUNK):
+        r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
+        k, pad = len(r), CHUNK - len(r)
+        if pad:
+            r = np.concatenate([r, np.ones((pad, r.shape[1]))])
+            n = np.concatenate([n, np.zeros(pad)])  # n = 0 never matches: invalid
+        lay = Layout(**{f: jnp.asarray(r[:, i]) for i, f in enumerate(LAYOUT_FIELDS)})
+        out = _eval_grid(w, chip, net, lay, jnp.asarray(n), eff)
+        ok = np.asarray(out.fits) & np.asarray(out.valid)
+        units.append(np.where(ok, np.asarray(out.units_per_s), 0.0)[:k])
+        t = out.compute_s + out.tp_comm_s + out.cp_comm_s + out.ep_comm_s
+        terms.append(np.asarray(t)[:k])
+        SEARCH_STATS["calls"] += 1
+    return np.concatenate(units), np.concatenate(terms)
+
+
+def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
+    """An upper bound on the throughput (units/s) of every layout row (see the module
+    docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key."""
+    from perfmodel import workloads as wl
+    from perfmodel.training.types import LAYOUT_FIELDS
+
+    f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+    tp, pp, dp, cp = (rows[:, f[k]] for k in ("tp", "pp", "dp", "cp"))
+    mb, vpp, sp, ep = (rows[:, f[k]] for k in ("mb", "vpp", "sp", "ep"))
+    sliced = np.abs(np.mod(dp * cp, ep)) < 1e-9  # experts sliced over tp (expert-tp = tp)
+    keys, inv = np.unique(
+        np.column_stack([mb, tp, cp, sp, ep, sliced]), axis=0, return_inverse=True
+    )
+    rep = np.ones((len(keys), len(LAYOUT_FIELDS)))
+    for j, k in enumerate(("mb", "tp", "cp", "sp", "ep")):
+        rep[:, f[k]] = keys[:, j]
+    # dp = ep keeps the experts sliced over tp; dp = 1 keeps them whole (cp % ep != 0)
+    rep[:, f["dp"]] = np.where(keys[:, 5] > 0, keys[:, 4], 1.0)
+    rep[:, f["recompute"]] = 0.0
+    rep[:, f["zero"]] = 0.0
+    n_rep = rep[:, f["tp"]] * rep[:, f["dp"]] * rep[:, f["cp"]]
+    _, t = _evaluate(w, chip, net, eff, rep, n_rep)
+    gbs = float(w.global_batch)
+    t_mb = t / (gbs / (rep[:, f["dp"]] * rep[:, f["mb"]]))  # one micro-batch, all layers
+    m = gbs / (dp * mb)
+    lower_s = (m + (pp - 1.0) / vpp) * t_mb[inv.ravel()] / pp + float(eff.step_overhead_s)
+    return float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
+
+
+def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarray:
+    """Best-layout throughput (units/s, 0 where nothing fits) at each of ``counts``
+    (increasing), exact wherever it can raise the ``mode`` curve of
+    :func:`perfmodel.equivalence.make_curve`; elsewhere a value at or below what the
+    curve takes there (so ``make_curve`` of it equals ``make_curve`` of the full
+    search)."""
+    from perfmodel.training.search import _max_tp
+
+    t0 = time.perf_counter()
+    mt = _max_tp(net)
+    per = [_layout_rows(w, int(n), mt, cache_key) for n in counts]
+    rows = np.concatenate(per)
+    which = np.repeat(np.arange(len(counts)), [len(p) for p in per])
+    ns = np.asarray(counts, np.float64)
+    best = np.zeros(len(counts))
+    SEARCH_STATS["curves"] += 1
+    SEARCH_STATS["layouts_in_grid"] += len(rows)
+    if len(rows):
+        ub = _upper_rates(w, chip, net, eff, rows)
+        order = [np.flatnonzero(which == i) for i in range(len(counts))]
+        order = [o[np.argsort(-ub[o], kind="stable")] for o in order]
+        pos = np.zeros(len(counts), int)
+        quota = 64
+        while True:
+            if mode == "capacity":
+                floor = np.maximum(np.maximum.accumulate(best / ns) * ns, best)
+            else:
+                floor = np.maximum.accumulate(best)
+            take = []
+            for i, o in enumerate(order):
+                nxt = o[pos[i] : pos[i] + quota]
+                k = int(np.sum(ub[nxt] > floor[i]))  # ub is decreasing along o
+                take.append(nxt[:k])
+                pos[i] = pos[i] + k if k else len(o)
+            idx = np.concatenate(take)
+            if not len(idx):
+                break
+            units, _ = _evaluate(w, chip, net, eff, rows[idx], ns[which[idx]])
+            np.maximum.at(best, which[idx], units)
+            SEARCH_STATS["layouts"] += len(idx)
+            quota *= 4
+    SEARCH_STATS["seconds"] += time.perf_counter() - t0
+    return best
+
+
+def _needed(max_count: float | None, grid) -> int:
+    """How many grid counts a curve read up to ``max_count`` needs."""
+    if max_count is None or max_count >= grid[-1]:
+        return len(grid)
+    return max(2, int(np.searchsorted(np.asarray(grid), max_count, side="left")) + 1)
+
+
+def _compute_curve(chip_key: str, workload, pick: str, mode: str, k: int) -> np.ndarray:
+    """``log_throughput`` of the ``mode`` curve at the first ``k`` grid counts (at least
+    up to the first count where the workload fits). Raises ValueError when the model
+    cannot value the chip on the workload."""
+    from perfmodel.equivalence import DEFAULT_GRID, make_curve
+    from perfmodel.hardware import load_catalog
+    from perfmodel.training.search import _prepare
+    from perfmodel.training.types import default_efficiency
+
+    cat = load_catalog()
+    key = cat.resolve(chip_key)
+    w, key, chip, net = _prepare(workload, key, 1, None, cat, cat.chip(key, pick))
+    name = workload if isinstance(workload, str) else None
+    # names and the family label are static pytree fields the model does not read
+    w = dataclasses.replace(w, name="", family="")
+    chip = dataclasses.replace(chip, name="")
+    eff = default_efficiency()
+    grid = np.asarray(DEFAULT_GRID, np.float64)
+    raw = best_rates(w, chip, net, eff, grid[:k], mode, name)
+    if not np.any(raw > 0) and k < len(grid):  # the fill needs the first count that fits
+        raw = np.concatenate([raw, best_rates(w, chip, net, eff, grid[k:], mode, name)])
+        k = int(np.argmax(raw > 0)) + 1 if np.any(raw > 0) else len(grid)
+        raw = raw[:k]
+    if not np.any(raw > 0):
+        raise ValueError(
+            f"workload {name or getattr(workload, 'name', workload)!r} does not fit on any "
+            f"count of {key} up to {int(grid[-1])} chips (throughput is 0 everywhere)"
+        )
+    return np.asarray(make_curve(grid[:k], raw, capacity=(mode == "capacity")).log_throughput)
+
+
+@functools.lru_cache(maxsize=4096)
+def _curve_by_name(chip_key: str, workload: str, pick: str, mode: str, k: int) -> np.ndarray:
+    hit = _shipped().get((chip_key, workload, pick, mode))
+    if hit is not None and len(hit) >= k:
+        if not np.all(np.isfinite(hit)):
+            raise ValueError(f"the training model cannot value {chip_key} on {workload!r}")
+        return hit
+    key = f"{model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}"
+    disk = _disk().get(key)
+    if isinstance(disk, list) and len(disk) >= k:
+        return np.asarray(disk, np.float64)
+    if isinstance(disk, str):
+        raise ValueError(disk)
+    try:
+        log_t = _compute_curve(chip_key, workload, pick, mode, k)
+    except ValueError as e:
+        _disk_put(key, str(e).split("\n")[0])
+        raise
+    _disk_put(key, [float(x) for x in log_t])
+    return log_t
+
+
+def grid_curve(
+    chip_key: str, workload, *, pick: str = "best", mode: str = "capacity", max_count=None
+):
+    """The :class:`perfmodel.equivalence.ScalingCurve` of ``chip_key`` on ``workload``
+    (preset name or :class:`~perfmodel.workloads.Workload`) over the grid counts needed to
+    read it up to ``max_count`` chips (all of :data:`~perfmodel.equivalence.DEFAULT_GRID`
+    when None). Equal to :func:`perfmodel.equivalence.model_curve` on those counts.
+    Raises ValueError when the model cannot value the chip on the workload."""
+    from perfmodel.equivalence import DEFAULT_GRID, MODES, ScalingCurve
+    from perfmodel.hardware import PICKS
+
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} must be one of {MODES}")
+    if pick not in PICKS:
+        raise ValueError(f"pick {pick!r} must be one of {PICKS}")
+    k = _needed(max_count, DEFAULT_GRID)
+    if isinstance(workload, str):
+        log_t = _curve_by_name(chip_key, workload, pick, mode, k)
+    else:
+        log_t = _compute_curve(chip_key, workload, pick, mode, k)
+    import jax.numpy as jnp
+
+    log_n = np.log(np.asarray(DEFAULT_GRID[: len(log_t)], np.float64))
+    return ScalingCurve(jnp.asarray(log_n), jnp.asarray(log_t, jnp.float64))
+
+
+@functools.lru_cache(maxsize=512)
+def _ref_log_rate(workload: str) -> float:
+    hit = _shipped().get(("ref", workload))
+    if hit is not None:
+        return float(hit)
+    from perfmodel.equivalence import REFERENCE_CHIP
+
+    c = grid_curve(REFERENCE_CHIP, workload, pick="best", mode="capacity")
+    return float(np.max(np.asarray(c.log_throughput) - np.asarray(c.log_counts)))
+
+
+def reference_rate(workload: str) -> float:
+    """Work units/s of one H100 at its best (capacity mode, whole grid): 1 H100e."""
+    return float(np.exp(_ref_log_rate(workload)))
+
+
+def _model_values(chip_key: str, workload: str, counts: np.ndarray, pick: str, mode: str):
+    """H100e of ``counts`` (> 0) chips on one workload by the training model."""
+    from perfmodel.equivalence import curve_throughput
+
+    curve = grid_curve(chip_key, workload, pick=pick, mode=mode, max_count=float(counts.max()))
+    t = np.asarray(curve_throughput(curve, counts), np.float64)
+    v = t / reference_rate(workload)
+    if not (np.all(np.isfinite(v)) and np.all(v >= 0)):
+        raise ValueError(f"value curve of {chip_key!r} on {workload!r} is not finite")
+    return v
 
 
 def value_curve(
@@ -177,27 +449,33 @@ def value_curve(
     """Weighted H100e delivered by ``counts`` chips of ``chip_key`` at one site.
 
     ``V(n) = sum_w weight_w * T_w(chip, n) / t_ref_w`` where ``T_w`` is the training
-    model's throughput curve (work units/s) from :func:`perfmodel.equivalence.model_curve`
-    and ``t_ref_w`` the best per-chip H100 throughput on workload w (so 1 H100 at its best
-    = 1 H100e). ``mode="capacity"`` (default): n chips may run several copies of the job
-    on smaller slices (the fleet view behind "85k H100e"); ``mode="job"``: one job spans
-    all n chips (fixed global batch: strong diminishing returns). ``source``: "auto"
-    (training model, else the labelled stand-in), "equivalence" (training model or
-    error) or "standin". Curves are cached on disk (``$PERFMODEL_CACHE_DIR`` or
-    ``~/.cache/perfmodel``) keyed by a hash of the model sources. Returns (values
-    [H100e], description of the source used).
+    model's throughput curve (work units/s, :func:`grid_curve`, the curve of
+    :func:`perfmodel.equivalence.model_curve`) and ``t_ref_w`` the best per-chip H100
+    throughput on workload w (so 1 H100 at its best = 1 H100e). ``mode="capacity"``
+    (default): n chips may run several copies of the job on smaller slices (the fleet
+    view behind "85k H100e"); ``mode="job"``: one job spans all n chips (fixed global
+    batch: strong diminishing returns). ``source``: "auto" (training model, else the
+    labelled stand-in), "equivalence" (training model or error) or "standin". Returns
+    (values [H100e], description of the source used).
     """
-    counts_t = tuple(float(c) for c in np.asarray(counts, dtype=np.float64).ravel())
-    total = np.zeros(len(counts_t))
-    srcs = []
+    c = np.asarray(counts, dtype=np.float64).ravel()
+    pos = c > 0
+    total = np.zeros(len(c))
+    srcs = set()
     for w, weight in workloads:
+        v, s = np.zeros(len(c)), _MODEL_LABEL.format(mode=mode)
         if source == "standin":
-            v, s = tuple(standin_h100e(chip_key, counts_t)), "STAND-IN spec ratio x n^0.98"
-        else:
-            v, s = _curve_cached(chip_key, w, counts_t, pick, source, mode)
-        total += weight * np.asarray(v)
-        srcs.append(s)
-    return total, ", ".join(sorted(set(srcs)))
+            v, s = standin_h100e(chip_key, c), _STANDIN_LABEL
+        elif pos.any():
+            try:
+                v[pos] = _model_values(chip_key, w, c[pos], pick, mode)
+            except ValueError as e:  # the chip is not trainable, or the job never fits
+                if source == "equivalence":
+                    raise ValueError(f"value curve of {chip_key!r} on {w!r} failed: {e}") from e
+                v, s = standin_h100e(chip_key, c), _STANDIN_LABEL
+        total += weight * v
+        srcs.add(s)
+    return total, ", ".join(sorted(srcs))
 
 
 def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -217,3 +495,85 @@ def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
                 break
         hull.append(i)
     return np.interp(xs, xs[hull], ys[hull])
+
+
+# --------------------------------------------------------------------------------------
+# Shipping the built-in curves: python -m perfmodel.fleet.curves --write
+# --------------------------------------------------------------------------------------
+
+
+def builtin_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The built-in chips (catalog keys) and training workloads (preset names)."""
+    from perfmodel import workloads as wl
+    from perfmodel.hardware import load_catalog
+
+    presets, _, _ = wl._load_presets()
+    return tuple(sorted(load_catalog().chips)), tuple(sorted(presets))
+
+
+def write_shipped(path: Path = SHIPPED_FILE, picks=("best",), modes=("capacity",)) -> dict:
+    """Compute the curves of every built-in chip x workload and write them with the model
+    fingerprint to ``path`` (NaN rows: the model cannot value that pair)."""
+    from perfmodel.equivalence import DEFAULT_GRID, REFERENCE_CHIP
+
+    chips, works = builtin_keys()
+    t0 = time.perf_counter()
+    g = len(DEFAULT_GRID)
+    log_t = np.full((len(chips), len(works), len(picks), len(modes), g), np.nan)
+    ref = np.zeros(len(works))
+    for j, w in enumerate(works):
+        for i, chip in enumerate(chips):
+            for p, pick in enumerate(picks):
+                for m, mode in enumerate(modes):
+                    try:
+                        log_t[i, j, p, m] = _compute_curve(chip, w, pick, mode, g)
+                    except ValueError:
+                        pass
+        if REFERENCE_CHIP in chips and "best" in picks and "capacity" in modes:
+            c = log_t[chips.index(REFERENCE_CHIP), j, picks.index("best"), modes.index("capacity")]
+        else:
+            c = _compute_curve(REFERENCE_CHIP, w, "best", "capacity", g)
+        ref[j] = float(np.max(c - np.log(np.asarray(DEFAULT_GRID, np.float64))))
+        print(f"  {w}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        fingerprint=np.array(model_fingerprint()),
+        chips=np.array(chips),
+        workloads=np.array(works),
+        picks=np.array(picks),
+        modes=np.array(modes),
+        grid=np.array(DEFAULT_GRID, np.float64),
+        log_t=log_t,
+        ref_log_rate=ref,
+    )
+    tmp.replace(path)
+    return {
+        "curves": int(np.prod(log_t.shape[:4])),
+        "seconds": round(time.perf_counter() - t0, 1),
+        **{k: v for k, v in SEARCH_STATS.items() if k != "seconds"},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m perfmodel.fleet.curves",
+        description="Ship the value curves of the built-in chips x workloads.",
+    )
+    ap.add_argument("--write", action="store_true", help=f"(re)write {SHIPPED_FILE.name}")
+    ap.add_argument("--modes", default="capacity", help="comma-separated modes to ship")
+    ap.add_argument(
+        "--check", action="store_true", help="exit 1 unless the shipped curves are current"
+    )
+    a = ap.parse_args(argv)
+    if a.write:
+        print(json.dumps(write_shipped(modes=tuple(a.modes.split(",")))))
+        _shipped.cache_clear()
+    current = bool(_shipped())
+    state = "current" if current else "stale or absent"
+    print(f"{SHIPPED_FILE}: {state} (model fingerprint {model_fingerprint()})")
+    return 0 if current or not a.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

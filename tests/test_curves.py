@@ -1,0 +1,88 @@
+"""Value curves (perfmodel.fleet.curves): the pruned search equals the full best-layout
+search, its bound bounds, and the shipped curves are current."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from perfmodel.equivalence import DEFAULT_GRID, make_curve
+from perfmodel.fleet import curves as cv
+from perfmodel.hardware import load_catalog
+from perfmodel.training import throughput_curve
+from perfmodel.training.search import _prepare
+from perfmodel.training.types import default_efficiency
+
+WORKLOAD = "llama3-8b"  # one workload structure: one compiled evaluator for the module
+K = 12  # grid counts 1..128
+
+
+def _full_search(chip, mode, k=K):
+    """Every layout at every count (the search perfmodel.equivalence.model_curve runs)."""
+    grid = np.asarray(DEFAULT_GRID[:k], float)
+    raw = throughput_curve(WORKLOAD, chip, grid, chip=load_catalog().chip(chip, "best"))
+    return np.asarray(make_curve(grid, raw, capacity=(mode == "capacity")).log_throughput)
+
+
+@pytest.mark.parametrize(
+    "chip,mode", [("h100_sxm", "capacity"), ("h100_sxm", "job"), ("ai4", "capacity")]
+)
+def test_pruned_curve_equals_full_search(chip, mode):
+    got = cv._compute_curve(chip, WORKLOAD, "best", mode, K)
+    np.testing.assert_allclose(got, _full_search(chip, mode), rtol=1e-12, atol=0)
+
+
+def test_pruning_skips_layouts():
+    cv.SEARCH_STATS.update(layouts=0, layouts_in_grid=0)
+    cv._compute_curve("b200", WORKLOAD, "best", "capacity", K)
+    assert 0 < cv.SEARCH_STATS["layouts"] < cv.SEARCH_STATS["layouts_in_grid"] / 2
+
+
+def test_bound_is_an_upper_bound_on_every_layout():
+    w, key, chip, net = _prepare(WORKLOAD, "h100_sxm", 64, None, None)
+    w = dataclasses.replace(w, name="", family="")
+    chip = dataclasses.replace(chip, name="")
+    eff = default_efficiency()
+    rows = cv._rows(w, 64, 8)
+    units, _ = cv._evaluate(w, chip, net, eff, rows, np.full(len(rows), 64.0))
+    ub = cv._upper_rates(w, chip, net, eff, rows)
+    assert units.max() > 0 and len(rows) > 1000
+    assert np.all(ub >= units)
+    assert np.median(ub[units > 0] / units[units > 0]) < 2.0
+
+
+def test_needed_counts_cover_the_largest():
+    grid = DEFAULT_GRID
+    for n in (0.5, 1.0, 3.0, 100.0, 4096.0, 5000.0, 1e9):
+        k = cv._needed(n, grid)
+        assert k >= 2 and (grid[k - 1] >= n or k == len(grid))
+        assert k == 2 or grid[k - 2] < n
+
+
+def test_value_curve_api():
+    c = [0.0, 8.0, 64.0, 100.5]
+    v, label = cv.value_curve("h100_sxm", [(WORKLOAD, 1.0)], c)
+    assert label.startswith("training model (capacity mode")
+    assert v[0] == 0.0 and np.all(np.diff(v) > 0)
+    # capacity view: H100e per H100 never falls with the count and is at most 1 (one
+    # H100 at its best per-chip rate is 1 H100e)
+    n = np.asarray(DEFAULT_GRID[:K], float)
+    per_chip = cv.value_curve("h100_sxm", [(WORKLOAD, 1.0)], n)[0] / n
+    assert np.all(np.diff(per_chip) >= -1e-12) and per_chip.max() <= 1.0 + 1e-6
+    s, slabel = cv.value_curve("h100_sxm", [(WORKLOAD, 2.0)], c, source="standin")
+    assert slabel.startswith("STAND-IN") and s[1] == pytest.approx(2.0 * 8.0**0.98)
+    with pytest.raises(ValueError, match="mode"):
+        cv.grid_curve("h100_sxm", WORKLOAD, mode="fleet")
+
+
+def test_shipped_curves_are_current_and_match_a_fresh_computation():
+    shipped = cv._shipped()
+    assert shipped, (
+        f"{cv.SHIPPED_FILE.name} is stale or absent (model fingerprint "
+        f"{cv.model_fingerprint()}): run `python -m perfmodel.fleet.curves --write`"
+    )
+    for chip in ("h100_sxm", "ai4"):
+        have = shipped[(chip, WORKLOAD, "best", "capacity")]
+        fresh = cv._compute_curve(chip, WORKLOAD, "best", "capacity", K)
+        np.testing.assert_allclose(have[:K], fresh, rtol=1e-9)
+    assert cv.main(["--check"]) == 0
