@@ -18,9 +18,11 @@ def register(subparsers) -> None:
     p.add_argument("--scenario", default="tesla-2024", help="built-in scenario name or a TOML file")
     p.add_argument(
         "--objective",
-        choices=("max-h100e", "min-cost"),
+        choices=("max-h100e", "min-cost", "min-tco", "max-h100e-per-tco"),
         default=None,
-        help="maximise H100e-quarters within the budget, or minimise capex to reach --target-h100e",
+        help="maximise H100e-quarters within the budget, or minimise capex (min-cost) or capex "
+        "+ opex (min-tco) to reach --target-h100e or the workloads' demand, or maximise "
+        "H100e-quarters per TCO dollar",
     )
     p.add_argument("--target-h100e", type=float, default=None, help="H100e target for min-cost")
     p.add_argument("--target-period", default=None, help="quarter of the target, e.g. 2024Q4")
