@@ -102,12 +102,14 @@ assert set(level) == {1, 2}, "the sweep should cross from SRAM-bound to DRAM-bou
 # draws the same chart from the command line.
 
 # %%
-from perfmodel.plots import roofline_chart
+from perfmodel.plots import output_dir, roofline_chart
+
+OUT = output_dir("01_roofline_tour")  # $PERFMODEL_OUT_DIR, never next to the notebook
 
 op = ops["attention b8 h32 s4096 d128"]
 t = rl.op_time(op, cat.chip("h100"), rl.Efficiency.ideal())
 path = roofline_chart(
-    "h100_roofline.png",
+    OUT / "h100_roofline.png",
     cat.record("h100"),
     cat.chip("h100"),
     point={

@@ -46,8 +46,10 @@ import numpy as np
 
 import perfmodel
 from perfmodel import equivalence as eq
+from perfmodel.plots import output_dir
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
+OUT = output_dir("02_h100_equivalents")  # $PERFMODEL_OUT_DIR, never next to the notebook
 t_start = time.perf_counter()
 cat = perfmodel.load_catalog()
 CHIPS = ["h100_sxm", "h200", "b200", "gb200", "mi300x", "dojo_tile", "a100_80gb"]
@@ -186,12 +188,12 @@ fig.text(
     fontsize=7,
 )
 fig.tight_layout(rect=(0, 0.04, 1, 1))
-fig.savefig("h100e_vs_scale.png", dpi=110)
+fig.savefig(OUT / "h100e_vs_scale.png", dpi=110)
 # identity n H100 -> n H100e; 1e-5: the inversion is ill-conditioned where the job curve
 # is flat (fixed global batch at ~10k GPUs), see "Limits of the model"
 assert np.allclose(curves["job", "h100_sxm"], 1.0, rtol=1e-5)
 assert np.allclose(curves["capacity", "h100_sxm"], 1.0, rtol=1e-9)
-print("wrote h100e_vs_scale.png")
+print("wrote", OUT / "h100e_vs_scale.png")
 for k in names:
     print(
         f"{k:10s} job: {curves['job', k][0]:6.2f} -> {curves['job', k][-1]:6.2f}   "

@@ -52,8 +52,10 @@ from perfmodel.fleet import (
 )
 from perfmodel.fleet.check import capex_by_year_usd, h100e_by_offer, power_used_mw
 from perfmodel.fleet.report import format_plan, plot_plan
+from perfmodel.plots import output_dir
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
+OUT = output_dir("03_fleet_plan")  # $PERFMODEL_OUT_DIR, never next to the notebook
 t_start = time.perf_counter()
 print("built-in scenarios:", ", ".join(scenario_names()))
 sc = load_scenario("tesla-2024")
@@ -106,7 +108,7 @@ print("H100e per quarter:", ", ".join(f"{p} {x:,.0f}" for p, x in zip(problem.pe
 # H100e online per quarter by chip, and power used against the power each site has.
 
 # %%
-path = plot_plan(plan, "fleet_ramp.png")
+path = plot_plan(plan, OUT / "fleet_ramp.png")
 print("wrote", path)
 
 # %% [markdown]
@@ -244,5 +246,5 @@ fig.text(
     fontsize=6,
 )
 fig.tight_layout(rect=(0, 0.06, 1, 1))
-fig.savefig("fleet_pareto.png", dpi=110)
-print(f"wrote fleet_pareto.png; notebook ran in {time.perf_counter() - t_start:.0f} s")
+fig.savefig(OUT / "fleet_pareto.png", dpi=110)
+print(f"wrote {OUT / 'fleet_pareto.png'}; notebook ran in {time.perf_counter() - t_start:.0f} s")

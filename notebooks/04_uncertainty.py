@@ -42,6 +42,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from perfmodel.plots import output_dir
 from perfmodel.sweep import (
     load_results,
     parse_spec,
@@ -53,6 +54,7 @@ from perfmodel.sweep import (
 from perfmodel.sweep.engine import builtin_spec_paths
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
+OUT_DIR = output_dir("04_uncertainty")  # $PERFMODEL_OUT_DIR, never next to the notebook
 t_start = time.perf_counter()
 raw = tomllib.loads(builtin_spec_paths()["tesla-2024"].read_text())
 raw["sweep"].update(samples=16 if SMALL else 64, chunk_size=16)
@@ -64,7 +66,7 @@ for p in spec.params:
     print(f"  {p.name:22s} {p.dist:10s} {p.to_json()}")
 
 # %%
-OUT = "sweep_tesla_small"
+OUT = OUT_DIR / "sweep_tesla_small"
 shutil.rmtree(OUT, ignore_errors=True)
 run = run_sweep(spec, OUT)
 print(
@@ -134,8 +136,8 @@ fig.text(
     fontsize=6,
 )
 fig.tight_layout(rect=(0, 0.04, 1, 1))
-fig.savefig("sweep_fan.png", dpi=110)
-print("wrote sweep_fan.png and", plot_summary(OUT, "sweep_summary.png"))
+fig.savefig(OUT_DIR / "sweep_fan.png", dpi=110)
+print("wrote", OUT_DIR / "sweep_fan.png", "and", plot_summary(OUT, OUT_DIR / "sweep_summary.png"))
 
 # %% [markdown]
 # ## What drives the spread

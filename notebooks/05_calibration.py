@@ -45,8 +45,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from perfmodel import calibrate as cal
+from perfmodel.plots import output_dir
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
+OUT = output_dir("05_calibration")  # $PERFMODEL_OUT_DIR, never next to the notebook
 t_start = time.perf_counter()
 ap = argparse.ArgumentParser()
 cal.add_arguments(ap)
@@ -60,11 +62,11 @@ args = ap.parse_args(
         "--families",
         families,
         "--host-catalog",
-        "host_catalog.toml",
+        str(OUT / "host_catalog.toml"),
         "--out",
-        "calibration.toml",
+        str(OUT / "calibration.toml"),
         "--json",
-        "calibration.json",
+        str(OUT / "calibration.json"),
         "--steps",
         "1500",
     ]
@@ -121,8 +123,8 @@ fig.text(
     fontsize=7,
 )
 fig.tight_layout(rect=(0, 0.04, 1, 1))
-fig.savefig("calibration.png", dpi=110)
-print("wrote calibration.png")
+fig.savefig(OUT / "calibration.png", dpi=110)
+print("wrote", OUT / "calibration.png")
 
 # %% [markdown]
 # ## What the numbers say
@@ -154,7 +156,7 @@ def huber(pred, sel):
 print(f"training-split loss: {huber(before, ~test):.4f} before -> {huber(after, ~test):.4f} after")
 assert huber(after, ~test) <= huber(before, ~test)
 assert e["after_median_pct"] <= 1.25 * e["before_median_pct"] + 2.0
-eff = cal.load_efficiency("calibration.toml")
+eff = cal.load_efficiency(OUT / "calibration.toml")
 fitted = cal.efficiency_to_dict(eff)
 for group in ("compute", "memory"):
     for k, v in res["efficiency_fitted"][group].items():

@@ -498,6 +498,35 @@ def test_cli_chips_json(capsys):
     assert rows["a100_80gb"]["fallbacks"]["fp8"] == "bf16"
 
 
+@pytest.mark.parametrize("pick", ["best", "low", "high"])
+def test_cli_chips_json_figures_carry_unit_confidence_and_source(capsys, pick):
+    """Every number of a ``chips --json`` row has its unit, confidence and source, the
+    same as ``chip NAME --json`` gives: an estimate never looks like a vendor figure."""
+    rc, out, _ = _run(capsys, "chips", "--json", "--pick", pick)
+    assert rc == 0
+    rows = json.loads(out)["chips"]
+    cat = load_catalog()
+    estimates = 0
+    for row in rows:
+        rec = cat.chips[row["key"]]
+        for key, fig in row["figures"].items():
+            assert row[key] == rec.figures[key].pick(pick), (row["key"], key)
+            assert (
+                fig["unit"] == unit_of(key) and fig["source"] and fig["confidence"] in CONFIDENCES
+            )
+            if fig["confidence"] == "estimate":
+                estimates += 1
+                assert fig["low"] <= fig["best"] <= fig["high"], (row["key"], key)
+        numeric = [k for k, v in row.items() if isinstance(v, float)]
+        assert set(numeric) <= set(row["figures"]), row["key"]
+    assert estimates > 10  # all-in prices and powers are estimates with ranges
+    rc, out, _ = _run(capsys, "chip", "dojo", "--json")
+    one = json.loads(out)["figures"]
+    (dojo,) = [r for r in rows if r["key"] == "dojo_tile"]
+    for key, fig in dojo["figures"].items():
+        assert {k: one[key][k] for k in fig} == fig, key
+
+
 def test_cli_chips_table(capsys):
     rc, out, _ = _run(capsys, "chips")
     assert rc == 0

@@ -6,6 +6,8 @@ import argparse
 import json
 import textwrap
 
+import numpy as np
+
 from perfmodel.commands._args import (
     add_catalog_args,
     check_finite,
@@ -13,6 +15,7 @@ from perfmodel.commands._args import (
     number,
     user_catalog,
 )
+from perfmodel.commands._plot import chart_path
 from perfmodel.errors import InputError
 
 KINDS = ("spec", "workload", "budget", "power", "price", "inference")
@@ -57,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="job: one job over all chips at the workload's global batch (default; "
         "capacity for --kind inference); capacity: independent copies of the "
         "job on the best slice size (fleet capacity)",
+    )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="PNG file or existing directory: H100e against the chip count, with the "
+        "low..high range, the spec-sheet and 1:1 lines (not for --kind price)",
     )
     add_catalog_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -118,6 +128,11 @@ def compute(a) -> dict:
         raise InputError("--kind power needs --power-mw Y")
     if a.pue is not None and not 1.0 <= a.pue <= 3.0:
         raise InputError(f"--pue {a.pue} must be in [1, 3]")
+    plot = None
+    if getattr(a, "plot", None) is not None:
+        if kind == "price":
+            raise InputError("--plot", a.plot, "given with a chip kind (not --kind price)")
+        plot = chart_path(a.plot, "equiv", kind, chip, a.workload or a.precision or "bf16")
     if kind == "spec":
         r = eq.spec_result(chip, a.count, a.precision or "bf16", catalog=cat)
     elif kind == "workload":
@@ -165,7 +180,59 @@ def compute(a) -> dict:
         d,
         " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k in _INPUTS and v),
     )
+    if plot is not None:
+        d["plot"] = str(_plot(plot, a, d, kind, chip, cat))
     return d
+
+
+_PICKS = {"low": "h100e_low", "best": "h100e", "high": "h100e_high"}
+
+
+def _plot(path, a, d: dict, kind: str, chip: str, cat):
+    """The chart of ``--plot``: H100e of 1/30x..30x the answer's chip count, per pick."""
+    from perfmodel import equivalence as eq
+    from perfmodel.equivalence.model import _training_inference_curve
+    from perfmodel.plots import equiv_chart  # here: matplotlib only for a chart
+
+    asm = d["assumptions"]
+    n = {
+        "budget": lambda: asm["n_chips_range"]["best"],
+        "power": lambda: asm["n_chips_best"],
+    }.get(kind, lambda: float(a.count))()
+    counts = np.geomspace(max(n / 30, 1e-3), n * 30, 49)
+    if kind == "spec":
+        curves = {p: counts * d[k] / n for p, k in _PICKS.items()}
+        what, spec = f"spec sheet at {asm['precision']}", None
+    else:
+        inference = kind == "inference"
+        mode = a.mode or ("capacity" if inference else "job")
+        curves = {
+            p: eq.h100e_curve(
+                chip,
+                a.workload,
+                counts,
+                precision=a.precision or ("int8" if inference else None),
+                pick=p,
+                mode=mode,
+                catalog=cat,
+                curve_fn=_training_inference_curve if inference else None,
+            )
+            for p in _PICKS
+        }
+        sp = asm.get("spec_h100e")
+        spec = (sp["best"] if isinstance(sp, dict) else sp) / n if sp is not None else None
+        what = f"{'forward-only ' if inference else ''}{a.workload}, {mode} mode"
+    src = "catalog low/best/high figures; model estimate (perfmodel training model)"
+    return equiv_chart(
+        path,
+        counts,
+        curves,
+        chip=chip,
+        what=what,
+        point=(n, d["h100e"]),
+        spec_ratio=spec,
+        note=src if kind != "spec" else "catalog low/best/high dense peaks",
+    )
 
 
 _INPUTS = ("chip", "count", "workload", "kind", "precision", "budget_usd", "power_mw", "pue")
@@ -200,6 +267,8 @@ def run_equiv(a) -> int:
         f"H100-equivalents ({d['kind']}):  best {_fmt(d['h100e'])}   "
         f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}{band_txt}"
     )
+    if "plot" in d:
+        print(f"plot: {d['plot']}")
     print("assumptions:")
     for k, v in d["assumptions"].items():
         if k == "sources" and isinstance(v, dict):

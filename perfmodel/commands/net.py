@@ -12,8 +12,11 @@ import argparse
 import json
 import math
 
+import numpy as np
+
 from perfmodel import interconnect as ic
 from perfmodel.commands._args import add_catalog_args, check_finite, number, user_catalog
+from perfmodel.commands._plot import chart_path
 
 
 def _floats(text: str) -> list[float]:
@@ -88,6 +91,13 @@ def register(subparsers) -> None:
         default=None,
         help="group members per scale-up domain (default min(group, domain))",
     )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="PNG file or existing directory: time of each collective and group size "
+        "against the message size (1 kB..100 GB and the --bytes given)",
+    )
     add_catalog_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -111,8 +121,30 @@ def _check(args) -> None:
         number(args.members_per_domain, "--members-per-domain", 1, MAX_GROUP, integer=True)
 
 
+def _plot(path, topo, net, kinds, groups, sizes, m) -> str:
+    """The ``--plot`` chart: each collective's ``auto`` time over message sizes."""
+    from perfmodel.plots import collectives_chart  # here: matplotlib only for a chart
+
+    pos = [x for x in sizes if x > 0]
+    x = np.geomspace(min([1e3, *pos]), max([1e11, *pos]), 49)
+    series = {
+        f"{kind}, {g:,.0f} members": np.asarray(ic.collective_time_s(kind, x, g, net, m))
+        for kind in kinds
+        for g in groups
+    }
+    check_finite([float(t) for ts in series.values() for t in ts], "the --plot message sizes")
+    title = f"Collectives on {topo.chip} in {topo.system} (domain {topo.domain_size:,})"
+    note = "alpha-beta model (perfmodel.interconnect) with the catalog's link figures; estimate"
+    return str(collectives_chart(path, x, series, title=title, note=note))
+
+
 def run(args) -> int:
     _check(args)
+    plot = (
+        chart_path(args.plot, "net", args.chip, *([args.system] if args.system else []))
+        if args.plot is not None
+        else None
+    )
     cat = user_catalog(args.catalog, args.allow_override)
     eff = 1.0 if args.nominal else None
     topo = ic.topology_for(
@@ -156,6 +188,11 @@ def run(args) -> int:
                 )
     inputs = f"--bytes {args.bytes} --group {groups}"
     check_finite(rows, inputs)
+    plotted = (
+        _plot(plot, topo, net, kinds, groups, args.bytes, args.members_per_domain)
+        if plot is not None
+        else None
+    )
     if args.json:
         print(
             json.dumps(
@@ -180,6 +217,7 @@ def run(args) -> int:
                     ),
                     provenance=dict(topo.provenance),
                     results=rows,
+                    **({"plot": plotted} if plotted else {}),
                 ),
                 indent=2,
             )
@@ -205,4 +243,6 @@ def run(args) -> int:
                 for a in algs
             )
         )
+    if plotted:
+        print(f"\nplot: {plotted}")
     return 0

@@ -10,6 +10,7 @@ from typing import Any, cast
 from perfmodel import training as tr
 from perfmodel import workloads as wl
 from perfmodel.commands._args import check_finite, check_readable, number
+from perfmodel.commands._plot import chart_path
 from perfmodel.errors import InputError
 from perfmodel.training.fit import prediction_band
 
@@ -80,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="instead: forward-only throughput (forward = samples or prefill "
         "tokens; decode = generated tokens) at --precision (default int8)",
+    )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="PNG file or existing directory: the step-time breakdown and memory per device",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -169,6 +176,11 @@ def run(args) -> int:
     if args.global_batch is not None:
         number(args.global_batch, "--global-batch", 1, 2**40, integer=True)
     w = _workload(args)
+    plot = None
+    if args.plot is not None:
+        if args.inference:
+            raise InputError("--plot", args.plot, "a training job (not with --inference)")
+        plot = chart_path(args.plot, "train", w.name, args.chip, args.chips)
     if args.inference:
         prec = args.precision or "int8"
         # details=True returns (rate, details); the unannotated return type is inferred as
@@ -223,6 +235,14 @@ def run(args) -> int:
     d = res.to_dict()
     d["cv_error_pct"] = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
     check_finite(d, _inputs(args))
+    if plot is not None:
+        from perfmodel.plots import train_chart  # here: matplotlib only for a chart
+
+        band = d["cv_error_pct"]
+        note = "model estimate (perfmodel training model)" + (
+            f"; cross-validated throughput error ±{band:.0f}%" if band is not None else ""
+        )
+        d["plot"] = str(train_chart(plot, d, note))
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -270,4 +290,6 @@ def run(args) -> int:
         if k != "compute_s" and v == 0:
             continue
         print(f"  {label:12s} {v:10.4f} s  {100 * v / total:5.1f}%")
+    if plot is not None:
+        print(f"plot: {d['plot']}")
     return 0
