@@ -103,6 +103,10 @@ def files(tmp_path_factory):
         out[name] = str(path)
     (d / "bad.json").write_text('{"scenario": "x"}')
     (d / "broken.json").write_text("{not json")
+    typed = json.loads((d / "plan_a.json").read_text())
+    typed["power"][0]["used_mw"] = "80"
+    (d / "typed.json").write_text(json.dumps(typed))
+    (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     return out
 
 
@@ -362,6 +366,8 @@ def test_compare_scenario_with_set_against_itself(files, capsys):
         ("broken", "not valid JSON"),
         ("missing", "no such plan JSON file"),
         ("dir", "directory"),
+        ("typed", "power must be a list of records with site, period (text) and used_mw"),
+        ("deep", "not a plan JSON"),
     ],
 )
 def test_compare_bad_input_is_one_line(files, capsys, which, words):
@@ -370,6 +376,8 @@ def test_compare_bad_input_is_one_line(files, capsys, which, words):
         "broken": files["dir"] + "/broken.json",
         "missing": files["dir"] + "/nope.json",
         "dir": files["dir"] + "/sub.json",
+        "typed": files["dir"] + "/typed.json",
+        "deep": files["dir"] + "/deep.json",
     }[which]
     if which == "dir":
         import os

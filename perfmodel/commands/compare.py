@@ -77,6 +77,8 @@ def load_plan_json(path: str) -> dict:
         d = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a plan JSON (nested too deeply)") from None
     if not isinstance(d, dict):
         raise InputError(f"{path}: a plan JSON must be an object, got {type(d).__name__}")
     missing = [k for k in PLAN_KEYS if k not in d]
@@ -93,17 +95,36 @@ def load_plan_json(path: str) -> dict:
             raise InputError(f"{path}: {k} = {d[k]!r} must be a finite number")
     if not all(_finite(x) for x in h) or not all(isinstance(p, str) for p in periods):
         raise InputError(f"{path}: h100e must be finite numbers and periods quarter names")
-    for key, fields in (("spend", ("year", "capex_usd")), ("power", ("site", "period", "used_mw"))):
+    for key, names, nums in (
+        ("spend", ("year",), ("capex_usd",)),
+        ("power", ("site", "period"), ("used_mw",)),
+    ):
         rows = d[key]
         if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and all(f in r for f in fields) for r in rows
+            isinstance(r, dict)
+            and all(isinstance(r.get(f), str) for f in names)
+            and all(_finite(r.get(f)) for f in nums)
+            and all(r.get(f) is None or _finite(r[f]) for f in ("budget_usd", "available_mw"))
+            for r in rows
         ):
-            raise InputError(f"{path}: {key} must be a list of records with {', '.join(fields)}")
+            raise InputError(
+                f"{path}: {key} must be a list of records with {', '.join(names)} (text) and "
+                f"{', '.join(nums)} (finite numbers)"
+            )
     if not isinstance(d["binding"], list) or not all(
-        isinstance(b, dict) and "kind" in b and isinstance(b.get("periods", []), list)
+        isinstance(b, dict)
+        and isinstance(b.get("kind"), str)
+        and isinstance(b.get("periods", []), list)
+        and all(isinstance(p, str) for p in b.get("periods", []))
+        and (b.get("dual") is None or _finite(b["dual"]))
         for b in d["binding"]
     ):
-        raise InputError(f"{path}: binding must be a list of records with a kind")
+        raise InputError(
+            f"{path}: binding must be a list of records with a kind, periods and a numeric dual"
+        )
+    for k in ("scenario", "objective"):
+        if not isinstance(d[k], str):
+            raise InputError(f"{path}: {k} = {d[k]!r} must be text")
     return d
 
 
