@@ -477,7 +477,10 @@ def run_scale(sizes, dense_max_gb: float, time_limit_s: float) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
-        "--quick", action="store_true", help="6-problem suite, 20-variant batch, 2 scale sizes"
+        "--quick",
+        action="store_true",
+        help=f"suite of {len(QUICK_SUITE)} generated problems + tesla-2024/2025, 20-variant "
+        f"batch (PDHG on 4), {len(QUICK_SCALE)} scale sizes with --scale",
     )
     ap.add_argument("--scale", action="store_true", help="also run the scale table (4.)")
     ap.add_argument("--scale-only", action="store_true", help="the scale table alone")
@@ -519,6 +522,14 @@ def main(argv=None):
     n = args.batch or (20 if args.quick else 1000)
     pdhg_n = args.pdhg if args.pdhg is not None else (4 if args.quick else 20)
 
+    suite = QUICK_SUITE if args.quick else FULL_SUITE
+    print(
+        f"runs: suite {len(suite)} generated problems + tesla-2024/2025"
+        f"{' (skipped)' if args.skip_suite or args.scale_only else ''}; batch {n} variants, "
+        f"PDHG on {min(pdhg_n, n)}{' (skipped)' if args.skip_batch or args.scale_only else ''}; "
+        f"scale {len(QUICK_SCALE if args.quick else SCALE_SIZES)} sizes"
+        f"{'' if args.scale or args.scale_only else ' (skipped; --scale)'}"
+    )
     res = Path(__file__).resolve().parent / "results"
     res.mkdir(exist_ok=True)
     path = res / "fleet_bench.json"
