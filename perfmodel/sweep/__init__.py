@@ -9,6 +9,7 @@ spec, chunks, store, distributed, results); the built-in models are in
 """
 
 # The engine does not import the built-in models (they import it): they register here.
+from perfmodel.sweep import fleet_model as _fleet_model
 from perfmodel.sweep import models as _models
 from perfmodel.sweep.distributed import Cluster as Cluster
 from perfmodel.sweep.engine import SweepRun as SweepRun
@@ -32,6 +33,6 @@ from perfmodel.sweep.store import load_results as load_results
 from perfmodel.sweep.store import model_fingerprint as model_fingerprint
 from perfmodel.sweep.store import sweep_lock as sweep_lock
 
-register_model("fleet", _models.fleet_model, available=_models.fleet_available)
+register_model("fleet", _fleet_model.fleet_model)
 register_model("chips", _models.chips_model)
 register_model("toy", _toy_model)

@@ -5,21 +5,23 @@ One sweep, ``P`` processes (one per host, or one per GPU), one shared output dir
 * every process runs the same command; :func:`initialize` joins them with
   ``jax.distributed.initialize()``: with no arguments JAX finds the cluster itself
   (SLURM, Open MPI, TPU pods, ...), or with an explicit :class:`Cluster` (coordinator
-  ``HOST:PORT``, process count, this process's id). On CPU the cross-process collectives
-  use gloo (``jax_cpu_collectives_implementation``);
+  ``HOST:PORT``, process count, this process's id);
 * process ``p`` of ``P`` takes the chunks ``c`` with ``c % P == p``
   (:func:`process_chunks`). A chunk's rows depend on ``(seed, spec, c)`` only, so the
   results are the rows of a single-process run with the same spec and seed, whatever
   ``P``; each process shards its chunks across its own local devices, and no data
   crosses processes during the sweep;
-* the processes agree at a few points (:func:`agree`: an all-gather of a status word
-  and the first error message, so one process's error stops all of them with the same
+* the processes meet at a few points (:func:`agree`: each puts its status, and its
+  error message if it has one, in the coordination service's key-value store, then
+  waits at the service's barrier; one process's error stops all of them with the same
   one-line message instead of leaving the others waiting): after each has taken its
   lock, after process 0 has cleared the directory (``--overwrite``), after each has
-  checked the manifest and compiled; process 0 then writes the manifest, and after a
-  barrier (``multihost_utils.sync_global_devices``) every process checks it against its
-  own spec and model fingerprint (a host with other perfmodel code stops the run). A
-  last agreement after the chunks tells every process that the sweep is complete.
+  checked the manifest and compiled; then process 0 writes the manifest, and after a
+  barrier every process checks it against its own spec and model fingerprint (a host
+  with other perfmodel code stops the run). A last meeting after the chunks tells
+  every process that the sweep is complete. The meetings use no device collective
+  (``multihost_utils.sync_global_devices`` is one: on CPU its gloo context gives up
+  when processes arrive more than 30 s apart, as they do after chunks of uneven cost).
 
 Restarting all processes after any of them died resumes: finished chunks (checked by
 their SHA-256) are skipped, the rest computed; a different ``P`` also resumes.
@@ -29,18 +31,18 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 import re
 
 import jax
-import numpy as np
-from jax.experimental import multihost_utils
+from jax._src import distributed as jax_distributed
 
 from perfmodel.errors import InputError, PerfmodelError
 
 #: Largest process count accepted (a sanity bound; JAX has no documented limit).
 MAX_PROCESSES = 1 << 20
-#: Bytes of an error message shared with the other processes.
-_MSG_BYTES = 400
+#: Characters of an error message shared with the other processes.
+_MSG_CHARS = 400
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?")
 
 
@@ -175,9 +177,19 @@ def process_chunks(n_chunks: int, procs: Processes) -> list[int]:
     return list(range(procs.index, n_chunks, procs.count))
 
 
-def _encode(msg: str) -> np.ndarray:
-    raw = msg.encode("utf-8", "replace")[:_MSG_BYTES]
-    return np.frombuffer(raw.ljust(_MSG_BYTES, b"\0"), np.uint8)
+#: How long a process waits at a meeting for the others, s: the slowest process may still
+#: be computing its chunks (a dead one is noticed sooner, by JAX's heartbeat).
+MEETING_TIMEOUT_S = 7 * 86_400
+_MEETINGS = itertools.count()  # every process meets the same number of times, in order
+
+
+def _client():
+    """The coordination-service client of ``jax.distributed`` (as JAX's own
+    ``jax.experimental.array_serialization`` uses for its barriers)."""
+    client = jax_distributed.global_state.client
+    if client is None:
+        raise RuntimeError("jax.distributed is not initialized")
+    return client
 
 
 def agree(procs: Processes, err: BaseException | None, what: str) -> None:
@@ -185,29 +197,45 @@ def agree(procs: Processes, err: BaseException | None, what: str) -> None:
     other process's error, or return when none failed. Without ``procs.collective``
     this only raises ``err``.
 
-    Every process calls it at the same point, with the error it met there (``None``
+    Every process calls it at the same points, with the error it met there (``None``
     when none), so one process's error stops all of them at once: the one that failed
     raises its own exception; the others raise the same kind (:class:`InputError` for
-    a user error, else ``RuntimeError``) with its message, naming the process.
+    a user error, else ``RuntimeError``) with its message, naming the process. The
+    meeting is a barrier of the coordination service (``wait_at_barrier``) after each
+    process has put its status under a key of its own: no device collective, so the
+    processes may arrive hours apart (a device all-gather on CPU gives up after 30 s).
     """
     if procs.collective:
-        kind = 0 if err is None else (1 if isinstance(err, PerfmodelError) else 2)
-        word = np.concatenate([np.asarray([kind], np.uint8), _encode(str(err or ""))])
-        words = np.asarray(multihost_utils.process_allgather(word)).reshape(procs.count, -1)
+        client = _client()
+        key = f"perfmodel.sweep/{next(_MEETINGS)}"
+        kind = "ok" if err is None else ("input" if isinstance(err, PerfmodelError) else "bug")
+        msg = str(err or "").replace("\n", " ")[:_MSG_CHARS]
+        client.key_value_set(f"{key}/status/{procs.index}", f"{kind}:{msg}")
+        client.wait_at_barrier(f"{key}/barrier", MEETING_TIMEOUT_S * 1000)
         if err is None:
-            failed = np.flatnonzero(words[:, 0])
-            if failed.size:
-                k = int(failed[0])
-                msg = bytes(words[k, 1:]).rstrip(b"\0").decode("utf-8", "replace")
-                if words[k, 0] == 1:
-                    raise InputError(f"process {k} of {procs.count} ({what}): {msg}")
-                raise RuntimeError(f"process {k} of {procs.count} failed ({what}): {msg}")
+            status = dict(client.key_value_dir_get(f"{key}/status/"))
+            for k in range(procs.count):
+                kind_k, _, msg_k = _status(status, f"{key}/status/{k}").partition(":")
+                if kind_k == "input":
+                    raise InputError(f"process {k} of {procs.count} ({what}): {msg_k}")
+                if kind_k != "ok":
+                    raise RuntimeError(f"process {k} of {procs.count} failed ({what}): {msg_k}")
     if err is not None:
         raise err
 
 
+def _status(entries: dict[str, str], key: str) -> str:
+    """A process's status word (the directory listing may name keys with or without
+    the leading path)."""
+    if key in entries:
+        return entries[key]
+    short = key.rsplit("/", 1)[-1]
+    for k, v in entries.items():
+        if k.rsplit("/", 1)[-1] == short:
+            return v
+    return "bug:its status is missing at the meeting"
+
+
 def barrier(procs: Processes, name: str) -> None:
-    """Wait until every process reaches ``name`` (``sync_global_devices``); nothing
-    without ``procs.collective``."""
-    if procs.collective:
-        multihost_utils.sync_global_devices(f"perfmodel.sweep:{name}")
+    """Wait until every process reaches ``name``; nothing without ``procs.collective``."""
+    agree(procs, None, name)

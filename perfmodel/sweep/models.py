@@ -1,7 +1,8 @@
-"""Sweepable models: chip-spec uncertainty (``chips``) and fleet-plan uncertainty (``fleet``).
+"""Sweepable model of chip-spec uncertainty (``chips``); the fleet model (``fleet``) is in
+:mod:`perfmodel.sweep.fleet_model`.
 
 Each factory takes the spec's ``[model]`` table and returns a
-:class:`perfmodel.sweep.engine.Model`: a pure ``evaluate(params_batch) -> columns``
+:class:`perfmodel.sweep.spec.Model`: a pure ``evaluate(params_batch) -> columns``
 with the batch axis first, the uncertain inputs it knows and their default
 distributions.
 """
@@ -595,44 +596,11 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
     )
 
 
-# --------------------------------------------------------------------------------------
-# fleet: scenario variants -> relaxed optimum (wired to perfmodel.fleet when it exists)
-# --------------------------------------------------------------------------------------
-
-
-def fleet_available() -> bool:
-    """True when :mod:`perfmodel.fleet` offers ``load_scenario`` and ``build_problem``
-    and the PDHG batch solver."""
-    try:
-        from perfmodel.fleet import pdhg, problem  # noqa: F401
-    except ImportError:
-        return False
-    return (
-        hasattr(problem, "load_scenario")
-        and hasattr(problem, "build_problem")
-        and hasattr(pdhg, "solve_lp_batch")
-    )
-
-
-def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
-    """The fleet planner's relaxed optimum per scenario variant (see module docs)."""
-    if not fleet_available():
-        raise ValueError(
-            "model 'fleet' needs the fleet planner (perfmodel.fleet.problem), "
-            'which is not available in this build; use model = "chips"'
-        )
-    from perfmodel.sweep import fleet_model as fm
-
-    return fm.fleet_model(config, catalog)
-
-
 __all__ = [
     "TRANSFORMERS",
     "Transformer",
     "chip_from_values",
     "chips_model",
-    "fleet_available",
-    "fleet_model",
     "layer_ops",
     "train_step",
 ]

@@ -214,11 +214,8 @@ def _flatten_params(table: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def default_model_name() -> str:
-    """``fleet`` when the fleet planner works in this build, else ``chips``."""
-    try:
-        return "fleet" if fleet_available() else "chips"
-    except Exception:  # noqa: BLE001 - a half-written fleet package must not break sweeps
-        return "chips"
+    """``fleet`` (the fleet planner), the model a spec without ``sweep.model`` runs."""
+    return "fleet"
 
 
 def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=None) -> SweepSpec:
