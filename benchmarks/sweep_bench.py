@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import perfmodel  # noqa: F401  (x64)
@@ -94,7 +96,7 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
     n = spec.samples
     # 1 device
     r1 = engine.run_sweep(
-        spec, tmp / "one", overwrite=True, progress=False, devices=engine.jax.local_devices()[:1]
+        spec, tmp / "one", overwrite=True, progress=False, devices=jax.local_devices()[:1]
     )
     one = table_of(tmp / "one")
     # 8 host devices (subprocess)
@@ -119,7 +121,7 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
         tmp / "vmap",
         overwrite=True,
         progress=False,
-        devices=engine.jax.local_devices()[:1],
+        devices=jax.local_devices()[:1],
         max_chunks=1,
     )
     vm = engine.load_results(tmp / "vmap", allow_partial=True)
@@ -138,7 +140,7 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
         tmp / "simplex",
         overwrite=True,
         progress=False,
-        devices=engine.jax.local_devices()[:1],
+        devices=jax.local_devices()[:1],
     )
     simplex_first_s = time.perf_counter() - t0  # host-side: compiles happen inside the run
     rs = engine.run_sweep(
@@ -146,7 +148,7 @@ def bench_fleet(quick: bool, tmp: Path) -> dict:
         tmp / "simplex",
         overwrite=True,
         progress=False,
-        devices=engine.jax.local_devices()[:1],
+        devices=jax.local_devices()[:1],
     )
     diffs = max_rel_diff(table_of(tmp / "simplex"), one, ["h100e_quarters"])
     # Python loop over the same PDHG solver, one LP at a time (jitted single solve)
@@ -300,14 +302,12 @@ def bench_chips(quick: bool, tmp: Path) -> dict:
     spec = engine.parse_spec(data, "bench")
     r = engine.run_sweep(spec, tmp / "chips", overwrite=True, progress=False)
     # steady state: rerun the compiled chunk function a few times
-    compiled, sharding, cols, _ = engine.compiled_chunk_fn(
-        spec, engine.jax.local_devices(), n_samples
-    )
-    idx = engine.jax.device_put(np.arange(n_samples), sharding)
+    compiled, sharding, cols, _ = engine.compiled_chunk_fn(spec, jax.local_devices(), n_samples)
+    idx = jax.device_put(np.arange(n_samples), sharding)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        engine.jax.block_until_ready(compiled(idx))
+        jax.block_until_ready(compiled(idx))
         times.append(time.perf_counter() - t0)
     jax_s = float(np.median(times))
     res = table_of(tmp / "chips")
@@ -401,7 +401,6 @@ def bench_chips(quick: bool, tmp: Path) -> dict:
         np_steps[k] = np_step(w, chips, n, ops, counts, opt, eff, 0.8, dom, b)
     np_s = time.perf_counter() - t0
     # jax: the same formulas only (no sampling, no other outputs), jit+vmap per chip
-    jax, jnp = engine.jax, engine.jnp
     fns, args = {}, {}
     for k in ck:
         rec = cat.chips[k]
@@ -464,8 +463,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     out: dict = {
         "quick": a.quick,
-        "machine": f"{os.cpu_count()} CPU cores, jax {engine.jax.__version__}, "
-        f"{engine.jax.default_backend()}",
+        "machine": f"{os.cpu_count()} CPU cores, jax {jax.__version__}, {jax.default_backend()}",
     }
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
