@@ -21,7 +21,8 @@ A chip the model cannot value on a workload (it does not fit, does not support t
 precision, the offer does not count toward H100e, or the offer's ``serves`` leaves the
 workload out) gets rate 0 and a reason, which the report prints as a why-not. There is
 no stand-in unless ``source="standin"`` is asked for (tests): then every rate is the
-labelled spec-ratio stand-in in H100e per chip.
+labelled spec-ratio stand-in (H100e per chip for training, ``STANDIN_H100_RATE`` units/s
+per H100 scaled by the spec ratio for inference).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from perfmodel.fleet.demand import WorkloadSpec
 __all__ = [
     "REF_CHIPS",
     "REFERENCE_CHIP",
+    "STANDIN_H100_RATE",
     "workload_rates",
     "chip_rate",
     "cost_and_placement_leaves",
@@ -50,6 +52,9 @@ __all__ = [
 REF_CHIPS = 64
 #: The H100e reference chip.
 REFERENCE_CHIP = "h100_sxm"
+#: STAND-IN only (``source="standin"``, tests): an H100's inference rate, units/s per
+#: chip; other chips scale by their spec ratio. Not a model figure.
+STANDIN_H100_RATE = 100.0
 
 
 def _fingerprint() -> str:
@@ -93,7 +98,8 @@ def chip_rate(chip: str, name: str, model: str, pick: str, source: str, n_unit: 
     (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model sources' hash, the
     value curves' fingerprint; errors are not cached."""
     if source == "standin":
-        return float(standin_h100e(chip, [1.0])[0])
+        unit = 1.0 if model == "training" else STANDIN_H100_RATE
+        return float(standin_h100e(chip, [1.0])[0]) * unit
     if model != "training":
         key = f"{_fingerprint()}|{chip}|{name}|{model}|{pick}|{n_unit}"
         hit = _disk().get(key)
@@ -136,7 +142,7 @@ def workload_rates(offers, specs: tuple[WorkloadSpec, ...], *, pick: str, source
     reasons = []
     per_unit = np.ones(W)
     for w, spec in enumerate(specs):
-        if spec.kind == "inference" and source != "standin":
+        if spec.kind == "inference":
             ref, why = _rate_or_reason(REFERENCE_CHIP, spec, "best", source, 8)
             if ref <= 0:
                 raise ValueError(
@@ -190,9 +196,7 @@ def cost_and_placement_leaves(sc, T: int, *, pick: str, value_source: str) -> di
         workload_weight=jnp.asarray(np.array([w.weight for w in specs]).reshape(W)),
         placement=True,
         workload_keys=tuple(w.key for w in specs),
-        workload_units=tuple(
-            "H100e (stand-in)" if value_source == "standin" else w.unit for w in specs
-        ),
+        workload_units=tuple(w.unit for w in specs),
         has_demand=tuple(w.demand is not None for w in specs),
         ineligible=reasons,
     )
