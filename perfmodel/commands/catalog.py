@@ -23,6 +23,7 @@ import numpy as np
 
 from perfmodel import roofline as rl
 from perfmodel.commands._args import add_catalog_args, check_finite, plot_file, user_catalog
+from perfmodel.commands._pick import add_pick_arg
 from perfmodel.errors import InputError
 from perfmodel.hardware import (
     PRECISION_KEYS,
@@ -613,12 +614,7 @@ def jax_index(tree, i: int):
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_catalog_args(p)
-    p.add_argument(
-        "--pick",
-        choices=("best", "low", "high"),
-        default="best",
-        help="which end of estimate ranges to use (default best)",
-    )
+    add_pick_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

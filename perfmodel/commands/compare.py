@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from perfmodel.commands._pick import add_pick_arg
 from perfmodel.errors import InputError, read_text
 
 #: Keys a plan JSON must have to be compared (``perfmodel plan --json``).
@@ -60,7 +61,7 @@ def register(subparsers) -> None:
     p.add_argument("--objective", choices=("max-h100e", "min-cost"), default=None)
     p.add_argument("--target-h100e", type=float, default=None, help="H100e target for min-cost")
     p.add_argument("--target-period", default=None, help="quarter of the target, e.g. 2024Q4")
-    p.add_argument("--pick", choices=("best", "low", "high"), default=None, help="price/value pick")
+    add_pick_arg(p, default=None, note="the scenario's pick")
     p.add_argument("--heuristic", action="store_true", help="rounding heuristic only (no MILP)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=run)

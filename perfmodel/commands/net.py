@@ -16,6 +16,7 @@ import numpy as np
 
 from perfmodel import interconnect as ic
 from perfmodel.commands._args import add_catalog_args, check_finite, number, user_catalog
+from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
 
 
@@ -51,12 +52,7 @@ def register(subparsers) -> None:
         default=1.0,
         help="scale-out fat-tree taper, >= 1 (default 1 = non-blocking)",
     )
-    p.add_argument(
-        "--pick",
-        choices=("best", "low", "high"),
-        default="best",
-        help="which end of estimate ranges to use (default best)",
-    )
+    add_pick_arg(p)
     p.add_argument(
         "--nominal",
         action="store_true",

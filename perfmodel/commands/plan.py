@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 
+from perfmodel.commands._pick import add_pick_arg
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -29,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every yearly budget")
     p.add_argument("--power-scale", type=float, default=1.0, help="multiply every site's power")
     p.add_argument("--price-scale", type=float, default=1.0, help="multiply every unit price")
-    p.add_argument("--pick", choices=("best", "low", "high"), default=None, help="price/value pick")
+    add_pick_arg(p, default=None, note="the scenario's pick")
     p.add_argument(
         "--method",
         choices=("pdhg", "highs"),

@@ -10,8 +10,10 @@ from typing import Any, cast
 from perfmodel import training as tr
 from perfmodel import workloads as wl
 from perfmodel.commands._args import check_finite, check_readable, number
+from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
 from perfmodel.errors import InputError
+from perfmodel.hardware import load_catalog
 from perfmodel.training.fit import prediction_band
 
 _SIZE_FLAGS = (
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--global-batch", type=int, default=None, help="global batch in sequences (samples)"
     )
+    add_pick_arg(p)
     p.add_argument(
         "--layout",
         default=None,
@@ -161,7 +164,7 @@ def _workload(args) -> wl.Workload:
 def _inputs(args) -> str:
     """The flags that set the job, for an error message."""
     keys = ("workload", "workload_file", *_SIZE_FLAGS, "chip", "chips", "precision")
-    keys += ("global_batch", "layout", "inference")
+    keys += ("global_batch", "layout", "inference", "pick")
     return " ".join(
         f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys if getattr(args, k) is not None
     )
@@ -176,6 +179,8 @@ def run(args) -> int:
     if args.global_batch is not None:
         number(args.global_batch, "--global-batch", 1, 2**40, integer=True)
     w = _workload(args)
+    # --pick best: the catalog chip as the training model loads it (no override)
+    chip = None if args.pick == "best" else load_catalog().chip(args.chip, args.pick)
     plot = None
     if args.plot is not None:
         if args.inference:
@@ -188,7 +193,13 @@ def run(args) -> int:
         rate, info = cast(
             tuple[float, dict[str, Any]],
             tr.inference_throughput(
-                w, args.chip, args.chips, precision=prec, mode=args.inference, details=True
+                w,
+                args.chip,
+                args.chips,
+                precision=prec,
+                mode=args.inference,
+                details=True,
+                chip=chip,
             ),
         )
         unit = "tokens" if w.unit == "token" else "samples"
@@ -227,12 +238,19 @@ def run(args) -> int:
             layout,
             precision=args.precision,
             global_batch=args.global_batch,
+            chip=chip,
         )
     else:
         res = tr.best_layout(
-            w, args.chip, args.chips, precision=args.precision, global_batch=args.global_batch
+            w,
+            args.chip,
+            args.chips,
+            precision=args.precision,
+            global_batch=args.global_batch,
+            chip=chip,
         )
     d = res.to_dict()
+    d["pick"] = args.pick
     d["cv_error_pct"] = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
     check_finite(d, _inputs(args))
     if plot is not None:
@@ -253,6 +271,7 @@ def run(args) -> int:
     print(
         f"{res.workload} ({params:.1f} B params, {res.precision}, global batch "
         f"{int(w.global_batch if args.global_batch is None else args.global_batch)}) on {n} x {res.chip}"
+        + ("" if args.pick == "best" else f" (chip figures at their {args.pick} estimates)")
     )
     if args.layout:
         print("given layout")
