@@ -195,6 +195,7 @@ class LPExplain:
             x = np.asarray(self.base.x, np.float64)
             c = np.asarray(self.lp.c, np.float64)
             allowed = np.asarray(pr.allowed)
+            sup = np.asarray(pr.supply_units)
         mincost = pr.objective == "min-cost"
         unit = "USD" if mincost else "H100e-quarters"
         for k, off in enumerate(pr.offers):
@@ -210,8 +211,18 @@ class LPExplain:
                     continue
                 if not self.ok or pr.objective not in ("max-h100e", "min-cost"):
                     continue  # reduced costs are split for these two objectives only
-                ts = [t for t in range(T) if allowed[k, s, t] > 0]
+                # quarters it may be delivered here with supply left to buy (upper bound > 0)
+                ts = [t for t in range(T) if allowed[k, s, t] > 0 and sup[k, t] > 0]
                 if not ts:
+                    out.append(
+                        dict(
+                            offer=off,
+                            site=site,
+                            kind="structural",
+                            blocking="supply",
+                            reason="no supply in any quarter it can be delivered here",
+                        )
+                    )
                     continue
                 cols = [int(buy_ix[k, s, t]) for t in ts]
                 if x[cols].max() > 1e-6:
