@@ -501,3 +501,30 @@ def test_cli_text_has_ranges_and_why_not_and_no_banner(tmp_path):
     assert "valid for " in p.stdout
     assert "big at s: needs liquid cooling; s is air" in p.stdout
     _no_internal_names(p.stdout)
+
+
+@pytest.mark.parametrize("name", ["tesla-2024", "tesla-2025", 0, 1, 2])
+def test_why_not_reduced_cost_never_positive(name):
+    """At the LP optimum a purchase left at 0 cannot pay: returns - costs <= 0 for every
+    priced why-not record (what the chips deliver is at most what the LP's duals credit)."""
+    from perfmodel.fleet.explain import LPExplain, why_not_sentence
+    from perfmodel.fleet.problem import generate_scenario, load_scenario
+
+    if isinstance(name, int):
+        sc = generate_scenario(name, n_offers=4, n_sites=3, n_periods=4)
+    else:
+        sc = load_scenario(name)
+    pr = build_problem(sc, value_source="standin")
+    plan = solve(pr, method="highs")
+    recs = LPExplain(pr).why_not(plan.buy_units)
+    bought = {(pr.offers[k], pr.sites[s]) for k, s in zip(*np.nonzero(plan.buy_units.sum(axis=2)))}
+    assert {(r["offer"], r["site"]) for r in recs} == {
+        (o, s) for o in pr.offers for s in pr.sites
+    } - bought
+    for r in recs:
+        line = why_not_sentence(r)
+        _no_internal_names(line)
+        if r["kind"] == "reduced_cost":
+            scale = max(r["returns"], sum(r["costs"].values()), 1.0)
+            assert r["reduced_cost"] <= 1e-6 * scale, line
+            assert r["value"] >= 0 and all(v > 0 for v in r["costs"].values())
