@@ -85,6 +85,8 @@ class Workload:
     kv_lora_rank: jnp.ndarray | float = 0.0
     rope_head_dim: jnp.ndarray | float = 0.0
     v_head_dim: jnp.ndarray | float = 0.0
+    window: jnp.ndarray | float = 0.0
+    window_layers: jnp.ndarray | float = 0.0
     name: str = flax.struct.field(pytree_node=False, default="custom")
     precision: str = flax.struct.field(pytree_node=False, default="bf16")
     gated_ffn: bool = flax.struct.field(pytree_node=False, default=False)
@@ -162,6 +164,8 @@ NUMERIC_FIELDS = (
     "kv_lora_rank",
     "rope_head_dim",
     "v_head_dim",
+    "window",
+    "window_layers",
 )
 
 
@@ -270,11 +274,17 @@ def matmul_params(w: Workload):
 
 def attention_flops_per_token(w: Workload):
     """Forward attention FLOP per token: ``2 L_a s h (d_qk + d_v)`` (QK^T and PV; ``4 L s d``
-    for plain multi-head attention), halved when causal."""
+    for plain multi-head attention), halved when causal; in the ``window_layers``
+    sliding-window layers a token attends to ``min(window, s)`` keys (not halved)."""
     fa = _fractions(w)[0]
     dv = jnp.where(w.v_head_dim > 0, w.v_head_dim, w.head_dim)
-    per = 2.0 * w.seq * w.heads * (w.head_dim + w.rope_head_dim + dv)
-    return fa * w.layers * per * (0.5 if w.causal else 1.0)
+    per_key = 2.0 * w.heads * (w.head_dim + w.rope_head_dim + dv)
+    n_attn = fa * w.layers
+    n_win = jnp.minimum(w.window_layers, n_attn)
+    kv_w = jnp.minimum(jnp.maximum(w.window, 1.0), w.seq)
+    win = jnp.where(kv_w >= w.seq, kv_w * (0.5 if w.causal else 1.0), kv_w)
+    full = w.seq * (0.5 if w.causal else 1.0)
+    return per_key * ((n_attn - n_win) * full + n_win * win)
 
 
 def forward_flops_per_token(w: Workload):
@@ -370,9 +380,7 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
     return [
         rf.layernorm(tok_el * fa, d, pa),
         rf.matmul(ta, qkv_out / tp, d, pm),
-        rf.attention(
-            micro_batch, w.heads / tp * fa, w.seq / cp, w.seq, head_qk, pa, causal=w.causal
-        ),
+        _attention_op(w, micro_batch, tp, cp, fa, head_qk, pa),
         rf.matmul(ta, d, o_in / tp, pm),
         rf.elementwise(tok_el * d, pa),
         rf.layernorm(tok_el * (fd + fe), d, pa),
@@ -393,6 +401,29 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
         rf.attention(micro_batch, di / 64.0 / tp * fm, w.seq / cp, 256.0, 64.0, pa, causal=True),
         rf.matmul(tm, d, di / tp, pm),
     ]
+
+
+def _attention_op(w: Workload, micro_batch, tp, cp, fa, head_qk, pa) -> rf.Op:
+    """The attention core of the average block: full (causal) attention over the whole
+    sequence in ``1 - share`` of the attention layers, and in the ``window_layers``
+    sliding-window layers each query against at most ``window`` keys (no causal
+    halving: a query past the first window sees a full window)."""
+    n_attn = jnp.maximum(fa * w.layers, 1.0)
+    share = jnp.clip(w.window_layers / n_attn, 0.0, 1.0)
+    heads = w.heads / tp * fa
+    full = rf.attention(
+        micro_batch, heads * (1.0 - share), w.seq / cp, w.seq, head_qk, pa, causal=w.causal
+    )
+    kv_w = jnp.minimum(jnp.maximum(w.window, 1.0), w.seq)
+    win = rf.attention(micro_batch, heads * share, w.seq / cp, kv_w, head_qk, pa, causal=False)
+    # a window as long as the sequence is full attention (keep the causal halving)
+    win_flops = jnp.where(kv_w >= w.seq, win.flops * jnp.where(w.causal, 0.5, 1.0), win.flops)
+    return dataclasses.replace(
+        full,
+        flops=full.flops + win_flops,
+        bytes=full.bytes + win.bytes,
+        working_set_bytes=full.working_set_bytes + win.working_set_bytes,
+    )
 
 
 def gemm_input_elements(w: Workload, micro_batch, tp, cp, sp: Any = 0.0) -> jnp.ndarray:
@@ -510,6 +541,8 @@ EXTRA_FIELDS: dict[str, tuple[int, int]] = {
     "kv_lora_rank": (0, 10**5),
     "rope_head_dim": (0, 4096),
     "v_head_dim": (0, 4096),
+    "window": (0, 10**8),
+    "window_layers": (0, 10**4),
 }
 ATTENTION_KINDS = ("gqa", "mla")
 
@@ -583,6 +616,14 @@ def make_workload(
             )
     elif ex["moe_layers"] or ex["top_k"]:
         raise ValueError("workload fields 'moe_layers'/'top_k' need 'experts' >= 1")
+    n_attn = layers if ex["attention_layers"] < 0 else ex["attention_layers"]
+    if ex["window_layers"] > n_attn:
+        raise ValueError(
+            f"workload field 'window_layers' = {ex['window_layers']} must be in "
+            f"[0, attention layers = {n_attn}]"
+        )
+    if ex["window_layers"] and ex["window"] < 1:
+        raise ValueError("workload field 'window' = 0 must be >= 1 with window_layers > 0")
     _check_precision(precision, allow_int8=True)
     if unit not in WORK_UNITS:
         raise ValueError(f"workload field 'unit' = {unit!r} must be one of {WORK_UNITS}")
@@ -609,8 +650,6 @@ _DESCRIPTIVE = (
     "source",
     "note",
     "tied_embeddings",
-    "window",
-    "window_layers",
     "mtp_layers",
 )
 

@@ -101,6 +101,36 @@ def test_attention_op_is_flash_causal():
     assert float(att.flops) == pytest.approx(4 * 32 * 8192 * 8192 * 128 * 0.5)
 
 
+def test_sliding_window_attention_by_hand():
+    """gpt-oss-120b: 18 of 36 layers attend to a 128-token window. Per token and layer
+    QK^T + PV cost 2 h (d_qk + d_v) = 2 * 64 * 128 = 16,384 FLOP per key: full causal
+    layers see s/2 = 2,048 keys on average, windowed ones 128 (no causal halving)."""
+    w = wl.get_workload("gpt-oss-120b")
+    assert float(w.window) == 128 and float(w.window_layers) == 18
+    per_key = 2 * 64 * (64 + 64)
+    assert float(wl.attention_flops_per_token(w)) == pytest.approx(
+        per_key * (18 * 2048 + 18 * 128), rel=1e-12
+    )
+    # the layer op of one micro-batch (4 x 4096 tokens, tp 1): the average block's share
+    ops = wl.layer_ops(w, 4, 1, 1, 0)
+    att = ops[wl.ATTENTION_OP_INDEX]
+    full = 4 * 64 * 4096 * 4096 * 64 * 4 / 2
+    win = 4 * 64 * 4096 * 128 * 64 * 4
+    assert float(att.flops) == pytest.approx(0.5 * full + 0.5 * win, rel=1e-12)
+    # a window as long as the sequence is plain causal attention
+    whole = wl.make_workload(
+        layers=4, hidden=256, heads=4, seq=512, window=512, window_layers=2, global_batch=8
+    )
+    plain = wl.make_workload(layers=4, hidden=256, heads=4, seq=512, global_batch=8)
+    assert float(wl.attention_flops_per_token(whole)) == pytest.approx(
+        float(wl.attention_flops_per_token(plain))
+    )
+    with pytest.raises(ValueError, match="window_layers"):
+        wl.make_workload(layers=4, hidden=256, heads=4, window=64, window_layers=5)
+    with pytest.raises(ValueError, match="'window'"):
+        wl.make_workload(layers=4, hidden=256, heads=4, window_layers=2)
+
+
 def test_fp8_keeps_attention_and_norms_in_bf16():
     w = wl.get_workload("gpt3-175b-mlperf")
     ops = wl.layer_ops(w, 1, 4, 1, 1.0)

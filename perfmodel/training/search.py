@@ -14,6 +14,7 @@ import numpy as np
 
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip, load_catalog
+from perfmodel.training.memory import recomputed_share
 from perfmodel.training.step import _jit_step, get_network, step_time
 from perfmodel.training.types import (
     LAYOUT_FIELDS,
@@ -262,6 +263,11 @@ def _result(
     mem = {
         k: g[k] for k in ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes")
     }
+    layout = lay.to_dict()
+    if layout["recompute"] in ("full", "block"):
+        # whole layers of each pipeline stage that recompute their forward
+        share = float(recomputed_share(w, lay, g["capacity_bytes"]))
+        layout["recompute_layers"] = int(round(share * float(w.layers) / layout["pp"]))
     return TrainResult(
         workload=w.name,
         chip=chip_key,
@@ -275,7 +281,7 @@ def _result(
         memory_per_device_bytes=g["memory_bytes"],
         memory_capacity_bytes=g["capacity_bytes"],
         fits=bool(g["fits"]),
-        layout=lay.to_dict(),
+        layout=layout,
         breakdown=bd,
         memory=mem,
         **extra,
