@@ -414,7 +414,6 @@ def test_cli_json_and_plot(tmp_path, capsys):
     assert "resumed 4" in out and "h100e" in out
 
 
-@pytest.mark.skipif(not models.training_available(), reason="perfmodel.training not in this build")
 @pytest.mark.slow
 def test_training_engine_at_catalog_best_matches_best_layout(tmp_path):
     """With every input at its catalog best value, the sweep's H100e is the ratio of

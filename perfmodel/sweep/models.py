@@ -257,15 +257,6 @@ TRAIN_EFF_PARAMS = {
 }
 
 
-def training_available() -> bool:
-    """Whether :mod:`perfmodel.training` (``step_time``, ``best_layout``) is importable."""
-    try:
-        from perfmodel import training
-    except ImportError:
-        return False
-    return hasattr(training, "step_time") and hasattr(training, "best_layout")
-
-
 def _training_one(cat, recs, keys, ref_key, precs, wname, n):
     """Per-sample evaluation with :func:`perfmodel.training.step_time`.
 
@@ -448,13 +439,9 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
             f"allowed: {', '.join(sorted(allowed))}"
         )
     cat = catalog or load_catalog()
-    engine_name = cfg.get("engine", "training" if training_available() else "roofline")
+    engine_name = cfg.get("engine", "training")
     if engine_name not in ("training", "roofline"):
         raise ValueError(f"model.engine = {engine_name!r} must be 'training' or 'roofline'")
-    if engine_name == "training" and not training_available():
-        raise ValueError(
-            "model.engine = 'training' needs perfmodel.training, which is not available"
-        )
     wname = cfg.get("workload", "llama3-70b")
     if engine_name == "roofline":
         if wname not in TRANSFORMERS:
