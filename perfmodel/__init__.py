@@ -6,8 +6,44 @@ import jax as _jax
 _jax.config.update("jax_enable_x64", True)
 
 
-#: Bound on the on-disk compile cache (bytes); JAX evicts the least recently used.
+#: Bound on the on-disk compile cache (bytes): past it, the oldest programs are removed
+#: (checked at most once an hour). JAX's own bound (``jax_compilation_cache_max_size``)
+#: is not used: it fails on entries written without it (their access-time files).
 JAX_CACHE_MAX_BYTES = 2 * 1024**3
+
+
+def _bound_cache_dir(path: str, max_bytes: int, every_s: float = 3600.0) -> None:
+    """Remove the oldest files of ``path`` until it holds at most 3/4 of ``max_bytes``
+    (when it holds more), at most once per ``every_s`` (a stamp file's age)."""
+    import os
+    import time
+
+    stamp = os.path.join(path, ".perfmodel-size-check")
+    try:
+        if time.time() - os.path.getmtime(stamp) < every_s:
+            return
+    except OSError:
+        pass
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(stamp, "w"):
+            pass
+        files = [
+            (e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(path) if e.is_file()
+        ]
+    except OSError:
+        return
+    total = sum(f[1] for f in files)
+    if total <= max_bytes:
+        return
+    for _, size, p in sorted(files):  # oldest first
+        if total <= max_bytes * 3 // 4:
+            break
+        try:
+            os.remove(p)
+            total -= size
+        except OSError:
+            pass
 
 
 def _persistent_compile_cache() -> None:
@@ -27,8 +63,8 @@ def _persistent_compile_cache() -> None:
         os.path.expanduser("~"), ".cache", "perfmodel"
     )
     _jax.config.update("jax_compilation_cache_dir", os.path.join(root, "jax"))
+    _bound_cache_dir(os.path.join(root, "jax"), JAX_CACHE_MAX_BYTES)
     _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    _jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
 
 
 _persistent_compile_cache()
