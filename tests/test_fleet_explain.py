@@ -468,6 +468,7 @@ def test_why_not_names_the_blocking_constraint_per_offer_and_site():
     _no_internal_names(line)
 
 
+@pytest.mark.slow  # a fresh process (the banner shows only on a process's first HiGHS)
 def test_cli_text_has_ranges_and_why_not_and_no_banner(tmp_path):
     import subprocess
     import sys
