@@ -210,6 +210,21 @@ def test_prediction_band_falls_back_to_the_same_kind_first():
     assert F.prediction_band("gb200", "bf16", "dense") == pytest.approx(np.mean(dense))
 
 
+def test_prediction_band_of_an_unseen_chip_is_at_least_leave_one_chip_out():
+    from perfmodel.training.types import fit_data
+
+    d = fit_data()
+    assert "gb300" not in d["cv_mean_abs_pct"]  # no published GB300 run in the fit
+    loco = d["meta"]["cv"]["leave_one_chip_out"]["mean_abs_pct"]
+    for kind in ("dense", "moe"):
+        band = F.prediction_band("gb300", "fp8", kind)
+        assert band is not None and band >= loco - 1e-9
+    # a chip in the data keeps its own figure
+    assert F.prediction_band("gb200", "fp8", "dense") == pytest.approx(
+        d["cv_mean_abs_pct"]["gb200"]["fp8"]["dense"]
+    )
+
+
 def test_ep_across_tp_means_expert_tensor_parallel_1():
     # tp=2, dp=32, ep=64: ep divides tp*dp*cp but not dp*cp -> each expert whole on its
     # rank (etp = 1); the routed FLOPs per rank equal those of etp = tp, the expert
