@@ -188,8 +188,11 @@ def test_unknown_scenario_names_the_field():
 
 def test_fit_file_params_in_bounds_with_provenance():
     fit = load_fit()
-    for k, (lo, hi) in BOUNDS.items():
-        assert lo <= fit["params"][k] <= hi
+    from perfmodel.serving.fit import ALL_BOUNDS
+
+    assert set(ALL_BOUNDS) >= set(BOUNDS)
+    for k, (lo, hi) in ALL_BOUNDS.items():
+        assert lo <= fit["params"][k] <= hi, k
     prov = fit["provenance"]
     import hashlib
 

@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--kv-precision", default=None, help="KV cache precision (default fp8 where supported)"
     )
+    p.add_argument(
+        "--engine",
+        default=None,
+        help="serving engine family: tensorrt-llm | vllm (default: the one the chip "
+        "vendor's MLPerf results ran; its newest fitted software)",
+    )
     p.add_argument("--ttft-ms", type=float, default=None, help="p99 TTFT limit (ms)")
     p.add_argument("--tpot-ms", type=float, default=None, help="p99 TPOT limit (ms)")
     p.add_argument("--input-tokens", type=float, default=None, help="mean prompt length")
@@ -100,6 +106,7 @@ def run(args) -> int:
         tpot_ms=args.tpot_ms,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
+        engine=args.engine,
         curve=bool(args.plot),
     )
     if args.plot:
@@ -122,6 +129,11 @@ def run(args) -> int:
         f"{' ep' if lay['ep'] else ''}, {res['batch_per_replica']:,.0f} requests in flight "
         f"(memory allows {res['max_batch_per_replica']:,.0f}); {res['precision']} weights, "
         f"{res['kv_precision']} KV cache"
+    )
+    sw = res["software"]
+    print(
+        f"  software: {sw['engine']} as of MLPerf {sw['as_of_round']} "
+        f"(fitted factor {sw['factor']:.2f} vs TensorRT-LLM)"
     )
 
     def _lim(k):

@@ -6,13 +6,18 @@ Data flow: :mod:`~perfmodel.serving.types` (pytrees) -> :mod:`~perfmodel.serving
 (one replica's prefill and decode step) -> :mod:`~perfmodel.serving.scenarios`
 (operating point under latency limits) -> :mod:`~perfmodel.serving.fit` (least squares
 and cross-validation on :mod:`~perfmodel.serving.data`) -> :mod:`~perfmodel.serving.api`
-(the validated host entry point behind ``perfmodel serve``).
+(the validated host entry point behind ``perfmodel serve``) -> :mod:`~perfmodel.serving.rate`
+(the stable per-chip entry point for the planner and the equivalence tables:
+:func:`inference_rate`, tokens/s at a latency target, and :func:`inference_h100e`).
 """
 
 from perfmodel.serving.api import serve as serve
 from perfmodel.serving.data import SCENARIOS as SCENARIOS
 from perfmodel.serving.data import load_mlperf_rows as load_mlperf_rows
 from perfmodel.serving.data import make_requests as make_requests
+from perfmodel.serving.rate import InferenceRate as InferenceRate
+from perfmodel.serving.rate import inference_h100e as inference_h100e
+from perfmodel.serving.rate import inference_rate as inference_rate
 from perfmodel.serving.scenarios import ServeResult as ServeResult
 from perfmodel.serving.scenarios import at_batch as at_batch
 from perfmodel.serving.scenarios import operating_point as operating_point

@@ -3,6 +3,7 @@ inputs, the best layout, the throughput-latency curve, the fitted error band).""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -16,7 +17,12 @@ from perfmodel.errors import InputError
 from perfmodel.hardware import BYTES_PER_ELEMENT, load_catalog
 from perfmodel.interconnect import network_for
 from perfmodel.serving import data as sd
-from perfmodel.serving.fit import efficiency_for_vendor
+from perfmodel.serving.fit import (
+    ENGINE_OF_VENDOR,
+    ENGINES,
+    efficiency_for_engine,
+    engine_for_vendor,
+)
 from perfmodel.serving.scenarios import at_batch, operating_point
 from perfmodel.serving.step import weight_bytes
 from perfmodel.serving.types import FIT_FILE, NO_LIMIT_S, Layout, _f, load_fit
@@ -61,6 +67,36 @@ def _layouts(w: wl.Workload, n_chips: int, domain: int) -> list[tuple[int, int, 
     return out
 
 
+#: Catalog figures the serving model needs (weights and KV cache in DRAM, streamed at
+#: its bandwidth); a GEMM rate is checked per precision.
+REQUIRED_FIGURES = ("dram_bytes", "dram_bytes_per_s")
+
+
+def _check_figures(rec) -> None:
+    """One line naming the first figure serving needs that the chip's record lacks."""
+    for f in REQUIRED_FIGURES:
+        fig = rec.figure(f)
+        if fig is None or not fig.best > 0:
+            raise InputError(
+                f"chip = '{rec.key}' has no {f} figure in the catalog ({rec.path}); "
+                f"serving needs {', '.join(REQUIRED_FIGURES)} and a GEMM rate"
+            )
+    if not any(rec.supports(p) for p in SERVE_PRECISIONS):
+        raise InputError(
+            f"chip = '{rec.key}' has no GEMM rate for any of {', '.join(SERVE_PRECISIONS)} "
+            f"in the catalog ({rec.path})"
+        )
+
+
+def _default_precision(rec) -> str:
+    """FP8 on a chip with its own FP8 rate, else the first of BF16, FP16, INT8 it has
+    natively (no fallback: an A100 serves BF16, not FP8 at its BF16 rate)."""
+    for p in ("fp8", "bf16", "fp16", "int8"):
+        if rec.rate_precision(p) == p:
+            return p
+    return next(p for p in SERVE_PRECISIONS if rec.supports(p))
+
+
 def _check_pos(field: str, v: Any, lo: float, hi: float) -> float:
     if (
         isinstance(v, bool)
@@ -84,6 +120,7 @@ def serve(
     tpot_ms: float | None = None,
     input_tokens: float | None = None,
     output_tokens: float | None = None,
+    engine: str | None = None,
     curve: bool = False,
     catalog=None,
 ) -> dict[str, Any]:
@@ -91,7 +128,9 @@ def serve(
     estimate of the fitted serving model; see the returned ``error_band``).
 
     Lengths and limits default to the MLPerf benchmark of the same name (the
-    llama2-70b ones for any other workload). Every layout (tensor parallel in the
+    llama2-70b ones for any other workload). The software is the newest round's of
+    ``engine`` (default: the engine family the chip vendor's published results ran,
+    :func:`perfmodel.serving.fit.engine_for_vendor`). Every layout (tensor parallel in the
     scale-up domain, pipeline stages, experts tensor- or expert-parallel) is evaluated
     in one jit+vmap call; the best one meeting the limits is returned.
 
@@ -113,8 +152,10 @@ def serve(
         raise InputError(f"workload = '{w0.name}' must be a causal LLM (token unit) to serve")
     cat = catalog or load_catalog()
     key = cat.resolve(chip_key)
+    _check_figures(cat.record(key))
     chip = cat.chip(key)
-    prec = precision or ("fp8" if chip.supports("fp8") else "bf16")
+    rec = cat.record(key)
+    prec = precision or _default_precision(rec)
     if prec not in SERVE_PRECISIONS:
         raise InputError(f"precision = {prec!r} must be one of {', '.join(SERVE_PRECISIONS)}")
     if not chip.supports(prec):
@@ -122,7 +163,7 @@ def serve(
             f"precision = {prec!r} is not supported by chip '{key}'; allowed: "
             f"{', '.join(p for p in SERVE_PRECISIONS if chip.supports(p))}"
         )
-    kvp = kv_precision or ("fp8" if chip.supports("fp8") else "bf16")
+    kvp = kv_precision or ("fp8" if rec.rate_precision("fp8") == "fp8" else "bf16")
     if kvp not in KV_PRECISIONS or not chip.supports(kvp):
         raise InputError(
             f"kv_precision = {kvp!r} must be one of "
@@ -150,11 +191,24 @@ def serve(
     net = network_for(key, cat)
     info = _fit_info()
     vendor = cat.record(key).text.get("vendor", "")
-    eff = efficiency_for_vendor(dict(info.get("params", {})), vendor)
+    eng = engine_for_vendor(vendor) if engine is None else engine
+    if eng not in ENGINES:
+        raise InputError(f"engine = {eng!r} must be one of {', '.join(ENGINES)}")
+    params = dict(info.get("params", {}))
+    eff = efficiency_for_engine(params, eng)
     cands = _layouts(w, n_chips, int(float(net.domain_size)))
     arr = np.array(cands, dtype=float)
-    lays = Layout(jnp.asarray(arr[:, 0]), jnp.asarray(arr[:, 1]), jnp.asarray(arr[:, 2]))
-    res = _grid_fn()(w, chip, net, lays, req, eff)
+    # pad the candidates to a power of two (repeating the first): few distinct shapes
+    n_c = len(cands)
+    padded = np.concatenate([arr, np.repeat(arr[:1], (1 << (n_c - 1).bit_length()) - n_c, 0)])
+    lays = Layout(jnp.asarray(padded[:, 0]), jnp.asarray(padded[:, 1]), jnp.asarray(padded[:, 2]))
+    # names are static pytree fields: blank them so every chip and preset of the same
+    # structure reuses one compiled program
+    w_anon = dataclasses.replace(w, name="", family="")
+    chip_anon = dataclasses.replace(chip, name="")
+    res = jax.tree_util.tree_map(
+        lambda a: a[:n_c], _grid_fn()(w_anon, chip_anon, net, lays, req, eff)
+    )
     rate = np.asarray(res.tokens_per_s)
     fits = np.asarray(res.fits)
     meets = np.asarray(res.meets)
@@ -226,6 +280,20 @@ def serve(
             beams=float(req.beams),
             source="perfmodel/data/serving_datasets.toml",
         ),
+        software=dict(
+            engine=eng,
+            factor=float(params.get(f"software_{eng.replace('-', '_')}", 1.0)),
+            as_of_round=sd.newest_round(),
+            source="perfmodel/data/serving_fit.toml",
+            **(
+                {}
+                if engine is not None or vendor.strip().lower() in ENGINE_OF_VENDOR
+                else dict(
+                    note=f"no published serving results for vendor '{vendor}': the "
+                    "reference engine's (TensorRT-LLM class) efficiency is assumed"
+                )
+            ),
+        ),
         error_band=dict(
             cv_mean_abs_error=cv.get("mean_abs_error"),
             cv_kind=cv.get("kind"),
@@ -237,7 +305,7 @@ def serve(
         lay = Layout(_f(tp), _f(pp), _f(ep))
         bmax = max(pick["max_batch"], 1.0)
         bs = np.unique(np.geomspace(1.0, bmax, CURVE_POINTS))
-        cr = _curve_fn()(w, chip, net, lay, req, eff, jnp.asarray(bs))
+        cr = _curve_fn()(w_anon, chip_anon, net, lay, req, eff, jnp.asarray(bs))
         out["curve"] = [
             dict(
                 batch=float(b),

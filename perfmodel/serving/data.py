@@ -90,7 +90,38 @@ def make_requests(
         latency_limit_s=_f(latency_limit_s),
         kv_bytes=_f(kv_bytes),
         beams=_f(float(d.get("beams", 1))),
+        shared_prompt_read=_f(1.0),
     )
+
+
+def round_years(round_name: str) -> float:
+    """Years from MLPerf Inference v4.0 to the publication of ``round_name`` (the
+    ``[rounds]`` table of the datasets file)."""
+    rounds = _rounds()
+    if round_name not in rounds:
+        raise KeyError(f"no publication date for round '{round_name}'; known: {', '.join(rounds)}")
+    return float(rounds[round_name]["years"])
+
+
+def _rounds() -> dict[str, Any]:
+    return {k: v for k, v in _datasets()["rounds"].items() if isinstance(v, dict)}
+
+
+def newest_round() -> str:
+    """The latest round of the datasets file (the software a prediction assumes)."""
+    return max(_rounds(), key=round_years)
+
+
+#: Engine families the serving fit distinguishes (TensorRT-LLM is the reference).
+ENGINES = ("tensorrt-llm", "vllm")
+
+
+def engine_family(software_engine: str) -> str:
+    """The engine family (:data:`ENGINES`) of a result's ``software_engine``."""
+    table = {k: v for k, v in _datasets()["engines"].items() if k != "source"}
+    if software_engine not in table:
+        raise KeyError(f"software_engine '{software_engine}' has no engine family")
+    return str(table[software_engine])
 
 
 def base_benchmark(name: str) -> str:
@@ -124,6 +155,8 @@ class MLPerfRow:
     precision: str
     software: str
     source: str
+    engine: str = "tensorrt-llm"
+    years: float = 0.0
 
     @property
     def key(self) -> str:
@@ -162,6 +195,9 @@ def load_mlperf_rows(path: str | Path = MLPERF_FILE) -> tuple[list[MLPerfRow], d
         if fam in ("H100", "H200", "B200") and "SXM" not in r["accelerator"]:
             skip("PCIe / NVL card (the catalog models the SXM module)")
             continue
+        if "maxq" in r["system_id"].lower():
+            skip("power-capped MaxQ submission (the catalog chip runs at its TDP)")
+            continue
         n, per = int(r["total_accelerators"]), int(r["accelerators_per_node"])
         if n < 1 or per < 1:
             skip("accelerator count not printed")
@@ -173,6 +209,11 @@ def load_mlperf_rows(path: str | Path = MLPERF_FILE) -> tuple[list[MLPerfRow], d
         bench = base_benchmark(r["benchmark"])
         if bench not in known:
             skip(f"benchmark {bench} without dataset statistics")
+            continue
+        try:
+            engine = engine_family(r["software_engine"])
+        except KeyError:
+            skip("software engine not stated")
             continue
         rows.append(
             MLPerfRow(
@@ -193,6 +234,8 @@ def load_mlperf_rows(path: str | Path = MLPERF_FILE) -> tuple[list[MLPerfRow], d
                 precision=gemm_precision(fam),
                 software=r["software_engine"],
                 source=f"{r['source_repo']}@{r['source_commit']}:{r['source_path']}",
+                engine=engine,
+                years=round_years(r["round"]),
             )
         )
     return rows, skipped

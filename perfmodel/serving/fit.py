@@ -1,13 +1,17 @@
 """Fit the serving model's efficiencies to the published MLPerf Inference results, and
 cross-validate.
 
-Parameters (:data:`perfmodel.serving.types.FIT_PARAMS`) are global, plus one software
-factor per accelerator vendor (:data:`VENDOR_PARAMS`: the engines differ, TensorRT-LLM
-on NVIDIA, vLLM-based on AMD); chips differ otherwise only through their catalog
-figures. A row's prediction is the best layout the submitter could have used: tensor
-parallel ``tp`` in 1, 2, 4, 8 within the node (and, for MoE, experts tensor- or
-expert-parallel), ``n_chips // tp`` replicas, each at its
-:func:`perfmodel.serving.scenarios.operating_point` under the row's own limits.
+Parameters (:data:`perfmodel.serving.types.FIT_PARAMS`) are global, plus two of the
+serving software (:data:`SOFTWARE_PARAMS`): one factor per engine family other than
+the TensorRT-LLM reference (``software_vllm``: vLLM and its derivatives, run on AMD
+and on NVIDIA chips alike) and the engines' yearly gain (``software_gain_per_year``:
+a result of a round ``a`` years before the newest one runs at ``exp(-gain a)`` of the
+newest software). Both multiply the GEMM, attention and DRAM efficiencies. Chips
+differ otherwise only through their catalog figures. A row's prediction is the best
+layout the submitter could have used: tensor parallel ``tp`` in 1, 2, 4, 8 within the
+node (and, for MoE, experts tensor- or expert-parallel), ``n_chips // tp`` replicas,
+each at its :func:`perfmodel.serving.scenarios.operating_point` under the row's own
+limits.
 
 Loss: least squares on ``log(predicted / published tokens/s)`` (``scipy.optimize.
 least_squares``, trust-region reflective, finite-difference Jacobian: the operating
@@ -35,7 +39,14 @@ import scipy.optimize
 from perfmodel import workloads as wl
 from perfmodel.hardware import load_catalog
 from perfmodel.interconnect import network_for
-from perfmodel.serving.data import MLPERF_FILE, MLPerfRow, requests_of
+from perfmodel.serving.data import (
+    ENGINES,
+    MLPERF_FILE,
+    MLPerfRow,
+    newest_round,
+    requests_of,
+    round_years,
+)
 from perfmodel.serving.scenarios import operating_point
 from perfmodel.serving.types import (
     BOUNDS,
@@ -48,13 +59,21 @@ from perfmodel.serving.types import (
     prior_efficiency,
 )
 
-#: Per-vendor software factors (multiply ``matmul``, ``attention`` and ``dram``).
-VENDORS = ("nvidia", "amd")
-VENDOR_OF_CHIP = {"h100_sxm": "nvidia", "h200": "nvidia", "b200": "nvidia", "mi300x": "amd"}
-VENDOR_PARAMS = tuple(f"software_{v}" for v in VENDORS[1:])  # NVIDIA is the reference
-ALL_PARAMS = FIT_PARAMS + VENDOR_PARAMS
-ALL_PRIOR = {**PRIOR, **{p: 1.0 for p in VENDOR_PARAMS}}
-ALL_BOUNDS = {**BOUNDS, **{p: (0.3, 1.5) for p in VENDOR_PARAMS}}
+#: Software parameters: the engine factors (TensorRT-LLM = 1, the reference) and the
+#: yearly software gain (log of the throughput ratio per year of engine maturity).
+ENGINE_PARAMS = tuple(f"software_{e.replace('-', '_')}" for e in ENGINES[1:])
+SOFTWARE_PARAMS = (*ENGINE_PARAMS, "software_gain_per_year")
+ALL_PARAMS = FIT_PARAMS + SOFTWARE_PARAMS
+#: Priors: engines alike; ~10% a year of software gain (a documented guess).
+ALL_PRIOR = {**PRIOR, **{p: 1.0 for p in ENGINE_PARAMS}, "software_gain_per_year": 0.1}
+ALL_BOUNDS = {
+    **BOUNDS,
+    **{p: (0.3, 1.5) for p in ENGINE_PARAMS},
+    "software_gain_per_year": (0.0, 1.0),
+}
+#: The engine family each vendor's published results ran (the default of
+#: :func:`perfmodel.serving.serve`); a vendor not listed gets the reference.
+ENGINE_OF_VENDOR = {"nvidia": "tensorrt-llm", "amd": "vllm"}
 #: Weight of the prior residual ``(theta - prior) / range`` against a row's log error.
 PRIOR_WEIGHT = 0.05
 #: Tensor-parallel degrees tried per row.
@@ -62,7 +81,7 @@ TP_CHOICES = (1, 2, 4, 8)
 
 
 def vendor_efficiency(eff: ServeEfficiency, factor) -> ServeEfficiency:
-    """``eff`` with the vendor software ``factor`` on GEMM, attention and DRAM."""
+    """``eff`` with the software ``factor`` on GEMM, attention and DRAM."""
     return dataclasses.replace(
         eff,
         matmul=eff.matmul * factor,
@@ -71,10 +90,33 @@ def vendor_efficiency(eff: ServeEfficiency, factor) -> ServeEfficiency:
     )
 
 
-def _efficiency(theta, vendor_onehot) -> ServeEfficiency:
+def software_factor(theta_sw, engine_onehot, age_years):
+    """Throughput factor of a result's software: its engine family's factor times
+    ``exp(-gain x age)`` (``age``: years before the newest round). ``theta_sw`` holds
+    :data:`SOFTWARE_PARAMS` in order. Traceable."""
+    engines = jnp.concatenate([jnp.ones(1), theta_sw[: len(ENGINE_PARAMS)]])
+    gain = theta_sw[len(ENGINE_PARAMS)]
+    return jnp.sum(engines * engine_onehot) * jnp.exp(-gain * age_years)
+
+
+def _efficiency(theta, engine_onehot, age_years) -> ServeEfficiency:
     eff = efficiency_from_params(theta[: len(FIT_PARAMS)])
-    factors = jnp.concatenate([jnp.ones(1), theta[len(FIT_PARAMS) :]])
-    return vendor_efficiency(eff, jnp.sum(factors * vendor_onehot))
+    return vendor_efficiency(
+        eff, software_factor(theta[len(FIT_PARAMS) :], engine_onehot, age_years)
+    )
+
+
+def engine_of(row: MLPerfRow) -> str:
+    """The model's software grouping: the result's engine family."""
+    return row.engine
+
+
+def vendor_engine_of(row: MLPerfRow) -> str:
+    """The previous grouping (one factor per chip vendor), for before/after checks."""
+    return ENGINE_OF_VENDOR.get(VENDOR_OF_CHIP[row.chip], ENGINES[0])
+
+
+VENDOR_OF_CHIP = {"h100_sxm": "nvidia", "h200": "nvidia", "b200": "nvidia", "mi300x": "amd"}
 
 
 def _layouts(row: MLPerfRow, w: wl.Workload) -> tuple[np.ndarray, np.ndarray]:
@@ -92,8 +134,19 @@ def _layouts(row: MLPerfRow, w: wl.Workload) -> tuple[np.ndarray, np.ndarray]:
 class Problem:
     """The rows grouped into compiled, vmapped programs (one per static structure)."""
 
-    def __init__(self, rows: Sequence[MLPerfRow]):
+    def __init__(
+        self,
+        rows: Sequence[MLPerfRow],
+        group_of: Callable[[MLPerfRow], str] = engine_of,
+        aged: bool = True,
+        shared_prompt_read: bool = True,
+    ):
+        """``group_of``: the engine family a row's software factor is taken from;
+        ``aged``: whether the software gain applies (False: every row at the newest
+        software); ``shared_prompt_read``: beams read their shared prompt once per step
+        (False: once per beam, the earlier model)."""
         cat = load_catalog()
+        t_new = round_years(newest_round())
         self.rows = tuple(rows)
         groups: dict[Any, list[int]] = {}
         items = []
@@ -103,16 +156,20 @@ class Problem:
             w = dataclasses.replace(w, name="", family="")
             chip = dataclasses.replace(cat.chip(r.chip), name="")
             net = network_for(r.chip, cat)
-            onehot = np.array([VENDOR_OF_CHIP[r.chip] == v for v in VENDORS], dtype=float)
+            onehot = np.array([group_of(r) == e for e in ENGINES], dtype=float)
+            age = (t_new - r.years) if aged else 0.0
             x = (
                 w,
                 chip,
                 net,
-                requests_of(r),
+                dataclasses.replace(
+                    requests_of(r), shared_prompt_read=_f(float(shared_prompt_read))
+                ),
                 jnp.asarray(lays),
                 jnp.asarray(valid),
                 _f(float(r.n_chips)),
                 jnp.asarray(onehot),
+                _f(age),
             )
             items.append(x)
             groups.setdefault(jax.tree_util.tree_structure(x), []).append(i)
@@ -156,8 +213,8 @@ class Problem:
 _DETAIL_FIELDS = ("batch", "max_batch", "tpot_p99_s", "ttft_p99_s", "latency_p99_s")
 
 
-def _row_points(theta, w, chip, net, req, lays, valid, n, onehot):
-    eff = _efficiency(theta, onehot)
+def _row_points(theta, w, chip, net, req, lays, valid, n, onehot, age):
+    eff = _efficiency(theta, onehot, age)
 
     def one(lay_row):
         lay = Layout(lay_row[0], lay_row[1], lay_row[2])
@@ -190,33 +247,50 @@ def fit(
     theta0: np.ndarray | None = None,
     max_nfev: int = 60,
     train: np.ndarray | None = None,
+    fixed: dict[str, float] | None = None,
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> np.ndarray:
     """Least-squares fit of :data:`ALL_PARAMS` to ``prob``'s rows, or to the rows where
     the boolean mask ``train`` is true (the compiled programs are the same for every
-    mask: no recompilation per fold). Returns theta."""
+    mask: no recompilation per fold); parameters in ``fixed`` stay at their given
+    values; ``bounds`` replaces some of :data:`ALL_BOUNDS`. Returns theta."""
     train = np.ones(len(prob.rows), dtype=bool) if train is None else np.asarray(train)
-    lo = np.array([ALL_BOUNDS[k][0] for k in ALL_PARAMS])
-    hi = np.array([ALL_BOUNDS[k][1] for k in ALL_PARAMS])
+    fixed = fixed or {}
+    free = np.array([k not in fixed for k in ALL_PARAMS])
+    bnd = {**ALL_BOUNDS, **(bounds or {})}
+    lo = np.array([bnd[k][0] for k in ALL_PARAMS])
+    hi = np.array([bnd[k][1] for k in ALL_PARAMS])
     prior, scale = prior_vector(), _scale()
     x0 = np.clip(prior if theta0 is None else theta0, lo, hi)
+    for k, v in fixed.items():
+        x0[ALL_PARAMS.index(k)] = v
     logm = np.log(prob.measured[train])
 
-    def resid(theta):
+    def full(x):
+        theta = x0.copy()
+        theta[free] = x
+        return theta
+
+    def resid(x):
+        theta = full(x)
         pred = np.maximum(prob.predict(theta)[train], 1e-3)
         return np.concatenate(
-            [np.log(pred) - logm, PRIOR_WEIGHT * (theta - prior) / scale * np.sqrt(len(logm))]
+            [
+                np.log(pred) - logm,
+                PRIOR_WEIGHT * ((theta - prior) / scale)[free] * np.sqrt(len(logm)),
+            ]
         )
 
     sol = scipy.optimize.least_squares(
         resid,
-        x0,
-        bounds=(lo, hi),
+        x0[free],
+        bounds=(lo[free], hi[free]),
         method="trf",
-        x_scale=scale,
+        x_scale=scale[free],
         diff_step=1e-3,
         max_nfev=max_nfev,
     )
-    return np.asarray(sol.x)
+    return full(np.asarray(sol.x))
 
 
 def errors(pred: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -242,7 +316,12 @@ def cross_validate(
 
 
 def cross_validate_problem(
-    prob: Problem, kind: str, theta0: np.ndarray, max_nfev: int = 30
+    prob: Problem,
+    kind: str,
+    theta0: np.ndarray,
+    max_nfev: int = 30,
+    fixed: dict[str, float] | None = None,
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """:func:`cross_validate` on an already built :class:`Problem`."""
     key = FOLD_KINDS[kind]
@@ -251,7 +330,7 @@ def cross_validate_problem(
     thetas = {}
     for lab in sorted(set(labels)):
         held = labels == lab
-        th = fit(prob, theta0, max_nfev=max_nfev, train=~held)
+        th = fit(prob, theta0, max_nfev=max_nfev, train=~held, fixed=fixed, bounds=bounds)
         thetas[str(lab)] = th
         pred[held] = prob.predict(th)[held]
     return pred, thetas
@@ -273,11 +352,25 @@ def params_dict(theta: np.ndarray) -> dict[str, float]:
     return {k: float(v) for k, v in zip(ALL_PARAMS, theta, strict=True)}
 
 
-def efficiency_for_vendor(params: dict[str, float], vendor: str) -> ServeEfficiency:
-    """The fitted efficiency a chip of ``vendor`` (catalog ``vendor``, any case) runs at:
-    global parameters x the vendor's software factor (1 for NVIDIA, the reference, and
-    for a vendor with no fitted factor)."""
+def engine_for_vendor(vendor: str) -> str:
+    """The engine family a chip of ``vendor`` (catalog ``vendor``, any case) is served
+    with by default: the one its published results ran (:data:`ENGINE_OF_VENDOR`),
+    else the reference."""
+    return ENGINE_OF_VENDOR.get(vendor.strip().lower(), ENGINES[0])
+
+
+def efficiency_for_engine(params: dict[str, float], engine: str) -> ServeEfficiency:
+    """The fitted efficiency of the newest software of ``engine`` (an :data:`ENGINES`
+    family): global parameters x the engine's factor (1 for the reference, and for a
+    fit file without that factor)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine = {engine!r} must be one of {', '.join(ENGINES)}")
     base = prior_efficiency()
     eff = dataclasses.replace(base, **{k: _f(params[k]) for k in FIT_PARAMS if k in params})
-    vendor = vendor.strip().lower()
-    return vendor_efficiency(eff, _f(params.get(f"software_{vendor}", 1.0)))
+    key = f"software_{engine.replace('-', '_')}"
+    return vendor_efficiency(eff, _f(params.get(key, 1.0)))
+
+
+def efficiency_for_vendor(params: dict[str, float], vendor: str) -> ServeEfficiency:
+    """:func:`efficiency_for_engine` with the vendor's default engine."""
+    return efficiency_for_engine(params, engine_for_vendor(vendor))

@@ -16,6 +16,8 @@ shared by the beams). Server / Interactive: Poisson
 arrivals; the largest ``B`` (bisection) whose p99 latencies meet the limits::
 
     TPOT_p99 = tpot_p99 x tau(B)
+    (with beam search each step reads the KV cache a request holds: the shared prompt
+    once, each beam's own tokens; the attention FLOPs cover every beam's whole context)
     TTFT_p99 = tau(B) + prefill(one p99-length prompt) + W_p99,
     W_p99    = t_pf / (1 - rho) x ln(max(100 rho, 1))     (M/G/1 heavy-traffic tail)
     latency_p99 = TTFT_p99 + output_p99 x TPOT_p99        (whole-query limit, GPT-J)
@@ -106,7 +108,9 @@ def _fixed(w, chip, net, lay, req, eff) -> _Fixed:
 def _at(w, chip, net, lay, req, eff, fx: _Fixed, batch) -> ServeResult:
     ctx = context_tokens(req)
     b = jnp.maximum(_f(batch), 1e-3)
-    t_step = decode_step_s(w, chip, net, lay, b * req.beams, ctx, req.kv_bytes, eff)
+    # beams attend to their whole context, but the shared prompt is read once per step
+    read = req.shared_prompt_read * cached_tokens(req) + (1.0 - req.shared_prompt_read) * ctx
+    t_step = decode_step_s(w, chip, net, lay, b * req.beams, ctx, req.kv_bytes, eff, read)
     t_pf = fx.prefill_per_request_s
     tau = t_step + b * t_pf / req.output_mean
     rate = b / tau

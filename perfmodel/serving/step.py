@@ -155,9 +155,13 @@ def _stage_p2p_s(nbytes, lay: Layout, net: Network):
     return jnp.where(lay.tp * lay.pp <= net.domain_size, inside, across)
 
 
-def _decode_attention(w: Workload, batch, context, tp, kv_bytes) -> rf.Op:
+def _decode_attention(w: Workload, batch, context, tp, kv_bytes, read_context=None) -> rf.Op:
     """One layer's decode attention on one rank: ``batch`` queries against ``context``
-    cached tokens each; reads the rank's KV slice (MLA: absorbed form on the latent)."""
+    cached tokens each; reads the rank's KV slice (MLA: absorbed form on the latent) of
+    ``read_context`` distinct tokens per sequence (default ``context``; less where
+    sequences share a cached prefix, e.g. beams sharing their prompt, which the kernel
+    reads once for all of them)."""
+    read_context = context if read_context is None else read_context
     fa = _attention_share(w)
     h = w.heads / tp
     if w.attention == "mla":
@@ -168,7 +172,7 @@ def _decode_attention(w: Workload, batch, context, tp, kv_bytes) -> rf.Op:
         per_tok_flops = 2.0 * h * (w.head_dim + w.rope_head_dim + dv)
         kv_el = 2.0 * w.kv_dim / kv_split(w, tp)
     flops = fa * batch * context * per_tok_flops
-    nbytes = fa * (batch * context * kv_el * kv_bytes + 2.0 * batch * w.q_dim / tp * ACT_BYTES)
+    nbytes = fa * (batch * read_context * kv_el * kv_bytes + 2.0 * batch * w.q_dim / tp * ACT_BYTES)
     return rf.Op(
         _f(flops),
         _f(nbytes),
@@ -232,13 +236,16 @@ def decode_step_s(
     context,
     kv_bytes,
     eff: ServeEfficiency,
+    read_context=None,
 ):
     """Time of one decode iteration (one new token for each of ``batch`` sequences of
-    mean ``context`` tokens) of one replica (s). Pure; vmap at the call site."""
+    mean ``context`` tokens, of which ``read_context`` distinct cached tokens per
+    sequence are read: default ``context``) of one replica (s). Pure; vmap at the call
+    site."""
     m = batch / lay.pp
     reff = _roofline_eff(w, eff, m)
     ops = _layer_ops(w, 1.0, m, lay)
-    attn = _decode_attention(w, m, context, lay.tp, kv_bytes)
+    attn = _decode_attention(w, m, context, lay.tp, kv_bytes, read_context)
     ops[wl.ATTENTION_OP_INDEX] = attn
     layer = _block_time_s(ops, chip, w, eff, m) + _layer_comm_s(w, m, lay, net)
     head = _ops_time_s(wl.head_ops(dataclasses.replace(w, seq=_f(1.0)), m, lay.tp, 1.0), chip, reff)
