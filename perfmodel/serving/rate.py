@@ -72,7 +72,8 @@ def inference_rate(
     MLPerf limits; ``scenario="offline"``: no limit).
 
     Example: ``inference_rate("h200", "llama2-70b", chips=8, scenario="interactive")``
-    -> ``.tokens_per_s_per_chip`` ~2.5e3 (the MLPerf v5.1 H200 results are 2.4-2.6e3).
+    -> ``.tokens_per_s_per_chip`` ~2.4e3 at ``tp2 x4`` (published MLPerf H200 Interactive
+    results: 2.4e3 per chip in v5.0, 2.55e3 in v5.1, medians).
 
     Raises:
       perfmodel.errors.InputError: one line naming the field (unknown chip or
