@@ -67,7 +67,7 @@ def test_default_precision_is_native():
             _check_figures(cat.record(key))
         except InputError as e:
             msg = str(e)
-            assert "\n" not in msg and key in msg and "figure" in msg or "rate" in msg
+            assert "\n" not in msg and key in msg and ("figure" in msg or "rate" in msg)
 
 
 @pytest.mark.slow
