@@ -97,3 +97,14 @@ def test_catalog_gpus_serve_llama3_8b(key):
     r = serve("llama3.1-8b", key, 8, "server")
     assert r["meets_limits"] and r["tokens_per_s"] > 0
     assert r["software"]["engine"] == ("vllm" if key == "mi300x" else "tensorrt-llm")
+
+
+def test_a_missing_figure_is_named_in_one_line():
+    import dataclasses
+
+    rec = load_catalog().record("h200")
+    figs = {k: v for k, v in rec.figures.items() if k != "dram_bytes_per_s"}
+    with pytest.raises(InputError, match="chip = 'h200' has no dram_bytes_per_s figure") as e:
+        _check_figures(dataclasses.replace(rec, figures=figs))
+    assert "\n" not in str(e.value)
+    _check_figures(rec)  # the full record passes
