@@ -14,9 +14,7 @@ from perfmodel.equivalence.definitions import (
 from perfmodel.equivalence.model import CurveFn
 from perfmodel.equivalence.result import EquivResult, _chip_value, _fig
 from perfmodel.equivalence.workload import (
-    _base_assumptions,
-    _diagnostics,
-    _precision_of,
+    _count_assumptions,
     workload_equivalence,
 )
 from perfmodel.hardware import PICKS, Catalog
@@ -98,28 +96,7 @@ def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -
     v = {p: budget_equivalence(b, chip_key, workload, pick=p, catalog=cat, **kw) for p in PICKS}
     price = _fig(cat, chip_key, "allin_price_usd")
     n = b / _chip_value(cat, chip_key, "allin_price_usd", "best")
-    a = _base_assumptions(
-        cat,
-        chip_key,
-        n,
-        workload,
-        _precision_of(workload, kw.get("precision")),
-        tuple(kw.get("grid", DEFAULT_GRID)),
-        kw.get("mode", "job"),
-    )
-    a.update(
-        _diagnostics(
-            cat,
-            chip_key,
-            n,
-            v["best"],
-            workload,
-            kw.get("precision"),
-            tuple(kw.get("grid", DEFAULT_GRID)),
-            kw.get("mode", "job"),
-            kw.get("curve_fn"),
-        )
-    )
+    a = _count_assumptions(cat, chip_key, n, v["best"], workload, kw)
     a.update(
         {
             "budget_usd": b,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from perfmodel.equivalence.definitions import DEFAULT_GRID, REFERENCE_CHIP, _catalog, _check_count
-from perfmodel.equivalence.model import CurveFn, _training_inference_curve, model_curve
+from perfmodel.equivalence.definitions import DEFAULT_GRID, _catalog, _check_count
+from perfmodel.equivalence.model import CurveFn, _training_inference_curve, curve_pair
 from perfmodel.equivalence.result import EquivResult
 from perfmodel.equivalence.spec import spec_equivalence_range
 from perfmodel.equivalence.workload import _base_assumptions, _equiv_jit
@@ -33,21 +33,11 @@ def inference_equivalence(
     ``curve_fn`` defaults to :func:`perfmodel.training.inference_throughput` per count."""
     n = _check_count("n_chips", n_chips)
     fn = _training_inference_curve if curve_fn is None else curve_fn
-    x = model_curve(
+    x, h = curve_pair(
         chip_key,
         workload,
         precision=precision,
         pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=fn,
-        catalog=catalog,
-    )
-    h = model_curve(
-        REFERENCE_CHIP,
-        workload,
-        precision=precision,
-        pick="best",
         grid=grid,
         mode=mode,
         curve_fn=fn,

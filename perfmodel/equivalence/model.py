@@ -12,6 +12,7 @@ from perfmodel.equivalence.curves import ScalingCurve, make_curve
 from perfmodel.equivalence.definitions import (
     DEFAULT_GRID,
     MODES,
+    REFERENCE_CHIP,
     _catalog,
     _check_pick,
     _check_precision,
@@ -109,3 +110,22 @@ def model_curve(
         raise ValueError(f"grid must be >= 2 strictly increasing counts >= 1, got {grid[:5]}...")
     raw = _cached_raw_curve(cat, key, workload, precision, pick, grid, fn)
     return make_curve(np.asarray(grid, float), raw, capacity=(mode == "capacity"))
+
+
+def curve_pair(
+    chip_key: str,
+    workload,
+    *,
+    precision: str | None = None,
+    pick: str = "best",
+    grid: Sequence[int] = DEFAULT_GRID,
+    mode: str = "job",
+    curve_fn: CurveFn | None = None,
+    catalog: Catalog | None = None,
+) -> tuple[ScalingCurve, ScalingCurve]:
+    """The curves every equivalence inverts: ``chip_key``'s at ``pick`` and the H100
+    reference's (always at ``best``), with the same workload, precision, grid, mode and
+    model function."""
+    kw: dict[str, Any] = dict(precision=precision, grid=grid, mode=mode, curve_fn=curve_fn)
+    x = model_curve(chip_key, workload, pick=pick, catalog=catalog, **kw)
+    return x, model_curve(REFERENCE_CHIP, workload, pick="best", catalog=catalog, **kw)

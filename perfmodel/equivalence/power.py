@@ -16,9 +16,7 @@ from perfmodel.equivalence.definitions import (
 from perfmodel.equivalence.model import CurveFn
 from perfmodel.equivalence.result import EquivResult, _chip_value, _fig
 from perfmodel.equivalence.workload import (
-    _base_assumptions,
-    _diagnostics,
-    _precision_of,
+    _count_assumptions,
     workload_equivalence,
 )
 from perfmodel.hardware import PICKS, Catalog
@@ -79,28 +77,7 @@ def power_equivalence_range(
     pw = _fig(cat, chip_key, "allin_power_w")
     pue_best = DEFAULT_PUE if pue is None else pue
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", "best"), pue_best)
-    a = _base_assumptions(
-        cat,
-        chip_key,
-        n,
-        workload,
-        _precision_of(workload, kw.get("precision")),
-        tuple(kw.get("grid", DEFAULT_GRID)),
-        kw.get("mode", "job"),
-    )
-    a.update(
-        _diagnostics(
-            cat,
-            chip_key,
-            n,
-            v["best"],
-            workload,
-            kw.get("precision"),
-            tuple(kw.get("grid", DEFAULT_GRID)),
-            kw.get("mode", "job"),
-            kw.get("curve_fn"),
-        )
-    )
+    a = _count_assumptions(cat, chip_key, n, v["best"], workload, kw)
     a.update(
         {
             "power_w": float(power_w),

@@ -29,7 +29,13 @@ from perfmodel.equivalence.definitions import (
     _catalog,
     _check_count,
 )
-from perfmodel.equivalence.model import CurveFn, _training_curve, _workload_name, model_curve
+from perfmodel.equivalence.model import (
+    CurveFn,
+    _training_curve,
+    _workload_name,
+    curve_pair,
+    model_curve,
+)
 from perfmodel.equivalence.result import EquivResult
 from perfmodel.equivalence.spec import reference_chip, spec_equivalence_range
 from perfmodel.hardware import PICKS, Catalog
@@ -61,21 +67,11 @@ def workload_equivalence(
       H100-equivalents (float). ``workload_equivalence("h100", n, W) == n``.
     """
     n = _check_count("n_chips", n_chips)
-    x = model_curve(
+    x, h = curve_pair(
         chip_key,
         workload,
         precision=precision,
         pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
-    h = model_curve(
-        REFERENCE_CHIP,
-        workload,
-        precision=precision,
-        pick="best",
         grid=grid,
         mode=mode,
         curve_fn=curve_fn,
@@ -103,21 +99,11 @@ def h100e_curve(
     """H100-equivalents delivered by ``n`` chips of ``chip_key``, for each ``n`` in
     ``counts`` (one vectorised call; curves cached)."""
     c = _check_count("counts", counts).reshape(-1)
-    x = model_curve(
+    x, h = curve_pair(
         chip_key,
         workload,
         precision=precision,
         pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
-    h = model_curve(
-        REFERENCE_CHIP,
-        workload,
-        precision=precision,
-        pick="best",
         grid=grid,
         mode=mode,
         curve_fn=curve_fn,
@@ -141,21 +127,11 @@ def chips_for_h100e(
     """Inverse of :func:`workload_equivalence`: chips of ``chip_key`` needed to match
     ``h100e`` H100s on ``workload`` (fractional)."""
     m = _check_count("h100e", h100e)
-    x = model_curve(
+    x, h = curve_pair(
         chip_key,
         workload,
         precision=precision,
         pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
-    h = model_curve(
-        REFERENCE_CHIP,
-        workload,
-        precision=precision,
-        pick="best",
         grid=grid,
         mode=mode,
         curve_fn=curve_fn,
@@ -353,3 +329,13 @@ def workload_equivalence_range(
     a["spec_h100e"] = sp["best"]
     a["spec_precision"] = prec or "bf16"
     return EquivResult("workload", v["best"], min(v.values()), max(v.values()), a)
+
+
+def _count_assumptions(cat, chip_key, n, h100e, workload, kw: dict) -> dict:
+    """The assumptions and diagnostics of an equivalence of ``n`` chips that a budget or
+    a power envelope buys (``kw``: the options given to the ``*_range`` function)."""
+    grid, mode = tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job")
+    prec = kw.get("precision")
+    a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, prec), grid, mode)
+    a.update(_diagnostics(cat, chip_key, n, h100e, workload, prec, grid, mode, kw.get("curve_fn")))
+    return a
