@@ -300,12 +300,26 @@ def test_scenarios_without_demand_are_unchanged(seed):
     assert plan.capex_usd == pytest.approx(capex, rel=1e-9)
 
 
-def test_builtin_scenarios_without_demand_keep_their_lp():
-    for name in ("tesla-2024", "tesla-2025"):
-        sc = load_scenario(name)
-        assert not sc.placement
-        pr = build_problem(sc, value_source="standin")
-        assert not any(n.startswith(("capacity[", "demand[")) for n in build_lp(pr).row_names)
+# the built-in scenarios with the stand-in curves, planned before this change (bc4ae68)
+_BUILTIN_BEFORE = {
+    "tesla-2024": (897433.0721542357, 10894800000.0, 692.9870574526063, (248, 720, 2940)),
+    "tesla-2025": (2033283.643338724, 10024145000.0, 816.3612699961716, (282, 840, 3456)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BUILTIN_BEFORE))
+def test_builtin_scenarios_without_demand_are_unchanged(name):
+    hq, capex, c_sum, (m, n, nnz) = _BUILTIN_BEFORE[name]
+    sc = load_scenario(name)
+    assert not sc.placement
+    pr = build_problem(sc, value_source="standin")
+    lp = build_lp(pr)
+    assert not any(r.startswith(("capacity[", "demand[")) for r in lp.row_names)
+    assert float(np.sum(np.asarray(lp.c))) == pytest.approx(c_sum, rel=1e-12)
+    assert csr(lp.A_ub).shape == (m, n) and csr(lp.A_ub).nnz == nnz
+    plan = solve(pr, time_limit_s=20, mip_rel_gap=1e-9)
+    assert plan.h100e_quarters == pytest.approx(hq, rel=1e-9)
+    assert plan.capex_usd == pytest.approx(capex, rel=1e-9)
 
 
 # ------------------------------------------------------------------- built-in scenario, CLI

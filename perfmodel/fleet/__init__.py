@@ -8,6 +8,8 @@ Data flow::
         --round + repair, re-solves in place--> heuristic plan
         --HiGHS MILP from that plan (time limit, gap target)--> Plan --check_feasible--> []
     value curves: curves; pareto.pareto_front; report.format_plan
+    demand, placement and TCO: demand (schema) -> values (per-chip rates) -> build
+        (capacity and demand rows) -> milp.solve_exact / tco.solve_ratio -> report_placement
 
 Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
 :func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.

@@ -21,7 +21,14 @@ Model (units inside: MW for power rows, M$ for capex rows, chips, H100e):
   ``sum_j seg[k,s,t,j] <= n[k,s,t]``.
 * ``max-h100e``: maximise ``sum_t sum_{k,s,j} slope_ksj seg[k,s,t,j]`` (H100e-quarters)
   minus a tiny cost tie-break; ``min-cost``: minimise capex subject to
-  ``H100e(target_period) >= target_h100e``.
+  ``H100e(target_period) >= target_h100e``; ``min-tco``: capex + horizon opex.
+* with demand (placement, :mod:`perfmodel.fleet.demand`): no segments; ``assign[k,t,w]``
+  chips of kind k on workload w, ``sum_w assign <= chips in service`` (all sites),
+  ``sum_k rate_kw assign[k,t,w] <= demand[t,w]`` (max objectives: value is
+  ``weight_w x H100e``) or ``>=`` (min objectives); rates from
+  :mod:`perfmodel.fleet.values`.
+* units serve ``lifetime_quarters`` from delivery; existing units retire at ``retire``;
+  ``max-h100e-per-tco`` is solved by Dinkelbach steps (:mod:`perfmodel.fleet.tco`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,15 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
     [[ratios]]     site (key or "*"), numerator = [offers], denominator = [offers],
                    min_ratio >= 0, from (period): chips(numerator) >= min_ratio x chips(denominator)
 
+Demand, placement and total cost of ownership (:mod:`perfmodel.fleet.demand`)::
+
+    [[workloads]]  key, kind = "training"|"inference", model = "forward"|"serving",
+                   demand [..] (training: H100e; inference: tokens/s or samples/s)
+    [sites.KEY]    energy_usd_per_mwh [..] >= 0, utilisation in [0, 1]
+    [offers.KEY]   lifetime_quarters >= 1, opex_usd_per_unit_year >= 0, serves = [keys]
+    [[existing]]   retire (period)
+    [scenario]     objective also "min-tco" | "max-h100e-per-tco"
+
 """
 
 from __future__ import annotations

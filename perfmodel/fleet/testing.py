@@ -19,6 +19,7 @@ import numpy as np
 
 from perfmodel.fleet.problem import Problem, build_problem
 from perfmodel.fleet.schema import Scenario, parse_scenario, period_list
+from perfmodel.fleet.values import STANDIN_H100_RATE
 
 __all__ = [
     "generate_scenario",
@@ -48,7 +49,7 @@ def generate_placement_scenario(
     n_workloads: int = 2,
     *,
     objective: str = "max-h100e",
-    chips_per_site: float = 3000.0,
+    chips_per_site: float = 3300.0,
 ) -> Scenario:
     """A random scenario with demand (see the module docstring). ``chips_per_site``
     sizes each site's power (about that many H100-class chips at the end)."""
@@ -63,7 +64,7 @@ def generate_placement_scenario(
     periods = period_list("2024Q1", n_periods)
     years = tuple(dict.fromkeys(p[:4] for p in periods))
     site_mw = chips_per_site * 1.4e3 * 1.3 / 1e6
-    total_h100e = 0.8 * chips_per_site * n_sites
+    total_h100e = 1.2 * chips_per_site * n_sites
     workloads = []
     for w in range(n_workloads):
         kind = "inference" if w % 2 == 1 else "training"
@@ -76,7 +77,10 @@ def generate_placement_scenario(
             "key": f"w{w}",
             "kind": kind,
             "weight": float(rng.uniform(0.5, 1.5)),
-            "demand": [float(np.round(x)) for x in ramp],
+            # inference demand in units/s: the stand-in H100 serves STANDIN_H100_RATE
+            "demand": [
+                float(np.round(x * (STANDIN_H100_RATE if kind == "inference" else 1))) for x in ramp
+            ],
         }
         if kind == "inference":
             spec["model"] = "forward"
@@ -116,7 +120,7 @@ def generate_placement_scenario(
             "utilisation": float(rng.uniform(0.6, 0.9)),
         }
     okeys = list(offers)
-    per_year = 0.6 * chips_per_site * n_sites * 45e3 / max(1, len(years))
+    per_year = 1.2 * chips_per_site * n_sites * 45e3 / max(1, len(years))
     data = {
         "scenario": {
             "name": f"gen-placement-{seed}",
