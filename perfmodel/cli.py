@@ -33,6 +33,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,58 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for p in sub.choices.values():  # every command: --verbose (compile apart from run)
+        if "--verbose" not in p._option_string_actions:
+            p.add_argument(
+                "--verbose",
+                action="store_true",
+                help="also print, on stderr, the time spent tracing and compiling (JAX) "
+                "apart from the run",
+            )
     return parser
+
+
+#: JAX monitoring events (seconds) reported by ``--verbose``.
+_JAX_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "tracing",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lowering",
+    "/jax/core/compile/backend_compile_duration": "compile",
+}
+
+
+def _watch_jax() -> dict:
+    """Record JAX tracing, lowering and XLA compile (or persistent-cache load) seconds
+    and cache hits/misses from now on, into the returned dict."""
+    import jax.monitoring
+
+    acc: dict = {"tracing": 0.0, "lowering": 0.0, "compile": 0.0, "programs": 0}
+    acc.update(hits=0, misses=0)
+
+    def on_duration(event: str, duration_secs: float, **_kw) -> None:
+        name = _JAX_EVENTS.get(event)
+        if name:
+            acc[name] += duration_secs
+            acc["programs"] += name == "compile"
+
+    def on_event(event: str, **_kw) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            acc["hits"] += 1
+        elif event == "/jax/compilation_cache/cache_misses":
+            acc["misses"] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(on_duration)
+    jax.monitoring.register_event_listener(on_event)
+    return acc
+
+
+def _timing_line(command: str, wall_s: float, acc: dict) -> str:
+    jit = acc["tracing"] + acc["lowering"] + acc["compile"]
+    return (
+        f"perfmodel {command}: {wall_s:.2f} s = tracing {acc['tracing']:.2f} s + lowering "
+        f"{acc['lowering']:.2f} s + compile {acc['compile']:.2f} s ({acc['programs']} programs; "
+        f"persistent cache {acc['hits']} hits, {acc['misses']} misses) + run "
+        f"{max(wall_s - jit, 0.0):.2f} s (parse, imports, model, output)"
+    )
 
 
 def _one_line(text: str) -> str:
@@ -198,6 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         return _error(command, bad)
     as_json = getattr(args, "json", None) is True
+    watch = _watch_jax() if getattr(args, "verbose", False) else None
+    t0 = time.perf_counter()
+    try:
+        return _run(args, command, as_json)
+    finally:
+        if watch is not None:
+            print(_timing_line(command, time.perf_counter() - t0, watch), file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, command: str, as_json: bool) -> int:
     try:
         if as_json:
             with _json_stdout() as buf:

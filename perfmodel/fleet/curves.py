@@ -24,10 +24,11 @@ Where the milliseconds come from (the values are identical, not approximated):
 * **One compiled evaluator.** Every call of the model is a fixed block of
   :data:`CHUNK` layouts, so one compiled program serves every chip, count and
   workload of the same structure (precision, gated FFN, causal, unit, attention).
-* **Shipped curves.** ``perfmodel/data/curves.npz`` holds the curves of the built-in
-  chips x workloads (pick ``best``, both modes) with the fingerprint of the model files
-  they came from. They are used only while the fingerprint matches; otherwise (and for
-  other picks, custom catalogs or workloads) the curve is computed with the same model
+* **Shipped curves.** ``perfmodel/data/curves.npz`` holds the curves (pick ``best``,
+  ``capacity`` mode) of every built-in chip on the workloads of the built-in scenarios and
+  :data:`SHIPPED_EXTRA_WORKLOADS` (``--all``: every preset), with the fingerprint of the
+  model files they came from. They are used only while the fingerprint matches; otherwise (and for
+  other picks, modes or workloads) the curve is computed with the same model
   and cached on disk (``$PERFMODEL_CACHE_DIR/fleet_curves.json``). After changing the
   model, regenerate them with ``python -m perfmodel.fleet.curves --write``.
 """
@@ -502,21 +503,39 @@ def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def builtin_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The built-in chips (catalog keys) and training workloads (preset names)."""
+#: Workloads shipped besides those of the built-in scenarios (``--all``: every preset).
+SHIPPED_EXTRA_WORKLOADS = ("gpt3-175b", "llama3-8b", "llama3-70b")
+
+
+def builtin_keys(all_workloads: bool = False) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The built-in chips (catalog keys) and the workloads to ship: those of the
+    built-in scenarios plus :data:`SHIPPED_EXTRA_WORKLOADS` (every preset with
+    ``all_workloads``)."""
+    import tomllib
+
     from perfmodel import workloads as wl
     from perfmodel.hardware import load_catalog
 
     presets, _, _ = wl._load_presets()
-    return tuple(sorted(load_catalog().chips)), tuple(sorted(presets))
+    if all_workloads:
+        works = set(presets)
+    else:
+        works = set(SHIPPED_EXTRA_WORKLOADS)
+        for f in sorted((SHIPPED_FILE.parent / "scenarios").glob("*.toml")):
+            works |= {w["name"] for w in tomllib.loads(f.read_text()).get("workloads", [])}
+    return tuple(sorted(load_catalog().chips)), tuple(sorted(works & set(presets)))
 
 
-def write_shipped(path: Path = SHIPPED_FILE, picks=("best",), modes=("capacity",)) -> dict:
-    """Compute the curves of every built-in chip x workload and write them with the model
-    fingerprint to ``path`` (NaN rows: the model cannot value that pair)."""
+def write_shipped(
+    path: Path = SHIPPED_FILE, picks=("best",), modes=("capacity",), all_workloads=False
+) -> dict:
+    """Compute the curves of every built-in chip x shipped workload (:func:`builtin_keys`)
+    and write them with the model fingerprint to ``path`` (NaN rows: the model cannot
+    value that pair)."""
     from perfmodel.equivalence import DEFAULT_GRID, REFERENCE_CHIP
 
-    chips, works = builtin_keys()
+    fingerprint = model_fingerprint()  # of the files as they are when the run starts
+    chips, works = builtin_keys(all_workloads)
     t0 = time.perf_counter()
     g = len(DEFAULT_GRID)
     log_t = np.full((len(chips), len(works), len(picks), len(modes), g), np.nan)
@@ -538,7 +557,7 @@ def write_shipped(path: Path = SHIPPED_FILE, picks=("best",), modes=("capacity",
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez_compressed(
         tmp,
-        fingerprint=np.array(model_fingerprint()),
+        fingerprint=np.array(fingerprint),
         chips=np.array(chips),
         workloads=np.array(works),
         picks=np.array(picks),
@@ -562,12 +581,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--write", action="store_true", help=f"(re)write {SHIPPED_FILE.name}")
     ap.add_argument("--modes", default="capacity", help="comma-separated modes to ship")
+    ap.add_argument("--all", action="store_true", help="every workload preset (slow)")
     ap.add_argument(
         "--check", action="store_true", help="exit 1 unless the shipped curves are current"
     )
     a = ap.parse_args(argv)
     if a.write:
-        print(json.dumps(write_shipped(modes=tuple(a.modes.split(",")))))
+        print(json.dumps(write_shipped(modes=tuple(a.modes.split(",")), all_workloads=a.all)))
         _shipped.cache_clear()
     current = bool(_shipped())
     state = "current" if current else "stale or absent"
