@@ -50,6 +50,9 @@ def _set(d, path, value):
             1e300,
             r"chips_per_unit = 1e\+300 must be <= 1e\+06",
         ),
+        # robustness campaign: 1e300 existing chips overflowed the value curve (a numpy
+        # RuntimeWarning on stderr) and printed a 300-digit power figure
+        (("existing", 0, "chips"), 1e300, r"existing\[0\]\.chips = 1e\+300 must be <= 1e\+09"),
     ],
 )
 def test_wrong_types_are_one_line_errors(raw, path, value, message):

@@ -26,7 +26,7 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
                    own (bool), counts (bool, default true: counts toward H100e), sources
     [[events]]     offer, units > 0, period, delay_quarters >= 0: moves supply of `units`
                    from `period` to `delay_quarters` later (e.g. the 12k-H100 diversion)
-    [[existing]]   offer, site, chips >= 0: installed at the start
+    [[existing]]   offer, site, chips in [0, 1e9]: installed at the start
     [budget]       capex_usd = { "2024" = ..., "2025" = ... } per calendar year (USD)
     [[ratios]]     site (key or "*"), numerator = [offers], denominator = [offers],
                    min_ratio >= 0, from (period): chips(numerator) >= min_ratio x chips(denominator)
@@ -466,7 +466,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
             raise ValueError(
                 f"{w}.site = {e.get('site')!r} is not a site (sites: {', '.join(site_keys)})"
             )
-        existing.append((off, e["site"], _num(f"{w}.chips", e.get("chips"), 0)))
+        existing.append((off, e["site"], _num(f"{w}.chips", e.get("chips"), 0, 1e9)))
 
     bud = data.get("budget", {})
     _check_keys("budget", bud, {"capex_usd", "sources", "notes"})
