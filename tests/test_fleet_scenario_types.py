@@ -53,6 +53,14 @@ def _set(d, path, value):
         # robustness campaign: 1e300 existing chips overflowed the value curve (a numpy
         # RuntimeWarning on stderr) and printed a 300-digit power figure
         (("existing", 0, "chips"), 1e300, r"existing\[0\]\.chips = 1e\+300 must be <= 1e\+09"),
+        # robustness campaign: huge racks per unit / ratios emptied the LP (HiGHS
+        # kModelEmpty) instead of naming the field
+        (
+            ("offers", "h100", "racks_per_unit"),
+            1e15,
+            r"racks_per_unit = 1000000000000000\.0 must be <= 1e\+06",
+        ),
+        (("ratios", 0, "min_ratio"), 1e300, r"ratios\[0\]\.min_ratio = 1e\+300 must be <= 1e\+06"),
     ],
 )
 def test_wrong_types_are_one_line_errors(raw, path, value, message):

@@ -19,7 +19,7 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
                    own_share_min in [0, 1] and own_share_from (period): min share of the
                    site's IT power drawn by own (``own = true``) hardware, sources
     [offers.KEY]   chip (catalog key), unit (text), chips_per_unit > 0, unit_price_usd > 0,
-                   unit_power_w > 0 (all-in IT power of one unit), racks_per_unit >= 0,
+                   unit_power_w > 0 (all-in IT power of one unit), racks_per_unit in [0, 1e6],
                    cooling = "air"|"liquid" (required), earliest (period), lead_quarters >= 0
                    (earliest delivery is also start + lead), supply_units [..] >= 0 (per
                    period, all sites together), sites = [...] (allowed sites, default all),
@@ -29,7 +29,7 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
     [[existing]]   offer, site, chips in [0, 1e9]: installed at the start
     [budget]       capex_usd = { "2024" = ..., "2025" = ... } per calendar year (USD)
     [[ratios]]     site (key or "*"), numerator = [offers], denominator = [offers],
-                   min_ratio >= 0, from (period): chips(numerator) >= min_ratio x chips(denominator)
+                   min_ratio in [0, 1e6], from (period): chips(numerator) >= min_ratio x chips(denominator)
 
 Demand, placement and total cost of ownership (:mod:`perfmodel.fleet.demand`)::
 
@@ -396,7 +396,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 unit_price_usd_low=plo,
                 unit_price_usd_high=phi,
                 unit_power_w=_num(f"{w}.unit_power_w", o["unit_power_w"], 0, 1e9, lo_open=True),
-                racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0),
+                racks_per_unit=_num(f"{w}.racks_per_unit", o.get("racks_per_unit", 0.0), 0, 1e6),
                 cooling=cooling,
                 earliest=_period_idx(f"{w}.earliest", o.get("earliest", periods[0]), periods),
                 lead_quarters=lead,
@@ -506,7 +506,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
                 site,
                 num,
                 den,
-                _num(f"{w}.min_ratio", r.get("min_ratio"), 0),
+                _num(f"{w}.min_ratio", r.get("min_ratio"), 0, 1e6),
                 _period_idx(f"{w}.from", r.get("from", periods[0]), periods),
             )
         )
