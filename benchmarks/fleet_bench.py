@@ -173,7 +173,7 @@ def _highspy_loop(lps, basis=None):
     from ``basis`` (a perfmodel.fleet.simplex.Basis): seconds and objectives."""
     import highspy
 
-    from perfmodel.fleet.simplex import AT_HI, BASIC, FIXED, FREE, _highs_model
+    from perfmodel.fleet.simplex.basis import AT_HI, BASIC, FIXED, FREE, _highs_model
 
     hb = None
     if basis is not None:

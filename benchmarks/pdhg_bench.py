@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/pdhg_bench.py --quick    # small sizes, 100-variant batch
     .venv/bin/python benchmarks/pdhg_bench.py --mpax     # also mpax's r2HPDHG, if importable
 
-Part 1: random feasible LPs of fleet structure (perfmodel.fleet.pdhg.random_fleet_lp:
+Part 1: random feasible LPs of fleet structure (perfmodel.fleet.testing.random_fleet_lp:
 buy[site, chip, quarter] >= 0; power rows in W ~1e8, budget rows in USD ~1e10, supply
 rows in units, a ratio row per quarter, committed-delivery equalities). Per size: median
 and worst relative objective error against HiGHS (scipy.optimize.linprog "highs"),
@@ -32,7 +32,8 @@ import scipy.optimize as so
 
 import perfmodel  # noqa: F401  (x64)
 from perfmodel.fleet.lp import stack_lps, to_scipy
-from perfmodel.fleet.pdhg import random_fleet_lp, solve_lp, solve_lp_batch
+from perfmodel.fleet.pdhg import solve_lp, solve_lp_batch
+from perfmodel.fleet.testing import random_fleet_lp
 
 
 def highs_solve(lp):

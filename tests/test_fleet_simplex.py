@@ -11,8 +11,9 @@ import pytest
 from scipy.optimize import linprog
 
 from perfmodel.fleet.lp import LP, stack_lps
-from perfmodel.fleet.pdhg import OPTIMAL, PRIMAL_INFEASIBLE, random_fleet_lp
+from perfmodel.fleet.pdhg import OPTIMAL, PRIMAL_INFEASIBLE
 from perfmodel.fleet.simplex import Basis, lp_basis, solve_family, solve_lp_batch_simplex
+from perfmodel.fleet.testing import random_fleet_lp
 
 BASE = random_fleet_lp(3, n_sites=2, n_chips=4, n_periods=6, n_eq=1, capped_vars=True)
 

@@ -17,10 +17,10 @@ from perfmodel.fleet.pdhg import (
     ITERATION_LIMIT,
     OPTIMAL,
     PRIMAL_INFEASIBLE,
-    random_fleet_lp,
     solve_lp,
     solve_lp_batch,
 )
+from perfmodel.fleet.testing import random_fleet_lp
 
 SHAPE = dict(n_sites=2, n_chips=3, n_periods=4, n_eq=1)  # 24 variables, 24 rows: one compile
 

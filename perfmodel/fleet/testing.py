@@ -8,6 +8,9 @@ labelled stand-in rates, then (``spread > 0``) multiplies each offer x workload 
 seeded factor in ``[1 - spread, 1 + spread]`` and drops a few pairs (rate 0, a why-not
 reason), so that the workloads differ the way the models make them differ. The
 benchmark's planner-scale rows (``benchmarks/placement_bench.py``) come from here.
+
+:func:`random_fleet_lp` is a raw LP of the planner's structure (no scenario), for the
+solver tests and benchmarks (``benchmarks/pdhg_bench.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.lp import LP
 from perfmodel.fleet.problem import Problem, build_problem
 from perfmodel.fleet.schema import Scenario, parse_scenario, period_list
 from perfmodel.fleet.values import STANDIN_H100_RATE
@@ -26,6 +30,7 @@ __all__ = [
     "generate_problem",
     "generate_placement_scenario",
     "generate_placement_problem",
+    "random_fleet_lp",
 ]
 
 _PROTO = (  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, cooling, own
@@ -283,4 +288,112 @@ def generate_problem(
     """:func:`generate_scenario` built into a :class:`Problem` with the stand-in value curve."""
     return build_problem(
         generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin"
+    )
+
+
+# --------------------------------------------------------------------------- raw LPs
+
+
+def random_fleet_lp(
+    seed: int,
+    n_sites: int = 3,
+    n_chips: int = 6,
+    n_periods: int = 8,
+    n_eq: int = 1,
+    capped_vars: bool = False,
+):
+    """A random feasible LP with the fleet planner's structure (for tests and benchmarks).
+
+    Variables ``buy[site, chip, period]`` >= 0 (purchase units). Maximise H100e-quarters
+    ``sum v_c (T - t) buy``. Rows, with deliberately wide scales:
+
+    - power[site, period] (W, ~1e8): cumulative units x W per unit (1e3..1.4e5 W);
+    - budget[year] (USD, ~1e9..1e10): units x price (3e4..3e6 USD);
+    - supply[chip, period] (units, 0..5e3), zero before a chip's first delivery quarter;
+    - ratio[period]: chip 0 units <= 2 x all other units (a training-loop ratio);
+    - ``n_eq`` committed deliveries: ``sum_site buy[:, c, t] == d`` (equalities).
+
+    ``capped_vars`` gives every variable a finite upper bound. x = the committed
+    deliveries at site 0 is feasible by construction, so the LP is feasible and bounded.
+    Returns a :class:`perfmodel.fleet.lp.LP` with var/row names.
+    """
+    rng = np.random.default_rng(seed)
+    S, C, T = n_sites, n_chips, n_periods
+    n = S * C * T
+    idx = np.arange(n).reshape(S, C, T)
+    value = rng.uniform(0.3, 3.0, C) * rng.choice([1, 8, 72], C)  # H100e per purchase unit
+    power_w = rng.uniform(1e3, 1.4e5, C)
+    price_usd = value * rng.uniform(2.0e4, 4.0e4, C)
+    first_t = rng.integers(0, max(T // 2, 1), C)
+    first_t[0] = 0
+    c = np.zeros(n)
+    for s in range(S):
+        for k in range(C):
+            c[idx[s, k]] = value[k] * (T - np.arange(T)) * rng.uniform(0.9, 1.1)
+    rows, b, names = [], [], []
+    site_mw = rng.uniform(50, 500, S)
+    for s in range(S):
+        for t in range(T):
+            r = np.zeros(n)
+            for k in range(C):
+                r[idx[s, k, : t + 1]] = power_w[k]
+            rows.append(r)
+            b.append(site_mw[s] * 1e6 * (1 + 0.1 * t))
+            names.append(f"power[site{s},q{t}]")
+    for yr in range((T + 3) // 4):
+        r = np.zeros(n)
+        for k in range(C):
+            r[idx[:, k, 4 * yr : 4 * yr + 4].ravel()] = price_usd[k]
+        rows.append(r)
+        b.append(rng.uniform(1e9, 1e10))
+        names.append(f"budget[y{yr}]")
+    cap = rng.uniform(100, 5000, (C, T)) * (np.arange(T)[None, :] >= first_t[:, None])
+    for k in range(C):
+        for t in range(T):
+            r = np.zeros(n)
+            r[idx[:, k, t]] = 1.0
+            rows.append(r)
+            b.append(cap[k, t])
+            names.append(f"supply[chip{k},q{t}]")
+    for t in range(T):
+        r = np.zeros(n)
+        r[idx[:, 0, : t + 1].ravel()] = 1.0
+        for k in range(1, C):
+            r[idx[:, k, : t + 1].ravel()] = -2.0
+        rows.append(r)
+        b.append(0.0)
+        names.append(f"ratio[q{t}]")
+    A_ub, b_ub = np.array(rows), np.array(b)
+    # committed deliveries: a small fraction of supply, of chips other than 0 (ratio-safe)
+    A_eq, b_eq, eq_names = np.zeros((n_eq, n)), np.zeros(n_eq), []
+    x_feas = np.zeros(n)
+    for e in range(n_eq):
+        k = 1 + (e % max(C - 1, 1)) if C > 1 else 0
+        t = int(first_t[k]) + e // max(C - 1, 1)
+        t = min(t, T - 1)
+        A_eq[e, idx[:, k, t]] = 1.0
+        d = 0.05 * cap[k, t]
+        b_eq[e] = d
+        x_feas[idx[0, k, t]] += d
+        eq_names.append(f"commit[chip{k},{e}]")  # same names for every seed (stackable)
+    # make the committed plan fit: raise any violated rhs
+    slack = A_ub @ x_feas - b_ub
+    b_ub = np.where(slack > 0, b_ub + slack * 1.5, b_ub)
+    hi = np.full(n, np.inf)
+    if capped_vars:
+        hi = np.maximum(rng.uniform(50, 3000, n), x_feas * 1.5)
+    var_names = tuple(
+        f"buy[site{s},chip{k},q{t}]" for s in range(S) for k in range(C) for t in range(T)
+    )
+    return LP(
+        c=jnp.asarray(c),
+        A_ub=jnp.asarray(A_ub),
+        b_ub=jnp.asarray(b_ub),
+        A_eq=jnp.asarray(A_eq),
+        b_eq=jnp.asarray(b_eq),
+        lo=jnp.zeros(n),
+        hi=jnp.asarray(hi),
+        var_names=var_names,
+        row_names=tuple(names) + tuple(eq_names),
+        integer=(True,) * n,
     )
