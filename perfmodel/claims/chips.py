@@ -7,7 +7,7 @@ from typing import Any
 
 from perfmodel import equivalence as eq
 from perfmodel import workloads as wl
-from perfmodel.claims.context import Context, _fig, _lohi, _range, _try
+from perfmodel.claims.context import Context, _fig, _lohi, _range, _recorded
 from perfmodel.claims.verdicts import Claim, ClaimResult, compare
 from perfmodel.hardware import BYTES_PER_ELEMENT
 from perfmodel.serving import serve
@@ -27,7 +27,7 @@ def check_speedup(c: Claim, ctx: Context) -> ClaimResult:
         prec = eq._precision_of(w, None) or "bf16"
         nums[f"{chip}_spec_ratio[{prec}]"] = eq.spec_equivalence_range(chip, prec, 1.0, cat)
         for n in counts:
-            r = _try(
+            r = _recorded(
                 err,
                 f"{chip} n={n:g}",
                 lambda chip=chip, n=n: _range(
@@ -136,8 +136,8 @@ def check_serving_speedup(c: Claim, ctx: Context) -> ClaimResult:
     def per_chip(r: dict[str, Any]) -> float:
         return float(r["tokens_per_s_per_chip"])
 
-    new = _try(err, p["chip"], run, p["chip"], p["chips"], p["precision"])
-    same = _try(
+    new = _recorded(err, p["chip"], run, p["chip"], p["chips"], p["precision"])
+    same = _recorded(
         err,
         f"{p['chip']} at {p['base_precision']}",
         run,
@@ -146,16 +146,20 @@ def check_serving_speedup(c: Claim, ctx: Context) -> ClaimResult:
         p["base_precision"],
     )
     base_err: list[str] = []
-    base = _try(base_err, p["base_chip"], run, p["base_chip"], p["base_chips"], p["base_precision"])
+    base = _recorded(
+        base_err, p["base_chip"], run, p["base_chip"], p["base_chips"], p["base_precision"]
+    )
     relax, base_relaxed, new_relaxed = None, None, None
     if base is None:  # the base chip cannot meet the limits: where can it?
         for k in (1.25, 1.5, 2.0, 3.0, 5.0):
             relax = k
-            base_relaxed = _try(
+            base_relaxed = _recorded(
                 [], "relaxed", run, p["base_chip"], p["base_chips"], p["base_precision"], k
             )
             if base_relaxed is not None:
-                new_relaxed = _try([], "relaxed", run, p["chip"], p["chips"], p["precision"], k)
+                new_relaxed = _recorded(
+                    [], "relaxed", run, p["chip"], p["chips"], p["precision"], k
+                )
                 break
     nums: dict[str, Any] = {}
     for label, r in (("new", new), ("base", base), ("new_at_base_precision", same)):

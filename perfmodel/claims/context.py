@@ -28,10 +28,19 @@ class Context:
         return {"curve_fn": self.inference_fn, "grid": self.grid, "catalog": self.catalog}
 
 
-def _try(errors: list[str], label: str, fn: Callable, *a, **kw):
+#: What the models raise for inputs they cannot evaluate (a workload that does not fit a
+#: chip's memory, a precision the chip lacks, an unknown catalog key, limits no layout
+#: meets): :func:`_recorded` notes these with the claim. Any other exception is a bug in
+#: perfmodel and propagates rather than becoming a blank cell.
+MODEL_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError)
+
+
+def _recorded(errors: list[str], label: str, fn: Callable, *a, **kw):
+    """``fn(*a, **kw)``, or None with ``"label: ErrorType: message"`` appended to
+    ``errors`` when the model raises one of :data:`MODEL_ERRORS`."""
     try:
         return fn(*a, **kw)
-    except Exception as e:  # noqa: BLE001 - recorded and reported with the claim
+    except MODEL_ERRORS as e:
         errors.append(f"{label}: {type(e).__name__}: {e}")
         return None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfmodel import equivalence as eq
-from perfmodel.claims.context import Context, _fig, _opp, _range, _try
+from perfmodel.claims.context import Context, _fig, _opp, _range, _recorded
 from perfmodel.claims.verdicts import TOL, Claim, ClaimResult, compare
 from perfmodel.hardware import PICKS
 
@@ -35,7 +35,7 @@ def check_budget_h100e(c: Claim, ctx: Context) -> ClaimResult:
         }
         for w in p.get("workloads", []):
             for mode in eq.MODES:
-                nums[f"{chip}_h100e[{w}, {mode}]"] = _try(
+                nums[f"{chip}_h100e[{w}, {mode}]"] = _recorded(
                     err,
                     w,
                     lambda w=w, mode=mode: _range(
@@ -90,7 +90,7 @@ def check_dojo_h100e(c: Claim, ctx: Context) -> ClaimResult:
     worst = max(spec.values())
     for w in p.get("workloads", []):
         for mode in eq.MODES:
-            t = _try(
+            t = _recorded(
                 err,
                 w,
                 lambda w=w, mode=mode: _range(
@@ -167,7 +167,7 @@ def check_growth(c: Claim, ctx: Context) -> ClaimResult:
         spec = sum(n * float(eq.spec_equivalence(k, "bf16", catalog=ctx.catalog)) for k, n in fleet)
         nums[f"{key}_spec_h100e"] = spec
         for w in p.get("workloads", []):
-            nums[f"{key}_h100e[{w}, capacity]"] = _try(
+            nums[f"{key}_h100e[{w}, capacity]"] = _recorded(
                 err,
                 f"{key} {w}",
                 lambda w=w, fleet=fleet: _range(
@@ -228,7 +228,7 @@ def check_fleet_h100e(c: Claim, ctx: Context) -> ClaimResult:
     nums: dict[str, Any] = {"spec_h100e": spec}
     lo, hi = spec, spec
     for w in p.get("workloads", []):
-        r = _try(
+        r = _recorded(
             err,
             w,
             lambda w=w: _range(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfmodel import equivalence as eq
-from perfmodel.claims.context import Context, _fig, _range, _try
+from perfmodel.claims.context import Context, _fig, _range, _recorded
 from perfmodel.claims.verdicts import Claim, ClaimResult, compare
 from perfmodel.hardware import PICKS, Catalog
 
@@ -56,7 +56,9 @@ def check_cortex_power(c: Claim, ctx: Context) -> ClaimResult:
             kind = cat.record(chip).text.get("kind", "gpu")
             if kind == "inference":
                 row["spec_h100e"] += n * float(eq.spec_equivalence(chip, "int8", catalog=cat))
-                v = _try(err, f"{label} {chip}", eq.inference_equivalence, chip, n, w, **ctx.ikw)
+                v = _recorded(
+                    err, f"{label} {chip}", eq.inference_equivalence, chip, n, w, **ctx.ikw
+                )
                 row["inference_h100e"] = (
                     None
                     if v is None or row["inference_h100e"] is None
@@ -64,7 +66,7 @@ def check_cortex_power(c: Claim, ctx: Context) -> ClaimResult:
                 )
             else:
                 row["spec_h100e"] += n * float(eq.spec_equivalence(chip, "bf16", catalog=cat))
-                v = _try(
+                v = _recorded(
                     err,
                     f"{label} {chip}",
                     eq.workload_equivalence,
@@ -128,7 +130,7 @@ def check_inference_in_loop(c: Claim, ctx: Context) -> ClaimResult:
             "site_power_w": {pk: it[pk] * eq.DEFAULT_PUE for pk in PICKS},
             "share_of_h100_power": it["best"] / h_it,
             "int8_spec_h100e": eq.spec_equivalence_range(chip, "int8", socs, cat),
-            "inference_h100e": _try(
+            "inference_h100e": _recorded(
                 err,
                 label,
                 lambda socs=socs: _range(
