@@ -272,6 +272,15 @@ def matmul_params(w: Workload):
     return w.layers * active_layer_params(w) + head_params(w) + w.patch_dim * w.hidden
 
 
+def window_keys(w: Workload):
+    """``(keys, flop_keys)`` of one query in a sliding-window layer: it attends to
+    ``min(window, seq)`` keys (at least 1), with no causal halving past the first
+    window; a window as long as the sequence is full attention and keeps the halving
+    (``flop_keys`` = half the keys when causal)."""
+    kv_w = jnp.minimum(jnp.maximum(w.window, 1.0), w.seq)
+    return kv_w, jnp.where(kv_w >= w.seq, kv_w * (0.5 if w.causal else 1.0), kv_w)
+
+
 def attention_flops_per_token(w: Workload):
     """Forward attention FLOP per token: ``2 L_a s h (d_qk + d_v)`` (QK^T and PV; ``4 L s d``
     for plain multi-head attention), halved when causal; in the ``window_layers``
@@ -281,8 +290,7 @@ def attention_flops_per_token(w: Workload):
     per_key = 2.0 * w.heads * (w.head_dim + w.rope_head_dim + dv)
     n_attn = fa * w.layers
     n_win = jnp.minimum(w.window_layers, n_attn)
-    kv_w = jnp.minimum(jnp.maximum(w.window, 1.0), w.seq)
-    win = jnp.where(kv_w >= w.seq, kv_w * (0.5 if w.causal else 1.0), kv_w)
+    win = window_keys(w)[1]
     full = w.seq * (0.5 if w.causal else 1.0)
     return per_key * ((n_attn - n_win) * full + n_win * win)
 
@@ -414,10 +422,9 @@ def _attention_op(w: Workload, micro_batch, tp, cp, fa, head_qk, pa) -> rf.Op:
     full = rf.attention(
         micro_batch, heads * (1.0 - share), w.seq / cp, w.seq, head_qk, pa, causal=w.causal
     )
-    kv_w = jnp.minimum(jnp.maximum(w.window, 1.0), w.seq)
+    kv_w, flop_keys = window_keys(w)
     win = rf.attention(micro_batch, heads * share, w.seq / cp, kv_w, head_qk, pa, causal=False)
-    # a window as long as the sequence is full attention (keep the causal halving)
-    win_flops = jnp.where(kv_w >= w.seq, win.flops * jnp.where(w.causal, 0.5, 1.0), win.flops)
+    win_flops = win.flops * flop_keys / kv_w
     return dataclasses.replace(
         full,
         flops=full.flops + win_flops,

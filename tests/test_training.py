@@ -186,6 +186,57 @@ def test_block_recompute_takes_the_fewest_layers_that_fit(mb, cap_gb):
     assert float(r_blk.recompute_s) == pytest.approx(f_chip * float(r_full.recompute_s), rel=1e-9)
 
 
+@given(k=st.integers(0, 80))
+def test_stated_recompute_layers_trade_memory_for_time(k):
+    """``recompute_layers = k`` (Megatron ``--recompute-num-layers``) recomputes exactly
+    k of the stage's 80 layers: share k/80, activations linear in k from ``none``'s
+    (k = 0 means the fewest that fit, here none with an unbounded cap) to ``full``'s."""
+    w = wl.get_workload("llama3-70b")
+    lay = dict(tp=8, pp=1, dp=8, mb=1, recompute="block")
+    blk = _lay(recompute_layers=k, **lay)
+    f = float(tr.recomputed_share(w, blk, 1e30))
+    assert f == pytest.approx(k / 80, abs=1e-12)
+    a = lambda la: float(tr.memory_per_device(w, la, 1e30)[3])  # noqa: E731
+    a_full = a(_lay(**{**lay, "recompute": "full"}))
+    a_k, a_none = a(blk), a(_lay(**{**lay, "recompute": "none"}))
+    if k == 0:
+        assert a_k == pytest.approx(a_none, rel=1e-12)
+    else:
+        # k layers keep only their checkpoint; one recomputed layer lives in its backward
+        a_k1 = a(_lay(recompute_layers=80, **lay))
+        assert a_k1 == pytest.approx(a_full, rel=1e-12)
+        a_1 = a(_lay(recompute_layers=1, **lay))
+        step = (a_1 - a_k1) / 79
+        assert a_k == pytest.approx(a_1 - (k - 1) * step, rel=1e-9)
+
+
+def test_recompute_layers_errors():
+    with pytest.raises(ValueError, match="'recompute_layers' = 3 needs recompute = block"):
+        _lay(recompute_layers=3)
+    with pytest.raises(ValueError, match="'recompute_layers' = -1 must be an integer >= 0"):
+        _lay(recompute="block", recompute_layers=-1)
+    with pytest.raises(ValueError, match=r"'recompute_layers' = 41 must be in \[0, 40\]"):
+        tr.evaluate_layout(
+            "llama3-70b",
+            "h100",
+            64,
+            dict(tp=8, pp=2, dp=4, recompute="block", recompute_layers=41),
+            require_fit=False,
+        )
+
+
+def test_printed_block_layout_round_trips(best8b):
+    """The layout a search prints (with its recompute_layers) fed back as --layout gives
+    the same step time."""
+    w = wl.get_workload("llama3-70b")
+    r = tr.best_layout("llama3-70b", "h100", 16, recompute=("block",))
+    assert r.layout["recompute"] == "block" and "recompute_layers" in r.layout
+    again = tr.evaluate_layout("llama3-70b", "h100", 16, dict(r.layout))
+    assert again.step_time_s == pytest.approx(r.step_time_s, rel=1e-9)
+    assert again.layout["recompute_layers"] == r.layout["recompute_layers"]
+    assert 0 <= r.layout["recompute_layers"] <= int(w.layers) // r.layout["pp"] + 1
+
+
 # ---------------------------------------------------------------------------- search
 
 

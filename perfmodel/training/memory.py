@@ -161,4 +161,7 @@ def recompute_fraction(lay, lps, inflight, act_none, act_ckpt, static, capacity_
         saved = jnp.maximum(lps * inflight * (act_none - act_ckpt), 1e-30)
         k = jnp.ceil(jnp.clip(over / saved, 0.0, 1.0) * lps - 1e-9)
         need = jnp.clip(k / jnp.maximum(lps, 1.0), 0.0, 1.0)
+    # a stated layer count (``recompute_layers`` > 0) replaces the fewest that fit
+    given = jnp.clip(lay.recompute_layers / jnp.maximum(lps, 1.0), 0.0, 1.0)
+    need = jnp.where(lay.recompute_layers > 0, given, need)
     return jnp.where(lay.recompute == 2, 1.0, jnp.where(lay.recompute == 3, need, 0.0))

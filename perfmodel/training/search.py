@@ -14,7 +14,6 @@ import numpy as np
 
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip, load_catalog
-from perfmodel.training.memory import recomputed_share
 from perfmodel.training.step import _jit_step, get_network, step_time
 from perfmodel.training.types import (
     LAYOUT_FIELDS,
@@ -36,13 +35,14 @@ TP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 CP_CHOICES = (1, 2, 4, 8, 16)
 MB_CHOICES = (1, 2, 4, 8, 16)
 VPP_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
-RECOMPUTE_CHOICES = (0, 1, 3)  # codes of SEARCHED_RECOMPUTE
 ZERO_CHOICES = (0, 1, 2, 3)
 
 
 #: Recompute modes the search tries: ``block`` with every layer recomputed is
 #: ``full``, so ``full`` itself is not searched twice.
 SEARCHED_RECOMPUTE = ("none", "selective", "block")
+#: Their :data:`~perfmodel.training.types.RECOMPUTE` codes.
+RECOMPUTE_CHOICES = tuple(RECOMPUTE.index(r) for r in SEARCHED_RECOMPUTE)
 
 
 def _divisors(n: int) -> list[int]:
@@ -113,6 +113,7 @@ def layout_grid(
         ext.append(np.column_stack([b, np.full((len(b), 3), (sp_on, rc, z), np.float64)]))
     g = np.concatenate(ext) if ext else np.zeros((0, 9))
     g = _with_ep(g, int(float(w.experts)), max_ep)
+    g = np.column_stack([g, np.zeros(len(g))])  # recompute_layers: the fewest that fit
     return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
 
 
@@ -266,8 +267,9 @@ def _result(
     layout = lay.to_dict()
     if layout["recompute"] in ("full", "block"):
         # whole layers of each pipeline stage that recompute their forward
-        share = float(recomputed_share(w, lay, g["capacity_bytes"]))
-        layout["recompute_layers"] = int(round(share * float(w.layers) / layout["pp"]))
+        layout["recompute_layers"] = int(
+            round(g["recompute_share"] * float(w.layers) / layout["pp"])
+        )
     return TrainResult(
         workload=w.name,
         chip=chip_key,
@@ -425,6 +427,12 @@ def evaluate_layout(
         raise ValueError(f"global batch {gbs} must be divisible by dp*mb = {ld['dp']}*{ld['mb']}")
     if int(w.heads) % ld["tp"]:
         raise ValueError(f"tp = {ld['tp']} must divide the number of heads {int(w.heads)}")
+    lps = math.ceil(int(w.layers) / ld["pp"])
+    if ld.get("recompute_layers", 0) > lps:
+        raise ValueError(
+            f"layout field 'recompute_layers' = {ld['recompute_layers']} must be in "
+            f"[0, {lps}] (the layers of one pipeline stage)"
+        )
     experts = int(float(w.experts))
     if ld["ep"] > 1 and experts == 0:
         raise ValueError(

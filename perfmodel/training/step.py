@@ -295,6 +295,7 @@ def step_time(
         activations_bytes=acts,
         capacity_bytes=jnp.broadcast_to(cap, step.shape),
         fits=total <= cap,
+        recompute_share=jnp.broadcast_to(f_rec, step.shape),
         valid=valid,
     )
 

@@ -14,7 +14,19 @@ import jax.numpy as jnp
 from perfmodel import roofline as rf
 
 RECOMPUTE = ("none", "selective", "full", "block")
-LAYOUT_FIELDS = ("tp", "pp", "dp", "cp", "mb", "vpp", "sp", "recompute", "zero", "ep")
+LAYOUT_FIELDS = (
+    "tp",
+    "pp",
+    "dp",
+    "cp",
+    "mb",
+    "vpp",
+    "sp",
+    "recompute",
+    "zero",
+    "ep",
+    "recompute_layers",
+)
 
 
 def _f(x):
@@ -40,6 +52,9 @@ class Layout:
     each expert tensor-parallel over tp. An ``ep`` that divides ``tp x dp x cp`` but
     not ``dp x cp`` spans the TP ranks too, with expert tensor parallelism 1
     (Megatron-Core ``--expert-tensor-parallel-size 1``), see :func:`expert_tp`.
+    recompute_layers: with ``block`` recompute, the whole layers of each pipeline stage
+    that recompute their forward (Megatron-Core ``--recompute-num-layers k``); 0 = the
+    fewest that fit the chip's memory (what the search assumes).
     """
 
     tp: jnp.ndarray
@@ -52,11 +67,14 @@ class Layout:
     recompute: jnp.ndarray
     zero: jnp.ndarray
     ep: jnp.ndarray | float = 1.0
+    recompute_layers: jnp.ndarray | float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
         d["recompute"] = RECOMPUTE[d["recompute"]]
         d["sp"] = bool(d["sp"])
+        if d["recompute"] not in ("full", "block"):
+            del d["recompute_layers"]
         return d
 
 
@@ -84,6 +102,7 @@ def make_layout(
     recompute: str | int = "none",
     zero: int = 1,
     ep: int = 1,
+    recompute_layers: int = 0,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
@@ -113,8 +132,17 @@ def make_layout(
         )
     if vpp > 1 and pp == 1:
         raise ValueError(f"layout field 'vpp' = {vpp} needs pp > 1")
+    k = recompute_layers
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k) or not 0 <= k <= 10**5:
+        raise ValueError(f"layout field 'recompute_layers' = {k!r} must be an integer >= 0")
+    if k and recompute != 3:
+        raise ValueError(
+            f"layout field 'recompute_layers' = {k} needs recompute = block (full recomputes "
+            "every layer; none and selective none)"
+        )
     return Layout(
         **{k: _f(v) for k, v in vals.items()},
+        recompute_layers=_f(recompute_layers),
         sp=_f(int(sp)),
         recompute=_f(recompute),
         zero=_f(zero),
@@ -341,4 +369,5 @@ class StepResult:
     activations_bytes: jnp.ndarray
     capacity_bytes: jnp.ndarray
     fits: jnp.ndarray
+    recompute_share: jnp.ndarray
     valid: jnp.ndarray
