@@ -19,6 +19,10 @@ from perfmodel.commands._plot import chart_path
 from perfmodel.errors import InputError
 
 KINDS = ("spec", "workload", "budget", "power", "price", "inference")
+#: The models of ``--kind inference`` (perfmodel.equivalence.inference.INFERENCE_MODELS).
+INFERENCE_MODELS = ("serving", "forward")
+#: MLPerf scenarios of the serving model (perfmodel.serving.SCENARIOS).
+SCENARIOS = ("offline", "server", "interactive")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "behind them. Kinds: spec (dense peak ratio), workload (H100s with the same "
         "throughput at scale), budget (what --budget-usd buys, all-in), power (what "
         "--power-mw hosts, with PUE), price (H100s at the all-in H100 price), "
-        "inference (forward-only int8 throughput, for FSD computers).",
+        "inference (an LLM workload: output tokens/s of the fitted serving model in an "
+        "MLPerf --scenario; a vision workload, or --model forward: forward-only int8 "
+        "throughput, for FSD computers in the training loop).",
     )
     p.add_argument("--chip", default="h100", help="catalog chip key or alias (default h100)")
     p.add_argument("--count", type=float, default=None, help="number of chips")
@@ -62,6 +68,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "job on the best slice size (fleet capacity)",
     )
     p.add_argument(
+        "--model",
+        choices=INFERENCE_MODELS,
+        default=None,
+        help="--kind inference only: serving (the fitted serving model, tokens/s at an "
+        "MLPerf latency target; causal LLM workloads) or forward (forward-only int8 "
+        "passes, the AI4/HW3 in-the-loop model); default: serving for an LLM workload, "
+        "forward otherwise",
+    )
+    p.add_argument(
+        "--scenario",
+        default=None,
+        help="--kind inference --model serving only: offline (default, no latency "
+        "limit), server or interactive (the MLPerf p99 TTFT/TPOT limits)",
+    )
+    p.add_argument(
         "--plot",
         default=None,
         metavar="PATH",
@@ -86,6 +107,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("--verbose", "-v", action="store_true", help="print all numbers and assumptions")
     c.set_defaults(func=run_claims)
+
+
+def _inference_model(a, kind: str) -> tuple[str | None, str | None]:
+    """``(model, scenario)`` of ``--kind inference`` (``(None, None)`` otherwise): the
+    ``--model`` given, else serving for a causal LLM workload and forward for the rest;
+    ``--scenario`` (default offline) only with the serving model."""
+    from perfmodel import equivalence as eq
+
+    model, scenario = getattr(a, "model", None), getattr(a, "scenario", None)
+    if kind != "inference":
+        for flag, v in (("--model", model), ("--scenario", scenario)):
+            if v is not None:
+                raise InputError(flag, v, f"absent with --kind {kind} (it is for --kind inference)")
+        return None, None
+    if model is not None and model not in INFERENCE_MODELS:
+        raise InputError("--model", model, "one of " + ", ".join(INFERENCE_MODELS))
+    if scenario is not None and scenario not in SCENARIOS:
+        raise InputError("--scenario", scenario, "one of " + ", ".join(SCENARIOS))
+    llm = eq.default_inference_model(a.workload) == "serving"
+    model = model or ("serving" if llm else "forward")
+    if model == "serving" and not llm:
+        raise InputError(
+            "--model",
+            model,
+            f"'forward' for workload {a.workload!r} (the serving model serves causal LLMs "
+            "only; forward is the int8 in-the-loop model)",
+        )
+    if model == "forward":
+        if scenario is not None:
+            raise InputError(
+                "--scenario", scenario, "absent with --model forward (no latency target)"
+            )
+        return model, None
+    if a.mode not in (None, "capacity"):
+        raise InputError("--mode", a.mode, "'capacity' with --model serving (replicas)")
+    return model, scenario or "offline"
 
 
 def _kind(a) -> str:
@@ -128,6 +185,7 @@ def compute(a) -> dict:
         raise InputError("--kind power needs --power-mw Y")
     if a.pue is not None and not 1.0 <= a.pue <= 3.0:
         raise InputError(f"--pue {a.pue} must be in [1, 3]")
+    model, scenario = _inference_model(a, kind)
     plot = None
     if getattr(a, "plot", None) is not None:
         if kind == "price":
@@ -160,6 +218,15 @@ def compute(a) -> dict:
             mode=a.mode or "job",
             catalog=cat,
         )
+    elif model == "serving":
+        r = eq.serving_equivalence_range(
+            chip,
+            a.count,
+            a.workload,
+            scenario=scenario or "offline",
+            precision=a.precision,
+            catalog=cat,
+        )
     else:
         r = eq.inference_equivalence_range(
             chip,
@@ -170,6 +237,12 @@ def compute(a) -> dict:
             catalog=cat,
         )
     d = r.to_dict()
+    if kind == "inference":
+        d["model"], d["scenario"] = model, scenario
+    if model == "serving":
+        b = r.assumptions["error_band"]["cv_mean_abs_error"]
+        ref = cat.resolve(eq.REFERENCE_CHIP)
+        d["cv_error_pct"] = {c: None if b is None else 100 * b for c in dict.fromkeys((chip, ref))}
     if kind in ("workload", "budget", "power"):
         w = wl.get_workload(a.workload).with_precision(a.precision)
         mk = "moe" if w.is_moe else "dense"
@@ -203,6 +276,9 @@ def _plot(path, a, d: dict, kind: str, chip: str, cat):
     if kind == "spec":
         curves = {p: counts * d[k] / n for p, k in _PICKS.items()}
         what, spec = f"spec sheet at {asm['precision']}", None
+    elif d.get("model") == "serving":  # independent replicas: linear in the count
+        curves = {p: counts * d[k] / n for p, k in _PICKS.items()}
+        what, spec = f"serving model, {a.workload}, {d['scenario']} scenario", None
     else:
         inference = kind == "inference"
         mode = a.mode or ("capacity" if inference else "job")
@@ -222,7 +298,11 @@ def _plot(path, a, d: dict, kind: str, chip: str, cat):
         sp = asm.get("spec_h100e")
         spec = (sp["best"] if isinstance(sp, dict) else sp) / n if sp is not None else None
         what = f"{'forward-only ' if inference else ''}{a.workload}, {mode} mode"
-    src = "catalog low/best/high figures; model estimate (perfmodel training model)"
+    src = (
+        "best x (1 -/+ cross-validated error); model estimate (perfmodel serving model)"
+        if d.get("model") == "serving"
+        else "catalog low/best/high figures; model estimate (perfmodel training model)"
+    )
     return equiv_chart(
         path,
         counts,
@@ -263,8 +343,13 @@ def run_equiv(a) -> int:
         if band
         else ""
     )
+    what = d["kind"]
+    if d.get("model") == "serving":
+        what += f", serving model, {d['scenario']} scenario"
+    elif d.get("model") == "forward":
+        what += ", forward-only int8 model"
     print(
-        f"H100-equivalents ({d['kind']}):  best {_fmt(d['h100e'])}   "
+        f"H100-equivalents ({what}):  best {_fmt(d['h100e'])}   "
         f"low {_fmt(d['h100e_low'])}   high {_fmt(d['h100e_high'])}{band_txt}"
     )
     if "plot" in d:

@@ -33,9 +33,11 @@ DGX/HGX H100 systems with their normal network, as :mod:`perfmodel.training` mod
 * **Independent clusters** running independent jobs: the H100e of the collection is the
   *sum* of the clusters' separate H100e (:func:`fleet_equivalence`). A single job spread
   over them is a different (smaller or equal) quantity and is not what this measures.
-* **Inference in the loop** (AI4/HW3 computers, int8, forward only): the H100s that would
-  deliver the same forward-only throughput on the (video) workload at int8
-  (:func:`inference_equivalence`).
+* **Inference.** On a causal LLM workload: the H100s that would deliver the same output
+  tokens/s in an MLPerf scenario (offline / server / interactive latency limits) by the
+  fitted serving model (:func:`serving_equivalence_range`). **In the loop** (AI4/HW3
+  computers, int8 vision, forward only): the H100s that would deliver the same
+  forward-only throughput on the (video) workload at int8 (:func:`inference_equivalence`).
 
 Ranges: ``low`` combines pessimistic performance (catalog ``low`` pick) with the high
 price, high all-in power and high PUE; ``high`` the opposite. The H100 reference curve is
@@ -91,9 +93,14 @@ from perfmodel.equivalence.definitions import REFERENCE_CHIP as REFERENCE_CHIP
 from perfmodel.equivalence.definitions import REFERENCE_SYSTEM as REFERENCE_SYSTEM
 from perfmodel.equivalence.definitions import to_usd as to_usd
 from perfmodel.equivalence.definitions import to_w as to_w
+from perfmodel.equivalence.inference import INFERENCE_MODELS as INFERENCE_MODELS
+from perfmodel.equivalence.inference import default_inference_model as default_inference_model
 from perfmodel.equivalence.inference import inference_equivalence as inference_equivalence
 from perfmodel.equivalence.inference import (
     inference_equivalence_range as inference_equivalence_range,
+)
+from perfmodel.equivalence.inference import (
+    serving_equivalence_range as serving_equivalence_range,
 )
 from perfmodel.equivalence.model import CurveFn as CurveFn
 from perfmodel.equivalence.model import clear_cache as clear_cache
@@ -120,6 +127,7 @@ __all__ = [
     "DEFAULT_GRID",
     "DEFAULT_PUE",
     "EquivResult",
+    "INFERENCE_MODELS",
     "MODES",
     "MONEY_UNITS",
     "MONO_EPS",
@@ -138,6 +146,7 @@ __all__ = [
     "curve_count",
     "curve_slope",
     "curve_throughput",
+    "default_inference_model",
     "equivalent_count",
     "fleet_equivalence",
     "h100_count_for_budget",
@@ -150,6 +159,7 @@ __all__ = [
     "power_equivalence",
     "power_equivalence_range",
     "reference_chip",
+    "serving_equivalence_range",
     "spec_equivalence",
     "spec_equivalence_range",
     "spec_ratio",

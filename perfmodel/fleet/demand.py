@@ -10,6 +10,9 @@ allowed range)::
                    perfmodel.training.inference_throughput, samples/s for video) |
                    "serving" (perfmodel.serving.serve, tokens/s; causal LLMs only);
                    default: serving for token workloads, forward otherwise,
+                   scenario (model "serving" only) = "offline" (default: maximum
+                   throughput) | "server" | "interactive" (the best tokens/s meeting
+                   the MLPerf p99 TTFT / TPOT limits of that scenario),
                    weight > 0 (value of one H100e of this workload in the objective),
                    demand [..] >= 0 (per quarter: training in H100e of that workload,
                    inference in its own throughput unit, tokens/s or samples/s)
@@ -35,6 +38,7 @@ from perfmodel.fleet.fields import array, check_keys, integer, num, per_period, 
 
 __all__ = [
     "WorkloadSpec",
+    "SERVING_SCENARIOS",
     "WORKLOAD_KINDS",
     "INFERENCE_MODELS",
     "HOURS_PER_QUARTER",
@@ -47,6 +51,8 @@ __all__ = [
 
 WORKLOAD_KINDS = ("training", "inference")
 INFERENCE_MODELS = ("forward", "serving")
+#: Latency targets of a ``model = "serving"`` workload (perfmodel.serving.SCENARIOS).
+SERVING_SCENARIOS = ("offline", "server", "interactive")
 #: Hours in one quarter (8,766 h per Julian year / 4).
 HOURS_PER_QUARTER = 8766.0 / 4
 
@@ -55,7 +61,9 @@ HOURS_PER_QUARTER = 8766.0 / 4
 class WorkloadSpec:
     """One workload of a scenario: ``key`` (id), ``name`` (preset), ``kind``, ``model``
     (the model that values a chip on it: "training", "forward" or "serving"), ``weight``
-    (as written, not normalised), ``demand`` (per period, in ``unit``; None = no demand)."""
+    (as written, not normalised), ``demand`` (per period, in ``unit``; None = no demand),
+    ``scenario`` (the serving model's latency target: "offline", "server" or
+    "interactive"; None for training and forward workloads)."""
 
     key: str
     name: str
@@ -65,6 +73,7 @@ class WorkloadSpec:
     demand: tuple[float, ...] | None
     unit: str
     sources: tuple[str, ...] = ()
+    scenario: str | None = None
 
 
 def _is_token(name: str) -> bool:
@@ -74,13 +83,30 @@ def _is_token(name: str) -> bool:
     return w.unit == "token" and bool(w.causal)
 
 
+def _check_defined(field: str, name: str, scenario: str) -> None:
+    """One line naming ``field`` when the serving benchmark of ``name`` has no
+    ``scenario`` limits (MLPerf defines no Interactive scenario for mixtral-8x7b)."""
+    from perfmodel.serving import data as sd
+
+    key = name.strip().lower().replace("_", "-")
+    table = sd._datasets()["limits"]
+    lim = table.get(key, table["default"])
+    have = ("offline",) + tuple(
+        s for s in SERVING_SCENARIOS[1:] if any(k.startswith(s + "_") for k in lim)
+    )
+    if scenario not in have:
+        raise InputError(field, scenario, f"one {key} has limits for: {' | '.join(have)}")
+
+
 def parse_workloads(raw: Any, periods: tuple[str, ...], known: tuple[str, ...]):
     """The ``[[workloads]]`` array as :class:`WorkloadSpec` records (validated)."""
     specs: list[WorkloadSpec] = []
     for i, w in enumerate(array("workloads", raw)):
         where = f"workloads[{i}]"
         check_keys(
-            where, w, {"name", "key", "kind", "model", "weight", "demand", "sources", "notes"}
+            where,
+            w,
+            {"name", "key", "kind", "model", "scenario", "weight", "demand", "sources", "notes"},
         )
         name = w.get("name")
         if not isinstance(name, str) or name.strip().lower().replace("_", "-") not in known:
@@ -93,9 +119,11 @@ def parse_workloads(raw: Any, periods: tuple[str, ...], known: tuple[str, ...]):
         kind = w.get("kind", "training")
         if kind not in WORKLOAD_KINDS:
             raise InputError(f"{where}.kind", kind, " or ".join(WORKLOAD_KINDS))
+        scenario = None
         if kind == "training":
-            if "model" in w:
-                raise InputError(f"{where}.model", w["model"], "absent for a training workload")
+            for f in ("model", "scenario"):
+                if f in w:
+                    raise InputError(f"{where}.{f}", w[f], "absent for a training workload")
             model, unit = "training", "H100e"
         else:
             token = _is_token(name)
@@ -107,13 +135,34 @@ def parse_workloads(raw: Any, periods: tuple[str, ...], known: tuple[str, ...]):
                     f"{where}.model", model, "'forward' (serving needs a causal LLM workload)"
                 )
             unit = "tokens/s" if token else "samples/s"
+            if model == "serving":
+                scenario = w.get("scenario", "offline")
+                if scenario not in SERVING_SCENARIOS:
+                    raise InputError(f"{where}.scenario", scenario, " | ".join(SERVING_SCENARIOS))
+                _check_defined(f"{where}.scenario", name, scenario)
+            elif "scenario" in w:
+                raise InputError(
+                    f"{where}.scenario",
+                    w["scenario"],
+                    'absent for model = "forward" (no latency target)',
+                )
         demand = None
         if "demand" in w:
             demand = per_period(f"{where}.demand", w["demand"], periods)
         weight = num(f"{where}.weight", w.get("weight", 1.0), 0, lo_open=True)
         src = w.get("sources", ())
         specs.append(
-            WorkloadSpec(key, name, kind, model, weight, demand, unit, tuple(str(x) for x in src))
+            WorkloadSpec(
+                key,
+                name,
+                kind,
+                model,
+                weight,
+                demand,
+                unit,
+                tuple(str(x) for x in src),
+                scenario,
+            )
         )
     if not specs:
         raise ValueError("workloads: need at least one workload")

@@ -34,6 +34,8 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
 Demand, placement and total cost of ownership (:mod:`perfmodel.fleet.demand`)::
 
     [[workloads]]  key, kind = "training"|"inference", model = "forward"|"serving",
+                   scenario (serving only) = "offline" (default) | "server" | "interactive"
+                   (tokens/s at that MLPerf latency target),
                    demand [..] (training: H100e; inference: tokens/s or samples/s)
     [sites.KEY]    energy_usd_per_mwh [..] >= 0, utilisation in [0, 1]
     [offers.KEY]   lifetime_quarters >= 1, opex_usd_per_unit_year >= 0, serves = [keys]

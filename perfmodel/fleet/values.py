@@ -10,9 +10,10 @@ unit (:class:`~perfmodel.fleet.demand.WorkloadSpec` ``unit``):
 * inference, model "forward": samples (or tokens) per second per chip of forward-only
   passes at int8 (:func:`perfmodel.training.inference_throughput` on ``REF_CHIPS``
   chips) -- the in-the-loop inference of the FSD computers;
-* inference, model "serving": tokens/s per chip of the serving model in the MLPerf
-  Offline scenario (:func:`perfmodel.serving.serve` on one purchase unit, at most 72
-  chips).
+* inference, model "serving": tokens/s per chip of the serving model at the workload's
+  latency target (``scenario``: MLPerf Offline by default, no limit; Server or
+  Interactive, the best tokens/s meeting their p99 TTFT / TPOT limits;
+  :func:`perfmodel.serving.serve` on one purchase unit, at most 72 chips).
 
 ``h100e_per_unit[w]`` converts a workload's unit into H100e: 1 for training, one over
 the H100's rate for inference, so that the objective weighs all work in H100e.
@@ -91,20 +92,33 @@ def _disk_put(key: str, value) -> None:
 
 
 @functools.lru_cache(maxsize=1024)
-def chip_rate(chip: str, name: str, model: str, pick: str, source: str, n_unit: int) -> float:
+def chip_rate(
+    chip: str,
+    name: str,
+    model: str,
+    pick: str,
+    source: str,
+    n_unit: int,
+    scenario: str | None = None,
+) -> float:
     """What one chip of ``chip`` delivers on workload ``name`` with ``model`` (see the
-    module docstring), in the workload's unit. Raises ValueError when the model cannot
-    value it (the message says why). Inference rates are cached on disk
-    (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model sources' hash, the
-    value curves' fingerprint; errors are not cached."""
+    module docstring), in the workload's unit; ``scenario`` is the serving model's
+    latency target (None: offline). Raises ValueError when the model cannot value it
+    (the message says why). Inference rates are cached on disk
+    (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model sources' hash (the
+    value curves' fingerprint), the chip, workload, model, scenario, pick and unit;
+    errors are not cached."""
     if source == "standin":
         unit = 1.0 if model == "training" else STANDIN_H100_RATE
         return float(standin_h100e(chip, [1.0])[0]) * unit
     if model != "training":
-        key = f"{_fingerprint()}|{chip}|{name}|{model}|{pick}|{n_unit}"
+        sc = (scenario or "offline") if model == "serving" else None
+        # the offline key is the one written before scenarios existed (same value)
+        tail = "" if sc in (None, "offline") else f"|{sc}"
+        key = f"{_fingerprint()}|{chip}|{name}|{model}|{pick}|{n_unit}{tail}"
         hit = _disk().get(key)
         if hit is None:
-            hit = _inference_rate(chip, name, model, n_unit)
+            hit = _inference_rate(chip, name, model, n_unit, sc or "offline")
             _disk_put(key, hit)
         return float(hit)
     # "equivalence": the training model or its error (which says why), never a stand-in
@@ -112,7 +126,9 @@ def chip_rate(chip: str, name: str, model: str, pick: str, source: str, n_unit: 
     return float(v[0]) / REF_CHIPS
 
 
-def _inference_rate(chip: str, name: str, model: str, n_unit: int) -> float:
+def _inference_rate(
+    chip: str, name: str, model: str, n_unit: int, scenario: str = "offline"
+) -> float:
     if model == "forward":
         from perfmodel.training import inference_throughput
 
@@ -121,12 +137,12 @@ def _inference_rate(chip: str, name: str, model: str, n_unit: int) -> float:
     from perfmodel.serving import serve
 
     n = max(1, min(int(n_unit), 72))
-    return float(serve(name, chip, n, "offline")["tokens_per_s_per_chip"])
+    return float(serve(name, chip, n, scenario)["tokens_per_s_per_chip"])
 
 
 def _rate_or_reason(chip, spec: WorkloadSpec, pick, source, n_unit) -> tuple[float, str]:
     try:
-        r = chip_rate(chip, spec.name, spec.model, pick, source, n_unit)
+        r = chip_rate(chip, spec.name, spec.model, pick, source, n_unit, spec.scenario)
     except (ValueError, KeyError, ZeroDivisionError) as e:  # the model says why
         return 0.0, str(e).split("\n")[0]
     if not (np.isfinite(r) and r > 0):
