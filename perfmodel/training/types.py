@@ -91,6 +91,12 @@ def expert_dp(lay: Layout):
     return jnp.maximum(lay.tp * lay.dp * lay.cp / (expert_tp(lay) * lay.ep), 1.0)
 
 
+def _check_layout_int(name: str, v: Any, lo: int, hi: int) -> None:
+    """ValueError naming the layout field unless ``v`` is an integer in ``[lo, hi]``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not lo <= v <= hi:
+        raise ValueError(f"layout field '{name}' = {v!r} must be an integer >= {lo}")
+
+
 def make_layout(
     tp: int = 1,
     pp: int = 1,
@@ -107,13 +113,8 @@ def make_layout(
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
     for k, v in vals.items():
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, (int, float))
-            or v != int(v)
-            or not 1 <= v <= 10**7
-        ):
-            raise ValueError(f"layout field '{k}' = {v!r} must be an integer >= 1")
+        _check_layout_int(k, v, 1, 10**7)
+    _check_layout_int("recompute_layers", recompute_layers, 0, 10**5)
     if isinstance(recompute, str):
         if recompute not in RECOMPUTE:
             raise ValueError(f"layout field 'recompute' = {recompute!r} must be one of {RECOMPUTE}")
@@ -132,13 +133,10 @@ def make_layout(
         )
     if vpp > 1 and pp == 1:
         raise ValueError(f"layout field 'vpp' = {vpp} needs pp > 1")
-    k = recompute_layers
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k) or not 0 <= k <= 10**5:
-        raise ValueError(f"layout field 'recompute_layers' = {k!r} must be an integer >= 0")
-    if k and recompute != 3:
+    if recompute_layers and recompute != 3:
         raise ValueError(
-            f"layout field 'recompute_layers' = {k} needs recompute = block (full recomputes "
-            "every layer; none and selective none)"
+            f"layout field 'recompute_layers' = {recompute_layers} needs recompute = block "
+            "(full recomputes every layer; none and selective none)"
         )
     return Layout(
         **{k: _f(v) for k, v in vals.items()},
