@@ -35,6 +35,7 @@ from typing import Any
 
 from perfmodel.errors import InputError
 from perfmodel.fleet.fields import array, check_keys, integer, num, per_period, period_idx
+from perfmodel.serving.data import SCENARIOS, defined_scenarios
 
 __all__ = [
     "WorkloadSpec",
@@ -51,8 +52,8 @@ __all__ = [
 
 WORKLOAD_KINDS = ("training", "inference")
 INFERENCE_MODELS = ("forward", "serving")
-#: Latency targets of a ``model = "serving"`` workload (perfmodel.serving.SCENARIOS).
-SERVING_SCENARIOS = ("offline", "server", "interactive")
+#: Latency targets of a ``model = "serving"`` workload.
+SERVING_SCENARIOS = SCENARIOS
 #: Hours in one quarter (8,766 h per Julian year / 4).
 HOURS_PER_QUARTER = 8766.0 / 4
 
@@ -86,14 +87,8 @@ def _is_token(name: str) -> bool:
 def _check_defined(field: str, name: str, scenario: str) -> None:
     """One line naming ``field`` when the serving benchmark of ``name`` has no
     ``scenario`` limits (MLPerf defines no Interactive scenario for mixtral-8x7b)."""
-    from perfmodel.serving import data as sd
-
     key = name.strip().lower().replace("_", "-")
-    table = sd._datasets()["limits"]
-    lim = table.get(key, table["default"])
-    have = ("offline",) + tuple(
-        s for s in SERVING_SCENARIOS[1:] if any(k.startswith(s + "_") for k in lim)
-    )
+    have = defined_scenarios(key)
     if scenario not in have:
         raise InputError(field, scenario, f"one {key} has limits for: {' | '.join(have)}")
 

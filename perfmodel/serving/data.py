@@ -43,6 +43,17 @@ def dataset(benchmark: str) -> dict[str, Any]:
     return dict(d[benchmark])
 
 
+def defined_scenarios(benchmark: str) -> tuple[str, ...]:
+    """The scenarios with limits for ``benchmark`` (the default limits for a workload
+    that is not a benchmark), in :data:`SCENARIOS` order; Offline always."""
+    table = _datasets()["limits"]
+    lim = table.get(benchmark, table["default"])
+    keys = set(lim)
+    return ("offline",) + tuple(
+        s for s in SCENARIOS[1:] if any(f"{s}_{k}_ms" in keys for k in ("ttft", "tpot", "latency"))
+    )
+
+
 def limits(benchmark: str, scenario: str) -> dict[str, float]:
     """p99 limits (s) of ``scenario`` for ``benchmark`` (the default limits for a
     workload that is not a benchmark); Offline has none."""
@@ -53,8 +64,7 @@ def limits(benchmark: str, scenario: str) -> dict[str, float]:
     out = {"ttft_limit_s": NO_LIMIT_S, "tpot_limit_s": NO_LIMIT_S, "latency_limit_s": NO_LIMIT_S}
     if scenario == "offline":
         return out
-    keys = {f"{scenario}_{k}_ms" for k in ("ttft", "tpot", "latency")}
-    if not keys & set(lim):
+    if scenario not in defined_scenarios(benchmark):
         raise InputError(
             f"scenario = {scenario!r} is not defined for '{benchmark}'; it has "
             f"{sorted({k.split('_')[0] for k in lim if k.endswith('_ms')} | {'offline'})}"
