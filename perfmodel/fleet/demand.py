@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from perfmodel.equivalence.inference import is_llm
 from perfmodel.errors import InputError
 from perfmodel.fleet.fields import array, check_keys, integer, num, per_period, period_idx
 from perfmodel.serving.data import SCENARIOS, defined_scenarios
@@ -77,13 +78,6 @@ class WorkloadSpec:
     scenario: str | None = None
 
 
-def _is_token(name: str) -> bool:
-    from perfmodel.workloads import get_workload
-
-    w = get_workload(name)
-    return w.unit == "token" and bool(w.causal)
-
-
 def _check_defined(field: str, name: str, scenario: str) -> None:
     """One line naming ``field`` when the serving benchmark of ``name`` has no
     ``scenario`` limits (MLPerf defines no Interactive scenario for mixtral-8x7b)."""
@@ -121,7 +115,7 @@ def parse_workloads(raw: Any, periods: tuple[str, ...], known: tuple[str, ...]):
                     raise InputError(f"{where}.{f}", w[f], "absent for a training workload")
             model, unit = "training", "H100e"
         else:
-            token = _is_token(name)
+            token = is_llm(name)
             model = w.get("model", "serving" if token else "forward")
             if model not in INFERENCE_MODELS:
                 raise InputError(f"{where}.model", model, " or ".join(INFERENCE_MODELS))
