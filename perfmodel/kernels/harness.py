@@ -305,6 +305,25 @@ def check_size(size: str) -> str:
     return size
 
 
+def nested_sizes(
+    **backends: tuple[Sequence[Any], Sequence[Any], Sequence[Any]],
+) -> dict[tuple[str, str], list[Any]]:
+    """Shape lists keyed ``(size, backend)`` where each size runs the smaller ones' shapes
+    too: ``backend=(tiny, small_extra, full_extra)`` gives tiny, tiny + small_extra and
+    tiny + small_extra + full_extra.
+
+    >>> nested_sizes(cpu=([1], [2], [3]))[("full", "cpu")]
+    [1, 2, 3]
+    """
+    out: dict[tuple[str, str], list[Any]] = {}
+    for backend, parts in backends.items():
+        acc: list[Any] = []
+        for size, extra in zip(SIZES, parts, strict=True):
+            acc = [*acc, *extra]
+            out[size, backend] = acc
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class KernelCase:
     """One microbenchmark: a JAX function of ``len(shapes)`` arrays, its NumPy float64
