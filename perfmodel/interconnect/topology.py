@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import TypedDict, Unpack
 
 from perfmodel.hardware import Catalog, CatalogError, load_catalog
 from perfmodel.interconnect.network import Network, _check_range
@@ -333,16 +334,19 @@ def _switch_reduction(wanted: bool, link, up_name: str, mesh: bool, chip: str) -
     return True
 
 
+class TopologyOptions(TypedDict, total=False):
+    """The keyword options of :func:`topology_for`, which :func:`network_for` passes on."""
+
+    system: str | None
+    oversubscription: float
+    pick: str
+    scaleup_efficiency: float | None
+    scaleout_efficiency: float | None
+    switch_reduction: bool
+
+
 def network_for(
-    chip_key: str,
-    catalog: Catalog | None = None,
-    *,
-    system: str | None = None,
-    oversubscription: float = 1.0,
-    pick: str = "best",
-    scaleup_efficiency: float | None = None,
-    scaleout_efficiency: float | None = None,
-    switch_reduction: bool = False,
+    chip_key: str, catalog: Catalog | None = None, **options: Unpack[TopologyOptions]
 ) -> Network:
     """The :class:`Network` of a chip's default system (e.g. ``h100_sxm`` -> ``dgx_h100``:
     8 GPUs on NVLink4 at 450 GB/s per direction, one 400 Gb/s NIC each), or of
@@ -353,13 +357,4 @@ def network_for(
     ``switch_reduction=True`` adds the in-switch NVLS all-reduce on NVLink4/5 systems. See
     :func:`topology_for` for where each number comes from and :func:`describe`.
     """
-    return topology_for(
-        chip_key,
-        catalog,
-        system=system,
-        oversubscription=oversubscription,
-        pick=pick,
-        scaleup_efficiency=scaleup_efficiency,
-        scaleout_efficiency=scaleout_efficiency,
-        switch_reduction=switch_reduction,
-    ).network()
+    return topology_for(chip_key, catalog, **options).network()
