@@ -12,6 +12,7 @@ hide an infeasible plan.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -150,6 +151,46 @@ def purchase_opex_usd(problem: Problem, buy_units) -> float:
     """Horizon opex of the purchases alone (the plan's opex less the existing fleet's)."""
     zero = np.zeros(problem.shape)
     return float((opex_by_period_usd(problem, buy_units) - opex_by_period_usd(problem, zero)).sum())
+
+
+def integer_plan(
+    problem: Problem,
+    buy_units,
+    relaxed,
+    *,
+    method: str,
+    started_s: float,
+    bound: float,
+    gap_target: float | None,
+    assign_chips=None,
+    **extra,
+) -> Plan:
+    """The :class:`Plan` of an integer ``buy_units`` (and placement) found from the relaxed
+    solution ``relaxed`` (objective, seconds, iterations): its objective, H100e-quarters and
+    capex by :func:`plan_objective`, wall time since ``started_s`` (``time.perf_counter``),
+    and in ``extra`` the relaxed solve's figures, then ``extra``, then the proven ``bound``
+    on the optimum, the gap to it (inf where no bound is known) and ``gap_target``."""
+    obj, hq, cost = plan_objective(problem, buy_units, assign_chips)
+    gap = max(0.0, (bound - obj) / max(abs(obj), 1e-12)) if np.isfinite(bound) else float("inf")
+    return Plan(
+        problem=problem,
+        buy_units=np.round(buy_units).astype(np.int64),
+        objective=obj,
+        h100e_quarters=hq,
+        capex_usd=cost,
+        relaxed_objective=relaxed.objective,
+        method=method,
+        seconds=time.perf_counter() - started_s,
+        extra={
+            "relaxed_seconds": relaxed.seconds,
+            "relaxed_iterations": relaxed.iterations,
+            **extra,
+            "bound": bound,
+            "gap": gap,
+            "gap_target": gap_target,
+        },
+        assign_chips=assign_chips,
+    )
 
 
 def plan_objective(problem: Problem, buy_units, assign_chips=None) -> tuple[float, float, float]:

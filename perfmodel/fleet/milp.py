@@ -18,7 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from perfmodel.errors import SolverError
-from perfmodel.fleet.check import Plan, check_feasible, installed_units, plan_objective
+from perfmodel.fleet.check import (
+    Plan,
+    check_feasible,
+    installed_units,
+    integer_plan,
+    plan_objective,
+)
 from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
 from perfmodel.fleet.problem import (
     FleetInfeasible,
@@ -250,28 +256,18 @@ def solve_exact(problem: Problem, *, time_limit_s: float = 5.0, mip_rel_gap: flo
                 f"{problem.name}: no integer plan found meeting the demand: {viol[0]}"
             )
         raise SolverError(f"{problem.name}: no integer plan passed the checker: {viol[:3]}")
-    obj, hq, cost = plan_objective(problem, buy, a)
     bound = float(sol.objective)
     if np.isfinite(m.bound):
         bound = min(bound, float(m.bound))
-    gap = max(0.0, (bound - obj) / max(abs(obj), 1e-12))
-    return Plan(
-        problem=problem,
-        buy_units=np.round(buy).astype(np.int64),
-        objective=obj,
-        h100e_quarters=hq,
-        capex_usd=cost,
-        relaxed_objective=sol.objective,
+    return integer_plan(
+        problem,
+        buy,
+        sol,
         method=f"relaxed highs + {source}",
-        seconds=time.perf_counter() - t0,
-        extra={
-            "relaxed_seconds": sol.seconds,
-            "relaxed_iterations": sol.iterations,
-            "build_seconds": build_s,
-            "exact": dict(status=m.status, seconds=m.seconds, objective=m.objective),
-            "bound": bound,
-            "gap": gap,
-            "gap_target": mip_rel_gap,
-        },
+        started_s=t0,
+        bound=bound,
+        gap_target=mip_rel_gap,
         assign_chips=a,
+        build_seconds=build_s,
+        exact=dict(status=m.status, seconds=m.seconds, objective=m.objective),
     )

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from perfmodel.errors import SolverError
-from perfmodel.fleet.check import Plan, check_feasible, plan_objective
+from perfmodel.fleet.check import Plan, check_feasible, integer_plan, plan_objective
 from perfmodel.fleet.lp import LP, csr
 from perfmodel.fleet.problem import (
     FleetInfeasible,
@@ -528,27 +528,17 @@ def solve(
                 f"{problem.name}: no integer plan found meeting the target: {viol[0]}"
             )
         raise RuntimeError(f"{problem.name}: integer plan failed the checker (bug): {viol[:3]}")
-    obj, hq, cost = plan_objective(problem, buy)
-    gap = max(0.0, (bound - obj) / max(abs(obj), 1e-12)) if np.isfinite(bound) else float("inf")
-    return Plan(
-        problem=problem,
-        buy_units=np.round(buy).astype(np.int64),
-        objective=obj,
-        h100e_quarters=hq,
-        capex_usd=cost,
-        relaxed_objective=sol.objective,
+    return integer_plan(
+        problem,
+        buy,
+        sol,
         method=f"relaxed {used} + {source}",
-        seconds=time.perf_counter() - t0,
-        extra={
-            "relaxed_seconds": sol.seconds,
-            "relaxed_iterations": sol.iterations,
-            "build_seconds": build_s,
-            "heuristic_seconds": heuristic_s,
-            "heuristic_objective": heur_obj if np.isfinite(heur_obj) else None,
-            "fallback": source.startswith("HiGHS MILP fallback"),
-            "exact": milp_info,
-            "bound": bound,
-            "gap": gap,
-            "gap_target": mip_rel_gap if exact else None,
-        },
+        started_s=t0,
+        bound=bound,
+        gap_target=mip_rel_gap if exact else None,
+        build_seconds=build_s,
+        heuristic_seconds=heuristic_s,
+        heuristic_objective=heur_obj if np.isfinite(heur_obj) else None,
+        fallback=source.startswith("HiGHS MILP fallback"),
+        exact=milp_info,
     )
