@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from perfmodel.calibrate.host import DeviceInfo
-from perfmodel.hardware import Chip
+from perfmodel.hardware import Chip, load_catalog
 from perfmodel.roofline import (
     Efficiency,
     efficiency_to_dict,
@@ -138,6 +138,4 @@ def write_host_catalog(
 def load_host_chip(path: str | Path, key: str = DEFAULT_HOST_KEY) -> Chip:
     """The measured host :class:`Chip` from a host catalog file (built-in catalog not
     needed)."""
-    from perfmodel.hardware import load_catalog
-
     return load_catalog(path, builtin=False).chip(key)

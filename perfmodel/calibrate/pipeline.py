@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from perfmodel import kernels
 from perfmodel.calibrate.files import (
     CACHE_DIR,
     DEFAULT_HOST_CATALOG,
@@ -43,6 +44,8 @@ from perfmodel.calibrate.fit import (
 )
 from perfmodel.calibrate.host import chip_for_device, detect_device, host_spec_from_results
 from perfmodel.errors import InputError, check_safe_name
+from perfmodel.kernels import collectives
+from perfmodel.kernels.harness import KernelCheckError, RandomPool, run_case
 from perfmodel.roofline import (
     Efficiency,
     efficiency_to_dict,
@@ -175,9 +178,6 @@ def run(args, out=print) -> dict[str, Any]:
     import time
 
     t_start = time.perf_counter()
-    from perfmodel import kernels
-    from perfmodel.kernels.harness import KernelCheckError, RandomPool, run_case
-
     for name, lo, hi in (("collectives", 0, 4096), ("steps", 1, 10**7), ("seed", 0, 2**31 - 1)):
         v = getattr(args, name)
         if not lo <= v <= hi:
@@ -357,8 +357,6 @@ def run(args, out=print) -> dict[str, Any]:
 
     coll = []
     if args.collectives:
-        from perfmodel.kernels import collectives
-
         try:
             if backend == "cpu":
                 coll = collectives.run_in_subprocess(args.collectives, args.size)

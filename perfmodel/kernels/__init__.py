@@ -16,6 +16,7 @@ The timing rules live in :mod:`perfmodel.kernels.harness`.
 
 from __future__ import annotations
 
+from perfmodel.kernels import attention, matmul, reduction, stream
 from perfmodel.kernels.harness import (  # noqa: F401
     SIZES,
     KernelCase,
@@ -41,8 +42,6 @@ def all_cases(
 
     ``matmul`` includes batched matmul. ``pallas=True`` adds Pallas matmuls (GPU/TPU only).
     """
-    from perfmodel.kernels import attention, matmul, reduction, stream
-
     unknown = set(families) - set(FAMILIES)
     if unknown:
         raise ValueError(f"families {sorted(unknown)} unknown; choose from {FAMILIES}")
@@ -58,6 +57,7 @@ def all_cases(
     if pallas:
         if backend == "cpu":
             raise ValueError("pallas kernels need a GPU or TPU backend (backend='cpu' given)")
+        # imported only here: it needs jax.experimental.pallas, which a CPU install may lack
         from perfmodel.kernels import pallas_matmul
 
         out += pallas_matmul.cases(size, backend, precisions)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel import roofline
 from perfmodel.kernels.harness import KernelCase, check_size, nested_sizes
 
 #: (batch, heads, seq, head_dim).
@@ -74,8 +75,6 @@ CHECK_QUERIES = 64
 def attention_case(
     b: int, h: int, s: int, d: int, precision: str, variant: str = "plain"
 ) -> KernelCase:
-    from perfmodel import roofline
-
     if variant not in ("plain", "dpa"):
         raise ValueError(f"attention variant {variant!r} must be 'plain' or 'dpa'")
     fn = plain_attention if variant == "plain" else dpa_attention

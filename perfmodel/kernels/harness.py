@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from perfmodel.roofline import OP_KINDS
+
 #: perfmodel precision name -> NumPy/JAX dtype name.
 DTYPES: dict[str, str] = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -418,8 +420,6 @@ def run_case(
     ``n_buffers * op.working_set_bytes``: that is what the caches see across the
     timed loop (one buffer for a cache-resident ``rotate=False`` case).
     """
-    from perfmodel.roofline import OP_KINDS
-
     rng = RandomPool(seed, 1 << 16) if pool is None else pool
     n = 1
     if case.rotate and time_it:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel import roofline
 from perfmodel.kernels.harness import KernelCase, check_size, nested_sizes
 
 #: (m, n, k) per size and backend: squares, then skinny/wide shapes.
@@ -99,8 +100,6 @@ def _checked_rows(batch: int, m: int, n: int, k: int):
 
 
 def matmul_case(m: int, n: int, k: int, precision: str) -> KernelCase:
-    from perfmodel import roofline
-
     out_slice, ref = _checked_rows(1, m, n, k)
     return KernelCase(
         name=f"matmul/{precision}/{m}x{n}x{k}",
@@ -117,8 +116,6 @@ def matmul_case(m: int, n: int, k: int, precision: str) -> KernelCase:
 
 
 def batched_matmul_case(b: int, m: int, n: int, k: int, precision: str) -> KernelCase:
-    from perfmodel import roofline
-
     out_slice, ref = _checked_rows(b, m, n, k)
     return KernelCase(
         name=f"batched_matmul/{precision}/{b}x{m}x{n}x{k}",

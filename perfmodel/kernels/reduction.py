@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel import roofline
 from perfmodel.kernels.harness import KernelCase, check_size, nested_sizes
 
 #: (rows, cols)
@@ -54,8 +55,6 @@ def _ref_layer_norm(x, gamma, beta):
 
 
 def sum_case(rows: int, cols: int, precision: str) -> KernelCase:
-    from perfmodel import roofline
-
     return KernelCase(
         name=f"reduce_sum/{precision}/{rows}x{cols}",
         family="reduction",
@@ -69,8 +68,6 @@ def sum_case(rows: int, cols: int, precision: str) -> KernelCase:
 
 
 def layernorm_case(rows: int, cols: int, precision: str) -> KernelCase:
-    from perfmodel import roofline
-
     return KernelCase(
         name=f"layernorm/{precision}/{rows}x{cols}",
         family="reduction",

@@ -10,6 +10,7 @@ which measures the on-chip level.
 
 from __future__ import annotations
 
+from perfmodel import roofline
 from perfmodel.kernels.harness import KernelCase, check_size
 
 SCALAR = 3.0
@@ -56,8 +57,6 @@ REFS = {
 
 
 def stream_case(kernel: str, n: int, precision: str, hot: bool = False) -> KernelCase:
-    from perfmodel import roofline
-
     if kernel not in KERNELS:
         raise ValueError(f"stream kernel {kernel!r} must be one of {tuple(KERNELS)}")
     ins, outs, fpe = KERNELS[kernel]
