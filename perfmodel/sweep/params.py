@@ -172,26 +172,18 @@ def _draw(p: Param, key, index, stride: int):
         lo, c, hi = a["low"], a["best"], a["high"]
         if hi == lo:
             return jnp.asarray(c, f)
-        u = jax.random.uniform(k, (), f)
-        fc = (c - lo) / (hi - lo)
-        left = lo + jnp.sqrt(u * (hi - lo) * (c - lo))
-        right = hi - jnp.sqrt((1.0 - u) * (hi - lo) * (hi - c))
-        return jnp.where(u < fc, left, right)
+        return jax.random.triangular(k, lo, c, hi, (), f)
     if p.dist in ("lognormal", "normal"):
-        z = jax.random.normal(k, (), f)
         x = (
-            a["median"] * jnp.exp(a["sigma"] * z)
+            a["median"] * jax.random.lognormal(k, a["sigma"], (), f)
             if p.dist == "lognormal"
-            else a["mean"] + a["sd"] * z
+            else a["mean"] + a["sd"] * jax.random.normal(k, (), f)
         )
         return jnp.clip(x, a.get("low", -jnp.inf), a.get("high", jnp.inf))
     if p.dist == "choice":
         vals = jnp.asarray(a["values"], f)
         w = np.asarray(a.get("weights", (1.0,) * len(a["values"])), float)
-        cum = jnp.asarray(np.cumsum(w) / w.sum(), f)
-        u = jax.random.uniform(k, (), f)
-        idx = jnp.minimum(jnp.searchsorted(cum, u, side="right"), len(a["values"]) - 1)
-        return vals[idx]
+        return vals[jax.random.choice(k, len(a["values"]), p=jnp.asarray(w / w.sum(), f))]
     raise AssertionError(p.dist)
 
 
