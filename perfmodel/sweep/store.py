@@ -31,6 +31,7 @@ from typing import Any
 import jax
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from perfmodel.errors import InputError, path_error, read_text
@@ -288,7 +289,7 @@ def load_results(path: str | Path, *, allow_partial: bool = False):
             )
     if not have:
         return pa.table({c: pa.array([], pa.float64()) for c in man["columns"]})
-    return pa.concat_tables([pq.read_table(f) for f in have])
+    return ds.dataset([str(f) for f in have], format="parquet").to_table()
 
 
 def new_manifest(spec: SweepSpec, n_chunks: int, columns: Sequence[str]) -> dict[str, Any]:
