@@ -1,6 +1,8 @@
 """The ``perfmodel`` command line: ``perfmodel --help`` lists the sub-commands.
 
-Each feature registers its sub-commands from a module in :mod:`perfmodel.commands`.
+Each feature registers its sub-commands from a module in :mod:`perfmodel.commands`
+(:data:`COMMANDS`); a command imports only its own module, so ``perfmodel chips`` and
+``perfmodel --help`` run without JAX.
 
 One error path (:mod:`perfmodel.errors`):
 
@@ -39,18 +41,62 @@ from pathlib import Path
 
 from perfmodel.errors import PerfmodelError, path_error
 
-#: Modules that register sub-commands (in help order).
-COMMAND_MODULES = (
-    "perfmodel.commands.plan",  # plan (the main job)
-    "perfmodel.commands.compare",  # compare (two plans side by side)
-    "perfmodel.commands.catalog",  # chips, chip, roofline
-    "perfmodel.commands.train",  # train
-    "perfmodel.commands.net",  # net (interconnect: links and collective times)
-    "perfmodel.commands.equiv",  # equiv, claims
-    "perfmodel.commands.sweep",  # sweep
-    "perfmodel.commands.calibrate",  # calibrate
-    "perfmodel.commands.serve",  # serve (LLM serving at MLPerf latency limits)
-)
+#: The sub-commands in help order: name -> (the module that registers it, its help line).
+#: ``perfmodel CMD`` imports only CMD's module and ``perfmodel --help`` none: most command
+#: modules import JAX (1.5 s of a 2.5 s ``perfmodel chips`` on 2 cores), which ``chips``,
+#: ``chip``, ``systems`` and the help do not need. A test checks these lines against what
+#: each module registers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": (
+        "perfmodel.commands.plan",
+        "plan a fleet (chips x sites x quarters) under power, capex and supply limits",
+    ),
+    "compare": (
+        "perfmodel.commands.compare",
+        "compare two fleet plans (scenarios or plan JSON files) side by side",
+    ),
+    "chips": ("perfmodel.commands.catalog", "table of catalog chips (peaks, memory, power, price)"),
+    "chip": (
+        "perfmodel.commands.catalog",
+        "every field of one chip with unit, range, confidence, source",
+    ),
+    "systems": (
+        "perfmodel.commands.catalog",
+        "catalog systems (DGX, NVL72, Dojo tray/ExaPOD) and links",
+    ),
+    "roofline": (
+        "perfmodel.commands.roofline",
+        "roofline time/bound of one op on a chip (or all chips)",
+    ),
+    "train": (
+        "perfmodel.commands.train",
+        "training step time / throughput / MFU of a workload on N chips",
+    ),
+    "net": (
+        "perfmodel.commands.net",
+        "network of a chip's system and collective times (alpha-beta model)",
+    ),
+    "equiv": (
+        "perfmodel.commands.equiv",
+        "H100-equivalents of chips, a budget or a power envelope",
+    ),
+    "claims": ("perfmodel.commands.equiv", "check public H100-equivalent claims with the model"),
+    "sweep": (
+        "perfmodel.commands.sweep",
+        "batch what-if runs over uncertain inputs (resumable, sharded)",
+    ),
+    "calibrate": (
+        "perfmodel.commands.calibrate",
+        "measure this device and calibrate the roofline efficiencies",
+    ),
+    "serve": (
+        "perfmodel.commands.serve",
+        "LLM serving tokens/s at MLPerf latency limits (Offline/Server/Interactive)",
+    ),
+}
+
+#: The modules that register sub-commands (each has ``register(subparsers)``), in help order.
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 #: Exit status of a user error (bad input, no solution, ...), as argparse uses.
 EXIT_USER_ERROR = 2
@@ -67,7 +113,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser. By default every command module registers its commands;
+    with ``command``, only the module of that command (none for ``""`` or a name not in
+    :data:`COMMANDS`) and the other commands are listed by their help line alone (what
+    ``perfmodel --help`` and the error for an unknown command show)."""
     parser = _Parser(
         prog="perfmodel",
         description="Performance model of AI accelerators and planner for their fleets.",
@@ -75,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for mod in COMMAND_MODULES:
+        names = [name for name, (m, _) in COMMANDS.items() if m == mod]
+        if command is not None and command not in names:
+            for name in names:
+                sub.add_parser(name, help=COMMANDS[name][1])
+            continue
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -104,7 +159,7 @@ _JAX_EVENTS = {
 def _watch_jax() -> dict:
     """Record JAX tracing, lowering and XLA compile (or persistent-cache load) seconds
     and cache hits/misses from now on, into the returned dict."""
-    import jax.monitoring
+    import jax.monitoring  # here: only --verbose needs JAX (1.5 s); `perfmodel chips` does not
 
     acc: dict = {"tracing": 0.0, "lowering": 0.0, "compile": 0.0, "programs": 0}
     acc.update(hits=0, misses=0)
@@ -240,7 +295,8 @@ def _error(command: str, msg: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else "")
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or a bad command line (2, one line printed)

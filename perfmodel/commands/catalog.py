@@ -4,9 +4,9 @@
 * ``chip NAME``: every field with unit, value or low/best/high, confidence and source.
 * ``systems``: systems (chip, count, scale-up domain, links, power, price) and links.
 
-``roofline`` (:mod:`perfmodel.commands.roofline`) registers from here, after these (the
-help order). All accept ``--catalog FILE`` (repeatable) to load user catalog files on top
-of the built-in one.
+They need no JAX (``roofline``, in :mod:`perfmodel.commands.roofline`, does) and import
+nothing that imports it (an import-linter contract checks it). All accept ``--catalog
+FILE`` (repeatable) to load user catalog files on top of the built-in one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import sys
 from typing import Any
 
-from perfmodel.commands import roofline
 from perfmodel.commands._catalog_common import _catalog, _common, _table
 from perfmodel.errors import InputError
 from perfmodel.hardware import Catalog, ChipRecord
@@ -302,5 +301,3 @@ def register(sub) -> None:
     p = sub.add_parser("systems", help="catalog systems (DGX, NVL72, Dojo tray/ExaPOD) and links")
     _common(p)
     p.set_defaults(func=cmd_systems)
-
-    roofline.register(sub)

@@ -42,11 +42,17 @@ Modules (each imports only those below it; an import-linter contract checks it):
 
 * :mod:`~perfmodel.hardware.catalog`: the :class:`Catalog`, TOML parsing and loading;
 * :mod:`~perfmodel.hardware.records`: chip, system and link entries (``ChipRecord.to_chip``);
-* :mod:`~perfmodel.hardware.chip`: the :class:`Chip` pytree and :func:`validate_chip`;
+* :mod:`~perfmodel.hardware.pytree`: the :class:`Chip` pytree and :func:`validate_chip`;
 * :mod:`~perfmodel.hardware.figures`: one sourced :class:`Figure`;
 * :mod:`~perfmodel.hardware.schema`: unit suffixes, fields and ranges, :class:`CatalogError`;
 * :mod:`~perfmodel.hardware.precision`: precisions and the precision fallback.
+
+Only :mod:`~perfmodel.hardware.pytree` imports JAX, and only when one of its names is first
+used (``from perfmodel.hardware import Chip``, ``ChipRecord.to_chip``): reading the catalog
+needs no JAX (an import-linter contract checks it).
 """
+
+from typing import TYPE_CHECKING
 
 from perfmodel.hardware.catalog import ALIASES as ALIASES
 from perfmodel.hardware.catalog import Catalog as Catalog
@@ -56,12 +62,6 @@ from perfmodel.hardware.catalog import load_catalog as load_catalog
 from perfmodel.hardware.catalog import load_catalog_file as load_catalog_file
 from perfmodel.hardware.catalog import parse_catalog as parse_catalog
 from perfmodel.hardware.catalog import read_toml as read_toml
-from perfmodel.hardware.chip import CHIP_PYTREE_RANGES as CHIP_PYTREE_RANGES
-from perfmodel.hardware.chip import MEMORY_LEVELS as MEMORY_LEVELS
-from perfmodel.hardware.chip import Chip as Chip
-from perfmodel.hardware.chip import stack_chips as stack_chips
-from perfmodel.hardware.chip import to_numpy as to_numpy
-from perfmodel.hardware.chip import validate_chip as validate_chip
 from perfmodel.hardware.figures import Figure as Figure
 from perfmodel.hardware.figures import parse_figure as parse_figure
 from perfmodel.hardware.precision import BYTES_PER_ELEMENT as BYTES_PER_ELEMENT
@@ -87,6 +87,32 @@ from perfmodel.hardware.schema import SYSTEM_TEXT_FIELDS as SYSTEM_TEXT_FIELDS
 from perfmodel.hardware.schema import UNIT_SUFFIXES as UNIT_SUFFIXES
 from perfmodel.hardware.schema import CatalogError as CatalogError
 from perfmodel.hardware.schema import unit_of as unit_of
+
+if TYPE_CHECKING:
+    from perfmodel.hardware.pytree import CHIP_PYTREE_RANGES as CHIP_PYTREE_RANGES
+    from perfmodel.hardware.pytree import MEMORY_LEVELS as MEMORY_LEVELS
+    from perfmodel.hardware.pytree import Chip as Chip
+    from perfmodel.hardware.pytree import stack_chips as stack_chips
+    from perfmodel.hardware.pytree import to_numpy as to_numpy
+    from perfmodel.hardware.pytree import validate_chip as validate_chip
+
+#: The names of :mod:`~perfmodel.hardware.pytree`, loaded on first use (:func:`__getattr__`).
+_PYTREE_NAMES = frozenset(
+    ("CHIP_PYTREE_RANGES", "MEMORY_LEVELS", "Chip", "stack_chips", "to_numpy", "validate_chip")
+)
+
+
+def __getattr__(name: str):
+    """The pytree names (:data:`_PYTREE_NAMES`) import JAX, so they load on first use:
+    reading the catalog (``perfmodel chips``) needs no JAX."""
+    if name in _PYTREE_NAMES:
+        from perfmodel.hardware import pytree  # here, not above: JAX takes 1.5 s
+
+        value = getattr(pytree, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'perfmodel.hardware' has no attribute {name!r}")
+
 
 __all__ = [
     "ALIASES",

@@ -10,10 +10,9 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfmodel.errors import path_error
-from perfmodel.hardware.chip import Chip
 from perfmodel.hardware.figures import Figure, _where, parse_figure
 from perfmodel.hardware.precision import PRECISION_KEYS
 from perfmodel.hardware.records import ChipRecord, LinkRecord, SystemRecord
@@ -30,6 +29,9 @@ from perfmodel.hardware.schema import (
     CatalogError,
     unit_of,
 )
+
+if TYPE_CHECKING:  # built by ChipRecord.to_chip, which imports JAX only when it runs
+    from perfmodel.hardware.pytree import Chip
 
 #: Short names accepted wherever a chip name is.
 ALIASES: dict[str, str] = {}

@@ -1,5 +1,8 @@
 """Validated catalog entries: :class:`ChipRecord` (which builds the :class:`Chip`
 pytree), :class:`SystemRecord` and :class:`LinkRecord`.
+
+Plain Python: reading a record needs no JAX (the catalog commands never import it).
+Only :meth:`ChipRecord.to_chip` builds a pytree, and imports the pytree module there.
 """
 
 from __future__ import annotations
@@ -7,11 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jax.numpy as jnp
-
-from perfmodel.hardware.chip import Chip, validate_chip
 from perfmodel.hardware.figures import Figure
 from perfmodel.hardware.precision import (
     PRECISION_KEYS,
@@ -20,6 +20,9 @@ from perfmodel.hardware.precision import (
     unsupported_precision_error,
 )
 from perfmodel.hardware.schema import CHIP_FIELDS, PICKS, CatalogError
+
+if TYPE_CHECKING:
+    from perfmodel.hardware.pytree import Chip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +90,10 @@ class ChipRecord:
     def to_chip(self, pick: str = "best", **overrides: float) -> Chip:
         """Build the :class:`Chip` pytree using the ``pick`` (best/low/high) of every
         figure; ``overrides`` replace single fields (SI units, by catalog key)."""
+        # here, not at the top: the pytree module imports JAX (1.5 s), which reading
+        # the catalog (`perfmodel chips`, `chip`, `systems`) does not need
+        from perfmodel.hardware.pytree import build_chip
+
         if pick not in PICKS:
             raise CatalogError(f"pick must be one of {PICKS}, got {pick!r}")
         for k, v in overrides.items():
@@ -118,20 +125,18 @@ class ChipRecord:
         sram_bw = val("sram_bytes_per_s", dram_bw)
         tdp = val("tdp_w")
         price = val("price_usd", 0.0)
-        f = lambda x: jnp.asarray(x, dtype=jnp.result_type(float))  # noqa: E731
-        chip = Chip(
-            peak_flops_per_s=f(peaks),
-            mem_bytes=f([sram_bytes, val("dram_bytes")]),
-            mem_bytes_per_s=f([sram_bw, dram_bw]),
-            scaleup_bytes_per_s=f(val("scaleup_bytes_per_s_per_dir", 0.0)),
-            scaleout_bytes_per_s=f(val("scaleout_bytes_per_s_per_dir", 0.0)),
-            tdp_w=f(tdp),
-            allin_power_w=f(val("allin_power_w", tdp)),
-            price_usd=f(price),
-            allin_price_usd=f(val("allin_price_usd", price)),
-            name=self.key,
+        return build_chip(
+            self.key,
+            peak_flops_per_s=peaks,
+            mem_bytes=[sram_bytes, val("dram_bytes")],
+            mem_bytes_per_s=[sram_bw, dram_bw],
+            scaleup_bytes_per_s=val("scaleup_bytes_per_s_per_dir", 0.0),
+            scaleout_bytes_per_s=val("scaleout_bytes_per_s_per_dir", 0.0),
+            tdp_w=tdp,
+            allin_power_w=val("allin_power_w", tdp),
+            price_usd=price,
+            allin_price_usd=val("allin_price_usd", price),
         )
-        return validate_chip(chip)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -95,10 +95,19 @@ class Chip:
                 raise CatalogError(
                     f"'{k}' is not a Chip field; fields: {', '.join(CHIP_PYTREE_RANGES)}"
                 )
-        new = dataclasses.replace(
-            self, **{k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in kw.items()}
-        )
+        new = dataclasses.replace(self, **{k: _leaf(v) for k, v in kw.items()})
         return validate_chip(new)
+
+
+def _leaf(x: Any) -> jnp.ndarray:
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+def build_chip(name: str, **fields: Any) -> Chip:
+    """A checked :class:`Chip` named ``name`` from SI numbers by pytree field (sequences
+    for ``peak_flops_per_s`` by precision and ``mem_bytes``/``mem_bytes_per_s`` by
+    memory level), as :meth:`~perfmodel.hardware.ChipRecord.to_chip` builds it."""
+    return validate_chip(Chip(**{k: _leaf(v) for k, v in fields.items()}, name=name))
 
 
 #: Allowed range of each Chip pytree field (inclusive), per element, SI units.
