@@ -71,6 +71,21 @@ def register(subparsers) -> None:
         "--sensitivities", action="store_true", help="print what more power/budget/supply is worth"
     )
     p.add_argument(
+        "--spec-gradient",
+        metavar="CHIP.FIELD",
+        action="append",
+        default=[],
+        help="d(LP-optimal H100e-quarters)/d(a chip spec) through the value curves, per "
+        "natural unit (TB/s, TFLOP/s, kW), e.g. gb200.dram_bytes_per_s or "
+        "dojo.sram_bandwidth (CHIP: an offer or its catalog chip; repeatable)",
+    )
+    p.add_argument(
+        "--check-gradient",
+        action="store_true",
+        help="with --spec-gradient: also re-plan at the spec x (1 +- 0.001) (curves "
+        "recomputed) and print the finite differences and the relative error",
+    )
+    p.add_argument(
         "--pareto", action="store_true", help="sweep budgets: capex vs H100e-quarters front"
     )
     p.add_argument(
@@ -147,6 +162,13 @@ def explained_plan(args: argparse.Namespace):
         raise ValueError(f"--time-limit = {time_limit!r} must be in (0, 86400] seconds")
     if not (math.isfinite(mip_gap) and 0 <= mip_gap < 1):
         raise ValueError(f"--mip-gap = {mip_gap!r} must be in [0, 1)")
+    if getattr(args, "check_gradient", False) and not getattr(args, "spec_gradient", None):
+        raise ValueError("--check-gradient needs --spec-gradient CHIP.FIELD")
+    if getattr(args, "spec_gradient", None):  # every CHIP.FIELD checked before the plan
+        from perfmodel.fleet.sensitivity.spec import parse_spec
+
+        for sp in args.spec_gradient:
+            parse_spec(sp, sc)
     problem = build_problem(sc, **kw)
     method = args.method or default_method()
     plan = solve(
@@ -164,6 +186,12 @@ def explained_plan(args: argparse.Namespace):
         sens = natural_sensitivities(problem)
         if sens:
             plan.extra["sensitivities"] = sens
+    if getattr(args, "spec_gradient", None):
+        from perfmodel.fleet.sensitivity.spec import spec_gradients
+
+        plan.extra["spec_gradients"] = spec_gradients(
+            sc, args.spec_gradient, problem=problem, check=args.check_gradient, **kw
+        )
     plan.extra["overrides"] = overrides
     plan.extra["pick"] = args.pick or sc.pick
     return plan, sc, overrides, kw, method
@@ -176,6 +204,8 @@ def plan_json(plan) -> dict:
     from perfmodel.fleet.report import plan_dict
 
     d = plan_dict(plan)
+    if plan.extra.get("spec_gradients"):
+        d["spec_gradients"] = plan.extra["spec_gradients"]
     d["inputs"] = plan_inputs(plan, plan.extra.get("overrides"), pick=plan.extra.get("pick"))
     return d
 
@@ -196,6 +226,15 @@ def run(args: argparse.Namespace) -> int:
         if overrides:
             print("What-if overrides (--set): " + "; ".join(_override_text(r) for r in overrides))
         print(format_plan(plan, sensitivities=sens))
+        if plan.extra.get("spec_gradients"):
+            from perfmodel.fleet.sensitivity.spec import spec_gradient_sentence
+
+            print(
+                "\nSpec gradients (d LP optimum / d chip spec, value curves at the best "
+                "layouts and the LP's optimal plan held fixed):"
+            )
+            for r in plan.extra["spec_gradients"]:
+                print(f"  {spec_gradient_sentence(r)}")
         if args.pareto:
             print("\nPareto front (budget sweep, max-h100e):")
             print(
