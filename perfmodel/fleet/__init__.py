@@ -15,17 +15,23 @@ Main entry points: :func:`load_scenario`, :func:`build_problem`, :func:`solve`,
 :func:`solve_relaxed`, :func:`solve_relaxed_batch`, :func:`check_feasible`.
 
 Many variants of one scenario (price, delay, power-ramp draws): :func:`solve_relaxed_batch`
-runs a batched dual simplex in JAX (:mod:`perfmodel.fleet.simplex`), warm-started from
-the base scenario's optimal basis; the differentiable PDHG solver
+solves them from the base scenario's optimal basis, by HiGHS one at a time on a CPU
+(:mod:`perfmodel.fleet.highs_batch`) or by a batched dual simplex in JAX on an
+accelerator (:mod:`perfmodel.fleet.simplex`); the differentiable PDHG solver
 (:mod:`perfmodel.fleet.pdhg`) is the one to use under ``jit``/``grad``.
 """
 
+import jax
+import jax.numpy as jnp
+
 from perfmodel.fleet.check import Plan as Plan
 from perfmodel.fleet.check import check_feasible as check_feasible
+from perfmodel.fleet.highs_batch import solve_lp_batch_highs
 from perfmodel.fleet.lp import LP as LP
 from perfmodel.fleet.lp import stack_lps as stack_lps
 from perfmodel.fleet.lp import to_scipy as to_scipy
 from perfmodel.fleet.milp import solve_milp as solve_milp
+from perfmodel.fleet.pdhg import solve_lp_batch
 from perfmodel.fleet.problem import (
     FleetInfeasible as FleetInfeasible,
 )
@@ -58,39 +64,53 @@ from perfmodel.fleet.problem import (
 )
 from perfmodel.fleet.rounding import solve as solve
 from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
+from perfmodel.fleet.simplex import lp_basis, solve_family
+
+#: The methods of :func:`solve_relaxed_batch` ("auto" picks one by backend).
+BATCH_METHODS = ("auto", "highs", "simplex", "pdhg")
 
 
-def solve_relaxed_batch(problems, *, method: str = "simplex", base=None, **opts):
-    """Relaxed LPs of same-structure problems (scenario variants) in one batched call.
+def default_batch_method() -> str:
+    """The default of :func:`solve_relaxed_batch` on this JAX backend: "highs" on a CPU
+    (HiGHS one by one from the base basis is the fastest there, measured in
+    ``benchmarks/fleet_bench.py``), "simplex" on an accelerator (the batched dual simplex
+    in JAX; not yet measured on one, see ``benchmarks/gpu_suite.py``)."""
+    return "highs" if jax.default_backend() == "cpu" else "simplex"
+
+
+def solve_relaxed_batch(problems, *, method: str = "auto", base=None, **opts):
+    """Relaxed LPs of same-structure problems (scenario variants) in one call.
 
     Args:
       problems: a sequence of :class:`Problem` (same offers/sites/periods) or one Problem
         whose leaves carry a leading batch axis.
-      method: "simplex" (default): the batched dual simplex of :mod:`perfmodel.fleet.simplex`
-        started from ``base``'s optimal basis, with members it does not finish re-solved by
-        the vmapped PDHG; exact vertices (objective equal to HiGHS to ~1e-11). "pdhg": one
-        ``jit(vmap)`` PDHG call (works under tracing; thousands of iterations per LP).
+      method: "auto" (default): :func:`default_batch_method`. "highs": HiGHS's dual
+        simplex one member at a time, each started from ``base``'s optimal basis
+        (:mod:`perfmodel.fleet.highs_batch`). "simplex": the batched dual simplex of
+        :mod:`perfmodel.fleet.simplex` started from the same basis, with members it does
+        not finish re-solved by the vmapped PDHG. All three give vertices equal to HiGHS
+        to ~1e-11. "pdhg": one ``jit(vmap)`` PDHG call (works under tracing; thousands of
+        iterations per LP).
       base: the Problem whose optimal basis starts the simplex (default: the first member).
-      **opts: options of :func:`perfmodel.fleet.simplex.solve_lp_batch_simplex` or
+      **opts: options of :func:`perfmodel.fleet.highs_batch.solve_lp_batch_highs`,
+        :func:`perfmodel.fleet.simplex.solve_lp_batch_simplex` or
         :func:`perfmodel.fleet.pdhg.solve_lp_batch`.
 
     Returns:
       LPSolution with a leading batch axis (x, y_ub, objective, status, iterations, ...).
     """
-    import jax
-    import jax.numpy as jnp
-
+    if method == "auto":
+        method = default_batch_method()
+    if method not in BATCH_METHODS:
+        raise ValueError(f"method = {method!r}; allowed: {', '.join(map(repr, BATCH_METHODS))}")
     if isinstance(problems, Problem):
         lps = jax.vmap(lambda p: build_lp(p, xp=jnp))(problems)
     else:
         lps = stack_lps([build_lp(p) for p in problems])
     if method == "pdhg":
-        from perfmodel.fleet.pdhg import solve_lp_batch
-
         return solve_lp_batch(lps, **opts)
-    if method != "simplex":
-        raise ValueError(f"method = {method!r}; allowed: 'simplex', 'pdhg'")
-    from perfmodel.fleet.simplex import lp_basis, solve_family
-
-    basis = lp_basis(build_lp(base))[0] if base is not None else None
+    base_lp = build_lp(base) if base is not None else None
+    if method == "highs":
+        return solve_lp_batch_highs(lps, base_lp, **opts)[0]
+    basis = lp_basis(base_lp)[0] if base_lp is not None else None
     return solve_family(lps, basis, **opts)[0]

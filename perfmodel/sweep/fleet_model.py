@@ -79,6 +79,8 @@ DEFAULT_SCENARIO = "tesla-2024"
 SOLVER_DEFAULTS = {"tol": 1e-6, "iters": 50_000}
 AUTO_CPU = "simplex"
 """What ``batching = "auto"`` means on CPU (see the module docs for the measurements)."""
+HOST_MODES = ("simplex", "highs")
+"""Batchings that solve on the host, between two jitted vmaps (build, then outputs)."""
 
 
 def _shift_later(series, d):
@@ -113,7 +115,9 @@ def _raw_scenario(path: str) -> dict:
         return {}
 
 
-def _load(name: str):
+def _load(name: str, catalog=None):
+    # perfmodel.fleet is imported only when a fleet sweep is built: ~1.2 s of imports that
+    # the chips and training sweeps (which import this module too) do not need
     from perfmodel.fleet import problem as fp
 
     if name.startswith("generated:"):
@@ -126,7 +130,7 @@ def _load(name: str):
             ) from None
         seed, *shape = nums
         return fp.generate_scenario(seed, *shape), {}
-    sc = fp.load_scenario(name)
+    sc = fp.load_scenario(name, catalog=catalog)
     return sc, _raw_scenario(sc.path)
 
 
@@ -136,9 +140,12 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     (``max-h100e``/``min-cost``), ``value_source`` (``auto``/``equivalence``/``training``/
     ``standin``), ``catalog_ranges`` (true: sweep the value curves over the catalog's
     low/high chip figures), ``tol`` and ``iters`` (PDHG solver settings; with ``simplex``
-    those of its PDHG fallback), ``batching`` (``auto``/``vmap``/``map``/``simplex``)."""
+    those of its PDHG fallback), ``batching`` (``auto``/``vmap``/``map``/``simplex``/``highs``)."""
+    # perfmodel.fleet is imported only when a fleet sweep is built: ~1.2 s of imports that
+    # the chips and training sweeps (which import this module too) do not need
     from perfmodel.fleet import pdhg, simplex
     from perfmodel.fleet import problem as fp
+    from perfmodel.fleet.highs_batch import solve_lp_batch_highs
 
     cfg = dict(config)
     allowed = {
@@ -162,7 +169,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     name = cfg.get("scenario", default_name)
     if not isinstance(name, str):
         raise ValueError(f"model.scenario = {name!r} must be a scenario name or path")
-    sc, raw = _load(name)
+    sc, raw = _load(name, catalog)
     vsrc = cfg.get("value_source", "auto")
     if vsrc not in ("auto", "equivalence", "training", "standin"):
         raise ValueError(
@@ -176,15 +183,16 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
     if isinstance(iters, bool) or not isinstance(iters, int) or not 1 <= iters <= 10**7:
         raise ValueError(f"model.iters = {iters!r} must be an integer in [1, 1e7]")
     batching = cfg.get("batching", "auto")
-    if batching not in ("auto", "vmap", "map", "simplex"):
+    if batching not in ("auto", "vmap", "map", *HOST_MODES):
         raise ValueError(
-            f"model.batching = {batching!r} must be 'auto', 'vmap', 'map' or 'simplex'"
+            f"model.batching = {batching!r} must be 'auto', 'vmap', 'map', 'simplex' or 'highs'"
         )
     ranges = cfg.get("catalog_ranges", True)
     if not isinstance(ranges, bool):
         raise ValueError(f"model.catalog_ranges = {ranges!r} must be true or false")
 
     K, S, T = len(sc.offers), len(sc.sites), len(sc.periods)
+    specs = sc.chip_specs()
     offers = [o.key for o in sc.offers]
     sites = [s.key for s in sc.sites]
     years = list(sc.years)
@@ -342,6 +350,15 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             basis_holder[power_scale] = simplex.lp_basis(fp.build_lp(base_problem(power_scale)))[0]
         return basis_holder[power_scale]
 
+    def host_solve(lps, power_scale: float):
+        """The stacked LPs solved on the host from the base problem's optimal basis."""
+        if _mode() == "highs":  # HiGHS one by one, each started from the base basis
+            return solve_lp_batch_highs(lps, fp.build_lp(base_problem(power_scale)))[0]
+        # the batched dual simplex; members it does not finish (pivot limit, degenerate
+        # stalls) go to HiGHS, exact and fast on the host (a PDHG fallback would take
+        # thousands of iterations each)
+        return simplex.solve_family(lps, base_basis(power_scale), fallback="highs")[0]
+
     def make_evaluate(param_names: tuple[str, ...], power_scale: float):
         variant = make_variant(power_scale)
         nb = K * S * T
@@ -383,12 +400,12 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
                 return jax.vmap(one)(params)
             return jax.lax.map(one, params)
 
-        if _mode() != "simplex":
+        if _mode() not in HOST_MODES:
             return evaluate
 
-        # Host evaluation: variants and their LPs by one jitted vmap, the batched dual
-        # simplex (warm-started from the base LP's basis) on the host, then the same
-        # output columns as the PDHG path, by one jitted vmap.
+        # Host evaluation: variants and their LPs by one jitted vmap, the LPs solved on the
+        # host from the base LP's basis (batched dual simplex, or HiGHS one by one), then
+        # the same output columns as the PDHG path, by one jitted vmap.
         def variant_lp(p):
             prob = variant(p)
             return prob, fp.build_lp(prob, xp=jnp)
@@ -398,9 +415,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
 
         def evaluate_host(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             probs, lps = build_batch({k: jnp.asarray(v) for k, v in params.items()})
-            # members the simplex does not finish (pivot limit, degenerate stalls): HiGHS, exact
-            # and fast on the host; a PDHG fallback would take thousands of iterations each
-            sol, _ = simplex.solve_family(lps, base_basis(power_scale), fallback="highs")
+            sol = host_solve(lps, power_scale)
             return {k: np.asarray(v) for k, v in post_batch(probs, sol).items()}
 
         return evaluate_host
@@ -412,7 +427,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
         cover the largest power multiplier drawn."""
         hi = max([1.0] + [_param_upper(q) for q in params if q.name.startswith("power.")])
         key = (tuple(q.name for q in params), hi)
-        if _mode() != "simplex":
+        if _mode() not in HOST_MODES:
             return make_evaluate(*key)
         if key not in host_evaluates:  # a resumed or repeated sweep does not compile again
             host_evaluates[key] = make_evaluate(*key)
@@ -430,6 +445,13 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             "batching": batching,
             "shape": {"offers": offers, "sites": sites, "periods": list(sc.periods)},
             "value_sources": list(base.value_source),
+            # offers whose chip is not the built-in one: its key with the digest of its
+            # catalog records (a resumed sweep must see the same figures)
+            **(
+                {"user_chips": {o.key: c.cache_name for o, c in zip(sc.offers, specs)}}
+                if any(not c.builtin for c in specs)
+                else {}
+            ),
         },
         tuple(defaults),
         known,
@@ -445,7 +467,7 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             )
         },
         default_chunk_size=64,
-        host=_mode() == "simplex",
+        host=_mode() in HOST_MODES,
     )
     return model
 

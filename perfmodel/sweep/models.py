@@ -17,7 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel import training as tr
+from perfmodel import workloads as wl
+from perfmodel.equivalence import chip_spec
 from perfmodel.hardware import (
+    BYTES_PER_ELEMENT,
     CHIP_FIELDS,
     PRECISION_FALLBACK,
     PRECISION_INDEX,
@@ -206,8 +210,6 @@ def train_step(
       dict with ``step_s``, ``compute_s``, ``comm_s`` (s), ``model_flops`` (FLOP per
       step, whole cluster), ``memory_bytes`` (per chip).
     """
-    from perfmodel.hardware import BYTES_PER_ELEMENT
-
     b = BYTES_PER_ELEMENT[precision]
     tokens = w.global_batch_tokens / n_chips
     stacked, counts, fwd_flops, opt = _step_ops(w, n_chips, precision)
@@ -266,9 +268,6 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
     sampled chip and the fastest one that fits and is valid is kept. The per-chip
     network's bandwidths scale with the sampled ``scaleup``/``scaleout`` figures.
     """
-    from perfmodel import training as tr
-    from perfmodel import workloads as wl
-
     base_w = wl.get_workload(wname)
     chips_best = {k: r.to_chip("best") for k, r in recs.items()}
     prep: dict[str, tuple] = {}
@@ -451,8 +450,6 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
             )
         w = TRANSFORMERS[wname]
     else:
-        from perfmodel import workloads as wl
-
         if wname not in wl.WORKLOAD_NAMES:
             raise ValueError(
                 f"model.workload = {wname!r} must be one of {', '.join(wl.WORKLOAD_NAMES)}"
@@ -571,6 +568,9 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
         "domain_size": dom,
         "engine": engine_name,
     }
+    user = {k: sp.cache_name for k in recs if not (sp := chip_spec(k, cat)).builtin}
+    if user:  # chips of a --catalog file: a resumed sweep must see the same figures
+        config_out["user_chips"] = user
     return Model(
         "chips",
         config_out,
