@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 
+from perfmodel.commands._args import add_catalog_args, user_catalog
 from perfmodel.commands._pick import add_pick_arg
 
 
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
         "tesla-2024 (default), tesla-2025.",
     )
     p.add_argument("--scenario", default="tesla-2024", help="built-in scenario name or a TOML file")
+    add_catalog_args(p)
     p.add_argument(
         "--objective",
         choices=("max-h100e", "min-cost", "min-tco", "max-h100e-per-tco"),
@@ -123,6 +125,8 @@ PLAN_DEFAULTS = dict(
     mip_gap=None,
     sensitivities=False,
     overrides=[],
+    catalog=None,
+    allow_override=False,
 )
 
 
@@ -142,7 +146,9 @@ def explained_plan(args: argparse.Namespace):
         # beyond 1e6x every LP coefficient it scales leaves HiGHS's numerical range
         if not (math.isfinite(v) and 1e-6 <= v <= 1e6):
             raise ValueError(f"--{nm.replace('_', '-')} = {v!r} must be in [1e-06, 1e+06]")
-    sc, overrides = load_with_overrides(args.scenario, args.overrides)
+    # the scenario's offers may name the user's chips; they travel with the Scenario
+    cat = user_catalog(args.catalog, args.allow_override) if args.catalog else None
+    sc, overrides = load_with_overrides(args.scenario, args.overrides, catalog=cat)
     kw = dict(
         objective=args.objective,
         target_h100e=args.target_h100e,
@@ -193,7 +199,8 @@ def explained_plan(args: argparse.Namespace):
             sc, args.spec_gradient, problem=problem, check=args.check_gradient, **kw
         )
     plan.extra["overrides"] = overrides
-    plan.extra["pick"] = args.pick or sc.pick
+    plan.extra["pick"] = problem.pick
+    plan.extra["catalog_files"] = list(args.catalog or [])
     return plan, sc, overrides, kw, method
 
 
@@ -207,6 +214,7 @@ def plan_json(plan) -> dict:
     if plan.extra.get("spec_gradients"):
         d["spec_gradients"] = plan.extra["spec_gradients"]
     d["inputs"] = plan_inputs(plan, plan.extra.get("overrides"), pick=plan.extra.get("pick"))
+    d["inputs"]["catalog_files"] = plan.extra.get("catalog_files", [])
     return d
 
 

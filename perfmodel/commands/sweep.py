@@ -9,7 +9,13 @@ import math
 import sys
 from pathlib import Path
 
-from perfmodel.commands._args import check_finite, check_readable, plot_file
+from perfmodel.commands._args import (
+    add_catalog_args,
+    check_finite,
+    check_readable,
+    plot_file,
+    user_catalog,
+)
 from perfmodel.errors import InputError
 
 
@@ -51,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="delete the sweep already in PATH and start over (default: resume it if it "
         "matches, refuse if it differs)",
     )
+    add_catalog_args(p)
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)
     d = p.add_argument_group(
         "several processes (jax.distributed)",
@@ -170,7 +177,10 @@ def run(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     if cluster is not None:  # before the spec: building a model runs JAX code
         distributed.initialize(cluster)
-    spec = engine.load_spec(args.spec)
+    # the user's chips (fleet offers, or chips swept by the chips model) with the
+    # built-in ones; a sweep resumes only with the same figures (the model's config)
+    cat = user_catalog(args.catalog, args.allow_override) if args.catalog else None
+    spec = engine.load_spec(args.spec, catalog=cat)
     try:
         res = engine.run_sweep(
             spec,

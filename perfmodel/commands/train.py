@@ -9,11 +9,17 @@ from typing import Any, cast
 
 from perfmodel import training as tr
 from perfmodel import workloads as wl
-from perfmodel.commands._args import check_finite, check_readable, number
+from perfmodel.commands._args import (
+    add_catalog_args,
+    check_finite,
+    check_readable,
+    number,
+    user_catalog,
+)
 from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
+from perfmodel.equivalence import check_trainable, chip_spec
 from perfmodel.errors import InputError
-from perfmodel.hardware import load_catalog
 from perfmodel.training.fit import prediction_band
 
 _SIZE_FLAGS = (
@@ -71,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--global-batch", type=int, default=None, help="global batch in sequences (samples)"
     )
     add_pick_arg(p)
+    add_catalog_args(p)
     p.add_argument(
         "--layout",
         default=None,
@@ -179,8 +186,13 @@ def run(args) -> int:
     if args.global_batch is not None:
         number(args.global_batch, "--global-batch", 1, 2**40, integer=True)
     w = _workload(args)
-    # --pick best: the catalog chip as the training model loads it (no override)
-    chip = None if args.pick == "best" else load_catalog().chip(args.chip, args.pick)
+    # the chip as resolved in the catalog it was named in (built-in + --catalog files):
+    # its pytree at --pick, and that catalog for its network
+    cat = user_catalog(args.catalog, args.allow_override)
+    spec = chip_spec(args.chip, cat)
+    chip = spec.chip(args.pick)
+    if not args.inference:
+        check_trainable(spec, w.with_precision(args.precision).precision)
     plot = None
     if args.plot is not None:
         if args.inference:
@@ -200,6 +212,7 @@ def run(args) -> int:
                 mode=args.inference,
                 details=True,
                 chip=chip,
+                catalog=cat,
             ),
         )
         unit = "tokens" if w.unit == "token" else "samples"
@@ -239,6 +252,7 @@ def run(args) -> int:
             precision=args.precision,
             global_batch=args.global_batch,
             chip=chip,
+            catalog=cat,
         )
     else:
         res = tr.best_layout(
@@ -248,9 +262,12 @@ def run(args) -> int:
             precision=args.precision,
             global_batch=args.global_batch,
             chip=chip,
+            catalog=cat,
         )
     d = res.to_dict()
     d["pick"] = args.pick
+    if not spec.builtin:  # a chip of a --catalog file (or one that replaces a built-in)
+        d["chip_catalog"], d["chip_digest"] = spec.source, spec.digest
     d["cv_error_pct"] = prediction_band(res.chip, res.precision, "moe" if w.is_moe else "dense")
     check_finite(d, _inputs(args))
     if plot is not None:

@@ -74,6 +74,10 @@ Modules (each imports only those below it; an import-linter contract checks it):
 from perfmodel.equivalence.budget import budget_equivalence as budget_equivalence
 from perfmodel.equivalence.budget import budget_equivalence_range as budget_equivalence_range
 from perfmodel.equivalence.budget import h100_count_for_budget as h100_count_for_budget
+from perfmodel.equivalence.chips import ChipSpec as ChipSpec
+from perfmodel.equivalence.chips import check_trainable as check_trainable
+from perfmodel.equivalence.chips import chip_digest as chip_digest
+from perfmodel.equivalence.chips import chip_spec as chip_spec
 from perfmodel.equivalence.curves import ScalingCurve as ScalingCurve
 from perfmodel.equivalence.curves import bound_factor as bound_factor
 from perfmodel.equivalence.curves import curve_count as curve_count
@@ -123,6 +127,7 @@ from perfmodel.equivalence.workload import workload_equivalence as workload_equi
 from perfmodel.equivalence.workload import workload_equivalence_range as workload_equivalence_range
 
 __all__ = [
+    "ChipSpec",
     "CurveFn",
     "DEFAULT_GRID",
     "DEFAULT_PUE",
@@ -140,6 +145,9 @@ __all__ = [
     "bound_factor",
     "budget_equivalence",
     "budget_equivalence_range",
+    "check_trainable",
+    "chip_digest",
+    "chip_spec",
     "chips_for_h100e",
     "chips_for_power",
     "clear_cache",

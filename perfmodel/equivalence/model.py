@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from perfmodel.equivalence.chips import check_trainable, chip_spec
 from perfmodel.equivalence.curves import ScalingCurve, make_curve
 from perfmodel.equivalence.definitions import (
     DEFAULT_GRID,
@@ -19,24 +20,46 @@ from perfmodel.equivalence.definitions import (
 )
 from perfmodel.hardware import Catalog
 from perfmodel.training import inference_throughput, throughput_curve
+from perfmodel.workloads import get_workload
 
 CurveFn = Callable[..., Any]
 """``curve_fn(workload, chip_key, counts, *, precision, chip) -> throughput array`` with
-the signature of :func:`perfmodel.training.throughput_curve`."""
+the signature of :func:`perfmodel.training.throughput_curve`. The package's own model
+functions (:data:`MODEL_FNS`) also take ``catalog=``, the catalog the chip came from
+(its network); a given ``curve_fn`` gets the chip as the pytree ``chip`` only."""
 
 
-def _training_curve(workload, chip_key, counts, *, precision=None, chip=None):
-    return throughput_curve(workload, chip_key, counts, precision=precision, chip=chip)
+def _training_curve(workload, chip_key, counts, *, precision=None, chip=None, catalog=None):
+    w = get_workload(workload) if isinstance(workload, str) else workload
+    prec = precision or getattr(w, "precision", None) or "bf16"
+    check_trainable(chip_spec(chip_key, catalog), prec)
+    return throughput_curve(
+        workload, chip_key, counts, precision=precision, chip=chip, catalog=catalog
+    )
 
 
-def _training_inference_curve(workload, chip_key, counts, *, precision="int8", chip=None):
+def _training_inference_curve(
+    workload, chip_key, counts, *, precision="int8", chip=None, catalog=None
+):
     return np.array(
         [
-            inference_throughput(workload, chip_key, int(n), precision=precision, chip=chip)
+            inference_throughput(
+                workload, chip_key, int(n), precision=precision, chip=chip, catalog=catalog
+            )
             for n in counts
         ],
         dtype=float,
     )
+
+
+#: The model functions that read the chip's network from the catalog it came from.
+MODEL_FNS = (_training_curve, _training_inference_curve)
+
+
+def call_curve_fn(fn: CurveFn, workload, chip_key, counts, *, precision, chip, catalog):
+    """``fn`` on one chip: with ``catalog=`` for the package's own :data:`MODEL_FNS`."""
+    kw: dict[str, Any] = {"catalog": catalog} if fn in MODEL_FNS else {}
+    return fn(workload, chip_key, counts, precision=precision, chip=chip, **kw)
 
 
 def _workload_name(workload) -> str:
@@ -55,11 +78,25 @@ def clear_cache() -> None:
 def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn):
     chip = cat.chip(chip_key, pick)
     t = np.asarray(
-        curve_fn(workload, chip_key, np.asarray(grid), precision=precision, chip=chip), dtype=float
+        call_curve_fn(
+            curve_fn,
+            workload,
+            chip_key,
+            np.asarray(grid),
+            precision=precision,
+            chip=chip,
+            catalog=cat,
+        ),
+        dtype=float,
     )
     if t.shape != (len(grid),):
         raise ValueError(
             f"throughput curve for {chip_key} has shape {t.shape}, expected ({len(grid)},)"
+        )
+    if np.any(np.isnan(t)):
+        raise ValueError(
+            f"the model gives chip {chip_key!r} ({cat.chips[chip_key].path}) no finite "
+            f"throughput on {_workload_name(workload)!r}: check its figures"
         )
     if not np.any(np.isfinite(t) & (t > 0)):
         raise ValueError(

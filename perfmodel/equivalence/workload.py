@@ -33,6 +33,7 @@ from perfmodel.equivalence.model import (
     CurveFn,
     _training_curve,
     _workload_name,
+    call_curve_fn,
     curve_pair,
     model_curve,
 )
@@ -204,7 +205,10 @@ def h100e_gradient(
         for s in (1 + rel_step, 1 / (1 + rel_step)):
             c = dataclasses.replace(base_chip, **{f: getattr(base_chip, f) * s})
             t = np.asarray(
-                fn(workload, key, np.asarray(grid), precision=precision, chip=c), dtype=float
+                call_curve_fn(
+                    fn, workload, key, np.asarray(grid), precision=precision, chip=c, catalog=cat
+                ),
+                dtype=float,
             )
             dl.append(
                 make_curve(np.asarray(grid, float), t, capacity=(mode == "capacity")).log_throughput

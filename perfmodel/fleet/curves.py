@@ -31,6 +31,14 @@ Where the milliseconds come from (the values are identical, not approximated):
   other picks, modes or workloads) the curve is computed with the same model
   and cached on disk (``$PERFMODEL_CACHE_DIR/fleet_curves.json``). After changing the
   model, regenerate them with ``python -m perfmodel.fleet.curves --write``.
+
+**User chips.** A chip is given as a key of the built-in catalog or as a
+:class:`perfmodel.equivalence.ChipSpec` (a chip of a user catalog, resolved once). Every
+cache keys it by :attr:`~perfmodel.equivalence.ChipSpec.cache_name`: the bare key only
+when its records are the built-in ones, ``key@digest`` (the content of its catalog
+records) otherwise, so a user chip that shadows a built-in name with other figures
+never gets the shipped or cached curve of the built-in. The H100 reference is the one
+of the same catalog.
 """
 
 from __future__ import annotations
@@ -44,8 +52,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from perfmodel.equivalence import ChipSpec
+    from perfmodel.hardware import Catalog
 
 __all__ = [
     "value_curve",
@@ -331,29 +344,43 @@ def _needed(max_count: float | None, grid) -> int:
     return max(2, int(np.searchsorted(np.asarray(grid), max_count, side="left")) + 1)
 
 
-def _compute_curve(chip_key: str, workload, pick: str, mode: str, k: int) -> np.ndarray:
+def _spec(chip: str | ChipSpec, catalog: Catalog | None = None) -> ChipSpec:
+    """``chip`` as a :class:`~perfmodel.equivalence.ChipSpec` (a key of ``catalog``,
+    default the built-in one)."""
+    from perfmodel.equivalence import chip_spec
+
+    return chip_spec(chip, catalog)
+
+
+def _compute_curve(chip: str | ChipSpec, workload, pick: str, mode: str, k: int) -> np.ndarray:
     """``log_throughput`` of the ``mode`` curve at the first ``k`` grid counts (at least
     up to the first count where the workload fits). Raises ValueError when the model
-    cannot value the chip on the workload."""
-    from perfmodel.equivalence import DEFAULT_GRID, make_curve
-    from perfmodel.hardware import load_catalog
+    cannot value the chip on the workload (a missing figure: an InputError naming the
+    chip and the field)."""
+    from perfmodel.equivalence import DEFAULT_GRID, check_trainable, make_curve
     from perfmodel.training.search import _prepare
     from perfmodel.training.types import default_efficiency
 
-    cat = load_catalog()
-    key = cat.resolve(chip_key)
-    w, key, chip, net = _prepare(workload, key, 1, None, cat, cat.chip(key, pick))
+    spec = _spec(chip)
+    cat, key = spec.catalog, spec.key
+    w, key, pt, net = _prepare(workload, key, 1, None, cat, spec.chip(pick))
+    check_trainable(spec, w.precision)
     name = workload if isinstance(workload, str) else None
     # names and the family label are static pytree fields the model does not read
     w = dataclasses.replace(w, name="", family="")
-    chip = dataclasses.replace(chip, name="")
+    pt = dataclasses.replace(pt, name="")
     eff = default_efficiency()
     grid = np.asarray(DEFAULT_GRID, np.float64)
-    raw = best_rates(w, chip, net, eff, grid[:k], mode, name)
+    raw = best_rates(w, pt, net, eff, grid[:k], mode, name)
     if not np.any(raw > 0) and k < len(grid):  # the fill needs the first count that fits
-        raw = np.concatenate([raw, best_rates(w, chip, net, eff, grid[k:], mode, name)])
+        raw = np.concatenate([raw, best_rates(w, pt, net, eff, grid[k:], mode, name)])
         k = int(np.argmax(raw > 0)) + 1 if np.any(raw > 0) else len(grid)
         raw = raw[:k]
+    if np.any(np.isnan(raw)):
+        raise ValueError(
+            f"the training model gives chip {key!r} ({spec.source}) no finite throughput "
+            f"on {name or getattr(workload, 'name', workload)!r}: check its figures"
+        )
     if not np.any(raw > 0):
         raise ValueError(
             f"workload {name or getattr(workload, 'name', workload)!r} does not fit on any "
@@ -363,20 +390,25 @@ def _compute_curve(chip_key: str, workload, pick: str, mode: str, k: int) -> np.
 
 
 @functools.lru_cache(maxsize=4096)
-def _curve_by_name(chip_key: str, workload: str, pick: str, mode: str, k: int) -> np.ndarray:
-    hit = _shipped().get((chip_key, workload, pick, mode))
+def _curve_by_name(spec: ChipSpec, workload: str, pick: str, mode: str, k: int) -> np.ndarray:
+    # the shipped curves are the built-in chips': only for the same records
+    hit = _shipped().get((spec.key, workload, pick, mode)) if spec.builtin else None
     if hit is not None and len(hit) >= k:
         if not np.all(np.isfinite(hit)):
-            raise ValueError(f"the training model cannot value {chip_key} on {workload!r}")
+            raise ValueError(f"the training model cannot value {spec.key} on {workload!r}")
         return hit
-    key = f"{model_fingerprint()}|{chip_key}|{workload}|{pick}|{mode}"
+    key = f"{model_fingerprint()}|{spec.cache_name}|{workload}|{pick}|{mode}"
     disk = _disk().get(key)
     if isinstance(disk, list) and len(disk) >= k:
         return np.asarray(disk, np.float64)
     if isinstance(disk, str):
         raise ValueError(disk)
+    from perfmodel.errors import InputError
+
     try:
-        log_t = _compute_curve(chip_key, workload, pick, mode, k)
+        log_t = _compute_curve(spec, workload, pick, mode, k)
+    except InputError:  # a missing figure: said again each time, never cached
+        raise
     except ValueError as e:
         _disk_put(key, str(e).split("\n")[0])
         raise
@@ -385,13 +417,21 @@ def _curve_by_name(chip_key: str, workload: str, pick: str, mode: str, k: int) -
 
 
 def grid_curve(
-    chip_key: str, workload, *, pick: str = "best", mode: str = "capacity", max_count=None
+    chip_key: str | ChipSpec,
+    workload,
+    *,
+    pick: str = "best",
+    mode: str = "capacity",
+    max_count=None,
+    catalog: Catalog | None = None,
 ):
-    """The :class:`perfmodel.equivalence.ScalingCurve` of ``chip_key`` on ``workload``
-    (preset name or :class:`~perfmodel.workloads.Workload`) over the grid counts needed to
-    read it up to ``max_count`` chips (all of :data:`~perfmodel.equivalence.DEFAULT_GRID`
-    when None). Equal to :func:`perfmodel.equivalence.model_curve` on those counts.
-    Raises ValueError when the model cannot value the chip on the workload."""
+    """The :class:`perfmodel.equivalence.ScalingCurve` of ``chip_key`` (a key of
+    ``catalog``, default the built-in one, or a :class:`~perfmodel.equivalence.ChipSpec`)
+    on ``workload`` (preset name or :class:`~perfmodel.workloads.Workload`) over the grid
+    counts needed to read it up to ``max_count`` chips (all of
+    :data:`~perfmodel.equivalence.DEFAULT_GRID` when None). Equal to
+    :func:`perfmodel.equivalence.model_curve` on those counts. Raises ValueError when the
+    model cannot value the chip on the workload."""
     from perfmodel.equivalence import DEFAULT_GRID, MODES, ScalingCurve
     from perfmodel.hardware import PICKS
 
@@ -400,10 +440,11 @@ def grid_curve(
     if pick not in PICKS:
         raise ValueError(f"pick {pick!r} must be one of {PICKS}")
     k = _needed(max_count, DEFAULT_GRID)
+    spec = _spec(chip_key, catalog)
     if isinstance(workload, str):
-        log_t = _curve_by_name(chip_key, workload, pick, mode, k)
+        log_t = _curve_by_name(spec, workload, pick, mode, k)
     else:
-        log_t = _compute_curve(chip_key, workload, pick, mode, k)
+        log_t = _compute_curve(spec, workload, pick, mode, k)
     import jax.numpy as jnp
 
     log_n = np.log(np.asarray(DEFAULT_GRID[: len(log_t)], np.float64))
@@ -411,43 +452,50 @@ def grid_curve(
 
 
 @functools.lru_cache(maxsize=512)
-def _ref_log_rate(workload: str) -> float:
-    hit = _shipped().get(("ref", workload))
+def _ref_log_rate(workload: str, ref: ChipSpec | None = None) -> float:
+    hit = _shipped().get(("ref", workload)) if ref is None or ref.builtin else None
     if hit is not None:
         return float(hit)
     from perfmodel.equivalence import REFERENCE_CHIP
 
-    c = grid_curve(REFERENCE_CHIP, workload, pick="best", mode="capacity")
+    c = grid_curve(REFERENCE_CHIP if ref is None else ref, workload, pick="best", mode="capacity")
     return float(np.max(np.asarray(c.log_throughput) - np.asarray(c.log_counts)))
 
 
-def reference_rate(workload: str) -> float:
-    """Work units/s of one H100 at its best (capacity mode, whole grid): 1 H100e."""
-    return float(np.exp(_ref_log_rate(workload)))
+def reference_rate(workload: str, catalog: Catalog | None = None) -> float:
+    """Work units/s of one H100 at its best (capacity mode, whole grid): 1 H100e. The
+    H100 is ``catalog``'s (default the built-in one)."""
+    from perfmodel.equivalence import REFERENCE_CHIP
+
+    ref = None if catalog is None else _spec(REFERENCE_CHIP, catalog)
+    return float(np.exp(_ref_log_rate(workload, None if ref is None or ref.builtin else ref)))
 
 
-def _model_values(chip_key: str, workload: str, counts: np.ndarray, pick: str, mode: str):
+def _model_values(spec: ChipSpec, workload: str, counts: np.ndarray, pick: str, mode: str):
     """H100e of ``counts`` (> 0) chips on one workload by the training model."""
     from perfmodel.equivalence import curve_throughput
 
-    curve = grid_curve(chip_key, workload, pick=pick, mode=mode, max_count=float(counts.max()))
+    curve = grid_curve(spec, workload, pick=pick, mode=mode, max_count=float(counts.max()))
     t = np.asarray(curve_throughput(curve, counts), np.float64)
-    v = t / reference_rate(workload)
+    v = t / reference_rate(workload, spec.catalog)
     if not (np.all(np.isfinite(v)) and np.all(v >= 0)):
-        raise ValueError(f"value curve of {chip_key!r} on {workload!r} is not finite")
+        raise ValueError(f"value curve of {spec.key!r} on {workload!r} is not finite")
     return v
 
 
 def value_curve(
-    chip_key: str,
+    chip_key: str | ChipSpec,
     workloads,
     counts,
     *,
     pick: str = "best",
     source: str = "auto",
     mode: str = "capacity",
+    catalog: Catalog | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Weighted H100e delivered by ``counts`` chips of ``chip_key`` at one site.
+    """Weighted H100e delivered by ``counts`` chips of ``chip_key`` (a key of
+    ``catalog``, default the built-in one, or a :class:`~perfmodel.equivalence.ChipSpec`)
+    at one site.
 
     ``V(n) = sum_w weight_w * T_w(chip, n) / t_ref_w`` where ``T_w`` is the training
     model's throughput curve (work units/s, :func:`grid_curve`, the curve of
@@ -455,10 +503,16 @@ def value_curve(
     throughput on workload w (so 1 H100 at its best = 1 H100e). ``mode="capacity"``
     (default): n chips may run several copies of the job on smaller slices (the fleet
     view behind "85k H100e"); ``mode="job"``: one job spans all n chips (fixed global
-    batch: strong diminishing returns). ``source``: "auto" (training model, else the
-    labelled stand-in), "equivalence" (training model or error) or "standin". Returns
+    batch: strong diminishing returns). ``source``: "auto" (training model; a built-in
+    chip it cannot value gets the labelled stand-in), "equivalence" (training model or
+    error) or "standin". A chip of a user catalog is never given the stand-in: "auto"
+    raises as "equivalence" does, and a figure the model needs but the chip lacks is an
+    :class:`~perfmodel.errors.InputError` naming the chip and the field. Returns
     (values [H100e], description of the source used).
     """
+    from perfmodel.errors import InputError
+
+    spec = _spec(chip_key, catalog)
     c = np.asarray(counts, dtype=np.float64).ravel()
     pos = c > 0
     total = np.zeros(len(c))
@@ -466,14 +520,16 @@ def value_curve(
     for w, weight in workloads:
         v, s = np.zeros(len(c)), _MODEL_LABEL.format(mode=mode)
         if source == "standin":
-            v, s = standin_h100e(chip_key, c), _STANDIN_LABEL
+            v, s = standin_h100e(spec.key if spec.builtin else "", c), _STANDIN_LABEL
         elif pos.any():
             try:
-                v[pos] = _model_values(chip_key, w, c[pos], pick, mode)
+                v[pos] = _model_values(spec, w, c[pos], pick, mode)
+            except InputError:  # a figure the chip lacks: the user's to fix
+                raise
             except ValueError as e:  # the chip is not trainable, or the job never fits
-                if source == "equivalence":
-                    raise ValueError(f"value curve of {chip_key!r} on {w!r} failed: {e}") from e
-                v, s = standin_h100e(chip_key, c), _STANDIN_LABEL
+                if source == "equivalence" or not spec.builtin:
+                    raise ValueError(f"value curve of {spec.key!r} on {w!r} failed: {e}") from e
+                v, s = standin_h100e(spec.key, c), _STANDIN_LABEL
         total += weight * v
         srcs.add(s)
     return total, ", ".join(sorted(srcs))

@@ -333,7 +333,9 @@ def plan_inputs(
     per quarter, own/counts and the value-curve breakpoints per site; per site the power
     available per quarter, PUE and floor space, the rack use per quarter; the existing
     fleet; the budget per year; each ratio and own-share rule with its value per quarter;
-    the min-cost target; and the ``--set`` overrides."""
+    the min-cost target; the ``--set`` overrides; the catalog pick (``pick``, default the
+    Problem's); and per offer where its chip's figures come from (``chip_catalog``: the
+    file, or ``built-in``) with the digest of its catalog records (``chip_digest``)."""
     from perfmodel.fleet.check import installed_units
 
     pr = plan.problem
@@ -368,6 +370,9 @@ def plan_inputs(
         )
         for k, o in enumerate(pr.offers)
     }
+    for k, c in enumerate(pr.chip_specs):
+        rec: dict[str, Any] = offers[pr.offers[k]]
+        rec.update(chip_catalog="built-in" if c.builtin else c.source, chip_digest=c.digest)
     racks_used = np.einsum("k,kst->st", rpu, inst)
     sites = {
         site: dict(
@@ -420,7 +425,7 @@ def plan_inputs(
             )
         )
     d: dict[str, Any] = dict(
-        pick=pick,
+        pick=pick if pick is not None else pr.pick,
         value_source=dict(zip(pr.offers, pr.value_source)),
         years=list(pr.years),
         budget_usd={y: _f(v) for y, v in zip(pr.years, np.asarray(pr.budget_usd))},

@@ -278,14 +278,15 @@ def load_scenario_data(name_or_path: str | Path) -> tuple[dict, str]:
     return read_toml(p, "scenario", missing=InputError), str(p)
 
 
-def load_with_overrides(name_or_path: str | Path, sets=()):
+def load_with_overrides(name_or_path: str | Path, sets=(), *, catalog=None):
     """Load a scenario (built-in name or TOML path), apply ``--set`` overrides to its
-    data and validate the result: ``(Scenario, records)``. A value the schema rejects
-    is reported with the override that set it."""
+    data and validate the result against ``catalog`` (None: the built-in one):
+    ``(Scenario, records)``. A value the schema rejects is reported with the override
+    that set it."""
     data, path = load_scenario_data(name_or_path)
     new, recs = apply_overrides(data, sets)
     try:
-        sc = parse_scenario(new, path)
+        sc = parse_scenario(new, path, catalog=catalog)
     except ValueError as e:  # InputError included: name the override that caused it
         msg = str(e)
         hit = [r["set"] for r in recs if r["path"].split("[")[0] in msg or r["path"] in msg]

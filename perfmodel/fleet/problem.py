@@ -125,6 +125,10 @@ class Problem:
     sites: tuple = flax.struct.field(pytree_node=False, default=())
     offers: tuple = flax.struct.field(pytree_node=False, default=())
     chip_keys: tuple = flax.struct.field(pytree_node=False, default=())
+    # [K] perfmodel.equivalence.ChipSpec: each offer's chip as resolved in the scenario's
+    # catalog (its Chip pytree is chip_specs[k].chip(pick)); () for a hand-made Problem
+    chip_specs: tuple = flax.struct.field(pytree_node=False, default=())
+    pick: str = flax.struct.field(pytree_node=False, default="best")  # catalog pick used
     years: tuple = flax.struct.field(pytree_node=False, default=())
     period_year: tuple = flax.struct.field(pytree_node=False, default=())  # [T] year index
     ratio_site: tuple = flax.struct.field(pytree_node=False, default=())  # [R] site idx or -1 (all)
@@ -335,6 +339,7 @@ def build_problem(
     bp_chips = np.zeros((K, S, J + 1))
     bp_val = np.zeros((K, S, J + 1))
     sources = []
+    specs = sc.chip_specs()
     for k, o in enumerate(sc.offers):
         total_supply = supply[k].sum()
         src = "not counted (counts = false)" if not o.counts else "not valued (fits no site)"
@@ -349,7 +354,7 @@ def build_problem(
             xs = np.array(_BP_FRACTIONS) * nmax
             if o.counts:
                 vals, src = value_curve(
-                    o.chip, sc.workloads, xs, pick=pick, source=value_source, mode=value_mode
+                    specs[k], sc.workloads, xs, pick=pick, source=value_source, mode=value_mode
                 )
                 vals = concave_interpolant(xs, np.maximum(vals, 0.0))
             else:
@@ -382,6 +387,8 @@ def build_problem(
         sites=tuple(site_keys),
         offers=tuple(offer_keys),
         chip_keys=tuple(o.chip for o in sc.offers),
+        chip_specs=specs,
+        pick=pick,
         years=tuple(years),
         period_year=tuple(years.index(p[:4]) for p in periods),
         ratio_site=tuple(-1 if r[0] == "*" else site_keys.index(r[0]) for r in sc.ratios),

@@ -18,7 +18,8 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
                    cooling = "air"|"liquid", racks >= 0 (floor space, racks),
                    own_share_min in [0, 1] and own_share_from (period): min share of the
                    site's IT power drawn by own (``own = true``) hardware, sources
-    [offers.KEY]   chip (catalog key), unit (text), chips_per_unit > 0, unit_price_usd > 0,
+    [offers.KEY]   chip (a key or alias of the catalog: the built-in one plus the
+                   user's --catalog files), unit (text), chips_per_unit > 0, unit_price_usd > 0,
                    unit_power_w > 0 (all-in IT power of one unit), racks_per_unit in [0, 1e6],
                    cooling = "air"|"liquid" (required), earliest (period), lead_quarters >= 0
                    (earliest delivery is also start + lead), supply_units [..] >= 0 (per
@@ -52,6 +53,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from perfmodel.equivalence import ChipSpec, chip_spec
 from perfmodel.errors import InputError
 from perfmodel.fleet.curves import _STANDIN_BF16_TFLOPS
 from perfmodel.fleet.demand import (
@@ -71,7 +73,7 @@ from perfmodel.fleet.fields import num as _num
 from perfmodel.fleet.fields import per_period as _per_period
 from perfmodel.fleet.fields import period_idx as _period_idx
 from perfmodel.fleet.fields import string as _str
-from perfmodel.hardware import read_toml
+from perfmodel.hardware import Catalog, load_catalog, read_toml
 
 #: Objectives: H100e-quarters within the budget; the capex, or the capex + opex (TCO), of
 #: reaching the target or meeting the demand; H100e-quarters per TCO dollar.
@@ -155,6 +157,14 @@ class Scenario:
     path: str = "<memory>"
     workload_specs: tuple[WorkloadSpec, ...] = ()  # with kind, model and demand
     existing_retire: tuple[int, ...] = ()  # per existing entry: period index (T: never)
+    #: The catalog the offers' chips were validated against (None: the built-in one);
+    #: :meth:`chip_specs` resolves them in it, never again in the built-in catalog.
+    catalog: Catalog | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def chip_specs(self) -> tuple[ChipSpec, ...]:
+        """Each offer's chip resolved in :attr:`catalog` (see
+        :class:`perfmodel.equivalence.ChipSpec`), in offer order."""
+        return tuple(chip_spec(o.chip, self.catalog) for o in self.offers)
 
     @property
     def placement(self) -> bool:
@@ -191,20 +201,18 @@ def _sources(v: Any) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
-def _known_chips() -> set[str]:
-    keys = set(_STANDIN_BF16_TFLOPS)
-    try:
-        from perfmodel.hardware import load_catalog
-
-        cat = load_catalog()
-        keys |= set(cat.chips) | set(getattr(cat, "aliases", {}) or {})
-    except Exception:  # catalog mid-edit: fall back to the stand-in table
-        pass
-    return keys
+def _known_chips(catalog: Catalog | None) -> set[str]:
+    cat = load_catalog() if catalog is None else catalog
+    return set(_STANDIN_BF16_TFLOPS) | set(cat.chips) | set(cat.aliases)
 
 
-def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
+def parse_scenario(
+    data: dict, path: str = "<memory>", *, catalog: Catalog | None = None
+) -> Scenario:
     """Validate a scenario mapping (as read from TOML) and return a :class:`Scenario`.
+    Offers may name the chips of ``catalog`` (the built-in catalog with the user's
+    files on top, :func:`perfmodel.hardware.load_catalog`; None: the built-in one),
+    which the scenario then carries.
 
     Raises ValueError naming the field, the value and the allowed range.
     """
@@ -329,7 +337,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
     _check_keys("offers", offers_raw, set(offers_raw) if isinstance(offers_raw, dict) else set())
     if not offers_raw:
         raise ValueError("offers: need at least one [offers.KEY] table")
-    known = _known_chips()
+    known = _known_chips(catalog)
     offers = []
     for key, o in offers_raw.items():
         w = f"offers.{key}"
@@ -535,6 +543,7 @@ def parse_scenario(data: dict, path: str = "<memory>") -> Scenario:
         path=path,
         workload_specs=specs,
         existing_retire=tuple(retire),
+        catalog=catalog,
     )
 
 
@@ -547,8 +556,9 @@ def scenario_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in scenario_dir().glob("*.toml")))
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path."""
+def load_scenario(name_or_path: str | Path, *, catalog: Catalog | None = None) -> Scenario:
+    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path;
+    its offers may name the chips of ``catalog`` (see :func:`parse_scenario`)."""
     p = Path(name_or_path)
     if not p.suffix:
         cand = scenario_dir() / f"{name_or_path}.toml"
@@ -560,4 +570,4 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"scenario ({', '.join(scenario_names())})"
         )
     data = read_toml(p, "scenario", missing=ValueError)
-    return parse_scenario(data, str(p))
+    return parse_scenario(data, str(p), catalog=catalog)

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from perfmodel.equivalence import ChipSpec, chip_spec
+from perfmodel.errors import InputError
 from perfmodel.fleet import curves
 from perfmodel.fleet.curves import standin_h100e, value_curve
 from perfmodel.fleet.demand import WorkloadSpec
@@ -91,9 +93,13 @@ def _disk_put(key: str, value) -> None:
         pass
 
 
+def _spec(chip: str | ChipSpec) -> ChipSpec:
+    return chip_spec(chip)
+
+
 @functools.lru_cache(maxsize=1024)
 def chip_rate(
-    chip: str,
+    chip: str | ChipSpec,
     name: str,
     model: str,
     pick: str,
@@ -101,65 +107,93 @@ def chip_rate(
     n_unit: int,
     scenario: str | None = None,
 ) -> float:
-    """What one chip of ``chip`` delivers on workload ``name`` with ``model`` (see the
-    module docstring), in the workload's unit; ``scenario`` is the serving model's
-    latency target (None: offline). Raises ValueError when the model cannot value it
-    (the message says why). Inference rates are cached on disk
-    (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model sources' hash (the
-    value curves' fingerprint), the chip, workload, model, scenario, pick and unit;
-    errors are not cached."""
+    """What one chip of ``chip`` (a built-in key, or a
+    :class:`~perfmodel.equivalence.ChipSpec` of a user catalog) delivers on workload
+    ``name`` with ``model`` (see the module docstring), in the workload's unit;
+    ``scenario`` is the serving model's latency target (None: offline). Raises
+    ValueError when the model cannot value it (the message says why). Inference rates
+    are cached on disk (``$PERFMODEL_CACHE_DIR/fleet_rates.json``) keyed by the model
+    sources' hash (the value curves' fingerprint), the chip's
+    :attr:`~perfmodel.equivalence.ChipSpec.cache_name` (its key, with the digest of its
+    catalog records unless they are the built-in ones), workload, model, scenario, pick
+    and unit; errors are not cached."""
+    spec = _spec(chip)
     if source == "standin":
         unit = 1.0 if model == "training" else STANDIN_H100_RATE
-        return float(standin_h100e(chip, [1.0])[0]) * unit
+        return float(standin_h100e(spec.key if spec.builtin else "", [1.0])[0]) * unit
     if model != "training":
         sc = (scenario or "offline") if model == "serving" else None
         # the offline key is the one written before scenarios existed (same value)
         tail = "" if sc in (None, "offline") else f"|{sc}"
-        key = f"{_fingerprint()}|{chip}|{name}|{model}|{pick}|{n_unit}{tail}"
+        key = f"{_fingerprint()}|{spec.cache_name}|{name}|{model}|{pick}|{n_unit}{tail}"
         hit = _disk().get(key)
         if hit is None:
-            hit = _inference_rate(chip, name, model, n_unit, sc or "offline")
+            hit = _inference_rate(spec, name, model, n_unit, sc or "offline")
             _disk_put(key, hit)
         return float(hit)
     # "equivalence": the training model or its error (which says why), never a stand-in
-    v, _ = value_curve(chip, ((name, 1.0),), [float(REF_CHIPS)], pick=pick, source="equivalence")
+    v, _ = value_curve(spec, ((name, 1.0),), [float(REF_CHIPS)], pick=pick, source="equivalence")
     return float(v[0]) / REF_CHIPS
 
 
 def _inference_rate(
-    chip: str, name: str, model: str, n_unit: int, scenario: str = "offline"
+    spec: ChipSpec, name: str, model: str, n_unit: int, scenario: str = "offline"
 ) -> float:
     if model == "forward":
         from perfmodel.training import inference_throughput
 
-        r = inference_throughput(name, chip, REF_CHIPS, precision="int8", details=False)
+        r = inference_throughput(
+            name,
+            spec.key,
+            REF_CHIPS,
+            precision="int8",
+            details=False,
+            chip=spec.chip(),
+            catalog=spec.catalog,
+        )
         return float(np.asarray(r)) / REF_CHIPS
     from perfmodel.serving import serve
 
     n = max(1, min(int(n_unit), 72))
-    return float(serve(name, chip, n, scenario)["tokens_per_s_per_chip"])
+    return float(serve(name, spec.key, n, scenario, catalog=spec.catalog)["tokens_per_s_per_chip"])
 
 
 def _rate_or_reason(chip, spec: WorkloadSpec, pick, source, n_unit) -> tuple[float, str]:
     try:
         r = chip_rate(chip, spec.name, spec.model, pick, source, n_unit, spec.scenario)
+    except InputError:  # a figure the chip lacks: the user's to fix, never a why-not
+        raise
     except (ValueError, KeyError, ZeroDivisionError) as e:  # the model says why
         return 0.0, str(e).split("\n")[0]
     if not (np.isfinite(r) and r > 0):
-        return 0.0, f"the {spec.model} model gives {chip} no throughput on {spec.name}"
+        key = chip.key if isinstance(chip, ChipSpec) else chip
+        return 0.0, f"the {spec.model} model gives {key} no throughput on {spec.name}"
     return r, ""
 
 
-def workload_rates(offers, specs: tuple[WorkloadSpec, ...], *, pick: str, source: str):
+def workload_rates(
+    offers,
+    specs: tuple[WorkloadSpec, ...],
+    *,
+    pick: str,
+    source: str,
+    chips: tuple[ChipSpec, ...] | None = None,
+):
     """``(rate [K, W], h100e_per_unit [W], reasons)`` for ``offers`` on ``specs``;
-    ``reasons``: ``(offer, workload key, why)`` for every pair with rate 0."""
+    ``reasons``: ``(offer, workload key, why)`` for every pair with rate 0. ``chips``:
+    the offers' chips resolved in the scenario's catalog (default: their keys in the
+    built-in one); the H100 reference is the one of the same catalog."""
     K, W = len(offers), len(specs)
+    if chips is None:
+        chips = tuple(_spec(o.chip) for o in offers)
+    cat = chips[0].catalog if chips else None
+    ref_chip = chip_spec(REFERENCE_CHIP, cat)
     rate = np.zeros((K, W))
     reasons = []
     per_unit = np.ones(W)
     for w, spec in enumerate(specs):
         if spec.kind == "inference":
-            ref, why = _rate_or_reason(REFERENCE_CHIP, spec, "best", source, 8)
+            ref, why = _rate_or_reason(ref_chip, spec, "best", source, 8)
             if ref <= 0:
                 raise ValueError(
                     f"workloads.{spec.key}: the {spec.model} model cannot value the H100 "
@@ -173,7 +207,7 @@ def workload_rates(offers, specs: tuple[WorkloadSpec, ...], *, pick: str, source
             if spec.kind == "training" and not o.counts:
                 reasons.append((o.key, spec.key, "counts = false: no training H100e"))
                 continue
-            r, why = _rate_or_reason(o.chip, spec, pick, source, int(o.chips_per_unit))
+            r, why = _rate_or_reason(chips[k], spec, pick, source, int(o.chips_per_unit))
             rate[k, w] = r
             if r <= 0:
                 reasons.append((o.key, spec.key, why))
@@ -203,7 +237,9 @@ def cost_and_placement_leaves(sc, T: int, *, pick: str, value_source: str) -> di
     if not sc.placement:
         return out
     W = len(specs)
-    rate, per_unit, reasons = workload_rates(sc.offers, specs, pick=pick, source=value_source)
+    rate, per_unit, reasons = workload_rates(
+        sc.offers, specs, pick=pick, source=value_source, chips=sc.chip_specs()
+    )
     demand = np.array([w.demand or (0.0,) * T for w in specs], dtype=np.float64).T
     out.update(
         rate=jnp.asarray(rate.reshape(K, W)),
