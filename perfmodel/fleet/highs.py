@@ -16,11 +16,20 @@ import dataclasses
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from perfmodel.errors import SolverError
 from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
 
-__all__ = ["HighsLP", "LPResult", "MipResult", "RhsRange", "new_highs", "status_name"]
+__all__ = [
+    "HighsLP",
+    "LPResult",
+    "MipResult",
+    "RhsRange",
+    "new_highs",
+    "stacked_rows",
+    "status_name",
+]
 
 
 _BANNER_SHOWN = False
@@ -119,21 +128,38 @@ class RhsRange:
     hi: float
 
 
+def stacked_rows(lp: LP) -> sp.csr_array:
+    """The constraint matrix of ``lp`` as HiGHS holds it: inequality rows, then equality
+    rows, one float64 CSR array."""
+    A = csr(lp.A_ub)
+    if n_eq(lp):
+        A = sp.csr_array(sp.vstack([A, csr(lp.A_eq)]))
+    return A
+
+
 class HighsLP:
     """One LP held by HiGHS. ``presolve``: HiGHS's presolve ("choose" or "off");
     ``threads``: HiGHS threads (default: HiGHS's choice)."""
 
-    def __init__(self, lp: LP, *, presolve: str = "choose", threads: int | None = None):
+    def __init__(
+        self,
+        lp: LP,
+        *,
+        presolve: str = "choose",
+        threads: int | None = None,
+        rows=None,
+        highs=None,
+    ):
+        """``rows``: the LP's constraint matrix, inequality rows then equality rows, as a
+        CSR array, where the caller has it already (a family of LPs sharing one pattern);
+        default: built from ``lp``. ``highs``: a ``highspy.Highs`` to load the LP into
+        (its options and thread pool kept; the previous model replaced)."""
         hs = _hs()
         self.n = int(np.shape(lp.c)[-1])
         self.m_ub, self.m_eq = n_ub(lp), n_eq(lp)
         self.integer = tuple(lp.integer)
         inf = hs.kHighsInf
-        A = csr(lp.A_ub)
-        if self.m_eq:
-            import scipy.sparse as sp
-
-            A = sp.csr_array(sp.vstack([A, csr(lp.A_eq)]))
+        A = rows if rows is not None else stacked_rows(lp)
         b_ub = np.asarray(lp.b_ub, np.float64)
         b_eq = np.asarray(lp.b_eq, np.float64)
         model = hs.HighsLp()
@@ -153,7 +179,7 @@ class HighsLP:
         model.a_matrix_.start_ = A.indptr.astype(np.int32)
         model.a_matrix_.index_ = A.indices.astype(np.int32)
         model.a_matrix_.value_ = np.asarray(A.data, np.float64)
-        h = new_highs(threads)
+        h = highs if highs is not None else new_highs(threads)
         h.setOptionValue("presolve", presolve)
         self.presolve = presolve
         h.passModel(model)

@@ -21,9 +21,10 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 
-from perfmodel.fleet.highs import HighsLP
-from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
+from perfmodel.fleet.highs import HighsLP, stacked_rows
+from perfmodel.fleet.lp import LP, n_eq, n_ub
 from perfmodel.fleet.pdhg.solution import (
     DUAL_INFEASIBLE,
     ITERATION_LIMIT,
@@ -68,27 +69,31 @@ def batch_size(stacked_lp: LP) -> int:
     return int(shape[0])
 
 
-def residuals(lp: LP, x, y_ub, y_eq) -> tuple[float, float, float]:
+def residuals(lp: LP, x, y_ub, y_eq, rows=None) -> tuple[float, float, float]:
     """(primal residual, dual residual, relative duality gap) of ``(x, y)`` for ``lp``, in
     its own units: the norm of the row and bound violations
     (``max(A_ub x - b_ub, 0)``, ``A_eq x - b_eq``, ``max(lo - x, 0)``, ``max(x - hi, 0)``)
     over ``1 + ||b||``;
     the reduced cost ``r = c - A^T y`` where no bound lets it be nonzero (r > 0 below an
     upper bound, r < 0 above a lower one) over ``1 + ||c||``; and ``|P - D| / (1 + |P| +
-    |D|)`` with ``D = b y + hi max(r, 0) - lo max(-r, 0)`` over finite bounds."""
-    A_ub, A_eq = csr(lp.A_ub), csr(lp.A_eq)
+    |D|)`` with ``D = b y + hi max(r, 0) - lo max(-r, 0)`` over finite bounds. ``rows``:
+    the constraint matrix as :func:`~perfmodel.fleet.highs.stacked_rows` gives it, where
+    the caller has it."""
+    A = stacked_rows(lp) if rows is None else rows
+    m_ub = n_ub(lp)
     b_ub, b_eq = np.asarray(lp.b_ub, np.float64), np.asarray(lp.b_eq, np.float64)
     c, lo, hi = (np.asarray(getattr(lp, f), np.float64) for f in ("c", "lo", "hi"))
+    ax = A @ x
     viol = np.concatenate(
         [
-            np.maximum(A_ub @ x - b_ub, 0.0),
-            A_eq @ x - b_eq,
+            np.maximum(ax[:m_ub] - b_ub, 0.0),
+            ax[m_ub:] - b_eq,
             np.maximum(lo - x, 0.0),  # -inf bounds give 0
             np.maximum(x - hi, 0.0),
         ]
     )
     pres = float(np.linalg.norm(viol) / (1.0 + np.linalg.norm(np.concatenate([b_ub, b_eq]))))
-    r = c - A_ub.T @ y_ub - A_eq.T @ y_eq
+    r = c - A.T @ np.concatenate([y_ub, y_eq])
     up, down = np.maximum(r, 0.0), np.maximum(-r, 0.0)
     bad = np.where(np.isfinite(hi), 0.0, up) + np.where(np.isfinite(lo), 0.0, down)
     dres = float(np.linalg.norm(bad) / (1.0 + np.linalg.norm(c)))
@@ -101,6 +106,28 @@ def residuals(lp: LP, x, y_ub, y_eq) -> tuple[float, float, float]:
     )
     gap = abs(primal - dual) / (1.0 + abs(primal) + abs(dual))
     return pres, dres, gap
+
+
+class _Pattern:
+    """The constraint rows of a stacked family (``A_ub`` then ``A_eq``, ``[B, m, n]``) on
+    the union of the members' nonzero patterns: the pattern is found once, and member
+    ``i``'s CSR array is a gather of its values (no scan of the dense matrix per member)."""
+
+    def __init__(self, stacked_lp: LP):
+        self.A_ub, self.A_eq = np.asarray(stacked_lp.A_ub), np.asarray(stacked_lp.A_eq)
+        self.m_ub, self.m_eq = self.A_ub.shape[1], self.A_eq.shape[1]
+        self.n = self.A_ub.shape[2]
+        self.ub = np.nonzero(np.any(self.A_ub != 0, axis=0))  # row-major: CSR order
+        self.eq = np.nonzero(np.any(self.A_eq != 0, axis=0))
+        r = np.concatenate([self.ub[0], self.eq[0] + self.m_ub])
+        self.indices = np.concatenate([self.ub[1], self.eq[1]])
+        self.indptr = np.searchsorted(r, np.arange(self.m_ub + self.m_eq + 1))
+
+    def rows(self, i: int) -> sp.csr_array:
+        data = np.concatenate([self.A_ub[i][self.ub], self.A_eq[i][self.eq]])
+        return sp.csr_array(
+            (data, self.indices, self.indptr), shape=(self.m_ub + self.m_eq, self.n)
+        )
 
 
 def solve_lp_batch_highs(
@@ -126,15 +153,15 @@ def solve_lp_batch_highs(
         raise ValueError(f"base LP for the warm start is not optimal: HiGHS says {first.status}")
     basis = base.h.getBasis()
     n, m_ub, m_eq = int(np.shape(stacked_lp.c)[-1]), n_ub(stacked_lp), n_eq(stacked_lp)
+    family = _Pattern(stacked_lp)
     x = np.zeros((B, n))
     y_ub, y_eq = np.zeros((B, m_ub)), np.zeros((B, m_eq))
     obj, pres, dres, gap = (np.zeros(B) for _ in range(4))
     status, iters = np.zeros(B, np.int32), np.zeros(B, np.int64)
     solve_s = 0.0
     for i in range(B):
-        lp_i = member(stacked_lp, i)
-        model = HighsLP(lp_i, presolve="off")
-        model.h.setOptionValue("solver", "simplex")
+        lp_i, rows = member(stacked_lp, i), family.rows(i)
+        model = HighsLP(lp_i, presolve="off", rows=rows, highs=base.h)
         model.h.setBasis(basis)
         r = model.solve()
         solve_s += r.seconds
@@ -143,7 +170,7 @@ def solve_lp_batch_highs(
         if r.status == "optimal":
             x[i], y_ub[i], y_eq[i], obj[i] = r.x, r.y_ub, r.y_eq, r.objective
         # no solution: the point returned stays 0 and its residuals say how far off it is
-        pres[i], dres[i], gap[i] = residuals(lp_i, x[i], y_ub[i], y_eq[i])
+        pres[i], dres[i], gap[i] = residuals(lp_i, x[i], y_ub[i], y_eq[i], rows)
     sol = LPSolution(
         x=jnp.asarray(x),
         y_ub=jnp.asarray(y_ub),
