@@ -80,6 +80,32 @@ def _row_groups(problem, lp) -> list[dict]:
                         label=f"unit ({cpu:,.0f} chips) more supply of {o} in {p}",
                     )
                 )
+    # one quarter of delay of a site's power ramp: its MW one quarter later (``delta`` per
+    # row: the schedule's change; a fraction theta of the step blends the two schedules).
+    # An offer's delivery delay also moves column bounds: see _data_steps.
+    pw = np.asarray(problem.power_avail_mw, np.float64)
+    for s, site in enumerate(problem.sites):
+        rows, delta, pers = [], [], []
+        for t, p in enumerate(P[1:], start=1):
+            nm = f"power_mw[{site},{p}]"
+            d = pw[s, t - 1] - pw[s, t]
+            if nm in at and d != 0.0:
+                rows.append(at[nm])
+                delta.append(d)
+                pers.append(p)
+        if rows:
+            out.append(
+                dict(
+                    kind="power_delay",
+                    site=site,
+                    periods=pers,
+                    rows=rows,
+                    delta=np.asarray(delta),
+                    step=1.0,
+                    unit="quarters",
+                    label=f"quarter of delay of site {site}'s power ramp (its MW one quarter later)",
+                )
+            )
     for y in problem.years:
         nm = f"capex_musd[{y}]"
         if nm in at:
@@ -158,8 +184,206 @@ def range_text(lo: float | None, hi: float | None, unit: str) -> str:
         txt = f"{a:,.0f}" if a >= 100 or a == 0 else f"{a:.3g}"
         return f"{'-' if v < 0 else '+'}{txt}"
 
+    if unit == "%":
+        return f"valid for {amount(lo, '-')}%..{amount(hi, '+')}% of the price"
     tail = "" if unit == "USD" else f" {unit}"
     return f"valid for {amount(lo, '-')}..{amount(hi, '+')}{tail}"
+
+
+#: The price step: 10% lower (percent of the offer's unit price).
+PRICE_STEP_PCT = -10.0
+_STEP_NOTES = {
+    "price": (
+        "a price is a coefficient of the capex rows, not a right-hand side: the optimum is "
+        "smooth but not linear in it even where the basis holds, so the re-solve is the "
+        "exact figure"
+    ),
+}
+
+
+def _lp_plus(lp, d, s: float):
+    """The LP whose data are ``lp + s * d`` (``d``: an LP of data differences; its
+    bounds' differences are 0 where a bound is infinite)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        lp,
+        c=np.asarray(lp.c) + s * np.asarray(d.c),
+        A_ub=lp.A_ub + s * d.A_ub,
+        b_ub=np.asarray(lp.b_ub) + s * np.asarray(d.b_ub),
+        hi=np.asarray(lp.hi) + s * np.asarray(d.hi),
+    )
+
+
+def _lp_difference(lp2, lp):
+    """``lp2 - lp`` field by field (c, A_ub, b_ub, hi: an infinite bound stays put)."""
+    import dataclasses
+
+    h2, h1 = np.asarray(lp2.hi, np.float64), np.asarray(lp.hi, np.float64)
+    if np.any(np.isfinite(h2) != np.isfinite(h1)):
+        raise ValueError("the step makes a column bound finite or infinite")
+    return dataclasses.replace(
+        lp2,
+        c=np.asarray(lp2.c) - np.asarray(lp.c),
+        A_ub=lp2.A_ub - lp.A_ub,
+        b_ub=np.asarray(lp2.b_ub) - np.asarray(lp.b_ub),
+        hi=np.where(np.isfinite(h1), h2 - np.where(np.isfinite(h1), h1, 0.0), 0.0),
+    )
+
+
+def _basis_holds(lp, basis) -> bool:
+    """Whether ``basis`` is optimal for ``lp``: HiGHS's simplex started from it
+    (presolve off) stops at once, with no iteration."""
+    from perfmodel.fleet.highs import HighsLP, status_name
+
+    m = HighsLP(lp, presolve="off")
+    m.h.setOptionValue("solver", "simplex")
+    m.h.setBasis(basis)
+    m.h.run()
+    info = m.h.getInfo()
+    ok = status_name(m.h.getModelStatus()) == "optimal"
+    return ok and int(info.simplex_iteration_count) == 0
+
+
+def _basis_interval(lp, d, basis, lo: float, hi: float, steps: int = 12):
+    """``(s_lo, s_hi)``: how far ``s`` can move each way (within ``[lo, hi]``) with the
+    optimal ``basis`` of ``lp`` staying optimal for ``lp + s d`` (bisection of HiGHS warm
+    starts; ``steps`` halvings per side)."""
+    out = []
+    for end in (lo, hi):
+        if _basis_holds(_lp_plus(lp, d, end), basis):
+            out.append(end)
+            continue
+        good, bad = 0.0, end
+        for _ in range(steps):
+            mid = 0.5 * (good + bad)
+            if _basis_holds(_lp_plus(lp, d, mid), basis):
+                good = mid
+            else:
+                bad = mid
+        out.append(good)
+    return out[0], out[1]
+
+
+def _data_steps(problem) -> list[dict]:
+    """Steps that move LP data other than right-hand sides alone, each as the Problem at
+    one step: 10% lower price of an offer (the capex rows' coefficients, and the
+    objective's) and one quarter of delay of an offer's deliveries (the supply rows and
+    the purchase columns' bounds ``buy <= supply``)."""
+    import dataclasses
+
+    price = np.asarray(problem.unit_price_usd, np.float64)
+    sup = np.asarray(problem.supply_units, np.float64)
+    allowed = np.asarray(problem.allowed, np.float64)
+    P = problem.periods
+    out = []
+    for k, o in enumerate(problem.offers):
+        if not (allowed[k].any() and (sup[k] > 0).any()):
+            continue
+        if price[k] > 0:
+            cut = price.copy()
+            cut[k] *= 1.0 + PRICE_STEP_PCT / 100.0
+            p0 = float(price[k])
+            out.append(
+                dict(
+                    kind="price",
+                    offer=o,
+                    periods=list(P),
+                    step=PRICE_STEP_PCT,
+                    unit="%",
+                    unit_price_usd=p0,
+                    label=f"10% lower price of {o} (${_money(p0)} -> ${_money(0.9 * p0)} a unit)",
+                    problem=dataclasses.replace(problem, unit_price_usd=cut),
+                    per_step=PRICE_STEP_PCT,  # unit (percent) per step of the direction
+                    search=(-9.9, 10.0),  # steps each way: -99%..+100% of the price
+                )
+            )
+        if np.all(np.isfinite(sup[k])):
+            late = sup.copy()
+            late[k] = np.concatenate([[0.0], sup[k, :-1]])
+            moved = [p for t, p in enumerate(P) if late[k, t] != sup[k, t]]
+            if moved:
+                out.append(
+                    dict(
+                        kind="supply_delay",
+                        offer=o,
+                        periods=moved,
+                        step=1.0,
+                        unit="quarters",
+                        label=(
+                            f"quarter of delay of {o}'s deliveries (its supply schedule one "
+                            "quarter later)"
+                        ),
+                        problem=dataclasses.replace(problem, supply_units=late),
+                        per_step=1.0,
+                        search=(-1.0, 1.0),
+                    )
+                )
+    return out
+
+
+def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: int) -> list[dict]:
+    """Records of :func:`_data_steps` (the ``n`` largest envelope figures per kind): the
+    envelope figure (the Lagrangian's derivative along the step, exact as the LP's data
+    are linear in it), the re-solve (the LP rebuilt at the step), and the range of the
+    step over which the base optimum's ``basis`` holds (HiGHS warm starts)."""
+    from perfmodel.fleet.build import build_lp
+    from perfmodel.fleet.highs import HighsLP
+
+    x, y = np.asarray(base.x, np.float64), np.asarray(base.y_ub, np.float64)
+    c = np.asarray(lp.c, np.float64)
+    r = c - csr_t_dot(lp.A_ub, y)  # reduced costs
+    hi = np.asarray(lp.hi, np.float64)
+    mu_hi = np.where(np.isfinite(hi), np.maximum(r, 0.0), 0.0)
+    cands = []
+    for st in _data_steps(problem):
+        lp2 = build_lp(st["problem"])
+        d = _lp_difference(lp2, lp)
+        slope = float(
+            np.asarray(d.c) @ x
+            - y @ (d.A_ub @ x)
+            + y @ np.asarray(d.b_ub, np.float64)
+            + mu_hi @ np.asarray(d.hi, np.float64)
+        )
+        cands.append((st, lp2, d, slope))
+    out = []
+    for kind in dict.fromkeys(st["kind"] for st, *_ in cands):
+        mine = sorted((cd for cd in cands if cd[0]["kind"] == kind), key=lambda cd: -abs(cd[3]))
+        for st, lp2, d, slope in mine[:n]:
+            est = slope * to_obj
+            new = HighsLP(lp2).solve()
+            res = (new.objective - base.objective) * to_obj if new.status == "optimal" else None
+            s_lo, s_hi = _basis_interval(lp, d, basis, *st["search"])
+            within = s_hi >= 1.0 - 1e-9
+            if res is None:
+                note = "the LP with this step is infeasible"
+            elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + 1e-6:
+                note = _STEP_NOTES.get(kind, _DIFFER_DEGENERATE) if within else _DIFFER_NOTE
+            else:
+                note = None
+            ends = sorted((s_lo * st["per_step"], s_hi * st["per_step"]))
+            rec = {k: v for k, v in st.items() if k not in ("problem", "per_step", "search")}
+            rec.update(
+                dual_estimate=est,
+                dual=est / st["step"],
+                resolved=res,
+                objective_unit="USD of capex" if mincost else "H100e-quarters",
+                valid_from=ends[0],
+                valid_to=ends[1],
+                step_within_range=bool(within),
+                note=note,
+            )
+            out.append(rec)
+    return out
+
+
+def csr_t_dot(A, y) -> np.ndarray:
+    """``A^T y`` for a dense or scipy-sparse ``A``."""
+    return np.asarray(A.T @ np.asarray(y, np.float64), np.float64).reshape(-1)
+
+
+def _money(v: float) -> str:
+    return f"{v / 1e6:,.2f}M" if v >= 1e6 else f"{v / 1e3:,.1f}k" if v >= 1e3 else f"{v:,.0f}"
 
 
 def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> list[dict]:
@@ -168,7 +392,15 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
     Steps: 1 MW at a site from a quarter on; 1 rack of floor space from a quarter on;
     one purchase unit of an offer's supply in a quarter; $100M of budget in a year; one
     numerator unit of a ratio rule from a quarter on; 1 MW less own hardware required;
-    1,000 H100e more of the min-cost target. Each record has ``kind`` and its keys (site,
+    1,000 H100e more of the min-cost target; one quarter of delay of an offer's
+    deliveries (``supply_delay``: its supply schedule one quarter later, the last
+    quarter's supply past the horizon) or of a site's power ramp (``power_delay``: its MW
+    one quarter later; ranges in quarters, a fraction theta being the blend of the two
+    schedules); 10% lower price of an offer (``price``: ``step`` -10, ``unit`` "%";
+    ``dual_estimate`` from the Lagrangian's derivative in the price, ``valid_from``/
+    ``valid_to`` the price change in % over which the optimal basis holds, found by
+    warm-started HiGHS re-solves: HiGHS ranges right-hand sides and costs, not matrix
+    coefficients). Each record has ``kind`` and its keys (site,
     offer, year, rule, periods), ``step`` and ``unit``, ``dual`` (objective units per
     step unit: the marginal value at zero step, from HiGHS's duals), ``dual_estimate``
     (``dual * step``), ``valid_from``/``valid_to`` (the range of the step, in ``unit``,
@@ -181,7 +413,9 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
 
     Candidates are the ``candidates`` largest dual estimates (the re-solved gain of a
     relaxation is at most the dual estimate, the LP optimum being concave in the rhs),
-    plus the min-cost target; the ``top`` largest |resolved| are returned.
+    the largest of each kind, and the min-cost target; the ``top`` largest |resolved|
+    are returned, plus the largest of each kind not among them (so that every kind of
+    step is shown once).
     """
     from perfmodel.fleet.build import build_lp
     from perfmodel.fleet.highs import HighsLP
@@ -191,18 +425,28 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
     base = model.solve()
     if base.status != "optimal":
         return []
+    basis = model.h.getBasis()  # the base optimum's (re-solves below move the model's)
     y = np.asarray(base.y_ub, np.float64)
     mincost = problem.objective == "min-cost"
     to_obj = -1e6 if mincost else 1.0  # LP objective (-M$ for min-cost) -> reported units
     groups = _row_groups(problem, lp)
     for g in groups:
-        est_lp = float(np.sum(y[g["rows"]]) * g["delta"])  # LP objective units per step
+        est_lp = float(np.sum(y[g["rows"]] * g["delta"]))  # LP objective units per step
         g["dual_estimate"] = est_lp * to_obj
         g["dual"] = g["dual_estimate"] / g["step"]
     tol = 1e-9 * max([abs(g["dual_estimate"]) for g in groups] + [1e-300])
-    cand = [g for g in groups if abs(g["dual_estimate"]) > tol]
+    # a delay is not a relaxation: its loss can exceed the dual (concavity), even at a
+    # zero dual, so every delay is a candidate
+    cand = [g for g in groups if abs(g["dual_estimate"]) > tol or g["kind"] == "power_delay"]
     cand.sort(key=lambda g: -abs(g["dual_estimate"]))
-    cand = cand[:candidates] + [g for g in cand[candidates:] if g["kind"] == "target"]
+    firsts = {}
+    for g in cand:
+        firsts.setdefault(g["kind"], id(g))
+    cand = cand[:candidates] + [
+        g
+        for g in cand[candidates:]
+        if g["kind"] in ("target", "power_delay") or firsts[g["kind"]] == id(g)
+    ]
     if mincost and not any(g["kind"] == "target" for g in cand):
         cand += [g for g in groups if g["kind"] == "target"]
     out = []
@@ -233,13 +477,21 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
             note=note,
         )
         out.append(rec)
-    out.sort(key=lambda d: -abs(d["resolved"]) if d["resolved"] is not None else -np.inf)
-    return out[:top]
+    out += _data_step_records(problem, lp, basis, base, to_obj, mincost, n=max(top, 1))
+    key = lambda d: -abs(d["resolved"]) if d["resolved"] is not None else -np.inf  # noqa: E731
+    out.sort(key=key)
+    shown = out[:top]
+    kinds = {d["kind"] for d in shown}
+    for d in out[top:]:
+        if d["kind"] not in kinds:
+            shown.append(d)
+            kinds.add(d["kind"])
+    return shown
 
 
 def sensitivity_sentence(rec: dict) -> str:
     """One line for a :func:`natural_sensitivities` record (natural units, both figures)."""
-    lead = "" if rec["kind"] in ("budget", "ratio") else f"{rec['step']:,.0f} "
+    lead = "" if rec["kind"] in ("budget", "ratio", "price") else f"{rec['step']:,.0f} "
     head = f"{lead}{rec['label']}"
     h100e = rec["objective_unit"] == "H100e-quarters"
 
@@ -258,7 +510,9 @@ def sensitivity_sentence(rec: dict) -> str:
         line = f"{head} is worth {fig(res)} re-solved (dual {fig(est)}{rng})"
     else:
         line = f"{head} changes capex by {fig(res)} re-solved (dual {fig(est)}{rng})"
-    if rec["note"] and rec.get("step_within_range", False):
+    if rec["note"] and rec["kind"] == "price" and rec.get("step_within_range", False):
+        line += "; they differ: the optimum is not linear in a price even where the basis holds, the re-solve is exact"
+    elif rec["note"] and rec.get("step_within_range", False):
         line += "; they differ at a degenerate optimum: the re-solve is exact"
     elif rec["note"]:
         line += "; they differ: the step goes past that range, where another limit starts to bind"
