@@ -149,9 +149,9 @@ def test_shadowing_chip_never_gets_the_builtin_shipped_or_cached_curve(tmp_path,
         )
     keys = [k for k in cv._disk() if f"|b200@{spec.digest}|{wname}|" in k]
     assert keys, list(cv._disk())
-    # the stand-in never reads a shadowing chip's built-in spec ratio
+    # the stand-in never reads a shadowing chip's built-in spec ratio: its own peak
     v, src = cv.value_curve(spec, ((wname, 1.0),), [8.0], source="standin")
-    assert "STAND-IN" in src and v[0] == 0.0
+    assert "STAND-IN" in src and v[0] == pytest.approx(10e12 / 989.4e12 * 8**0.98)
     cv._disk.cache_clear()
     cv._curve_by_name.cache_clear()
 
@@ -363,3 +363,24 @@ def test_plan_values_the_user_chip_with_the_training_model(run, tmp_path, monkey
     assert rc == 0, err
     assert json.loads(out)["h100e"] == pytest.approx(want, rel=1e-6)
     cv._disk.cache_clear()
+
+
+def test_sweep_over_a_scenario_with_a_user_chip(run, tmp_path):
+    """``sweep --catalog``: the fleet model plans a scenario offering a user chip (the
+    labelled stand-in values here: fast), records the chip's digest in the model's
+    config (a resume must see the same figures), and without the catalog names the
+    offer."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[sweep]\nmodel = "fleet"\nsamples = 4\nchunk_size = 4\n'
+        f'[model]\nscenario = "{MY_SCENARIO}"\nvalue_source = "standin"\n'
+        "catalog_ranges = false\n"
+    )
+    rc, _, err = run(["sweep", spec, "--out", tmp_path / "no", "--json"])
+    assert rc == 2 and "offers.mine.chip" in err
+    rc, out, err = run(["sweep", spec, "--catalog", MY_CHIPS, "--out", tmp_path / "o", "--json"])
+    assert rc == 0, err
+    assert json.loads(out)["rows"] == 4
+    digest = chip_spec("my_chip", load_catalog(MY_CHIPS)).digest
+    man = (tmp_path / "o" / "manifest.json").read_text()
+    assert f"my_chip@{digest}" in man

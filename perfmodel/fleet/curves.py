@@ -120,13 +120,21 @@ _STANDIN_BF16_TFLOPS = {
 }
 
 
-def standin_h100e(chip_key: str, counts) -> np.ndarray:
+def standin_h100e(chip_key: str | ChipSpec, counts) -> np.ndarray:
     """STAND-IN value curve (tests and fallback only): spec ratio x n^0.98.
 
     ``H100e(n) = (peak_bf16(chip) / peak_bf16(H100)) * n^0.98`` -- a crude scaling
-    efficiency that loses ~2% per decade of cluster size. Not the training model.
+    efficiency that loses ~2% per decade of cluster size. Not the training model. A
+    built-in chip's peak comes from the table above; a user chip's
+    (:class:`~perfmodel.equivalence.ChipSpec` not built-in) from its own bf16 rate
+    (or the fallback it runs bf16 at).
     """
-    r = _STANDIN_BF16_TFLOPS.get(chip_key, 0.0) / 989.4
+    if isinstance(chip_key, str) or chip_key.builtin:
+        key = chip_key if isinstance(chip_key, str) else chip_key.key
+        r = _STANDIN_BF16_TFLOPS.get(key, 0.0) / 989.4
+    else:
+        rec = chip_key.catalog.chips[chip_key.key]
+        r = float(rec.peak("bf16")) / 989.4e12 if rec.supports("bf16") else 0.0
     n = np.asarray(counts, dtype=np.float64)
     return r * np.power(np.maximum(n, 0.0), 0.98)
 
@@ -520,7 +528,7 @@ def value_curve(
     for w, weight in workloads:
         v, s = np.zeros(len(c)), _MODEL_LABEL.format(mode=mode)
         if source == "standin":
-            v, s = standin_h100e(spec.key if spec.builtin else "", c), _STANDIN_LABEL
+            v, s = standin_h100e(spec, c), _STANDIN_LABEL
         elif pos.any():
             try:
                 v[pos] = _model_values(spec, w, c[pos], pick, mode)
@@ -529,7 +537,7 @@ def value_curve(
             except ValueError as e:  # the chip is not trainable, or the job never fits
                 if source == "equivalence" or not spec.builtin:
                     raise ValueError(f"value curve of {spec.key!r} on {w!r} failed: {e}") from e
-                v, s = standin_h100e(spec.key, c), _STANDIN_LABEL
+                v, s = standin_h100e(spec, c), _STANDIN_LABEL
         total += weight * v
         srcs.add(s)
     return total, ", ".join(sorted(srcs))

@@ -120,7 +120,7 @@ def chip_rate(
     spec = _spec(chip)
     if source == "standin":
         unit = 1.0 if model == "training" else STANDIN_H100_RATE
-        return float(standin_h100e(spec.key if spec.builtin else "", [1.0])[0]) * unit
+        return float(standin_h100e(spec, [1.0])[0]) * unit
     if model != "training":
         sc = (scenario or "offline") if model == "serving" else None
         # the offline key is the one written before scenarios existed (same value)
