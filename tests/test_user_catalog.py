@@ -1,5 +1,5 @@
 """The user's own chips end to end (issue 15 item 5): ``--catalog`` on ``plan``,
-``train``, ``equiv`` and ``sweep``; scenario offers naming a user chip; the chip
+``train``, ``equiv``, ``sweep`` and ``compare``; scenario offers naming a user chip; the chip
 resolved once (:class:`perfmodel.equivalence.ChipSpec`) and every cache keyed by the
 content of its catalog records, so a user chip that shadows a built-in name with other
 figures never gets the built-in's shipped or cached curve; a chip the training model
@@ -271,12 +271,13 @@ def _argv(cmd: str, cat: Path, tmp: Path) -> list:
         "train": ["train", "--catalog", cat, "--chip", "not_a_chip", "--chips", "8"],
         "equiv": ["equiv", "--catalog", cat, "--chip", "not_a_chip", "--count", "8"],
         "sweep": ["sweep", nowhere, "--catalog", cat, "--out", tmp / "out"],
+        "compare": ["compare", nowhere, nowhere, "--catalog", cat],
     }[cmd]
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    cmd=st.sampled_from(["plan", "train", "equiv", "sweep"]),
+    cmd=st.sampled_from(["plan", "train", "equiv", "sweep", "compare"]),
     text=catalog_text(),
     json_flag=st.booleans(),
 )
@@ -291,7 +292,7 @@ def test_catalog_fuzz_is_one_line_exit_2(run, tmp_path_factory, cmd, text, json_
     assert str(cat) in err or "not_a_chip" in err or "absent.toml" in err, err
 
 
-@pytest.mark.parametrize("cmd", ["plan", "train", "equiv", "sweep"])
+@pytest.mark.parametrize("cmd", ["plan", "train", "equiv", "sweep", "compare"])
 def test_catalog_path_errors_name_the_path(run, tmp_path, cmd):
     for bad in (tmp_path / "missing.toml", tmp_path):
         rc, _, err = run(_argv(cmd, bad, tmp_path))

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from perfmodel.commands._args import add_catalog_args
 from perfmodel.commands._pick import add_pick_arg
 from perfmodel.errors import InputError, read_text
 
@@ -63,6 +64,7 @@ def register(subparsers) -> None:
     p.add_argument("--target-period", default=None, help="quarter of the target, e.g. 2024Q4")
     add_pick_arg(p, default=None, note="the scenario's pick")
     p.add_argument("--heuristic", action="store_true", help="rounding heuristic only (no MILP)")
+    add_catalog_args(p)
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=run)
 
@@ -149,6 +151,7 @@ def _plan_of(arg: str, sets: list[str], args: argparse.Namespace, side: str) -> 
     ns = argparse.Namespace(**(PLAN_DEFAULTS | {"scenario": arg, "overrides": list(sets)}))
     for k in ("values", "objective", "target_h100e", "target_period", "pick", "heuristic"):
         setattr(ns, k, getattr(args, k))
+    ns.catalog, ns.allow_override = args.catalog, args.allow_override  # both scenarios
     plan = explained_plan(ns)[0]
     return plan_json(plan)
 
