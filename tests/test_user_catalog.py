@@ -385,3 +385,21 @@ def test_sweep_over_a_scenario_with_a_user_chip(run, tmp_path):
     digest = chip_spec("my_chip", load_catalog(MY_CHIPS)).digest
     man = (tmp_path / "o" / "manifest.json").read_text()
     assert f"my_chip@{digest}" in man
+
+
+@pytest.mark.parametrize("pick", ["low", "high"])
+def test_problem_records_its_pick_and_chips(pick):
+    """The pick used to build a Problem and each offer's resolved chip are on the
+    Problem, and the plan JSON's inputs carry them (self-describing plans)."""
+    from perfmodel.fleet import build_problem, solve
+    from perfmodel.fleet.explain import plan_inputs
+    from perfmodel.fleet.testing import generate_scenario
+
+    sc = generate_scenario(3, 3, 1, 3)
+    pr = build_problem(sc, value_source="standin", pick=pick)
+    assert pr.pick == pick
+    assert [c.key for c in pr.chip_specs] == [chip_spec(o.chip).key for o in sc.offers]
+    assert all(c.builtin for c in pr.chip_specs)
+    d = plan_inputs(solve(pr, method="highs"))
+    assert d["pick"] == pick
+    assert {o["chip_catalog"] for o in d["offers"].values()} == {"built-in"}
