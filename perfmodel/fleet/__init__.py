@@ -70,6 +70,10 @@ from perfmodel.fleet.simplex import lp_basis, solve_family
 BATCH_METHODS = ("auto", "highs", "simplex", "pdhg")
 
 
+#: The LPs of a stacked Problem, one compiled program per problem shape.
+_build_batch = jax.jit(jax.vmap(lambda p: build_lp(p, xp=jnp)))
+
+
 def default_batch_method() -> str:
     """The default of :func:`solve_relaxed_batch` on this JAX backend: "highs" on a CPU
     (HiGHS one by one from the base basis is the fastest there, measured in
@@ -104,7 +108,7 @@ def solve_relaxed_batch(problems, *, method: str = "auto", base=None, **opts):
     if method not in BATCH_METHODS:
         raise ValueError(f"method = {method!r}; allowed: {', '.join(map(repr, BATCH_METHODS))}")
     if isinstance(problems, Problem):
-        lps = jax.vmap(lambda p: build_lp(p, xp=jnp))(problems)
+        lps = _build_batch(problems)
     else:
         lps = stack_lps([build_lp(p) for p in problems])
     if method == "pdhg":
