@@ -149,7 +149,11 @@ assert plan_more_power.relaxed_objective >= plan.relaxed_objective - 1e-6
 # `natural_sensitivities` steps each resource in its own unit and gives three figures:
 # the dual's estimate, the re-solved change and the range of the step over which the
 # dual holds exactly (HiGHS ranging at the optimal basis). Inside the range a re-solve
-# equals the dual times the step; past it, another constraint starts to bind.
+# equals the dual times the step; past it, another constraint starts to bind. The steps
+# include one quarter of delay (an offer's deliveries or a site's power ramp: a delay is
+# no relaxation, so its loss can exceed the dual) and 10% of a price (a coefficient, not
+# a right-hand side: the range is where the optimal basis holds, and even there the
+# optimum is not linear in the price, so the re-solve is the exact figure).
 # `LPExplain` adds the range to each binding constraint's shadow price and a "why not"
 # record for each offer x site never bought: the placement rule, or the LP reduced cost
 # of one unit split by the constraints it draws on.
@@ -162,7 +166,7 @@ from perfmodel.fleet.sensitivity import natural_sensitivities, sensitivity_sente
 recs = natural_sensitivities(problem, top=5)
 for r in recs:
     print(" ", sensitivity_sentence(r))
-    if r["step_within_range"]:
+    if r["step_within_range"] and r["kind"] != "price":
         assert abs(r["resolved"] - r["dual_estimate"]) <= 1e-6 * (1 + abs(r["resolved"]))
 explain = LPExplain(problem)
 plan.extra["row_duals"] = explain.row_duals()
@@ -170,6 +174,25 @@ for b in explain.with_ranges(binding_records(plan)):
     print(" ", binding_sentence(b))
 for w in explain.why_not(plan.buy_units):
     print(" ", why_not_sentence(w))
+
+# %% [markdown]
+# ## The plan's gradient in a chip spec
+# `plan_spec_gradient` gives d(LP-optimal H100e-quarters) / d(a chip spec) through the
+# value curves: `jax.jvp` of the training model's step time at the best layout of each
+# chip count that sets the curve, with that layout, the curve's running maxima, the
+# hull's vertices and the LP's optimal plan held fixed (envelope theorem at each level).
+# Per TB/s of the GB200's HBM bandwidth here; `perfmodel plan --spec-gradient
+# gb200.hbm_bandwidth --check-gradient` also re-plans at the spec x (1 +- 0.001), the
+# curves recomputed, and prints the finite differences (benchmarks/spec_gradient.py:
+# within 0.01% on tesla-2024).
+
+# %%
+from perfmodel.fleet.sensitivity.spec import plan_spec_gradient, spec_gradient_sentence
+
+g = plan_spec_gradient(sc, "gb200.hbm_bandwidth", problem=problem)
+print(" ", spec_gradient_sentence(g))
+print("  set by", g["set_by"][0]["chips"], "chips:", g["set_by"][0]["layout"])
+assert g["gradient"] > 0 and g["unit"] == "TB/s"
 
 # %% [markdown]
 # ## What-if from the command line, and two plans side by side

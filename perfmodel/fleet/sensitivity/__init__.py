@@ -5,7 +5,11 @@
 - :mod:`~perfmodel.fleet.sensitivity.named`: the same by row and variable name, ranked in
   tables and sentences;
 - :mod:`~perfmodel.fleet.sensitivity.natural`: what one natural step of each resource or
-  rule of a fleet plan is worth (HiGHS duals, ranging and re-solves).
+  rule of a fleet plan is worth (HiGHS duals, ranging and re-solves), delays and prices
+  included;
+- :mod:`~perfmodel.fleet.sensitivity.spec`: the plan's gradient in a chip spec through
+  the value curves (training model at the best layouts, LP envelope), checked against
+  re-plans.
 """
 
 from perfmodel.fleet.sensitivity.envelope import (
@@ -31,6 +35,12 @@ from perfmodel.fleet.sensitivity.natural import (
     range_text,
     sensitivity_sentence,
 )
+from perfmodel.fleet.sensitivity.spec import (
+    plan_spec_gradient,
+    spec_gradient_fd,
+    spec_gradient_sentence,
+    spec_gradients,
+)
 
 __all__ = [
     "LPGradients",
@@ -50,4 +60,8 @@ __all__ = [
     "natural_sensitivities",
     "sensitivity_sentence",
     "range_text",
+    "plan_spec_gradient",
+    "spec_gradient_fd",
+    "spec_gradients",
+    "spec_gradient_sentence",
 ]
