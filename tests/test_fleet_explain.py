@@ -355,8 +355,8 @@ def _check_lines_against_resolves(pr, recs):
         assert {"valid_from", "valid_to", "step_within_range"} <= set(r)
         text = sensitivity_sentence(r)
         assert "valid for " in text
-        if r["kind"] in ("price", "supply_delay"):  # move more than right-hand sides:
-            continue  # tests/test_fleet_natural_steps.py re-solves them
+        if r["kind"] in ("price", "supply_delay", "supply"):  # more than right-hand
+            continue  # sides (bounds, coefficients): tests/test_fleet_natural_steps.py
         if r["kind"] == "power_delay":
             rows, per = _delay_rows(pr, lp, r)
         else:

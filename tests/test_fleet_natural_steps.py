@@ -1,5 +1,5 @@
-"""The natural steps one quarter of delay (an offer's deliveries, a site's power ramp) and
-10% of a price (perfmodel.fleet.sensitivity.natural) against independent re-solves of
+"""The natural steps one quarter of delay (an offer's deliveries, a site's power ramp),
+one purchase unit of supply (row and bounds) and 10% of a price (perfmodel.fleet.sensitivity.natural) against independent re-solves of
 the problem changed by hand, on generated scenarios (hypothesis)."""
 
 import dataclasses
@@ -16,7 +16,7 @@ from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.problem import generate_problem
 from perfmodel.fleet.sensitivity import natural_sensitivities, sensitivity_sentence
 
-KINDS = ("supply_delay", "power_delay", "price")
+KINDS = ("supply_delay", "power_delay", "price", "supply")
 
 
 def _opt(problem) -> float | None:
@@ -26,6 +26,11 @@ def _opt(problem) -> float | None:
 
 def _by_hand(pr, rec):
     """The problem after the record's step, built from the record's keys alone."""
+    if rec["kind"] == "supply":
+        k, t = pr.offers.index(rec["offer"]), pr.periods.index(rec["periods"][0])
+        sup = np.asarray(pr.supply_units, np.float64).copy()
+        sup[k, t] += rec["step"]
+        return dataclasses.replace(pr, supply_units=sup)
     if rec["kind"] == "supply_delay":
         k = pr.offers.index(rec["offer"])
         sup = np.asarray(pr.supply_units, np.float64).copy()
@@ -85,8 +90,8 @@ def test_delay_and_price_steps_match_independent_resolves(seed, k, s, t):
                 deriv = (fp - fm) / (2 * h)  # per % of the price
                 assert r["dual"] == pytest.approx(deriv, rel=1e-4, abs=1e-6 * (1 + abs(base)))
         else:
-            # a delay moves right-hand sides (and bounds): the optimum is concave along
-            # it, linear where the basis holds
+            # a delay or more supply moves right-hand sides (and bounds): the optimum is
+            # concave along it, linear where the basis holds
             assert r["resolved"] <= r["dual_estimate"] + 1e-6 * (1 + abs(r["dual_estimate"]))
             if r["step_within_range"]:
                 assert r["resolved"] == pytest.approx(r["dual_estimate"], rel=1e-6, abs=1e-6)
@@ -101,7 +106,7 @@ def test_delay_and_price_steps_match_independent_resolves(seed, k, s, t):
 def _blend(pr, rec, theta):
     """The problem at a fraction ``theta`` of the delay: (1 - theta) now + theta delayed."""
     late = _by_hand(pr, rec)
-    f = "supply_units" if rec["kind"] == "supply_delay" else "power_avail_mw"
+    f = "power_avail_mw" if rec["kind"] == "power_delay" else "supply_units"
     a, b = np.asarray(getattr(pr, f)), np.asarray(getattr(late, f))
     return dataclasses.replace(pr, **{f: (1 - theta) * a + theta * b})
 

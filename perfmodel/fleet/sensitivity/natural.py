@@ -63,23 +63,6 @@ def _row_groups(problem, lp) -> list[dict]:
             1.0,
             lambda p, s=s: f"MW less own hardware required at site {s} from {p} on",
         )
-    for k, o in enumerate(problem.offers):
-        cpu = float(np.asarray(problem.chips_per_unit)[k])
-        for p in P:
-            nm = f"supply_units[{o},{p}]"
-            if nm in at:
-                out.append(
-                    dict(
-                        kind="supply",
-                        offer=o,
-                        periods=[p],
-                        rows=[at[nm]],
-                        delta=1.0,
-                        step=1.0,
-                        unit="units",
-                        label=f"unit ({cpu:,.0f} chips) more supply of {o} in {p}",
-                    )
-                )
     # one quarter of delay of a site's power ramp: its MW one quarter later (``delta`` per
     # row: the schedule's change; a fraction theta of the step blends the two schedules).
     # An offer's delivery delay also moves column bounds: see _data_steps.
@@ -268,8 +251,9 @@ def _basis_interval(lp, d, basis, lo: float, hi: float, steps: int = 12):
 def _data_steps(problem) -> list[dict]:
     """Steps that move LP data other than right-hand sides alone, each as the Problem at
     one step: 10% lower price of an offer (the capex rows' coefficients, and the
-    objective's) and one quarter of delay of an offer's deliveries (the supply rows and
-    the purchase columns' bounds ``buy <= supply``)."""
+    objective's), one purchase unit more supply of an offer in a quarter and one quarter
+    of delay of its deliveries (both move the supply rows and the purchase columns'
+    bounds ``buy <= supply``, which bind together: a row alone would move nothing)."""
     import dataclasses
 
     price = np.asarray(problem.unit_price_usd, np.float64)
@@ -277,8 +261,30 @@ def _data_steps(problem) -> list[dict]:
     allowed = np.asarray(problem.allowed, np.float64)
     P = problem.periods
     out = []
+    cpu = np.asarray(problem.chips_per_unit, np.float64)
     for k, o in enumerate(problem.offers):
-        if not (allowed[k].any() and (sup[k] > 0).any()):
+        if not allowed[k].any():
+            continue
+        for t, p in enumerate(P):  # one purchase unit more supply in a quarter
+            if not (allowed[k, :, t].any() and np.isfinite(sup[k, t])):
+                continue
+            more = sup.copy()
+            more[k, t] += 1.0
+            out.append(
+                dict(
+                    kind="supply",
+                    offer=o,
+                    periods=[p],
+                    step=1.0,
+                    unit="units",
+                    label=f"unit ({cpu[k]:,.0f} chips) more supply of {o} in {p}",
+                    problem=dataclasses.replace(problem, supply_units=more),
+                    per_step=1.0,
+                    search=(-float(sup[k, t]), max(4.0 * float(sup[k, t]), 100.0)),
+                    steps=16,
+                )
+            )
+        if not (sup[k] > 0).any():
             continue
         if price[k] > 0:
             cut = price.copy()
@@ -322,8 +328,9 @@ def _data_steps(problem) -> list[dict]:
     return out
 
 
-def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: int) -> list[dict]:
-    """Records of :func:`_data_steps` (the ``n`` largest envelope figures per kind): the
+def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: dict) -> list[dict]:
+    """Records of :func:`_data_steps` (the ``n[kind]`` largest envelope figures of each
+    kind, all where a kind is not in ``n``): the
     envelope figure (the Lagrangian's derivative along the step, exact as the LP's data
     are linear in it), the re-solve (the LP rebuilt at the step), and the range of the
     step over which the base optimum's ``basis`` holds (HiGHS warm starts)."""
@@ -349,11 +356,13 @@ def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: int) -> lis
     out = []
     for kind in dict.fromkeys(st["kind"] for st, *_ in cands):
         mine = sorted((cd for cd in cands if cd[0]["kind"] == kind), key=lambda cd: -abs(cd[3]))
-        for st, lp2, d, slope in mine[:n]:
+        if kind == "supply":  # a relaxation: no gain where the dual is 0 (concavity)
+            mine = [cd for cd in mine if abs(cd[3]) > 1e-9 * (1.0 + abs(base.objective))]
+        for st, lp2, d, slope in mine[: n.get(kind, len(mine))]:
             est = slope * to_obj
             new = HighsLP(lp2).solve()
             res = (new.objective - base.objective) * to_obj if new.status == "optimal" else None
-            s_lo, s_hi = _basis_interval(lp, d, basis, *st["search"])
+            s_lo, s_hi = _basis_interval(lp, d, basis, *st["search"], steps=st.get("steps", 12))
             within = s_hi >= 1.0 - 1e-9
             if res is None:
                 note = "the LP with this step is infeasible"
@@ -362,7 +371,8 @@ def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: int) -> lis
             else:
                 note = None
             ends = sorted((s_lo * st["per_step"], s_hi * st["per_step"]))
-            rec = {k: v for k, v in st.items() if k not in ("problem", "per_step", "search")}
+            drop = ("problem", "per_step", "search", "steps")
+            rec = {k: v for k, v in st.items() if k not in drop}
             rec.update(
                 dual_estimate=est,
                 dual=est / st["step"],
@@ -477,7 +487,7 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
             note=note,
         )
         out.append(rec)
-    out += _data_step_records(problem, lp, basis, base, to_obj, mincost, n=max(top, 1))
+    out += _data_step_records(problem, lp, basis, base, to_obj, mincost, n={"supply": candidates})
     key = lambda d: -abs(d["resolved"]) if d["resolved"] is not None else -np.inf  # noqa: E731
     out.sort(key=key)
     shown = out[:top]
