@@ -1,5 +1,5 @@
 """The fleet sweep model: per-sample scenario variants solved by the batched LP solvers
-(PDHG; the batched dual simplex, the CPU default),
+(PDHG; the batched dual simplex; HiGHS one by one from the base basis, the CPU default),
 checked against HiGHS on the same variants."""
 
 import numpy as np

@@ -4,8 +4,8 @@ Per sample, the scenario's uncertain inputs are drawn, the fleet
 :class:`~perfmodel.fleet.problem.Problem` pytree is modified inside ``jit`` (no Python
 per sample), turned into its LP by :func:`perfmodel.fleet.problem.build_lp` (traceable)
 and solved by the JAX PDHG solver :func:`perfmodel.fleet.pdhg.solve_lp` (vmapped by the
-engine over the batch), or, with ``batching = "simplex"`` (the default on CPU), by the
-batched dual simplex on the host (see "Batching" below). Inputs (all optional; names
+engine over the batch), or, with ``batching = "highs"`` (the default on CPU) or
+``"simplex"``, on the host from the base LP's optimal basis (see "Batching" below). Inputs (all optional; names
 use the scenario's keys):
 
 =========================  ===========================================================
@@ -39,15 +39,20 @@ and TPUs), ``map`` solves them one after the other inside the same compiled call
 of the same code, solved by :func:`perfmodel.fleet.simplex.solve_family` (the batched
 dual simplex warm-started from the base LP's optimal basis, computed once by HiGHS and
 cached; HiGHS for any member it does not finish) and turned into the same columns
-(``solver.iterations`` = pivots there; the answer is an exact vertex). ``auto``
-(default) picks ``simplex`` on CPU and ``vmap`` elsewhere.
+(``solver.iterations`` = pivots there; the answer is an exact vertex). ``highs`` is the
+same host evaluation with HiGHS's dual simplex solving the members one by one, each from
+the same base basis (:func:`perfmodel.fleet.highs_batch.solve_lp_batch_highs`). ``auto``
+(default) picks ``highs`` on CPU and ``vmap`` elsewhere.
 
 Measured on the built-in ``tesla-2024`` sweep (248 x 720 LPs; 2-core CPU, x64; wall time
 of ``run_sweep`` including compiles and the HiGHS basis): ``map`` 64 samples in 26.3 s
 (366 ms per sample after 2.9 s of compile from the warm persistent cache; median 8,512
 PDHG iterations); ``simplex`` 256 samples in 10.3 s (chunk 32, the spec's), 1,000 in
 13.9 s (chunk 32) or 9.6 s (chunk 1000), i.e. 10-14 ms per sample, all optimal, median 33
-pivots: 25-35x faster. On the same 64 samples the two agree to 1.5e-5 relative on
+pivots: 25-35x faster. ``highs`` against ``simplex`` on the same spec (512 samples,
+chunk 64, 2 busy cores, 2026-12-02, one run): 20.0 s vs 24.4 s with compiles, 3.9 s vs
+8.8 s warm (132 vs 58 samples/s, 2.3x), every draw optimal, ``h100e_quarters`` equal to
+2.8e-12 relative. On the same 64 samples the two agree to 1.5e-5 relative on
 ``h100e_quarters`` (PDHG's tolerance 1e-6 is relative to the LP's scale) and to 6e-5 on
 ``h100e_q.*`` and ``cost_usd``; per-site splits of one offer may differ where the LP has
 tied optima (e.g. ``buy.dojo.<site>``, whose total ``chips.dojo`` agrees). Simplex rows
@@ -77,7 +82,7 @@ from perfmodel.sweep.spec import Model
 
 DEFAULT_SCENARIO = "tesla-2024"
 SOLVER_DEFAULTS = {"tol": 1e-6, "iters": 50_000}
-AUTO_CPU = "simplex"
+AUTO_CPU = "highs"
 """What ``batching = "auto"`` means on CPU (see the module docs for the measurements)."""
 HOST_MODES = ("simplex", "highs")
 """Batchings that solve on the host, between two jitted vmaps (build, then outputs)."""
