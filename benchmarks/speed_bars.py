@@ -2,6 +2,12 @@
 
     python benchmarks/speed_bars.py            # every bar (several minutes on 2 busy cores)
     python benchmarks/speed_bars.py --quick    # commands once warm, 4 x 4 value curves
+    python benchmarks/speed_bars.py --commands-only --baseline /tmp/before   # before vs after
+
+``--baseline DIR`` (another checkout of perfmodel, e.g. ``git worktree add /tmp/before
+HEAD~1``) times every command in DIR and here alternately, in the same run, and prints
+both with their ratio (wall and CPU seconds); ``--commands-only`` stops after the
+commands, ``--only chips,train`` times only those.
 
 Every command is timed as a subprocess (wall clock, what a user waits for): once to warm
 the caches, then the median of ``--repeat`` runs ("warm"). Baselines measured in the
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -120,13 +127,44 @@ print(json.dumps(dict(first_s=t1 - t0, first_compile_s=r.compile_time_s,
 """
 
 
-def _run(args: list[str], env: dict | None = None) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    dt = time.perf_counter() - t0
+def _cpu_children_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _run(args: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[float, str]:
+    return _run_cpu(args, env, cwd)[:2]
+
+
+def _run_cpu(
+    args: list[str], env: dict | None = None, cwd: Path = ROOT
+) -> tuple[float, str, float]:
+    """Wall seconds, stdout and CPU seconds (user + system) of one subprocess."""
+    c0, t0 = _cpu_children_s(), time.perf_counter()
+    p = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    dt, cpu = time.perf_counter() - t0, _cpu_children_s() - c0
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:4])}... failed ({p.returncode}): {p.stderr[-500:]}")
-    return dt, p.stdout
+    return dt, p.stdout, cpu
+
+
+def _paired(cmd: list[str], trees: dict[str, Path], repeat: int) -> dict[str, dict]:
+    """``cmd`` in each tree: one warming run, then ``repeat`` runs alternating between
+    the trees (so both see the same load); median wall and CPU seconds per tree."""
+    first = {name: _run_cpu(cmd, cwd=d)[0] for name, d in trees.items()}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    for _ in range(repeat):
+        for name, d in trees.items():
+            wall, _, cpu = _run_cpu(cmd, cwd=d)
+            runs[name].append((wall, cpu))
+    return {
+        name: dict(
+            first_s=first[name],
+            warm_s=statistics.median(w for w, _ in r),
+            warm_cpu_s=statistics.median(c for _, c in r),
+        )
+        for name, r in runs.items()
+    }
 
 
 def _env(cache_dir: str | None) -> dict:
@@ -142,6 +180,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeat", type=int, default=3, help="warm runs per command (median)")
     ap.add_argument("--workloads", type=int, default=50, help="value curves: workloads")
     ap.add_argument("--chips", type=int, default=10, help="value curves: chips")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another perfmodel checkout: time every command there too, alternately",
+    )
+    ap.add_argument("--commands-only", action="store_true", help="only the command bars")
+    ap.add_argument(
+        "--only",
+        default=",".join(COMMANDS),
+        help=f"commands to time, comma-separated (default: all of {', '.join(COMMANDS)})",
+    )
     a = ap.parse_args(argv)
     repeat = 1 if a.quick else max(1, a.repeat)
     n_w, n_c = (4, 4) if a.quick else (a.workloads, a.chips)
@@ -162,12 +211,29 @@ def main(argv=None) -> dict:
     res["baseline_python_s"], res["baseline_import_jax_s"] = base_pass, base_jax
 
     # 1. commands, warm (the user's cache directory, warmed by one run first)
+    trees = {"here": ROOT} if a.baseline is None else {"baseline": a.baseline, "here": ROOT}
+    only = [c.strip() for c in a.only.split(",") if c.strip()]
+    unknown = sorted(set(only) - set(COMMANDS))
+    if unknown:
+        ap.error(f"--only: unknown command(s) {', '.join(unknown)}; known: {', '.join(COMMANDS)}")
     for name, (args, limit) in COMMANDS.items():
+        if name not in only:
+            continue
         cmd = [PY, "-m", "perfmodel", *args]
-        first, _ = _run(cmd)
-        warm = statistics.median(_run(cmd)[0] for _ in range(repeat))
-        res.setdefault("commands", {})[name] = dict(first_s=first, warm_s=warm, args=args)
-        bar(f"perfmodel {name} (warm)", warm, limit, note=f"first run {first:.2f} s")
+        t = _paired(cmd, trees, repeat)
+        res.setdefault("commands", {})[name] = dict(**t["here"], args=args)
+        warm, note = t["here"]["warm_s"], f"first run {t['here']['first_s']:.2f} s"
+        if a.baseline is not None:
+            b = t["baseline"]
+            res.setdefault("baseline_commands", {})[name] = b
+            note += (
+                f"; baseline {b['warm_s']:.2f} s ({b['warm_s'] / warm:.1f}x), CPU "
+                f"{b['warm_cpu_s']:.2f} -> {t['here']['warm_cpu_s']:.2f} s"
+            )
+        bar(f"perfmodel {name} (warm)", warm, limit, note=note)
+
+    if a.commands_only:
+        return _report(res, rows, base_pass, base_jax, None)
 
     # 2. the first plan on a fresh machine: empty cache directory
     with tempfile.TemporaryDirectory() as d:
@@ -228,6 +294,10 @@ def main(argv=None) -> dict:
         note=f"first in process {s['first_s']:.2f} s (compile {s['first_compile_s']:.2f} s)",
     )
 
+    return _report(res, rows, base_pass, base_jax, full)
+
+
+def _report(res: dict, rows: list, base_pass: float, base_jax: float, full: dict | None) -> dict:
     res["load_avg_end"] = os.getloadavg()[0]
     print(
         f"issue-14 speed bars ({res['cores']} CPU cores, load avg {res['load_avg_start']:.1f} -> {res['load_avg_end']:.1f})"
@@ -240,10 +310,11 @@ def main(argv=None) -> dict:
         print(
             f"{name:66s} {v:8.2f} {unit:1s} {lim:6.2f} {unit:1s}  {'yes' if ok else 'NO '}  {note}"
         )
-    print(
-        f"one value curve (gpt3-175b on H200, whole grid): full search {full['full_s']:.2f} s, "
-        f"pruned {full['pruned_s']:.2f} s ({full['full_s'] / full['pruned_s']:.1f}x)"
-    )
+    if full is not None:
+        print(
+            f"one value curve (gpt3-175b on H200, whole grid): full search {full['full_s']:.2f} s, "
+            f"pruned {full['pruned_s']:.2f} s ({full['full_s'] / full['pruned_s']:.1f}x)"
+        )
     out_p = ROOT / "benchmarks" / "results" / "speed_bars.json"
     out_p.parent.mkdir(parents=True, exist_ok=True)
     out_p.write_text(json.dumps(res, indent=2))
