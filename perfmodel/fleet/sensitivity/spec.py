@@ -532,7 +532,8 @@ def plan_spec_gradient(scenario, spec: str, *, problem=None, **build_kw) -> dict
       (``[d-, d+]`` per ``unit`` over the LP's optimal face: differ when several plans
       are optimal), ``subgradient`` (True where any level is tied: the figure is one
       subgradient), ``kinks`` (what is tied), ``set_by`` (per workload: the grid count
-      and layout that set the chip's per-chip rate, and ``d log rate / d log spec``).
+      and layout that set the chip's per-chip rate, and ``d log rate / d log spec``),
+      ``warnings`` (e.g. recomputed curves that differ from the plan's).
     """
     import jax
     import jax.numpy as jnp
@@ -558,8 +559,12 @@ def plan_spec_gradient(scenario, spec: str, *, problem=None, **build_kw) -> dict
     mode = build_kw.get("value_mode") or scenario.value_mode
     bp, dbp, det = _breakpoints(problem, scenario, t, pick, mode)
     shipped = np.asarray(problem.bp_h100e)
-    if not np.allclose(bp, shipped, rtol=1e-9, atol=1e-9):
-        det["kinks"].append("the recomputed curves differ from those the plan used (stale cache)")
+    warnings = []
+    if not np.allclose(bp, shipped, rtol=1e-7, atol=1e-7):
+        warnings.append(
+            "the recomputed value curves differ from those the plan used (a stale cache?): "
+            "the gradient is of the recomputed ones"
+        )
     lp, sol = _lp_solve(problem)
     base = jax.tree_util.tree_map(
         jnp.asarray, dataclasses.replace(problem, bp_h100e=jnp.asarray(bp))
@@ -605,6 +610,7 @@ def plan_spec_gradient(scenario, spec: str, *, problem=None, **build_kw) -> dict
         subgradient=bool(kinks),
         kinks=kinks,
         set_by=det["set_by"],
+        warnings=warnings,
         pick=pick,
         value_mode=mode,
     )
@@ -676,6 +682,8 @@ def spec_gradient_sentence(rec: dict, fd: dict | None = None) -> str:
         if hi - lo > 1e-7 * max(abs(hi), abs(lo), 1e-12):
             line += f", one-sided {lo:,.4g}..{hi:,.4g}"
         line += " (" + "; ".join(rec["kinks"]) + ")"
+    for w in rec.get("warnings", []):
+        line += f"; warning: {w}"
     if fd is not None:
         err = relative_error(rec, fd)
         line += (
