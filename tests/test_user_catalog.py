@@ -403,3 +403,28 @@ def test_problem_records_its_pick_and_chips(pick):
     d = plan_inputs(solve(pr, method="highs"))
     assert d["pick"] == pick
     assert {o["chip_catalog"] for o in d["offers"].values()} == {"built-in"}
+
+
+def test_equivalence_curve_cache_is_keyed_by_content(tmp_path):
+    """``perfmodel.equivalence.model_curve``'s cache: a shadowing chip with other
+    figures is computed on its own pytree; another catalog object with the same content
+    is served from the cache."""
+    from perfmodel.equivalence import clear_cache, model_curve
+    from perfmodel.hardware import PRECISION_INDEX
+
+    bf16 = PRECISION_INDEX["bf16"]
+    calls: list[float] = []
+
+    def toy(workload, chip_key, counts, *, precision=None, chip=None):
+        calls.append(float(chip.peak_flops_per_s[bf16]))
+        return np.asarray(counts, float) * calls[-1] / 1e12
+
+    clear_cache()
+    f = tmp_path / "b.toml"
+    f.write_text(chip_toml("b200", bf16_flops_per_s=10e12))
+    builtin = float(load_catalog().chip("b200").peak_flops_per_s[bf16])
+    model_curve("b200", "llama3-8b", curve_fn=toy, grid=(1, 2, 4))
+    model_curve("b200", "llama3-8b", curve_fn=toy, grid=(1, 2, 4), catalog=load_catalog(f))
+    model_curve("b200", "llama3-8b", curve_fn=toy, grid=(1, 2, 4), catalog=load_catalog(f))
+    assert calls == [builtin, 10e12]
+    clear_cache()

@@ -107,18 +107,22 @@ def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn
 
 
 def _cached_raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn):
+    # keyed by the content of the chip's catalog records (ChipSpec.cache_name: its key
+    # alone for the built-in records), so two catalogs with the same chip share a curve
+    # and a chip of the same name with other figures never gets it
     try:
-        key = (id(cat), chip_key, workload, precision, pick, grid, curve_fn)
+        name = chip_spec(chip_key, cat).cache_name
+        key = (name, workload, precision, pick, grid, curve_fn)
         hash(key)
     except TypeError:  # unhashable workload object: no caching
         return _raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn)
     hit = _CURVE_CACHE.get(key)
-    if hit is None or hit[0] is not cat:
+    if hit is None:
         if len(_CURVE_CACHE) >= _CURVE_CACHE_MAX:
             _CURVE_CACHE.clear()
-        hit = (cat, _raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn))
+        hit = _raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn)
         _CURVE_CACHE[key] = hit
-    return hit[1]
+    return hit
 
 
 def model_curve(

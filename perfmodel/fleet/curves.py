@@ -97,10 +97,10 @@ _STANDIN_LABEL = "STAND-IN spec ratio x n^0.98"
 
 
 # --------------------------------------------------------------------------------------
-# Stand-in (tests and fallback only)
+# Stand-in (asked for by name only: --values standin, tests)
 # --------------------------------------------------------------------------------------
 
-# Stand-in only (used when the training model cannot value a chip, and in tests): dense
+# Stand-in only (--values standin and tests; never a fallback for the model): dense
 # BF16 (int8 for the FSD computers) peak TFLOPS from /work/shared/reference/hardware.toml;
 # the H100 reference is 989.4 (989.4 int8 -> 1978.9).
 _STANDIN_BF16_TFLOPS = {
@@ -121,7 +121,7 @@ _STANDIN_BF16_TFLOPS = {
 
 
 def standin_h100e(chip_key: str | ChipSpec, counts) -> np.ndarray:
-    """STAND-IN value curve (tests and fallback only): spec ratio x n^0.98.
+    """STAND-IN value curve (asked for by name only: ``source="standin"``): spec ratio x n^0.98.
 
     ``H100e(n) = (peak_bf16(chip) / peak_bf16(H100)) * n^0.98`` -- a crude scaling
     efficiency that loses ~2% per decade of cluster size. Not the training model. A
@@ -511,12 +511,12 @@ def value_curve(
     throughput on workload w (so 1 H100 at its best = 1 H100e). ``mode="capacity"``
     (default): n chips may run several copies of the job on smaller slices (the fleet
     view behind "85k H100e"); ``mode="job"``: one job spans all n chips (fixed global
-    batch: strong diminishing returns). ``source``: "auto" (training model; a built-in
-    chip it cannot value gets the labelled stand-in), "equivalence" (training model or
-    error) or "standin". A chip of a user catalog is never given the stand-in: "auto"
-    raises as "equivalence" does, and a figure the model needs but the chip lacks is an
-    :class:`~perfmodel.errors.InputError` naming the chip and the field. Returns
-    (values [H100e], description of the source used).
+    batch: strong diminishing returns). ``source``: "auto" or "equivalence" (the
+    training model, or its error saying why it cannot value the chip: never a silent
+    stand-in; a figure the model needs but the chip lacks is an
+    :class:`~perfmodel.errors.InputError` naming the chip and the field) or "standin"
+    (the labelled spec-ratio stand-in, asked for by name). Returns (values [H100e],
+    description of the source used).
     """
     from perfmodel.errors import InputError
 
@@ -535,9 +535,7 @@ def value_curve(
             except InputError:  # a figure the chip lacks: the user's to fix
                 raise
             except ValueError as e:  # the chip is not trainable, or the job never fits
-                if source == "equivalence" or not spec.builtin:
-                    raise ValueError(f"value curve of {spec.key!r} on {w!r} failed: {e}") from e
-                v, s = standin_h100e(spec, c), _STANDIN_LABEL
+                raise ValueError(f"value curve of {spec.key!r} on {w!r} failed: {e}") from e
         total += weight * v
         srcs.add(s)
     return total, ", ".join(sorted(srcs))
