@@ -416,6 +416,7 @@ def test_equivalence_curve_cache_is_keyed_by_content(tmp_path):
     calls: list[float] = []
 
     def toy(workload, chip_key, counts, *, precision=None, chip=None):
+        assert chip is not None  # model_curve always passes the pytree
         calls.append(float(chip.peak_flops_per_s[bf16]))
         return np.asarray(counts, float) * calls[-1] / 1e12
 
