@@ -177,3 +177,20 @@ def test_min_cost_spec_gradient_moves_the_target_row(tesla):
     assert rec["objective_unit"] == "USD of capex"
     assert rec["gradient"] < 0  # a faster GB200 saves capex
     assert rec["relative_error"] <= 0.02
+
+
+@pytest.mark.slow
+def test_user_chip_spec_gradient_matches_replans():
+    """A chip of a user catalog (examples/user-chip): the gradient comes from its own
+    figures and network, through the same chain."""
+    from pathlib import Path
+
+    from perfmodel.fleet.overrides import load_with_overrides
+    from perfmodel.hardware import load_catalog
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "user-chip"
+    cat = load_catalog(ex / "my_chips.toml")
+    sc, _ = load_with_overrides(str(ex / "scenario.toml"), [], catalog=cat)
+    [rec] = sg.spec_gradients(sc, ["mine.hbm_bandwidth"], check=True)
+    assert rec["chip"] == "my_chip" and rec["gradient"] > 0
+    assert rec["relative_error"] <= 0.02
