@@ -194,3 +194,37 @@ def test_user_chip_spec_gradient_matches_replans():
     [rec] = sg.spec_gradients(sc, ["mine.hbm_bandwidth"], check=True)
     assert rec["chip"] == "my_chip" and rec["gradient"] > 0
     assert rec["relative_error"] <= 0.02
+
+
+@given(a=st.floats(0.2, 5.0), b=st.floats(0.2, 5.0))
+@settings(max_examples=10)
+def test_face_range_brackets_a_degenerate_objective(a, b):
+    """max x0 + x1 s.t. x0 + x1 <= 1: every point of the edge is optimal, so the optimum's
+    derivative in the direction dc = (a, -b) is one-sided: -b to the left, a to the
+    right; a unique optimum (objective x0 + 2 x1) gives one figure."""
+    import jax.numpy as jnp
+    import scipy.sparse as sp
+
+    from perfmodel.fleet.highs import HighsLP
+    from perfmodel.fleet.lp import LP
+
+    def lp_of(c):
+        return LP(
+            c=jnp.asarray(c, jnp.float64),
+            A_ub=sp.csr_array(np.ones((1, 2))),
+            b_ub=jnp.asarray([1.0]),
+            A_eq=sp.csr_array((0, 2)),
+            b_eq=jnp.zeros(0),
+            lo=jnp.zeros(2),
+            hi=jnp.full(2, jnp.inf),
+            var_names=("x0", "x1"),
+            row_names=("r0",),
+        )
+
+    dc = np.array([a, -b])
+    lp = lp_of([1.0, 1.0])
+    lo, hi = sg._face_range(lp, HighsLP(lp).solve(), dc)
+    assert lo == pytest.approx(-b, abs=1e-6) and hi == pytest.approx(a, abs=1e-6)
+    lp2 = lp_of([1.0, 2.0])
+    lo2, hi2 = sg._face_range(lp2, HighsLP(lp2).solve(), dc)
+    assert lo2 == pytest.approx(-b, abs=1e-6) and hi2 == pytest.approx(-b, abs=1e-6)
