@@ -146,3 +146,16 @@ def test_a_cache_dir_the_user_set_is_left_alone(tmp_path, monkeypatch):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
     monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path))
     assert perfmodel._compile_cache_dir() == str(tmp_path / "jax")
+
+
+def test_serving_reads_its_fit_without_scipy_optimize():
+    """`serve` and the planner read the fitted serving parameters; only a refit imports
+    scipy.optimize (0.3-0.4 s)."""
+    code = (
+        "import sys\n"
+        "from perfmodel.serving import serve\n"
+        "assert serve('llama2-70b', 'h100', 8, 'offline')['tokens_per_s'] > 0\n"
+        "assert 'scipy.optimize' not in sys.modules\n"
+    )
+    p = _python(code)
+    assert p.returncode == 0, p.stderr

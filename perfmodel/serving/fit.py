@@ -34,7 +34,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 
 from perfmodel import workloads as wl
 from perfmodel.hardware import load_catalog
@@ -280,6 +279,10 @@ def fit(
                 PRIOR_WEIGHT * ((theta - prior) / scale)[free] * np.sqrt(len(logm)),
             ]
         )
+
+    # here, not at the top: only a refit needs scipy.optimize (0.3-0.4 s CPU to import
+    # beside scipy.sparse); `perfmodel plan` and `serve` read the fitted parameters only
+    import scipy.optimize
 
     sol = scipy.optimize.least_squares(
         resid,
