@@ -395,7 +395,9 @@ def build_problem(
         ratio_num=tuple(tuple(offer_keys.index(x) for x in r[1]) for r in sc.ratios),
         ratio_den=tuple(tuple(offer_keys.index(x) for x in r[2]) for r in sc.ratios),
         ratio_from=tuple(min(r[4], T) for r in sc.ratios),
-        policy_from=tuple(min(s.own_share_from, T) for s in sc.sites),
+        policy_from=tuple(
+            min(s.own_share_from if s.own_share_enforced else T, T) for s in sc.sites
+        ),
         own=tuple(o.own for o in sc.offers),
         objective=objective,
         target_period=int(tp),

@@ -17,7 +17,9 @@ periods; every number may carry ``_low``/``_high`` siblings, used by sensitivity
     [sites.KEY]    name, power_mw [..] >= 0 (facility power available), pue in [1, 3],
                    cooling = "air"|"liquid", racks >= 0 (floor space, racks),
                    own_share_min in [0, 1] and own_share_from (period): min share of the
-                   site's IT power drawn by own (``own = true``) hardware, sources
+                   site's IT power drawn by own (``own = true``) hardware,
+                   own_share_enforced (bool, default true; false: an aim the plan
+                   reports against, not a constraint), sources
     [offers.KEY]   chip (a key or alias of the catalog: the built-in one plus the
                    user's --catalog files), unit (text), chips_per_unit > 0, unit_price_usd > 0,
                    unit_power_w > 0 (all-in IT power of one unit), racks_per_unit in [0, 1e6],
@@ -110,6 +112,8 @@ class Site:
     sources: tuple[str, ...] = ()
     energy_usd_per_mwh: tuple[float, ...] = ()  # per period (empty: 0)
     utilisation: float = 1.0  # average IT load / nameplate IT power
+    #: False: own_share_min is an aim the plan reports against, not a constraint
+    own_share_enforced: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,6 +301,7 @@ def parse_scenario(
                 "racks",
                 "own_share_min",
                 "own_share_from",
+                "own_share_enforced",
                 "energy_usd_per_mwh",
                 "utilisation",
                 "sources",
@@ -325,6 +330,9 @@ def parse_scenario(
                 racks=_num(f"{w}.racks", s.get("racks", 1e6), 0),
                 own_share_min=share,
                 own_share_from=sfrom,
+                own_share_enforced=_bool(
+                    f"{w}.own_share_enforced", s.get("own_share_enforced", True)
+                ),
                 sources=_sources(s.get("sources")),
                 energy_usd_per_mwh=energy,
                 utilisation=util,

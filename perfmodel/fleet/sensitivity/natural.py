@@ -142,6 +142,14 @@ _DIFFER_NOTE = (
     "the step goes past the range where the dual holds: another constraint starts to "
     "bind or a value-curve segment ends there, so the re-solve differs from the dual"
 )
+
+
+def _solve_tol(base, to_obj: float) -> float:
+    """What two LP solves may differ by in the objective's natural unit: HiGHS's ~1e-9
+    relative accuracy on the optimum (a min-cost optimum of $5B: ~$5), plus 1e-6."""
+    return 1e-6 + 1e-9 * abs(base.objective * to_obj)
+
+
 _DIFFER_DEGENERATE = (
     "the step is within the dual's range but the re-solve differs (a degenerate "
     "optimum with another basis); the re-solved figure is the exact one"
@@ -366,7 +374,7 @@ def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: dict) -> li
             within = s_hi >= 1.0 - 1e-9
             if res is None:
                 note = "the LP with this step is infeasible"
-            elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + 1e-6:
+            elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + _solve_tol(base, to_obj):
                 note = _STEP_NOTES.get(kind, _DIFFER_DEGENERATE) if within else _DIFFER_NOTE
             else:
                 note = None
@@ -473,7 +481,7 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
         within = rng.hi >= 1.0 - 1e-9  # does one whole step stay in the range?
         if res is None:
             note = "the LP with this step is infeasible"
-        elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + 1e-6:
+        elif abs(res - est) > 1e-6 * max(abs(res), abs(est)) + _solve_tol(base, to_obj):
             note = _DIFFER_NOTE if not within else _DIFFER_DEGENERATE
         else:
             note = None
