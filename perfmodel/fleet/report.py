@@ -23,6 +23,7 @@ from perfmodel.fleet.report_placement import (
     tco_lines,
 )
 from perfmodel.fleet.sensitivity import range_text, sensitivity_sentence
+from perfmodel.fleet.story import story_dict, story_lines
 
 __all__ = [
     "plan_dict",
@@ -401,6 +402,7 @@ def plan_dict(plan: Plan) -> dict:
         d["target_h100e"] = float(np.asarray(pr.target_h100e))
         d["target_period"] = pr.periods[pr.target_period]
     d.update(placement_dict(plan))  # placement of work and TCO: report_placement.py
+    d.update(story_dict(plan))  # own-hardware share per quarter, events' costs: story.py
     if has_costs(plan):
         d.update(tco_dict(plan))
     d.update(
@@ -509,6 +511,7 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
         lines += ["", "Why not bought (offer at site, never bought):"]
         lines += [f"  {why_not_sentence(r)}" for r in plan.extra["why_not"]]
     lines += placement_lines(plan) + (tco_lines(plan) if has_costs(plan) else [])
+    lines += story_lines(plan)  # own-hardware share per quarter, events' costs
     lines.append("")
     lines.append(
         f"Total: {d['h100e_quarters']:,.0f} H100e-quarters, capex ${d['capex_usd'] / 1e9:,.2f}B, "
