@@ -12,6 +12,7 @@ import pytest
 from perfmodel import claims as cl
 from perfmodel import equivalence as eq
 from perfmodel.cli import main
+from perfmodel.fleet.story import plan_story
 from perfmodel.hardware import load_catalog
 
 
@@ -36,7 +37,12 @@ def toy_inference(workload, chip_key, counts, *, precision="int8", chip=None):
 @pytest.fixture(scope="module")
 def results():
     return {
-        r.claim.id: r for r in cl.evaluate_claims(curve_fn=toy_curve, inference_fn=toy_inference)
+        r.claim.id: r
+        for r in cl.evaluate_claims(
+            curve_fn=toy_curve,
+            inference_fn=toy_inference,
+            plan_fn=lambda scenario, _values: plan_story(scenario, "standin"),
+        )
     }
 
 

@@ -12,6 +12,7 @@ from perfmodel.claims.fleets import (
     check_fleet_h100e,
     check_growth,
 )
+from perfmodel.claims.plans import check_plan_milestones
 from perfmodel.claims.sites import check_cortex_power, check_diversion, check_inference_in_loop
 from perfmodel.claims.verdicts import Claim, ClaimResult
 
@@ -26,4 +27,5 @@ EVALUATORS: dict[str, Callable[[Claim, Context], ClaimResult]] = {
     "fleet_h100e": check_fleet_h100e,
     "fp4_capacity": check_fp4_capacity,
     "serving_speedup": check_serving_speedup,
+    "plan_milestones": check_plan_milestones,
 }

@@ -18,6 +18,9 @@ class Context:
     curve_fn: Callable | None = None
     inference_fn: Callable | None = None
     grid: tuple[int, ...] = eq.DEFAULT_GRID
+    #: the fleet planner for claims about a scenario's plan (perfmodel.claims.plans):
+    #: (scenario, value_source) -> dict; the fleet layer sits above, so callers pass it
+    plan_fn: Callable | None = None
 
     @property
     def kw(self) -> dict:

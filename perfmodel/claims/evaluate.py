@@ -21,13 +21,19 @@ def evaluate_claims(
     inference_fn: Callable | None = None,
     grid=eq.DEFAULT_GRID,
     only: list[str] | None = None,
+    plan_fn: Callable | None = None,
 ) -> list[ClaimResult]:
     """Evaluate claims (default: the built-in ones) and return one result per claim.
 
     ``curve_fn``/``inference_fn`` replace the training model (tests use stand-ins);
-    ``only`` restricts to the given claim ids."""
+    ``only`` restricts to the given claim ids; ``plan_fn`` plans a scenario for the claims
+    about a plan (:mod:`perfmodel.claims.plans`)."""
     ctx = Context(
-        load_catalog() if catalog is None else catalog, curve_fn, inference_fn, tuple(grid)
+        load_catalog() if catalog is None else catalog,
+        curve_fn,
+        inference_fn,
+        tuple(grid),
+        plan_fn=plan_fn,
     )
     claims = load_claims() if claims is None else claims
     if only:

@@ -381,7 +381,9 @@ def run_claims(a) -> int:
         check_readable(f, "--claims-file")
     claims = cl.load_claims(*a.claims_file, builtin=not a.no_builtin)
     cat = user_catalog(a.catalog, a.allow_override)
-    res = cl.evaluate_claims(claims, catalog=cat, only=a.only or None)
+    from perfmodel.fleet.story import plan_story  # the claims about a scenario's plan
+
+    res = cl.evaluate_claims(claims, catalog=cat, only=a.only or None, plan_fn=plan_story)
     if a.json:
         rows = [r.to_dict() for r in res]
         check_finite(rows, "the claims evaluated")
