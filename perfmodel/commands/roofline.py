@@ -15,6 +15,7 @@ import math
 import sys
 from typing import Any
 
+import jax
 import numpy as np
 
 from perfmodel import roofline as rl
@@ -24,6 +25,10 @@ from perfmodel.errors import InputError
 from perfmodel.hardware import PRECISION_KEYS, PRECISIONS, stack_chips
 
 OPS = ("matmul", "bmm", "attention", "elementwise", "layernorm", "conv2d")
+
+#: :func:`perfmodel.roofline.op_time` as one compiled program (25 eager ones otherwise,
+#: each lowered and loaded from the compile cache; the same numbers, bit for bit).
+_op_time = jax.jit(rl.op_time)
 
 #: Largest size a roofline flag accepts (the op's FLOPs and bytes must also stay finite).
 MAX_SIZE = 1e15
@@ -213,7 +218,7 @@ def _roofline(args) -> int:
             f"(supported: {', '.join(rec.supported_precisions())})"
         )
     chip = rec.to_chip(args.pick)
-    t = rl.op_time(op, chip, eff)
+    t = _op_time(op, chip, eff)
     d = _timing_dict(t)
     peak = float(np.asarray(chip.peak_flops_per_s)[p_idx])
     bws = np.asarray(chip.mem_bytes_per_s)
@@ -288,8 +293,6 @@ def _roofline(args) -> int:
 
 def jax_index(tree, i: int):
     """Row ``i`` of every leaf (chip axis of an :func:`op_time_grid` result), op 0."""
-    import jax
-
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[i, 0], tree)
 
 
