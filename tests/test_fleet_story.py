@@ -247,3 +247,21 @@ def test_tesla_plan_milestone_claim_cli(capsys):
     assert main(["claims", "--only", "tesla-2024-plan-milestones"]) == 0
     out = capsys.readouterr().out
     assert "[DOES NOT FIT] tesla-2024-plan-milestones" in out and "2024Q1: 30,696 H100e" in out
+
+
+def test_uncounted_offers_are_listed_with_their_chips():
+    from perfmodel.fleet.story import uncounted_rows
+
+    d = copy.deepcopy(_DATA)
+    d["offers"]["tray"]["counts"] = False
+    sc = parse_scenario(d)
+    plan = _plan(sc)
+    rows = uncounted_rows(plan, sc)
+    inst = installed_units(plan.problem, plan.buy_units)[1].sum(axis=0)
+    if inst.any():
+        (r,) = rows
+        assert r["offer"] == "tray" and r["chips_installed"] == [6 * x for x in inst]
+        plan.extra["uncounted"] = rows
+        assert "perfmodel equiv --chip dojo_tile --count" in "\n".join(story_lines(plan))
+    else:
+        assert rows == []

@@ -188,9 +188,10 @@ def explained_plan(args: argparse.Namespace):
     plan.extra["row_duals"] = ex.row_duals()
     plan.extra["binding"] = ex.with_ranges(binding_records(plan))
     plan.extra["why_not"] = ex.why_not(plan.buy_units)
-    from perfmodel.fleet.story import event_costs, own_share_rows
+    from perfmodel.fleet.story import event_costs, own_share_rows, uncounted_rows
 
     plan.extra["own_share"] = own_share_rows(plan, sc)
+    plan.extra["uncounted"] = uncounted_rows(plan, sc)
     if sc.events:  # each delivery event's cost: the plan re-solved without it
         solve_kw = dict(
             method=method, exact=not args.heuristic, time_limit_s=time_limit, mip_rel_gap=mip_gap

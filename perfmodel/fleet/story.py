@@ -16,7 +16,14 @@ import numpy as np
 
 from perfmodel.fleet.check import Plan, installed_units
 
-__all__ = ["event_costs", "own_share_rows", "plan_story", "story_dict", "story_lines"]
+__all__ = [
+    "event_costs",
+    "own_share_rows",
+    "plan_story",
+    "story_dict",
+    "story_lines",
+    "uncounted_rows",
+]
 
 #: Cloud rental price of one H100 for an hour (USD), low/best/high: what the compute an
 #: event withheld would have cost to rent. Source: https://gpu.blog/gpus/nvidia-h100-sxm
@@ -65,6 +72,22 @@ def own_share_rows(plan: Plan, scenario) -> list[dict]:
                 met=met,
             )
         )
+    return out
+
+
+def uncounted_rows(plan: Plan, scenario) -> list[dict]:
+    """Offers that count 0 H100e (``counts = false``) but are installed: their chips per
+    quarter, so a reader sees what the H100e totals leave out and can value it (forward-
+    only inference H100e: ``perfmodel equiv --kind inference``; not computed here, it
+    costs seconds per plan)."""
+    pr = plan.problem
+    inst = installed_units(pr, plan.buy_units).sum(axis=1)  # [K,T] units
+    out = []
+    for k, o in enumerate(scenario.offers):
+        if o.counts or not inst[k].any():
+            continue
+        chips = [float(x * o.chips_per_unit) for x in inst[k]]
+        out.append(dict(offer=o.key, chip=o.chip, chips_installed=chips, own=bool(o.own)))
     return out
 
 
@@ -153,7 +176,8 @@ def _chips_per_unit(scenario, offer: str) -> float:
 
 def story_dict(plan: Plan) -> dict:
     """The plan JSON's ``own_share`` and ``event_costs`` (when the plan carries them)."""
-    return {k: plan.extra[k] for k in ("own_share", "event_costs") if k in plan.extra}
+    keys = ("own_share", "event_costs", "uncounted")
+    return {k: plan.extra[k] for k in keys if k in plan.extra}
 
 
 def story_lines(plan: Plan) -> list[str]:
@@ -179,6 +203,14 @@ def story_lines(plan: Plan) -> list[str]:
                         else f"missed in {', '.join(miss)}"
                     )
                 )
+    for u in plan.extra.get("uncounted") or []:
+        n = u["chips_installed"][-1]
+        lines += [
+            "",
+            f"Not in the H100e totals (counts = false): {u['offer']}, {n:,.0f} {u['chip']} chips "
+            f"at {plan.problem.periods[-1]}; their forward-only (inference) H100e: "
+            f"perfmodel equiv --chip {u['chip']} --count {n:.0f} --kind inference",
+        ]
     for e in plan.extra.get("event_costs") or []:
         if not lines or lines[-1] != "":
             lines.append("")
