@@ -265,3 +265,34 @@ def test_uncounted_offers_are_listed_with_their_chips():
         assert "perfmodel equiv --chip dojo_tile --count" in "\n".join(story_lines(plan))
     else:
         assert rows == []
+
+
+# ------------------------------------------------------------------ sources ship
+def test_every_reference_of_the_builtin_scenarios_resolves_to_a_shipped_url():
+    import re
+
+    from perfmodel.fleet.schema import scenario_dir, scenario_names
+    from perfmodel.fleet.sources import citations, resolve, scenario_sources
+
+    url = re.compile(r"https?://")
+    seen = 0
+    for name in scenario_names():
+        text = (scenario_dir() / f"{name}.toml").read_text()
+        assert "/work/shared" not in text, name  # no path outside the package
+        for key in citations(text):
+            e = resolve(key)  # KeyError names an unresolved citation
+            srcs = list(e.get("sources", [])) + list(e.get("sources_added", []))
+            # an entry points at URLs itself, or at another shipped entry ('see KEY')
+            via = [s[4:].split()[0] for s in srcs if s.startswith("see ")]
+            ok = any(url.search(s) for s in srcs) or any(
+                url.search(s) for v in via for s in resolve(v).get("sources", [])
+            )
+            # a derived entry names the shipped entries it is derived from
+            derived = all(resolve(d) for d in e.get("derived_from", [])) and e.get("derived_from")
+            assert ok or derived, key
+            if key.startswith("tesla_fleet.events"):
+                assert e["date"].startswith(key.split(" ", 1)[1]), key
+            seen += 1
+    assert seen >= 40 and len(scenario_sources()) >= 20
+    with pytest.raises(KeyError, match="nope"):
+        resolve("chips.nope")

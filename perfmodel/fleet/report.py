@@ -591,8 +591,9 @@ def plot_plan(plan: Plan, path: str) -> str:
     fig.text(
         0.01,
         0.01,
-        "Values: perfmodel training model (H100e); sites, prices, supply: scenario TOML sources "
-        "(reference hardware.toml tesla_fleet, prices). Estimates marked there.",
+        "Values: perfmodel training model (H100e); sites, prices, supply: the scenario file's "
+        "sources (built-in scenarios: perfmodel/data/scenario_sources.toml). Estimates marked "
+        "there.",
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
