@@ -104,6 +104,51 @@ h = h100e_by_offer(problem, plan.buy_units).sum(axis=(0, 1))
 print("H100e per quarter:", ", ".join(f"{p} {x:,.0f}" for p, x in zip(problem.periods, h)))
 
 # %% [markdown]
+# ## The seed story: own-hardware share, the diversion's cost, the public milestones
+# Cortex's "about half Tesla AI hardware" (Musk, 2024-06-20) is an aim of the scenario
+# from the 500 MW stage (2025Q4), reported every quarter; `own_share_enforced = true`
+# makes it a rule. The 12k-H100 diversion is a delivery event: re-planning without it
+# prices it. The public milestones are ~40k H100e in 2024Q1 and ~85k by 2024Q4.
+
+# %%
+import dataclasses
+
+from perfmodel.claims.plans import milestone_verdicts
+from perfmodel.fleet.report import binding_records
+from perfmodel.fleet.story import event_costs, own_share_rows
+
+for r in own_share_rows(plan, sc):
+    shares = ", ".join("-" if x is None else f"{100 * x:.0f}%" for x in r["share"])
+    aim = f" (aim {r['share_min']:.0%} from {r['from_period']})" if r["share_min"] > 0 else ""
+    print(f"own share at {r['site']}: {shares}{aim}")
+(ev,) = event_costs(sc, plan, solve_kw=dict(method="highs"))
+print(
+    f"the diversion cost {ev['h100e_quarters_lost']:,.0f} H100e-quarters "
+    f"({ev['h100e_lost'][0]:,.0f} H100e in {ev['period']})"
+)
+assert ev["h100e_quarters_lost"] >= 0
+ms = [("Q1 2024", "2024Q1", 40000), ("end 2024", "2024Q4", 85000)]
+verdict, rows = milestone_verdicts(ms, problem.periods, list(h), binding_records(plan))
+for m in rows:
+    print(
+        f"{m['period']}: {m['planned_h100e']:,.0f} vs ~{m['claimed_h100e']:,.0f} ({m['verdict']})"
+    )
+print("verdict:", verdict)
+if not SMALL:  # the aim enforced: the plan stays feasible and the rule holds
+    sc_half = dataclasses.replace(
+        sc,
+        sites=tuple(
+            dataclasses.replace(x, own_share_enforced=True) if x.key == "cortex" else x
+            for x in sc.sites
+        ),
+    )
+    plan_half = solve(build_problem(sc_half), method="highs")
+    assert check_feasible(plan_half.problem, plan_half) == []
+    (r,) = [x for x in own_share_rows(plan_half, sc_half) if x["site"] == "cortex"]
+    assert all(m is not False for m in r["met"])
+    print(f"enforced: {plan_half.h100e_quarters:,.0f} H100e-quarters vs {plan.h100e_quarters:,.0f}")
+
+# %% [markdown]
 # ## Ramp chart
 # H100e online per quarter by chip, and power used against the power each site has.
 
