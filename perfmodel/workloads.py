@@ -87,6 +87,7 @@ class Workload:
     v_head_dim: jnp.ndarray | float = 0.0
     window: jnp.ndarray | float = 0.0
     window_layers: jnp.ndarray | float = 0.0
+    moe_latent: jnp.ndarray | float = 0.0
     name: str = flax.struct.field(pytree_node=False, default="custom")
     precision: str = flax.struct.field(pytree_node=False, default="bf16")
     gated_ffn: bool = flax.struct.field(pytree_node=False, default=False)
@@ -108,6 +109,12 @@ class Workload:
     def q_dim(self):
         """Width of the query projection output (heads x query head size)."""
         return self.heads * (self.head_dim + self.rope_head_dim)
+
+    @property
+    def moe_width(self):
+        """Width of the tokens the routed experts see (and the all-to-all moves):
+        ``moe_latent`` for a latent MoE (Nemotron 3 LatentMoE), else ``hidden``."""
+        return jnp.where(self.moe_latent > 0, self.moe_latent, self.hidden)
 
     @property
     def is_moe(self) -> bool:
@@ -166,6 +173,7 @@ NUMERIC_FIELDS = (
     "v_head_dim",
     "window",
     "window_layers",
+    "moe_latent",
 )
 
 
@@ -207,8 +215,15 @@ def mamba_params(w: Workload):
 
 
 def expert_params(w: Workload):
-    """Routed-expert weights of one MoE block (count): ``E n_ffn d f_e`` + router."""
-    return w.experts * _n_ffn(w) * w.hidden * w.moe_ffn + w.hidden * w.experts
+    """Routed-expert weights of one MoE block (count): ``E n_ffn d_e f_e`` + router
+    ``d E`` (``d_e`` = :attr:`Workload.moe_width`)."""
+    return w.experts * _n_ffn(w) * w.moe_width * w.moe_ffn + w.hidden * w.experts
+
+
+def latent_params(w: Workload):
+    """The latent projections of one latent-MoE block (count): ``hidden -> moe_latent``
+    before the routed experts and back after them, ``2 d l`` (0 without a latent)."""
+    return 2.0 * w.hidden * w.moe_latent
 
 
 def layer_params(w: Workload):
@@ -221,7 +236,7 @@ def layer_params(w: Workload):
         fa * attention_params(w)
         + fm * mamba_params(w)
         + fd * _n_ffn(w) * d * w.ffn
-        + fe * (_n_ffn(w) * d * w.shared_ffn + expert_params(w))
+        + fe * (_n_ffn(w) * d * w.shared_ffn + expert_params(w) + latent_params(w))
         + 2.0 * d
     )
 
@@ -237,12 +252,12 @@ def active_layer_params(w: Workload):
     count ``top_k`` of ``experts`` (norms excluded)."""
     fa, fm, fd, fe = _fractions(w)
     d = w.hidden
-    routed = w.top_k * _n_ffn(w) * d * w.moe_ffn + d * w.experts
+    routed = w.top_k * _n_ffn(w) * w.moe_width * w.moe_ffn + d * w.experts
     return (
         fa * attention_params(w)
         + fm * mamba_params(w)
         + fd * _n_ffn(w) * d * w.ffn
-        + fe * (_n_ffn(w) * d * w.shared_ffn + routed)
+        + fe * (_n_ffn(w) * d * w.shared_ffn + routed + latent_params(w))
     )
 
 
@@ -381,8 +396,11 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
     etp = tp if etp is None else etp
     tok_e = tokens_per_expert(w, micro_batch, tp, cp, ep, etp)
     fe_ = fe * jnp.where(w.experts > 0, 1.0, 0.0)
-    routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / etp, d, pm)
-    routed_dn = rf.batched_matmul(local * fe_, tok_e, d, w.moe_ffn / etp, pm)
+    de = w.moe_width
+    routed_up = rf.batched_matmul(local * fe_, tok_e, n_up * w.moe_ffn / etp, de, pm)
+    routed_dn = rf.batched_matmul(local * fe_, tok_e, de, w.moe_ffn / etp, pm)
+    # latent MoE: hidden -> latent before dispatch, latent -> hidden after combine
+    tl = te_ * (w.moe_latent > 0)
     shared_n = jnp.maximum(w.shared_ffn, 0.0)
     di = w.mamba_inner
     return [
@@ -398,16 +416,19 @@ def layer_ops(w: Workload, micro_batch, tp, cp, sp, ep: Any = 1.0, etp: Any = No
         rf.elementwise(tok_el * d, pa),
         # MoE
         rf.matmul(te_, w.experts, d, pa),
-        rf.elementwise(te_ * w.top_k * d / tp, pa, inputs=1, outputs=1),
+        rf.elementwise(te_ * w.top_k * de / tp, pa, inputs=1, outputs=1),
         rf.matmul(te_, n_up * shared_n / tp, d, pm),
         routed_up,
         act_op((te_ * w.top_k * w.moe_ffn + te_ * shared_n) / tp),
         routed_dn,
-        rf.elementwise(te_ * w.top_k * d / tp, pa, inputs=2, outputs=1),
+        rf.elementwise(te_ * w.top_k * de / tp, pa, inputs=2, outputs=1),
         # Mamba-2
         rf.matmul(tm, (2.0 * di + 2.0 * w.mamba_state + di / 64.0) / tp, d, pm),
         rf.attention(micro_batch, di / 64.0 / tp * fm, w.seq / cp, 256.0, 64.0, pa, causal=True),
         rf.matmul(tm, d, di / tp, pm),
+        # latent MoE projections
+        rf.matmul(tl, w.moe_latent / tp, d, pm),
+        rf.matmul(tl, d, w.moe_latent / tp, pm),
     ]
 
 
@@ -439,15 +460,22 @@ def gemm_input_elements(w: Workload, micro_batch, tp, cp, sp: Any = 0.0) -> jnp.
     backward GEMMs). The hidden-sized inputs of the column-parallel GEMMs (QKV, FFN up,
     Mamba in) are replicated over TP; with sequence parallelism each rank quantizes
     its own sequence shard before the all-gather (Transformer Engine gathers them in
-    FP8), so that share is divided by ``tp``."""
+    FP8), so that share is divided by ``tp``. An MoE block's routed input is quantized
+    once per token, before its ``top_k`` copies are permuted and dispatched (the fused
+    permute + quantize of the FP8/MXFP8 MoE path), not once per copy; the expert
+    down-projection inputs are per copy."""
     fa, fm, fd, fe = _fractions(w)
     tok = micro_batch * w.seq / cp
     o_in = jnp.where(w.v_head_dim > 0, w.heads * w.v_head_dim, w.heads * w.head_dim)
     h = jnp.where(sp > 0, w.hidden / tp, w.hidden)
+    # MoE: the shared expert's input, the routed input once per token, the top_k + 1
+    # down-projection inputs, and a latent MoE's two projection inputs
+    routed_in = jnp.where(w.moe_latent > 0, w.moe_latent, h)
+    latent_in = jnp.where(w.moe_latent > 0, h + w.moe_latent / tp, 0.0)
     per_tok = (
         fa * (h + o_in / tp)
         + fd * (h + w.ffn / tp)
-        + fe * (w.top_k + 1.0) * (h + w.moe_ffn / tp)
+        + fe * (h + routed_in + (w.top_k + 1.0) * w.moe_ffn / tp + latent_in)
         + fm * (h + w.mamba_inner / tp)
     )
     return tok * per_tok
@@ -550,6 +578,7 @@ EXTRA_FIELDS: dict[str, tuple[int, int]] = {
     "v_head_dim": (0, 4096),
     "window": (0, 10**8),
     "window_layers": (0, 10**4),
+    "moe_latent": (0, 10**6),
 }
 ATTENTION_KINDS = ("gqa", "mla")
 
@@ -621,8 +650,13 @@ def make_workload(
             raise ValueError(
                 f"workload field 'moe_layers' = {ex['moe_layers']} must be in [1, layers = {layers}]"
             )
-    elif ex["moe_layers"] or ex["top_k"]:
-        raise ValueError("workload fields 'moe_layers'/'top_k' need 'experts' >= 1")
+        if ex["moe_latent"] > hidden:
+            raise ValueError(
+                f"workload field 'moe_latent' = {ex['moe_latent']} must be in [0, hidden = "
+                f"{hidden}] (0 = experts on the full hidden width)"
+            )
+    elif ex["moe_layers"] or ex["top_k"] or ex["moe_latent"]:
+        raise ValueError("workload fields 'moe_layers'/'top_k'/'moe_latent' need 'experts' >= 1")
     n_attn = layers if ex["attention_layers"] < 0 else ex["attention_layers"]
     if ex["window_layers"] > n_attn:
         raise ValueError(

@@ -209,7 +209,7 @@ def _layer_ops(w: Workload, tokens_per_seq, n_seq, lay: Layout) -> list[rf.Op]:
     b_w = BYTES_PER_ELEMENT[w.precision]
     share = _moe_share(w) * (w.experts > 0)
     for j, width in ((3, n_up * w.moe_ffn), (5, w.moe_ffn)):
-        unread = idle * share * w.experts * width * w.hidden * b_w / lay.tp
+        unread = idle * share * w.experts * width * w.moe_width * b_w / lay.tp
         moe[j] = dataclasses.replace(moe[j], bytes=jnp.maximum(moe[j].bytes - unread, 0.0))
     return tp_ops[:10] + moe + tp_ops[17:]
 
@@ -222,7 +222,7 @@ def _layer_comm_s(w: Workload, tokens, lay: Layout, net: Network):
     # experts tensor-parallel: attention + FFN outputs reduced (2 all-reduces);
     # expert-parallel: the attention output is reduced, the MoE block dispatches the
     # routed copies of each rank's 1/tp tokens and combines them (2 all-to-alls)
-    a2a = _collective("all_to_all", act / lay.tp * w.top_k, lay.tp, net)
+    a2a = _collective("all_to_all", act * w.moe_width / w.hidden / lay.tp * w.top_k, lay.tp, net)
     ep_cost = ar + (1.0 - fe) * ar + fe * 2.0 * a2a
     return jnp.where(lay.ep > 0, ep_cost, 2.0 * ar)
 

@@ -46,15 +46,17 @@ def activation_bytes_per_layer(w: Workload, lay: Layout):
     t = lay.tp
     sp = lay.sp > 0
     k = w.top_k
+    rl = jnp.where(w.moe_latent > 0, w.moe_latent / w.hidden, 1.0)  # routed copy width
+    lat = jnp.where(w.moe_latent > 0, w.moe_latent / w.hidden, 0.0)  # latent projections
     replicated = 2.0 * fa + 2.0 * (fd + fe) + e * (fa + fd + fe + fm)  # norms, GEMM inputs
     attn = fa * (2.0 * qr + 4.0 * kvr + 2.0 * qr)
     dense = fd * (2.0 * g * r + e * r)
-    moe = fe * (k * (e + 2.0 * g * re_ + e * re_) + 2.0 * g * rs + e * rs + 2.0)
+    moe = fe * (k * (e * rl + 2.0 * g * re_ + e * re_) + 2.0 * g * rs + e * rs + 2.0 + e * lat)
     mamba = fm * (4.0 * rm + e * rm)
     sharded = attn + dense + moe + mamba
     none = jnp.where(sp, (replicated + sharded) / t, replicated + sharded / t)
     sel_rep = 2.0 * fa + 2.0 * (fd + fe)
-    sel_sh = sharded - e * (fd * r + fe * (k * (1.0 + re_) + rs) + fm * rm)
+    sel_sh = sharded - e * (fd * r + fe * (k * (rl + re_) + rs + lat) + fm * rm)
     selective = jnp.where(sp, (sel_rep + sel_sh) / t, sel_rep + sel_sh / t)
     full = jnp.where(sp, 2.0 / t, 2.0)
     per = jnp.where(lay.recompute == 0, none, jnp.where(lay.recompute == 1, selective, full))

@@ -105,6 +105,16 @@ def cp_merge_op(w: Workload, micro_batch, tp, cp) -> rf.Op:
     return rf.elementwise(n, "fp32", inputs=2, outputs=1)
 
 
+def moe_launch_s(w: Workload, ep, te: TrainEfficiency):
+    """Kernel launches of the routed experts' grouped GEMM beyond the one the roofline
+    counts, per forward of the average block (s): Transformer Engine's grouped linear
+    runs one cuBLAS GEMM per local expert (``nvte_multi_stream_cublas_gemm``, spread
+    over 4 streams), so each of the ``E/ep`` local experts after the first pays one
+    per-kernel overhead, for the up and for the down projection."""
+    local = jnp.maximum(w.experts / ep, 1.0)
+    return wl._fractions(w)[3] * 2.0 * (local - 1.0) * te.roofline.overhead_s
+
+
 def _max(a, b, smooth):
     return rf.smooth_max(a, b) if smooth else jnp.maximum(a, b)
 
@@ -166,7 +176,8 @@ def step_time(
     # the merge op is empty at cp = 1 (so it costs nothing), plus one launch per ring step
     cp_extra = _ops_time([cp_merge_op(w, b, t, c)], chip, reff, smooth)[0]
     cp_extra = cp_extra + (c - 1.0) * te.roofline.overhead_s
-    layer_fwd = sum(times) + quant + cp_extra + wl._fractions(w)[3] * te.moe_layer_overhead_s
+    moe_fixed = wl._fractions(w)[3] * te.moe_layer_overhead_s + moe_launch_s(w, lay.ep, te)
+    layer_fwd = sum(times) + quant + cp_extra + moe_fixed
     sel = sum(times[i] for i in SELECTIVE_OPS)
     # share of layers recomputed in full (full: all; block: the fewest that fit)
     cap = chip.mem_bytes[1] * te.mem_usable
@@ -199,9 +210,9 @@ def step_time(
     rs_kv = coll("reduce_scatter", kv_bytes, c, members_per_domain=mpd_cp)
     cp_layer = (1.0 - te.cp_overlap) * (2.0 * ag_kv + rs_kv + f_rec * ag_kv)
 
-    # ---- EP: all-to-all dispatch and combine of the routed copies, forward + backward ----
+    # ---- EP: all-to-all dispatch and combine of the routed copies (moe_width wide) ----
     fe = wl._fractions(w)[3]
-    a2a_bytes = jnp.where(lay.sp > 0, tok / t, tok) * w.top_k * w.hidden * act_b
+    a2a_bytes = jnp.where(lay.sp > 0, tok / t, tok) * w.top_k * w.moe_width * act_b
     # the EP group's ranks are strided by tp, or (etp = 1) contiguous over tp x dp
     mpd_ep = jnp.clip(jnp.where(etp < t, domain, jnp.floor(domain / t)), 1.0, lay.ep)
     a2a = coll("all_to_all", a2a_bytes, lay.ep, members_per_domain=mpd_ep)
