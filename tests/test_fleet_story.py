@@ -244,9 +244,14 @@ def test_tesla_plan_milestone_claim_on_the_stand_in_curves():
 def test_tesla_plan_milestone_claim_cli(capsys):
     from perfmodel.cli import main
 
-    assert main(["claims", "--only", "tesla-2024-plan-milestones"]) == 0
-    out = capsys.readouterr().out
-    assert "[DOES NOT FIT] tesla-2024-plan-milestones" in out and "2024Q1: 30,696 H100e" in out
+    import json
+
+    assert main(["claims", "--only", "tesla-2024-plan-milestones", "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    q1, q4 = r["numbers"]["milestones"]
+    # 2024Q1: 26k H100 (the diverted 12k arrive in 2024Q3) + 14k A100, short of ~40k
+    assert r["verdict"] == "does not fit" and q1["verdict"] == "overstated"
+    assert 26_000 <= q1["planned_h100e"] < 36_000 and q4["planned_h100e"] > 85_000 * 0.9
 
 
 def test_uncounted_offers_are_listed_with_their_chips():
