@@ -242,9 +242,9 @@ def test_tesla_plan_milestone_claim_on_the_stand_in_curves():
 
 @pytest.mark.slow
 def test_tesla_plan_milestone_claim_cli(capsys):
-    from perfmodel.cli import main
-
     import json
+
+    from perfmodel.cli import main
 
     assert main(["claims", "--only", "tesla-2024-plan-milestones", "--json"]) == 0
     (r,) = json.loads(capsys.readouterr().out)
