@@ -301,3 +301,32 @@ def test_every_reference_of_the_builtin_scenarios_resolves_to_a_shipped_url():
     assert seen >= 40 and len(scenario_sources()) >= 20
     with pytest.raises(KeyError, match="nope"):
         resolve("chips.nope")
+
+
+def test_min_cost_plan_prints_the_event_without_an_lp_figure(capsys):
+    from perfmodel.cli import main
+
+    argv = ["plan", "--objective", "min-cost", "--target-h100e", "60000"]
+    assert main(argv + ["--target-period", "2024Q4", "--values", "standin"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("Event 0"))
+    assert "LP relaxation" not in line and "capex" in line
+    assert "Own-hardware share" in out and "an aim, not enforced" in out
+
+
+def test_event_whose_removal_leaves_no_plan_is_reported_not_raised():
+    d = copy.deepcopy(_DATA)
+    d["scenario"].update(
+        start="2024Q4", quarters=2, objective="min-cost", target_h100e=100, target_period="2025Q1"
+    )
+    del d["sites"]["a"]["own_share_min"], d["sites"]["a"]["own_share_from"]
+    d["offers"]["gpu"]["supply_units"] = [40, 0]
+    d["offers"]["tray"]["supply_units"] = 0
+    d["events"] = [{"offer": "gpu", "units": 40, "period": "2024Q4", "delay_quarters": 1}]
+    d["budget"] = {"capex_usd": {"2024": 1.0, "2025": 1e9}}  # the GPUs only in 2025's budget
+    sc = parse_scenario(d)
+    plan = _plan(sc)
+    (e,) = event_costs(sc, plan, value_source="standin")
+    assert "infeasible_without_event" in e and "h100e_lost" not in e
+    plan.extra["event_costs"] = [e]
+    assert "no plan without it" in "\n".join(story_lines(plan))

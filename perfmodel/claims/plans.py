@@ -102,7 +102,8 @@ def check_plan_milestones(c: Claim, ctx: Context) -> ClaimResult:
     overall, rows = milestone_verdicts(ms, st["periods"], st["h100e"], st["binding"])
     nums: dict[str, Any] = {f"h100e[{r['period']}]": r["planned_h100e"] for r in rows}
     nums["milestones"] = rows
-    for e in st.get("event_costs", []):
+    costed = [e for e in st.get("event_costs", []) if "h100e_lost" in e]  # re-planned
+    for e in costed:
         nums[f"event_{e['event']}_h100e_quarters_lost"] = e["h100e_quarters_lost"]
     parts = []
     for r in rows:
@@ -116,11 +117,7 @@ def check_plan_milestones(c: Claim, ctx: Context) -> ClaimResult:
             f"({r['ratio']:.0%}); binding: {', '.join(r['binding']) or 'none'}"
         )
     summary = f"scenario {scenario}: " + "; ".join(parts)
-    lost = {
-        e["period"]: e
-        for e in st.get("event_costs", [])
-        if e["period"] in {r["period"] for r in rows}
-    }
+    lost = {e["period"]: e for e in costed if e["period"] in {r["period"] for r in rows}}
     for per, e in lost.items():
         t = list(st["periods"]).index(per)
         summary += (

@@ -96,10 +96,11 @@ def event_costs(
 ) -> list[dict]:
     """What each ``[[events]]`` entry cost the plan: the scenario re-planned without it
     (same build and solve options), the difference in H100e-quarters, capex and H100e per
-    quarter, the LP relaxations' difference (free of integer noise), and the withheld
+    quarter, the LP relaxations' difference (free of integer noise; max-h100e only: the
+    LP objective, H100e-quarters less the cost tie-break), and the withheld
     H100e-quarters at a cloud H100's rental price (:data:`H100_RENT_USD_PER_HOUR`).
     Positive ``h100e_quarters_lost``: the event cost compute."""
-    from perfmodel.fleet.problem import build_problem
+    from perfmodel.fleet.problem import FleetInfeasible, build_problem
     from perfmodel.fleet.rounding import solve
 
     solve_kw = dict(solve_kw or {})
@@ -107,19 +108,29 @@ def event_costs(
     base = np.asarray(_h100e(plan))
     for i, (offer, units, period, delay) in enumerate(scenario.events):
         sc2 = dataclasses.replace(scenario, events=scenario.events[:i] + scenario.events[i + 1 :])
-        p2 = solve(build_problem(sc2, **build_kw), **solve_kw)
+        rec: dict[str, Any] = dict(
+            event=i,
+            offer=offer,
+            units=float(units),
+            chips=float(units * _chips_per_unit(scenario, offer)),
+            period=plan.problem.periods[period],
+            delay_quarters=int(delay),
+        )
+        try:
+            p2 = solve(build_problem(sc2, **build_kw), **solve_kw)
+        except FleetInfeasible as e:  # earlier supply can leave a later year's budget short
+            out.append(rec | dict(infeasible_without_event=str(e)))
+            continue
         lost = p2.h100e_quarters - plan.h100e_quarters
         alt = np.asarray(_h100e(p2))
+        maxh = plan.problem.objective == "max-h100e"  # else the LP objective is -M$
         out.append(
-            dict(
-                event=i,
-                offer=offer,
-                units=float(units),
-                chips=float(units * _chips_per_unit(scenario, offer)),
-                period=plan.problem.periods[period],
-                delay_quarters=int(delay),
+            rec
+            | dict(
                 h100e_quarters_lost=float(lost),
-                h100e_quarters_lost_relaxed=float(p2.relaxed_objective - plan.relaxed_objective),
+                h100e_quarters_lost_relaxed=(
+                    float(p2.relaxed_objective - plan.relaxed_objective) if maxh else None
+                ),
                 capex_change_usd=float(plan.capex_usd - p2.capex_usd),
                 h100e_lost=[float(a - b) for a, b in zip(alt, base)],
                 rent_usd={
@@ -214,12 +225,20 @@ def story_lines(plan: Plan) -> list[str]:
     for e in plan.extra.get("event_costs") or []:
         if not lines or lines[-1] != "":
             lines.append("")
+        what = (
+            f"Event {e['event']} ({e['chips']:,.0f} {e['offer']} chips of {e['period']} "
+            f"{e['delay_quarters']} quarter(s) late)"
+        )
+        if "infeasible_without_event" in e:
+            lines.append(f"{what}: no plan without it ({e['infeasible_without_event']})")
+            continue
         worst = max(range(len(e["h100e_lost"])), key=lambda t: e["h100e_lost"][t])
         rent = e["rent_usd"]
+        rel = e["h100e_quarters_lost_relaxed"]
         lines.append(
-            f"Event {e['event']} ({e['chips']:,.0f} {e['offer']} chips of {e['period']} "
-            f"{e['delay_quarters']} quarter(s) late) cost {e['h100e_quarters_lost']:,.0f} "
-            f"H100e-quarters (LP relaxation {e['h100e_quarters_lost_relaxed']:,.0f}), "
+            f"{what} cost {e['h100e_quarters_lost']:,.0f} H100e-quarters"
+            + (f" (LP relaxation {rel:,.0f})" if rel is not None else "")
+            + ", "
             f"{e['h100e_lost'][worst]:,.0f} H100e fewer at worst ({plan.problem.periods[worst]}); "
             f"capex {_usd(e['capex_change_usd'])} against the plan without it; renting the "
             f"withheld compute: ${rent['best'] / 1e6:,.0f}M "
