@@ -179,12 +179,17 @@ def test_plan_milestone_claim_with_a_given_planner():
         "q",
         ("u",),
         "plan_milestones",
-        {"scenario": "x", "milestones": [["Q1", "2024Q1", 40000], ["end", "2024Q4", 85000]]},
+        {
+            "scenario": "x",
+            "milestones": [["Q1", "2024Q1", 40000], ["end", "2024Q4", 85000]],
+            "also_offer": "h100",
+        },
     )
     st_ = dict(
         periods=["2024Q1", "2024Q2", "2024Q3", "2024Q4"],
         h100e=[30000.0, 0.0, 0.0, 90000.0],
         binding=_BINDING,
+        h100e_by_offer={"h100": [26000.0, 0.0, 0.0, 76000.0]},
         event_costs=[
             dict(
                 event=0,
@@ -198,7 +203,11 @@ def test_plan_milestone_claim_with_a_given_planner():
     )
     r = check_plan_milestones(c, Context(load_catalog(), plan_fn=lambda s, v: st_))
     assert r.verdict == "does not fit"
-    assert "2024Q1: 30,000 H100e, short of ~40,000 (75%); binding: supply of h100" in r.summary
+    assert (
+        "2024Q1: 30,000 H100e (h100 alone 26,000), short of ~40,000 (75%); binding: supply of h100"
+        in r.summary
+    )
+    assert r.numbers["h100_h100e[2024Q4]"] == 76000.0
     assert "withholds 5 H100e in 2024Q1" in r.summary
     assert check_plan_milestones(c, Context(load_catalog())).verdict == "n/a"
 

@@ -83,7 +83,8 @@ def milestone_verdicts(
 
 def check_plan_milestones(c: Claim, ctx: Context) -> ClaimResult:
     """Plan ``params.scenario`` (``value_source``, default the training model) and set its
-    H100e in each milestone's period against the claimed figure."""
+    H100e in each milestone's period against the claimed figure; ``also_offer`` (e.g.
+    "h100") adds that offer's own H100e beside the total (a claim that counts H100s)."""
     p = c.params
     ms = [(str(a), str(b), float(x)) for a, b, x in p["milestones"]]
     scenario, source = str(p["scenario"]), str(p.get("value_source", "auto"))
@@ -105,6 +106,13 @@ def check_plan_milestones(c: Claim, ctx: Context) -> ClaimResult:
     costed = [e for e in st.get("event_costs", []) if "h100e_lost" in e]  # re-planned
     for e in costed:
         nums[f"event_{e['event']}_h100e_quarters_lost"] = e["h100e_quarters_lost"]
+    also = p.get("also_offer")  # e.g. "h100": the call's '85,000 H100' counts H100s alone
+    by_offer = st.get("h100e_by_offer", {})
+    if also and also in by_offer:
+        for r in rows:
+            t = list(st["periods"]).index(r["period"])
+            r[f"planned_{also}_h100e"] = float(by_offer[also][t])
+            nums[f"{also}_h100e[{r['period']}]"] = r[f"planned_{also}_h100e"]
     parts = []
     for r in rows:
         how = {
@@ -112,9 +120,15 @@ def check_plan_milestones(c: Claim, ctx: Context) -> ClaimResult:
             "overstated": "short of",
             "understated": "above",
         }[r["verdict"]]
+        alone = (
+            f" ({also} alone {r[f'planned_{also}_h100e']:,.0f})"
+            if f"planned_{also}_h100e" in r
+            else ""
+        )
         parts.append(
-            f"{r['period']}: {r['planned_h100e']:,.0f} H100e, {how} ~{r['claimed_h100e']:,.0f} "
-            f"({r['ratio']:.0%}); binding: {', '.join(r['binding']) or 'none'}"
+            f"{r['period']}: {r['planned_h100e']:,.0f} H100e{alone}, {how} "
+            f"~{r['claimed_h100e']:,.0f} ({r['ratio']:.0%}); binding: "
+            f"{', '.join(r['binding']) or 'none'}"
         )
     summary = f"scenario {scenario}: " + "; ".join(parts)
     lost = {e["period"]: e for e in costed if e["period"] in {r["period"] for r in rows}}
