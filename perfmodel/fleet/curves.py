@@ -541,11 +541,14 @@ def value_curve(
     return total, ", ".join(sorted(srcs))
 
 
-def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Values at ``xs`` of the least concave majorant of the points (xs, ys).
+def concave_hull(xs: np.ndarray, ys: np.ndarray) -> list[int]:
+    """Indices of the vertices of the least concave majorant of the points (xs, ys), in
+    order (``xs`` strictly increasing); a point on a chord is dropped.
 
-    Ensures segment slopes are non-increasing (required by the segment formulation).
-    ``xs`` strictly increasing. Returns an array shaped like ``ys``.
+    >>> concave_hull(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 3.0, 3.0]))
+    [0, 1, 2, 3]
+    >>> concave_hull(np.array([0.0, 1.0, 2.0]), np.array([0.0, 0.5, 2.0]))
+    [0, 2]
     """
     hull: list[int] = []
     for i in range(len(xs)):
@@ -557,6 +560,16 @@ def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
             else:
                 break
         hull.append(i)
+    return hull
+
+
+def concave_interpolant(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Values at ``xs`` of the least concave majorant of the points (xs, ys).
+
+    Ensures segment slopes are non-increasing (required by the segment formulation).
+    ``xs`` strictly increasing. Returns an array shaped like ``ys``.
+    """
+    hull = concave_hull(xs, ys)
     return np.interp(xs, xs[hull], ys[hull])
 
 

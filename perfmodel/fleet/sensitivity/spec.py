@@ -46,7 +46,34 @@ from typing import Any
 
 import numpy as np
 
+from perfmodel import workloads as wl
+from perfmodel.equivalence import DEFAULT_GRID, curve_throughput, make_curve
 from perfmodel.errors import InputError
+from perfmodel.fleet.build import build_lp
+from perfmodel.fleet.curves import (
+    _evaluate,
+    _layout_rows,
+    _needed,
+    _upper_rates,
+    best_rates,
+    concave_hull,
+    concave_interpolant,
+    reference_rate,
+)
+from perfmodel.fleet.highs import HighsLP
+from perfmodel.fleet.lp import csr
+from perfmodel.fleet.problem import build_problem
+from perfmodel.fleet.sensitivity.envelope import envelope_grad
+from perfmodel.hardware import load_catalog
+from perfmodel.hardware.precision import PRECISION_INDEX, PRECISION_KEYS
+from perfmodel.training import (
+    LAYOUT_FIELDS,
+    Layout,
+    _max_tp,
+    default_efficiency,
+    get_network,
+    step_time,
+)
 
 __all__ = [
     "SPEC_FIELDS",
@@ -113,7 +140,6 @@ class SpecTarget:
 def _catalog_of(scenario):
     """The catalog the scenario's offers name chips of (a user catalog when the scenario
     carries one: ``Scenario.chip_specs``; else the built-in one)."""
-    from perfmodel.hardware import load_catalog
 
     fn = getattr(scenario, "chip_specs", None)
     specs: Any = fn() if callable(fn) else ()
@@ -133,8 +159,6 @@ def parse_spec(text: str, scenario) -> SpecTarget:
     :data:`SPEC_FIELDS`, an alias of :data:`SPEC_ALIASES` or ``peak_flops`` (the
     workloads' precision). Raises :class:`~perfmodel.errors.InputError` naming the value
     and the allowed ones."""
-    from perfmodel import workloads as wl
-    from perfmodel.hardware.precision import PRECISION_INDEX, PRECISION_KEYS
 
     raw = str(text).strip()
     body = raw[len("offers.") :] if raw.startswith("offers.") else raw
@@ -208,8 +232,6 @@ def _with_spec(chip_pytree, t: SpecTarget, value):
 
 def _model_inputs(chip_key: str, workload: str, pick: str, cat):
     """(workload, chip pytree, network, efficiency) exactly as the value curves use them."""
-    from perfmodel import workloads as wl
-    from perfmodel.training import default_efficiency, get_network
 
     w = wl.get_workload(workload).with_precision(None)
     w = dataclasses.replace(w, name="", family="")
@@ -218,8 +240,6 @@ def _model_inputs(chip_key: str, workload: str, pick: str, cat):
 
 
 def _grid_k(max_count: float) -> int:
-    from perfmodel.equivalence import DEFAULT_GRID
-    from perfmodel.fleet.curves import _needed
 
     return _needed(max_count, DEFAULT_GRID)
 
@@ -227,8 +247,6 @@ def _grid_k(max_count: float) -> int:
 def _raw_rates(w, chip, net, eff, k: int, mode: str, name: str) -> np.ndarray:
     """The training model's best-layout throughput at the first ``k`` grid counts (and on
     to the first count that fits, as :mod:`perfmodel.fleet.curves` does)."""
-    from perfmodel.equivalence import DEFAULT_GRID
-    from perfmodel.fleet.curves import best_rates
 
     grid = np.asarray(DEFAULT_GRID, np.float64)
     raw = best_rates(w, chip, net, eff, grid[:k], mode, name)
@@ -246,7 +264,6 @@ def _setting_counts(raw: np.ndarray, mode: str) -> list[int]:
     count that fits (its fill below) and every count that sets or ties the running
     maximum (per chip in ``capacity`` mode) at some count. The others lie below it and
     carry no derivative."""
-    from perfmodel.equivalence import DEFAULT_GRID
 
     ok = raw > 0
     per = raw / np.asarray(DEFAULT_GRID[: len(raw)], np.float64) if mode == "capacity" else raw
@@ -263,9 +280,6 @@ def _best_layouts(w, chip, net, eff, raw: np.ndarray, name: str, mode: str):
     """For each grid count of :func:`_setting_counts`: the rows (layout fields) of the count's best
     layouts (every one within 1e-9 of the best: ties). Returns ``[(count index, rows
     [m, F])]``."""
-    from perfmodel.equivalence import DEFAULT_GRID
-    from perfmodel.fleet.curves import _evaluate, _layout_rows, _upper_rates
-    from perfmodel.training import _max_tp
 
     mt = _max_tp(net)
     out = []
@@ -296,8 +310,6 @@ def _tangent_fn():
     import jax
     import jax.numpy as jnp
 
-    from perfmodel.training import step_time
-
     def rates(w, chip, net, eff, lay, ns):
         per = jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))
         return per(w, chip, net, lay, ns, eff).units_per_s
@@ -317,9 +329,6 @@ def _tangent_fn():
 def _layout_tangents(w, chip, net, eff, t: SpecTarget, layouts):
     """d units_per_s / d spec at every tied best layout: ``[(i, rate, [tangents])]``."""
     import jax.numpy as jnp
-
-    from perfmodel.equivalence import DEFAULT_GRID
-    from perfmodel.training import LAYOUT_FIELDS, Layout
 
     rows = np.concatenate([r for _, r in layouts])
     which = np.concatenate([[i] * len(r) for i, r in layouts])
@@ -345,8 +354,6 @@ def _curve_values_and_tangent(raw, draw, xs, mode: str):
     import jax
     import jax.numpy as jnp
 
-    from perfmodel.equivalence import DEFAULT_GRID, curve_throughput, make_curve
-
     grid = jnp.asarray(DEFAULT_GRID[: len(raw)], jnp.float64)
     xq = jnp.asarray(xs, jnp.float64)
 
@@ -362,15 +369,7 @@ def _hull_vertices(xs: np.ndarray, ys: np.ndarray) -> tuple[list[int], np.ndarra
     :func:`perfmodel.fleet.curves.concave_interpolant`) and which dropped points lie on
     the hull's chord (within 1e-9: a tie, a kink of the hull where their derivatives
     differ from the chord's)."""
-    hull: list[int] = []
-    for i in range(len(xs)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            if (ys[b] - ys[a]) * (xs[i] - xs[a]) <= (ys[i] - ys[a]) * (xs[b] - xs[a]):
-                hull.pop()
-            else:
-                break
-        hull.append(i)
+    hull = concave_hull(xs, ys)
     on = np.interp(xs, xs[hull], ys[hull])
     tie = np.abs(on - ys) <= 1e-9 * max(1.0, float(np.max(ys)))
     tie[hull] = False
@@ -386,8 +385,6 @@ def _breakpoints(problem, scenario, t: SpecTarget, pick: str, mode: str, chip=No
     """``(bp_h100e [K,S,J+1], d bp_h100e / d spec, details)`` for the offers of ``t``,
     recomputing the chip's curves with ``chip`` (default: the catalog spec at ``pick``).
     ``details``: the best layouts, tangents and kink flags."""
-    from perfmodel.equivalence import DEFAULT_GRID
-    from perfmodel.fleet.curves import concave_interpolant
 
     bp_x = np.asarray(problem.bp_chips, np.float64)
     bp = np.asarray(problem.bp_h100e, np.float64).copy()
@@ -425,7 +422,6 @@ def _breakpoints(problem, scenario, t: SpecTarget, pick: str, mode: str, chip=No
                 f"grid counts {', '.join(str(int(DEFAULT_GRID[i])) for i in ties)} "
                 f"reach the same {'per-chip ' if mode == 'capacity' else ''}rate on {name}"
             )
-        from perfmodel.training import LAYOUT_FIELDS
 
         row = next(r for i, _, _, r in tans if i == top)[0]
         sets.append(
@@ -462,16 +458,12 @@ def _reference_rate(name: str, cat) -> float:
     """One H100's best rate on ``name`` (the H100e unit) as the value curves take it."""
     import inspect
 
-    from perfmodel.fleet.curves import reference_rate
-
     if "catalog" in inspect.signature(reference_rate).parameters:
         return reference_rate(name, catalog=cat)
     return reference_rate(name)
 
 
 def _lp_solve(problem):
-    from perfmodel.fleet.build import build_lp
-    from perfmodel.fleet.highs import HighsLP
 
     lp = build_lp(problem)
     r = HighsLP(lp).solve()
@@ -482,7 +474,6 @@ def _lp_solve(problem):
 
 def _h100e_quarters(problem, x) -> float:
     """H100e-quarters of the LP point ``x`` (the objective without the cost tie-break)."""
-    from perfmodel.fleet.build import build_lp
 
     lp = build_lp(dataclasses.replace(problem, cost_tiebreak=problem.cost_tiebreak * 0.0))
     return float(np.asarray(lp.c) @ np.asarray(x))
@@ -494,8 +485,6 @@ def _face_range(lp, sol, dc: np.ndarray) -> tuple[float, float]:
     direction dc)."""
     import scipy.sparse as sp
     from scipy.optimize import linprog
-
-    from perfmodel.fleet.lp import csr
 
     c = np.asarray(lp.c, np.float64)
     opt = float(c @ sol.x)
@@ -537,10 +526,6 @@ def plan_spec_gradient(scenario, spec: str, *, problem=None, **build_kw) -> dict
     """
     import jax
     import jax.numpy as jnp
-
-    from perfmodel.fleet.build import build_lp
-    from perfmodel.fleet.problem import build_problem
-    from perfmodel.fleet.sensitivity.envelope import envelope_grad
 
     t = parse_spec(spec, scenario)
     if build_kw.get("value_source", "auto") == "standin":
@@ -626,7 +611,6 @@ def spec_gradient_fd(
     rebuilt and re-solved by HiGHS. Returns ``d_plus``, ``d_minus`` and ``central`` (per
     natural unit), the three optima, and ``step`` (natural units).
     """
-    from perfmodel.fleet.problem import build_problem
 
     if not (math.isfinite(rel_step) and 0 < rel_step < 0.5):
         raise InputError("rel_step", rel_step, "in (0, 0.5)")
@@ -710,7 +694,6 @@ def spec_gradients(
     """:func:`plan_spec_gradient` of each of ``specs``; with ``check``, each record also
     carries ``check`` (:func:`spec_gradient_fd`) and ``relative_error`` (|gradient -
     central difference| / |central difference|)."""
-    from perfmodel.fleet.problem import build_problem
 
     for sp in specs:  # every name checked before any work
         parse_spec(sp, scenario)
