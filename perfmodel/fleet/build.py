@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from perfmodel.fleet.demand import HOURS_PER_QUARTER
 from perfmodel.fleet.lp import LP, check_memory
 
 if TYPE_CHECKING:
@@ -141,7 +142,6 @@ def service_cost_usd(problem: Problem, xp=np):
     K, S, T = problem.shape
     if problem.energy_usd_per_mwh is None:
         return xp.zeros((K, S, T))
-    from perfmodel.fleet.demand import HOURS_PER_QUARTER
 
     mwh = (problem.unit_power_w / 1e6)[:, None] * (problem.pue * problem.utilisation)[None, :]
     energy = mwh[:, :, None] * HOURS_PER_QUARTER * problem.energy_usd_per_mwh[None, :, :]

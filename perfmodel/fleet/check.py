@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from perfmodel.fleet.demand import HOURS_PER_QUARTER
 from perfmodel.fleet.problem import Problem
 
 __all__ = [
@@ -103,7 +104,6 @@ def served_h100e(problem: Problem, assign_chips) -> np.ndarray:
 def opex_by_period_usd(problem: Problem, buy_units) -> np.ndarray:
     """[T] opex of the units in service (existing ones included), USD: energy (IT power
     x utilisation x PUE x 2,191.5 h x price) plus each offer's own opex per unit."""
-    from perfmodel.fleet.demand import HOURS_PER_QUARTER
 
     d = _np(problem)
     K, S, T = problem.shape

@@ -24,6 +24,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from perfmodel.fleet.build import build_lp, segment_slopes, var_index
+from perfmodel.fleet.check import installed_units
+from perfmodel.fleet.highs import HighsLP
+
 __all__ = ["LPExplain", "why_not_sentence", "plan_inputs", "record_rows"]
 
 
@@ -88,8 +92,6 @@ class LPExplain:
     every method returns nothing)."""
 
     def __init__(self, problem):
-        from perfmodel.fleet.build import build_lp, segment_slopes
-        from perfmodel.fleet.highs import HighsLP
 
         self.problem = problem
         self.lp = build_lp(problem)
@@ -141,7 +143,6 @@ class LPExplain:
         """LP objective value of one more unit of offer k at site s from quarter t, from
         the value curve's marginal slope at the LP's installed level (the link rows' duals
         are not used: at an offer x site with nothing installed they are degenerate)."""
-        from perfmodel.fleet.build import var_index
 
         pr = self.problem
         _, seg_ix = var_index(pr)
@@ -185,8 +186,6 @@ class LPExplain:
             struct.setdefault((o, s), r)
         out: list[dict] = []
         if self.ok:
-            from perfmodel.fleet.build import var_index
-
             buy_ix, _ = var_index(pr)
             import scipy.sparse as sp
 
@@ -336,7 +335,6 @@ def plan_inputs(
     the min-cost target; the ``--set`` overrides; the catalog pick (``pick``, default the
     Problem's); and per offer where its chip's figures come from (``chip_catalog``: the
     file, or ``built-in``) with the digest of its catalog records (``chip_digest``)."""
-    from perfmodel.fleet.check import installed_units
 
     pr = plan.problem
     K, S, T = pr.shape

@@ -25,6 +25,7 @@ from perfmodel.fleet.check import (
     integer_plan,
     plan_objective,
 )
+from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr, n_eq, n_ub
 from perfmodel.fleet.problem import (
     FleetInfeasible,
@@ -117,7 +118,6 @@ def solve_milp(
     search (e.g. the rounding heuristic's plan). Returns a :class:`MilpResult`;
     ``buy_units`` is [K,S,T] (rounded to exact integers).
     """
-    from perfmodel.fleet.highs import HighsLP
 
     if not (time_limit_s > 0):
         raise ValueError(f"time_limit_s = {time_limit_s!r} must be > 0")
@@ -200,7 +200,6 @@ def solve_exact(problem: Problem, *, time_limit_s: float = 5.0, mip_rel_gap: flo
     the LP relaxation (HiGHS; its bound and infeasibility diagnosis), then the HiGHS
     MILP started from the relaxation rounded down (with the assignment scaled to fit),
     then the independent checker. The plan carries the proven gap in ``extra``."""
-    from perfmodel.fleet.highs import HighsLP
 
     t0 = time.perf_counter()
     pre = precheck(problem)

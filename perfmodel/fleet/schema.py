@@ -76,6 +76,7 @@ from perfmodel.fleet.fields import per_period as _per_period
 from perfmodel.fleet.fields import period_idx as _period_idx
 from perfmodel.fleet.fields import string as _str
 from perfmodel.hardware import Catalog, load_catalog, read_toml
+from perfmodel.workloads import WORKLOAD_NAMES
 
 #: Objectives: H100e-quarters within the budget; the capex, or the capex + opex (TCO), of
 #: reaching the target or meeting the demand; H100e-quarters per TCO dollar.
@@ -192,7 +193,6 @@ def period_list(start: str, quarters: int) -> tuple[str, ...]:
 
 
 def _known_workloads() -> tuple[str, ...]:
-    from perfmodel.workloads import WORKLOAD_NAMES
 
     return tuple(WORKLOAD_NAMES)
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from perfmodel.errors import InputError
 from perfmodel.fleet.check import Plan, capex_by_year_usd, opex_by_period_usd
+from perfmodel.fleet.milp import solve_exact
 from perfmodel.fleet.problem import Problem
 
 __all__ = ["opex_by_year_usd", "tco_usd", "solve_ratio", "tco_summary"]
@@ -80,7 +81,6 @@ def solve_ratio(
     is the optimum ratio. Raises InputError when the TCO of every plan is zero (no
     energy prices, no purchases): the ratio is then undefined.
     """
-    from perfmodel.fleet.milp import solve_exact
 
     if problem.objective != "max-h100e-per-tco":
         raise InputError("objective", problem.objective, "'max-h100e-per-tco' for solve_ratio")

@@ -41,6 +41,8 @@ from perfmodel.errors import InputError
 from perfmodel.fleet import curves
 from perfmodel.fleet.curves import standin_h100e, value_curve
 from perfmodel.fleet.demand import WorkloadSpec
+from perfmodel.serving import serve
+from perfmodel.training import inference_throughput
 
 __all__ = [
     "REF_CHIPS",
@@ -140,8 +142,6 @@ def _inference_rate(
     spec: ChipSpec, name: str, model: str, n_unit: int, scenario: str = "offline"
 ) -> float:
     if model == "forward":
-        from perfmodel.training import inference_throughput
-
         r = inference_throughput(
             name,
             spec.key,
@@ -152,7 +152,6 @@ def _inference_rate(
             catalog=spec.catalog,
         )
         return float(np.asarray(r)) / REF_CHIPS
-    from perfmodel.serving import serve
 
     n = max(1, min(int(n_unit), 72))
     return float(serve(name, spec.key, n, scenario, catalog=spec.catalog)["tokens_per_s_per_chip"])

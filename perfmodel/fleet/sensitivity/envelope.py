@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.highs import HighsLP
+
 
 @flax.struct.dataclass
 class LPGradients:
@@ -219,7 +221,6 @@ def highs_optimum(lp, infeasible_value: float | None = None) -> float:
 
     Raises ValueError if not optimal, except that an infeasible LP returns
     ``infeasible_value`` when one is given (e.g. ``-inf``, the max over an empty set)."""
-    from perfmodel.fleet.highs import HighsLP
 
     r = HighsLP(lp).solve()
     if r.status == "infeasible" and infeasible_value is not None:

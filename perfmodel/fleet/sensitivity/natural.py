@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel.fleet.build import build_lp
+from perfmodel.fleet.highs import HighsLP, status_name
+
 
 def _row_groups(problem, lp) -> list[dict]:
     """Candidate relaxations of the fleet LP in natural steps, one per (kind, key, first
@@ -225,7 +228,6 @@ def _lp_difference(lp2, lp):
 def _basis_holds(lp, basis) -> bool:
     """Whether ``basis`` is optimal for ``lp``: HiGHS's simplex started from it
     (presolve off) stops at once, with no iteration."""
-    from perfmodel.fleet.highs import HighsLP, status_name
 
     m = HighsLP(lp, presolve="off")
     m.h.setOptionValue("solver", "simplex")
@@ -342,8 +344,6 @@ def _data_step_records(problem, lp, basis, base, to_obj, mincost, n: dict) -> li
     envelope figure (the Lagrangian's derivative along the step, exact as the LP's data
     are linear in it), the re-solve (the LP rebuilt at the step), and the range of the
     step over which the base optimum's ``basis`` holds (HiGHS warm starts)."""
-    from perfmodel.fleet.build import build_lp
-    from perfmodel.fleet.highs import HighsLP
 
     x, y = np.asarray(base.x, np.float64), np.asarray(base.y_ub, np.float64)
     c = np.asarray(lp.c, np.float64)
@@ -435,8 +435,6 @@ def natural_sensitivities(problem, top: int = 8, *, candidates: int = 24) -> lis
     are returned, plus the largest of each kind not among them (so that every kind of
     step is shown once).
     """
-    from perfmodel.fleet.build import build_lp
-    from perfmodel.fleet.highs import HighsLP
 
     lp = build_lp(problem)
     model = HighsLP(lp)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.pdhg.checks import _check_shapes, _check_values
 from perfmodel.fleet.pdhg.solution import STATUS_NAMES
 
@@ -37,7 +38,6 @@ class Basis:
 
 
 def _highs_model(lp):
-    from perfmodel.fleet.highs import HighsLP
 
     # a basis of the model itself, not of a presolved one
     return HighsLP(lp, presolve="off").h

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.lp import LP
 from perfmodel.fleet.pdhg.checks import _data
 from perfmodel.fleet.pdhg.linalg import _precondition
 from perfmodel.fleet.simplex.basis import BASIC, lp_basis
@@ -33,8 +34,6 @@ def _prepare(stacked_lp, basis):
     m_ub, m_eq = b_ub.shape[1], b_eq.shape[1]
     m = m_ub + m_eq
     if basis is None:
-        from perfmodel.fleet.lp import LP
-
         basis, _ = lp_basis(
             LP(c=c[0], A_ub=A_ub0, b_ub=b_ub[0], A_eq=A_eq0, b_eq=b_eq[0], lo=lo[0], hi=hi[0])
         )
