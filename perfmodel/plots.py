@@ -1,6 +1,8 @@
 """Plots (matplotlib figures, no pyplot state): the roofline chart, the step-time and memory
-breakdown of a training job, H100-equivalents against the chip count, and collective
-times against the message size.
+breakdown of a training job, H100-equivalents against the chip count, collective
+times against the message size, a fleet plan's ramp (H100e by chip with the target,
+spend against budget per year, power per site) and its capex vs H100e-quarters Pareto
+chart. A chip has one colour in every chart (:func:`chip_color`).
 
 Only :mod:`matplotlib` is needed (:class:`~matplotlib.figure.Figure` objects: no pyplot
 state, no backend switch, so importing this module in a notebook changes nothing); every figure is written to the file the caller names
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,17 +272,21 @@ def equiv_chart(
     """H100-equivalents against the number of chips of ``chip`` (log-log): the ``best``
     curve with the ``low``..``high`` band (``h100e[pick]``, one value per count), the
     spec-sheet line ``n * spec_ratio``, the 1:1 line (an H100 is one H100e) and the
-    answer as a point ``(n_chips, h100e)``. Returns the path written."""
+    answer as a point ``(n_chips, h100e)``; the curve in the chip's colour
+    (:func:`chip_color` of the catalog key ``chip``). Returns the path written."""
     x = np.asarray(counts, dtype=float)
     fig = Figure(figsize=(8, 5.2), dpi=110)
     ax = fig.subplots()
+    color = chip_color(chip)
     if "low" in h100e and "high" in h100e:
         ax.fill_between(
-            x, h100e["low"], h100e["high"], color="C0", alpha=0.2, label="low..high range"
+            x, h100e["low"], h100e["high"], color=color, alpha=0.2, label="low..high range"
         )
-    ax.plot(x, h100e["best"], color="C0", lw=2, label=f"{what} (best)")
+    ax.plot(x, h100e["best"], color=color, lw=2, label=f"{what} (best)")
     if spec_ratio is not None:
-        ax.plot(x, x * spec_ratio, "--", color="C1", lw=1, label=f"spec sheet ({spec_ratio:.3g}x)")
+        ax.plot(
+            x, x * spec_ratio, "--", color="0.25", lw=1, label=f"spec sheet ({spec_ratio:.3g}x)"
+        )
     ax.plot(x, x, ":", color="0.5", lw=1, label="1:1 (H100)")
     if point is not None:
         ax.plot([point[0]], [point[1]], "o", ms=9, color="k", zorder=5)
@@ -327,3 +334,218 @@ def collectives_chart(
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path, note)
+
+
+#: One colour per catalog chip key, the same in every chart (plan ramps, Pareto charts,
+#: H100e curves): a chip keeps its colour whichever offers or scenario it appears in.
+CHIP_COLORS: dict[str, str] = {
+    "a100_80gb": "#7f7f7f",
+    "h100_sxm": "#1f77b4",
+    "h200": "#17becf",
+    "b200": "#2ca02c",
+    "gb200": "#98df8a",
+    "b300": "#bcbd22",
+    "gb300": "#dbdb8d",
+    "mi300x": "#d62728",
+    "d1": "#ff9896",
+    "dojo_tile": "#ff7f0e",
+    "dojo_dip": "#ffbb78",
+    "hw3": "#c5b0d5",
+    "ai4": "#9467bd",
+    "host_cpu": "#c7c7c7",
+}
+_OTHER_COLORS = ("#8c564b", "#e377c2", "#c49c94", "#f7b6d2", "#9edae5", "#393b79", "#637939")
+
+
+def chip_color(key: str) -> str:
+    """The colour of chip ``key`` in every chart: :data:`CHIP_COLORS` for catalog chips,
+    else one picked by a checksum of the key (a user's chip keeps its colour across runs
+    and charts).
+
+    Example::
+
+        >>> chip_color("h100_sxm"), chip_color("my_chip") == chip_color("my_chip")
+        ('#1f77b4', True)
+    """
+    if key in CHIP_COLORS:
+        return CHIP_COLORS[key]
+    return _OTHER_COLORS[zlib.crc32(key.encode()) % len(_OTHER_COLORS)]
+
+
+def _billions(v: float, _pos: Any = None) -> str:
+    return tick_label(v / 1e9)
+
+
+def plan_chart(
+    path: str | Path,
+    plan: Mapping[str, Any],
+    offer_chip: Mapping[str, str],
+    *,
+    note: str = "",
+) -> Path:
+    """:func:`plan_figure` written to ``path`` with ``note`` under it; returns the path."""
+    return _save(plan_figure(plan, offer_chip), path, note)
+
+
+def plan_figure(plan: Mapping[str, Any], offer_chip: Mapping[str, str]) -> Figure:
+    """The ramp chart of a fleet plan, from :func:`perfmodel.fleet.report.plan_dict`'s
+    dict: H100e per quarter stacked by offer (coloured by chip, :func:`chip_color`; a
+    second offer of the same chip hatched) with the min-cost target as a line; capex
+    against the budget per year (billion USD); facility power used against available per
+    site (MW). ``offer_chip`` maps each offer to its catalog chip key."""
+    periods = list(plan["periods"])
+    x = np.arange(len(periods))
+    fig = Figure(figsize=(15, 4.8), dpi=110)
+    a1, a2, a3 = fig.subplots(1, 3, width_ratios=(5, 2.2, 4))
+    bottom = np.zeros(len(x))
+    seen: dict[str, int] = {}
+    for o in plan["offers"]:
+        v = np.asarray(plan["h100e_by_offer"][o], dtype=float)
+        if v.max() <= 0:
+            continue
+        chip = offer_chip.get(o, o)
+        n = seen[chip] = seen.get(chip, -1) + 1
+        a1.bar(
+            x,
+            v,
+            bottom=bottom,
+            color=chip_color(chip),
+            hatch=("", "//", "..", "xx")[n % 4],
+            edgecolor="white" if n == 0 else "0.25",
+            lw=0.5,
+            label=o if o == chip else f"{o} ({chip})",
+        )
+        bottom += v
+    if plan.get("target_h100e") is not None:
+        tgt, tq = float(plan["target_h100e"]), periods.index(plan["target_period"])
+        a1.axhline(
+            tgt, color="k", ls="--", lw=1.2, label=f"target {tgt:,.0f} H100e by {periods[tq]}"
+        )
+        a1.plot([tq], [tgt], "v", color="k", ms=8)
+    a1.set_xticks(x, periods, rotation=45)
+    a1.set_xlabel("quarter")
+    a1.set_ylabel("H100-equivalents (H100e, count)")
+    a1.set_title(f"{plan['scenario']}: H100e by chip ({plan['objective']})", fontsize=10)
+    a1.legend(fontsize=7, loc="upper left")
+    _count_axes(a1, x=False)
+
+    years = [sp["year"] for sp in plan["spend"]]
+    xy = np.arange(len(years))
+    spent = np.array([float(sp["capex_usd"]) for sp in plan["spend"]])
+    budget = np.array([float(sp["budget_usd"]) for sp in plan["spend"]])
+    a2.bar(xy - 0.2, budget, 0.4, color="0.8", edgecolor="0.4", label="budget")
+    a2.bar(xy + 0.2, spent, 0.4, color="#1f77b4", label="capex spent")
+    for i in range(len(years)):
+        share = f"{spent[i] / budget[i]:.0%}" if budget[i] > 0 else "no budget"
+        a2.annotate(share, (xy[i] + 0.2, spent[i]), ha="center", va="bottom", fontsize=7)
+    a2.set_ylim(0, 1.3 * max(float(budget.max(initial=0)), float(spent.max(initial=0)), 1.0))
+    a2.set_xticks(xy, years)
+    a2.set_xlabel("year")
+    a2.set_ylabel("capex (billion USD)")
+    a2.yaxis.set_major_formatter(FuncFormatter(_billions))
+    a2.set_title("Spend vs budget per year", fontsize=10)
+    a2.legend(fontsize=7, loc="upper left", ncol=2)
+
+    for s, site in enumerate(plan["sites"]):
+        rows = [p for p in plan["power"] if p["site"] == site]
+        c = f"C{s % 10}"
+        a3.plot(x, [p["used_mw"] for p in rows], marker="o", color=c, label=f"{site} used")
+        a3.plot(x, [p["available_mw"] for p in rows], ls="--", color=c, label=f"{site} available")
+    a3.set_xticks(x, periods, rotation=45)
+    a3.set_xlabel("quarter")
+    a3.set_ylabel("facility power (MW, incl. PUE)")
+    a3.set_title("Power used vs available per site", fontsize=10)
+    a3.legend(fontsize=7, loc="upper left")
+    _count_axes(a3, x=False)
+    return fig
+
+
+def pareto_chart(
+    path: str | Path,
+    points: Sequence[Mapping[str, Any]],
+    *,
+    chosen: tuple[float, float] | None = None,
+    title: str = "",
+    note: str = "",
+) -> Path:
+    """:func:`pareto_figure` written to ``path``, ``note`` and the infeasible points of
+    the sweep under it; returns the path."""
+    bad = [p for p in points if not p["feasible"]]
+    if bad:
+        note = (
+            (note + "\n" if note else "")
+            + "infeasible: "
+            + "; ".join(f"{p['kind']} {p['parameter']:g}" for p in bad)
+        )
+    return _save(pareto_figure(points, chosen=chosen, title=title), path, note)
+
+
+def pareto_figure(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    chosen: tuple[float, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Capex (billion USD) against H100e-quarters of the plans of a sweep, from
+    :func:`perfmodel.fleet.pareto.pareto_front`'s points as dicts (``capex_usd``,
+    ``h100e_quarters``, ``feasible``, ``dominated``, ``kind``, ``parameter``): the front
+    (non-dominated plans, joined in capex order), dominated plans as grey crosses, and
+    ``chosen`` = ``(capex_usd, h100e_quarters)`` of the reported plan as a star. The
+    lines carry ``gid`` "front", "dominated" and "chosen"."""
+    ok = sorted((p for p in points if p["feasible"]), key=lambda p: float(p["capex_usd"]))
+    front = [p for p in ok if not p["dominated"]]
+    dom = [p for p in ok if p["dominated"]]
+    fig = Figure(figsize=(8, 5.2), dpi=110)
+    ax = fig.subplots()
+    ax.plot(
+        [float(p["capex_usd"]) for p in front],
+        [float(p["h100e_quarters"]) for p in front],
+        "o-",
+        color="#1f77b4",
+        label="Pareto front (non-dominated plans)",
+        gid="front",
+    )
+    labels: dict[tuple[float, float], list[str]] = {}  # coincident plans share a label
+    for p in front:
+        at = (float(p["capex_usd"]), float(p["h100e_quarters"]))
+        what = f"x{p['parameter']:g}" if p["kind"] == "budget" else f"{p['parameter']:,.0f} H100e"
+        labels.setdefault(at, []).append(what)
+    for at, whats in labels.items():
+        ax.annotate(
+            "  budget " + ", ".join(whats) if whats[0].startswith("x") else "  " + ", ".join(whats),
+            at,
+            fontsize=7,
+            va="top",
+        )
+    if dom:
+        ax.plot(
+            [float(p["capex_usd"]) for p in dom],
+            [float(p["h100e_quarters"]) for p in dom],
+            "x",
+            color="0.5",
+            ms=8,
+            ls="none",
+            label="dominated (less for as much capex)",
+            gid="dominated",
+        )
+    if chosen is not None:
+        ax.plot(
+            [chosen[0]],
+            [chosen[1]],
+            "*",
+            color="#d62728",
+            ms=16,
+            ls="none",
+            zorder=5,
+            label=f"this plan: ${chosen[0] / 1e9:,.2f}B, {chosen[1]:,.0f} H100e-quarters",
+            gid="chosen",
+        )
+    ax.margins(x=0.2, y=0.08)
+    ax.set_xlabel("capex (billion USD)")
+    ax.set_ylabel("delivered compute (H100e-quarters)")
+    ax.xaxis.set_major_formatter(FuncFormatter(_billions))
+    _count_axes(ax, x=False)
+    ax.set_title(title or "Capex vs H100e-quarters", fontsize=11)
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

@@ -146,3 +146,121 @@ def test_net_and_train_plots(run, tmp_path):
     assert rc == 0, err
     (written,) = [p for p in tmp_path.iterdir() if p.name.startswith("train_")]
     assert f"plot: {written}" in out and _png(written)
+
+
+# --------------------------------------------------------------------- plan charts
+
+
+def _plan(objective="max-h100e", seed=3, **kw):
+    from perfmodel.fleet.problem import build_problem
+    from perfmodel.fleet.rounding import solve
+    from perfmodel.fleet.testing import generate_scenario
+
+    sc = generate_scenario(seed, n_offers=4, n_sites=2, n_periods=4)
+    pr = build_problem(sc, value_source="standin", objective=objective, **kw)
+    return sc, solve(pr, method="highs", exact=False)
+
+
+def _data(line) -> tuple[list[float], list[float]]:
+    return np.asarray(line.get_xdata()).tolist(), np.asarray(line.get_ydata()).tolist()
+
+
+def _ticks_have_separators(axis) -> bool:
+    """The axis writes 1,234,567 of its unit (a count; or USD on a billion-USD axis)."""
+    fmt = axis.get_major_formatter()
+    return "1,234,567" in (fmt(1_234_567.0, 0), fmt(1_234_567e9, 0))
+
+
+def test_plan_chart_has_the_target_spend_vs_budget_and_units():
+    from perfmodel.fleet.check import h100e_by_offer
+    from perfmodel.fleet.report import plan_dict
+
+    _, best = _plan()
+    reach = float(h100e_by_offer(best.problem, best.buy_units).sum(axis=(0, 1))[-1])
+    _, plan = _plan("min-cost", target_h100e=0.5 * reach)
+    pr, d = plan.problem, plan_dict(plan)
+    fig = plots.plan_figure(d, dict(zip(pr.offers, pr.chip_keys)))
+    a1, a2, a3 = fig.axes
+    for ax in fig.axes:  # every axis says what it counts, y axes in a unit
+        assert ax.get_xlabel() and "(" in ax.get_ylabel() and ")" in ax.get_ylabel()
+        assert _ticks_have_separators(ax.yaxis)
+    assert "billion USD" in a2.get_ylabel() and "MW" in a3.get_ylabel()
+    assert a2.yaxis.get_major_formatter()(2.5e12, 0) == "2,500"  # $2,500B
+    (target,) = [ln for ln in a1.lines if str(ln.get_label()).startswith("target")]
+    assert _data(target)[1] == pytest.approx([d["target_h100e"]] * 2)
+    # spend vs budget: one budget and one capex bar per year, the numbers of the plan
+    budget, spent = a2.containers
+    assert [b.get_height() for b in budget] == [sp["budget_usd"] for sp in d["spend"]]
+    assert [b.get_height() for b in spent] == pytest.approx([sp["capex_usd"] for sp in d["spend"]])
+
+
+def test_a_chip_has_one_colour_in_every_chart(monkeypatch):
+    from matplotlib.colors import to_hex
+
+    from perfmodel.fleet.problem import build_problem, load_scenario
+    from perfmodel.fleet.report import plan_dict
+    from perfmodel.fleet.rounding import solve
+
+    colours = []
+    for name in ("tesla-2024", "tesla-2025"):  # different offers, in different orders
+        pr = build_problem(load_scenario(name), value_source="standin")
+        d = plan_dict(solve(pr, method="highs", exact=False))
+        fig = plots.plan_figure(d, dict(zip(pr.offers, pr.chip_keys)))
+        bars = {
+            str(c.get_label()): to_hex(getattr(c, "patches")[0].get_facecolor())
+            for c in fig.axes[0].containers
+        }
+        colours.append({lbl.split("(")[-1].rstrip(")"): c for lbl, c in bars.items()})
+    both = set(colours[0]) & set(colours[1])
+    assert {"h100_sxm", "h200", "gb200"} <= both
+    assert all(colours[0][k] == colours[1][k] == plots.chip_color(k) for k in both)
+    assert len(set(colours[0].values())) == len(colours[0])  # distinct chips, distinct colours
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, note="": drawn.append(fig) or path)
+    counts = np.geomspace(1, 100, 5)  # the H100e curve of a chip has the chip's colour too
+    plots.equiv_chart("unused.png", counts, {"best": counts}, chip="h200", what="spec")
+    (curve,) = [ln for ln in drawn[0].axes[0].lines if ln.get_label() == "spec (best)"]
+    assert to_hex(curve.get_color()) == colours[0]["h200"]
+    assert plots.chip_color("my_chip") == plots.chip_color("my_chip")
+
+
+def test_pareto_chart_draws_the_front_the_dominated_and_this_plan():
+    from perfmodel.fleet.pareto import pareto_front
+
+    sc, plan = _plan()
+    pts = pareto_front(sc, budget_scales=(0.2, 0.5, 1.0, 3.0), value_source="standin")
+    ds = [p.__dict__ for p in pts]
+    ds.append(dict(ds[0], h100e_quarters=0.5 * ds[0]["h100e_quarters"], dominated=True))
+    fig = plots.pareto_figure(ds, chosen=(plan.capex_usd, plan.h100e_quarters))
+    (ax,) = fig.axes
+    line = {ln.get_gid(): ln for ln in ax.lines}
+    front = sorted((p.capex_usd, p.h100e_quarters) for p in pts if p.feasible and not p.dominated)
+    assert front and list(zip(*_data(line["front"]))) == front
+    assert _data(line["dominated"])[1] == [ds[-1]["h100e_quarters"]]
+    assert _data(line["chosen"])[0] == [plan.capex_usd]
+    assert "billion USD" in ax.get_xlabel() and "H100e-quarters" in ax.get_ylabel()
+    assert _ticks_have_separators(ax.xaxis) and _ticks_have_separators(ax.yaxis)
+
+
+@pytest.mark.parametrize(
+    "target, allowed",
+    [("no/such/dir/x.png", "existing directory"), ("x.jpg", ".png or .svg")],
+)
+def test_plan_plot_to_a_bad_path_is_one_line_before_any_solve(run, tmp_path, target, allowed):
+    rc, out, err = run(["plan", "--values", "standin", "--plot", str(tmp_path / target)])
+    lines = [s for s in err.splitlines() if s.strip()]
+    assert rc == 2 and out == "" and len(lines) == 1
+    assert "--plot" in lines[0] and allowed in lines[0] and target.split("/")[0] in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_plan_pareto_plot_writes_both_charts_where_named(run, tmp_path):
+    rc, out, err = run(
+        ["plan", "--values", "standin", "--pareto", "--json", "--plot", str(tmp_path / "p.svg")]
+    )
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["plot"] == {"ramp": str(tmp_path / "p.svg"), "pareto": str(tmp_path / "p_pareto.svg")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.svg", "p_pareto.svg"]
+    assert all(b"<svg" in (tmp_path / n).read_bytes()[:2000] for n in ("p.svg", "p_pareto.svg"))

@@ -151,22 +151,28 @@ def check_finite(result: Any, inputs: str) -> None:
         )
 
 
-def plot_file(arg: str, default_name: str, field: str = "--plot") -> Path:
+def plot_file(
+    arg: str, default_name: str, field: str = "--plot", suffixes: tuple[str, ...] = (".png",)
+) -> Path:
     """The file a ``--plot`` argument names: ``DIR`` (an existing directory) ->
-    ``DIR/default_name``, a name without suffix gets ``.png``; its directory must exist.
-    The command reports this path, the file it wrote."""
+    ``DIR/default_name``, a name without suffix gets ``.png``; its directory must exist
+    and its suffix be one of ``suffixes``. The command reports this path, the file it
+    wrote."""
+    kinds = " or ".join(suffixes)
     if not isinstance(arg, str) or not arg.strip():
-        raise InputError(field, arg, "a PNG file path (or an existing directory)")
+        raise InputError(field, arg, f"a {kinds} file path (or an existing directory)")
     p = Path(arg).expanduser()
     if p.is_dir():
         p = p / default_name
-    elif p.suffix.lower() != ".png":
+    elif p.suffix.lower() not in suffixes:
         if p.suffix:
-            raise InputError(field, arg, "a .png file (or an existing directory)")
+            raise InputError(field, arg, f"a {kinds} file (or an existing directory)")
         p = p.with_suffix(".png")
     parent = p.parent
     if not parent.is_dir():
-        raise InputError(f"{field}: directory {str(parent)!r} does not exist")
+        raise InputError(
+            field, arg, f"a file in an existing directory ({str(parent)!r} does not exist)"
+        )
     if p.exists() and not p.is_file():
         raise InputError(f"{field}: {str(p)!r} exists and is not a file")
     return p

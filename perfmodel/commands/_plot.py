@@ -26,8 +26,9 @@ def chart_name(*parts: object) -> str:
     return "_".join(_UNSAFE.sub("_", str(p)) for p in parts) + ".png"
 
 
-def chart_path(arg: str, *parts: object) -> Path:
+def chart_path(arg: str, *parts: object, suffixes: tuple[str, ...] = (".png",)) -> Path:
     """The file ``--plot arg`` names: ``arg`` itself (``.png`` added when it has no
-    suffix), or :func:`chart_name` of ``parts`` inside ``arg`` when it is an existing
-    directory. Bad paths are an :class:`~perfmodel.errors.InputError` (exit 2)."""
-    return plot_file(arg, chart_name(*parts))
+    suffix; else one of ``suffixes``), or :func:`chart_name` of ``parts`` inside ``arg``
+    when it is an existing directory. Bad paths are an
+    :class:`~perfmodel.errors.InputError` (exit 2)."""
+    return plot_file(arg, chart_name(*parts), suffixes=suffixes)

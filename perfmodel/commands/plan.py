@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 from perfmodel.commands._args import add_catalog_args, user_catalog
 from perfmodel.commands._pick import add_pick_arg
+from perfmodel.commands._plot import chart_path
 
 
 def register(subparsers) -> None:
@@ -101,7 +103,14 @@ def register(subparsers) -> None:
         "(repeatable; recorded in --json)",
     )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
-    p.add_argument("--plot", metavar="FILE.png", default=None, help="write the ramp chart")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="write the ramp chart (H100e by chip with the target, spend vs budget per year, "
+        "power per site) to FILE.png or .svg, or DIR/plan_SCENARIO.png; with --pareto also "
+        "the capex vs H100e-quarters chart to FILE_pareto.png",
+    )
     p.set_defaults(func=run)
 
 
@@ -227,17 +236,32 @@ def plan_json(plan) -> dict:
     return d
 
 
+def plot_paths(arg: str, scenario: str, pareto: bool) -> dict[str, Path]:
+    """The files ``--plot arg`` writes, checked before any solve: the ramp chart (``arg``,
+    ``.png`` or ``.svg``; in a directory ``plan_<scenario>.png``) and with ``--pareto`` the
+    Pareto chart beside it (``<stem>_pareto<suffix>``)."""
+    ramp = chart_path(arg, "plan", Path(scenario).stem, suffixes=(".png", ".svg"))
+    out = {"ramp": ramp}
+    if pareto:
+        out["pareto"] = ramp.with_name(f"{ramp.stem}_pareto{ramp.suffix}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from perfmodel.fleet.report import format_plan, plot_plan
 
+    plots = plot_paths(args.plot, args.scenario, args.pareto) if args.plot is not None else {}
     plan, sc, overrides, kw, method = explained_plan(args)
     sens = plan.extra.get("sensitivities")
-    if args.plot:
-        plot_plan(plan, args.plot)
+    front = _pareto(sc, kw, method) if args.pareto else None
+    if plots:
+        plot_plan(plan, plots["ramp"], pareto=front, pareto_path=plots.get("pareto"))
     if args.json:
         d = plan_json(plan)
-        if args.pareto:
-            d["pareto"] = [p.__dict__ for p in _pareto(sc, kw, method)]
+        if front is not None:
+            d["pareto"] = [p.__dict__ for p in front]
+        if plots:
+            d["plot"] = {k: str(v) for k, v in plots.items()}
         print(json.dumps(d, indent=1, default=float, allow_nan=False))
     else:
         if overrides:
@@ -257,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"  {'budget x':>8} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}"
             )
-            for p in _pareto(sc, kw, method):
+            for p in front or []:
                 if p.feasible:
                     print(
                         f"  {p.parameter:>8.2f} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
@@ -265,8 +289,10 @@ def run(args: argparse.Namespace) -> int:
                     )
                 else:
                     print(f"  {p.parameter:>8.2f} infeasible: {p.note}")
-        if args.plot:
-            print(f"\nramp chart written to {args.plot}")
+        if plots:
+            print(f"\nramp chart written to {plots['ramp']}")
+        if "pareto" in plots:
+            print(f"Pareto chart written to {plots['pareto']}")
     return 0
 
 

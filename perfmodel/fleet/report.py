@@ -22,6 +22,7 @@ from perfmodel.fleet.report_placement import (
     tco_dict,
     tco_lines,
 )
+from perfmodel.fleet.schema import scenario_names
 from perfmodel.fleet.sensitivity import range_text, sensitivity_sentence
 from perfmodel.fleet.story import story_dict, story_lines
 
@@ -558,45 +559,29 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
     return "\n".join(lines)
 
 
-def plot_plan(plan: Plan, path: str) -> str:
-    """Ramp chart: H100e over time stacked by offer; power used vs available per site."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_plan(plan: Plan, path, *, pareto=None, pareto_path=None) -> str:
+    """Ramp chart of ``plan`` written to ``path``: H100e per quarter stacked by chip with
+    the min-cost target line, capex against budget per year, power used vs available per
+    site (:func:`perfmodel.plots.plan_chart`). With ``pareto`` (the points of
+    :func:`perfmodel.fleet.pareto.pareto_front`) also the capex vs H100e-quarters chart,
+    this plan starred, to ``pareto_path`` (:func:`perfmodel.plots.pareto_chart`).
+    Returns ``path``."""
+    # matplotlib only when a chart is drawn (about 1 s to import)
+    from perfmodel.plots import pareto_chart, plan_chart
 
     pr = plan.problem
-    d = plan_dict(plan)
-    x = np.arange(len(pr.periods))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    bottom = np.zeros(len(x))
-    for o in pr.offers:
-        v = np.asarray(d["h100e_by_offer"][o])
-        if v.max() > 0:
-            a1.bar(x, v, bottom=bottom, label=o)
-            bottom += v
-    a1.set_xticks(x, pr.periods, rotation=45)
-    a1.set_ylabel("H100-equivalents (H100e)")
-    a1.set_title(f"{pr.name}: H100e by chip ({pr.objective})")
-    a1.legend(fontsize=8)
-    for s, site in enumerate(pr.sites):
-        used = [p["used_mw"] for p in d["power"] if p["site"] == site]
-        avail = [p["available_mw"] for p in d["power"] if p["site"] == site]
-        (line,) = a2.plot(x, used, marker="o", label=f"{site} used")
-        a2.plot(x, avail, linestyle="--", color=line.get_color(), label=f"{site} available")
-    a2.set_xticks(x, pr.periods, rotation=45)
-    a2.set_ylabel("facility power (MW, incl. PUE)")
-    a2.set_title("Power used vs available per site")
-    a2.legend(fontsize=8)
-    fig.text(
-        0.01,
-        0.01,
-        "Values: perfmodel training model (H100e); sites, prices, supply: the scenario file's "
-        "sources (built-in scenarios: perfmodel/data/scenario_sources.toml). Estimates marked "
-        "there.",
-        fontsize=7,
+    note = (
+        f"Values: {'; '.join(sorted(set(pr.value_source)))}; sites, prices, supply: the "
+        "scenario file's sources"
+        + (" (perfmodel/data/scenario_sources.toml)" if pr.name in scenario_names() else "")
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plan_chart(path, plan_dict(plan), dict(zip(pr.offers, pr.chip_keys)), note=note)
+    if pareto is not None and pareto_path is not None:
+        pareto_chart(
+            pareto_path,
+            [p if isinstance(p, dict) else p.__dict__ for p in pareto],
+            chosen=(plan.capex_usd, plan.h100e_quarters),
+            title=f"{pr.name}: capex vs H100e-quarters (budget sweep, max-h100e)",
+            note=note,
+        )
     return path
