@@ -52,7 +52,9 @@ from perfmodel.fleet.build import var_index as var_index
 from perfmodel.fleet.curves import concave_interpolant as concave_interpolant
 from perfmodel.fleet.curves import standin_h100e as standin_h100e
 from perfmodel.fleet.curves import value_curve as value_curve
+from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr
+from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
 from perfmodel.fleet.schema import OBJECTIVES
 from perfmodel.fleet.schema import Offer as Offer
 from perfmodel.fleet.schema import Scenario as Scenario
@@ -435,8 +437,6 @@ def relaxed_solve(lp: LP, method: str = "highs", *, model=None, **opts) -> Relax
 
     t0 = time.perf_counter()
     if method == "highs":
-        from perfmodel.fleet.highs import HighsLP
-
         model = model or HighsLP(lp)
         r = model.solve()
         return RelaxedSolution(
@@ -450,8 +450,6 @@ def relaxed_solve(lp: LP, method: str = "highs", *, model=None, **opts) -> Relax
             y_eq=r.y_eq,
         )
     if method == "pdhg":
-        from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
-
         sol = solve_lp(lp, **opts)
         code = int(np.asarray(sol.status))
         status = (

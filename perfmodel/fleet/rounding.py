@@ -34,7 +34,9 @@ import scipy.sparse as sp
 
 from perfmodel.errors import SolverError
 from perfmodel.fleet.check import Plan, check_feasible, integer_plan, plan_objective
+from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr
+from perfmodel.fleet.milp import solve_exact, solve_milp
 from perfmodel.fleet.problem import (
     FleetInfeasible,
     Problem,
@@ -43,6 +45,7 @@ from perfmodel.fleet.problem import (
     precheck,
     relaxed_solve,
 )
+from perfmodel.fleet.tco import solve_ratio
 
 __all__ = ["solve", "round_plan", "solve_relaxed", "default_method"]
 
@@ -375,8 +378,6 @@ def round_plan(
     buy = np.floor(np.clip(x[:nb], 0, None) + 1e-6).reshape(K, S, T)
     # fix the rounded-down counts and re-solve the relaxation on the remainder
     if method == "highs" and model is None:
-        from perfmodel.fleet.highs import HighsLP
-
         model = HighsLP(lp)
     lo0 = np.asarray(lp.lo, dtype=np.float64)
     try:
@@ -449,9 +450,6 @@ def solve(
     Raises :class:`~perfmodel.fleet.problem.FleetInfeasible` naming the binding
     constraint if the problem has no feasible plan.
     """
-    from perfmodel.fleet.highs import HighsLP
-    from perfmodel.fleet.milp import solve_exact, solve_milp
-    from perfmodel.fleet.tco import solve_ratio
 
     # placement, retirements and the TCO objectives: the exact MILP alone (the rounding
     # heuristic below knows the original model only)

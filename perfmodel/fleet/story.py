@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from perfmodel.fleet.check import Plan, installed_units
+from perfmodel.fleet.check import Plan, h100e_by_offer, installed_units
+from perfmodel.fleet.problem import FleetInfeasible, build_problem
+from perfmodel.fleet.rounding import solve
+from perfmodel.fleet.schema import load_scenario
 
 __all__ = [
     "event_costs",
@@ -100,8 +103,6 @@ def event_costs(
     LP objective, H100e-quarters less the cost tie-break), and the withheld
     H100e-quarters at a cloud H100's rental price (:data:`H100_RENT_USD_PER_HOUR`).
     Positive ``h100e_quarters_lost``: the event cost compute."""
-    from perfmodel.fleet.problem import FleetInfeasible, build_problem
-    from perfmodel.fleet.rounding import solve
 
     solve_kw = dict(solve_kw or {})
     out = []
@@ -152,11 +153,8 @@ def plan_story(scenario: str, value_source: str = "auto") -> dict:
     it read: periods, H100e per quarter (total and by offer), the binding-constraint
     records (:func:`perfmodel.fleet.report.binding_records`), the events' costs and the
     own-hardware shares."""
-    from perfmodel.fleet.check import h100e_by_offer
-    from perfmodel.fleet.problem import build_problem
+    # fleet.report renders this module's records, so it is imported here, not at the top
     from perfmodel.fleet.report import binding_records
-    from perfmodel.fleet.rounding import solve
-    from perfmodel.fleet.schema import load_scenario
 
     sc = load_scenario(scenario)
     pr = build_problem(sc, value_source=value_source)
@@ -175,7 +173,6 @@ def plan_story(scenario: str, value_source: str = "auto") -> dict:
 
 
 def _h100e(plan: Plan) -> list[float]:
-    from perfmodel.fleet.check import h100e_by_offer
 
     h = h100e_by_offer(plan.problem, plan.buy_units)
     return [float(x) for x in h.sum(axis=(0, 1))]

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.fleet.lp import LP
+from perfmodel.fleet.pdhg import solve_lp_batch
 from perfmodel.fleet.pdhg.checks import _check_shapes, _check_values
 from perfmodel.fleet.pdhg.solution import (
     DUAL_INFEASIBLE,
@@ -19,6 +21,7 @@ from perfmodel.fleet.pdhg.solution import (
     PRIMAL_INFEASIBLE,
     LPSolution,
 )
+from perfmodel.fleet.problem import relaxed_solve
 from perfmodel.fleet.simplex.basis import Basis
 from perfmodel.fleet.simplex.batch import _run_compact, _solve_batch
 from perfmodel.fleet.simplex.linalg import _Member, _Shared
@@ -203,16 +206,11 @@ def solve_family(
         fallback_method=fallback,
     )
     if todo.size and fallback == "pdhg":
-        from perfmodel.fleet.pdhg import solve_lp_batch
-
         sub = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[todo], stacked_lp)
         warm = (sol.x[todo], sol.y_ub[todo], sol.y_eq[todo])
         fb = solve_lp_batch(sub, warm_start=warm, **(pdhg_opts or {}))
         sol = jax.tree_util.tree_map(lambda a, b: jnp.asarray(a).at[todo].set(b), sol, fb)
     elif todo.size and fallback == "highs":
-        from perfmodel.fleet.lp import LP
-        from perfmodel.fleet.problem import relaxed_solve
-
         code = {"optimal": OPTIMAL, "infeasible": PRIMAL_INFEASIBLE, "unbounded": DUAL_INFEASIBLE}
         leaves = {
             f: np.array(getattr(sol, f))
