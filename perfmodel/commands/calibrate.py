@@ -6,6 +6,7 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    # the calibration pipeline (JAX, the kernels) loads when the command runs, not for --help
     from perfmodel import calibrate
 
     p = subparsers.add_parser(
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    # the calibration pipeline (JAX, the kernels) loads when the command runs, not for --help
     from perfmodel import calibrate
 
     res = calibrate.run(args)

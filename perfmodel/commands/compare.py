@@ -146,6 +146,7 @@ def _plan_of(arg: str, sets: list[str], args: argparse.Namespace, side: str) -> 
                 f"--set-{side}", sets[0], f"given for a scenario, not for the plan JSON {arg}"
             )
         return load_plan_json(arg)
+    # the planner stack loads when the command runs, not for --help
     from perfmodel.commands.plan import PLAN_DEFAULTS, explained_plan, plan_json
 
     ns = argparse.Namespace(**(PLAN_DEFAULTS | {"scenario": arg, "overrides": list(sets)}))

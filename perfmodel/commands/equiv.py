@@ -113,6 +113,7 @@ def _inference_model(a, kind: str) -> tuple[str | None, str | None]:
     """``(model, scenario)`` of ``--kind inference`` (``(None, None)`` otherwise): the
     ``--model`` given, else serving for a causal LLM workload and forward for the rest;
     ``--scenario`` (default offline) only with the serving model."""
+    # the models (JAX) load when the command runs, not when its parser is built (--help)
     from perfmodel import equivalence as eq
 
     model, scenario = getattr(a, "model", None), getattr(a, "scenario", None)
@@ -157,6 +158,7 @@ def _kind(a) -> str:
 
 def compute(a) -> dict:
     """The equivalence the arguments ask for, as a JSON-able dict."""
+    # the models (JAX) load when the command runs, not when its parser is built (--help)
     from perfmodel import equivalence as eq
     from perfmodel import workloads as wl
     from perfmodel.training.fit import prediction_band
@@ -263,6 +265,7 @@ _PICKS = {"low": "h100e_low", "best": "h100e", "high": "h100e_high"}
 
 def _plot(path, a, d: dict, kind: str, chip: str, cat):
     """The chart of ``--plot``: H100e of 1/30x..30x the answer's chip count, per pick."""
+    # the models (JAX) load when the command runs, not when its parser is built (--help)
     from perfmodel import equivalence as eq
     from perfmodel.equivalence.model import _training_inference_curve
     from perfmodel.plots import equiv_chart  # here: matplotlib only for a chart
@@ -375,6 +378,7 @@ def run_equiv(a) -> int:
 
 
 def run_claims(a) -> int:
+    # the models (JAX) load when the command runs, not when its parser is built (--help)
     from perfmodel import claims as cl
 
     for f in a.claims_file:

@@ -241,6 +241,7 @@ def _roofline(args) -> int:
     )
     check_finite(d, label)
     if args.plot:
+        # matplotlib only for a chart
         from perfmodel.plots import roofline_chart
 
         plot = plot_file(args.plot, f"roofline_{rec.key}.png")

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "across local devices, and stream the results to PATH/chunk-*.parquet. "
         "Rerunning the same command resumes an interrupted sweep.",
     )
+    # the sweep engine (JAX, pyarrow) loads when the command runs, not for --help
     from perfmodel.sweep.engine import builtin_spec_paths
 
     builtin = ", ".join(builtin_spec_paths()) or "none"
@@ -157,6 +158,7 @@ def format_summary(s: dict, run=None) -> str:
 
 def _cluster(args: argparse.Namespace):
     """The :class:`~perfmodel.sweep.Cluster` of ``--distributed`` (checked), or ``None``."""
+    # the sweep engine (JAX, pyarrow) loads when the command runs, not for --help
     from perfmodel.sweep import distributed
 
     flags = (args.coordinator, args.num_processes, args.process_id)
@@ -168,6 +170,7 @@ def _cluster(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    # the sweep engine (JAX, pyarrow) loads when the command runs, not for --help
     from perfmodel.sweep import distributed, engine
 
     if args.spec is not None and Path(args.spec).expanduser().exists():
