@@ -422,6 +422,8 @@ def plan_figure(plan: Mapping[str, Any], offer_chip: Mapping[str, str]) -> Figur
             tgt, color="k", ls="--", lw=1.2, label=f"target {tgt:,.0f} H100e by {periods[tq]}"
         )
         a1.plot([tq], [tgt], "v", color="k", ms=8)
+    top = max(float(bottom.max(initial=0)), float(plan.get("target_h100e") or 0), 1.0)
+    a1.set_ylim(0, 1.35 * top)  # room for the legend above the bars
     a1.set_xticks(x, periods, rotation=45)
     a1.set_xlabel("quarter")
     a1.set_ylabel("H100-equivalents (H100e, count)")
@@ -451,6 +453,8 @@ def plan_figure(plan: Mapping[str, Any], offer_chip: Mapping[str, str]) -> Figur
         c = f"C{s % 10}"
         a3.plot(x, [p["used_mw"] for p in rows], marker="o", color=c, label=f"{site} used")
         a3.plot(x, [p["available_mw"] for p in rows], ls="--", color=c, label=f"{site} available")
+    mw = [max(p["used_mw"], p["available_mw"]) for p in plan["power"]]
+    a3.set_ylim(0, 1.1 * max(mw, default=1.0) * (1 + 0.07 * len(plan["sites"])))
     a3.set_xticks(x, periods, rotation=45)
     a3.set_xlabel("quarter")
     a3.set_ylabel("facility power (MW, incl. PUE)")
