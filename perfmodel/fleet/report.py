@@ -536,8 +536,15 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
             if ex
             else "LP relaxation bound (heuristic only)"
         )
+        costs = {"min-cost": "capex", "min-tco": "capex + opex"}.get(pr.objective)
+        # a cost objective is maximised as -M$: the bound reads as the least possible cost
+        at = (
+            f"the bound {bound:,.2f} (no plan costs under ${-bound:,.2f}M of {costs})"
+            if costs and np.isfinite(bound)
+            else f"the bound {bound:,.2f}"
+        )
         lines.append(
-            f"Proven gap: {100 * gap:.4f}% to the bound {bound:,.2f} ({how})"
+            f"Proven gap: {100 * gap:.4f}% to {at} ({how})"
             if np.isfinite(gap)
             else f"Proven gap: unknown ({how})"
         )
