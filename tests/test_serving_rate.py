@@ -16,7 +16,7 @@ from perfmodel.hardware import load_catalog
 from perfmodel.interconnect import network_for
 from perfmodel.serving import data as sd
 from perfmodel.serving import fit as F
-from perfmodel.serving.api import _check_figures, _default_precision, serve
+from perfmodel.serving.api import _check_figures, default_precision, serve
 from perfmodel.serving.rate import inference_h100e, inference_rate
 from perfmodel.serving.step import decode_step_s
 from perfmodel.serving.types import default_efficiency, make_layout
@@ -60,8 +60,8 @@ def test_beams_read_their_shared_prompt_once():
 
 def test_default_precision_is_native():
     cat = load_catalog()
-    assert _default_precision(cat.record("a100_80gb")) == "bf16"  # no FP8 of its own
-    assert _default_precision(cat.record("h100_sxm")) == "fp8"
+    assert default_precision(cat.record("a100_80gb")) == "bf16"  # no FP8 of its own
+    assert default_precision(cat.record("h100_sxm")) == "fp8"
     for key in cat.chips:  # every catalog chip has the figures, or one line says which
         try:
             _check_figures(cat.record(key))

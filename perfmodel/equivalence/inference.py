@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from perfmodel import workloads as wl
 from perfmodel.equivalence.definitions import (
     DEFAULT_GRID,
     REFERENCE_CHIP,
@@ -22,7 +23,12 @@ from perfmodel.equivalence.model import CurveFn, _training_inference_curve, curv
 from perfmodel.equivalence.result import EquivResult
 from perfmodel.equivalence.spec import spec_equivalence_range
 from perfmodel.equivalence.workload import _base_assumptions, _equiv_jit
+from perfmodel.errors import InputError
 from perfmodel.hardware import PICKS, Catalog
+from perfmodel.interconnect import network_for
+from perfmodel.serving import SCENARIOS, serve
+from perfmodel.serving.api import default_precision
+from perfmodel.serving.step import weight_bytes
 
 
 def inference_equivalence(
@@ -98,8 +104,6 @@ UNIT_WEIGHT_FRACTION = 0.6
 
 def is_llm(workload) -> bool:
     """True for a causal LLM workload (token unit): one the serving model serves."""
-    from perfmodel import workloads as wl
-
     w = wl.get_workload(workload) if isinstance(workload, str) else workload
     return w.unit == "token" and bool(w.causal)
 
@@ -114,15 +118,10 @@ def serving_unit(chip_key: str, workload, precision: str | None, cat: Catalog) -
     """Chips of one serving unit of ``chip_key``: its scale-up (NVLink) domain, at most
     72, doubled while the weights would fill more than ``UNIT_WEIGHT_FRACTION`` of the
     unit's DRAM (a 671B model does not fit one 8-GPU H100 node)."""
-    from perfmodel import workloads as wl
-    from perfmodel.interconnect import network_for
-    from perfmodel.serving.api import _default_precision
-    from perfmodel.serving.step import weight_bytes
-
     key = cat.resolve(chip_key)
     rec = cat.record(key)
     w = wl.get_workload(workload) if isinstance(workload, str) else workload
-    prec = precision or _default_precision(rec)
+    prec = precision or default_precision(rec)
     need = float(weight_bytes(w.with_precision(prec)))
     dram = float(cat.chip(key).mem_bytes[1])
     unit = max(1, min(int(float(network_for(key, cat).domain_size)), 72))
@@ -159,9 +158,6 @@ def serving_equivalence_range(
         workload that is not a causal LLM, a precision the chip lacks, limits no layout
         meets).
     """
-    from perfmodel.errors import InputError
-    from perfmodel.serving import SCENARIOS, serve
-
     if scenario not in SCENARIOS:
         raise InputError("--scenario", scenario, "one of " + ", ".join(SCENARIOS))
     if not is_llm(workload):

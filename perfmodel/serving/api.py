@@ -88,7 +88,7 @@ def _check_figures(rec) -> None:
         )
 
 
-def _default_precision(rec) -> str:
+def default_precision(rec) -> str:
     """FP8 on a chip with its own FP8 rate, else the first of BF16, FP16, INT8 it has
     natively (no fallback: an A100 serves BF16, not FP8 at its BF16 rate)."""
     for p in ("fp8", "bf16", "fp16", "int8"):
@@ -155,7 +155,7 @@ def serve(
     _check_figures(cat.record(key))
     chip = cat.chip(key)
     rec = cat.record(key)
-    prec = precision or _default_precision(rec)
+    prec = precision or default_precision(rec)
     if prec not in SERVE_PRECISIONS:
         raise InputError(f"precision = {prec!r} must be one of {', '.join(SERVE_PRECISIONS)}")
     if not chip.supports(prec):
