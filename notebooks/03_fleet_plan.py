@@ -38,7 +38,6 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from perfmodel.fleet import (
@@ -52,7 +51,7 @@ from perfmodel.fleet import (
 )
 from perfmodel.fleet.check import capex_by_year_usd, h100e_by_offer, power_used_mw
 from perfmodel.fleet.report import format_plan, plot_plan
-from perfmodel.plots import output_dir
+from perfmodel.plots import output_dir, pareto_chart
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
 OUT = output_dir("03_fleet_plan")  # $PERFMODEL_OUT_DIR, never next to the notebook
@@ -150,7 +149,8 @@ if not SMALL:  # the aim enforced: the plan stays feasible and the rule holds
 
 # %% [markdown]
 # ## Ramp chart
-# H100e online per quarter by chip, and power used against the power each site has.
+# H100e online per quarter by chip (one colour per chip in every chart), capex against
+# the budget per year, and power used against the power each site has.
 
 # %%
 path = plot_plan(plan, OUT / "fleet_ramp.png")
@@ -284,35 +284,14 @@ ok = sorted([p for p in front if p.feasible], key=lambda p: p.parameter)
 hq = [p.h100e_quarters for p in ok]
 assert all(b >= a * (1 - 1e-3) for a, b in zip(hq, hq[1:])), "more budget never buys less compute"
 
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot([p.capex_usd / 1e9 for p in ok], [p.h100e_quarters / 1e3 for p in ok], "o-")
-labels = {}  # budget scales that land on the same plan share one label
-for p in ok:
-    labels.setdefault((round(p.capex_usd / 1e7), round(p.h100e_quarters)), []).append(
-        f"x{p.parameter:g}"
-    )
-for p in ok:
-    key = (round(p.capex_usd / 1e7), round(p.h100e_quarters))
-    if key in labels:
-        ax.annotate(
-            "budget " + ", ".join(labels.pop(key)),
-            (p.capex_usd / 1e9, p.h100e_quarters / 1e3),
-            fontsize=8,
-            textcoords="offset points",
-            xytext=(-20, 8),
-        )
-ax.margins(x=0.15, y=0.15)
-ax.set_xlabel("capex over the horizon ($B)")
-ax.set_ylabel("H100e-quarters (thousands)")
-ax.set_title(f"{sc.name}: Pareto front over budget scale")
-ax.grid(alpha=0.3)
-fig.text(
-    0.01,
-    0.01,
-    "Source: perfmodel fleet planner, scenario data/scenarios/tesla-2024.toml\n"
+# the chart `perfmodel plan --pareto --plot` draws: the front joined, dominated plans
+# crossed, the plan above starred; capex in billion USD, thousands separators
+pareto_chart(
+    OUT / "fleet_pareto.png",
+    [p.__dict__ for p in front],
+    chosen=(plan.capex_usd, plan.h100e_quarters),
+    title=f"{sc.name}: Pareto front over budget scale",
+    note="Source: perfmodel fleet planner, scenario data/scenarios/tesla-2024.toml "
     "(budgets, power, prices sourced there or marked ESTIMATE)",
-    fontsize=6,
 )
-fig.tight_layout(rect=(0, 0.06, 1, 1))
-fig.savefig(OUT / "fleet_pareto.png", dpi=110)
 print(f"wrote {OUT / 'fleet_pareto.png'}; notebook ran in {time.perf_counter() - t_start:.0f} s")
