@@ -253,7 +253,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         cold_t, out = _run([PY, "-c", CURVES_SCRIPT, json.dumps(works), json.dumps(chips)], _env(d))
         cold = json.loads(out)
-        Path(d, "fleet_curves.json").unlink(missing_ok=True)
+        Path(d, "curves.json").unlink(missing_ok=True)  # perfmodel.model_cache
         warmc_t, out = _run(
             [PY, "-c", CURVES_SCRIPT, json.dumps(works), json.dumps(chips)], _env(d)
         )

@@ -1,13 +1,24 @@
 """Model curves: throughput of a chip on a workload over the count grid, from the
-training model (or a given ``curve_fn``), cached."""
+training model (or a given ``curve_fn``), cached.
+
+Two caches, each keyed by the chip's content (:attr:`ChipSpec.cache_name`), workload,
+precision, pick, grid and model function: one in the process, and, for a preset workload
+(a name) with one of the package's own model functions (:data:`MODEL_FNS`), the on-disk
+one of :mod:`perfmodel.model_cache` (its keys also carry the model fingerprint, so an
+edited model file misses it). The raw throughputs are stored, before
+:func:`make_curve`: one entry serves both modes, and the checks of a fresh search run on
+a cached one too (the same error for a chip the model cannot value).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from perfmodel import model_cache
 from perfmodel.equivalence.chips import check_trainable, chip_spec
 from perfmodel.equivalence.curves import ScalingCurve, make_curve
 from perfmodel.equivalence.definitions import (
@@ -75,7 +86,31 @@ def clear_cache() -> None:
     _CURVE_CACHE.clear()
 
 
-def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn):
+#: The package's model functions as named in the disk cache's keys.
+_DISK_NAMES = {_training_curve: "train", _training_inference_curve: "forward"}
+
+
+def _disk_key(name: str, workload, precision, pick, grid, curve_fn) -> str | None:
+    """The :mod:`perfmodel.model_cache` key of a raw curve, or None when it is not
+    cached on disk (a workload object, or a model function of the caller's)."""
+    fn = _DISK_NAMES.get(curve_fn)
+    if fn is None or not isinstance(workload, str):
+        return None
+    grid_txt = ",".join(str(g) for g in grid)
+    grid_id = "grid" if grid == DEFAULT_GRID else hashlib.sha256(grid_txt.encode()).hexdigest()[:16]
+    fields = (model_cache.model_fingerprint(), name, workload, precision or "-", pick)
+    return "|".join((*fields, f"equiv-{fn}", grid_id))
+
+
+def _search(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn, disk_key):
+    """The model's throughput at every grid count (unchecked), from the disk cache when
+    ``disk_key`` has an entry of the grid's length (anything else is recomputed)."""
+    hit = None if disk_key is None else model_cache.get(disk_key)
+    if isinstance(hit, list) and len(hit) == len(grid):
+        try:
+            return np.asarray(hit, dtype=float)
+        except (TypeError, ValueError):  # not numbers: a corrupt entry
+            pass
     chip = cat.chip(chip_key, pick)
     t = np.asarray(
         call_curve_fn(
@@ -89,6 +124,13 @@ def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn
         ),
         dtype=float,
     )
+    if disk_key is not None and t.shape == (len(grid),):
+        model_cache.put(disk_key, [float(x) for x in t])
+    return t
+
+
+def _raw_curve(cat: Catalog, chip_key, workload, precision, pick, grid, curve_fn, disk_key=None):
+    t = _search(cat, chip_key, workload, precision, pick, grid, curve_fn, disk_key)
     if t.shape != (len(grid),):
         raise ValueError(
             f"throughput curve for {chip_key} has shape {t.shape}, expected ({len(grid)},)"
@@ -120,7 +162,8 @@ def _cached_raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn):
     if hit is None:
         if len(_CURVE_CACHE) >= _CURVE_CACHE_MAX:
             _CURVE_CACHE.clear()
-        hit = _raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn)
+        disk_key = _disk_key(name, workload, precision, pick, grid, curve_fn)
+        hit = _raw_curve(cat, chip_key, workload, precision, pick, grid, curve_fn, disk_key)
         _CURVE_CACHE[key] = hit
     return hit
 

@@ -27,10 +27,11 @@ Where the milliseconds come from (the values are identical, not approximated):
 * **Shipped curves.** ``perfmodel/data/curves.npz`` holds the curves (pick ``best``,
   ``capacity`` mode) of every built-in chip on the workloads of the built-in scenarios and
   :data:`SHIPPED_EXTRA_WORKLOADS` (``--all``: every preset), with the fingerprint of the
-  model files they came from. They are used only while the fingerprint matches; otherwise (and for
-  other picks, modes or workloads) the curve is computed with the same model
-  and cached on disk (``$PERFMODEL_CACHE_DIR/fleet_curves.json``). After changing the
-  model, regenerate them with ``python -m perfmodel.fleet.curves --write``.
+  model files they came from. They are used only while the fingerprint matches; otherwise
+  (and for other picks, modes or workloads) the curve is computed with the same model and
+  cached on disk (:mod:`perfmodel.model_cache`: ``$PERFMODEL_CACHE_DIR/curves.json``, the
+  one cache of the equivalence curves too). After changing the model, regenerate them
+  with ``python -m perfmodel.fleet.curves --write``.
 
 **User chips.** A chip is given as a key of the built-in catalog or as a
 :class:`perfmodel.equivalence.ChipSpec` (a chip of a user catalog, resolved once). Every
@@ -46,15 +47,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from perfmodel import model_cache
+from perfmodel.model_cache import FINGERPRINT_FILES as FINGERPRINT_FILES
+from perfmodel.model_cache import _disk as _disk
+from perfmodel.model_cache import model_fingerprint as model_fingerprint
 
 if TYPE_CHECKING:
     from perfmodel.equivalence import ChipSpec
@@ -75,21 +79,6 @@ __all__ = [
 CHUNK = 4096
 #: The shipped curves (built-in chips x workloads at pick ``best``).
 SHIPPED_FILE = Path(__file__).resolve().parents[1] / "data" / "curves.npz"
-#: Model files the curves depend on (relative to the perfmodel package), hashed into the
-#: fingerprint; directories are hashed recursively (``*.py``).
-FINGERPRINT_FILES = (
-    "training",
-    "interconnect",
-    "kernels",
-    "equivalence",
-    "hardware",
-    "roofline.py",
-    "workloads.py",
-    "data/catalog_chips.toml",
-    "data/catalog_systems.toml",
-    "data/workloads.toml",
-    "data/training_fit.toml",
-)
 #: What the model evaluated in this process (layouts, model calls, seconds).
 SEARCH_STATS = {"curves": 0, "layouts": 0, "layouts_in_grid": 0, "calls": 0, "seconds": 0.0}
 _MODEL_LABEL = "training model ({mode} mode, best layout per count)"
@@ -144,21 +133,6 @@ def standin_h100e(chip_key: str | ChipSpec, counts) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-@functools.cache
-def model_fingerprint() -> str:
-    """SHA-256 (16 hex digits) of the model files the value curves depend on
-    (:data:`FINGERPRINT_FILES`): shipped and cached curves are used only when it matches."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for name in FINGERPRINT_FILES:
-        p = root / name
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
 _model_fingerprint = model_fingerprint  # the name perfmodel.fleet.values imports
 
 
@@ -182,34 +156,6 @@ def _shipped() -> dict:
             return out
     except (OSError, KeyError, ValueError):
         return {}
-
-
-def _cache_path() -> Path:
-    d = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
-    return Path(d) / "fleet_curves.json"
-
-
-@functools.cache
-def _disk() -> dict:
-    """The on-disk cache, read once per process (absent or corrupt: empty)."""
-    try:
-        disk = json.loads(_cache_path().read_text())
-        return disk if isinstance(disk, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _disk_put(key: str, value) -> None:
-    disk = _disk()
-    disk[key] = value
-    try:
-        p = _cache_path()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(disk))
-        tmp.replace(p)
-    except OSError:  # a read-only cache directory: keep the curve in memory only
-        pass
 
 
 # --------------------------------------------------------------------------------------
@@ -406,7 +352,7 @@ def _curve_by_name(spec: ChipSpec, workload: str, pick: str, mode: str, k: int) 
             raise ValueError(f"the training model cannot value {spec.key} on {workload!r}")
         return hit
     key = f"{model_fingerprint()}|{spec.cache_name}|{workload}|{pick}|{mode}"
-    disk = _disk().get(key)
+    disk = model_cache.get(key)
     if isinstance(disk, list) and len(disk) >= k:
         return np.asarray(disk, np.float64)
     if isinstance(disk, str):
@@ -418,9 +364,9 @@ def _curve_by_name(spec: ChipSpec, workload: str, pick: str, mode: str, k: int) 
     except InputError:  # a missing figure: said again each time, never cached
         raise
     except ValueError as e:
-        _disk_put(key, str(e).split("\n")[0])
+        model_cache.put(key, str(e).split("\n")[0])
         raise
-    _disk_put(key, [float(x) for x in log_t])
+    model_cache.put(key, [float(x) for x in log_t])
     return log_t
 
 

@@ -1,0 +1,123 @@
+"""The one on-disk cache of model curves (``$PERFMODEL_CACHE_DIR/curves.json``), keyed
+by the fingerprint of the model files.
+
+The value curves of the planner (:mod:`perfmodel.fleet.curves`) and the equivalence
+curves (:func:`perfmodel.equivalence.model_curve`) are stored here, each under a string
+key that starts with :func:`model_fingerprint` and names the chip by its content
+(:attr:`perfmodel.equivalence.ChipSpec.cache_name`), so a changed model file or a chip
+with other figures never reads a stale entry. Values are JSON lists of floats (Python
+writes the shortest repr that reads back to the same double: a cached curve equals the
+computed one to the last bit) or error strings.
+
+* Read once per process (:func:`_disk`); an absent, unreadable or corrupt file reads as
+  empty, and an entry of the wrong shape is the caller's to recompute, never trusted.
+* Every write merges the entries other processes wrote meanwhile, writes a temporary
+  file in the same directory and renames it over the cache (atomic: a reader sees the
+  old file or the new one, never half of one). A read-only directory keeps the curves
+  in memory only.
+* At most :data:`MAX_ENTRIES` entries; past it the oldest written are dropped.
+
+Nothing here imports JAX or another perfmodel module: it sits below every layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["FINGERPRINT_FILES", "cache_dir", "cache_path", "get", "model_fingerprint", "put"]
+
+#: Model files the curves depend on (relative to the perfmodel package), hashed into the
+#: fingerprint; directories are hashed recursively (``*.py``).
+FINGERPRINT_FILES = (
+    "training",
+    "interconnect",
+    "kernels",
+    "equivalence",
+    "hardware",
+    "roofline.py",
+    "workloads.py",
+    "data/catalog_chips.toml",
+    "data/catalog_systems.toml",
+    "data/workloads.toml",
+    "data/training_fit.toml",
+)
+#: Most entries the cache file keeps (the oldest written go first): about 1 kB each.
+MAX_ENTRIES = 4096
+_ROOT = Path(__file__).resolve().parent
+
+
+@functools.cache
+def model_fingerprint() -> str:
+    """SHA-256 (16 hex digits) of the model files the curves depend on
+    (:data:`FINGERPRINT_FILES`): shipped and cached curves are used only when it matches."""
+    h = hashlib.sha256()
+    for name in FINGERPRINT_FILES:
+        p = _ROOT / name
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """perfmodel's cache directory: ``$PERFMODEL_CACHE_DIR``, default
+    ``~/.cache/perfmodel``."""
+    return Path(os.environ.get("PERFMODEL_CACHE_DIR") or Path.home() / ".cache" / "perfmodel")
+
+
+def cache_path() -> Path:
+    """The curve cache file in :func:`cache_dir`."""
+    return cache_dir() / "curves.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        disk = json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, unreadable, truncated or not JSON
+        return {}
+    return disk if isinstance(disk, dict) else {}
+
+
+@functools.cache
+def _disk() -> dict:
+    """The cache file's entries, read once per process (``_disk.cache_clear()`` reads
+    it again, e.g. after changing ``PERFMODEL_CACHE_DIR``)."""
+    return _read(cache_path())
+
+
+def get(key: str):
+    """The entry under ``key``, or None. The caller checks its shape."""
+    return _disk().get(key)
+
+
+def put(key: str, value) -> None:
+    """Store ``value`` (JSON: a list of floats or a string) under ``key``, atomically."""
+    disk = _disk()
+    disk.pop(key, None)
+    disk[key] = value  # last: the newest entry
+    p = cache_path()
+    tmp: Path | None = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        merged = {k: v for k, v in _read(p).items() if k not in disk}
+        merged.update(disk)
+        for k in list(merged)[: max(0, len(merged) - MAX_ENTRIES)]:
+            del merged[k]
+        disk.clear()
+        disk.update(merged)
+        tmp = p.with_name(f"{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        with tmp.open("x") as f:
+            json.dump(merged, f)
+        os.replace(tmp, p)
+        tmp = None
+    except OSError:  # a read-only cache directory: keep the entry in memory only
+        pass
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

@@ -1,0 +1,132 @@
+"""The one on-disk curve cache (perfmodel.model_cache) behind model_curve and the planner:
+a hit equals the fresh search to the last bit; a changed model file or other chip
+figures miss it; a corrupt file or entry is recomputed; writes stay in the cache
+directory and leave no temporary file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfmodel import model_cache
+from perfmodel.equivalence import model as eqm
+from perfmodel.hardware import load_catalog
+
+GRID = (1, 2, 4, 8)
+WORKLOAD = "llama3-8b"
+
+
+@pytest.fixture
+def searches(tmp_path, monkeypatch):
+    """A fresh cache directory and a stand-in for the model's search that records each
+    chip it runs on (its bf16 peak) and returns irrational throughputs."""
+    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    model_cache._disk.cache_clear()
+    eqm.clear_cache()
+    seen: list[float] = []
+
+    def fake(fn, workload, chip_key, counts, *, precision, chip, catalog):
+        assert fn in eqm.MODEL_FNS
+        peak = float(chip.peak_flops_per_s[1])
+        seen.append(peak)
+        return np.sqrt(np.asarray(counts, float) * np.pi) * peak / 1e12
+
+    monkeypatch.setattr(eqm, "call_curve_fn", fake)
+    yield seen
+    model_cache._disk.cache_clear()
+    eqm.clear_cache()
+
+
+def _fresh_process():
+    """What a new process sees: no in-process curves, the cache file read again."""
+    eqm.clear_cache()
+    model_cache._disk.cache_clear()
+
+
+def _curve(**kw):
+    c = eqm.model_curve("b200", WORKLOAD, grid=GRID, mode="capacity", **kw)
+    return np.asarray(c.log_throughput)
+
+
+def test_warm_curve_is_the_cold_one_to_the_last_bit(searches, tmp_path):
+    cold = _curve()
+    assert len(searches) == 1
+    _fresh_process()
+    warm = _curve()
+    assert len(searches) == 1  # read from the disk, not searched again
+    assert warm.tobytes() == cold.tobytes()
+    # one raw entry serves both modes
+    job = np.asarray(eqm.model_curve("b200", WORKLOAD, grid=GRID, mode="job").log_throughput)
+    assert len(searches) == 1 and np.all(np.isfinite(job))
+    # only the cache file, no temporary left behind, nothing else written
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["curves.json"]
+
+
+def test_a_changed_model_file_misses_the_cache(searches, monkeypatch):
+    _curve()
+    _fresh_process()
+    monkeypatch.setattr(model_cache, "model_fingerprint", lambda: "0123456789abcdef")
+    _curve()
+    assert len(searches) == 2
+
+
+def test_the_fingerprint_follows_the_model_files(tmp_path, monkeypatch):
+    (tmp_path / "equivalence").mkdir()
+    (tmp_path / "equivalence" / "a.py").write_text("x = 1\n")
+    (tmp_path / "workloads.py").write_text("y = 2\n")
+    monkeypatch.setattr(model_cache, "_ROOT", tmp_path)
+    fp = model_cache.model_fingerprint.__wrapped__
+    before = fp()
+    assert fp() == before
+    (tmp_path / "equivalence" / "a.py").write_text("x = 3\n")
+    assert fp() != before
+
+
+def test_other_chip_figures_miss_the_cache(searches, tmp_path):
+    _curve()
+    f = tmp_path / "b.toml"
+    figs = dict(
+        bf16_flops_per_s=10e12,
+        fp32_flops_per_s=1e12,
+        dram_bytes=144e9,
+        dram_bytes_per_s=5e12,
+        sram_bytes=64e6,
+        sram_bytes_per_s=8e12,
+        scaleup_bytes_per_s_per_dir=450e9,
+        scaleout_bytes_per_s_per_dir=50e9,
+        tdp_w=900.0,
+    )
+    body = "\n".join(
+        f'{k} = {{ value = {v!r}, source = "test", confidence = "vendor" }}'
+        for k, v in figs.items()
+    )
+    f.write_text(f'[chips.b200]\nname = "mine"\nkind = "gpu"\n{body}\n')
+    _fresh_process()
+    _curve(catalog=load_catalog(f))
+    assert searches[-1] == 10e12 and len(searches) == 2
+    _fresh_process()
+    _curve()  # the built-in b200 is still cached
+    assert len(searches) == 2
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
+def test_a_corrupt_cache_file_is_recomputed(searches, text):
+    cold = _curve()
+    _fresh_process()
+    model_cache.cache_path().write_text(text)
+    again = _curve()
+    assert len(searches) == 2 and again.tobytes() == cold.tobytes()
+    _fresh_process()
+    _curve()  # the rewritten file serves it again
+    assert len(searches) == 2
+
+
+@pytest.mark.parametrize("entry", [[1.0, 2.0], ["a", "b", "c", "d"], "text", None])
+def test_a_corrupt_entry_is_recomputed(searches, entry):
+    cold = _curve()
+    (key,) = model_cache._disk()
+    _fresh_process()
+    model_cache.put(key, entry)
+    _fresh_process()
+    assert _curve().tobytes() == cold.tobytes()
+    assert len(searches) == 2
