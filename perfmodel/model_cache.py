@@ -40,7 +40,7 @@ FINGERPRINT_FILES = (
     "equivalence",
     "hardware",
     "roofline.py",
-    "workloads.py",
+    "workloads",
     "data/catalog_chips.toml",
     "data/catalog_systems.toml",
     "data/workloads.toml",
@@ -58,6 +58,8 @@ def model_fingerprint() -> str:
     h = hashlib.sha256()
     for name in FINGERPRINT_FILES:
         p = _ROOT / name
+        if not p.exists():  # a moved or renamed model file must not drop out unseen
+            raise FileNotFoundError(f"model_cache.FINGERPRINT_FILES lists {name!r}: {p} is missing")
         files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:
             if f.is_file() and "__pycache__" not in f.parts:

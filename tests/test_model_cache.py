@@ -73,13 +73,22 @@ def test_a_changed_model_file_misses_the_cache(searches, monkeypatch):
 def test_the_fingerprint_follows_the_model_files(tmp_path, monkeypatch):
     (tmp_path / "equivalence").mkdir()
     (tmp_path / "equivalence" / "a.py").write_text("x = 1\n")
-    (tmp_path / "workloads.py").write_text("y = 2\n")
+    (tmp_path / "roofline.py").write_text("y = 2\n")
     monkeypatch.setattr(model_cache, "_ROOT", tmp_path)
+    monkeypatch.setattr(model_cache, "FINGERPRINT_FILES", ("equivalence", "roofline.py"))
     fp = model_cache.model_fingerprint.__wrapped__
     before = fp()
     assert fp() == before
     (tmp_path / "equivalence" / "a.py").write_text("x = 3\n")
     assert fp() != before
+    (tmp_path / "roofline.py").unlink()  # a listed file that is gone is an error, not a skip
+    with pytest.raises(FileNotFoundError, match="roofline.py"):
+        fp()
+
+
+def test_every_listed_model_file_exists():
+    for name in model_cache.FINGERPRINT_FILES:
+        assert (model_cache._ROOT / name).exists(), name
 
 
 def test_other_chip_figures_miss_the_cache(searches, tmp_path):
