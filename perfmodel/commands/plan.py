@@ -143,6 +143,7 @@ def explained_plan(args: argparse.Namespace):
     """Validate the plan options, load the scenario with its ``--set`` overrides, solve
     and explain (shadow prices with their ranges, why-not lines, sensitivities if asked):
     ``(plan, scenario, override records, build_problem keywords, method)``."""
+    # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.explain import LPExplain
     from perfmodel.fleet.overrides import load_with_overrides
     from perfmodel.fleet.problem import build_problem
@@ -180,6 +181,7 @@ def explained_plan(args: argparse.Namespace):
     if getattr(args, "check_gradient", False) and not getattr(args, "spec_gradient", None):
         raise ValueError("--check-gradient needs --spec-gradient CHIP.FIELD")
     if getattr(args, "spec_gradient", None):  # every CHIP.FIELD checked before the plan
+        # the planner stack loads when the command runs, not when its parser is built (--help)
         from perfmodel.fleet.sensitivity.spec import parse_spec
 
         for sp in args.spec_gradient:
@@ -197,6 +199,7 @@ def explained_plan(args: argparse.Namespace):
     plan.extra["row_duals"] = ex.row_duals()
     plan.extra["binding"] = ex.with_ranges(binding_records(plan))
     plan.extra["why_not"] = ex.why_not(plan.buy_units)
+    # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.story import event_costs, own_share_rows, uncounted_rows
 
     plan.extra["own_share"] = own_share_rows(plan, sc)
@@ -211,6 +214,7 @@ def explained_plan(args: argparse.Namespace):
         if sens:
             plan.extra["sensitivities"] = sens
     if getattr(args, "spec_gradient", None):
+        # the planner stack loads when the command runs, not when its parser is built (--help)
         from perfmodel.fleet.sensitivity.spec import spec_gradients
 
         plan.extra["spec_gradients"] = spec_gradients(
@@ -225,6 +229,7 @@ def explained_plan(args: argparse.Namespace):
 def plan_json(plan) -> dict:
     """The plan's JSON (:func:`perfmodel.fleet.report.plan_dict`) with its ``inputs``
     (:func:`perfmodel.fleet.explain.plan_inputs`): self-describing, checkable alone."""
+    # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.explain import plan_inputs
     from perfmodel.fleet.report import plan_dict
 
@@ -248,6 +253,7 @@ def plot_paths(arg: str, scenario: str, pareto: bool) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.report import format_plan, plot_plan
 
     plots = plot_paths(args.plot, args.scenario, args.pareto) if args.plot is not None else {}
@@ -268,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             print("What-if overrides (--set): " + "; ".join(_override_text(r) for r in overrides))
         print(format_plan(plan, sensitivities=sens))
         if plan.extra.get("spec_gradients"):
+            # the planner stack loads when the command runs, not when its parser is built (--help)
             from perfmodel.fleet.sensitivity.spec import spec_gradient_sentence
 
             print(
@@ -301,6 +308,7 @@ def _override_text(r: dict) -> str:
 
 
 def _pareto(sc, kw, method):
+    # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.pareto import pareto_front
 
     kw = {k: v for k, v in kw.items() if k not in ("objective", "budget_scale", "target_h100e")}

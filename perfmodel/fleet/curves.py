@@ -56,9 +56,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from perfmodel import model_cache
+from perfmodel import workloads as wl
+from perfmodel.equivalence import (
+    DEFAULT_GRID,
+    MODES,
+    REFERENCE_CHIP,
+    ScalingCurve,
+    check_trainable,
+    chip_spec,
+    curve_throughput,
+    make_curve,
+)
+from perfmodel.errors import InputError
+from perfmodel.hardware import PICKS, load_catalog
 from perfmodel.model_cache import FINGERPRINT_FILES as FINGERPRINT_FILES
 from perfmodel.model_cache import _disk as _disk
 from perfmodel.model_cache import model_fingerprint as model_fingerprint
+from perfmodel.training.search import _eval_grid, _max_tp, _prepare, layout_grid
+from perfmodel.training.types import LAYOUT_FIELDS, Layout, default_efficiency
 
 if TYPE_CHECKING:
     from perfmodel.equivalence import ChipSpec
@@ -172,8 +187,6 @@ def _layout_rows(w, n: int, max_tp: int, cache_key) -> np.ndarray:
 
 
 def _rows(w, n: int, max_tp: int) -> np.ndarray:
-    from perfmodel.training.search import layout_grid
-    from perfmodel.training.types import LAYOUT_FIELDS
 
     g = layout_grid(w, n, max_tp)
     return np.column_stack([g[f] for f in LAYOUT_FIELDS]).reshape(-1, len(LAYOUT_FIELDS))
@@ -197,9 +210,6 @@ def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
     ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
     import jax.numpy as jnp
 
-    from perfmodel.training.search import _eval_grid
-    from perfmodel.training.types import LAYOUT_FIELDS, Layout
-
     units, terms = [], []
     for s in range(0, len(rows), CHUNK):
         r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
@@ -220,8 +230,6 @@ def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
 def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
     """An upper bound on the throughput (units/s) of every layout row (see the module
     docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key."""
-    from perfmodel import workloads as wl
-    from perfmodel.training.types import LAYOUT_FIELDS
 
     f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
     tp, pp, dp, cp = (rows[:, f[k]] for k in ("tp", "pp", "dp", "cp"))
@@ -252,7 +260,6 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
     :func:`perfmodel.equivalence.make_curve`; elsewhere a value at or below what the
     curve takes there (so ``make_curve`` of it equals ``make_curve`` of the full
     search)."""
-    from perfmodel.training.search import _max_tp
 
     t0 = time.perf_counter()
     mt = _max_tp(net)
@@ -301,7 +308,6 @@ def _needed(max_count: float | None, grid) -> int:
 def _spec(chip: str | ChipSpec, catalog: Catalog | None = None) -> ChipSpec:
     """``chip`` as a :class:`~perfmodel.equivalence.ChipSpec` (a key of ``catalog``,
     default the built-in one)."""
-    from perfmodel.equivalence import chip_spec
 
     return chip_spec(chip, catalog)
 
@@ -311,9 +317,6 @@ def _compute_curve(chip: str | ChipSpec, workload, pick: str, mode: str, k: int)
     up to the first count where the workload fits). Raises ValueError when the model
     cannot value the chip on the workload (a missing figure: an InputError naming the
     chip and the field)."""
-    from perfmodel.equivalence import DEFAULT_GRID, check_trainable, make_curve
-    from perfmodel.training.search import _prepare
-    from perfmodel.training.types import default_efficiency
 
     spec = _spec(chip)
     cat, key = spec.catalog, spec.key
@@ -357,7 +360,6 @@ def _curve_by_name(spec: ChipSpec, workload: str, pick: str, mode: str, k: int) 
         return np.asarray(disk, np.float64)
     if isinstance(disk, str):
         raise ValueError(disk)
-    from perfmodel.errors import InputError
 
     try:
         log_t = _compute_curve(spec, workload, pick, mode, k)
@@ -386,8 +388,6 @@ def grid_curve(
     :data:`~perfmodel.equivalence.DEFAULT_GRID` when None). Equal to
     :func:`perfmodel.equivalence.model_curve` on those counts. Raises ValueError when the
     model cannot value the chip on the workload."""
-    from perfmodel.equivalence import DEFAULT_GRID, MODES, ScalingCurve
-    from perfmodel.hardware import PICKS
 
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} must be one of {MODES}")
@@ -410,7 +410,6 @@ def _ref_log_rate(workload: str, ref: ChipSpec | None = None) -> float:
     hit = _shipped().get(("ref", workload)) if ref is None or ref.builtin else None
     if hit is not None:
         return float(hit)
-    from perfmodel.equivalence import REFERENCE_CHIP
 
     c = grid_curve(REFERENCE_CHIP if ref is None else ref, workload, pick="best", mode="capacity")
     return float(np.max(np.asarray(c.log_throughput) - np.asarray(c.log_counts)))
@@ -419,7 +418,6 @@ def _ref_log_rate(workload: str, ref: ChipSpec | None = None) -> float:
 def reference_rate(workload: str, catalog: Catalog | None = None) -> float:
     """Work units/s of one H100 at its best (capacity mode, whole grid): 1 H100e. The
     H100 is ``catalog``'s (default the built-in one)."""
-    from perfmodel.equivalence import REFERENCE_CHIP
 
     ref = None if catalog is None else _spec(REFERENCE_CHIP, catalog)
     return float(np.exp(_ref_log_rate(workload, None if ref is None or ref.builtin else ref)))
@@ -427,7 +425,6 @@ def reference_rate(workload: str, catalog: Catalog | None = None) -> float:
 
 def _model_values(spec: ChipSpec, workload: str, counts: np.ndarray, pick: str, mode: str):
     """H100e of ``counts`` (> 0) chips on one workload by the training model."""
-    from perfmodel.equivalence import curve_throughput
 
     curve = grid_curve(spec, workload, pick=pick, mode=mode, max_count=float(counts.max()))
     t = np.asarray(curve_throughput(curve, counts), np.float64)
@@ -464,7 +461,6 @@ def value_curve(
     (the labelled spec-ratio stand-in, asked for by name). Returns (values [H100e],
     description of the source used).
     """
-    from perfmodel.errors import InputError
 
     spec = _spec(chip_key, catalog)
     c = np.asarray(counts, dtype=np.float64).ravel()
@@ -534,9 +530,6 @@ def builtin_keys(all_workloads: bool = False) -> tuple[tuple[str, ...], tuple[st
     ``all_workloads``)."""
     import tomllib
 
-    from perfmodel import workloads as wl
-    from perfmodel.hardware import load_catalog
-
     presets, _, _ = wl._load_presets()
     if all_workloads:
         works = set(presets)
@@ -553,7 +546,6 @@ def write_shipped(
     """Compute the curves of every built-in chip x shipped workload (:func:`builtin_keys`)
     and write them with the model fingerprint to ``path`` (NaN rows: the model cannot
     value that pair)."""
-    from perfmodel.equivalence import DEFAULT_GRID, REFERENCE_CHIP
 
     fingerprint = model_fingerprint()  # of the files as they are when the run starts
     chips, works = builtin_keys(all_workloads)

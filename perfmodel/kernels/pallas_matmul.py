@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 
+from perfmodel import roofline
 from perfmodel.kernels.harness import KernelCase, check_size
 
 SHAPES = {
@@ -76,8 +77,6 @@ def pallas_matmul(
 def pallas_matmul_case(
     m: int, n: int, k: int, precision: str = "bf16", *, interpret: bool = False, **blocks
 ) -> KernelCase:
-    from perfmodel import roofline
-
     fn = functools.partial(pallas_matmul, interpret=interpret, **blocks)
     return KernelCase(
         name=f"pallas_matmul/{precision}/{m}x{n}x{k}",

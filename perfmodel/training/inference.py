@@ -10,7 +10,7 @@ import numpy as np
 
 from perfmodel import roofline as rf
 from perfmodel import workloads as wl
-from perfmodel.hardware import Chip, load_catalog
+from perfmodel.hardware import BYTES_PER_ELEMENT, Chip, load_catalog
 from perfmodel.training.search import TP_CHOICES, _max_tp
 from perfmodel.training.step import _chip_efficiency, _collective, _ops_time, get_network
 from perfmodel.training.types import TrainEfficiency, _f, default_efficiency
@@ -58,8 +58,6 @@ def _inference_one(
 
 
 def _bytes(precision: str) -> float:
-    from perfmodel.hardware import BYTES_PER_ELEMENT
-
     return BYTES_PER_ELEMENT[precision]
 
 

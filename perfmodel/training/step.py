@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from perfmodel import roofline as rf
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip
+from perfmodel.interconnect import collective_time_s, network_for
 from perfmodel.training.memory import _memory, _weight_bytes, stage_params_per_device
 from perfmodel.training.types import (
     Layout,
@@ -31,14 +32,10 @@ from perfmodel.workloads import Workload
 def get_network(chip_key: str, catalog=None):
     """The :class:`perfmodel.interconnect.Network` a chip of ``chip_key`` sees (its
     default system: NVLink domain + NIC, NVL72, Dojo tile mesh + Z-plane, ...)."""
-    from perfmodel.interconnect import network_for
-
     return network_for(chip_key, catalog)
 
 
 def _collective(kind, nbytes, group, net, members_per_domain, smooth=False):
-    from perfmodel.interconnect import collective_time_s
-
     t = collective_time_s(
         kind,
         nbytes,
