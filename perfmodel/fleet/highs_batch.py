@@ -26,16 +26,12 @@ import scipy.sparse as sp
 from perfmodel.fleet.highs import HighsLP, stacked_rows
 from perfmodel.fleet.lp import LP, n_eq, n_ub
 from perfmodel.fleet.pdhg.solution import (
-    DUAL_INFEASIBLE,
-    ITERATION_LIMIT,
     OPTIMAL,
-    PRIMAL_INFEASIBLE,
     LPSolution,
+    status_from_highs,
 )
 
 __all__ = ["solve_lp_batch_highs", "member", "to_numpy", "residuals"]
-
-_CODE = {"optimal": OPTIMAL, "infeasible": PRIMAL_INFEASIBLE, "unbounded": DUAL_INFEASIBLE}
 
 
 def member(stacked_lp: LP, i: int) -> LP:
@@ -165,7 +161,7 @@ def solve_lp_batch_highs(
         model.h.setBasis(basis)
         r = model.solve()
         solve_s += r.seconds
-        status[i] = _CODE.get(r.status, ITERATION_LIMIT)
+        status[i] = status_from_highs(r.status)
         iters[i] = r.iterations
         if r.status == "optimal":
             x[i], y_ub[i], y_eq[i], obj[i] = r.x, r.y_ub, r.y_eq, r.objective

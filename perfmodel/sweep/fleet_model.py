@@ -355,10 +355,14 @@ def fleet_model(config: Mapping[str, Any], catalog=None) -> Model:
             basis_holder[power_scale] = simplex.lp_basis(fp.build_lp(base_problem(power_scale)))[0]
         return basis_holder[power_scale]
 
+    base_lps: dict[float, Any] = {}  # power_scale -> the base problem's LP
+
     def host_solve(lps, power_scale: float):
         """The stacked LPs solved on the host from the base problem's optimal basis."""
         if _mode() == "highs":  # HiGHS one by one, each started from the base basis
-            return solve_lp_batch_highs(lps, fp.build_lp(base_problem(power_scale)))[0]
+            if power_scale not in base_lps:  # built once, not once per chunk
+                base_lps[power_scale] = fp.build_lp(base_problem(power_scale))
+            return solve_lp_batch_highs(lps, base_lps[power_scale])[0]
         # the batched dual simplex; members it does not finish (pivot limit, degenerate
         # stalls) go to HiGHS, exact and fast on the host (a PDHG fallback would take
         # thousands of iterations each)

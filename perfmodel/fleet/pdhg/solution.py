@@ -17,6 +17,15 @@ STATUS_NAMES = {
 _RUNNING = -1
 
 
+def status_from_highs(name: str) -> int:
+    """The status code of a HiGHS result (:data:`perfmodel.fleet.highs.STATUS` names):
+    optimal, infeasible and unbounded map to their codes, any other stop (time or
+    iteration limit, interrupt, error) to ITERATION_LIMIT (no solution)."""
+    return {"optimal": OPTIMAL, "infeasible": PRIMAL_INFEASIBLE, "unbounded": DUAL_INFEASIBLE}.get(
+        name, ITERATION_LIMIT
+    )
+
+
 @flax.struct.dataclass
 class LPSolution:
     """Result of :func:`solve_lp` (leaves gain a leading axis under :func:`solve_lp_batch`).

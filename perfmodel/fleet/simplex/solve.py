@@ -15,11 +15,11 @@ from perfmodel.fleet.lp import LP
 from perfmodel.fleet.pdhg import solve_lp_batch
 from perfmodel.fleet.pdhg.checks import _check_shapes, _check_values
 from perfmodel.fleet.pdhg.solution import (
-    DUAL_INFEASIBLE,
     ITERATION_LIMIT,
     OPTIMAL,
     PRIMAL_INFEASIBLE,
     LPSolution,
+    status_from_highs,
 )
 from perfmodel.fleet.problem import relaxed_solve
 from perfmodel.fleet.simplex.basis import Basis
@@ -211,7 +211,6 @@ def solve_family(
         fb = solve_lp_batch(sub, warm_start=warm, **(pdhg_opts or {}))
         sol = jax.tree_util.tree_map(lambda a, b: jnp.asarray(a).at[todo].set(b), sol, fb)
     elif todo.size and fallback == "highs":
-        code = {"optimal": OPTIMAL, "infeasible": PRIMAL_INFEASIBLE, "unbounded": DUAL_INFEASIBLE}
         leaves = {
             f: np.array(getattr(sol, f))
             for f in (
@@ -233,7 +232,7 @@ def solve_family(
                 }
             )
             r = relaxed_solve(lp_i, "highs")
-            leaves["status"][i] = code.get(r.status, ITERATION_LIMIT)
+            leaves["status"][i] = status_from_highs(r.status)
             if r.status == "optimal":
                 leaves["x"][i], leaves["y_ub"][i], leaves["objective"][i] = r.x, r.y_ub, r.objective
                 if np.size(r.y_eq):
