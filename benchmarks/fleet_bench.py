@@ -5,8 +5,11 @@ generated suite, and one batched solve of 1,000 scenario variants vs sequential 
 
 Prints three tables and writes benchmarks/results/fleet_bench.json:
 
-1. Suite (generated problems, 5-8 chip kinds x 1-30 sites x 4-12 quarters, plus the
-   built-in scenarios; each as max-h100e and as min-cost to half its reach): % of integer
+1. Suite (generated problems, 5-8 chip kinds x 1-30 sites x 4-12 quarters, adversarial
+   ones of :data:`perfmodel.fleet.testing.ADVERSARIAL` (near-infeasible power, a
+   supply-starved offer, ties, a huge capex spread, binding ratio and own-share rules,
+   24-40 quarters), plus the built-in scenarios; each as max-h100e and as min-cost to half
+   its reach): % of integer
    plans passing the independent checker (bar: 100%), gap to the HiGHS MILP optimum
    (bars: max-h100e median <= 0.1%, worst <= 1%; min-cost worst <= 1%) and the proven
    gap each plan reports itself.
@@ -62,7 +65,7 @@ from perfmodel.fleet.problem import (  # noqa: E402
     relaxed_solve,
 )
 from perfmodel.fleet.rounding import solve  # noqa: E402
-from perfmodel.fleet.testing import generate_scenario  # noqa: E402
+from perfmodel.fleet.testing import generate_adversarial, generate_scenario  # noqa: E402
 
 FULL_SUITE = [  # (offers, sites, quarters)
     (5, 1, 4),
@@ -91,6 +94,23 @@ FULL_SUITE = [  # (offers, sites, quarters)
     (7, 25, 4),
 ]
 QUICK_SUITE = [(5, 1, 4), (6, 2, 6), (8, 3, 4), (5, 10, 4), (7, 2, 8), (5, 30, 4)]
+# adversarial families (perfmodel.fleet.testing.ADVERSARIAL), two shapes each; "long"
+# draws its own 24-40 quarters
+ADVERSARIAL_SUITE = [  # (kind, offers, sites, quarters)
+    ("tight-power", 6, 3, 8),
+    ("tight-power", 8, 5, 6),
+    ("starved", 7, 4, 8),
+    ("starved", 5, 2, 12),
+    ("ties", 6, 2, 8),
+    ("ties", 8, 6, 6),
+    ("capex-spread", 8, 3, 8),
+    ("capex-spread", 8, 10, 4),
+    ("ratio-own", 8, 2, 8),
+    ("ratio-own", 8, 4, 6),
+    ("long", 6, 2, 8),
+    ("long", 8, 3, 8),
+]
+QUICK_ADVERSARIAL = [("tight-power", 6, 3, 8), ("ties", 6, 2, 8), ("ratio-own", 8, 2, 8)]
 
 
 def _suite_row(name: str, pr, method: str, milp_time_s: float) -> dict:
@@ -137,15 +157,27 @@ def _min_cost_target(sc, build_kw: dict) -> float:
     return 0.5 * float(h[best.problem.target_period])
 
 
-def run_suite(sizes, method: str, milp_time_s: float, seeds_per_size: int = 1):
-    """max-h100e plans of the generated problems and the built-in scenarios, then min-cost
-    plans of the same scenarios (target: half the target quarter's reach)."""
+def run_suite(sizes, adversarial, method: str, milp_time_s: float, seeds_per_size: int = 1):
+    """max-h100e plans of the generated problems (``sizes``: plausible ones;
+    ``adversarial``: (kind, offers, sites, quarters) of
+    :func:`perfmodel.fleet.testing.generate_adversarial`) and the built-in scenarios,
+    then min-cost plans of the same scenarios (target: half the target quarter's reach)."""
     cases: list[tuple[str, Callable[[], Any]]] = [
         (
             f"gen seed={1000 + i * 17 + r} {k}x{s}x{t}",
             lambda k=k, s=s, t=t, sd=1000 + i * 17 + r: generate_scenario(sd, k, s, t),
         )
         for i, (k, s, t) in enumerate(sizes)
+        for r in range(seeds_per_size)
+    ]
+    cases += [
+        (
+            f"adv {kind} seed={2000 + i * 17 + r} {k}x{s}x{t if kind != 'long' else 'L'}",
+            lambda kind=kind, k=k, s=s, t=t, sd=2000 + i * 17 + r: generate_adversarial(
+                sd, kind, k, s, t
+            ),
+        )
+        for i, (kind, k, s, t) in enumerate(adversarial)
         for r in range(seeds_per_size)
     ]
     for nm in ("tesla-2024", "tesla-2025"):
@@ -521,7 +553,8 @@ def main(argv=None):
     ap.add_argument(
         "--quick",
         action="store_true",
-        help=f"suite of {len(QUICK_SUITE)} generated problems + tesla-2024/2025, 20-variant "
+        help=f"suite of {len(QUICK_SUITE)} generated + {len(QUICK_ADVERSARIAL)} adversarial "
+        "problems + tesla-2024/2025, 20-variant "
         f"batch (PDHG on 4), {len(QUICK_SCALE)} scale sizes with --scale",
     )
     ap.add_argument("--scale", action="store_true", help="also run the scale table (4.)")
@@ -565,8 +598,9 @@ def main(argv=None):
     pdhg_n = args.pdhg if args.pdhg is not None else (4 if args.quick else 20)
 
     suite = QUICK_SUITE if args.quick else FULL_SUITE
+    adv = QUICK_ADVERSARIAL if args.quick else ADVERSARIAL_SUITE
     print(
-        f"runs: suite {len(suite)} generated problems + tesla-2024/2025"
+        f"runs: suite {len(suite)} generated + {len(adv)} adversarial problems + tesla-2024/2025"
         f"{' (skipped)' if args.skip_suite or args.scale_only else ''}; batch {n} variants, "
         f"PDHG on {min(pdhg_n, n)}{' (skipped)' if args.skip_batch or args.scale_only else ''}; "
         f"scale {len(QUICK_SCALE if args.quick else SCALE_SIZES)} sizes"
@@ -587,7 +621,12 @@ def main(argv=None):
             f"1. Suite: integer plans (relaxed {args.method} + round/repair + MILP, the default) vs HiGHS MILP "
             f"(mip_rel_gap 1e-5, limit {args.milp_time:g} s)"
         )
-        rows = run_suite(QUICK_SUITE if args.quick else FULL_SUITE, args.method, args.milp_time)
+        rows = run_suite(
+            suite,
+            QUICK_ADVERSARIAL if args.quick else ADVERSARIAL_SUITE,
+            args.method,
+            args.milp_time,
+        )
         mx = [r for r in rows if r["objective"] == "max-h100e"]
         mc = [r for r in rows if r["objective"] == "min-cost"]
         gaps = np.array([r["gap"] for r in mx])
@@ -595,17 +634,35 @@ def main(argv=None):
         mc_proven = np.array([r["proven_gap"] for r in mc])
         feas = np.mean([r["feasible"] for r in rows])
         fb = sum(r["fallback"] for r in rows)
+        n_gen = sum(r["case"].startswith(("gen ", "adv ")) for r in mx)
+        n_adv = sum(r["case"].startswith("adv ") for r in mx)
+        ok = lambda c: "PASS" if c else "FAIL"  # noqa: E731
         print(
-            f"\n  plans passing the checker: {100 * feas:.1f}% of {len(rows)} (MILP fallbacks used: {fb})"
+            f"\n  scenarios: {n_gen} generated ({n_adv} adversarial) + {len(mx) - n_gen} "
+            f"built-in, each max-h100e and min-cost (bar: 30+ generated incl. adversarial) "
+            f"{ok(n_gen >= 30 and n_adv > 0)}"
+        )
+        print(
+            f"  plans passing the checker: {100 * feas:.1f}% of {len(rows)} (bar: 100%) "
+            f"{ok(feas == 1.0)} (MILP fallbacks used: {fb})"
         )
         print(
             f"  max-h100e gap to HiGHS MILP: median {100 * np.median(gaps):.4f}%, worst "
-            f"{100 * gaps.max():.4f}% (bars: <= 0.1%, <= 1%); MILP proven optimal on "
+            f"{100 * gaps.max():.4f}% (bars: <= 0.1%, <= 1%) "
+            f"{ok(np.median(gaps) <= 1e-3 and gaps.max() <= 1e-2)}; MILP proven optimal on "
             f"{sum(r['milp_status'] == 'optimal' for r in mx)}/{len(mx)}"
         )
+        adv = sorted({r["case"].split()[1] for r in rows if r["case"].startswith("adv ")})
+        for fam in adv:
+            fr = [r for r in rows if r["case"].startswith(f"adv {fam} ")]
+            g = [r["gap"] for r in fr]
+            print(
+                f"    adversarial {fam:<13} {len(fr)} plans, checker "
+                f"{sum(r['feasible'] for r in fr)}/{len(fr)}, worst gap {100 * max(g):.4f}%"
+            )
         print(
             f"  min-cost gap to HiGHS MILP: worst {100 * mc_gaps.max():.4f}% (bar: <= 1%) "
-            f"{'PASS' if mc_gaps.max() <= 0.01 else 'FAIL'}; the plan's own proven gap (printed "
+            f"{ok(mc_gaps.max() <= 0.01)}; the plan's own proven gap (printed "
             f"by `perfmodel plan` without --exact): worst {100 * np.nanmax(mc_proven):.4f}%; MILP "
             f"proven optimal on {sum(r['milp_status'] == 'optimal' for r in mc)}/{len(mc)}"
         )
@@ -620,6 +677,8 @@ def main(argv=None):
             feasible_pct=100 * feas,
             gap_median=float(np.median(gaps)),
             gap_worst=float(gaps.max()),
+            generated=n_gen,
+            adversarial=n_adv,
             min_cost_gap_worst=float(mc_gaps.max()),
             min_cost_proven_gap_worst=float(np.nanmax(mc_proven)),
             fallbacks=fb,

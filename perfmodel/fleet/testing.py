@@ -26,6 +26,8 @@ from perfmodel.fleet.schema import Scenario, parse_scenario, period_list
 from perfmodel.fleet.values import STANDIN_H100_RATE
 
 __all__ = [
+    "ADVERSARIAL",
+    "generate_adversarial",
     "generate_scenario",
     "generate_problem",
     "generate_placement_scenario",
@@ -198,6 +200,14 @@ def generate_scenario(
 
     Values come from the stand-in curve when built with ``value_source="standin"``.
     """
+    data = _scenario_data(seed, n_offers, n_sites, n_periods, ratio=ratio, policy=policy)
+    return parse_scenario(data, f"<generated seed={seed}>")
+
+
+def _scenario_data(
+    seed: int, n_offers: int, n_sites: int, n_periods: int, *, ratio: bool, policy: bool
+) -> dict:
+    """The scenario file (a dict) of :func:`generate_scenario`."""
     if not (1 <= n_offers <= 12 and 1 <= n_sites <= 200 and 1 <= n_periods <= 40):
         raise ValueError(
             f"generate_scenario: n_offers={n_offers} in [1,12], n_sites={n_sites} in [1,200], "
@@ -279,7 +289,7 @@ def generate_scenario(
                     "from": periods[0],
                 }
             ]
-    return parse_scenario(data, f"<generated seed={seed}>")
+    return data
 
 
 def generate_problem(
@@ -289,6 +299,109 @@ def generate_problem(
     return build_problem(
         generate_scenario(seed, n_offers, n_sites, n_periods, **kw), value_source="standin"
     )
+
+
+#: The adversarial families of :func:`generate_adversarial`: what each one stresses.
+ADVERSARIAL = {
+    "tight-power": "power for only a few purchase units beyond the existing fleet at "
+    "every site (near-infeasible: integer rounding decides nearly everything)",
+    "starved": "the most attractive offer (price cut 40%) has one unit of supply, in one "
+    "quarter (a supply row binding at a single unit)",
+    "ties": "two identical offers and two identical sites (degenerate ties of equal "
+    "value and cost)",
+    "capex-spread": "unit prices spread over ~5 decades (~$150 to ~$10M) with a yearly "
+    "budget of a few of the dearest units",
+    "ratio-own": "a 1:1 AI-computer ratio rule over the GPU chips and an enforced 50% "
+    "own-hardware share at site 0 (ratio and own-share rows bind)",
+    "long": "24-40 quarters",
+}
+
+
+def _rename_offer(data: dict, old: str, new: str) -> None:
+    """Rename offer ``old`` to ``new`` in a scenario dict (offers, existing, ratios)."""
+    data["offers"] = {(new if k == old else k): v for k, v in data["offers"].items()}
+    for e in data.get("existing", []):
+        if e["offer"] == old:
+            e["offer"] = new
+    for r in data.get("ratios", []):
+        for side in ("numerator", "denominator"):
+            r[side] = [new if k == old else k for k in r[side]]
+
+
+def generate_adversarial(
+    seed: int, kind: str, n_offers: int = 8, n_sites: int = 3, n_periods: int = 8
+) -> Scenario:
+    """A :func:`generate_scenario` scenario made hard in one way, ``kind`` one of
+    :data:`ADVERSARIAL` (seeded; ``"long"`` draws its own 24-40 quarters, ``"ties"``
+    needs 2+ offers and sites, ``"ratio-own"`` all 8 offers). Each is feasible: the
+    existing fleet fits and the rules can be met by buying."""
+    if kind not in ADVERSARIAL:
+        raise ValueError(f"kind = {kind!r}; allowed: {', '.join(map(repr, ADVERSARIAL))}")
+    need = {"ties": (2, 2), "ratio-own": (8, 1)}.get(kind, (1, 1))
+    if n_offers < need[0] or n_sites < need[1]:
+        raise ValueError(
+            f"generate_adversarial({kind!r}): n_offers={n_offers} >= {need[0]} and "
+            f"n_sites={n_sites} >= {need[1]} required"
+        )
+    rng = np.random.default_rng([seed, 104729])
+    if kind == "long":
+        n_periods = int(rng.integers(24, 41))
+    data = _scenario_data(
+        seed, n_offers, n_sites, n_periods, ratio=True, policy=kind != "ratio-own"
+    )
+    data["scenario"]["name"] = f"gen-{kind}-{seed}"
+    offers, sites = data["offers"], data["sites"]
+    okeys = list(offers)
+    periods = period_list("2024Q1", n_periods)
+    T = n_periods
+    if kind == "tight-power":
+        ex = data["existing"][0]
+        o0 = offers[ex["offer"]]
+        ai4 = [o for o in offers.values() if o["chip"] == "ai4"]
+        for name, st in sites.items():
+            unit_mw = o0["unit_power_w"] * st["pue"] / 1e6
+            base = ex["chips"] / o0["chips_per_unit"] * unit_mw if name == ex["site"] else 0.0
+            room = unit_mw * rng.uniform(2.0, 12.0)
+            if ai4 and name == ex["site"]:  # room for the ratio rule's AI computers
+                room += 0.25 * ex["chips"] * ai4[0]["unit_power_w"] * st["pue"] / 1e6
+            st["power_mw"] = [float(1.001 * base + room * (1 + 0.15 * t)) for t in range(T)]
+    elif kind == "starved":
+        cand = [k for k in okeys if offers[k]["chip"] != "ai4"]
+        k = cand[int(rng.integers(len(cand)))]
+        o = offers[k]
+        o["unit_price_usd"] *= 0.6
+        first = periods.index(o["earliest"])
+        t1 = int(rng.integers(first, T))
+        o["supply_units"] = [1.0 if t == t1 else 0.0 for t in range(T)]
+    elif kind == "ties":
+        a, b = okeys[0], okeys[1]
+        twin = f"{a}_twin"
+        offers[b] = dict(offers[a])
+        _rename_offer(data, b, twin)
+        sites["s1"] = {k: v for k, v in sites["s0"].items() if not k.startswith("own_share")}
+    elif kind == "capex-spread":
+        for o in offers.values():
+            o["unit_price_usd"] = float(o["unit_price_usd"] * 10 ** rng.uniform(-1.0, 0.5))
+        dear = max(o["unit_price_usd"] for o in offers.values())
+        for y in data["budget"]["capex_usd"]:
+            data["budget"]["capex_usd"][y] = float(dear * rng.uniform(1.5, 4.0))
+    elif kind == "ratio-own":
+        sites["s0"] |= {
+            "cooling": "liquid",
+            "own_share_min": 0.5,
+            "own_share_from": periods[min(2, T - 1)],
+            "own_share_enforced": True,
+        }
+        for o in offers.values():
+            if o["chip"] == "dojo_tile":
+                o["earliest"] = periods[0]
+            if o["chip"] == "ai4":
+                o["supply_units"] = [max(v, 2000.0) for v in o["supply_units"]]
+        data["existing"][0]["chips"] = float(8 * int(rng.integers(0, 20)))
+        for r in data.get("ratios", []):
+            r["min_ratio"] = 1.0
+            r["from"] = periods[min(1, T - 1)]
+    return parse_scenario(data, f"<generated {kind} seed={seed}>")
 
 
 # --------------------------------------------------------------------------- raw LPs
