@@ -12,18 +12,11 @@ Where the milliseconds come from (the values are identical, not approximated):
   points up to the first one ``>= n`` (and up to the first count where the workload fits,
   for the proportional fill below it): :func:`make_curve` runs its maxima from small
   counts to large, so the grid above does not change those values.
-* **Exact pruning.** Every layout's step time is at least
-  ``(m + (pp - 1) / vpp) x t_mb / pp + step overhead``, where ``t_mb`` is the per
-  micro-batch compute plus TP, CP and EP communication of the same (micro-batch, tp, cp,
-  sp, ep, expert-tp) layout on one pipeline stage without recompute (recompute, the
-  pipeline's point-to-point traffic, the exposed DP traffic and the optimizer only add
-  time). One model call per such key gives the bound of every layout; layouts are
-  evaluated best bound first, and a layout whose bound cannot beat the best throughput
-  found at that count (``job``), or n times the best per-chip throughput at any count
-  up to it (``capacity``), is never evaluated.
-* **One compiled evaluator.** Every call of the model is a fixed block of
-  :data:`CHUNK` layouts, so one compiled program serves every chip, count and
-  workload of the same structure (precision, gated FFN, causal, unit, attention).
+* **Exact pruning** and **one compiled evaluator**: the best-layout search
+  (:func:`~perfmodel.fleet.layout_search.best_rates`) skips every layout whose upper
+  bound cannot raise the curve, and runs the model in fixed blocks of
+  :data:`~perfmodel.fleet.layout_search.CHUNK` layouts
+  (:mod:`perfmodel.fleet.layout_search` says how).
 * **Shipped curves.** ``perfmodel/data/curves.npz`` holds the curves (pick ``best``,
   ``capacity`` mode) of every built-in chip on the workloads of the built-in scenarios and
   :data:`SHIPPED_EXTRA_WORKLOADS` (``--all``: every preset), with the fingerprint of the
@@ -68,12 +61,19 @@ from perfmodel.equivalence import (
     make_curve,
 )
 from perfmodel.errors import InputError
+from perfmodel.fleet.layout_search import CHUNK as CHUNK
+from perfmodel.fleet.layout_search import SEARCH_STATS as SEARCH_STATS
+from perfmodel.fleet.layout_search import _evaluate as _evaluate
+from perfmodel.fleet.layout_search import _layout_rows as _layout_rows
+from perfmodel.fleet.layout_search import _rows as _rows
+from perfmodel.fleet.layout_search import _upper_rates as _upper_rates
+from perfmodel.fleet.layout_search import best_rates as best_rates
 from perfmodel.hardware import PICKS, load_catalog
 from perfmodel.model_cache import FINGERPRINT_FILES as FINGERPRINT_FILES
 from perfmodel.model_cache import _disk as _disk
 from perfmodel.model_cache import model_fingerprint as model_fingerprint
-from perfmodel.training.search import _eval_grid, _max_tp, _prepare, layout_grid
-from perfmodel.training.types import LAYOUT_FIELDS, Layout, default_efficiency
+from perfmodel.training.search import _prepare
+from perfmodel.training.types import default_efficiency
 
 if TYPE_CHECKING:
     from perfmodel.equivalence import ChipSpec
@@ -89,13 +89,8 @@ __all__ = [
     "SEARCH_STATS",
 ]
 
-#: Layouts per model call: every call has this shape (one compiled program per workload
-#: structure, shared by all chips, counts and curves).
-CHUNK = 4096
 #: The shipped curves (built-in chips x workloads at pick ``best``).
 SHIPPED_FILE = Path(__file__).resolve().parents[1] / "data" / "curves.npz"
-#: What the model evaluated in this process (layouts, model calls, seconds).
-SEARCH_STATS = {"curves": 0, "layouts": 0, "layouts_in_grid": 0, "calls": 0, "seconds": 0.0}
 _MODEL_LABEL = "training model ({mode} mode, best layout per count)"
 _STANDIN_LABEL = "STAND-IN spec ratio x n^0.98"
 
@@ -174,128 +169,8 @@ def _shipped() -> dict:
 
 
 # --------------------------------------------------------------------------------------
-# The pruned best-layout search over the grid counts
+# The curve of one chip on one workload: shipped, cached on disk, or computed
 # --------------------------------------------------------------------------------------
-
-
-def _layout_rows(w, n: int, max_tp: int, cache_key) -> np.ndarray:
-    """Every layout of ``w`` on ``n`` chips (:func:`perfmodel.training.layout_grid`) as
-    rows of ``LAYOUT_FIELDS``; cached per preset name."""
-    if cache_key is not None:
-        return _layout_rows_cached(cache_key, n, max_tp, w)
-    return _rows(w, n, max_tp)
-
-
-def _rows(w, n: int, max_tp: int) -> np.ndarray:
-
-    g = layout_grid(w, n, max_tp)
-    return np.column_stack([g[f] for f in LAYOUT_FIELDS]).reshape(-1, len(LAYOUT_FIELDS))
-
-
-_ROWS: dict = {}
-
-
-def _layout_rows_cached(key, n, max_tp, w) -> np.ndarray:
-    k = (key, n, max_tp)
-    if k not in _ROWS:
-        if len(_ROWS) > 20000:
-            _ROWS.clear()
-        _ROWS[k] = _rows(w, n, max_tp)
-    return _ROWS[k]
-
-
-def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
-    """The model (:func:`perfmodel.training.step_time`) on every row, in calls of
-    exactly :data:`CHUNK` layouts (the last padded with invalid rows). Returns numpy
-    ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
-    import jax.numpy as jnp
-
-    units, terms = [], []
-    for s in range(0, len(rows), CHUNK):
-        r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
-        k, pad = len(r), CHUNK - len(r)
-        if pad:
-            r = np.concatenate([r, np.ones((pad, r.shape[1]))])
-            n = np.concatenate([n, np.zeros(pad)])  # n = 0 never matches: invalid
-        lay = Layout(**{f: jnp.asarray(r[:, i]) for i, f in enumerate(LAYOUT_FIELDS)})
-        out = _eval_grid(w, chip, net, lay, jnp.asarray(n), eff)
-        ok = np.asarray(out.fits) & np.asarray(out.valid)
-        units.append(np.where(ok, np.asarray(out.units_per_s), 0.0)[:k])
-        t = out.compute_s + out.tp_comm_s + out.cp_comm_s + out.ep_comm_s
-        terms.append(np.asarray(t)[:k])
-        SEARCH_STATS["calls"] += 1
-    return np.concatenate(units), np.concatenate(terms)
-
-
-def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
-    """An upper bound on the throughput (units/s) of every layout row (see the module
-    docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key."""
-
-    f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
-    tp, pp, dp, cp = (rows[:, f[k]] for k in ("tp", "pp", "dp", "cp"))
-    mb, vpp, sp, ep = (rows[:, f[k]] for k in ("mb", "vpp", "sp", "ep"))
-    sliced = np.abs(np.mod(dp * cp, ep)) < 1e-9  # experts sliced over tp (expert-tp = tp)
-    keys, inv = np.unique(
-        np.column_stack([mb, tp, cp, sp, ep, sliced]), axis=0, return_inverse=True
-    )
-    rep = np.ones((len(keys), len(LAYOUT_FIELDS)))
-    for j, k in enumerate(("mb", "tp", "cp", "sp", "ep")):
-        rep[:, f[k]] = keys[:, j]
-    # dp = ep keeps the experts sliced over tp; dp = 1 keeps them whole (cp % ep != 0)
-    rep[:, f["dp"]] = np.where(keys[:, 5] > 0, keys[:, 4], 1.0)
-    rep[:, f["recompute"]] = 0.0
-    rep[:, f["zero"]] = 0.0
-    n_rep = rep[:, f["tp"]] * rep[:, f["dp"]] * rep[:, f["cp"]]
-    _, t = _evaluate(w, chip, net, eff, rep, n_rep)
-    gbs = float(w.global_batch)
-    t_mb = t / (gbs / (rep[:, f["dp"]] * rep[:, f["mb"]]))  # one micro-batch, all layers
-    m = gbs / (dp * mb)
-    lower_s = (m + (pp - 1.0) / vpp) * t_mb[inv.ravel()] / pp + float(eff.step_overhead_s)
-    return float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
-
-
-def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarray:
-    """Best-layout throughput (units/s, 0 where nothing fits) at each of ``counts``
-    (increasing), exact wherever it can raise the ``mode`` curve of
-    :func:`perfmodel.equivalence.make_curve`; elsewhere a value at or below what the
-    curve takes there (so ``make_curve`` of it equals ``make_curve`` of the full
-    search)."""
-
-    t0 = time.perf_counter()
-    mt = _max_tp(net)
-    per = [_layout_rows(w, int(n), mt, cache_key) for n in counts]
-    rows = np.concatenate(per)
-    which = np.repeat(np.arange(len(counts)), [len(p) for p in per])
-    ns = np.asarray(counts, np.float64)
-    best = np.zeros(len(counts))
-    SEARCH_STATS["curves"] += 1
-    SEARCH_STATS["layouts_in_grid"] += len(rows)
-    if len(rows):
-        ub = _upper_rates(w, chip, net, eff, rows)
-        order = [np.flatnonzero(which == i) for i in range(len(counts))]
-        order = [o[np.argsort(-ub[o], kind="stable")] for o in order]
-        pos = np.zeros(len(counts), int)
-        quota = 64
-        while True:
-            if mode == "capacity":
-                floor = np.maximum(np.maximum.accumulate(best / ns) * ns, best)
-            else:
-                floor = np.maximum.accumulate(best)
-            take = []
-            for i, o in enumerate(order):
-                nxt = o[pos[i] : pos[i] + quota]
-                k = int(np.sum(ub[nxt] > floor[i]))  # ub is decreasing along o
-                take.append(nxt[:k])
-                pos[i] = pos[i] + k if k else len(o)
-            idx = np.concatenate(take)
-            if not len(idx):
-                break
-            units, _ = _evaluate(w, chip, net, eff, rows[idx], ns[which[idx]])
-            np.maximum.at(best, which[idx], units)
-            SEARCH_STATS["layouts"] += len(idx)
-            quota *= 4
-    SEARCH_STATS["seconds"] += time.perf_counter() - t0
-    return best
 
 
 def _needed(max_count: float | None, grid) -> int:
