@@ -60,12 +60,15 @@ from perfmodel.fleet.milp import solve_milp  # noqa: E402
 from perfmodel.fleet.problem import (  # noqa: E402
     build_lp,
     build_problem,
-    generate_problem,
     load_scenario,
     relaxed_solve,
 )
 from perfmodel.fleet.rounding import solve  # noqa: E402
-from perfmodel.fleet.testing import generate_adversarial, generate_scenario  # noqa: E402
+from perfmodel.fleet.testing import (  # noqa: E402
+    generate_adversarial,
+    generate_problem,
+    generate_scenario,
+)
 
 FULL_SUITE = [  # (offers, sites, quarters)
     (5, 1, 4),

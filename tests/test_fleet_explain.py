@@ -244,7 +244,7 @@ def test_cli_json_has_records_and_text_has_sentences(tmp_path, capsys):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_min_cost_sign_on_generated_scenarios(seed):
     from perfmodel.fleet.check import h100e_by_offer
-    from perfmodel.fleet.problem import generate_scenario
+    from perfmodel.fleet.testing import generate_scenario
 
     sc = generate_scenario(seed, n_offers=4, n_sites=2, n_periods=3)
     best = solve(build_problem(sc, value_source="standin"), method="highs", exact=False)
@@ -528,7 +528,8 @@ def test_why_not_reduced_cost_never_positive(name):
     """At the LP optimum a purchase left at 0 cannot pay: returns - costs <= 0 for every
     priced why-not record (what the chips deliver is at most what the LP's duals credit)."""
     from perfmodel.fleet.explain import LPExplain, why_not_sentence
-    from perfmodel.fleet.problem import generate_scenario, load_scenario
+    from perfmodel.fleet.problem import load_scenario
+    from perfmodel.fleet.testing import generate_scenario
 
     if isinstance(name, int):
         sc = generate_scenario(name, n_offers=4, n_sites=3, n_periods=4)

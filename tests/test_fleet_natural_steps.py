@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 import perfmodel  # noqa: F401  (x64)
 from perfmodel.fleet.build import build_lp
 from perfmodel.fleet.highs import HighsLP
-from perfmodel.fleet.problem import generate_problem
 from perfmodel.fleet.sensitivity import natural_sensitivities, sensitivity_sentence
+from perfmodel.fleet.testing import generate_problem
 
 KINDS = ("supply_delay", "power_delay", "price", "supply")
 

@@ -22,9 +22,9 @@ from perfmodel.fleet.check import Plan, installed_units, plan_objective, served
 from perfmodel.fleet.demand import HOURS_PER_QUARTER
 from perfmodel.fleet.lp import csr
 from perfmodel.fleet.milp import to_scipy_milp
-from perfmodel.fleet.problem import build_problem, generate_problem, load_scenario
+from perfmodel.fleet.problem import build_problem, load_scenario
 from perfmodel.fleet.tco import opex_by_year_usd, tco_usd
-from perfmodel.fleet.testing import generate_placement_problem
+from perfmodel.fleet.testing import generate_placement_problem, generate_problem
 from perfmodel.fleet.values import STANDIN_H100_RATE
 
 

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 import perfmodel  # noqa: F401  (x64)
 from perfmodel.fleet.check import check_feasible, plan_objective, power_used_mw
 from perfmodel.fleet.milp import solve_milp
-from perfmodel.fleet.problem import build_problem, generate_problem, load_scenario
+from perfmodel.fleet.problem import build_problem, load_scenario
 from perfmodel.fleet.rounding import solve
+from perfmodel.fleet.testing import generate_problem
 
 
 @given(seed=st.integers(0, 10_000), k=st.integers(5, 6), s=st.integers(1, 2), t=st.integers(2, 4))

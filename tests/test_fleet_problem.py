@@ -17,7 +17,6 @@ from perfmodel.fleet.problem import (
     build_problem,
     concave_interpolant,
     diagnose_infeasible,
-    generate_problem,
     load_scenario,
     parse_scenario,
     precheck,
@@ -26,6 +25,7 @@ from perfmodel.fleet.problem import (
     scenario_names,
 )
 from perfmodel.fleet.rounding import solve
+from perfmodel.fleet.testing import generate_problem
 
 
 def _tiny(**over):

@@ -19,8 +19,9 @@ from perfmodel.fleet.check import check_feasible, plan_objective
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LPTooLarge, dense, to_scipy
 from perfmodel.fleet.milp import start_vector, to_scipy_milp
-from perfmodel.fleet.problem import build_lp, build_problem, generate_scenario
+from perfmodel.fleet.problem import build_lp, build_problem
 from perfmodel.fleet.rounding import solve
+from perfmodel.fleet.testing import generate_scenario
 
 
 def _problem(seed, k, s, t, objective=None):

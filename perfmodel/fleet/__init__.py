@@ -48,12 +48,6 @@ from perfmodel.fleet.problem import (
     build_problem as build_problem,
 )
 from perfmodel.fleet.problem import (
-    generate_problem as generate_problem,
-)
-from perfmodel.fleet.problem import (
-    generate_scenario as generate_scenario,
-)
-from perfmodel.fleet.problem import (
     load_scenario as load_scenario,
 )
 from perfmodel.fleet.problem import (
@@ -65,6 +59,8 @@ from perfmodel.fleet.problem import (
 from perfmodel.fleet.rounding import solve as solve
 from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
 from perfmodel.fleet.simplex import lp_basis, solve_family
+from perfmodel.fleet.testing import generate_problem as generate_problem
+from perfmodel.fleet.testing import generate_scenario as generate_scenario
 
 #: The methods of :func:`solve_relaxed_batch` ("auto" picks one by backend).
 BATCH_METHODS = ("auto", "highs", "simplex", "pdhg")

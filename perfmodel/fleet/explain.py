@@ -32,7 +32,7 @@ __all__ = ["LPExplain", "why_not_sentence", "plan_inputs", "record_rows"]
 
 
 def record_rows(problem, rec: dict) -> tuple[list[str], float, float]:
-    """LP row names of a binding record (:func:`perfmodel.fleet.report.binding_records`),
+    """LP row names of a binding record (:func:`perfmodel.fleet.binding.binding_records`),
     the record's unit per row unit (1e6 USD per M$ for budget rows) and the sign that turns
     a rhs increase into the record's direction (-1 for the min-cost target: its row is
     ``-H100e <= -target``, so more target is a lower rhs)."""

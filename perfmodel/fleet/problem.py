@@ -52,6 +52,7 @@ from perfmodel.fleet.build import var_index as var_index
 from perfmodel.fleet.curves import concave_interpolant as concave_interpolant
 from perfmodel.fleet.curves import standin_h100e as standin_h100e
 from perfmodel.fleet.curves import value_curve as value_curve
+from perfmodel.fleet.generated import generate_scenario as generate_scenario
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr
 from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
@@ -78,7 +79,6 @@ __all__ = [
     "build_problem",
     "build_lp",
     "value_curve",
-    "generate_problem",
     "relaxed_solve",
     "RelaxedSolution",
     "diagnose_infeasible",
@@ -583,9 +583,3 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     return (
         "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
     )
-
-
-# Generated problems for tests and benchmarks live in perfmodel.fleet.testing (which
-# imports this module, hence the import at the end); re-exported here.
-from perfmodel.fleet.testing import generate_problem as generate_problem  # noqa: E402
-from perfmodel.fleet.testing import generate_scenario as generate_scenario  # noqa: E402

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from perfmodel.fleet.binding import binding_records
 from perfmodel.fleet.check import Plan, h100e_by_offer, installed_units
 from perfmodel.fleet.problem import FleetInfeasible, build_problem
 from perfmodel.fleet.rounding import solve
@@ -151,11 +152,8 @@ def event_costs(
 def plan_story(scenario: str, value_source: str = "auto") -> dict:
     """Plan a scenario as ``perfmodel plan`` does by default and return what claims about
     it read: periods, H100e per quarter (total and by offer), the binding-constraint
-    records (:func:`perfmodel.fleet.report.binding_records`), the events' costs and the
+    records (:func:`perfmodel.fleet.binding.binding_records`), the events' costs and the
     own-hardware shares."""
-    # fleet.report renders this module's records, so it is imported here, not at the top
-    from perfmodel.fleet.report import binding_records
-
     sc = load_scenario(scenario)
     pr = build_problem(sc, value_source=value_source)
     plan = solve(pr)
