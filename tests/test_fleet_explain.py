@@ -442,6 +442,61 @@ def test_binding_shadow_prices_hold_within_their_range_in_text_and_json():
     json.dumps(d, allow_nan=False)
 
 
+def _explained_plan(pr):
+    from perfmodel.fleet.binding import binding_records
+    from perfmodel.fleet.explain import LPExplain
+
+    plan = solve(pr, method="highs")
+    ex = LPExplain(pr)
+    plan.extra["row_duals"] = ex.row_duals()
+    plan.extra["binding"] = ex.with_ranges(binding_records(plan))
+    return plan
+
+
+@pytest.mark.parametrize("case", ["tesla-2024", "adv-ties"])
+def test_degenerate_prices_are_one_sided_and_match_resolves(case):
+    """A row and a purchase bound both tight (supply offered at one site): the dual holds
+    for no step, so the record carries the price each way with its own range; re-solves
+    (HiGHS, the LP changed by hand) inside each range agree, and the text never prints a
+    zero-width range ("+0..+0")."""
+    from perfmodel.fleet.problem import load_scenario
+    from perfmodel.fleet.testing import generate_adversarial
+
+    sc = (
+        load_scenario("tesla-2024")
+        if case == "tesla-2024"
+        else generate_adversarial(2004, "ties", 6, 2, 8)
+    )
+    pr = build_problem(sc, value_source="standin")
+    plan = _explained_plan(pr)
+    lp = build_lp(pr)
+    base = relaxed_solve(lp, "highs").objective
+    to_obj = -1e6 if pr.objective == "min-cost" else 1.0
+    degen = [b for b in plan.extra["binding"] if b.get("degenerate")]
+    assert degen, "no degenerate binding price in this plan"
+    for b in degen:
+        assert b["degenerate"] in ("bound", "row")
+        assert b["valid_from"] == 0 or b["valid_to"] == 0  # why it is degenerate
+        rows, per = _rows_of(lp, b)
+        for key, sgn in (("up", 1.0), ("down", -1.0)):
+            p, lim = b[f"price_{key}"], b[f"{key}_valid"]
+            if p is None:
+                continue
+            lim = sgn * 10.0 if lim is None else lim
+            assert sgn * lim > 0, b
+            for amount in (lim / 2, lim / 10):
+                got = _resolve_change(lp, rows, amount * per, base, to_obj)
+                assert got == pytest.approx(p * amount, rel=1e-6, abs=1e-6), (b, key, amount)
+        # concavity of the LP value in a right-hand side: less costs at least what more adds
+        if b["price_up"] is not None and b["price_down"] is not None and to_obj > 0:
+            assert b["price_down"] >= b["price_up"] - 1e-9
+    text = format_plan(plan)
+    assert "+0..+0" not in text and "shadow price degenerate" in text
+    d = plan_dict(plan)
+    assert any(x.get("degenerate") for x in d["binding"])
+    json.dumps(d, allow_nan=False)
+
+
 # ------------------------------------------------------------------ why not
 
 

@@ -124,9 +124,50 @@ class LPExplain:
         if not rows:
             return {}
         r = self.model.rhs_ranging(rows, 1.0)
-        lo, hi = (r.lo * per, r.hi * per) if sign > 0 else (-r.hi * per, -r.lo * per)
-        fin = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
-        return dict(valid_from=fin(lo), valid_to=fin(hi))
+        lo, hi = _to_record(r.lo, r.hi, per, sign)
+        out: dict[str, Any] = dict(valid_from=_fin(lo), valid_to=_fin(hi))
+        if r.lo == 0.0 or r.hi == 0.0:
+            out.update(self._sides(rows, per, sign, r))
+        return out
+
+    #: The step (row units) that probes a degenerate side: inside the first linear piece
+    #: of every row kind's value function in practice (1e-4 MW, unit, chip, M$ = $100).
+    SIDE_STEP = 1e-4
+
+    def _sides(self, rows, per: float, sign: float, r) -> dict[str, Any]:
+        """A degenerate price (its range has a side of width 0, so the dual holds for no
+        step that way): the price each way, re-solved just past the kink
+        (:meth:`perfmodel.fleet.highs.HighsLP.rhs_side`), with the interval over which
+        each holds, and what makes it degenerate (``"bound"``: a purchase bound of a
+        column in the rule binds at the same point, e.g. supply offered at one site only;
+        ``"row"``: another constraint does). ``price_up``/``price_down`` are in the
+        record's units per unit (None: infeasible that way)."""
+        price = lambda slope: float(sign * slope * self.to_obj / per)  # noqa: E731
+        out: dict[str, Any] = dict(degenerate=self._degenerate_with(rows))
+        for side, key in ((1.0, "up"), (-1.0, "down")):
+            row_side = side * sign  # the rows' rhs moves this way (the target: reversed)
+            width = r.hi if row_side > 0 else r.lo
+            rs = r if width != 0.0 else self.model.rhs_side(rows, 1.0, row_side * self.SIDE_STEP)
+            if rs is None:
+                out[f"price_{key}"], out[f"{key}_valid"] = None, None
+                continue
+            lo, hi = _to_record(rs.lo, rs.hi, per, sign)
+            p = price(rs.slope)
+            out[f"price_{key}"] = 0.0 if abs(p) <= 1e-9 * max(1.0, abs(price(r.slope))) else p
+            out[f"{key}_valid"] = _fin(hi) if side > 0 else _fin(lo)
+        return out
+
+    def _degenerate_with(self, rows) -> str:
+        """ "bound" when a column with an entry in ``rows`` sits at a finite upper bound
+        > 0 at the LP optimum, else "row"."""
+        import scipy.sparse as sp
+
+        A = sp.csr_array(self.lp.A_ub)[np.asarray(rows)]
+        cols = np.unique(A.indices[A.data != 0])
+        x = np.asarray(self.base.x, np.float64)[cols]
+        hi = np.asarray(self.lp.hi, np.float64)[cols]
+        at = np.isfinite(hi) & (hi > 0) & (x >= hi - 1e-9 * np.maximum(1.0, hi))
+        return "bound" if at.any() else "row"
 
     def with_ranges(self, records: list[dict]) -> list[dict]:
         """Binding records with :meth:`price_range` added (for those with a shadow price)."""
@@ -282,6 +323,15 @@ class LPExplain:
                     )
                 )
         return out
+
+
+def _fin(v) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _to_record(lo: float, hi: float, per: float, sign: float) -> tuple[float, float]:
+    """A theta interval of the LP rows (row units) in the record's units and direction."""
+    return (lo * per, hi * per) if sign > 0 else (-hi * per, -lo * per)
 
 
 def _money(v: float) -> str:

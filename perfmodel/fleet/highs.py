@@ -267,19 +267,41 @@ class HighsLP:
         the slope and HiGHS's column-bound ranging (``getRanging``) is the interval. The
         column is nonbasic at 0, so the basis stays optimal (no simplex iteration, presolve
         off) and is removed again afterwards."""
+        r = self._theta_ranging(rows, delta, 0.0)
+        if r is None:
+            raise SolverError(
+                f"HiGHS ranging: status {status_name(self.h.getModelStatus())} (expected optimal)"
+            )
+        return RhsRange(r.slope, min(r.lo, 0.0), max(r.hi, 0.0))
+
+    def rhs_side(self, rows, delta, step: float) -> RhsRange | None:
+        """One side of a degenerate price (:meth:`rhs_ranging` with a side of width 0):
+        the LP re-solved (warm, in place) with ``b_ub[rows] += step * delta``; ``slope``:
+        d opt / d theta just past 0 on the side of ``step`` (the one-sided derivative, when
+        ``step`` is inside the first linear piece) and the interval of theta over which
+        that basis holds, clamped to the side: ``(0, hi)`` for ``step > 0``, ``(lo, 0)``
+        for ``step < 0``. None when the LP is infeasible there."""
+        r = self._theta_ranging(rows, delta, float(step))
+        if r is None:
+            return None
+        if step > 0:
+            return RhsRange(r.slope, 0.0, max(r.hi, float(step)))
+        return RhsRange(r.slope, min(r.lo, float(step)), 0.0)
+
+    def _theta_ranging(self, rows, delta, at: float) -> RhsRange | None:
+        """Slope and theta interval (absolute) with the direction column fixed at
+        ``at``; None when HiGHS does not reach an optimum there."""
         rows = np.asarray(rows, np.int32).reshape(-1)
         d = np.broadcast_to(np.asarray(delta, np.float64), rows.shape)
         h = self.h
         h.setOptionValue("presolve", "off")
         try:
-            h.addCol(0.0, 0.0, 0.0, len(rows), rows, -d)
+            h.addCol(0.0, at, at, len(rows), rows, -d)
             j = h.getNumCol() - 1
             try:
                 h.run()
                 if status_name(h.getModelStatus()) != "optimal":
-                    raise SolverError(
-                        f"HiGHS ranging: status {status_name(h.getModelStatus())} (expected optimal)"
-                    )
+                    return None
                 slope = float(h.getSolution().col_dual[j])
                 _, rng = h.getRanging()
                 if not rng.valid:
@@ -291,9 +313,7 @@ class HighsLP:
                 h.deleteCols(1, np.array([j], np.int32))
         finally:
             h.setOptionValue("presolve", self.presolve)
-        return RhsRange(
-            slope, -np.inf if lo <= -inf else min(lo, 0.0), np.inf if hi >= inf else max(hi, 0.0)
-        )
+        return RhsRange(slope, -np.inf if lo <= -inf else lo, np.inf if hi >= inf else hi)
 
     def solve_mip(
         self, *, time_limit_s: float, mip_rel_gap: float, start: np.ndarray | None = None

@@ -80,6 +80,8 @@ def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
     unit = {"USD": "$M", "units": "unit", "chips": "chip", "racks": "rack"}.get(unit, unit)
     if unit == "$M":
         d *= 1e6
+    if b.get("degenerate"):
+        return f"{text} ({_degenerate_text(b, unit, objective_unit)})"
     rng = ""
     if "valid_from" in b:  # HiGHS ranging (perfmodel.fleet.explain)
         rng = ", " + range_text(b["valid_from"], b["valid_to"], b["unit"])
@@ -88,6 +90,37 @@ def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
     if abs(d) < 1.0:  # under $1 per unit: the min-cost objective's H100e tie-break only
         return text
     return f"{text} (shadow price {d:+,.4g} USD of capex per {unit}{rng})"
+
+
+def _degenerate_text(b: dict, unit: str, objective_unit: str) -> str:
+    """A degenerate shadow price in words: the price each way with its own range
+    (:meth:`perfmodel.fleet.explain.LPExplain.price_range`), instead of a dual that
+    holds for no step ("valid for +0..+0")."""
+    scale = 1e6 if unit == "$M" else 1.0
+    usd = objective_unit != "H100e-quarters"
+    why = (
+        "a purchase bound binds at the same point"
+        if b["degenerate"] == "bound"
+        else "another constraint binds at the same point"
+    )
+
+    def side(key: str, words: str) -> str:
+        p = b.get(f"price_{key}")
+        if p is None:
+            return f"{words}: infeasible"
+        lo, hi = (0.0, b[f"{key}_valid"]) if key == "up" else (b[f"{key}_valid"], 0.0)
+        fig = f"{p * scale:,.4g} USD of capex" if usd else f"{p * scale:,.4g} H100e-quarters"
+        return f"{words} {fig} per {unit} ({range_text(lo, hi, b['unit'])})"
+
+    text = (
+        f"shadow price degenerate, {why}: {side('up', 'more is worth')}, "
+        f"{side('down', 'less costs')}"
+    )
+    if b.get("valid_from") == 0 and b.get("valid_to") == 0:
+        d = b["dual"] * scale
+        dual = f"{d:,.4g} USD" if usd else f"{d:,.4g} H100e-quarters"
+        text += f"; the LP dual {dual} per {unit} holds for no step either way"
+    return text
 
 
 def _binding_text(b: dict) -> str:
