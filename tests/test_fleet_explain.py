@@ -497,6 +497,43 @@ def test_degenerate_prices_are_one_sided_and_match_resolves(case):
     json.dumps(d, allow_nan=False)
 
 
+def test_every_binding_kind_binds_in_a_builtin_or_generated_plan_text_and_json():
+    """The bar of issue 15: each kind of binding record (ratio and own share included)
+    appears in the JSON and the text of at least one built-in or generated plan (the
+    plans as ``perfmodel plan`` explains them, with HiGHS ranges)."""
+    from perfmodel.fleet.binding import KINDS
+    from perfmodel.fleet.problem import load_scenario
+    from perfmodel.fleet.report import binding_sentence
+    from perfmodel.fleet.testing import generate_adversarial
+
+    tesla = load_scenario("tesla-2024")
+    problems = [
+        build_problem(tesla, value_source="standin"),
+        build_problem(generate_adversarial(2026, "ratio-own", 8, 4, 6), value_source="standin"),
+        build_problem(generate_adversarial(2007, "starved", 7, 4, 8), value_source="standin"),
+        build_problem(
+            tesla,
+            value_source="standin",
+            objective="min-cost",
+            target_h100e=60_000,
+            target_period="2024Q4",
+        ),
+    ]
+    seen: dict[str, int] = {}
+    for pr in problems:
+        plan = _explained_plan(pr)
+        d = plan_dict(plan)
+        text = format_plan(plan)
+        unit = "USD" if pr.objective == "min-cost" else "H100e-quarters"
+        _no_internal_names(text)
+        json.dumps(d, allow_nan=False)
+        for b in d["binding"]:
+            assert b["kind"] in KINDS, b["kind"]
+            assert binding_sentence(b, unit) in text, b  # the same record, in words
+            seen[b["kind"]] = seen.get(b["kind"], 0) + 1
+    assert set(seen) == set(KINDS), sorted(set(KINDS) - set(seen))
+
+
 # ------------------------------------------------------------------ why not
 
 

@@ -15,7 +15,10 @@ from perfmodel.fleet.check import (
     power_used_mw,
 )
 
-__all__ = ["binding_records"]
+__all__ = ["KINDS", "binding_records"]
+
+#: Every kind of binding record (one per rule family of the LP a plan can use up).
+KINDS = ("power", "budget", "supply", "racks", "ratio", "own_share", "target")
 
 
 def _runs(periods: list[str], flags) -> list[str]:

@@ -76,8 +76,8 @@ def binding_sentence(b: dict, objective_unit: str = "H100e-quarters") -> str:
     d = b.get("dual")
     if d is None or d == 0:
         return text
-    unit = b["unit"]
-    unit = {"USD": "$M", "units": "unit", "chips": "chip", "racks": "rack"}.get(unit, unit)
+    unit: str = b["unit"]
+    unit = {"USD": "$M", "units": "unit", "chips": "chip", "racks": "rack"}.get(unit) or unit
     if unit == "$M":
         d *= 1e6
     if b.get("degenerate"):
