@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from perfmodel.errors import InputError
-from perfmodel.fleet.schema import parse_scenario, period_list, scenario_dir, scenario_names
+from perfmodel.fleet.schema import parse_scenario, period_list, scenario_path
 from perfmodel.hardware import read_toml
 
 __all__ = [
@@ -265,16 +265,7 @@ def apply_overrides(data: dict, sets) -> tuple[dict, list[dict]]:
 def load_scenario_data(name_or_path: str | Path) -> tuple[dict, str]:
     """The raw TOML data of a built-in scenario (by name) or a scenario file, and its
     path (as :func:`perfmodel.fleet.schema.load_scenario` finds it)."""
-    p = Path(name_or_path)
-    if not p.suffix:
-        cand = scenario_dir() / f"{name_or_path}.toml"
-        if cand.exists():
-            p = cand
-    if not p.exists():
-        raise InputError(
-            f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
-            f"scenario ({', '.join(scenario_names())})"
-        )
+    p = scenario_path(name_or_path, InputError)
     return read_toml(p, "scenario", missing=InputError), str(p)
 
 

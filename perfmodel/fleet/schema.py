@@ -564,18 +564,25 @@ def scenario_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in scenario_dir().glob("*.toml")))
 
 
-def load_scenario(name_or_path: str | Path, *, catalog: Catalog | None = None) -> Scenario:
-    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path;
-    its offers may name the chips of ``catalog`` (see :func:`parse_scenario`)."""
+def scenario_path(name_or_path: str | Path, missing: type[Exception] = ValueError) -> Path:
+    """The file of a built-in scenario (by name, e.g. ``"tesla-2024"``) or of a scenario
+    path; ``missing`` (one line naming the built-in scenarios) when there is none."""
     p = Path(name_or_path)
     if not p.suffix:
         cand = scenario_dir() / f"{name_or_path}.toml"
         if cand.exists():
             p = cand
     if not p.exists():
-        raise ValueError(
+        raise missing(
             f"scenario {str(name_or_path)!r} not found: not a file and not a built-in "
             f"scenario ({', '.join(scenario_names())})"
         )
+    return p
+
+
+def load_scenario(name_or_path: str | Path, *, catalog: Catalog | None = None) -> Scenario:
+    """Load a built-in scenario by name (e.g. ``"tesla-2024"``) or a TOML file by path;
+    its offers may name the chips of ``catalog`` (see :func:`parse_scenario`)."""
+    p = scenario_path(name_or_path)
     data = read_toml(p, "scenario", missing=ValueError)
     return parse_scenario(data, str(p), catalog=catalog)
