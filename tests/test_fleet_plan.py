@@ -179,3 +179,40 @@ def test_cli_text_plot_and_sensitivities(capsys, tmp_path):
     assert "H100e delivered per quarter" in out and "Binding constraints" in out
     assert "MW more at site" in out and "is worth" in out
     assert png.exists() and png.stat().st_size > 10_000
+
+
+def test_cli_pareto_min_cost_sweeps_targets_each_at_the_milp_capex(capsys):
+    """``plan --pareto`` for the min-cost objective sweeps H100e targets around the plan's
+    (not budgets): capex never falls as the target rises, and each point's capex is the
+    HiGHS MILP's least capex for that target within 1%; the text names the sweep."""
+    from perfmodel.cli import main
+    from perfmodel.fleet.check import capex_by_year_usd
+
+    args = ["plan", "--values", "standin", "--objective", "min-cost"]
+    args += ["--target-h100e", "40000", "--target-period", "2024Q4", "--pareto"]
+    assert main(args + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    pts = [p for p in d["pareto"] if p["feasible"]]
+    assert {p["kind"] for p in d["pareto"]} == {"target"} and len(pts) >= 4
+    assert sorted(p["parameter"] for p in d["pareto"]) == pytest.approx(
+        [40000 * f for f in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)]
+    )
+    pts.sort(key=lambda p: p["parameter"])
+    assert all(a["capex_usd"] <= b["capex_usd"] + 1.0 for a, b in zip(pts, pts[1:]))
+    sc = load_scenario("tesla-2024")
+    for p in pts:
+        assert p["h100e_target_period"] >= p["parameter"] * (1 - 1e-9)
+        pr = build_problem(
+            sc,
+            value_source="standin",
+            objective="min-cost",
+            target_h100e=p["parameter"],
+            target_period="2024Q4",
+        )
+        m = solve_milp(pr, time_limit_s=30, mip_rel_gap=1e-6)
+        assert m.buy_units is not None
+        best = float(capex_by_year_usd(pr, m.buy_units).sum())
+        assert p["capex_usd"] <= best * 1.01 + 1.0, (p, best)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front (target sweep, min-cost):" in out and "target H100e" in out

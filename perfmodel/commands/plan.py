@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     plots = plot_paths(args.plot, args.scenario, args.pareto) if args.plot is not None else {}
     plan, sc, overrides, kw, method = explained_plan(args)
     sens = plan.extra.get("sensitivities")
-    front = _pareto(sc, kw, method) if args.pareto else None
+    front = _pareto(sc, kw, method, plan) if args.pareto else None
     if plots:
         plot_plan(plan, plots["ramp"], pareto=front, pareto_path=plots.get("pareto"))
     if args.json:
@@ -284,18 +284,23 @@ def run(args: argparse.Namespace) -> int:
             for r in plan.extra["spec_gradients"]:
                 print(f"  {spec_gradient_sentence(r)}")
         if args.pareto:
-            print("\nPareto front (budget sweep, max-h100e):")
+            by_target = any(p.kind == "target" for p in front or [])
             print(
-                f"  {'budget x':>8} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}"
+                "\nPareto front ("
+                + ("target sweep, min-cost" if by_target else "budget sweep, max-h100e")
+                + "):"
             )
+            head = "target H100e" if by_target else "budget x"
+            print(f"  {head:>12} {'capex $B':>10} {'H100e-quarters':>16} {'H100e @ target q':>17}")
             for p in front or []:
+                par = f"{p.parameter:>12,.0f}" if by_target else f"{p.parameter:>12.2f}"
                 if p.feasible:
                     print(
-                        f"  {p.parameter:>8.2f} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
+                        f"  {par} {p.capex_usd / 1e9:>10.2f} {p.h100e_quarters:>16,.0f} "
                         f"{p.h100e_target_period:>17,.0f}{'  (dominated)' if p.dominated else ''}"
                     )
                 else:
-                    print(f"  {p.parameter:>8.2f} infeasible: {p.note}")
+                    print(f"  {par} infeasible: {p.note}")
         if plots:
             print(f"\nramp chart written to {plots['ramp']}")
         if "pareto" in plots:
@@ -307,9 +312,20 @@ def _override_text(r: dict) -> str:
     return f"{r['path']} = {r['value']!r} (was {r['was']!r})"
 
 
-def _pareto(sc, kw, method):
+def _pareto(sc, kw, method, plan):
     # the planner stack loads when the command runs, not when its parser is built (--help)
     from perfmodel.fleet.pareto import pareto_front
 
     kw = {k: v for k, v in kw.items() if k not in ("objective", "budget_scale", "target_h100e")}
-    return pareto_front(sc, budget_scales=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0), method=method, **kw)
+    pr = plan.problem
+    if pr.objective == "min-cost" and not pr.placement:
+        # min-cost: the least capex for targets around this plan's (same target quarter)
+        t0 = float(pr.target_h100e)
+        targets = tuple(f * t0 for f in PARETO_TARGET_SCALES)
+        return pareto_front(sc, budget_scales=(), targets=targets, method=method, **kw)
+    return pareto_front(sc, budget_scales=PARETO_BUDGET_SCALES, method=method, **kw)
+
+
+#: ``--pareto``: budget scales of the max-h100e sweep; target scales of the min-cost one.
+PARETO_BUDGET_SCALES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+PARETO_TARGET_SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)

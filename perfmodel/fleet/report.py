@@ -445,7 +445,15 @@ def plot_plan(plan: Plan, path, *, pareto=None, pareto_path=None) -> str:
             pareto_path,
             [p if isinstance(p, dict) else p.__dict__ for p in pareto],
             chosen=(plan.capex_usd, plan.h100e_quarters),
-            title=f"{pr.name}: capex vs H100e-quarters (budget sweep, max-h100e)",
+            title=f"{pr.name}: capex vs H100e-quarters ("
+            + (
+                "target sweep, min-cost"
+                if any(
+                    (p if isinstance(p, dict) else p.__dict__)["kind"] == "target" for p in pareto
+                )
+                else "budget sweep, max-h100e"
+            )
+            + ")",
             note=note,
         )
     return path
