@@ -107,6 +107,7 @@ from perfmodel.equivalence.inference import (
     serving_equivalence_range as serving_equivalence_range,
 )
 from perfmodel.equivalence.model import CurveFn as CurveFn
+from perfmodel.equivalence.model import CurveOptions as CurveOptions
 from perfmodel.equivalence.model import clear_cache as clear_cache
 from perfmodel.equivalence.model import model_curve as model_curve
 from perfmodel.equivalence.power import chips_for_power as chips_for_power
@@ -129,6 +130,7 @@ from perfmodel.equivalence.workload import workload_equivalence_range as workloa
 __all__ = [
     "ChipSpec",
     "CurveFn",
+    "CurveOptions",
     "DEFAULT_GRID",
     "DEFAULT_PUE",
     "EquivResult",

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from perfmodel.equivalence.definitions import (
-    DEFAULT_GRID,
     REFERENCE_CHIP,
     _catalog,
     _check_count,
     _check_pick,
 )
-from perfmodel.equivalence.model import CurveFn
+from perfmodel.equivalence.model import CurveOptions
 from perfmodel.equivalence.result import EquivResult, _chip_value, _fig
 from perfmodel.equivalence.workload import (
     _count_assumptions,
@@ -55,13 +54,7 @@ def budget_equivalence(
     budget_usd: float,
     chip_key: str,
     workload,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    **opts: Unpack[CurveOptions],
 ) -> float:
     """H100e on ``workload`` of the chips ``budget_usd`` buys at ``chip_key``'s all-in
     price: ``h100e(X, budget / allin_price_usd(X))``. ``pick`` applies to performance;
@@ -73,20 +66,11 @@ def budget_equivalence(
     have reached their best per-chip slice. It is NOT concave in general: in job mode it
     grows faster than linearly where the H100 curve flattens (fixed global batch)."""
     b = float(_check_count("budget_usd", budget_usd))
-    cat = _catalog(catalog)
+    cat = opts["catalog"] = _catalog(opts.get("catalog"))
+    pick = opts.get("pick", "best")
     price_pick = {"low": "high", "best": "best", "high": "low"}[_check_pick(pick)]
     n = b / _chip_value(cat, chip_key, "allin_price_usd", price_pick)
-    return workload_equivalence(
-        chip_key,
-        n,
-        workload,
-        precision=precision,
-        pick=pick,
-        curve_fn=curve_fn,
-        grid=grid,
-        mode=mode,
-        catalog=cat,
-    )
+    return workload_equivalence(chip_key, n, workload, **opts)
 
 
 def budget_equivalence_range(budget_usd: float, chip_key: str, workload, **kw) -> EquivResult:

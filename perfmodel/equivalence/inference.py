@@ -10,7 +10,7 @@ models chosen by the workload (or the caller), never one standing in for the oth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from perfmodel import workloads as wl
 from perfmodel.equivalence.definitions import (
@@ -19,7 +19,7 @@ from perfmodel.equivalence.definitions import (
     _catalog,
     _check_count,
 )
-from perfmodel.equivalence.model import CurveFn, _training_inference_curve, curve_pair
+from perfmodel.equivalence.model import CurveOptions, _training_inference_curve, curve_pair
 from perfmodel.equivalence.result import EquivResult
 from perfmodel.equivalence.spec import spec_equivalence_range
 from perfmodel.equivalence.workload import _base_assumptions, _equiv_jit
@@ -32,35 +32,22 @@ from perfmodel.serving.step import weight_bytes
 
 
 def inference_equivalence(
-    chip_key: str,
-    n_chips: float,
-    workload="video-driving",
-    *,
-    precision: str = "int8",
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "capacity",
-    catalog: Catalog | None = None,
+    chip_key: str, n_chips: float, workload="video-driving", **opts: Unpack[CurveOptions]
 ) -> float:
     """H100s that deliver the same forward-only (inference) throughput on ``workload`` at
     ``precision`` as ``n_chips`` of ``chip_key``. This is how FSD computers (AI4, HW3) used
     in the training loop (simulation, closed-loop evaluation, auto-labelling) count: their
     work is forward passes, so they are compared on forward passes, not on training.
-    Default ``mode="capacity"``: in-the-loop inference is many independent forward passes.
-    ``curve_fn`` defaults to :func:`perfmodel.training.inference_throughput` per count."""
+    ``opts``: :class:`~perfmodel.equivalence.model.CurveOptions`, here with the defaults
+    ``precision="int8"`` and ``mode="capacity"`` (in-the-loop inference is many
+    independent forward passes); ``curve_fn`` defaults to
+    :func:`perfmodel.training.inference_throughput` per count."""
     n = _check_count("n_chips", n_chips)
-    fn = _training_inference_curve if curve_fn is None else curve_fn
-    x, h = curve_pair(
-        chip_key,
-        workload,
-        precision=precision,
-        pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=fn,
-        catalog=catalog,
-    )
+    opts.setdefault("precision", "int8")
+    opts.setdefault("mode", "capacity")
+    if opts.get("curve_fn") is None:
+        opts["curve_fn"] = _training_inference_curve
+    x, h = curve_pair(chip_key, workload, **opts)
     return float(_equiv_jit(x, h, n))
 
 

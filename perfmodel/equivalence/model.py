@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -38,6 +38,20 @@ CurveFn = Callable[..., Any]
 the signature of :func:`perfmodel.training.throughput_curve`. The package's own model
 functions (:data:`MODEL_FNS`) also take ``catalog=``, the catalog the chip came from
 (its network); a given ``curve_fn`` gets the chip as the pytree ``chip`` only."""
+
+
+class CurveOptions(TypedDict, total=False):
+    """The options of a model curve, as keywords of :func:`model_curve` (where their
+    defaults are: ``precision=None``, the workload's; ``pick="best"``;
+    ``grid=DEFAULT_GRID``; ``mode="job"``; ``curve_fn=None``, the training model;
+    ``catalog=None``, the built-in one), which every equivalence passes on."""
+
+    precision: str | None
+    pick: str
+    grid: Sequence[int]
+    mode: str
+    curve_fn: CurveFn | None
+    catalog: Catalog | None
 
 
 def _training_curve(workload, chip_key, counts, *, precision=None, chip=None, catalog=None):
@@ -197,19 +211,11 @@ def model_curve(
 
 
 def curve_pair(
-    chip_key: str,
-    workload,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    curve_fn: CurveFn | None = None,
-    catalog: Catalog | None = None,
+    chip_key: str, workload, **opts: Unpack[CurveOptions]
 ) -> tuple[ScalingCurve, ScalingCurve]:
     """The curves every equivalence inverts: ``chip_key``'s at ``pick`` and the H100
     reference's (always at ``best``), with the same workload, precision, grid, mode and
-    model function."""
-    kw: dict[str, Any] = dict(precision=precision, grid=grid, mode=mode, curve_fn=curve_fn)
-    x = model_curve(chip_key, workload, pick=pick, catalog=catalog, **kw)
-    return x, model_curve(REFERENCE_CHIP, workload, pick="best", catalog=catalog, **kw)
+    model function (:class:`CurveOptions`)."""
+    x = model_curve(chip_key, workload, **opts)
+    opts["pick"] = "best"
+    return x, model_curve(REFERENCE_CHIP, workload, **opts)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Unpack
 
 from perfmodel.equivalence.definitions import (
-    DEFAULT_GRID,
     DEFAULT_PUE,
     PUE_RANGE,
     PUE_SOURCE,
@@ -13,13 +12,13 @@ from perfmodel.equivalence.definitions import (
     _check_count,
     _check_pick,
 )
-from perfmodel.equivalence.model import CurveFn
+from perfmodel.equivalence.model import CurveOptions
 from perfmodel.equivalence.result import EquivResult, _chip_value, _fig
 from perfmodel.equivalence.workload import (
     _count_assumptions,
     workload_equivalence,
 )
-from perfmodel.hardware import PICKS, Catalog
+from perfmodel.hardware import PICKS
 
 
 def chips_for_power(power_w: float, allin_power_w: float, pue: float = DEFAULT_PUE) -> float:
@@ -36,33 +35,18 @@ def power_equivalence(
     chip_key: str,
     workload,
     pue: float | None = None,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    **opts: Unpack[CurveOptions],
 ) -> float:
     """H100e on ``workload`` of the ``chip_key`` chips a site of ``power_w`` (W, at the
     meter) hosts: ``h100e(X, power_w / (pue * allin_power_w(X)))``. ``pue`` None: the
     default (1.3) for best and the range end opposite to performance for low/high."""
-    cat = _catalog(catalog)
+    cat = opts["catalog"] = _catalog(opts.get("catalog"))
+    pick = opts.get("pick", "best")
     opp = {"low": "high", "best": "best", "high": "low"}[_check_pick(pick)]
     if pue is None:
         pue = {"low": PUE_RANGE[1], "best": DEFAULT_PUE, "high": PUE_RANGE[0]}[pick]
     n = chips_for_power(power_w, _chip_value(cat, chip_key, "allin_power_w", opp), pue)
-    return workload_equivalence(
-        chip_key,
-        n,
-        workload,
-        precision=precision,
-        pick=pick,
-        curve_fn=curve_fn,
-        grid=grid,
-        mode=mode,
-        catalog=cat,
-    )
+    return workload_equivalence(chip_key, n, workload, **opts)
 
 
 def power_equivalence_range(

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +31,11 @@ from perfmodel.equivalence.definitions import (
 )
 from perfmodel.equivalence.model import (
     CurveFn,
+    CurveOptions,
     _training_curve,
     _workload_name,
     call_curve_fn,
     curve_pair,
-    model_curve,
 )
 from perfmodel.equivalence.result import EquivResult
 from perfmodel.equivalence.spec import reference_chip, spec_equivalence_range
@@ -47,13 +47,7 @@ def workload_equivalence(
     chip_key: str,
     n_chips: float,
     workload,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    **opts: Unpack[CurveOptions],
 ) -> float:
     """H100 count with the same throughput on ``workload`` as ``n_chips`` of ``chip_key``.
 
@@ -61,23 +55,16 @@ def workload_equivalence(
       chip_key: catalog chip key or alias.
       n_chips: number of chips (> 0; fractional counts interpolate).
       workload: preset name (see :data:`perfmodel.workloads.WORKLOAD_NAMES`) or Workload.
-      precision: compute precision (None: the workload's default).
-      pick: catalog pick for chip X (the H100 reference is always ``best``).
+      **opts: the curve options (:class:`~perfmodel.equivalence.model.CurveOptions`):
+        ``precision`` (None: the workload's default), ``pick`` (the catalog pick for chip
+        X; the H100 reference is always ``best``), ``grid``, ``mode``, ``curve_fn``,
+        ``catalog``.
 
     Returns:
       H100-equivalents (float). ``workload_equivalence("h100", n, W) == n``.
     """
     n = _check_count("n_chips", n_chips)
-    x, h = curve_pair(
-        chip_key,
-        workload,
-        precision=precision,
-        pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
+    x, h = curve_pair(chip_key, workload, **opts)
     return float(_equiv_jit(x, h, n))
 
 
@@ -89,27 +76,12 @@ def h100e_curve(
     chip_key: str,
     workload,
     counts,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    **opts: Unpack[CurveOptions],
 ) -> np.ndarray:
     """H100-equivalents delivered by ``n`` chips of ``chip_key``, for each ``n`` in
     ``counts`` (one vectorised call; curves cached)."""
     c = _check_count("counts", counts).reshape(-1)
-    x, h = curve_pair(
-        chip_key,
-        workload,
-        precision=precision,
-        pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
+    x, h = curve_pair(chip_key, workload, **opts)
     return np.asarray(_equiv_vec(x, h, jnp.asarray(c)))
 
 
@@ -117,27 +89,12 @@ def chips_for_h100e(
     chip_key: str,
     h100e: float,
     workload,
-    *,
-    precision: str | None = None,
-    pick: str = "best",
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    **opts: Unpack[CurveOptions],
 ) -> float:
     """Inverse of :func:`workload_equivalence`: chips of ``chip_key`` needed to match
     ``h100e`` H100s on ``workload`` (fractional)."""
     m = _check_count("h100e", h100e)
-    x, h = curve_pair(
-        chip_key,
-        workload,
-        precision=precision,
-        pick=pick,
-        grid=grid,
-        mode=mode,
-        curve_fn=curve_fn,
-        catalog=catalog,
-    )
+    x, h = curve_pair(chip_key, workload, **opts)
     return float(_equiv_jit(h, x, m))
 
 
@@ -178,17 +135,8 @@ def h100e_gradient(
     fn = _training_curve if curve_fn is None else curve_fn
     grid = tuple(int(g) for g in grid)
     base_chip = cat.chip(key, "best")
-    h = model_curve(
-        REFERENCE_CHIP,
-        workload,
-        precision=precision,
-        grid=grid,
-        curve_fn=fn,
-        mode=mode,
-        catalog=cat,
-    )
-    x = model_curve(
-        key, workload, precision=precision, grid=grid, curve_fn=fn, catalog=cat, mode=mode
+    x, h = curve_pair(
+        key, workload, precision=precision, grid=grid, mode=mode, curve_fn=fn, catalog=cat
     )
     n = float(_check_count("n_chips", n_chips))
 
@@ -237,15 +185,15 @@ def _precision_of(workload, precision):
 def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn) -> dict:
     """Local scaling exponents at the answer: where the H100 curve is nearly flat (the
     job's fixed global batch stops H100 scaling) the inversion is ill-conditioned."""
-    kw: dict[str, Any] = dict(
+    x, h = curve_pair(
+        chip_key,
+        workload,
         precision=precision,
         grid=grid,
         mode=mode,
+        curve_fn=curve_fn,
         catalog=cat,
-        curve_fn=_training_curve if curve_fn is None else curve_fn,
     )
-    h = model_curve(REFERENCE_CHIP, workload, **kw)
-    x = model_curve(chip_key, workload, **kw)
     sh, sx = float(curve_slope(h, m)), float(curve_slope(x, n))
     c = float(
         bound_factor(
@@ -299,45 +247,27 @@ def _base_assumptions(cat, chip_key, n, workload, precision, grid, mode="job") -
 
 
 def workload_equivalence_range(
-    chip_key: str,
-    n_chips: float,
-    workload,
-    *,
-    precision: str | None = None,
-    curve_fn: CurveFn | None = None,
-    grid: Sequence[int] = DEFAULT_GRID,
-    mode: str = "job",
-    catalog: Catalog | None = None,
+    chip_key: str, n_chips: float, workload, **opts: Unpack[CurveOptions]
 ) -> EquivResult:
-    """:func:`workload_equivalence` at the low/best/high picks, with assumptions."""
-    cat = _catalog(catalog)
+    """:func:`workload_equivalence` at the low/best/high picks, with assumptions (``opts``:
+    :class:`~perfmodel.equivalence.model.CurveOptions` but ``pick``)."""
+    if "pick" in opts:
+        raise TypeError("workload_equivalence_range() got an unexpected keyword argument 'pick'")
+    cat = opts["catalog"] = _catalog(opts.get("catalog"))
     n = float(_check_count("n_chips", n_chips))
-    prec = _precision_of(workload, precision)
-    v = {
-        p: workload_equivalence(
-            chip_key,
-            n,
-            workload,
-            precision=precision,
-            pick=p,
-            curve_fn=curve_fn,
-            grid=grid,
-            mode=mode,
-            catalog=cat,
-        )
-        for p in PICKS
-    }
-    a = _base_assumptions(cat, chip_key, n, workload, prec, grid, mode)
-    a.update(_diagnostics(cat, chip_key, n, v["best"], workload, precision, grid, mode, curve_fn))
+    v = {p: workload_equivalence(chip_key, n, workload, **(opts | {"pick": p})) for p in PICKS}
+    a = _count_assumptions(cat, chip_key, n, v["best"], workload, opts)
+    prec = _precision_of(workload, opts.get("precision"))
     sp = spec_equivalence_range(chip_key, prec or "bf16", n, cat)
     a["spec_h100e"] = sp["best"]
     a["spec_precision"] = prec or "bf16"
     return EquivResult("workload", v["best"], min(v.values()), max(v.values()), a)
 
 
-def _count_assumptions(cat, chip_key, n, h100e, workload, kw: dict) -> dict:
-    """The assumptions and diagnostics of an equivalence of ``n`` chips that a budget or
-    a power envelope buys (``kw``: the options given to the ``*_range`` function)."""
+def _count_assumptions(cat, chip_key, n, h100e, workload, kw: Mapping[str, Any]) -> dict:
+    """The assumptions and diagnostics of an equivalence of ``n`` chips (given, or that a
+    budget or a power envelope buys; ``kw``: the options given to the ``*_range``
+    function)."""
     grid, mode = tuple(kw.get("grid", DEFAULT_GRID)), kw.get("mode", "job")
     prec = kw.get("precision")
     a = _base_assumptions(cat, chip_key, n, workload, _precision_of(workload, prec), grid, mode)
