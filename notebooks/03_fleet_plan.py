@@ -295,3 +295,23 @@ pareto_chart(
     "(budgets, power, prices sourced there or marked ESTIMATE)",
 )
 print(f"wrote {OUT / 'fleet_pareto.png'}; notebook ran in {time.perf_counter() - t_start:.0f} s")
+
+# %% [markdown]
+# ## The min-cost front: the least capex for each H100e target
+# The same sweep for the other objective (`perfmodel plan --objective min-cost
+# --pareto`): targets around the max-h100e plan's delivered H100e at the target quarter,
+# each the cheapest integer plan that meets it. A higher target never costs less.
+
+# %%
+t0 = next(p for p in front if p.parameter == 1.0).h100e_target_period
+t_scales = (0.5, 1.0) if SMALL else (0.25, 0.5, 0.75, 1.0)
+cost_front = pareto_front(
+    sc, budget_scales=(), targets=tuple(f * t0 for f in t_scales), method="highs"
+)
+print(f"{'target H100e':>13} {'capex $B':>9} {'H100e @ target':>15}")
+for p in sorted(cost_front, key=lambda p: p.parameter):
+    cap = f"{p.capex_usd / 1e9:9.2f}" if p.feasible else "infeasible".rjust(9)
+    print(f"{p.parameter:13,.0f} {cap} {p.h100e_target_period:15,.0f}")
+okc = sorted([p for p in cost_front if p.feasible], key=lambda p: p.parameter)
+caps = [p.capex_usd for p in okc]
+assert all(b >= a * (1 - 1e-3) for a, b in zip(caps, caps[1:])), "a higher target never costs less"
