@@ -16,30 +16,29 @@ from perfmodel.claims.verdicts import TOL, Claim, ClaimResult, compare
 __all__ = ["binding_at", "check_plan_milestones", "milestone_verdicts"]
 
 
+#: Binding kinds named by their own fields rather than by the site, offer or year.
+_KIND_NAMES = {
+    "ratio": lambda b: (
+        f"ratio rule {b.get('rule', 0)} ({'+'.join(b.get('numerator', []))} >= "
+        f"{b.get('min_ratio', 0):g} x {'+'.join(b.get('denominator', []))})"
+    ),
+    "own_share": lambda b: f"own-hardware share at {b.get('site')}",
+}
+#: What any other binding record concerns, first given first: (field, joining word).
+_SCOPES = (("site", " at "), ("offer", " of "), ("year", " "))
+
+
+def _short_name(b: Mapping[str, Any]) -> str:
+    k = b["kind"]
+    if k in _KIND_NAMES:
+        return _KIND_NAMES[k](b)
+    return next((f"{k}{sep}{b[f]}" for f, sep in _SCOPES if b.get(f)), k)
+
+
 def binding_at(binding: Sequence[Mapping[str, Any]], period: str) -> list[str]:
     """Short names of the constraints that bind in ``period`` (plan binding records:
     kind, periods and the site, offer or rule they concern)."""
-    out = []
-    for b in binding:
-        if period not in b.get("periods", ()):
-            continue
-        k = b["kind"]
-        if k == "ratio":
-            out.append(
-                f"ratio rule {b.get('rule', 0)} ({'+'.join(b.get('numerator', []))} >= "
-                f"{b.get('min_ratio', 0):g} x {'+'.join(b.get('denominator', []))})"
-            )
-        elif k == "own_share":
-            out.append(f"own-hardware share at {b.get('site')}")
-        elif b.get("site"):
-            out.append(f"{k} at {b['site']}")
-        elif b.get("offer"):
-            out.append(f"{k} of {b['offer']}")
-        elif b.get("year"):
-            out.append(f"{k} {b['year']}")
-        else:
-            out.append(k)
-    return out
+    return [_short_name(b) for b in binding if period in b.get("periods", ())]
 
 
 def milestone_verdicts(

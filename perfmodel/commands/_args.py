@@ -60,6 +60,19 @@ def add_catalog_args(p: argparse.ArgumentParser, *, repeat: bool = True) -> None
     )
 
 
+def add_plot_catalog_json_args(p: argparse.ArgumentParser, plot_what: str) -> None:
+    """``--plot PATH`` (a PNG file or an existing directory; ``plot_what``: what the chart
+    shows), the catalog arguments (:func:`add_catalog_args`) and ``--json``."""
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help=f"PNG file or existing directory: {plot_what}",
+    )
+    add_catalog_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
 def check_readable(path: str, field: str) -> None:
     """An :class:`InputError` naming ``path`` unless it is a readable UTF-8 file."""
     if not isinstance(path, str) or not path.strip():

@@ -10,6 +10,7 @@ import numpy as np
 
 from perfmodel.commands._args import (
     add_catalog_args,
+    add_plot_catalog_json_args,
     check_finite,
     check_readable,
     number,
@@ -82,15 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--kind inference --model serving only: offline (default, no latency "
         "limit), server or interactive (the MLPerf p99 TTFT/TPOT limits)",
     )
-    p.add_argument(
-        "--plot",
-        default=None,
-        metavar="PATH",
-        help="PNG file or existing directory: H100e against the chip count, with the "
+    add_plot_catalog_json_args(
+        p,
+        "H100e against the chip count, with the "
         "low..high range, the spec-sheet and 1:1 lines (not for --kind price)",
     )
-    add_catalog_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_equiv)
 
     c = sub.add_parser(

@@ -15,9 +15,15 @@ import math
 import numpy as np
 
 from perfmodel import interconnect as ic
-from perfmodel.commands._args import add_catalog_args, check_finite, number, user_catalog
+from perfmodel.commands._args import (
+    add_plot_catalog_json_args,
+    check_finite,
+    number,
+    user_catalog,
+)
 from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
+from perfmodel.interconnect.report import fmt_time
 
 
 def _floats(text: str) -> list[float]:
@@ -87,24 +93,16 @@ def register(subparsers) -> None:
         default=None,
         help="group members per scale-up domain (default min(group, domain))",
     )
-    p.add_argument(
-        "--plot",
-        default=None,
-        metavar="PATH",
-        help="PNG file or existing directory: time of each collective and group size "
+    add_plot_catalog_json_args(
+        p,
+        "time of each collective and group size "
         "against the message size (1 kB..100 GB and the --bytes given)",
     )
-    add_catalog_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
 
 def _fmt_t(x: float) -> str:
-    if x == 0:
-        return "0"
-    if x < 1e-3:
-        return f"{x * 1e6:.1f} us"
-    return f"{x * 1e3:.3f} ms" if x < 1 else f"{x:.3f} s"
+    return fmt_time(x, ms_digits=3)
 
 
 def _check(args) -> None:

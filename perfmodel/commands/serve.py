@@ -94,21 +94,13 @@ def _plot(path, res: dict[str, Any]):
     return path
 
 
+#: The options of :func:`perfmodel.serving.serve` given by the argument of the same name.
+_SERVE_OPTIONS = "precision kv_precision ttft_ms tpot_ms input_tokens output_tokens engine".split()
+
+
 def run(args) -> int:
-    res = serve(
-        args.workload,
-        args.chip,
-        args.chips,
-        args.scenario,
-        precision=args.precision,
-        kv_precision=args.kv_precision,
-        ttft_ms=args.ttft_ms,
-        tpot_ms=args.tpot_ms,
-        input_tokens=args.input_tokens,
-        output_tokens=args.output_tokens,
-        engine=args.engine,
-        curve=bool(args.plot),
-    )
+    opts = {k: getattr(args, k) for k in _SERVE_OPTIONS}
+    res = serve(args.workload, args.chip, args.chips, args.scenario, curve=bool(args.plot), **opts)
     if args.plot:
         path = plot_file(args.plot, f"serve_{res['workload']}_{res['chip']}_{res['scenario']}.png")
         res["plot"] = str(_plot(path, res))

@@ -13,12 +13,14 @@ def _fmt_bw(x: float) -> str:
     return f"{x / 1e12:.2f} TB/s" if x >= 1e12 else f"{x / 1e9:.1f} GB/s"
 
 
-def _fmt_t(x: float) -> str:
+def fmt_time(x: float, ms_digits: int = 2) -> str:
+    """A duration in seconds as ``0``, ``us`` (under 1 ms), ``ms`` (``ms_digits``
+    decimals, under 1 s) or ``s``."""
     if x == 0:
         return "0"
     if x < 1e-3:
         return f"{x * 1e6:.1f} us"
-    return f"{x * 1e3:.2f} ms" if x < 1 else f"{x:.3f} s"
+    return f"{x * 1e3:.{ms_digits}f} ms" if x < 1 else f"{x:.3f} s"
 
 
 def describe(
@@ -43,10 +45,10 @@ def describe(
         + (", in-switch reduction (NVLS) on" if t.switch_reduction else ""),
         f"  scale-up  {t.scaleup_link:16s} {_fmt_bw(t.scaleup_nominal_bytes_per_s)} {up_unit}/dir"
         f" x {t.scaleup_efficiency:.2f} = {_fmt_bw(t.scaleup_nominal_bytes_per_s * t.scaleup_efficiency)},"
-        f" latency {_fmt_t(t.scaleup_latency_s)}",
+        f" latency {fmt_time(t.scaleup_latency_s)}",
         f"  scale-out {t.scaleout_link:16s} {_fmt_bw(t.scaleout_nominal_bytes_per_s)} per chip/dir"
         f" x {t.scaleout_efficiency:.2f} = {_fmt_bw(t.scaleout_nominal_bytes_per_s * t.scaleout_efficiency)},"
-        f" latency {_fmt_t(t.scaleout_latency_s)}",
+        f" latency {fmt_time(t.scaleout_latency_s)}",
     ]
     if provenance:
         lines.append("  sources:")
@@ -63,6 +65,6 @@ def describe(
             for g in groups:
                 tt = float(collective_time_s(kind, n, g, net))
                 alg = best_algorithm(kind, n, g, net)
-                cells.append(f"{_fmt_t(tt) + ' ' + alg[:4]:>20s}")
+                cells.append(f"{fmt_time(tt) + ' ' + alg[:4]:>20s}")
             lines.append(f"  {kind:14s} {n:8.0e} " + " ".join(cells))
     return "\n".join(lines)
