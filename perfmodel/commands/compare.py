@@ -157,18 +157,22 @@ def _plan_of(arg: str, sets: list[str], args: argparse.Namespace, side: str) -> 
     return plan_json(plan)
 
 
+#: A binding record's identity for matching, by kind (any other kind: the kind alone).
+_BINDING_KEYS = {
+    "power": "power at site {site}",
+    "racks": "racks at site {site}",
+    "own_share": "own_share at site {site}",
+    "budget": "budget {year}",
+    "supply": "supply of {offer}",
+    "ratio": "ratio rule {rule} at {site}",
+}
+
+
 def _binding_key(b: dict) -> str:
     """A binding record in words, without periods or prices: its identity for matching."""
     k = b.get("kind")
-    if k in ("power", "racks", "own_share"):
-        return f"{k} at site {b.get('site')}"
-    if k == "budget":
-        return f"budget {b.get('year')}"
-    if k == "supply":
-        return f"supply of {b.get('offer')}"
-    if k == "ratio":
-        return f"ratio rule {b.get('rule')} at {b.get('site')}"
-    return str(k)
+    fields = {f: b.get(f) for f in ("site", "year", "offer", "rule")}
+    return _BINDING_KEYS[k].format(**fields) if k in _BINDING_KEYS else str(k)
 
 
 def _name(d: dict, arg: str) -> str:

@@ -356,20 +356,32 @@ def _training_one(cat, recs, keys, ref_key, precs, wname, n):
             )
             out_cols[f"memory_bytes.{k}"] = r["memory_bytes"]
             out_cols[f"fits.{k}"] = r["fits"]
-            usd = jnp.maximum(n * c.allin_price_usd, 1e-9)
-            watt = jnp.maximum(n * c.allin_power_w, 1e-9)
-            out_cols[f"h100e_per_musd.{k}"] = h / usd * 1e6
-            out_cols[f"h100e_per_mw.{k}"] = h / watt * 1e6
-            hz = jnp.nan_to_num(h, nan=-jnp.inf)
-            per_usd.append(jnp.where(c.allin_price_usd > 0, hz / usd, -jnp.inf))
-            per_w.append(hz / watt)
-        bu, bw = jnp.argmax(jnp.stack(per_usd)), jnp.argmax(jnp.stack(per_w))
-        for i, k in enumerate(keys):
-            out_cols[f"best_per_usd.{k}"] = (bu == i).astype(jnp.float64)
-            out_cols[f"best_per_w.{k}"] = (bw == i).astype(jnp.float64)
+            _cost_columns(out_cols, k, c, n, h, jnp.nan_to_num(h, nan=-jnp.inf), per_usd, per_w)
+        _best_columns(out_cols, keys, per_usd, per_w)
         return out_cols
 
     return one
+
+
+def _cost_columns(out: dict, k: str, c, n, h, h_best, per_usd: list, per_w: list) -> None:
+    """Chip ``k``'s H100e per $M and per MW of ``n`` chips (all-in price and power) into
+    ``out``; its ``h_best`` per dollar and per watt (a chip without a price: -inf) onto
+    ``per_usd`` and ``per_w``, for :func:`_best_columns`."""
+    usd = jnp.maximum(n * c.allin_price_usd, 1e-9)
+    watt = jnp.maximum(n * c.allin_power_w, 1e-9)
+    out[f"h100e_per_musd.{k}"] = h / usd * 1e6
+    out[f"h100e_per_mw.{k}"] = h / watt * 1e6
+    per_usd.append(jnp.where(c.allin_price_usd > 0, h_best / usd, -jnp.inf))
+    per_w.append(h_best / watt)
+
+
+def _best_columns(out: dict, keys, per_usd: list, per_w: list) -> None:
+    """One-hot ``best_per_usd.<k>`` and ``best_per_w.<k>``: the chip of ``keys`` with the
+    most H100e per dollar and per watt."""
+    bu, bw = jnp.argmax(jnp.stack(per_usd)), jnp.argmax(jnp.stack(per_w))
+    for i, k in enumerate(keys):
+        out[f"best_per_usd.{k}"] = (bu == i).astype(jnp.float64)
+        out[f"best_per_w.{k}"] = (bw == i).astype(jnp.float64)
 
 
 def _prepare_layouts(prep, tr, cat, recs, base_w, precs, wname, n) -> None:
@@ -540,16 +552,8 @@ def chips_model(config: Mapping[str, Any], catalog=None) -> Model:
             out[f"comm_share.{k}"] = r["comm_s"] / r["step_s"]
             out[f"memory_bytes.{k}"] = r["memory_bytes"]
             out[f"fits.{k}"] = (r["memory_bytes"] <= c.mem_bytes[1]).astype(jnp.float64)
-            usd = jnp.maximum(n * c.allin_price_usd, 1e-9)
-            watt = jnp.maximum(n * c.allin_power_w, 1e-9)
-            out[f"h100e_per_musd.{k}"] = h / usd * 1e6
-            out[f"h100e_per_mw.{k}"] = h / watt * 1e6
-            per_usd.append(jnp.where(c.allin_price_usd > 0, h / usd, -jnp.inf))
-            per_w.append(h / watt)
-        bu, bw = jnp.argmax(jnp.stack(per_usd)), jnp.argmax(jnp.stack(per_w))
-        for i, k in enumerate(keys):
-            out[f"best_per_usd.{k}"] = (bu == i).astype(jnp.float64)
-            out[f"best_per_w.{k}"] = (bw == i).astype(jnp.float64)
+            _cost_columns(out, k, c, n, h, h, per_usd, per_w)
+        _best_columns(out, keys, per_usd, per_w)
         return out
 
     if engine_name == "training":
