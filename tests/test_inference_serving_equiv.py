@@ -221,34 +221,27 @@ def test_fleet_plan_cli_bad_scenario_exits_2(tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 1 and "workloads[1].scenario = 'batch'" in err
 
 
-def test_fleet_rates_at_the_latency_target_and_cache_key(tmp_path, monkeypatch):
+def test_fleet_rates_at_the_latency_target_and_cache_key(fresh_caches):
     from perfmodel.fleet import values
 
-    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path))
-    values._disk.cache_clear()
-    values.chip_rate.cache_clear()
-    try:
-        r = {
-            sc: values.chip_rate("h100_sxm", "llama2-70b", "serving", "best", "equivalence", 8, sc)
-            for sc in SCEN
-        }
-        for sc in SCEN:
-            assert r[sc] == pytest.approx(
-                serve("llama2-70b", "h100_sxm", 8, sc)["tokens_per_s_per_chip"], rel=1e-12
-            )
-        assert r["interactive"] < r["server"] <= r["offline"]
-        keys = json.loads((tmp_path / "fleet_rates.json").read_text())
-        assert len(keys) == 3
-        assert sum(k.endswith("|server") for k in keys) == 1
-        assert sum(k.endswith("|interactive") for k in keys) == 1
-        # the planner's H100e weight of one token/s follows the scenario's H100 rate
-        specs = {sc: parse_scenario(_scenario(scenario=sc)).workload_specs[1:] for sc in SCEN}
-        for sc, sp in specs.items():
-            _, per_unit, _ = values.workload_rates((), tuple(sp), pick="best", source="equivalence")
-            assert float(per_unit[0]) == pytest.approx(1.0 / r[sc], rel=1e-12)
-    finally:
-        values._disk.cache_clear()
-        values.chip_rate.cache_clear()
+    r = {
+        sc: values.chip_rate("h100_sxm", "llama2-70b", "serving", "best", "equivalence", 8, sc)
+        for sc in SCEN
+    }
+    for sc in SCEN:
+        assert r[sc] == pytest.approx(
+            serve("llama2-70b", "h100_sxm", 8, sc)["tokens_per_s_per_chip"], rel=1e-12
+        )
+    assert r["interactive"] < r["server"] <= r["offline"]
+    keys = json.loads((fresh_caches / "fleet_rates.json").read_text())
+    assert len(keys) == 3
+    assert sum(k.endswith("|server") for k in keys) == 1
+    assert sum(k.endswith("|interactive") for k in keys) == 1
+    # the planner's H100e weight of one token/s follows the scenario's H100 rate
+    specs = {sc: parse_scenario(_scenario(scenario=sc)).workload_specs[1:] for sc in SCEN}
+    for sc, sp in specs.items():
+        _, per_unit, _ = values.workload_rates((), tuple(sp), pick="best", source="equivalence")
+        assert float(per_unit[0]) == pytest.approx(1.0 / r[sc], rel=1e-12)
 
 
 def test_fleet_problem_with_an_interactive_demand_builds():

@@ -17,12 +17,9 @@ WORKLOAD = "llama3-8b"
 
 
 @pytest.fixture
-def searches(tmp_path, monkeypatch):
+def searches(fresh_caches, monkeypatch):
     """A fresh cache directory and a stand-in for the model's search that records each
     chip it runs on (its bf16 peak) and returns irrational throughputs."""
-    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    model_cache._disk.cache_clear()
-    eqm.clear_cache()
     seen: list[float] = []
 
     def fake(fn, workload, chip_key, counts, *, precision, chip, catalog):
@@ -32,9 +29,7 @@ def searches(tmp_path, monkeypatch):
         return np.sqrt(np.asarray(counts, float) * np.pi) * peak / 1e12
 
     monkeypatch.setattr(eqm, "call_curve_fn", fake)
-    yield seen
-    model_cache._disk.cache_clear()
-    eqm.clear_cache()
+    return seen
 
 
 def _fresh_process():

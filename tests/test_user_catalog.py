@@ -120,12 +120,11 @@ def test_price_alone_keeps_the_builtin_content(tmp_path):
     assert chip_spec("h100", load_catalog(f)).builtin
 
 
-def test_shadowing_chip_never_gets_the_builtin_shipped_or_cached_curve(tmp_path, monkeypatch):
+def test_shadowing_chip_never_gets_the_builtin_shipped_or_cached_curve(
+    tmp_path, monkeypatch, fresh_caches
+):
     """A user ``b200`` with other figures: the shipped b200 curve is not served; the
     computation runs on the user's pytree and its disk key carries the digest."""
-    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    cv._disk.cache_clear()
-    cv._curve_by_name.cache_clear()
     f = tmp_path / "b.toml"
     f.write_text(chip_toml("b200", bf16_flops_per_s=10.0e12))
     spec = chip_spec("b200", load_catalog(f))
@@ -152,14 +151,9 @@ def test_shadowing_chip_never_gets_the_builtin_shipped_or_cached_curve(tmp_path,
     # the stand-in never reads a shadowing chip's built-in spec ratio: its own peak
     v, src = cv.value_curve(spec, ((wname, 1.0),), [8.0], source="standin")
     assert "STAND-IN" in src and v[0] == pytest.approx(10e12 / 989.4e12 * 8**0.98)
-    cv._disk.cache_clear()
-    cv._curve_by_name.cache_clear()
 
 
-def test_rate_cache_key_carries_the_digest(tmp_path, monkeypatch):
-    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    fv._disk.cache_clear()
-    fv.chip_rate.cache_clear()
+def test_rate_cache_key_carries_the_digest(tmp_path, monkeypatch, fresh_caches):
     f = tmp_path / "b.toml"
     f.write_text(chip_toml("hw3", int8_ops_per_s=7e15))
     spec = chip_spec("hw3", load_catalog(f))
@@ -168,8 +162,6 @@ def test_rate_cache_key_carries_the_digest(tmp_path, monkeypatch):
     assert fv.chip_rate(spec, "video-driving", "forward", "best", "auto", 1) == 42.0
     assert got == [spec]
     assert any(f"|hw3@{spec.digest}|video-driving|forward|" in k for k in fv._disk())
-    fv._disk.cache_clear()
-    fv.chip_rate.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -312,15 +304,13 @@ def test_catalog_replacing_a_builtin_needs_allow_override(run, tmp_path):
 
 
 @pytest.mark.slow
-def test_plan_values_the_user_chip_with_the_training_model(run, tmp_path, monkeypatch):
+def test_plan_values_the_user_chip_with_the_training_model(run, tmp_path, fresh_caches):
     """A scenario in tmp_path offering only enough of the user chip for 64 chips: the
     plan's value of 64 chips (its last value-curve breakpoint) is the capacity-mode
     throughput ``train`` gives, over the H100 reference rate."""
     from perfmodel import training as tr
     from perfmodel.equivalence import DEFAULT_GRID
 
-    monkeypatch.setenv("PERFMODEL_CACHE_DIR", str(tmp_path / "cache"))
-    cv._disk.cache_clear()
     scen = tmp_path / "s.toml"
     text = MY_SCENARIO.read_text()
     text = text.replace("supply_units = [0, 200, 300, 300]", "supply_units = [0, 8, 0, 0]")
@@ -363,7 +353,6 @@ def test_plan_values_the_user_chip_with_the_training_model(run, tmp_path, monkey
     )
     assert rc == 0, err
     assert json.loads(out)["h100e"] == pytest.approx(want, rel=1e-6)
-    cv._disk.cache_clear()
 
 
 def test_sweep_over_a_scenario_with_a_user_chip(run, tmp_path):
