@@ -26,13 +26,32 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True)
-class ChipRecord:
-    """A validated catalog entry: text fields plus sourced figures."""
+class _Record:
+    """A catalog entry: its key, text fields and sourced figures, and the file it came
+    from."""
+
+    #: What the entry is, in the error for a missing field.
+    KIND = "entry"
 
     key: str
-    text: Mapping[str, str]
+    text: Mapping[str, Any]
     figures: Mapping[str, Figure]
     path: str
+
+    def value(self, key: str, pick: str = "best", default: float | None = None) -> float:
+        fig = self.figures.get(key)
+        if fig is None:
+            if default is None:
+                raise KeyError(f"{self.KIND} '{self.key}' has no field '{key}'")
+            return default
+        return fig.pick(pick)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipRecord(_Record):
+    """A validated catalog entry: text fields plus sourced figures."""
+
+    KIND = "chip"
 
     @property
     def display_name(self) -> str:
@@ -40,14 +59,6 @@ class ChipRecord:
 
     def figure(self, key: str) -> Figure | None:
         return self.figures.get(key)
-
-    def value(self, key: str, pick: str = "best", default: float | None = None) -> float:
-        fig = self.figures.get(key)
-        if fig is None:
-            if default is None:
-                raise KeyError(f"chip '{self.key}' has no field '{key}'")
-            return default
-        return fig.pick(pick)
 
     def rate_precision(self, precision: str) -> str | None:
         """The precision whose figure this chip runs ``precision`` at (itself, a
@@ -140,13 +151,10 @@ class ChipRecord:
 
 
 @dataclasses.dataclass(frozen=True)
-class SystemRecord:
+class SystemRecord(_Record):
     """A system built from chips (a DGX node, an NVL72 rack, a Dojo tray, an ExaPOD)."""
 
-    key: str
-    text: Mapping[str, Any]
-    figures: Mapping[str, Figure]
-    path: str
+    KIND = "system"
 
     @property
     def chip(self) -> str:
@@ -156,28 +164,9 @@ class SystemRecord:
     def chips_per_system(self) -> int:
         return int(self.figures["chips_count"].best)
 
-    def value(self, key: str, pick: str = "best", default: float | None = None) -> float:
-        fig = self.figures.get(key)
-        if fig is None:
-            if default is None:
-                raise KeyError(f"system '{self.key}' has no field '{key}'")
-            return default
-        return fig.pick(pick)
-
 
 @dataclasses.dataclass(frozen=True)
-class LinkRecord:
+class LinkRecord(_Record):
     """An interconnect (NVLink generation, InfiniBand NDR, Dojo mesh edge, ...)."""
 
-    key: str
-    text: Mapping[str, Any]
-    figures: Mapping[str, Figure]
-    path: str
-
-    def value(self, key: str, pick: str = "best", default: float | None = None) -> float:
-        fig = self.figures.get(key)
-        if fig is None:
-            if default is None:
-                raise KeyError(f"link '{self.key}' has no field '{key}'")
-            return default
-        return fig.pick(pick)
+    KIND = "link"
