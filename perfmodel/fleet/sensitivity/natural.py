@@ -165,7 +165,8 @@ def _finite_or_none(v: float) -> float | None:
 
 def range_text(lo: float | None, hi: float | None, unit: str) -> str:
     """The interval of a shadow price in plain words: ``"valid for -6..+3,498 chips"``,
-    ``"valid for +0..+$2.10B"`` (None: no limit that way)."""
+    ``"valid for +0..+$2.10B"``; None is no limit that way, said in words
+    (``"valid for +0 units and any increase"``), never as ``inf``."""
 
     def amount(v, sign):
         if v is None:
@@ -179,8 +180,17 @@ def range_text(lo: float | None, hi: float | None, unit: str) -> str:
         return f"{'-' if v < 0 else '+'}{txt}"
 
     if unit == "%":
+        if lo is None or hi is None:
+            side = f"from {amount(lo, '')}%" if hi is None else f"up to {amount(hi, '')}%"
+            return f"valid {side} of the price, no limit the other way"
         return f"valid for {amount(lo, '-')}%..{amount(hi, '+')}% of the price"
     tail = "" if unit == "USD" else f" {unit}"
+    if lo is None and hi is None:
+        return "valid for any step"
+    if hi is None:  # an open side is said in words: the output never prints "inf"
+        return f"valid for {amount(lo, '-')}{tail} and any increase"
+    if lo is None:
+        return f"valid for any decrease up to {amount(hi, '+')}{tail}"
     return f"valid for {amount(lo, '-')}..{amount(hi, '+')}{tail}"
 
 
