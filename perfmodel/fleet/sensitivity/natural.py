@@ -168,30 +168,25 @@ def range_text(lo: float | None, hi: float | None, unit: str) -> str:
     ``"valid for +0..+$2.10B"``; None is no limit that way, said in words
     (``"valid for +0 units and any increase"``), never as ``inf``."""
 
-    def amount(v, sign):
-        if v is None:
-            return f"{sign}inf"
-        if unit == "USD":
-            a = abs(v)
-            txt = f"${a / 1e9:,.2f}B" if a >= 1e9 else f"${a / 1e6:,.0f}M"
-            return f"{'-' if v < 0 else '+'}{txt}"
-        a = abs(v)
-        txt = f"{a:,.0f}" if a >= 100 or a == 0 else f"{a:.3g}"
-        return f"{'-' if v < 0 else '+'}{txt}"
+    pct = "%" if unit == "%" else ""
 
-    if unit == "%":
-        if lo is None or hi is None:
-            side = f"from {amount(lo, '')}%" if hi is None else f"up to {amount(hi, '')}%"
-            return f"valid {side} of the price, no limit the other way"
-        return f"valid for {amount(lo, '-')}%..{amount(hi, '+')}% of the price"
-    tail = "" if unit == "USD" else f" {unit}"
-    if lo is None and hi is None:
-        return "valid for any step"
-    if hi is None:  # an open side is said in words: the output never prints "inf"
-        return f"valid for {amount(lo, '-')}{tail} and any increase"
+    def amount(v: float) -> str:
+        a = abs(v)
+        if unit == "USD":
+            txt = f"${a / 1e9:,.2f}B" if a >= 1e9 else f"${a / 1e6:,.0f}M"
+        else:
+            txt = f"{a:,.0f}" if a >= 100 or a == 0 else f"{a:.3g}"
+        return f"{'-' if v < 0 else '+'}{txt}{pct}"
+
+    tail = {"USD": "", "%": " of the price"}.get(unit, f" {unit}")
+    # an open side is said in words: the output never prints "inf"
     if lo is None:
-        return f"valid for any decrease up to {amount(hi, '+')}{tail}"
-    return f"valid for {amount(lo, '-')}..{amount(hi, '+')}{tail}"
+        if hi is None:
+            return "valid for any step"
+        return f"valid for any decrease up to {amount(hi)}{tail}"
+    if hi is None:
+        return f"valid for {amount(lo)}{tail} and any increase"
+    return f"valid for {amount(lo)}..{amount(hi)}{tail}"
 
 
 #: The price step: 10% lower (percent of the offer's unit price).
