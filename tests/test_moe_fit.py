@@ -108,10 +108,29 @@ def test_expert_memory_splits_over_ep_exactly():
 def test_every_used_published_layout_fits_in_memory():
     used = R.used_runs()
     assert len(used) >= 150
-    # known misses (named in the benchmark and the README): FSDP rows of 0.5-1T-parameter
-    # models on 64 H100 whose optimizer state cannot fit without offload
     misses = [r.index for r in used if not r.fits]
-    assert len(misses) <= 4, misses
+    assert misses == [], misses
+
+
+@pytest.mark.parametrize("zero", [1, 3])
+def test_bf16_states_memory_by_hand(zero):
+    # Megatron-Core: 4 B fp32 main grad + 12 B (fp32 master + 2 fp32 moments) per param;
+    # bf16 states: 2 B grad + 4 B (2 bf16 moments), + 2 B for the bf16 shard under FSDP
+    w = wl.get_workload("llama3-8b")
+    base = dict(dp=8, zero=zero)
+    m0 = tr.memory.memory_per_device(w, tr.make_layout(**base))
+    m1 = tr.memory.memory_per_device(w, tr.make_layout(**base, bf16_states=1))
+    assert float(m1[1]) == pytest.approx(float(m0[1]) * 2 / 4)
+    assert float(m1[2]) == pytest.approx(float(m0[2]) * (6 if zero == 3 else 4) / 12)
+    assert float(m1[0]) == pytest.approx(float(m0[0]))  # the 16-bit weights are the same
+
+
+def test_automodel_rows_keep_bf16_states():
+    runs = R.used_runs()
+    auto = [r for r in runs if r.layout.get("bf16_states")]
+    assert auto and all(r.index < 10_000 for r in auto)
+    assert R.bf16_states_of("NeMo AutoModel (PyTorch backend)")
+    assert not R.bf16_states_of("Megatron-Bridge (NeMo container)")
 
 
 def test_exclusions_have_reasons():

@@ -121,13 +121,14 @@ def parse_layout(text: str, n_chips: int) -> dict:
             )
         k, v = (s.strip().lower() for s in part.split("=", 1))
         k = {"v": "vpp", "vp": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
-        if k not in tr.LAYOUT_FIELDS:
-            raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(tr.LAYOUT_FIELDS)}")
+        keys = (*tr.LAYOUT_FIELDS, "bf16_states")
+        if k not in keys:
+            raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(keys)}")
         if k == "recompute":
             out[k] = v
-        elif k == "sp":
+        elif k in ("sp", "bf16_states"):
             if v not in ("0", "1", "true", "false", "on", "off"):
-                raise InputError(f"--layout sp={v!r} must be 0/1 (or on/off)")
+                raise InputError(f"--layout {k}={v!r} must be 0/1 (or on/off)")
             out[k] = int(v in ("1", "true", "on"))
         else:
             try:

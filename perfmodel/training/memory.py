@@ -79,6 +79,27 @@ def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
     return dense, experts
 
 
+def state_bytes(lay: Layout):
+    """Bytes per parameter of (gradients, optimizer state) beside the 16-bit weights.
+
+    Megatron-Core (``bf16_states = 0``): fp32 main gradients (4) and the distributed
+    optimizer's fp32 master copy + Adam's two fp32 moments (12). bf16 states
+    (``bf16_states = 1``): bf16 gradients (2) and two bf16 moments (4), with no
+    separate master copy; under FSDP (ZeRO-3) the bf16 shard is itself the
+    parameter (+2). That is PyTorch FSDP2 on a bf16 model, NeMo AutoModel's default:
+    ``NeMoAutoModelForCausalLM.from_config`` builds the model in ``torch.bfloat16``
+    when ``torch_dtype`` is ``"auto"``, and its FSDP2 ``MixedPrecisionPolicy``
+    computes in bf16 with fp32 gradient reduction; its config notes that fp32
+    optimizer state needs ``model.torch_dtype: float32`` (NVIDIA-NeMo/Automodel
+    ``nemo_automodel/_transformers/auto_model.py`` and
+    ``components/distributed/config.py`` at 36044ad3d139363fb6c73c24af2e7c6b65ec52f6).
+    """
+    lp = lay.bf16_states > 0.5
+    grad_b = jnp.where(lp, 2.0, 4.0)
+    opt_b = jnp.where(lp, 4.0 + jnp.where(lay.zero == 3, 2.0, 0.0), 12.0)
+    return grad_b, opt_b
+
+
 def _memory(w: Workload, lay: Layout, capacity_bytes=None):
     # see memory_per_device
     t, p, d = lay.tp, lay.pp, lay.dp
@@ -99,8 +120,9 @@ def _memory(w: Workload, lay: Layout, capacity_bytes=None):
     # and the prefetched next one)
     gathered = jnp.minimum(2.0 / jnp.maximum(w.layers / p, 1.0), 1.0) * (dense + experts)
     weights = jnp.where(lay.zero == 3, wb * gathered, sharded(wb, 3))
-    grads = sharded(4.0, 2)
-    opt = sharded(12.0, 1)
+    grad_b, opt_b = state_bytes(lay)
+    grads = sharded(grad_b, 2)
+    opt = sharded(opt_b, 1)
     act_layer, act_none_layer, act_ckpt_layer = activation_bytes_per_layer(w, lay)
     inflight = jnp.where(
         p > 1, jnp.minimum(m, p) * jnp.where(lay.vpp > 1, 1.0 + (p - 1.0) / (p * lay.vpp), 1.0), 1.0
@@ -128,7 +150,8 @@ def memory_per_device(w: Workload, lay: Layout, capacity_bytes=None):
     """Per-device memory (byte): ``(weights, grads, optimizer, activations, total)``.
 
     As Megatron-Core lays it out: bf16 weights, fp32 main gradients (4 byte/param) and
-    Adam's fp32 master copy + 2 moments (12 byte/param). The distributed optimizer
+    Adam's fp32 master copy + 2 moments (12 byte/param); with ``lay.bf16_states`` bf16
+    gradients and moments (:func:`state_bytes`). The distributed optimizer
     (ZeRO-1) shards the optimizer state over the ``dp x cp`` group (routed experts over
     their expert-data-parallel group ``dp x cp / ep``); ZeRO-2 also the gradients,
     ZeRO-3 (FSDP) shards the gradients too and keeps no persistent 16-bit weights:

@@ -14,7 +14,8 @@ Conventions applied (the page prints no more than this):
   on a dense model; an MoE row without its ``ep`` is excluded (its layout is unknown).
 * ``dp = gpus / (tp pp cp)``; sequence parallel on whenever ``tp > 1`` (Megatron-Bridge
   enables it with TP in every published recipe); distributed optimizer (ZeRO-1), or
-  FSDP (ZeRO-3) where ``fsdp > 0``.
+  FSDP (ZeRO-3) where ``fsdp > 0``. Rows of NeMo AutoModel (the ``framework`` field)
+  keep bf16 gradients and optimizer moments (:func:`bf16_states_of`).
 * Recomputation is not printed: the least of none / selective / full that fits the
   memory model is taken (``Run.recompute``), and the count of each is reported.
 * Precisions: BF16 -> bf16; FP8, FP8-CS, MXFP8 and the block-scaled FP8 recipes ->
@@ -111,6 +112,14 @@ def workload_for(run: Run) -> wl.Workload:
     ).with_precision(run.precision)
 
 
+def bf16_states_of(framework: str) -> bool:
+    """Whether a row's framework keeps bf16 parameters, gradients and optimizer moments
+    (:attr:`perfmodel.training.Layout.bf16_states`): NeMo AutoModel (PyTorch FSDP2 on a
+    bf16 model, its default) does; Megatron-Core / Megatron-Bridge / NeMo recipes keep
+    fp32 main gradients and an fp32 master copy."""
+    return "automodel" in framework.lower()
+
+
 def _dedupe_key(r: dict) -> tuple:
     cells = ("model", "gpu", "precision", "gpus", "global_batch", "micro_batch", "seq")
     cells += ("tp", "pp", "cp", "ep", "vp", "fsdp", "tokens_per_s_per_gpu")
@@ -143,6 +152,7 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             seq=int(r["seq"]),
             sp=tp > 1,
             zero=3 if fsdp > 0 else 1,
+            bf16_states=int(bf16_states_of(r.get("framework", ""))),
         )
         base: dict[str, Any] = dict(
             index=i,
@@ -229,6 +239,7 @@ def layout_of(run: Run, recompute: str | None = None):
         recompute=recompute or run.recompute,
         zero=L["zero"],
         ep=L["ep"],
+        bf16_states=L.get("bf16_states", 0),
     )
 
 

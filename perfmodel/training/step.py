@@ -266,7 +266,10 @@ def step_time(
     owned = dense_p / jnp.where(lay.zero >= 1, g_dp, 1.0) + expert_p / jnp.where(
         lay.zero >= 1, g_ep, 1.0
     )
-    opt_s = owned * 32.0 / (chip.mem_bytes_per_s[1] * te.roofline.memory[1])
+    # Adam reads and writes master, both moments and reads the gradient: 32 byte/param
+    # in fp32, 16 with bf16 states
+    opt_traffic = jnp.where(lay.bf16_states > 0.5, 16.0, 32.0)
+    opt_s = owned * opt_traffic / (chip.mem_bytes_per_s[1] * te.roofline.memory[1])
 
     step = pipeline + dp_exposed + opt_s + te.step_overhead_s
     units = wl.units_per_step(w)

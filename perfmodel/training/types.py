@@ -55,6 +55,11 @@ class Layout:
     recompute_layers: with ``block`` recompute, the whole layers of each pipeline stage
     that recompute their forward (Megatron-Core ``--recompute-num-layers k``); 0 = the
     fewest that fit the chip's memory (what the search assumes).
+    bf16_states: 0 = Megatron-Core's optimizer layout (fp32 main gradients and fp32
+    master weights + Adam moments: 16 byte/param beside the bf16 weights); 1 = bf16
+    parameters, gradients and Adam moments (8 byte/param): PyTorch FSDP2 on a bf16
+    model, NeMo AutoModel's default (see :func:`perfmodel.training.memory.memory_per_device`).
+    Not a searched field: it is the framework's recipe, not a layout choice.
     """
 
     tp: jnp.ndarray
@@ -68,6 +73,8 @@ class Layout:
     zero: jnp.ndarray
     ep: jnp.ndarray | float = 1.0
     recompute_layers: jnp.ndarray | float = 0.0
+    # static (part of the tree structure, not a leaf): searched layouts stack without it
+    bf16_states: float = flax.struct.field(pytree_node=False, default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
@@ -75,6 +82,8 @@ class Layout:
         d["sp"] = bool(d["sp"])
         if d["recompute"] not in ("full", "block"):
             del d["recompute_layers"]
+        if float(self.bf16_states) > 0.5:
+            d["bf16_states"] = True
         return d
 
 
@@ -109,6 +118,7 @@ def make_layout(
     zero: int = 1,
     ep: int = 1,
     recompute_layers: int = 0,
+    bf16_states: bool | int = False,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
@@ -125,6 +135,8 @@ def make_layout(
         raise ValueError(f"layout field 'zero' = {zero!r} must be 0, 1, 2 or 3")
     if sp not in (0, 1, True, False):
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
+    if bf16_states not in (0, 1, True, False):
+        raise ValueError(f"layout field 'bf16_states' = {bf16_states!r} must be 0 or 1")
     if (tp * dp * cp) % ep:
         raise ValueError(
             f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts split over "
@@ -141,6 +153,7 @@ def make_layout(
     return Layout(
         **{k: _f(v) for k, v in vals.items()},
         recompute_layers=_f(recompute_layers),
+        bf16_states=float(int(bf16_states)),
         sp=_f(int(sp)),
         recompute=_f(recompute),
         zero=_f(zero),
