@@ -74,7 +74,9 @@ class Layout:
     ep: jnp.ndarray | float = 1.0
     recompute_layers: jnp.ndarray | float = 0.0
     # static (part of the tree structure, not a leaf): searched layouts stack without it
-    bf16_states: float = flax.struct.field(pytree_node=False, default=0.0)
+    # (typed Any: callers build layouts from columns of arrays by field name; the value
+    # is a Python 0.0 or 1.0, checked by make_layout)
+    bf16_states: Any = flax.struct.field(pytree_node=False, default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
