@@ -27,6 +27,7 @@ import numpy as np
 from perfmodel.fleet.build import build_lp, segment_slopes, var_index
 from perfmodel.fleet.check import installed_units
 from perfmodel.fleet.highs import HighsLP
+from perfmodel.fleet.lp import split_row_name
 
 __all__ = ["LPExplain", "why_not_sentence", "plan_inputs", "record_rows"]
 
@@ -54,28 +55,28 @@ def record_rows(problem, rec: dict) -> tuple[list[str], float, float]:
     raise ValueError(f"binding record kind = {k!r} unknown")
 
 
+#: (kind, words) of an LP row without its period, per row kind: the words are a template
+#: over the row's arguments (``{0}``, ...) and ``where`` (a ratio rule's site or all sites).
+_ROW_LABELS = {
+    "power_mw": ("power", "power at site {0}"),
+    "capex_musd": ("budget", "budget {0}"),
+    "supply_units": ("supply", "supply of {0}"),
+    "floor_racks": ("racks", "floor space at site {0}"),
+    "ratio": ("ratio", "ratio rule {0} ({where})"),
+    "own_share": ("own_share", "own-hardware share at site {0}"),
+    "target_h100e": ("target", "the H100e target in {0}"),
+    "link": ("value", "value"),
+}
+
+
 def _row_label(problem, name: str) -> tuple[str, str]:
     """(kind, words) of an LP row, without its period: "power at site cortex"."""
-    kind, _, args = name.partition("[")
-    a = args.rstrip("]").split(",")
-    if kind == "power_mw":
-        return "power", f"power at site {a[0]}"
-    if kind == "capex_musd":
-        return "budget", f"budget {a[0]}"
-    if kind == "supply_units":
-        return "supply", f"supply of {a[0]}"
-    if kind == "floor_racks":
-        return "racks", f"floor space at site {a[0]}"
-    if kind == "ratio":
-        where = "all sites" if a[1] == "all" else f"site {a[1]}"
-        return "ratio", f"ratio rule {a[0]} ({where})"
-    if kind == "own_share":
-        return "own_share", f"own-hardware share at site {a[0]}"
-    if kind == "target_h100e":
-        return "target", f"the H100e target in {a[0]}"
-    if kind == "link":
-        return "value", "value"
-    return kind, kind
+    kind, a = split_row_name(name)
+    if kind not in _ROW_LABELS:
+        return kind, kind
+    short, words = _ROW_LABELS[kind]
+    where = ("all sites" if a[1] == "all" else f"site {a[1]}") if kind == "ratio" else ""
+    return short, words.format(*a, where=where)
 
 
 _STRUCTURAL = (
