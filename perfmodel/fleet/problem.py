@@ -2,12 +2,9 @@
 :class:`~perfmodel.fleet.schema.Scenario` (:mod:`perfmodel.fleet.schema`) and its value
 curves (:mod:`perfmodel.fleet.curves`); its LP is built by :mod:`perfmodel.fleet.build`.
 
-A *scenario* (TOML, see ``perfmodel/data/scenarios/tesla-2024.toml`` for a commented
-example) describes periods (quarters), sites, chip offers, the existing fleet, capex
-budgets, ratio and policy constraints and the workloads the fleet serves. It is parsed
-and validated by :func:`load_scenario` into a :class:`Scenario` (plain Python, names and
-sources), which :func:`build_problem` turns into a :class:`Problem` (a pytree of float64
-arrays; names static) that :func:`build_lp` turns into the :class:`~perfmodel.fleet.lp.LP`.
+The path: a scenario TOML (its schema in :mod:`perfmodel.fleet.schema`) ->
+:func:`load_scenario` -> :class:`Scenario` -> :func:`build_problem` -> :class:`Problem`
+(float64 arrays, names static) -> :func:`build_lp` -> :class:`~perfmodel.fleet.lp.LP`.
 
 Model (units inside: MW for power rows, M$ for capex rows, chips, H100e):
 
@@ -43,7 +40,7 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.errors import InfeasibleError, InputError
+from perfmodel.errors import InfeasibleError, InputError, SolverError
 from perfmodel.fleet.build import build_lp as build_lp
 from perfmodel.fleet.build import existing_in_service
 from perfmodel.fleet.build import row_blocks as row_blocks
@@ -533,6 +530,25 @@ def _violated_words(problem: Problem, name: str, e, b) -> str:
         extra["mw"] = float(problem.power_avail_mw[s, t])
     template = _VIOLATED.get(kind, "a {kind} constraint is violated by {e:.4g}")
     return template.format(*args, kind=kind, e=e, b=b, **extra)
+
+
+def require_precheck(problem: Problem) -> None:
+    """Raise :class:`FleetInfeasible` with the :func:`precheck` messages, if any."""
+    pre = precheck(problem)
+    if pre:
+        raise FleetInfeasible("; ".join(pre))
+
+
+def require_solved(problem: Problem, lp: LP, sol: RelaxedSolution) -> None:
+    """Raise unless the relaxed LP ``sol`` of ``lp`` is optimal: :class:`FleetInfeasible`
+    naming the binding constraint(s) (:func:`diagnose_infeasible`) when it is infeasible,
+    :class:`~perfmodel.errors.SolverError` for any other status."""
+    if sol.status == "infeasible":
+        raise FleetInfeasible(
+            f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
+        )
+    if sol.status != "optimal":
+        raise SolverError(f"{problem.name}: relaxed LP not solved (HiGHS status: {sol.status})")
 
 
 def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
