@@ -227,6 +227,10 @@ class LPExplain:
         for o, s, r in pr.unplaceable:
             struct.setdefault((o, s), r)
         out: list[dict] = []
+
+        def note(offer, site, kind, **fields):
+            out.append(dict(offer=offer, site=site, kind=kind, **fields))
+
         if self.ok:
             buy_ix, _ = var_index(pr)
             import scipy.sparse as sp
@@ -246,38 +250,32 @@ class LPExplain:
                 reason = struct.get((off, site)) or struct.get((off, "*"))
                 if reason is not None:
                     kind = next((b for key, b in _STRUCTURAL if key in reason), "rule")
-                    out.append(
-                        dict(offer=off, site=site, kind="structural", blocking=kind, reason=reason)
-                    )
+                    note(off, site, "structural", blocking=kind, reason=reason)
                     continue
                 if not self.ok or pr.objective not in ("max-h100e", "min-cost"):
                     continue  # reduced costs are split for these two objectives only
                 # quarters it may be delivered here with supply left to buy (upper bound > 0)
                 ts = [t for t in range(T) if allowed[k, s, t] > 0 and sup[k, t] > 0]
                 if not ts:
-                    out.append(
-                        dict(
-                            offer=off,
-                            site=site,
-                            kind="structural",
-                            blocking="supply",
-                            reason="no supply in any quarter it can be delivered here",
-                        )
+                    note(
+                        off,
+                        site,
+                        "structural",
+                        blocking="supply",
+                        reason="no supply in any quarter it can be delivered here",
                     )
                     continue
                 cols = [int(buy_ix[k, s, t]) for t in ts]
                 if x[cols].max() > 1e-6:
                     t = ts[int(np.argmax(x[cols]))]
-                    out.append(
-                        dict(
-                            offer=off,
-                            site=site,
-                            kind="rounded",
-                            period=pr.periods[t],
-                            lp_units=float(x[cols].max()),
-                            reason=f"the LP relaxation buys {x[cols].max():.2g} units in "
-                            f"{pr.periods[t]}; the integer plan buys none",
-                        )
+                    note(
+                        off,
+                        site,
+                        "rounded",
+                        period=pr.periods[t],
+                        lp_units=float(x[cols].max()),
+                        reason=f"the LP relaxation buys {x[cols].max():.2g} units in "
+                        f"{pr.periods[t]}; the integer plan buys none",
                     )
                     continue
                 best = None
@@ -306,22 +304,20 @@ class LPExplain:
                     kinds["its price"] = "price"
                 returns = value * conv + sum(gains.values())
                 blocking = max(costs, key=lambda w: costs[w]) if costs else None
-                out.append(
-                    dict(
-                        offer=off,
-                        site=site,
-                        kind="reduced_cost",
-                        period=pr.periods[t],
-                        returns=float(returns),
-                        value=float(value * conv),
-                        gains={w: float(v) for w, v in gains.items()},
-                        costs={w: float(v) for w, v in costs.items()},
-                        blocking=blocking,
-                        blocking_kind=kinds.get(blocking) if blocking else None,
-                        reduced_cost=float(rc * conv),
-                        objective_unit=unit,
-                        counts=bool(np.asarray(pr.bp_h100e)[k, s].max() > 0),
-                    )
+                note(
+                    off,
+                    site,
+                    "reduced_cost",
+                    period=pr.periods[t],
+                    returns=float(returns),
+                    value=float(value * conv),
+                    gains={w: float(v) for w, v in gains.items()},
+                    costs={w: float(v) for w, v in costs.items()},
+                    blocking=blocking,
+                    blocking_kind=kinds.get(blocking) if blocking else None,
+                    reduced_cost=float(rc * conv),
+                    objective_unit=unit,
+                    counts=bool(np.asarray(pr.bp_h100e)[k, s].max() > 0),
                 )
         return out
 
