@@ -196,6 +196,20 @@ def _count_axes(ax, x: bool = True, y: bool = True) -> None:
             axis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
 
 
+def _figure(figsize: tuple[float, float] = (8, 5.2)):
+    """A figure with one axes (the H100e, collectives and Pareto charts)."""
+    fig = Figure(figsize=figsize, dpi=110)
+    return fig, fig.subplots()
+
+
+def _labels(ax, xlabel: str, ylabel: str) -> None:
+    """Axis labels, a light grid on both tick levels and the legend at the upper left."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left")
+
+
 def _save(fig, path: str | Path, note: str = "") -> Path:
     if note:
         fig.text(0.01, 0.005, note, fontsize=6.5, color="0.3", va="bottom")
@@ -275,8 +289,7 @@ def equiv_chart(
     answer as a point ``(n_chips, h100e)``; the curve in the chip's colour
     (:func:`chip_color` of the catalog key ``chip``). Returns the path written."""
     x = np.asarray(counts, dtype=float)
-    fig = Figure(figsize=(8, 5.2), dpi=110)
-    ax = fig.subplots()
+    fig, ax = _figure()
     color = chip_color(chip)
     if "low" in h100e and "high" in h100e:
         ax.fill_between(
@@ -299,11 +312,8 @@ def equiv_chart(
     ax.set_xscale("log")
     ax.set_yscale("log")
     _count_axes(ax)
-    ax.set_xlabel(f"chips of {chip} (count)")
-    ax.set_ylabel("H100-equivalents (H100e, count)")
+    _labels(ax, f"chips of {chip} (count)", "H100-equivalents (H100e, count)")
     ax.set_title(f"H100-equivalents of {chip}: {what}", fontsize=11)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path, note)
 
 
@@ -318,8 +328,7 @@ def collectives_chart(
     """Collective times (s) against the message size per member (byte), log-log, one
     line per ``series`` label (e.g. ``"all_reduce, 64 chips"``). Returns the path."""
     x = np.asarray(sizes_bytes, dtype=float)
-    fig = Figure(figsize=(8, 5.2), dpi=110)
-    ax = fig.subplots()
+    fig, ax = _figure()
     for i, (label, t) in enumerate(series.items()):
         ax.plot(x, np.asarray(t, dtype=float), color=f"C{i % 10}", lw=1.6, label=label)
     ax.set_xscale("log")
@@ -328,11 +337,8 @@ def collectives_chart(
     ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
-    ax.set_xlabel("message size per member (byte)")
-    ax.set_ylabel("collective time (s)")
+    _labels(ax, "message size per member (byte)", "collective time (s)")
     ax.set_title(title, fontsize=11)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path, note)
 
 
@@ -499,8 +505,7 @@ def pareto_figure(
     ok = sorted((p for p in points if p["feasible"]), key=lambda p: float(p["capex_usd"]))
     front = [p for p in ok if not p["dominated"]]
     dom = [p for p in ok if p["dominated"]]
-    fig = Figure(figsize=(8, 5.2), dpi=110)
-    ax = fig.subplots()
+    fig, ax = _figure()
     ax.plot(
         [float(p["capex_usd"]) for p in front],
         [float(p["h100e_quarters"]) for p in front],

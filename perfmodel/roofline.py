@@ -162,20 +162,17 @@ def efficiency_from_dict(d: dict[str, Any], where: str = "<dict>") -> Efficiency
             f"{where}: unknown field(s) {sorted(unknown)} in [efficiency]; "
             "allowed: compute, memory, overhead_s"
         )
-    comp = dict(default["compute"])
-    for k, v in dict(d.get("compute", {})).items():
-        if k not in OP_KINDS:
-            raise InputError(
-                f"{where}: [efficiency] compute.{k}: unknown op kind; known: {OP_KINDS}"
-            )
-        comp[k] = _check_range(where, f"efficiency.compute.{k}", v, *COMPUTE_EFF_RANGE)
-    mem = dict(default["memory"])
-    for k, v in dict(d.get("memory", {})).items():
-        if k not in MEMORY_LEVELS:
-            raise InputError(
-                f"{where}: [efficiency] memory.{k}: unknown memory level; known: {MEMORY_LEVELS}"
-            )
-        mem[k] = _check_range(where, f"efficiency.memory.{k}", v, *MEMORY_EFF_RANGE)
+    levels = {}
+    for sec, known, what, bounds in (
+        ("compute", OP_KINDS, "op kind", COMPUTE_EFF_RANGE),
+        ("memory", MEMORY_LEVELS, "memory level", MEMORY_EFF_RANGE),
+    ):
+        levels[sec] = dict(default[sec])
+        for k, v in dict(d.get(sec, {})).items():
+            if k not in known:
+                raise InputError(f"{where}: [efficiency] {sec}.{k}: unknown {what}; known: {known}")
+            levels[sec][k] = _check_range(where, f"efficiency.{sec}.{k}", v, *bounds)
+    comp, mem = levels["compute"], levels["memory"]
     ovh = _check_range(
         where,
         "efficiency.overhead_s",

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from fleet_parts import SITE_10MW, h100_offer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import milp
@@ -36,15 +37,9 @@ def _data(**over):
             {"name": "video-driving", "key": "train", "demand": [100, 200]},
             {"name": "video-driving", "key": "loop", "kind": "inference", "demand": [5000, 5000]},
         ],
-        "sites": {"a": {"power_mw": 10, "pue": 1.0, "racks": 1e6}},
+        "sites": {"a": dict(SITE_10MW)},
         "offers": {
-            "gpu": {
-                "chip": "h100_sxm",
-                "chips_per_unit": 8,
-                "unit_price_usd": 400000,
-                "unit_power_w": 10000,
-                "supply_units": 100,
-            },
+            "gpu": h100_offer(supply_units=100),
             "car": {
                 "chip": "ai4",
                 "chips_per_unit": 2,

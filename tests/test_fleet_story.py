@@ -8,6 +8,7 @@ import copy
 
 import numpy as np
 import pytest
+from fleet_parts import h100_offer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,15 +37,7 @@ _DATA = {
         }
     },
     "offers": {
-        "gpu": {
-            "chip": "h100_sxm",
-            "chips_per_unit": 8,
-            "unit_price_usd": 400000,
-            "unit_power_w": 10000,
-            "racks_per_unit": 0.25,
-            "supply_units": 60,
-            "sites": ["a"],
-        },
+        "gpu": h100_offer(racks_per_unit=0.25, supply_units=60, sites=["a"]),
         "tray": {
             "chip": "dojo_tile",
             "chips_per_unit": 6,

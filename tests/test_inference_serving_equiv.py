@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from fleet_parts import SITE_10MW, h100_offer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,16 +153,8 @@ def _scenario(**wl):
     return {
         "scenario": {"name": "s", "start": "2024Q1", "quarters": 2, "objective": "max-h100e"},
         "workloads": [{"name": "llama3-70b", "key": "train"}, w],
-        "sites": {"a": {"power_mw": 10, "pue": 1.0, "racks": 1e6}},
-        "offers": {
-            "gpu": {
-                "chip": "h100_sxm",
-                "chips_per_unit": 8,
-                "unit_price_usd": 400000,
-                "unit_power_w": 10000,
-                "supply_units": 100,
-            }
-        },
+        "sites": {"a": dict(SITE_10MW)},
+        "offers": {"gpu": h100_offer(supply_units=100)},
         "budget": {"capex_usd": {"2024": 5e7}},
     }
 

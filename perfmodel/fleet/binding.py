@@ -46,6 +46,21 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         return float(sum(duals.get(n, 0.0) for n in names) * to_obj / per)
 
     out: list[dict] = []
+
+    def add(kind, key, periods, used, limit, unit, dual_value):
+        """One record: its kind, what it is about (``key``), then the common fields."""
+        out.append(
+            dict(
+                kind=kind,
+                **key,
+                periods=periods,
+                used=float(used),
+                limit=float(limit),
+                unit=unit,
+                dual=dual_value,
+            )
+        )
+
     cpu = np.asarray(pr.chips_per_unit)
     umw = np.asarray(pr.unit_power_w) / 1e6
     inst = installed_units(pr, buy)  # [K,S,T] units
@@ -55,62 +70,54 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         ts = _runs(P, [Pw[s, t] > 0 and Pw[s, t] - used[s, t] <= rel * Pw[s, t] for t in range(T)])
         if ts:
             t = P.index(ts[-1])
-            out.append(
-                dict(
-                    kind="power",
-                    site=site,
-                    periods=ts,
-                    used=float(used[s, t]),
-                    limit=float(Pw[s, t]),
-                    unit="MW",
-                    dual=dual([f"power_mw[{site},{p}]" for p in ts]),
-                )
+            add(
+                "power",
+                {"site": site},
+                ts,
+                used[s, t],
+                Pw[s, t],
+                "MW",
+                dual([f"power_mw[{site},{p}]" for p in ts]),
             )
     spent = capex_by_year_usd(pr, buy)
     bud = np.asarray(pr.budget_usd)
     for y, yr in enumerate(pr.years):
         if bud[y] > 0 and bud[y] - spent[y] <= rel * bud[y]:
-            out.append(
-                dict(
-                    kind="budget",
-                    year=yr,
-                    periods=[p for p in P if p.startswith(yr)],
-                    used=float(spent[y]),
-                    limit=float(bud[y]),
-                    unit="USD",
-                    dual=dual([f"capex_musd[{yr}]"], per=1e6),
-                )
+            add(
+                "budget",
+                {"year": yr},
+                [p for p in P if p.startswith(yr)],
+                spent[y],
+                bud[y],
+                "USD",
+                dual([f"capex_musd[{yr}]"], per=1e6),
             )
     sup = np.asarray(pr.supply_units)
     for k, off in enumerate(pr.offers):
         ts = _runs(P, [sup[k, t] > 0 and sup[k, t] - buy[k, :, t].sum() < 1 for t in range(T)])
         if ts:
-            out.append(
-                dict(
-                    kind="supply",
-                    offer=off,
-                    periods=ts,
-                    used=float(buy[k, :, P.index(ts[-1])].sum()),
-                    limit=float(sup[k, P.index(ts[-1])]),
-                    unit="units",
-                    dual=dual([f"supply_units[{off},{p}]" for p in ts]),
-                )
+            add(
+                "supply",
+                {"offer": off},
+                ts,
+                buy[k, :, P.index(ts[-1])].sum(),
+                sup[k, P.index(ts[-1])],
+                "units",
+                dual([f"supply_units[{off},{p}]" for p in ts]),
             )
     racks = np.einsum("k,kst->st", np.asarray(pr.racks_per_unit), inst)
     R = np.asarray(pr.racks)
     for s, site in enumerate(pr.sites):
         ts = _runs(P, [R[s] > 0 and R[s] - racks[s, t] <= rel * R[s] for t in range(T)])
         if ts:
-            out.append(
-                dict(
-                    kind="racks",
-                    site=site,
-                    periods=ts,
-                    used=float(racks[s, P.index(ts[-1])]),
-                    limit=float(R[s]),
-                    unit="racks",
-                    dual=dual([f"floor_racks[{site},{p}]" for p in ts]),
-                )
+            add(
+                "racks",
+                {"site": site},
+                ts,
+                racks[s, P.index(ts[-1])],
+                R[s],
+                "racks",
+                dual([f"floor_racks[{site},{p}]" for p in ts]),
             )
     chips = inst * cpu[:, None, None]  # [K,S,T]
     for r in range(len(pr.ratio_from)):
@@ -131,20 +138,20 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         )
         if ts:
             t = P.index(ts[-1])
-            out.append(
-                dict(
-                    kind="ratio",
-                    rule=r,
-                    site=where,
-                    numerator=[pr.offers[k] for k in pr.ratio_num[r]],
-                    denominator=[pr.offers[k] for k in pr.ratio_den[r]],
-                    min_ratio=float(np.asarray(pr.ratio_min)[r]),
-                    periods=ts,
-                    used=float(num[t]),
-                    limit=float(need[t]),
-                    unit="chips",
-                    dual=dual([f"ratio[{r},{where},{p}]" for p in ts]),
-                )
+            add(
+                "ratio",
+                {
+                    "rule": r,
+                    "site": where,
+                    "numerator": [pr.offers[k] for k in pr.ratio_num[r]],
+                    "denominator": [pr.offers[k] for k in pr.ratio_den[r]],
+                    "min_ratio": float(np.asarray(pr.ratio_min)[r]),
+                },
+                ts,
+                num[t],
+                need[t],
+                "chips",
+                dual([f"ratio[{r},{where},{p}]" for p in ts]),
             )
     own = np.array(pr.own, dtype=bool).reshape(len(pr.offers))
     share = np.asarray(pr.own_share_min)
@@ -163,17 +170,14 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         )
         if ts:
             t = P.index(ts[-1])
-            out.append(
-                dict(
-                    kind="own_share",
-                    site=site,
-                    share_min=float(share[s]),
-                    periods=ts,
-                    used=float(own_mw[t]),
-                    limit=float(share[s] * tot[t]),
-                    unit="MW",
-                    dual=dual([f"own_share[{site},{p}]" for p in ts]),
-                )
+            add(
+                "own_share",
+                {"site": site, "share_min": float(share[s])},
+                ts,
+                own_mw[t],
+                share[s] * tot[t],
+                "MW",
+                dual([f"own_share[{site},{p}]" for p in ts]),
             )
     if pr.objective == "min-cost":
         tp = pr.target_period
@@ -185,14 +189,5 @@ def binding_records(plan: Plan, rel: float = 0.02) -> list[dict]:
         # binding: within rel of the target, or one purchase unit less would miss it
         if got - tgt <= max(rel * tgt, per_unit):
             d = dual([f"target_h100e[{P[tp]}]"])
-            out.append(
-                dict(
-                    kind="target",
-                    periods=[P[tp]],
-                    used=got,
-                    limit=tgt,
-                    unit="H100e",
-                    dual=None if d is None else -d,
-                )
-            )
+            add("target", {}, [P[tp]], got, tgt, "H100e", None if d is None else -d)
     return out

@@ -27,6 +27,7 @@ import numpy as np
 from perfmodel.fleet.build import build_lp, segment_slopes, var_index
 from perfmodel.fleet.check import installed_units
 from perfmodel.fleet.highs import HighsLP
+from perfmodel.fleet.lp import split_row_name
 
 __all__ = ["LPExplain", "why_not_sentence", "plan_inputs", "record_rows"]
 
@@ -54,28 +55,28 @@ def record_rows(problem, rec: dict) -> tuple[list[str], float, float]:
     raise ValueError(f"binding record kind = {k!r} unknown")
 
 
+#: (kind, words) of an LP row without its period, per row kind: the words are a template
+#: over the row's arguments (``{0}``, ...) and ``where`` (a ratio rule's site or all sites).
+_ROW_LABELS = {
+    "power_mw": ("power", "power at site {0}"),
+    "capex_musd": ("budget", "budget {0}"),
+    "supply_units": ("supply", "supply of {0}"),
+    "floor_racks": ("racks", "floor space at site {0}"),
+    "ratio": ("ratio", "ratio rule {0} ({where})"),
+    "own_share": ("own_share", "own-hardware share at site {0}"),
+    "target_h100e": ("target", "the H100e target in {0}"),
+    "link": ("value", "value"),
+}
+
+
 def _row_label(problem, name: str) -> tuple[str, str]:
     """(kind, words) of an LP row, without its period: "power at site cortex"."""
-    kind, _, args = name.partition("[")
-    a = args.rstrip("]").split(",")
-    if kind == "power_mw":
-        return "power", f"power at site {a[0]}"
-    if kind == "capex_musd":
-        return "budget", f"budget {a[0]}"
-    if kind == "supply_units":
-        return "supply", f"supply of {a[0]}"
-    if kind == "floor_racks":
-        return "racks", f"floor space at site {a[0]}"
-    if kind == "ratio":
-        where = "all sites" if a[1] == "all" else f"site {a[1]}"
-        return "ratio", f"ratio rule {a[0]} ({where})"
-    if kind == "own_share":
-        return "own_share", f"own-hardware share at site {a[0]}"
-    if kind == "target_h100e":
-        return "target", f"the H100e target in {a[0]}"
-    if kind == "link":
-        return "value", "value"
-    return kind, kind
+    kind, a = split_row_name(name)
+    if kind not in _ROW_LABELS:
+        return kind, kind
+    short, words = _ROW_LABELS[kind]
+    where = ("all sites" if a[1] == "all" else f"site {a[1]}") if kind == "ratio" else ""
+    return short, words.format(*a, where=where)
 
 
 _STRUCTURAL = (
@@ -226,6 +227,10 @@ class LPExplain:
         for o, s, r in pr.unplaceable:
             struct.setdefault((o, s), r)
         out: list[dict] = []
+
+        def note(offer, site, kind, **fields):
+            out.append(dict(offer=offer, site=site, kind=kind, **fields))
+
         if self.ok:
             buy_ix, _ = var_index(pr)
             import scipy.sparse as sp
@@ -245,38 +250,32 @@ class LPExplain:
                 reason = struct.get((off, site)) or struct.get((off, "*"))
                 if reason is not None:
                     kind = next((b for key, b in _STRUCTURAL if key in reason), "rule")
-                    out.append(
-                        dict(offer=off, site=site, kind="structural", blocking=kind, reason=reason)
-                    )
+                    note(off, site, "structural", blocking=kind, reason=reason)
                     continue
                 if not self.ok or pr.objective not in ("max-h100e", "min-cost"):
                     continue  # reduced costs are split for these two objectives only
                 # quarters it may be delivered here with supply left to buy (upper bound > 0)
                 ts = [t for t in range(T) if allowed[k, s, t] > 0 and sup[k, t] > 0]
                 if not ts:
-                    out.append(
-                        dict(
-                            offer=off,
-                            site=site,
-                            kind="structural",
-                            blocking="supply",
-                            reason="no supply in any quarter it can be delivered here",
-                        )
+                    note(
+                        off,
+                        site,
+                        "structural",
+                        blocking="supply",
+                        reason="no supply in any quarter it can be delivered here",
                     )
                     continue
                 cols = [int(buy_ix[k, s, t]) for t in ts]
                 if x[cols].max() > 1e-6:
                     t = ts[int(np.argmax(x[cols]))]
-                    out.append(
-                        dict(
-                            offer=off,
-                            site=site,
-                            kind="rounded",
-                            period=pr.periods[t],
-                            lp_units=float(x[cols].max()),
-                            reason=f"the LP relaxation buys {x[cols].max():.2g} units in "
-                            f"{pr.periods[t]}; the integer plan buys none",
-                        )
+                    note(
+                        off,
+                        site,
+                        "rounded",
+                        period=pr.periods[t],
+                        lp_units=float(x[cols].max()),
+                        reason=f"the LP relaxation buys {x[cols].max():.2g} units in "
+                        f"{pr.periods[t]}; the integer plan buys none",
                     )
                     continue
                 best = None
@@ -305,22 +304,20 @@ class LPExplain:
                     kinds["its price"] = "price"
                 returns = value * conv + sum(gains.values())
                 blocking = max(costs, key=lambda w: costs[w]) if costs else None
-                out.append(
-                    dict(
-                        offer=off,
-                        site=site,
-                        kind="reduced_cost",
-                        period=pr.periods[t],
-                        returns=float(returns),
-                        value=float(value * conv),
-                        gains={w: float(v) for w, v in gains.items()},
-                        costs={w: float(v) for w, v in costs.items()},
-                        blocking=blocking,
-                        blocking_kind=kinds.get(blocking) if blocking else None,
-                        reduced_cost=float(rc * conv),
-                        objective_unit=unit,
-                        counts=bool(np.asarray(pr.bp_h100e)[k, s].max() > 0),
-                    )
+                note(
+                    off,
+                    site,
+                    "reduced_cost",
+                    period=pr.periods[t],
+                    returns=float(returns),
+                    value=float(value * conv),
+                    gains={w: float(v) for w, v in gains.items()},
+                    costs={w: float(v) for w, v in costs.items()},
+                    blocking=blocking,
+                    blocking_kind=kinds.get(blocking) if blocking else None,
+                    reduced_cost=float(rc * conv),
+                    objective_unit=unit,
+                    counts=bool(np.asarray(pr.bp_h100e)[k, s].max() > 0),
                 )
         return out
 

@@ -37,6 +37,19 @@ _PROTO = (  # chip, chips/unit, price USD/unit, power W/unit, racks/unit, coolin
 _PRESETS = ("gpt3-175b", "llama3-405b", "video-driving", "llama2-70b", "mixtral-8x7b")
 
 
+def _offer(chip: str, cpu, price, power_w, rpu, cooling: str) -> dict:
+    """The first fields of a generated ``[offers.KEY]`` table (a :data:`_PROTO` row's,
+    with its drawn price and power)."""
+    return {
+        "chip": chip,
+        "chips_per_unit": cpu,
+        "unit_price_usd": float(price),
+        "unit_power_w": float(power_w),
+        "racks_per_unit": rpu,
+        "cooling": cooling,
+    }
+
+
 def generate_placement_scenario(
     seed: int,
     n_offers: int = 4,
@@ -86,13 +99,9 @@ def generate_placement_scenario(
         chip, cpu, price, pw, rpu, cool, own = _PROTO[i % len(_PROTO)]
         f = rng.uniform(0.9, 1.1)
         units = chips_per_site * n_sites / cpu / n_periods * rng.uniform(0.3, 0.8)
-        offers[f"o{i}_{chip}"] = {
-            "chip": chip,
-            "chips_per_unit": cpu,
-            "unit_price_usd": float(price * f),
-            "unit_power_w": float(pw * rng.uniform(0.95, 1.05)),
-            "racks_per_unit": rpu,
-            "cooling": cool,
+        offers[f"o{i}_{chip}"] = _offer(
+            chip, cpu, price * f, pw * rng.uniform(0.95, 1.05), rpu, cool
+        ) | {
             "supply_units": [float(np.round(units * rng.uniform(0.6, 1.4))) for _ in periods],
             "own": own,
             "lifetime_quarters": int(rng.integers(max(1, n_periods // 2), 24)),
@@ -188,13 +197,9 @@ def _scenario_data(
         chip, cpu, price, pw, rpu, cool, own = proto[i % len(proto)]
         f = rng.uniform(0.85, 1.15)
         sup = rng.uniform(20, 400) * (8 / cpu) ** 0.5 * (10.0 if chip == "ai4" else 1.0)
-        offers[f"o{i}_{chip}"] = {
-            "chip": chip,
-            "chips_per_unit": cpu,
-            "unit_price_usd": float(price * f),
-            "unit_power_w": float(pw * rng.uniform(0.9, 1.1)),
-            "racks_per_unit": rpu,
-            "cooling": cool,
+        offers[f"o{i}_{chip}"] = _offer(
+            chip, cpu, price * f, pw * rng.uniform(0.9, 1.1), rpu, cool
+        ) | {
             "earliest": periods[
                 0 if chip == "ai4" else int(rng.integers(0, max(1, n_periods // 2)))
             ],

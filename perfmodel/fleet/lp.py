@@ -107,6 +107,13 @@ class LP:
     )  # per variable: True if integer
 
 
+def split_row_name(name: str) -> tuple[str, list[str]]:
+    """(kind, arguments) of a row name: ``"power_mw[cortex,2024Q3]"`` gives
+    ``("power_mw", ["cortex", "2024Q3"])``."""
+    kind, _, args = name.partition("[")
+    return kind, args.rstrip("]").split(",")
+
+
 def n_vars(lp: LP) -> int:
     """Number of variables (last axis of ``c``)."""
     return int(np.shape(lp.c)[-1])

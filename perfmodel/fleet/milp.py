@@ -31,9 +31,9 @@ from perfmodel.fleet.problem import (
     FleetInfeasible,
     Problem,
     build_lp,
-    diagnose_infeasible,
-    precheck,
     relaxed_solve,
+    require_precheck,
+    require_solved,
 )
 
 __all__ = ["MilpResult", "solve_milp", "solve_exact", "start_vector", "to_scipy_milp"]
@@ -202,19 +202,12 @@ def solve_exact(problem: Problem, *, time_limit_s: float = 5.0, mip_rel_gap: flo
     then the independent checker. The plan carries the proven gap in ``extra``."""
 
     t0 = time.perf_counter()
-    pre = precheck(problem)
-    if pre:
-        raise FleetInfeasible("; ".join(pre))
+    require_precheck(problem)
     lp = build_lp(problem)
     model = HighsLP(lp)
     build_s = time.perf_counter() - t0
     sol = relaxed_solve(lp, method="highs", model=model)
-    if sol.status == "infeasible":
-        raise FleetInfeasible(
-            f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
-        )
-    if sol.status != "optimal":
-        raise SolverError(f"{problem.name}: relaxed LP not solved (HiGHS status: {sol.status})")
+    require_solved(problem, lp, sol)
     K, S, T = problem.shape
     start, x0 = integer_start(lp, model, sol.x, K * S * T)
     start = start.reshape(K, S, T)

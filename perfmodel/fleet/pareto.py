@@ -57,29 +57,14 @@ def pareto_front(
     for b in budget_scales:
         if not b > 0:
             raise ValueError(f"budget_scales contains {b!r}; each must be > 0")
+    sweeps = (  # point kind, objective, the build_problem argument swept, its values
+        ("budget", "max-h100e", "budget_scale", budget_scales),
+        ("target", "min-cost", "target_h100e", targets),
+    )
     pts = [
-        _point(
-            "budget",
-            float(b),
-            scenario,
-            method,
-            objective="max-h100e",
-            budget_scale=float(b),
-            **build_kw,
-        )
-        for b in budget_scales
-    ]
-    pts += [
-        _point(
-            "target",
-            float(tg),
-            scenario,
-            method,
-            objective="min-cost",
-            target_h100e=float(tg),
-            **build_kw,
-        )
-        for tg in targets
+        _point(kind, float(v), scenario, method, objective=obj, **{arg: float(v)}, **build_kw)
+        for kind, obj, arg, values in sweeps
+        for v in values
     ]
     ok = [p for p in pts if p.feasible]
     out = []

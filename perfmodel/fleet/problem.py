@@ -2,12 +2,9 @@
 :class:`~perfmodel.fleet.schema.Scenario` (:mod:`perfmodel.fleet.schema`) and its value
 curves (:mod:`perfmodel.fleet.curves`); its LP is built by :mod:`perfmodel.fleet.build`.
 
-A *scenario* (TOML, see ``perfmodel/data/scenarios/tesla-2024.toml`` for a commented
-example) describes periods (quarters), sites, chip offers, the existing fleet, capex
-budgets, ratio and policy constraints and the workloads the fleet serves. It is parsed
-and validated by :func:`load_scenario` into a :class:`Scenario` (plain Python, names and
-sources), which :func:`build_problem` turns into a :class:`Problem` (a pytree of float64
-arrays; names static) that :func:`build_lp` turns into the :class:`~perfmodel.fleet.lp.LP`.
+The path: a scenario TOML (its schema in :mod:`perfmodel.fleet.schema`) ->
+:func:`load_scenario` -> :class:`Scenario` -> :func:`build_problem` -> :class:`Problem`
+(float64 arrays, names static) -> :func:`build_lp` -> :class:`~perfmodel.fleet.lp.LP`.
 
 Model (units inside: MW for power rows, M$ for capex rows, chips, H100e):
 
@@ -43,7 +40,7 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.errors import InfeasibleError, InputError
+from perfmodel.errors import InfeasibleError, InputError, SolverError
 from perfmodel.fleet.build import build_lp as build_lp
 from perfmodel.fleet.build import existing_in_service
 from perfmodel.fleet.build import row_blocks as row_blocks
@@ -54,7 +51,7 @@ from perfmodel.fleet.curves import standin_h100e as standin_h100e
 from perfmodel.fleet.curves import value_curve as value_curve
 from perfmodel.fleet.generated import generate_scenario as generate_scenario
 from perfmodel.fleet.highs import HighsLP
-from perfmodel.fleet.lp import LP, csr
+from perfmodel.fleet.lp import LP, csr, split_row_name
 from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
 from perfmodel.fleet.schema import OBJECTIVES
 from perfmodel.fleet.schema import Offer as Offer
@@ -502,6 +499,58 @@ def precheck(problem: Problem) -> list[str]:
     return msgs
 
 
+#: What a violated row of the elastic LP (:func:`diagnose_infeasible`) means, per row
+#: kind: a template over the row's arguments (``{0}``, ``{1}``, ...), its violation ``e``,
+#: its right-hand side ``b`` and the ``target`` (H100e) or the site's ``mw`` of the period.
+_VIOLATED = {
+    "target_h100e": "the target of {target:,.0f} H100e in {0} is out of reach "
+    "(short by {e:,.0f} H100e within power, supply and budget)",
+    "capex_musd": "the {0} capex budget of ${b:,.0f}M is short by ${e:,.1f}M",
+    "power_mw": "site {0} has {mw:g} MW in {1} but needs {e:.1f} MW more",
+    "ratio": "ratio rule {0} at {1} cannot hold in {2} (short by {e:,.0f} chips)",
+    "own_share": "the own-hardware share at site {0} cannot be met in {1} "
+    "(short by {e:.2f} MW of own hardware)",
+    "floor_racks": "site {0} needs {e:,.1f} racks more floor space in {1}",
+    "supply_units": "offer {0} is short of {e:,.1f} units of supply in {1}",
+    "demand": "the demand of workload {0} in {1} cannot be met (short by "
+    "{e:,.4g} of its unit within power, supply and budget)",
+    "capacity": "the chips of offer {0} assigned in {1} exceed those in service by {e:,.4g}",
+    "link": "the value of offer {0} at site {1} in {2} exceeds its installed chips by {e:.4g}",
+}
+
+
+def _violated_words(problem: Problem, name: str, e, b) -> str:
+    """One phrase of :func:`diagnose_infeasible` for the row ``name`` violated by ``e``."""
+    kind, args = split_row_name(name)
+    extra = {}
+    if kind == "target_h100e":
+        extra["target"] = float(problem.target_h100e)
+    elif kind == "power_mw":
+        s, t = problem.sites.index(args[0]), problem.periods.index(args[1])
+        extra["mw"] = float(problem.power_avail_mw[s, t])
+    template = _VIOLATED.get(kind, "a {kind} constraint is violated by {e:.4g}")
+    return template.format(*args, kind=kind, e=e, b=b, **extra)
+
+
+def require_precheck(problem: Problem) -> None:
+    """Raise :class:`FleetInfeasible` with the :func:`precheck` messages, if any."""
+    pre = precheck(problem)
+    if pre:
+        raise FleetInfeasible("; ".join(pre))
+
+
+def require_solved(problem: Problem, lp: LP, sol: RelaxedSolution) -> None:
+    """Raise unless the relaxed LP ``sol`` of ``lp`` is optimal: :class:`FleetInfeasible`
+    naming the binding constraint(s) (:func:`diagnose_infeasible`) when it is infeasible,
+    :class:`~perfmodel.errors.SolverError` for any other status."""
+    if sol.status == "infeasible":
+        raise FleetInfeasible(
+            f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
+        )
+    if sol.status != "optimal":
+        raise SolverError(f"{problem.name}: relaxed LP not solved (HiGHS status: {sol.status})")
+
+
 def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
     """Name the binding constraint(s) of an infeasible problem.
 
@@ -533,53 +582,10 @@ def diagnose_infeasible(problem: Problem, lp: LP | None = None) -> str:
         return f"infeasible (elastic diagnosis failed: {res.message})"
     e = res.x[n:]
     bad = np.where(e / scale > 1e-7)[0]
-    parts = []
-    for i in bad[np.argsort(-(e / scale)[bad])][:3]:
-        name = lp.row_names[i]
-        kind, _, args = name.partition("[")
-        args = args.rstrip("]").split(",")
-        if kind == "target_h100e":
-            parts.append(
-                f"the target of {float(problem.target_h100e):,.0f} H100e in {args[0]} is out of reach "
-                f"(short by {e[i]:,.0f} H100e within power, supply and budget)"
-            )
-        elif kind == "capex_musd":
-            parts.append(f"the {args[0]} capex budget of ${b[i]:,.0f}M is short by ${e[i]:,.1f}M")
-        elif kind == "power_mw":
-            parts.append(
-                f"site {args[0]} has {float(problem.power_avail_mw[problem.sites.index(args[0]), problem.periods.index(args[1])]):g} MW "
-                f"in {args[1]} but needs {e[i]:.1f} MW more"
-            )
-        elif kind == "ratio":
-            parts.append(
-                f"ratio rule {args[0]} at {args[1]} cannot hold in {args[2]} (short by {e[i]:,.0f} chips)"
-            )
-        elif kind == "own_share":
-            parts.append(
-                f"the own-hardware share at site {args[0]} cannot be met in {args[1]} "
-                f"(short by {e[i]:.2f} MW of own hardware)"
-            )
-        elif kind == "floor_racks":
-            parts.append(f"site {args[0]} needs {e[i]:,.1f} racks more floor space in {args[1]}")
-        elif kind == "supply_units":
-            parts.append(f"offer {args[0]} is short of {e[i]:,.1f} units of supply in {args[1]}")
-        elif kind == "demand":
-            parts.append(
-                f"the demand of workload {args[0]} in {args[1]} cannot be met (short by "
-                f"{e[i]:,.4g} of its unit within power, supply and budget)"
-            )
-        elif kind == "capacity":
-            parts.append(
-                f"the chips of offer {args[0]} assigned in {args[1]} exceed those in service "
-                f"by {e[i]:,.4g}"
-            )
-        elif kind == "link":
-            parts.append(
-                f"the value of offer {args[0]} at site {args[1]} in {args[2]} exceeds its "
-                f"installed chips by {e[i]:.4g}"
-            )
-        else:
-            parts.append(f"a {kind} constraint is violated by {e[i]:.4g}")
+    parts = [
+        _violated_words(problem, lp.row_names[i], e[i], b[i])
+        for i in bad[np.argsort(-(e / scale)[bad])][:3]
+    ]
     return (
         "; ".join(parts) if parts else "infeasible (no single violated row found by the elastic LP)"
     )

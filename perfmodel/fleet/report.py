@@ -15,7 +15,7 @@ from perfmodel.fleet.check import (
     installed_units,
     power_used_mw,
 )
-from perfmodel.fleet.lp import LP
+from perfmodel.fleet.lp import LP, split_row_name
 from perfmodel.fleet.report_placement import (
     has_costs,
     placement_dict,
@@ -40,6 +40,21 @@ __all__ = [
 ]
 
 
+#: (unit, natural step, scale, words) of :func:`row_units` per row kind: the words are a
+#: template over the row's arguments (``{0}``, ...) and ``where`` (a ratio rule's site or
+#: all sites).
+_ROW_UNITS = {
+    "power_mw": ("MW", 1, 1.0, "at site {0} in {1}"),
+    "capex_musd": ("$M", 100, 1.0, "of capex budget in {0}"),
+    "supply_units": ("unit", 1, 1.0, "of {0} supply in {1}"),
+    "floor_racks": ("rack", 1, 1.0, "of floor space at site {0} in {1}"),
+    "own_share": ("MW", 1, 1.0, "of slack in the own-hardware share at site {0} in {1}"),
+    "ratio": ("chip", 1, 1.0, "of slack in ratio rule {0} at {where} in {2}"),
+    "target_h100e": ("H100e", 1000, 1.0, "less of target in {0}"),
+    "link": ("chip", 1, 1.0, "of {0} given free at site {1} in {2}"),
+}
+
+
 def row_units(lp: LP) -> dict:
     """Display units per row name for :func:`perfmodel.fleet.sensitivity.sensitivity_lines`:
     natural steps (1 MW, $100M, one unit of supply, 1 rack, 1 chip of a ratio rule, 1 MW of
@@ -48,25 +63,11 @@ def row_units(lp: LP) -> dict:
     target" (its rhs is minus the target)."""
     out = {}
     for nm in lp.row_names:
-        kind, _, args = nm.partition("[")
-        a = args.rstrip("]").split(",")
-        if kind == "power_mw":
-            out[nm] = ("MW", 1, 1.0, f"at site {a[0]} in {a[1]}")
-        elif kind == "capex_musd":
-            out[nm] = ("$M", 100, 1.0, f"of capex budget in {a[0]}")
-        elif kind == "supply_units":
-            out[nm] = ("unit", 1, 1.0, f"of {a[0]} supply in {a[1]}")
-        elif kind == "floor_racks":
-            out[nm] = ("rack", 1, 1.0, f"of floor space at site {a[0]} in {a[1]}")
-        elif kind == "own_share":
-            out[nm] = ("MW", 1, 1.0, f"of slack in the own-hardware share at site {a[0]} in {a[1]}")
-        elif kind == "ratio":
-            where = "all sites" if a[1] == "all" else f"site {a[1]}"
-            out[nm] = ("chip", 1, 1.0, f"of slack in ratio rule {a[0]} at {where} in {a[2]}")
-        elif kind == "target_h100e":
-            out[nm] = ("H100e", 1000, 1.0, f"less of target in {a[0]}")
-        elif kind == "link":
-            out[nm] = ("chip", 1, 1.0, f"of {a[0]} given free at site {a[1]} in {a[2]}")
+        kind, a = split_row_name(nm)
+        if kind in _ROW_UNITS:
+            unit, step, scale, words = _ROW_UNITS[kind]
+            where = ("all sites" if a[1] == "all" else f"site {a[1]}") if kind == "ratio" else ""
+            out[nm] = (unit, step, scale, words.format(*a, where=where))
     return out
 
 

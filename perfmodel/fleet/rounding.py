@@ -32,7 +32,6 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from perfmodel.errors import SolverError
 from perfmodel.fleet.check import Plan, check_feasible, integer_plan, plan_objective
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr
@@ -41,9 +40,9 @@ from perfmodel.fleet.problem import (
     FleetInfeasible,
     Problem,
     build_lp,
-    diagnose_infeasible,
-    precheck,
     relaxed_solve,
+    require_precheck,
+    require_solved,
 )
 from perfmodel.fleet.tco import solve_ratio
 
@@ -228,36 +227,45 @@ def _compound(problem, rows: _Rows, val: _Value, bv, score, accept, tries: int =
     return None
 
 
+def _add_best(problem, rows: _Rows, val: _Value, bv, ok, g, score, measure, tol):
+    """One step of the fill loops: add the unit of highest ``score`` among those that
+    gain (``g > 0``) and fit (``ok``) in place; if none fits, the first
+    :func:`_compound` trial of the blocked ones that raises ``measure`` by more than
+    ``tol(measure(bv))``. Returns the new vector, or None when neither exists."""
+    feas_score = np.where(ok & (g > 1e-12), score, -np.inf)
+    v = int(np.argmax(feas_score))
+    if np.isfinite(feas_score[v]):
+        bv[v] += 1
+        return bv
+    base = measure(bv)
+    blocked = np.where(~ok & (g > 1e-12), score, -np.inf)
+    return _compound(problem, rows, val, bv, blocked, lambda tr: measure(tr) > base + tol(base))
+
+
 def _fill_max(problem, rows: _Rows, val: _Value, buy, density: bool, max_iter: int = 200000):
     shape = buy.shape
     bv = buy.reshape(-1).astype(np.float64).copy()
     price = np.repeat(val.price, shape[1] * shape[2])
     for _ in range(max_iter):
-        slack = rows.slack(bv)
-        ok = rows.can_add(slack, bv)
+        ok = rows.can_add(rows.slack(bv), bv)
         if not ok.any():
             break
         g = val.gain_quarters(bv.reshape(shape), +1).reshape(-1) - val.tiebreak * price
         score = g / price if density else g
-        feas_score = np.where(ok & (g > 1e-12), score, -np.inf)
-        v = int(np.argmax(feas_score))
-        if not np.isfinite(feas_score[v]):
-            base = _objective(problem, bv.reshape(shape))
-            trial = _compound(
-                problem,
-                rows,
-                val,
-                bv,
-                np.where(~ok & (g > 1e-12), score, -np.inf),
-                lambda tr: (
-                    _objective(problem, tr.reshape(shape)) > base + 1e-9 * max(1.0, abs(base))
-                ),
-            )
-            if trial is None:
-                break
-            bv = trial
-            continue
-        bv[v] += 1
+        nxt = _add_best(
+            problem,
+            rows,
+            val,
+            bv,
+            ok,
+            g,
+            score,
+            lambda x: _objective(problem, x.reshape(shape)),
+            lambda base: 1e-9 * max(1.0, abs(base)),
+        )
+        if nxt is None:
+            break
+        bv = nxt
     return bv.reshape(shape)
 
 
@@ -268,29 +276,21 @@ def _fill_target(problem, rows: _Rows, val: _Value, buy, max_iter: int = 200000)
     target = float(np.asarray(problem.target_h100e))
     bv = buy.reshape(-1).astype(np.float64).copy()
     price = np.repeat(val.price, shape[1] * shape[2])
+
+    def have_at_target(x):
+        return val.v(val.chips(x.reshape(shape)))[:, :, tp].sum()
+
     for _ in range(max_iter):
-        have = val.v(val.chips(bv.reshape(shape)))[:, :, tp].sum()
+        have = have_at_target(bv)
         if have >= target * (1 - 1e-12):
             break
         ok = rows.can_add(rows.slack(bv), bv)
         g = val.gain_at(bv.reshape(shape), tp, +1).reshape(-1)
         raw = np.minimum(g, target - have) / price
-        score = np.where(ok & (g > 1e-12), raw, -np.inf)
-        v = int(np.argmax(score))
-        if not np.isfinite(score[v]):
-            trial = _compound(
-                problem,
-                rows,
-                val,
-                bv,
-                np.where(~ok & (g > 1e-12), raw, -np.inf),
-                lambda tr: val.v(val.chips(tr.reshape(shape)))[:, :, tp].sum() > have + 1e-9,
-            )
-            if trial is None:
-                break
-            bv = trial
-            continue
-        bv[v] += 1
+        nxt = _add_best(problem, rows, val, bv, ok, g, raw, have_at_target, lambda _: 1e-9)
+        if nxt is None:
+            break
+        bv = nxt
     return bv.reshape(shape)
 
 
@@ -463,9 +463,7 @@ def solve(
         raise ValueError(f"method = {method!r}; allowed: 'highs', 'pdhg'")
     if resolve_method not in ("highs", "pdhg"):
         raise ValueError(f"resolve_method = {resolve_method!r}; allowed: 'highs', 'pdhg'")
-    pre = precheck(problem)
-    if pre:
-        raise FleetInfeasible("; ".join(pre))
+    require_precheck(problem)
     t_build = time.perf_counter()
     lp = build_lp(problem)
     need_highs = exact or "highs" in (method, resolve_method)
@@ -477,12 +475,7 @@ def solve(
         model = model or HighsLP(lp)
         sol = relaxed_solve(lp, method="highs", model=model)  # PDHG did not converge
         used = f"{method} -> highs fallback"
-    if sol.status == "infeasible":
-        raise FleetInfeasible(
-            f"{problem.name}: no feasible plan: {diagnose_infeasible(problem, lp)}"
-        )
-    if sol.status != "optimal":
-        raise SolverError(f"{problem.name}: relaxed LP not solved (HiGHS status: {sol.status})")
+    require_solved(problem, lp, sol)
     t_round = time.perf_counter()
     buy = round_plan(
         problem,

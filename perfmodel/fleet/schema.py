@@ -210,6 +210,53 @@ def _known_chips(catalog: Catalog | None) -> set[str]:
     return set(_STANDIN_BF16_TFLOPS) | set(cat.chips) | set(cat.aliases)
 
 
+#: The keys of a ``[sites.KEY]`` table.
+_SITE_KEYS = {
+    "name",
+    "power_mw",
+    "pue",
+    "cooling",
+    "racks",
+    "own_share_min",
+    "own_share_from",
+    "own_share_enforced",
+    "energy_usd_per_mwh",
+    "utilisation",
+    "sources",
+    "notes",
+}
+#: The keys of an ``[offers.KEY]`` table.
+_OFFER_KEYS = {
+    "chip",
+    "unit",
+    "chips_per_unit",
+    "unit_price_usd",
+    "unit_power_w",
+    "racks_per_unit",
+    "cooling",
+    "earliest",
+    "lead_quarters",
+    "supply_units",
+    "sites",
+    "own",
+    "counts",
+    "lifetime_quarters",
+    "opex_usd_per_unit_year",
+    "serves",
+    "sources",
+    "notes",
+}
+
+
+def _keyed_tables(data: dict, section: str) -> dict:
+    """The ``[section.KEY]`` tables of a scenario: a table of at least one table."""
+    raw = data.get(section, {})
+    _check_keys(section, raw, set(raw) if isinstance(raw, dict) else set())
+    if not raw:
+        raise ValueError(f"{section}: need at least one [{section}.KEY] table")
+    return raw
+
+
 def parse_scenario(
     data: dict, path: str = "<memory>", *, catalog: Catalog | None = None
 ) -> Scenario:
@@ -283,31 +330,11 @@ def parse_scenario(
     wl_keys = tuple(w.key for w in specs)
 
     # sites
-    sites_raw = data.get("sites", {})
-    _check_keys("sites", sites_raw, set(sites_raw) if isinstance(sites_raw, dict) else set())
-    if not sites_raw:
-        raise ValueError("sites: need at least one [sites.KEY] table")
+    sites_raw = _keyed_tables(data, "sites")
     sites = []
     for key, s in sites_raw.items():
         w = f"sites.{key}"
-        _check_keys(
-            w,
-            s,
-            {
-                "name",
-                "power_mw",
-                "pue",
-                "cooling",
-                "racks",
-                "own_share_min",
-                "own_share_from",
-                "own_share_enforced",
-                "energy_usd_per_mwh",
-                "utilisation",
-                "sources",
-                "notes",
-            },
-        )
+        _check_keys(w, s, _SITE_KEYS)
         if "power_mw" not in s:
             raise ValueError(f"{w}.power_mw is missing (facility power available per period, MW)")
         cooling = s.get("cooling", "air")
@@ -341,38 +368,12 @@ def parse_scenario(
     site_keys = tuple(s.key for s in sites)
 
     # offers
-    offers_raw = data.get("offers", {})
-    _check_keys("offers", offers_raw, set(offers_raw) if isinstance(offers_raw, dict) else set())
-    if not offers_raw:
-        raise ValueError("offers: need at least one [offers.KEY] table")
+    offers_raw = _keyed_tables(data, "offers")
     known = _known_chips(catalog)
     offers = []
     for key, o in offers_raw.items():
         w = f"offers.{key}"
-        _check_keys(
-            w,
-            o,
-            {
-                "chip",
-                "unit",
-                "chips_per_unit",
-                "unit_price_usd",
-                "unit_power_w",
-                "racks_per_unit",
-                "cooling",
-                "earliest",
-                "lead_quarters",
-                "supply_units",
-                "sites",
-                "own",
-                "counts",
-                "lifetime_quarters",
-                "opex_usd_per_unit_year",
-                "serves",
-                "sources",
-                "notes",
-            },
-        )
+        _check_keys(w, o, _OFFER_KEYS)
         for req in ("chip", "chips_per_unit", "unit_price_usd", "unit_power_w"):
             if req not in o:
                 raise ValueError(f"{w}.{req} is missing")

@@ -38,34 +38,22 @@ def _row_groups(problem, lp) -> list[dict]:
                     )
                 )
 
+    site_rows = (  # step kind, LP row kind, unit, label
+        ("power", "power_mw", "MW", "MW more at site {s} from {p} on"),
+        ("racks", "floor_racks", "racks", "rack more of floor space at site {s} from {p} on"),
+        ("own_share", "own_share", "MW", "MW less own hardware required at site {s} from {p} on"),
+    )
     for s in problem.sites:
-        from_on(
-            "power",
-            {"site": s},
-            lambda q, s=s: f"power_mw[{s},{q}]",
-            1.0,
-            "MW",
-            1.0,
-            lambda p, s=s: f"MW more at site {s} from {p} on",
-        )
-        from_on(
-            "racks",
-            {"site": s},
-            lambda q, s=s: f"floor_racks[{s},{q}]",
-            1.0,
-            "racks",
-            1.0,
-            lambda p, s=s: f"rack more of floor space at site {s} from {p} on",
-        )
-        from_on(
-            "own_share",
-            {"site": s},
-            lambda q, s=s: f"own_share[{s},{q}]",
-            1.0,
-            "MW",
-            1.0,
-            lambda p, s=s: f"MW less own hardware required at site {s} from {p} on",
-        )
+        for kind, row, unit, words in site_rows:
+            from_on(
+                kind,
+                {"site": s},
+                lambda q, s=s, row=row: f"{row}[{s},{q}]",
+                1.0,
+                unit,
+                1.0,
+                lambda p, s=s, words=words: words.format(s=s, p=p),
+            )
     # one quarter of delay of a site's power ramp: its MW one quarter later (``delta`` per
     # row: the schedule's change; a fraction theta of the step blends the two schedules).
     # An offer's delivery delay also moves column bounds: see _data_steps.
