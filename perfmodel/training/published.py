@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from perfmodel import workloads as wl
@@ -35,91 +37,37 @@ def published_flops_per_token(w: Workload, convention: str):
     raise ValueError(f"convention {convention!r} must be '6n_full_attn' or 'megatron_recompute'")
 
 
-#: Published training runs, with the layouts they used (or our stated assumption where
-#: the publication does not give one: ``assumed``). ``tflops_per_gpu`` is the published
-#: figure in the publication's own FLOP convention.
-PUBLISHED_RUNS: tuple[dict[str, Any], ...] = (
-    dict(
-        key="mlperf-gpt3-256",
-        workload="gpt3-175b-mlperf",
-        chip="h100_sxm",
-        n=256,
-        tflops_per_gpu=960.0,
-        convention="6n_full_attn",
-        layout=dict(tp=4, pp=8, dp=8, mb=2, vpp=6, sp=1, recompute="none", zero=1),
-        assumed="sp on, no recompute, distributed optimizer (ZeRO-1)",
-        source="MLPerf Training v4.1, NVIDIA eos_n32 gpt3 (steady state)",
-    ),
-    dict(
-        key="mlperf-gpt3-512",
-        workload="gpt3-175b-mlperf",
-        chip="h100_sxm",
-        n=512,
-        tflops_per_gpu=929.0,
-        convention="6n_full_attn",
-        layout=dict(tp=4, pp=8, dp=16, mb=2, vpp=6, sp=1, recompute="none", zero=1),
-        assumed="same TP4 PP8 VPP6 MBS2 as the 256-GPU run (layout not in the table)",
-        source="MLPerf Training v4.1, NVIDIA eos_n64 gpt3 (steady state)",
-    ),
-    dict(
-        key="llama3-405b-8k",
-        workload="llama3-405b",
-        chip="h100_sxm",
-        n=8192,
-        tflops_per_gpu=430.0,
-        convention="6n_full_attn",
-        layout=dict(tp=8, pp=16, dp=64, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
-        assumed="MBS 1, VPP 8 (~1 layer per virtual stage), SP on, ZeRO-1, selective "
-        "recompute (126 layers x 0.54 GB of activations cannot fit without it)",
-        source="Llama 3 paper arXiv:2407.21783 Table 4",
-    ),
-    dict(
-        key="llama3-405b-16k",
-        workload="llama3-405b",
-        chip="h100_sxm",
-        n=16384,
-        tflops_per_gpu=400.0,
-        convention="6n_full_attn",
-        layout=dict(tp=8, pp=16, dp=128, mb=1, vpp=8, sp=1, recompute="selective", zero=1),
-        assumed="MBS 1, VPP 8, SP on, ZeRO-1, selective recompute",
-        source="Llama 3 paper arXiv:2407.21783 Table 4",
-    ),
-    dict(
-        key="megatron-gpt3-96",
-        workload="gpt3-175b-megatron",
-        chip="h100_sxm",
-        n=96,
-        tflops_per_gpu=0.47 * 989.4,
-        convention="6n_full_attn",
-        layout=dict(tp=8, pp=12, dp=1, mb=1, vpp=4, sp=1, recompute="none", zero=1),
-        assumed="README gives no layout: TP8 (Megatron's GPT-3 175B example script), PP12 "
-        "(one pipeline on 96 GPUs), VPP4 (2 layers per virtual stage), MBS1, SP, ZeRO-1",
-        source="Megatron-LM README, strong scaling (47% MFU)",
-    ),
-    dict(
-        key="megatron-gpt3-4608",
-        workload="gpt3-175b-megatron",
-        chip="h100_sxm",
-        n=4608,
-        tflops_per_gpu=0.42 * 989.4,
-        convention="6n_full_attn",
-        layout=dict(tp=8, pp=12, dp=48, mb=1, vpp=4, sp=1, recompute="none", zero=1),
-        assumed="as at 96 GPUs with DP48 (24 micro-batches per pipeline)",
-        source="Megatron-LM README, strong scaling (42% MFU)",
-    ),
-    dict(
-        key="megatron-1t-3072",
-        workload="megatron-1t",
-        chip="a100_80gb",
-        n=3072,
-        tflops_per_gpu=163.0,
-        convention="megatron_recompute",
-        layout=dict(tp=8, pp=64, dp=6, mb=1, vpp=2, sp=0, recompute="full", zero=0),
-        assumed="MBS 1, interleaved VPP 2 (1 layer per virtual stage), full recompute, no SP/ZeRO (2021)",
-        features=dict(recompute=("none", "full"), sp=(0,), zero=(0,), max_cp=1),
-        source="Narayanan et al. SC'21 arXiv:2104.04473 Table 1 (163 TFLOP/s, 52%)",
-    ),
+#: The file of :data:`PUBLISHED_RUNS` (each run with its source).
+OTHER_RUNS_FILE = (
+    Path(__file__).resolve().parent.parent / "data" / "published_training_runs_other.toml"
 )
+
+
+def _as_tuples(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def load_published_runs(path: Path = OTHER_RUNS_FILE) -> tuple[dict[str, Any], ...]:
+    """The runs of ``published_training_runs_other.toml`` as dicts: ``tflops_per_gpu`` is
+    the published figure in the publication's own FLOP convention (``mfu x
+    peak_tflops`` where the publication states MFU), ``layout`` the layout used (or
+    our stated assumption, ``assumed``), ``features`` the search restrictions."""
+    with path.open("rb") as fh:
+        rows = tomllib.load(fh)["run"]
+    out = []
+    for r in rows:
+        r = dict(r)
+        if "mfu" in r:
+            r["tflops_per_gpu"] = r.pop("mfu") * r.pop("peak_tflops")
+        if "features" in r:
+            r["features"] = _as_tuples(r["features"])
+        out.append(r)
+    return tuple(out)
+
+
+#: Published training runs outside the NeMo tables (MLPerf, the Llama 3 paper,
+#: Megatron-LM), with the layouts they used: see :func:`load_published_runs`.
+PUBLISHED_RUNS: tuple[dict[str, Any], ...] = load_published_runs()
 
 
 def published_run_prediction(
