@@ -54,7 +54,6 @@ from perfmodel.fleet.curves import value_curve as value_curve
 from perfmodel.fleet.generated import generate_scenario as generate_scenario
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr
-from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
 from perfmodel.fleet.schema import OBJECTIVES
 from perfmodel.fleet.schema import Offer as Offer
 from perfmodel.fleet.schema import Scenario as Scenario
@@ -456,6 +455,9 @@ def relaxed_solve(lp: LP, method: str = "highs", *, model=None, **opts) -> Relax
             y_eq=r.y_eq,
         )
     if method == "pdhg":
+        # here, not at the top: the JAX solver loads only for the method that uses it
+        from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
+
         sol = solve_lp(lp, **opts)
         code = int(np.asarray(sol.status))
         status = (
