@@ -16,6 +16,9 @@ computed one to the last bit) or error strings.
   old file or the new one, never half of one). A read-only directory keeps the curves
   in memory only.
 * At most :data:`MAX_ENTRIES` entries; past it the oldest written are dropped.
+* The planner's value-curve readings (a few H100e per chip, workload and site: cheap to
+  recompute, many per what-if) go to a file of their own, :data:`VALUES_FILE`, so that
+  they never push the curves (seconds each) out of :data:`CURVES_FILE`.
 
 Nothing here imports JAX or another perfmodel module: it sits below every layer.
 """
@@ -29,7 +32,16 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["FINGERPRINT_FILES", "cache_dir", "cache_path", "get", "model_fingerprint", "put"]
+__all__ = [
+    "CURVES_FILE",
+    "FINGERPRINT_FILES",
+    "VALUES_FILE",
+    "cache_dir",
+    "cache_path",
+    "get",
+    "model_fingerprint",
+    "put",
+]
 
 #: Model files the curves depend on (relative to the perfmodel package), hashed into the
 #: fingerprint; directories are hashed recursively (``*.py``).
@@ -48,6 +60,10 @@ FINGERPRINT_FILES = (
 )
 #: Most entries the cache file keeps (the oldest written go first): about 1 kB each.
 MAX_ENTRIES = 4096
+#: The cache file of the curves (the default of :func:`get` and :func:`put`).
+CURVES_FILE = "curves.json"
+#: The cache file of the planner's value-curve readings (:mod:`perfmodel.fleet.curves`).
+VALUES_FILE = "values.json"
 _ROOT = Path(__file__).resolve().parent
 
 
@@ -73,9 +89,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PERFMODEL_CACHE_DIR") or Path.home() / ".cache" / "perfmodel")
 
 
-def cache_path() -> Path:
-    """The curve cache file in :func:`cache_dir`."""
-    return cache_dir() / "curves.json"
+def cache_path(file: str = CURVES_FILE) -> Path:
+    """The cache file ``file`` (default the curves') in :func:`cache_dir`."""
+    return cache_dir() / file
 
 
 def _read(path: Path) -> dict:
@@ -87,23 +103,31 @@ def _read(path: Path) -> dict:
 
 
 @functools.cache
-def _disk() -> dict:
-    """The cache file's entries, read once per process (``_disk.cache_clear()`` reads
-    it again, e.g. after changing ``PERFMODEL_CACHE_DIR``)."""
-    return _read(cache_path())
+def _disk(file: str = CURVES_FILE) -> dict:
+    """The entries of the cache file ``file``, read once per process
+    (``_disk.cache_clear()`` reads every file again, e.g. after changing
+    ``PERFMODEL_CACHE_DIR``). Called as ``_disk()`` for the curves: see :func:`_entries`."""
+    return _read(cache_path(file))
 
 
-def get(key: str):
-    """The entry under ``key``, or None. The caller checks its shape."""
-    return _disk().get(key)
+def _entries(file: str) -> dict:
+    # one in-process dict per file: _disk() and _disk(CURVES_FILE) are two cache entries
+    return _disk() if file == CURVES_FILE else _disk(file)
 
 
-def put(key: str, value) -> None:
-    """Store ``value`` (JSON: a list of floats or a string) under ``key``, atomically."""
-    disk = _disk()
+def get(key: str, file: str = CURVES_FILE):
+    """The entry under ``key`` in ``file`` (default the curves'), or None. The caller
+    checks its shape."""
+    return _entries(file).get(key)
+
+
+def put(key: str, value, file: str = CURVES_FILE) -> None:
+    """Store ``value`` (JSON: a list of floats or a string) under ``key`` in ``file``
+    (default the curves'), atomically."""
+    disk = _entries(file)
     disk.pop(key, None)
     disk[key] = value  # last: the newest entry
-    p = cache_path()
+    p = cache_path(file)
     tmp: Path | None = None
     try:
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -134,3 +134,59 @@ def test_a_corrupt_entry_is_recomputed(searches, entry):
     _fresh_process()
     assert _curve().tobytes() == cold.tobytes()
     assert len(searches) == 2
+
+
+# --- the planner's value-curve readings (model_cache.VALUES_FILE) ---------------------
+
+
+def _values(counts=(3.0, 50.0, 700.0)):
+    from perfmodel.fleet import curves as cv
+
+    return cv.value_curve("h100_sxm", [(WORKLOAD, 1.0)], counts)[0]
+
+
+def _fresh_planner_process():
+    from perfmodel.fleet import curves as cv
+
+    _fresh_process()
+    cv._curve_by_name.cache_clear()
+    cv._ref_log_rate.cache_clear()
+
+
+def _no_curve(*a, **k):
+    raise AssertionError("a cached value evaluated a curve")
+
+
+def test_warm_values_are_the_cold_ones_to_the_last_bit(fresh_caches, monkeypatch):
+    from perfmodel.fleet import curves as cv
+
+    cold = _values()
+    assert (fresh_caches / model_cache.VALUES_FILE).is_file()
+    _fresh_planner_process()
+    monkeypatch.setattr(cv, "grid_curve", _no_curve)  # a hit evaluates no curve
+    warm = _values()
+    assert warm.tobytes() == cold.tobytes()
+    with pytest.raises(AssertionError, match="evaluated a curve"):
+        _values((3.0, 50.0, 701.0))  # other counts: another entry
+
+
+@pytest.mark.parametrize("entry", [[1.0, 2.0], ["a", "b", "c"], [1.0, -1.0, 2.0], [1, 2, 3], "x"])
+def test_a_corrupt_value_entry_is_recomputed(fresh_caches, entry):
+    cold = _values()
+    (key,) = model_cache._disk(model_cache.VALUES_FILE)
+    model_cache.put(key, entry, model_cache.VALUES_FILE)
+    _fresh_planner_process()
+    assert _values().tobytes() == cold.tobytes()
+
+
+def test_a_changed_value_code_misses_the_values(fresh_caches, monkeypatch):
+    from perfmodel.fleet import curves as cv
+
+    _values()
+    _fresh_planner_process()
+    monkeypatch.setattr(cv, "_values_code", lambda: "0123456789ab")
+    calls = []
+    real = cv.grid_curve
+    monkeypatch.setattr(cv, "grid_curve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    _values()
+    assert calls

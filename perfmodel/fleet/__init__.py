@@ -21,53 +21,92 @@ accelerator (:mod:`perfmodel.fleet.simplex`); the differentiable PDHG solver
 (:mod:`perfmodel.fleet.pdhg`) is the one to use under ``jit``/``grad``.
 """
 
-import jax
-import jax.numpy as jnp
+from __future__ import annotations
 
-from perfmodel.fleet.check import Plan as Plan
-from perfmodel.fleet.check import check_feasible as check_feasible
-from perfmodel.fleet.highs_batch import solve_lp_batch_highs
-from perfmodel.fleet.lp import LP as LP
-from perfmodel.fleet.lp import stack_lps as stack_lps
-from perfmodel.fleet.lp import to_scipy as to_scipy
-from perfmodel.fleet.milp import solve_milp as solve_milp
-from perfmodel.fleet.pdhg import solve_lp_batch
-from perfmodel.fleet.problem import (
-    FleetInfeasible as FleetInfeasible,
-)
-from perfmodel.fleet.problem import (
-    Problem as Problem,
-)
-from perfmodel.fleet.problem import (
-    Scenario as Scenario,
-)
-from perfmodel.fleet.problem import (
-    build_lp as build_lp,
-)
-from perfmodel.fleet.problem import (
-    build_problem as build_problem,
-)
-from perfmodel.fleet.problem import (
-    load_scenario as load_scenario,
-)
-from perfmodel.fleet.problem import (
-    parse_scenario as parse_scenario,
-)
-from perfmodel.fleet.problem import (
-    scenario_names as scenario_names,
-)
-from perfmodel.fleet.rounding import solve as solve
-from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
-from perfmodel.fleet.simplex import lp_basis, solve_family
-from perfmodel.fleet.testing import generate_problem as generate_problem
-from perfmodel.fleet.testing import generate_scenario as generate_scenario
+import functools
+import importlib
+from typing import TYPE_CHECKING
+
+#: The public names and the submodule each comes from. They load on first use
+#: (:func:`__getattr__`): ``perfmodel plan`` imports the planner it runs, not the batch
+#: solvers (PDHG, the batched simplex) and the test generators.
+_LAZY = {
+    "Plan": "check",
+    "check_feasible": "check",
+    "solve_lp_batch_highs": "highs_batch",
+    "LP": "lp",
+    "stack_lps": "lp",
+    "to_scipy": "lp",
+    "solve_milp": "milp",
+    "solve_lp_batch": "pdhg",
+    "FleetInfeasible": "problem",
+    "Problem": "problem",
+    "Scenario": "problem",
+    "build_lp": "problem",
+    "build_problem": "problem",
+    "load_scenario": "problem",
+    "parse_scenario": "problem",
+    "scenario_names": "problem",
+    "solve": "rounding",
+    "solve_relaxed": "rounding",
+    "lp_basis": "simplex",
+    "solve_family": "simplex",
+    "generate_problem": "testing",
+    "generate_scenario": "testing",
+}
+
+if TYPE_CHECKING:
+    from perfmodel.fleet.check import Plan as Plan
+    from perfmodel.fleet.check import check_feasible as check_feasible
+    from perfmodel.fleet.highs_batch import solve_lp_batch_highs as solve_lp_batch_highs
+    from perfmodel.fleet.lp import LP as LP
+    from perfmodel.fleet.lp import stack_lps as stack_lps
+    from perfmodel.fleet.lp import to_scipy as to_scipy
+    from perfmodel.fleet.milp import solve_milp as solve_milp
+    from perfmodel.fleet.pdhg import solve_lp_batch as solve_lp_batch
+    from perfmodel.fleet.problem import FleetInfeasible as FleetInfeasible
+    from perfmodel.fleet.problem import Problem as Problem
+    from perfmodel.fleet.problem import Scenario as Scenario
+    from perfmodel.fleet.problem import build_lp as build_lp
+    from perfmodel.fleet.problem import build_problem as build_problem
+    from perfmodel.fleet.problem import load_scenario as load_scenario
+    from perfmodel.fleet.problem import parse_scenario as parse_scenario
+    from perfmodel.fleet.problem import scenario_names as scenario_names
+    from perfmodel.fleet.rounding import solve as solve
+    from perfmodel.fleet.rounding import solve_relaxed as solve_relaxed
+    from perfmodel.fleet.simplex import lp_basis as lp_basis
+    from perfmodel.fleet.simplex import solve_family as solve_family
+    from perfmodel.fleet.testing import generate_problem as generate_problem
+    from perfmodel.fleet.testing import generate_scenario as generate_scenario
+
+
+def __getattr__(name: str):
+    """The public names of :data:`_LAZY`, imported from their submodule on first use."""
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'perfmodel.fleet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"perfmodel.fleet.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 #: The methods of :func:`solve_relaxed_batch` ("auto" picks one by backend).
 BATCH_METHODS = ("auto", "highs", "simplex", "pdhg")
 
 
-#: The LPs of a stacked Problem, one compiled program per problem shape.
-_build_batch = jax.jit(jax.vmap(lambda p: build_lp(p, xp=jnp)))
+@functools.cache
+def _build_batch():
+    """The LPs of a stacked Problem, one compiled program per problem shape."""
+    import jax
+    import jax.numpy as jnp
+
+    from perfmodel.fleet.problem import build_lp
+
+    return jax.jit(jax.vmap(lambda p: build_lp(p, xp=jnp)))
 
 
 def default_batch_method() -> str:
@@ -75,6 +114,8 @@ def default_batch_method() -> str:
     (HiGHS one by one from the base basis is the fastest there, measured in
     ``benchmarks/fleet_bench.py``), "simplex" on an accelerator (the batched dual simplex
     in JAX; not yet measured on one, see ``benchmarks/gpu_suite.py``)."""
+    import jax
+
     return "highs" if jax.default_backend() == "cpu" else "simplex"
 
 
@@ -103,8 +144,14 @@ def solve_relaxed_batch(problems, *, method: str = "auto", base=None, **opts):
         method = default_batch_method()
     if method not in BATCH_METHODS:
         raise ValueError(f"method = {method!r}; allowed: {', '.join(map(repr, BATCH_METHODS))}")
+    from perfmodel.fleet.highs_batch import solve_lp_batch_highs
+    from perfmodel.fleet.lp import stack_lps
+    from perfmodel.fleet.pdhg import solve_lp_batch
+    from perfmodel.fleet.problem import Problem, build_lp
+    from perfmodel.fleet.simplex import lp_basis, solve_family
+
     if isinstance(problems, Problem):
-        lps = _build_batch(problems)
+        lps = _build_batch()(problems)
     else:
         lps = stack_lps([build_lp(p) for p in problems])
     if method == "pdhg":

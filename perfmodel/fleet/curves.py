@@ -40,7 +40,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import hashlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -298,14 +300,48 @@ def reference_rate(workload: str, catalog: Catalog | None = None) -> float:
     return float(np.exp(_ref_log_rate(workload, None if ref is None or ref.builtin else ref)))
 
 
-def _model_values(spec: ChipSpec, workload: str, counts: np.ndarray, pick: str, mode: str):
-    """H100e of ``counts`` (> 0) chips on one workload by the training model."""
+@functools.cache
+def _values_code() -> str:
+    """SHA-256 (12 hex digits) of the planner's value code (this module and the layout
+    search; the model files are in :func:`model_fingerprint`): a cached value is read
+    only while both match."""
+    h = hashlib.sha256()
+    for f in (Path(__file__), Path(__file__).with_name("layout_search.py")):
+        h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
+
+def _values_key(spec: ChipSpec, workload: str, counts: np.ndarray, pick: str, mode: str) -> str:
+    """The :data:`~perfmodel.model_cache.VALUES_FILE` key of :func:`_model_values`: the
+    fingerprints, the chip and its catalog's H100 reference by content, and the counts
+    exactly (``repr`` of a float reads back to the same double)."""
+    ref = _spec(REFERENCE_CHIP, spec.catalog).cache_name
+    n = ",".join(repr(float(x)) for x in counts)
+    return f"{model_fingerprint()}|{_values_code()}|{spec.cache_name}|{workload}|{pick}|{mode}|{ref}|{n}"
+
+
+def _model_values(spec: ChipSpec, workload: str, counts: np.ndarray, pick: str, mode: str):
+    """H100e of ``counts`` (> 0) chips on one workload by the training model.
+
+    Cached on disk (:data:`~perfmodel.model_cache.VALUES_FILE`, key :func:`_values_key`):
+    a warm plan reads its values without evaluating a curve (each evaluation is a few
+    eager JAX programs); a hit is the computed array to the last bit. Errors are not
+    cached (the curve cache has them)."""
+
+    key = _values_key(spec, workload, counts, pick, mode)
+    hit = model_cache.get(key, model_cache.VALUES_FILE)
+    if (
+        isinstance(hit, list)
+        and len(hit) == len(counts)
+        and all(isinstance(x, float) and math.isfinite(x) and x >= 0 for x in hit)
+    ):
+        return np.asarray(hit, np.float64)
     curve = grid_curve(spec, workload, pick=pick, mode=mode, max_count=float(counts.max()))
     t = np.asarray(curve_throughput(curve, counts), np.float64)
     v = t / reference_rate(workload, spec.catalog)
     if not (np.all(np.isfinite(v)) and np.all(v >= 0)):
         raise ValueError(f"value curve of {spec.key!r} on {workload!r} is not finite")
+    model_cache.put(key, [float(x) for x in v], model_cache.VALUES_FILE)
     return v
 
 

@@ -37,7 +37,6 @@ from typing import Any
 import flax.struct
 import jax
 import jax.core
-import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.errors import InfeasibleError, InputError, SolverError
@@ -52,7 +51,6 @@ from perfmodel.fleet.curves import value_curve as value_curve
 from perfmodel.fleet.generated import generate_scenario as generate_scenario
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.lp import LP, csr, split_row_name
-from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
 from perfmodel.fleet.schema import OBJECTIVES
 from perfmodel.fleet.schema import Offer as Offer
 from perfmodel.fleet.schema import Scenario as Scenario
@@ -62,7 +60,7 @@ from perfmodel.fleet.schema import parse_scenario as parse_scenario
 from perfmodel.fleet.schema import period_list as period_list
 from perfmodel.fleet.schema import scenario_dir as scenario_dir
 from perfmodel.fleet.schema import scenario_names as scenario_names
-from perfmodel.fleet.values import cost_and_placement_leaves
+from perfmodel.fleet.values import cost_and_placement_leaves, frozen_leaf
 
 __all__ = [
     "Scenario",
@@ -95,31 +93,38 @@ class FleetInfeasible(InfeasibleError, ValueError):
 # --------------------------------------------------------------------------------------
 
 
+#: A numeric leaf of :class:`Problem`: NumPy when concrete, JAX when traced or stacked.
+Leaf = jax.Array | np.ndarray
+
+
 @flax.struct.dataclass
 class Problem:
     """Numeric fleet problem (float64 leaves; names and structure static).
 
+    :func:`build_problem` gives read-only NumPy leaves (planning a concrete problem runs
+    no JAX program); under ``jit``/``vmap`` they are JAX arrays or tracers.
+
     Shapes: K offers, S sites, T periods, Y years, J segments, R ratio rules.
     """
 
-    power_avail_mw: jax.Array  # [S, T] facility power available, MW
-    pue: jax.Array  # [S]
-    racks: jax.Array  # [S] floor space, racks
-    unit_price_usd: jax.Array  # [K] all-in price per purchase unit, USD
-    unit_power_w: jax.Array  # [K] all-in IT power per unit, W
-    chips_per_unit: jax.Array  # [K]
-    racks_per_unit: jax.Array  # [K]
-    supply_units: jax.Array  # [K, T] units deliverable per period (all sites), after events
-    allowed: jax.Array  # [K, S, T] 1.0 if offer k may be delivered to site s in period t
-    existing_units: jax.Array  # [K, S] units installed at the start
-    budget_usd: jax.Array  # [Y] capex per calendar year, USD
-    bp_chips: jax.Array  # [K, S, J+1] breakpoints of the value curve, chips
-    bp_h100e: jax.Array  # [K, S, J+1] concave value at the breakpoints, H100e
-    ratio_min: jax.Array  # [R]
-    own_share_min: jax.Array  # [S]
-    target_h100e: jax.Array  # [] (min-cost objective)
-    period_weight: jax.Array  # [T] quarters per period (H100e-quarters weight)
-    cost_tiebreak: jax.Array  # [] H100e-quarters per USD subtracted in max-h100e
+    power_avail_mw: Leaf  # [S, T] facility power available, MW
+    pue: Leaf  # [S]
+    racks: Leaf  # [S] floor space, racks
+    unit_price_usd: Leaf  # [K] all-in price per purchase unit, USD
+    unit_power_w: Leaf  # [K] all-in IT power per unit, W
+    chips_per_unit: Leaf  # [K]
+    racks_per_unit: Leaf  # [K]
+    supply_units: Leaf  # [K, T] units deliverable per period (all sites), after events
+    allowed: Leaf  # [K, S, T] 1.0 if offer k may be delivered to site s in period t
+    existing_units: Leaf  # [K, S] units installed at the start
+    budget_usd: Leaf  # [Y] capex per calendar year, USD
+    bp_chips: Leaf  # [K, S, J+1] breakpoints of the value curve, chips
+    bp_h100e: Leaf  # [K, S, J+1] concave value at the breakpoints, H100e
+    ratio_min: Leaf  # [R]
+    own_share_min: Leaf  # [S]
+    target_h100e: Leaf  # [] (min-cost objective)
+    period_weight: Leaf  # [T] quarters per period (H100e-quarters weight)
+    cost_tiebreak: Leaf  # [] H100e-quarters per USD subtracted in max-h100e
     periods: tuple = flax.struct.field(pytree_node=False, default=())
     sites: tuple = flax.struct.field(pytree_node=False, default=())
     offers: tuple = flax.struct.field(pytree_node=False, default=())
@@ -154,7 +159,7 @@ class Problem:
     tco_lambda: Any = None  # [] H100e-quarters per USD (ratio objective)
     rate: Any = None  # [K,W] workload units per chip (0: not eligible)
     demand: Any = None  # [T,W] workload units (rows only where has_demand)
-    h100e_per_unit: jax.Array | None = None  # [W]
+    h100e_per_unit: Leaf | None = None  # [W]
     workload_weight: Any = None  # [W]
     placement: bool = flax.struct.field(pytree_node=False, default=False)
     workload_keys: tuple = flax.struct.field(pytree_node=False, default=())
@@ -364,24 +369,24 @@ def build_problem(
 
     R = len(sc.ratios)
     return Problem(
-        power_avail_mw=jnp.asarray(power),
-        pue=jnp.asarray(pue),
-        racks=jnp.asarray(racks),
-        unit_price_usd=jnp.asarray(price),
-        unit_power_w=jnp.asarray(upow),
-        chips_per_unit=jnp.asarray(cpu),
-        racks_per_unit=jnp.asarray(rpu),
-        supply_units=jnp.asarray(supply),
-        allowed=jnp.asarray(allowed),
-        existing_units=jnp.asarray(existing),
-        budget_usd=jnp.asarray(budget),
-        bp_chips=jnp.asarray(bp_chips),
-        bp_h100e=jnp.asarray(bp_val),
-        ratio_min=jnp.asarray(np.array([r[3] for r in sc.ratios], dtype=np.float64).reshape(R)),
-        own_share_min=jnp.asarray(np.array([s.own_share_min for s in sc.sites])),
-        target_h100e=jnp.asarray(float(target)),
-        period_weight=jnp.ones(T),
-        cost_tiebreak=jnp.asarray(float(sc.cost_tiebreak_per_usd)),
+        power_avail_mw=frozen_leaf(power),
+        pue=frozen_leaf(pue),
+        racks=frozen_leaf(racks),
+        unit_price_usd=frozen_leaf(price),
+        unit_power_w=frozen_leaf(upow),
+        chips_per_unit=frozen_leaf(cpu),
+        racks_per_unit=frozen_leaf(rpu),
+        supply_units=frozen_leaf(supply),
+        allowed=frozen_leaf(allowed),
+        existing_units=frozen_leaf(existing),
+        budget_usd=frozen_leaf(budget),
+        bp_chips=frozen_leaf(bp_chips),
+        bp_h100e=frozen_leaf(bp_val),
+        ratio_min=frozen_leaf(np.array([r[3] for r in sc.ratios], dtype=np.float64).reshape(R)),
+        own_share_min=frozen_leaf(np.array([s.own_share_min for s in sc.sites])),
+        target_h100e=frozen_leaf(float(target)),
+        period_weight=frozen_leaf(np.ones(T)),
+        cost_tiebreak=frozen_leaf(float(sc.cost_tiebreak_per_usd)),
         periods=tuple(periods),
         sites=tuple(site_keys),
         offers=tuple(offer_keys),
@@ -403,7 +408,7 @@ def build_problem(
         value_source=tuple(sources),
         name=sc.name,
         unplaceable=tuple(why_not),
-        existing_until=jnp.asarray(until),
+        existing_until=frozen_leaf(until),
         **cost_and_placement_leaves(sc, T, pick=pick, value_source=value_source),
     )
 
@@ -447,6 +452,9 @@ def relaxed_solve(lp: LP, method: str = "highs", *, model=None, **opts) -> Relax
             y_eq=r.y_eq,
         )
     if method == "pdhg":
+        # here, not at the top: the JAX solver loads only for the method that uses it
+        from perfmodel.fleet.pdhg import STATUS_NAMES, solve_lp
+
         sol = solve_lp(lp, **opts)
         code = int(np.asarray(sol.status))
         status = (

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.errors import InputError
 from perfmodel.fleet.check import Plan, capex_by_year_usd, opex_by_period_usd
 from perfmodel.fleet.milp import solve_exact
 from perfmodel.fleet.problem import Problem
+from perfmodel.fleet.values import frozen_leaf
 
 __all__ = ["opex_by_year_usd", "tco_usd", "solve_ratio", "tco_summary"]
 
@@ -88,7 +88,7 @@ def solve_ratio(
     steps = []
     plan = None
     for _ in range(max_steps):
-        step = dataclasses.replace(problem, tco_lambda=jnp.asarray(lam))
+        step = dataclasses.replace(problem, tco_lambda=frozen_leaf(lam))
         trial = solve_exact(step, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
         n = trial.h100e_quarters
         d = tco_usd(problem, trial.buy_units)

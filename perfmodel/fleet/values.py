@@ -51,6 +51,7 @@ __all__ = [
     "workload_rates",
     "chip_rate",
     "cost_and_placement_leaves",
+    "frozen_leaf",
 ]
 
 #: Chips at which the per-chip rate is read (a slice size every chip kind reaches).
@@ -213,24 +214,32 @@ def workload_rates(
     return rate, per_unit, tuple(reasons)
 
 
+def frozen_leaf(x) -> np.ndarray:
+    """A :class:`~perfmodel.fleet.problem.Problem` leaf: a read-only C-ordered NumPy copy
+    of ``x``. Concrete problems hold NumPy arrays, not JAX ones: building and planning
+    one then runs no JAX program (each eager JAX op is a compiled program, about 10 ms
+    each in a new process); under ``jit``/``vmap`` they are converted like any input."""
+    a = np.array(x, order="C")
+    a.flags.writeable = False
+    return a
+
+
 def cost_and_placement_leaves(sc, T: int, *, pick: str, value_source: str) -> dict:
     """The :class:`~perfmodel.fleet.problem.Problem` fields of a scenario's costs
     (lifetimes, energy, utilisation, opex) and placement (rates, demand, weights)."""
-    import jax.numpy as jnp
-
     K, S = len(sc.offers), len(sc.sites)
     life = np.array([o.lifetime_quarters or 10**6 for o in sc.offers], dtype=np.float64)
     energy = np.array(
         [s.energy_usd_per_mwh or (0.0,) * T for s in sc.sites], dtype=np.float64
     ).reshape(S, T)
     out: dict[str, Any] = dict(
-        lifetime_q=jnp.asarray(np.minimum(life, 10**6).reshape(K)),
-        energy_usd_per_mwh=jnp.asarray(energy),
-        utilisation=jnp.asarray(np.array([s.utilisation for s in sc.sites]).reshape(S)),
-        opex_usd_per_unit_q=jnp.asarray(
+        lifetime_q=frozen_leaf(np.minimum(life, 10**6).reshape(K)),
+        energy_usd_per_mwh=frozen_leaf(energy),
+        utilisation=frozen_leaf(np.array([s.utilisation for s in sc.sites]).reshape(S)),
+        opex_usd_per_unit_q=frozen_leaf(
             np.array([o.opex_usd_per_unit_year / 4 for o in sc.offers]).reshape(K)
         ),
-        tco_lambda=jnp.asarray(0.0),
+        tco_lambda=frozen_leaf(0.0),
     )
     specs = sc.workload_specs
     if not sc.placement:
@@ -241,10 +250,10 @@ def cost_and_placement_leaves(sc, T: int, *, pick: str, value_source: str) -> di
     )
     demand = np.array([w.demand or (0.0,) * T for w in specs], dtype=np.float64).T
     out.update(
-        rate=jnp.asarray(rate.reshape(K, W)),
-        demand=jnp.asarray(demand.reshape(T, W)),
-        h100e_per_unit=jnp.asarray(per_unit.reshape(W)),
-        workload_weight=jnp.asarray(np.array([w.weight for w in specs]).reshape(W)),
+        rate=frozen_leaf(rate.reshape(K, W)),
+        demand=frozen_leaf(demand.reshape(T, W)),
+        h100e_per_unit=frozen_leaf(per_unit.reshape(W)),
+        workload_weight=frozen_leaf(np.array([w.weight for w in specs]).reshape(W)),
         placement=True,
         workload_keys=tuple(w.key for w in specs),
         workload_units=tuple(w.unit for w in specs),
