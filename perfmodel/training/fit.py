@@ -33,7 +33,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 
 from perfmodel.hardware import load_catalog
 from perfmodel.training.runs import RUNS_FILE, Run, layout_of, workload_for
@@ -171,6 +170,8 @@ def fit(
 
     def jac(th):
         return np.vstack([sw[:, None] * _log_jac(prob, th)[mask], wprior * np.diag(1.0 / scale)])
+
+    import scipy.optimize  # only a refit needs it (about 0.6 s to import)
 
     sol = scipy.optimize.least_squares(
         res,
