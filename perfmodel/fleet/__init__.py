@@ -101,6 +101,8 @@ BATCH_METHODS = ("auto", "highs", "simplex", "pdhg")
 @functools.cache
 def _build_batch():
     """The LPs of a stacked Problem, one compiled program per problem shape."""
+    # here, not at the top: `perfmodel.fleet` loads its modules on first use, so that a
+    # plan does not import the batch solvers (and JAX's tracing of them)
     import jax
     import jax.numpy as jnp
 
@@ -144,6 +146,7 @@ def solve_relaxed_batch(problems, *, method: str = "auto", base=None, **opts):
         method = default_batch_method()
     if method not in BATCH_METHODS:
         raise ValueError(f"method = {method!r}; allowed: {', '.join(map(repr, BATCH_METHODS))}")
+    # the batch solvers load when a batch is solved, not when `perfmodel.fleet` is imported
     from perfmodel.fleet.highs_batch import solve_lp_batch_highs
     from perfmodel.fleet.lp import stack_lps
     from perfmodel.fleet.pdhg import solve_lp_batch

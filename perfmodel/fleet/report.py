@@ -365,6 +365,8 @@ def format_plan(plan: Plan, *, sensitivities: list | None = None) -> str:
         lines.append("Warnings:")
         lines += [f"  {w}" for w in d["warnings"]]
     if plan.extra.get("why_not"):  # LP reduced costs (perfmodel.fleet.explain)
+        # here, not at the top: explain brings JAX and HiGHS, which formatting a plan
+        # without why-not records (e.g. one read back from JSON) does not need
         from perfmodel.fleet.explain import why_not_sentence
 
         lines += ["", "Why not bought (offer at site, never bought):"]
