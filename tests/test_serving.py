@@ -22,6 +22,7 @@ from perfmodel.serving import data as sd
 from perfmodel.serving import serve
 from perfmodel.serving.scenarios import operating_point
 from perfmodel.serving.step import (
+    _roofline_eff,
     decode_step_s,
     kv_bytes_per_token,
     max_batch,
@@ -49,6 +50,7 @@ IDEAL = efficiency_from_dict(
         attention=1.0,
         dram=1.0,
         gemm_half_rows=0.0,
+        gemm_half_hidden=0.0,
         op_overhead_s=0.0,
         step_overhead_s=0.0,
         seq_overhead_s=0.0,
@@ -120,6 +122,18 @@ def test_decode_step_grows_with_batch_and_context(b, k):
     t = float(_decode(L70, H200, NET, lay, b, 500.0, 1.0, eff))
     assert float(_decode(L70, H200, NET, lay, b * k, 500.0, 1.0, eff)) > t
     assert float(_decode(L70, H200, NET, lay, b, 500.0 * k, 1.0, eff)) > t
+
+
+def test_gemm_efficiency_ramps_with_rows_and_model_width_by_hand():
+    # matmul x M / (M + half_rows) x hidden / (hidden + half_hidden): llama2-70b is
+    # 8,192 wide, GPT-J 4,096; at M = 64 rows, half_rows = 64 and half_hidden = 4,096
+    eff = efficiency_from_dict(dict(matmul=0.8, gemm_half_rows=64.0, gemm_half_hidden=4096.0))
+    wide = float(_roofline_eff(L70, eff, 64.0).compute[0])
+    narrow = float(
+        _roofline_eff(wl.get_workload("gptj").with_precision("fp8"), eff, 64.0).compute[0]
+    )
+    assert wide == pytest.approx(0.8 * 0.5 * 8192 / 12288)
+    assert narrow == pytest.approx(0.8 * 0.5 * 0.5)
 
 
 def test_tensor_parallel_speeds_up_a_memory_bound_step():

@@ -108,6 +108,7 @@ def _roofline_eff(w: Workload, eff: ServeEfficiency, rows, moe: bool = False) ->
     mm = eff.matmul * (eff.fp4_matmul if w.precision == "fp4" else 1.0)
     mm = mm * eff.moe_gemm if moe else mm
     mm = mm * rows / (rows + eff.gemm_half_rows)
+    mm = mm * w.hidden / (w.hidden + eff.gemm_half_hidden)
     compute = jnp.stack([mm, eff.attention, _f(1.0), _f(1.0), mm])
     return rf.Efficiency(compute, jnp.stack([eff.dram, eff.dram]), eff.op_overhead_s)
 

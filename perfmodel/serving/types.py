@@ -39,6 +39,11 @@ class ServeEfficiency:
       gemm_half_rows: GEMM rows (tokens) at which a GEMM reaches half of ``matmul``
         (tile and wave quantisation of skinny decode GEMMs: efficiency
         ``matmul x M / (M + gemm_half_rows)``), >= 0.
+      gemm_half_hidden: model width (hidden size) at which the GEMMs reach half of
+        ``matmul`` (narrow models' GEMMs have short K loops and few output tiles, so
+        tile prologue/epilogue, wave quantisation and the per-token non-GEMM work
+        fused into them weigh more: efficiency ``x hidden / (hidden +
+        gemm_half_hidden)``; ``matmul`` is then the limit of a very wide model), >= 0.
       seq_overhead_s: engine time per sequence in flight per iteration (scheduling,
         sampling, KV-block bookkeeping), s.
       op_overhead_s: fixed time per kernel (launch, tail), s.
@@ -56,6 +61,7 @@ class ServeEfficiency:
     fp4_matmul: jnp.ndarray
     moe_gemm: jnp.ndarray
     gemm_half_rows: jnp.ndarray
+    gemm_half_hidden: jnp.ndarray
     seq_overhead_s: jnp.ndarray
     op_overhead_s: jnp.ndarray
     step_overhead_s: jnp.ndarray
@@ -71,6 +77,7 @@ FIT_PARAMS: tuple[str, ...] = (
     "fp4_matmul",
     "moe_gemm",
     "gemm_half_rows",
+    "gemm_half_hidden",
     "seq_overhead_s",
     "op_overhead_s",
     "step_overhead_s",
@@ -89,6 +96,7 @@ PRIOR: dict[str, float] = {
     "fp4_matmul": 0.80,
     "moe_gemm": 0.80,
     "gemm_half_rows": 32.0,
+    "gemm_half_hidden": 1024.0,
     "seq_overhead_s": 1e-6,
     "op_overhead_s": 3e-6,
     "step_overhead_s": 2e-3,
@@ -107,6 +115,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "fp4_matmul": (0.3, 1.5),
     "moe_gemm": (0.2, 1.5),
     "gemm_half_rows": (0.0, 2048.0),
+    "gemm_half_hidden": (0.0, 8192.0),
     "seq_overhead_s": (0.0, 20e-6),
     "op_overhead_s": (0.0, 20e-6),
     "step_overhead_s": (0.0, 20e-3),
