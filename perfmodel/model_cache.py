@@ -57,6 +57,9 @@ FINGERPRINT_FILES = (
     "data/catalog_systems.toml",
     "data/workloads.toml",
     "data/training_fit.toml",
+    # the planner's inference-serving rates (fleet_rates.json) come from the serving model
+    "serving",
+    "data/serving_fit.toml",
 )
 #: Most entries the cache file keeps (the oldest written go first): about 1 kB each.
 MAX_ENTRIES = 4096
