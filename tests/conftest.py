@@ -32,7 +32,6 @@ def _forget_caches() -> None:
     model_cache._disk.cache_clear()
     clear_cache()
     curves._curve_by_name.cache_clear()
-    values._disk.cache_clear()
     values.chip_rate.cache_clear()
 
 

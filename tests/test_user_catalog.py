@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import perfmodel  # noqa: F401  (x64)
-from perfmodel import cli
+from perfmodel import cli, model_cache
 from perfmodel.equivalence import ChipSpec, check_trainable, chip_spec
 from perfmodel.errors import InputError
 from perfmodel.fleet import curves as cv
@@ -161,7 +161,8 @@ def test_rate_cache_key_carries_the_digest(tmp_path, monkeypatch, fresh_caches):
     monkeypatch.setattr(fv, "_inference_rate", lambda s, *a: got.append(s) or 42.0)
     assert fv.chip_rate(spec, "video-driving", "forward", "best", "auto", 1) == 42.0
     assert got == [spec]
-    assert any(f"|hw3@{spec.digest}|video-driving|forward|" in k for k in fv._disk())
+    keys = model_cache._disk(fv.RATES_FILE)
+    assert any(f"|hw3@{spec.digest}|video-driving|forward|" in k for k in keys)
 
 
 @pytest.mark.parametrize(

@@ -29,13 +29,11 @@ per H100 scaled by the spec ratio for inference).
 from __future__ import annotations
 
 import functools
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from perfmodel import model_cache
 from perfmodel.equivalence import ChipSpec, chip_spec
 from perfmodel.errors import InputError
 from perfmodel.fleet import curves
@@ -70,30 +68,8 @@ def _fingerprint() -> str:
     return str(fn())
 
 
-def _cache_file() -> Path:
-    root = os.environ.get("PERFMODEL_CACHE_DIR") or str(Path.home() / ".cache" / "perfmodel")
-    return Path(root) / "fleet_rates.json"
-
-
-@functools.cache
-def _disk() -> dict:
-    try:
-        return json.loads(_cache_file().read_text())
-    except (OSError, ValueError):  # absent or corrupt cache: start empty
-        return {}
-
-
-def _disk_put(key: str, value) -> None:
-    disk = _disk()
-    disk[key] = value
-    try:
-        p = _cache_file()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(disk))
-        tmp.replace(p)
-    except OSError:  # a read-only cache directory: keep the value in memory only
-        pass
+#: The cache file (in :func:`perfmodel.model_cache.cache_dir`) of the inference rates.
+RATES_FILE = "fleet_rates.json"
 
 
 def _spec(chip: str | ChipSpec) -> ChipSpec:
@@ -129,10 +105,10 @@ def chip_rate(
         # the offline key is the one written before scenarios existed (same value)
         tail = "" if sc in (None, "offline") else f"|{sc}"
         key = f"{_fingerprint()}|{spec.cache_name}|{name}|{model}|{pick}|{n_unit}{tail}"
-        hit = _disk().get(key)
+        hit = model_cache.get(key, RATES_FILE)
         if hit is None:
             hit = _inference_rate(spec, name, model, n_unit, sc or "offline")
-            _disk_put(key, hit)
+            model_cache.put(key, hit, RATES_FILE)
         return float(hit)
     # "equivalence": the training model or its error (which says why), never a stand-in
     v, _ = value_curve(spec, ((name, 1.0),), [float(REF_CHIPS)], pick=pick, source="equivalence")
