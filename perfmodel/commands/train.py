@@ -111,17 +111,15 @@ MAX_CHIPS = 2**24
 def parse_layout(text: str, n_chips: int) -> dict:
     """``"tp=8,pp=8,mb=1,vpp=3,sp=1,recompute=full"`` -> a layout dict (dp inferred)."""
     out: dict = {}
+    keys = (*tr.LAYOUT_FIELDS, "bf16_states")  # bf16_states: a recipe flag, not searched
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         if "=" not in part:
-            raise InputError(
-                f"--layout item {part!r} must be key=value (keys: {', '.join(tr.LAYOUT_FIELDS)})"
-            )
+            raise InputError(f"--layout item {part!r} must be key=value (keys: {', '.join(keys)})")
         k, v = (s.strip().lower() for s in part.split("=", 1))
         k = {"v": "vpp", "vp": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
-        keys = (*tr.LAYOUT_FIELDS, "bf16_states")
         if k not in keys:
             raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(keys)}")
         if k == "recompute":

@@ -32,12 +32,14 @@ micro-batches per pipeline, ``L`` layers):
   reduce-scatter of gradients every micro-batch. The gradient reduction is hidden
   under the last micro-batch's backward, the weight all-gather under the next step's
   first forward, except at least ``dp_tail`` of each (the last bucket).
-* optimizer: Adam update, memory-bound: 32 byte/parameter of the locally owned shard.
+* optimizer: Adam update, memory-bound: 32 byte/parameter of the locally owned shard
+  (16 with ``Layout.bf16_states``).
 * MFU = model FLOP per step (:func:`perfmodel.workloads.model_flops_per_step`, no
   recompute) / (step time x N x dense peak at the workload precision).
 
 Memory per device (bytes): weights 2/param (4 for fp32/tf32), fp32 gradients 4/param,
-Adam fp32 master + 2 moments 12/param, sharded over DP by ZeRO stage 1 (optimizer),
+Adam fp32 master + 2 moments 12/param (``Layout.bf16_states``: bf16 gradients 2 and
+moments 4, +2 for the bf16 shard under FSDP; :func:`perfmodel.training.memory.state_bytes`), sharded over DP by ZeRO stage 1 (optimizer),
 2 (+gradients), 3 (+weights); activations per layer and micro-batch counted tensor by
 tensor for flash attention without dropout (norm inputs, matmul inputs - 1 byte each
 in FP8 -, Q, K, V, O, FFN intermediates: 32 byte per token x hidden for GPT-3 in BF16,
