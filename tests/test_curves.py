@@ -5,6 +5,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from perfmodel.equivalence import DEFAULT_GRID, make_curve
 from perfmodel.fleet import curves as cv
@@ -49,6 +52,25 @@ def test_bound_is_an_upper_bound_on_every_layout():
     assert units.max() > 0 and len(rows) > 1000
     assert np.all(ub >= units)
     assert np.median(ub[units > 0] / units[units > 0]) < 2.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 300), st.integers(1, 6)),
+        elements=st.integers(0, 1024).map(float),
+    )
+)
+def test_unique_rows_is_numpy_unique(a):
+    """The bound's key grouping equals ``np.unique(axis=0)``: same keys, same order,
+    same inverse."""
+    from perfmodel.fleet.layout_search import _unique_rows
+
+    keys, inv = np.unique(a, axis=0, return_inverse=True)
+    k2, i2 = _unique_rows(a)
+    assert np.array_equal(keys, k2) and np.array_equal(inv.ravel(), i2)
+    assert np.array_equal(k2[i2], a)
 
 
 def test_needed_counts_cover_the_largest():

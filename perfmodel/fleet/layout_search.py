@@ -86,6 +86,22 @@ def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
     return np.concatenate(units), np.concatenate(terms)
 
 
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_inverse=True)`` for rows of small non-negative
+    integers (as floats), in the same lexicographic order, ~20x faster on millions of
+    rows: each row is one mixed-radix int64 code, uniqued in 1-D."""
+    v = np.rint(a).astype(np.int64)
+    base = v.max(axis=0) + 1
+    if float(np.prod(base.astype(np.float64))) >= 2.0**62:  # would overflow: the slow way
+        keys, inv = np.unique(a, axis=0, return_inverse=True)
+        return keys, inv.ravel()
+    code = np.zeros(len(v), np.int64)
+    for j in range(v.shape[1]):
+        code = code * base[j] + v[:, j]
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return a[first], inv.ravel()
+
+
 def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
     """An upper bound on the throughput (units/s) of every layout row (see the module
     docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key."""
@@ -94,9 +110,7 @@ def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
     tp, pp, dp, cp = (rows[:, f[k]] for k in ("tp", "pp", "dp", "cp"))
     mb, vpp, sp, ep = (rows[:, f[k]] for k in ("mb", "vpp", "sp", "ep"))
     sliced = np.abs(np.mod(dp * cp, ep)) < 1e-9  # experts sliced over tp (expert-tp = tp)
-    keys, inv = np.unique(
-        np.column_stack([mb, tp, cp, sp, ep, sliced]), axis=0, return_inverse=True
-    )
+    keys, inv = _unique_rows(np.column_stack([mb, tp, cp, sp, ep, sliced]))
     rep = np.ones((len(keys), len(LAYOUT_FIELDS)))
     for j, k in enumerate(("mb", "tp", "cp", "sp", "ep")):
         rep[:, f[k]] = keys[:, j]
