@@ -10,7 +10,10 @@ both with their ratio (wall and CPU seconds); ``--commands-only`` stops after th
 commands, ``--only chips,train`` times only those.
 
 Every command is timed as a subprocess (wall clock, what a user waits for): once to warm
-the caches, then the median of ``--repeat`` runs ("warm"). Baselines measured in the
+the caches, then the median of ``--repeat`` runs ("warm": a repeated call, which the
+result cache of :mod:`perfmodel.result_cache` answers for roofline, net, train, equiv
+and claims), and the median of as many with ``PERFMODEL_RESULT_CACHE=0`` ("computed":
+the model runs, its compile and curve caches warm). Baselines measured in the
 same run: ``python -c pass`` and ``python -c "import jax"`` (the floor any JAX command
 pays), and for the value curves the full best-layout search that
 :func:`perfmodel.equivalence.model_curve` runs on the same counts.
@@ -148,23 +151,29 @@ def _run_cpu(
     return dt, p.stdout, cpu
 
 
+#: The runs of each command: as a user repeats it (the result cache of
+#: perfmodel.result_cache answers), and computed with every other cache warm.
+MODES = {"warm": None, "computed": {"PERFMODEL_RESULT_CACHE": "0"}}
+
+
 def _paired(cmd: list[str], trees: dict[str, Path], repeat: int) -> dict[str, dict]:
     """``cmd`` in each tree: one warming run, then ``repeat`` runs alternating between
-    the trees (so both see the same load); median wall and CPU seconds per tree."""
+    the trees (so both see the same load), each as a repeated call (``warm``: the result
+    cache answers where the tree has one) and with the result cache off (``computed``:
+    the compile and curve caches warm); median wall and CPU seconds per tree and mode."""
     first = {name: _run_cpu(cmd, cwd=d)[0] for name, d in trees.items()}
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(repeat):
-        for name, d in trees.items():
-            wall, _, cpu = _run_cpu(cmd, cwd=d)
-            runs[name].append((wall, cpu))
-    return {
-        name: dict(
-            first_s=first[name],
-            warm_s=statistics.median(w for w, _ in r),
-            warm_cpu_s=statistics.median(c for _, c in r),
-        )
-        for name, r in runs.items()
-    }
+        for mode, extra in MODES.items():
+            env = None if extra is None else {**os.environ, **extra}
+            for name, d in trees.items():
+                wall, _, cpu = _run_cpu(cmd, env, cwd=d)
+                runs.setdefault((name, mode), []).append((wall, cpu))
+    out: dict[str, dict] = {name: dict(first_s=first[name]) for name in trees}
+    for (name, mode), r in runs.items():
+        out[name][f"{mode}_s"] = statistics.median(w for w, _ in r)
+        out[name][f"{mode}_cpu_s"] = statistics.median(c for _, c in r)
+    return out
 
 
 def _env(cache_dir: str | None) -> dict:
@@ -222,13 +231,15 @@ def main(argv=None) -> dict:
         cmd = [PY, "-m", "perfmodel", *args]
         t = _paired(cmd, trees, repeat)
         res.setdefault("commands", {})[name] = dict(**t["here"], args=args)
-        warm, note = t["here"]["warm_s"], f"first run {t['here']['first_s']:.2f} s"
+        h = t["here"]
+        warm = h["warm_s"]
+        note = f"first run {h['first_s']:.2f} s; computed {h['computed_s']:.2f} s"
         if a.baseline is not None:
             b = t["baseline"]
             res.setdefault("baseline_commands", {})[name] = b
             note += (
-                f"; baseline {b['warm_s']:.2f} s ({b['warm_s'] / warm:.1f}x), CPU "
-                f"{b['warm_cpu_s']:.2f} -> {t['here']['warm_cpu_s']:.2f} s"
+                f"; baseline {b['warm_s']:.2f} s ({b['warm_s'] / warm:.1f}x; computed "
+                f"{b['computed_s']:.2f} s), CPU {b['warm_cpu_s']:.2f} -> {h['warm_cpu_s']:.2f} s"
             )
         bar(f"perfmodel {name} (warm)", warm, limit, note=note)
 

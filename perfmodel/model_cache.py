@@ -19,6 +19,10 @@ computed one to the last bit) or error strings.
 * The planner's value-curve readings (a few H100e per chip, workload and site: cheap to
   recompute, many per what-if) go to a file of their own, :data:`VALUES_FILE`, so that
   they never push the curves (seconds each) out of :data:`CURVES_FILE`.
+* The command-line result cache (:mod:`perfmodel.result_cache`: what a command
+  printed, a JSON object per entry) has its own file too, :data:`RESULTS_FILE`, bounded
+  at :data:`MAX_RESULTS`, and keys it by :func:`package_fingerprint` (every file of the
+  package, not only the model's).
 
 Nothing here imports JAX or another perfmodel module: it sits below every layer.
 """
@@ -35,11 +39,14 @@ from pathlib import Path
 __all__ = [
     "CURVES_FILE",
     "FINGERPRINT_FILES",
+    "MAX_RESULTS",
+    "RESULTS_FILE",
     "VALUES_FILE",
     "cache_dir",
     "cache_path",
     "get",
     "model_fingerprint",
+    "package_fingerprint",
     "put",
 ]
 
@@ -67,6 +74,10 @@ MAX_ENTRIES = 4096
 CURVES_FILE = "curves.json"
 #: The cache file of the planner's value-curve readings (:mod:`perfmodel.fleet.curves`).
 VALUES_FILE = "values.json"
+#: The cache file of command results (:mod:`perfmodel.result_cache`).
+RESULTS_FILE = "results.json"
+#: Most entries :data:`RESULTS_FILE` keeps: one is a command's output, up to ~30 kB.
+MAX_RESULTS = 256
 _ROOT = Path(__file__).resolve().parent
 
 
@@ -79,10 +90,23 @@ def model_fingerprint() -> str:
         p = _ROOT / name
         if not p.exists():  # a moved or renamed model file must not drop out unseen
             raise FileNotFoundError(f"model_cache.FINGERPRINT_FILES lists {name!r}: {p} is missing")
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+        _hash_files(h, sorted(p.rglob("*.py")) if p.is_dir() else [p])
+    return h.hexdigest()[:16]
+
+
+def _hash_files(h, files) -> None:
+    for f in files:
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+
+
+@functools.cache
+def package_fingerprint() -> str:
+    """SHA-256 (16 hex digits) of every file of the perfmodel package (its code, the
+    command line included, and its data), for results that depend on more than the
+    model files of :func:`model_fingerprint` (what a command prints)."""
+    h = hashlib.sha256()
+    _hash_files(h, sorted(_ROOT.rglob("*")))
     return h.hexdigest()[:16]
 
 
@@ -124,9 +148,9 @@ def get(key: str, file: str = CURVES_FILE):
     return _entries(file).get(key)
 
 
-def put(key: str, value, file: str = CURVES_FILE) -> None:
-    """Store ``value`` (JSON: a list of floats or a string) under ``key`` in ``file``
-    (default the curves'), atomically."""
+def put(key: str, value, file: str = CURVES_FILE, max_entries: int = MAX_ENTRIES) -> None:
+    """Store ``value`` (JSON: a list of floats, a string or an object) under ``key`` in
+    ``file`` (default the curves'), atomically, keeping at most ``max_entries``."""
     disk = _entries(file)
     disk.pop(key, None)
     disk[key] = value  # last: the newest entry
@@ -136,7 +160,7 @@ def put(key: str, value, file: str = CURVES_FILE) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         merged = {k: v for k, v in _read(p).items() if k not in disk}
         merged.update(disk)
-        for k in list(merged)[: max(0, len(merged) - MAX_ENTRIES)]:
+        for k in list(merged)[: max(0, len(merged) - max_entries)]:
             del merged[k]
         disk.clear()
         disk.update(merged)
