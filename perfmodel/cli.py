@@ -339,8 +339,8 @@ def _replay(argv: list[str], entry: dict) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    if "--verbose" in argv:
-        print(result_cache.hit_note(argv[0], entry), file=sys.stderr)
+    # always said (on stderr, so stdout stays the stored document): no model code ran
+    print(result_cache.hit_note(argv[0], entry, long="--verbose" in argv), file=sys.stderr)
     return 0
 
 

@@ -224,8 +224,15 @@ def store(key: str, stdout: str, stderr: str, seconds: float) -> None:
     model_cache.put(key, entry, model_cache.RESULTS_FILE, model_cache.MAX_RESULTS)
 
 
-def hit_note(command: str, entry: Mapping[str, Any]) -> str:
-    """The ``--verbose`` line of a cache hit."""
+def hit_note(command: str, entry: Mapping[str, Any], long: bool = True) -> str:
+    """The stderr line of a cache hit (``long``: the ``--verbose`` one, with the key's
+    parts)."""
+    if not long:
+        return (
+            f"perfmodel {command}: result cache: the stored output of the identical call at "
+            f"{entry['stored']} (timings in it are that run's; PERFMODEL_RESULT_CACHE=0 "
+            "computes anew)"
+        )
     return (
         f"perfmodel {command}: result cache hit: this is the output of the identical call "
         f"at {entry['stored']} (computed in {entry['seconds']:.2f} s after start-up; same arguments, input "

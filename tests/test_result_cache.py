@@ -64,6 +64,10 @@ def test_a_repeated_call_prints_the_same_without_jax(cache):
     # without --verbose another entry: computed once, then served the same
     third = _program(ROOF, cache)
     assert third["jax"] and third["out"] == first["out"] and third["err"] == ""
+    # a hit always says so, on stderr, in one line
+    fourth = _program(ROOF, cache)
+    assert not fourth["jax"] and fourth["out"] == first["out"]
+    assert fourth["err"].count("\n") == 1 and "result cache: the stored output" in fourth["err"]
 
 
 def test_a_failed_run_is_not_stored(cache):
@@ -90,7 +94,9 @@ def test_a_stored_entry_replays_stdout_and_stderr(cache, monkeypatch, capsys):
     monkeypatch.setattr(rs, "environment", lambda env: [])
     assert cli.main() == 0
     got = capsys.readouterr()
-    assert (got.out, got.err) == ('{"x": 1}\n', "a note\n")
+    assert got.out == '{"x": 1}\n'
+    note, hit = got.err.splitlines()
+    assert note == "a note" and hit.startswith("perfmodel roofline: result cache: the stored")
 
 
 @pytest.mark.parametrize(
