@@ -23,7 +23,13 @@ SCENARIOS = ("offline", "server", "interactive")
 
 #: Accelerator families of the results file that the catalog models, by the chip
 #: variant it describes (SXM modules; PCIe / NVL cards differ in power and memory).
-CHIP_OF_FAMILY = {"H100": "h100_sxm", "H200": "h200", "B200": "b200", "MI300X": "mi300x"}
+CHIP_OF_FAMILY = {
+    "H100": "h100_sxm",
+    "H200": "h200",
+    "B200": "b200",
+    "MI300X": "mi300x",
+    "MI325X": "mi325x",
+}
 
 
 @functools.cache

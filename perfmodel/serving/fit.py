@@ -115,7 +115,13 @@ def vendor_engine_of(row: MLPerfRow) -> str:
     return ENGINE_OF_VENDOR.get(VENDOR_OF_CHIP[row.chip], ENGINES[0])
 
 
-VENDOR_OF_CHIP = {"h100_sxm": "nvidia", "h200": "nvidia", "b200": "nvidia", "mi300x": "amd"}
+VENDOR_OF_CHIP = {
+    "h100_sxm": "nvidia",
+    "h200": "nvidia",
+    "b200": "nvidia",
+    "mi300x": "amd",
+    "mi325x": "amd",
+}
 
 
 def _layouts(row: MLPerfRow, w: wl.Workload) -> tuple[np.ndarray, np.ndarray]:
