@@ -180,7 +180,7 @@ def test_an_unmeetable_limit_is_flagged():
 def test_mlperf_rows_and_datasets():
     rows, skipped = sd.load_mlperf_rows()
     assert len(rows) + sum(skipped.values()) == 756
-    assert {r.chip for r in rows} == {"h100_sxm", "h200", "b200", "mi300x"}
+    assert {r.chip for r in rows} == {"h100_sxm", "h200", "b200", "mi300x", "mi325x"}
     assert {r.benchmark for r in rows} == set(sd.benchmark_names())
     assert all(r.tokens_per_s > 0 and r.n_chips >= 1 for r in rows)
     assert sd.base_benchmark("llama2-70b-interactive-99.9") == "llama2-70b"

@@ -23,7 +23,13 @@ SCENARIOS = ("offline", "server", "interactive")
 
 #: Accelerator families of the results file that the catalog models, by the chip
 #: variant it describes (SXM modules; PCIe / NVL cards differ in power and memory).
-CHIP_OF_FAMILY = {"H100": "h100_sxm", "H200": "h200", "B200": "b200", "MI300X": "mi300x"}
+CHIP_OF_FAMILY = {
+    "H100": "h100_sxm",
+    "H200": "h200",
+    "B200": "b200",
+    "MI300X": "mi300x",
+    "MI325X": "mi325x",
+}
 
 
 @functools.cache
@@ -251,13 +257,15 @@ def load_mlperf_rows(path: str | Path = MLPERF_FILE) -> tuple[list[MLPerfRow], d
     return rows, skipped
 
 
-def requests_of(row: MLPerfRow) -> Requests:
+def requests_of(row: MLPerfRow, input_mean: float | None = None) -> Requests:
     """The :class:`Requests` of a published row (its own printed limits; FP8 KV cache,
-    which every submitter in the file used on these chips)."""
+    which every submitter in the file used on these chips); ``input_mean`` replaces
+    the dataset's mean prompt length (for before/after checks of a dataset figure)."""
     return make_requests(
         row.benchmark,
         ttft_limit_s=row.ttft_limit_s,
         tpot_limit_s=row.tpot_limit_s,
         latency_limit_s=row.latency_limit_s,
         kv_bytes=1.0,
+        input_mean=input_mean,
     )

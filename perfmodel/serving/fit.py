@@ -115,7 +115,13 @@ def vendor_engine_of(row: MLPerfRow) -> str:
     return ENGINE_OF_VENDOR.get(VENDOR_OF_CHIP[row.chip], ENGINES[0])
 
 
-VENDOR_OF_CHIP = {"h100_sxm": "nvidia", "h200": "nvidia", "b200": "nvidia", "mi300x": "amd"}
+VENDOR_OF_CHIP = {
+    "h100_sxm": "nvidia",
+    "h200": "nvidia",
+    "b200": "nvidia",
+    "mi300x": "amd",
+    "mi325x": "amd",
+}
 
 
 def _layouts(row: MLPerfRow, w: wl.Workload) -> tuple[np.ndarray, np.ndarray]:
@@ -139,11 +145,14 @@ class Problem:
         group_of: Callable[[MLPerfRow], str] = engine_of,
         aged: bool = True,
         shared_prompt_read: bool = True,
+        input_means: dict[str, float] | None = None,
     ):
         """``group_of``: the engine family a row's software factor is taken from;
         ``aged``: whether the software gain applies (False: every row at the newest
         software); ``shared_prompt_read``: beams read their shared prompt once per step
-        (False: once per beam, the earlier model)."""
+        (False: once per beam, the earlier model); ``input_means``: mean prompt length
+        by benchmark replacing the dataset file's (e.g. an earlier estimate)."""
+        input_means = input_means or {}
         cat = load_catalog()
         t_new = round_years(newest_round())
         self.rows = tuple(rows)
@@ -162,7 +171,8 @@ class Problem:
                 chip,
                 net,
                 dataclasses.replace(
-                    requests_of(r), shared_prompt_read=_f(float(shared_prompt_read))
+                    requests_of(r, input_means.get(r.benchmark)),
+                    shared_prompt_read=_f(float(shared_prompt_read)),
                 ),
                 jnp.asarray(lays),
                 jnp.asarray(valid),
