@@ -280,7 +280,7 @@ assert fd["meta"]["cv"]["5_fold"]["mean_abs_pct"] < 30
 # ## Inference: tokens/s at a latency target
 # Half of a fleet serves. `perfmodel.serving` gives the output tokens/s of a model on N
 # chips in an MLPerf scenario (Offline, Server, Interactive), the p99 TTFT and TPOT it
-# meets, and the cross-validated error band of its fit to 510 published MLPerf Inference
+# meets, and the cross-validated error band of its fit to 574 published MLPerf Inference
 # results (`perfmodel/data/serving_fit.toml`; `benchmarks/mlperf_inference.py`).
 
 # %%
