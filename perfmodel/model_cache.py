@@ -130,28 +130,23 @@ def _read(path: Path) -> dict:
 
 
 @functools.cache
-def _disk(file: str = CURVES_FILE) -> dict:
+def _disk(file: str) -> dict:
     """The entries of the cache file ``file``, read once per process
     (``_disk.cache_clear()`` reads every file again, e.g. after changing
-    ``PERFMODEL_CACHE_DIR``). Called as ``_disk()`` for the curves: see :func:`_entries`."""
+    ``PERFMODEL_CACHE_DIR``). No default: one in-process dict per file."""
     return _read(cache_path(file))
-
-
-def _entries(file: str) -> dict:
-    # one in-process dict per file: _disk() and _disk(CURVES_FILE) are two cache entries
-    return _disk() if file == CURVES_FILE else _disk(file)
 
 
 def get(key: str, file: str = CURVES_FILE):
     """The entry under ``key`` in ``file`` (default the curves'), or None. The caller
     checks its shape."""
-    return _entries(file).get(key)
+    return _disk(file).get(key)
 
 
 def put(key: str, value, file: str = CURVES_FILE, max_entries: int = MAX_ENTRIES) -> None:
     """Store ``value`` (JSON: a list of floats, a string or an object) under ``key`` in
     ``file`` (default the curves'), atomically, keeping at most ``max_entries``."""
-    disk = _entries(file)
+    disk = _disk(file)
     disk.pop(key, None)
     disk[key] = value  # last: the newest entry
     p = cache_path(file)

@@ -128,7 +128,7 @@ def test_a_corrupt_cache_file_is_recomputed(searches, text):
 @pytest.mark.parametrize("entry", [[1.0, 2.0], ["a", "b", "c", "d"], "text", None])
 def test_a_corrupt_entry_is_recomputed(searches, entry):
     cold = _curve()
-    (key,) = model_cache._disk()
+    (key,) = model_cache._disk(model_cache.CURVES_FILE)
     _fresh_process()
     model_cache.put(key, entry)
     _fresh_process()

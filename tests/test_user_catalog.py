@@ -146,8 +146,8 @@ def test_shadowing_chip_never_gets_the_builtin_shipped_or_cached_curve(
             np.asarray(builtin.log_throughput)[: len(c_user.log_throughput)],
             np.asarray(c_user.log_throughput),
         )
-    keys = [k for k in cv._disk() if f"|b200@{spec.digest}|{wname}|" in k]
-    assert keys, list(cv._disk())
+    keys = [k for k in cv._disk(model_cache.CURVES_FILE) if f"|b200@{spec.digest}|{wname}|" in k]
+    assert keys, list(cv._disk(model_cache.CURVES_FILE))
     # the stand-in never reads a shadowing chip's built-in spec ratio: its own peak
     v, src = cv.value_curve(spec, ((wname, 1.0),), [8.0], source="standin")
     assert "STAND-IN" in src and v[0] == pytest.approx(10e12 / 989.4e12 * 8**0.98)
