@@ -105,25 +105,6 @@ def _efficiency(theta, engine_onehot, age_years) -> ServeEfficiency:
     )
 
 
-def engine_of(row: MLPerfRow) -> str:
-    """The model's software grouping: the result's engine family."""
-    return row.engine
-
-
-def vendor_engine_of(row: MLPerfRow) -> str:
-    """The previous grouping (one factor per chip vendor), for before/after checks."""
-    return ENGINE_OF_VENDOR.get(VENDOR_OF_CHIP[row.chip], ENGINES[0])
-
-
-VENDOR_OF_CHIP = {
-    "h100_sxm": "nvidia",
-    "h200": "nvidia",
-    "b200": "nvidia",
-    "mi300x": "amd",
-    "mi325x": "amd",
-}
-
-
 def _layouts(row: MLPerfRow, w: wl.Workload) -> tuple[np.ndarray, np.ndarray]:
     """Candidate (tp, pp, ep) of a row and their validity (fixed count per row)."""
     cands, valid = [], []
@@ -142,16 +123,11 @@ class Problem:
     def __init__(
         self,
         rows: Sequence[MLPerfRow],
-        group_of: Callable[[MLPerfRow], str] = engine_of,
-        aged: bool = True,
-        shared_prompt_read: bool = True,
         input_means: dict[str, float] | None = None,
     ):
-        """``group_of``: the engine family a row's software factor is taken from;
-        ``aged``: whether the software gain applies (False: every row at the newest
-        software); ``shared_prompt_read``: beams read their shared prompt once per step
-        (False: once per beam, the earlier model); ``input_means``: mean prompt length
-        by benchmark replacing the dataset file's (e.g. an earlier estimate)."""
+        """Each row's software factor is its engine family's (``row.engine``), aged by
+        the software gain since its round; ``input_means``: mean prompt length by
+        benchmark replacing the dataset file's (e.g. an earlier estimate)."""
         input_means = input_means or {}
         cat = load_catalog()
         t_new = round_years(newest_round())
@@ -164,16 +140,13 @@ class Problem:
             w = dataclasses.replace(w, name="", family="")
             chip = dataclasses.replace(cat.chip(r.chip), name="")
             net = network_for(r.chip, cat)
-            onehot = np.array([group_of(r) == e for e in ENGINES], dtype=float)
-            age = (t_new - r.years) if aged else 0.0
+            onehot = np.array([r.engine == e for e in ENGINES], dtype=float)
+            age = t_new - r.years
             x = (
                 w,
                 chip,
                 net,
-                dataclasses.replace(
-                    requests_of(r, input_means.get(r.benchmark)),
-                    shared_prompt_read=_f(float(shared_prompt_read)),
-                ),
+                requests_of(r, input_means.get(r.benchmark)),
                 jnp.asarray(lays),
                 jnp.asarray(valid),
                 _f(float(r.n_chips)),
