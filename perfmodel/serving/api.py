@@ -16,6 +16,7 @@ from perfmodel import workloads as wl
 from perfmodel.errors import InputError
 from perfmodel.hardware import BYTES_PER_ELEMENT, load_catalog
 from perfmodel.interconnect import network_for
+from perfmodel.programs import stored
 from perfmodel.serving import data as sd
 from perfmodel.serving.fit import (
     ENGINE_OF_VENDOR,
@@ -37,12 +38,14 @@ CURVE_POINTS = 24
 
 @functools.cache
 def _grid_fn():
-    return jax.jit(jax.vmap(operating_point, in_axes=(None, None, None, 0, None, None)))
+    grid = jax.vmap(operating_point, in_axes=(None, None, None, 0, None, None))
+    return stored(grid, name="perfmodel.serving.api.operating_point_grid")
 
 
 @functools.cache
 def _curve_fn():
-    return jax.jit(jax.vmap(at_batch, in_axes=(None, None, None, None, None, None, 0)))
+    curve = jax.vmap(at_batch, in_axes=(None, None, None, None, None, None, 0))
+    return stored(curve, name="perfmodel.serving.api.at_batch_curve")
 
 
 def _fit_info() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip, load_catalog
+from perfmodel.programs import stored
 from perfmodel.training.step import _jit_step, get_network, step_time
 from perfmodel.training.types import (
     LAYOUT_FIELDS,
@@ -151,7 +152,7 @@ def _bucket(k: int) -> int:
 GRID_CHUNK = 16384
 
 
-@jax.jit
+@stored
 def _eval_grid(w, chip, net, lays, ns, eff):
     """``step_time`` of every layout row (vmapped; one compiled call per shape)."""
     per = jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))
@@ -366,7 +367,7 @@ def best_layout(
     lay, ns = _pad_grid(cols, np.full(k, float(n_chips)))
     wa, ca = dataclasses.replace(w, name=""), dataclasses.replace(c, name="")
     t0 = time.perf_counter()
-    compiled = _eval_grid.lower(wa, ca, net, lay, ns, eff).compile()
+    compiled = _eval_grid.compile(wa, ca, net, lay, ns, eff)
     t1 = time.perf_counter()
     out = jax.block_until_ready(compiled(wa, ca, net, lay, ns, eff))
     t2 = time.perf_counter()
