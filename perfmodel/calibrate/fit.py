@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.choices import CALIBRATION_STATS
 from perfmodel.hardware import PRECISION_INDEX, Chip
 from perfmodel.roofline import (
     COMPUTE_EFF_RANGE,
@@ -48,7 +49,7 @@ from perfmodel.roofline import (
 )
 
 #: Which time of a kernel counts as measured: its fastest call, or the median repeat.
-STATS = ("fastest", "median")
+STATS = CALIBRATION_STATS
 
 
 def measured_s(r, stat: str = "fastest") -> float:

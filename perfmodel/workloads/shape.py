@@ -9,10 +9,9 @@ from typing import Any
 import flax.struct
 import jax.numpy as jnp
 
+from perfmodel.choices import TRAIN_PRECISIONS as TRAIN_PRECISIONS
 from perfmodel.hardware import PRECISIONS
 
-#: Precisions a training workload may state (int8 is for inference only).
-TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32", "fp4")
 WORK_UNITS = ("token", "sample")
 
 
