@@ -21,11 +21,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from perfmodel import calibrate  # noqa: E402
+from perfmodel.commands.calibrate import add_arguments  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    calibrate.add_arguments(ap)
+    add_arguments(ap)
     ap.add_argument("--quick", action="store_true", help="fast run: --size tiny")
     ap.set_defaults(json_out=str(ROOT / "benchmarks" / "results" / "calibrate.json"))
     args = ap.parse_args(argv)

@@ -45,13 +45,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from perfmodel import calibrate as cal
+from perfmodel.commands.calibrate import add_arguments
 from perfmodel.plots import output_dir
 
 SMALL = os.environ.get("PERFMODEL_NOTEBOOK_SMALL") == "1"
 OUT = output_dir("05_calibration")  # $PERFMODEL_OUT_DIR, never next to the notebook
 t_start = time.perf_counter()
 ap = argparse.ArgumentParser()
-cal.add_arguments(ap)
+add_arguments(ap)
 families = "matmul,stream,reduction" if SMALL else "matmul,attention,stream,reduction"
 args = ap.parse_args(
     [

@@ -43,10 +43,11 @@ from perfmodel import result_cache
 from perfmodel.errors import PerfmodelError, path_error
 
 #: The sub-commands in help order: name -> (the module that registers it, its help line).
-#: ``perfmodel CMD`` imports only CMD's module and ``perfmodel --help`` none: most command
-#: modules import JAX (1.5 s of a 2.5 s ``perfmodel chips`` on 2 cores), which ``chips``,
-#: ``chip``, ``systems`` and the help do not need. A test checks these lines against what
-#: each module registers.
+#: ``perfmodel CMD`` imports only CMD's module and ``perfmodel --help`` none. A command
+#: module imports its model (JAX: 1.5 s on 2 cores) when the command runs, never to build
+#: its parser (the lists a parser offers live in :mod:`perfmodel.choices`), so ``chips``,
+#: ``chip``, ``systems`` and every ``CMD --help`` run without JAX. A test checks these
+#: lines against what each module registers.
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": (
         "perfmodel.commands.plan",

@@ -60,6 +60,8 @@ FINGERPRINT_FILES = (
     "hardware",
     "roofline.py",
     "workloads",
+    # the lists the models check their inputs against (collective kinds, precisions, ...)
+    "choices.py",
     "data/catalog_chips.toml",
     "data/catalog_systems.toml",
     "data/workloads.toml",

@@ -31,7 +31,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import flax.struct
 import jax
 import jax.core
 import jax.numpy as jnp
@@ -39,7 +38,14 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from perfmodel.errors import InputError
-from perfmodel.hardware import BYTES_PER_ELEMENT, MEMORY_LEVELS, PRECISION_INDEX, Chip, read_toml
+from perfmodel.hardware import (
+    BYTES_PER_ELEMENT,
+    MEMORY_LEVELS,
+    PRECISION_INDEX,
+    Chip,
+    read_toml,
+    struct,
+)
 
 OP_KINDS: tuple[str, ...] = ("matmul", "attention", "elementwise", "reduction", "conv2d")
 OP_KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
@@ -53,7 +59,7 @@ def _f(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Op:
     """One operation's cost, independent of the chip.
 
@@ -73,7 +79,7 @@ class Op:
     kind: jnp.ndarray
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Efficiency:
     """Achievable fractions of peak, and a fixed per-op overhead.
 
@@ -105,7 +111,7 @@ class Efficiency:
         return load_efficiency(path)
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class OpTiming:
     """Result of :func:`op_time` (all seconds unless stated)."""
 

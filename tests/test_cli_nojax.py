@@ -1,5 +1,5 @@
-"""The catalog commands and the help run without JAX; every other path still gets JAX
-configured by perfmodel (64-bit floats, the compile cache) before its first use."""
+"""The catalog commands and every command's help run without JAX; every other path still
+gets JAX configured by perfmodel (64-bit floats, the compile cache) before its first use."""
 
 from __future__ import annotations
 
@@ -46,15 +46,38 @@ def _python(
         ["chip", "h100"],
         ["systems", "--json"],
         ["--help"],
-        ["chips", "--help"],
-        ["chip", "--help"],
-        ["systems", "--help"],
+        *([name, "--help"] for name in cli.COMMANDS),  # every command's help, new ones too
     ],
+    ids=" ".join,
 )
 def test_catalog_commands_and_help_import_no_jax(argv):
     p = _python(NO_JAX, *argv)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def full_parser_helps() -> dict[str, str]:
+    """Each command's help as the full parser (every module registered) prints it, 80
+    columns wide."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", "80")
+        parser = cli.build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return {name: p.format_help() for name, p in sub.choices.items()}
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_a_commands_help_is_the_full_parsers(name, full_parser_helps):
+    """`perfmodel CMD --help` (a new process: CMD's module alone, its model not loaded)
+    prints what the full parser does: the choices and defaults it lists are the model's."""
+    env = {**os.environ, "COLUMNS": "80", "PERFMODEL_RESULT_CACHE": "0"}
+    p = _python(
+        "import sys, perfmodel.cli; sys.exit(perfmodel.cli.main())", name, "--help", env=env
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == full_parser_helps[name]
+    assert p.stdout.startswith(f"usage: perfmodel {name} ")
 
 
 def test_unknown_command_lists_every_command_without_jax():
@@ -159,3 +182,21 @@ def test_serving_reads_its_fit_without_scipy_optimize():
     )
     p = _python(code)
     assert p.returncode == 0, p.stderr
+
+
+def test_the_models_check_against_the_lists_the_parsers_offer():
+    """One home: each model module's list is :mod:`perfmodel.choices`' own object."""
+    from perfmodel import calibrate, choices, equivalence, interconnect, serving, training
+    from perfmodel import workloads as wl
+    from perfmodel.sweep import spec
+
+    assert interconnect.KINDS is choices.COLLECTIVE_KINDS
+    assert training.INFERENCE_MODES is choices.INFERENCE_MODES
+    assert wl.TRAIN_PRECISIONS is choices.TRAIN_PRECISIONS
+    assert wl.WORKLOAD_NAMES == choices.workload_names()
+    assert serving.SCENARIOS is choices.SERVING_SCENARIOS
+    assert equivalence.INFERENCE_MODELS is choices.INFERENCE_MODELS
+    assert calibrate.STATS is choices.CALIBRATION_STATS
+    assert calibrate.DEFAULT_HOST_KEY is choices.DEFAULT_HOST_KEY
+    assert calibrate.DEFAULT_HOST_CATALOG is choices.DEFAULT_HOST_CATALOG
+    assert spec.builtin_spec_paths is choices.builtin_spec_paths

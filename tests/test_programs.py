@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,16 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfmodel import programs
+from perfmodel.hardware import struct
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Box:
     a: jnp.ndarray
     b: jnp.ndarray
-    kind: str = flax.struct.field(pytree_node=False, default="x")
+    kind: str = struct.field(pytree_node=False, default="x")
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Out:
     total: jnp.ndarray
     scaled: jnp.ndarray

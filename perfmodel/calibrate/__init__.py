@@ -1,7 +1,7 @@
 """Calibrate the roofline's efficiency factors against kernels measured on this device.
 
-* :mod:`~perfmodel.calibrate.pipeline`: the whole run (``perfmodel calibrate``), its
-  options and error tables;
+* :mod:`~perfmodel.calibrate.pipeline`: the whole run (``perfmodel calibrate``; its
+  options: :func:`perfmodel.commands.calibrate.add_arguments`) and error tables;
 * :mod:`~perfmodel.calibrate.fit`: the dataset, the held-apart split and the fit (the
   loss is described there);
 * :mod:`~perfmodel.calibrate.host`: the device, and the host CPU's figures measured from
@@ -35,7 +35,6 @@ from perfmodel.calibrate.host import host_memory_bytes as host_memory_bytes
 from perfmodel.calibrate.host import host_spec_from_results as host_spec_from_results
 from perfmodel.calibrate.host import last_level_cache_bytes as last_level_cache_bytes
 from perfmodel.calibrate.pipeline import RUN_SETTINGS as RUN_SETTINGS
-from perfmodel.calibrate.pipeline import add_arguments as add_arguments
 from perfmodel.calibrate.pipeline import error_table as error_table
 from perfmodel.calibrate.pipeline import run as run
 from perfmodel.hardware import PRECISIONS as PRECISIONS
@@ -49,7 +48,6 @@ __all__ = [
     "Dataset",
     "DeviceInfo",
     "abs_pct_error",
-    "add_arguments",
     "detect_device",
     "efficiency_from_dict",
     "efficiency_to_dict",

@@ -13,17 +13,18 @@ from typing import Any
 import numpy as np
 
 from perfmodel.calibrate.host import DeviceInfo
+from perfmodel.choices import DEFAULT_HOST_CATALOG as DEFAULT_HOST_CATALOG
+from perfmodel.choices import DEFAULT_HOST_KEY as DEFAULT_HOST_KEY
 from perfmodel.hardware import Chip, load_catalog
+from perfmodel.model_cache import cache_dir
 from perfmodel.roofline import (
     Efficiency,
     efficiency_to_dict,
 )
 
-DEFAULT_HOST_KEY = "host_measured"
 #: The one cache directory of perfmodel (``$PERFMODEL_CACHE_DIR``, as the JAX compile
 #: cache and the fleet value curves use).
-CACHE_DIR = Path(os.environ.get("PERFMODEL_CACHE_DIR") or Path.home() / ".cache" / "perfmodel")
-DEFAULT_HOST_CATALOG = CACHE_DIR / "host_catalog.toml"
+CACHE_DIR = cache_dir()
 
 # --------------------------------------------------------------------------------------
 # Calibration files

@@ -31,12 +31,12 @@ import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.hardware import PRECISION_INDEX, Chip
+from perfmodel.choices import CALIBRATION_STATS
+from perfmodel.hardware import PRECISION_INDEX, Chip, struct
 from perfmodel.roofline import (
     COMPUTE_EFF_RANGE,
     MEMORY_EFF_RANGE,
@@ -48,7 +48,7 @@ from perfmodel.roofline import (
 )
 
 #: Which time of a kernel counts as measured: its fastest call, or the median repeat.
-STATS = ("fastest", "median")
+STATS = CALIBRATION_STATS
 
 
 def measured_s(r, stat: str = "fastest") -> float:
@@ -63,7 +63,7 @@ def measured_s(r, stat: str = "fastest") -> float:
 # --------------------------------------------------------------------------------------
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Dataset:
     """Measured ops as stacked arrays (leading axis = op)."""
 

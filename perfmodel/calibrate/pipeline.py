@@ -28,14 +28,11 @@ import numpy as np
 from perfmodel import kernels
 from perfmodel.calibrate.files import (
     CACHE_DIR,
-    DEFAULT_HOST_CATALOG,
-    DEFAULT_HOST_KEY,
     load_host_chip,
     save_efficiency,
     write_host_catalog,
 )
 from perfmodel.calibrate.fit import (
-    STATS,
     abs_pct_error,
     fit_efficiency,
     make_dataset,
@@ -60,71 +57,6 @@ RUN_SETTINGS = {  # harness settings per size
     "small": {"repeats": 7, "warmup": 2, "min_sample_s": 2e-3},
     "full": {"repeats": 11, "warmup": 3, "min_sample_s": 5e-3},
 }
-
-
-def add_arguments(ap) -> None:
-    """The options shared by ``perfmodel calibrate`` and ``benchmarks/calibrate.py``."""
-    ap.add_argument(
-        "--size",
-        default="tiny",
-        choices=("tiny", "small", "full"),
-        help="kernel sweep size (tiny: about a minute on a 2-core CPU)",
-    )
-    ap.add_argument(
-        "--device",
-        default="auto",
-        choices=("auto", "cpu", "gpu"),
-        help="device to measure (auto: JAX's default backend)",
-    )
-    ap.add_argument(
-        "--chip",
-        default=None,
-        help="catalog chip to compare with (default: the measured host on CPU, "
-        "the detected GPU's catalog entry on GPU)",
-    )
-    ap.add_argument("--catalog", default=None, help="extra catalog TOML for --chip")
-    ap.add_argument(
-        "--host-catalog",
-        default=str(DEFAULT_HOST_CATALOG),
-        help="where to write the measured host catalog entry (CPU)",
-    )
-    ap.add_argument("--host-key", default=DEFAULT_HOST_KEY, help="catalog key of the measured host")
-    ap.add_argument(
-        "--reuse-host",
-        action="store_true",
-        help="compare with the host entry already in --host-catalog instead of "
-        "re-measuring it (CPU)",
-    )
-    ap.add_argument(
-        "--out",
-        default=None,
-        help="calibration file to write (default ~/.cache/perfmodel/calibration_<chip>.toml)",
-    )
-    ap.add_argument("--json", dest="json_out", default=None, help="write all results as JSON here")
-    ap.add_argument(
-        "--families",
-        default="matmul,attention,stream,reduction",
-        help="comma-separated kernel families",
-    )
-    ap.add_argument(
-        "--collectives",
-        type=int,
-        default=4,
-        metavar="N",
-        help="also run psum/all-gather/all-to-all on N devices (CPU: simulated in a "
-        "subprocess); 0 to skip",
-    )
-    ap.add_argument("--pallas", action="store_true", help="add Pallas kernels (GPU/TPU only)")
-    ap.add_argument(
-        "--stat",
-        default="fastest",
-        choices=STATS,
-        help="measured time of a kernel: its fastest timed call (default; robust "
-        "to other jobs on a shared machine) or the median of the repeats",
-    )
-    ap.add_argument("--steps", type=int, default=3000, help="Adam steps of the fit")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    ap.add_argument("--verbose", "-v", action="store_true", help="print every kernel")
 
 
 def _summary(err: np.ndarray) -> dict[str, float]:

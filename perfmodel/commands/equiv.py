@@ -6,8 +6,7 @@ import argparse
 import json
 import textwrap
 
-import numpy as np
-
+from perfmodel.choices import INFERENCE_MODELS, SERVING_SCENARIOS
 from perfmodel.commands._args import (
     add_catalog_args,
     add_plot_catalog_json_args,
@@ -20,10 +19,6 @@ from perfmodel.commands._plot import chart_path
 from perfmodel.errors import InputError
 
 KINDS = ("spec", "workload", "budget", "power", "price", "inference")
-#: The models of ``--kind inference`` (perfmodel.equivalence.inference.INFERENCE_MODELS).
-INFERENCE_MODELS = ("serving", "forward")
-#: MLPerf scenarios of the serving model (perfmodel.serving.SCENARIOS).
-SCENARIOS = ("offline", "server", "interactive")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,8 +116,8 @@ def _inference_model(a, kind: str) -> tuple[str | None, str | None]:
         return None, None
     if model is not None and model not in INFERENCE_MODELS:
         raise InputError("--model", model, "one of " + ", ".join(INFERENCE_MODELS))
-    if scenario is not None and scenario not in SCENARIOS:
-        raise InputError("--scenario", scenario, "one of " + ", ".join(SCENARIOS))
+    if scenario is not None and scenario not in SERVING_SCENARIOS:
+        raise InputError("--scenario", scenario, "one of " + ", ".join(SERVING_SCENARIOS))
     llm = eq.default_inference_model(a.workload) == "serving"
     model = model or ("serving" if llm else "forward")
     if model == "serving" and not llm:
@@ -263,6 +258,8 @@ _PICKS = {"low": "h100e_low", "best": "h100e", "high": "h100e_high"}
 def _plot(path, a, d: dict, kind: str, chip: str, cat):
     """The chart of ``--plot``: H100e of 1/30x..30x the answer's chip count, per pick."""
     # the models (JAX) load when the command runs, not when its parser is built (--help)
+    import numpy as np
+
     from perfmodel import equivalence as eq
     from perfmodel.equivalence.model import _training_inference_curve
     from perfmodel.plots import equiv_chart  # here: matplotlib only for a chart

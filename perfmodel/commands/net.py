@@ -12,9 +12,7 @@ import argparse
 import json
 import math
 
-import numpy as np
-
-from perfmodel import interconnect as ic
+from perfmodel.choices import COLLECTIVE_KINDS
 from perfmodel.commands._args import (
     add_plot_catalog_json_args,
     check_finite,
@@ -23,7 +21,8 @@ from perfmodel.commands._args import (
 )
 from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
-from perfmodel.interconnect.report import fmt_time
+
+# the model (JAX, NumPy) loads when the command runs, not for --help
 
 
 def _floats(text: str) -> list[float]:
@@ -72,7 +71,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--kind",
         action="append",
-        choices=ic.KINDS,
+        choices=COLLECTIVE_KINDS,
         help="collective (repeatable; default all_reduce and all_to_all)",
     )
     p.add_argument(
@@ -102,6 +101,8 @@ def register(subparsers) -> None:
 
 
 def _fmt_t(x: float) -> str:
+    from perfmodel.interconnect.report import fmt_time
+
     return fmt_time(x, ms_digits=3)
 
 
@@ -117,6 +118,9 @@ def _check(args) -> None:
 
 def _plot(path, topo, net, kinds, groups, sizes, m) -> str:
     """The ``--plot`` chart: each collective's ``auto`` time over message sizes."""
+    import numpy as np
+
+    from perfmodel import interconnect as ic
     from perfmodel.plots import collectives_chart  # here: matplotlib only for a chart
 
     pos = [x for x in sizes if x > 0]
@@ -133,6 +137,8 @@ def _plot(path, topo, net, kinds, groups, sizes, m) -> str:
 
 
 def run(args) -> int:
+    from perfmodel import interconnect as ic
+
     _check(args)
     plot = (
         chart_path(args.plot, "net", args.chip, *([args.system] if args.system else []))

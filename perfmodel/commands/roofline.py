@@ -10,25 +10,35 @@ one. Registered by :func:`perfmodel.commands.catalog.register` (after ``systems`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jax
-import numpy as np
-
-from perfmodel import roofline as rl
 from perfmodel.commands._args import check_finite, plot_file
 from perfmodel.commands._catalog_common import _catalog, _common, _si, _table
 from perfmodel.errors import InputError
-from perfmodel.hardware import PRECISION_KEYS, PRECISIONS, stack_chips
+from perfmodel.hardware import PRECISION_KEYS, PRECISIONS
+
+if TYPE_CHECKING:
+    from perfmodel import roofline as rl
+
+# The roofline model (JAX, NumPy) loads when the command runs, not for --help.
 
 OPS = ("matmul", "bmm", "attention", "elementwise", "layernorm", "conv2d")
 
-#: :func:`perfmodel.roofline.op_time` as one compiled program (25 eager ones otherwise,
-#: each lowered and loaded from the compile cache; the same numbers, bit for bit).
-_op_time = jax.jit(rl.op_time)
+
+@functools.cache
+def _op_time():
+    """:func:`perfmodel.roofline.op_time` as one compiled program (25 eager ones otherwise,
+    each lowered and loaded from the compile cache; the same numbers, bit for bit)."""
+    import jax
+
+    from perfmodel import roofline as rl
+
+    return jax.jit(rl.op_time)
+
 
 #: Largest size a roofline flag accepts (the op's FLOPs and bytes must also stay finite).
 MAX_SIZE = 1e15
@@ -58,6 +68,8 @@ def precision_arg(args) -> str:
 
 def build_op(args) -> tuple[rl.Op, str]:
     """The :class:`perfmodel.roofline.Op` described by the CLI flags, and a label."""
+    from perfmodel import roofline as rl
+
     dt = precision_arg(args)
     op = args.op
     if op == "matmul":
@@ -92,6 +104,10 @@ def build_op(args) -> tuple[rl.Op, str]:
 
 
 def _timing_dict(t, i: int | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    from perfmodel import roofline as rl
+
     g = (lambda x: float(np.asarray(x))) if i is None else (lambda x: float(np.asarray(x)[i]))
     return {
         "time_s": g(t.time_s),
@@ -113,6 +129,11 @@ def cmd_roofline(args) -> int:
 
 
 def _roofline(args) -> int:
+    import numpy as np
+
+    from perfmodel import roofline as rl
+    from perfmodel.hardware import stack_chips
+
     cat = _catalog(args)
     dtype = precision_arg(args)
     args.precision, args.dtype = dtype, None
@@ -218,7 +239,7 @@ def _roofline(args) -> int:
             f"(supported: {', '.join(rec.supported_precisions())})"
         )
     chip = rec.to_chip(args.pick)
-    t = _op_time(op, chip, eff)
+    t = _op_time()(op, chip, eff)
     d = _timing_dict(t)
     peak = float(np.asarray(chip.peak_flops_per_s)[p_idx])
     bws = np.asarray(chip.mem_bytes_per_s)
@@ -294,6 +315,9 @@ def _roofline(args) -> int:
 
 def jax_index(tree, i: int):
     """Row ``i`` of every leaf (chip axis of an :func:`op_time_grid` result), op 0."""
+    import jax
+    import numpy as np
+
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[i, 0], tree)
 
 

@@ -9,9 +9,10 @@ import argparse
 import json
 from typing import Any
 
-from perfmodel import workloads as wl
+from perfmodel.choices import SERVING_SCENARIOS, workload_names
 from perfmodel.commands._args import plot_file
-from perfmodel.serving import SCENARIOS, serve
+
+# the serving model (JAX) loads when the command runs, not for --help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "throughput meeting the p99 TTFT and TPOT limits under Poisson arrivals, with "
         "the benchmark's request lengths). The best tensor/pipeline/expert-parallel "
         "layout is searched. Scenarios: "
-        + ", ".join(SCENARIOS)
-        + ". Presets: , ".join(wl.WORKLOAD_NAMES),
+        + ", ".join(SERVING_SCENARIOS)
+        + ". Presets: "
+        + ", ".join(workload_names())
+        + ".",
     )
     p.add_argument("--workload", default="llama2-70b", help="preset name (default llama2-70b)")
     p.add_argument("--chip", required=True, help="catalog chip key or alias (e.g. h200)")
@@ -99,6 +102,8 @@ _SERVE_OPTIONS = "precision kv_precision ttft_ms tpot_ms input_tokens output_tok
 
 
 def run(args) -> int:
+    from perfmodel.serving import serve
+
     opts = {k: getattr(args, k) for k in _SERVE_OPTIONS}
     res = serve(args.workload, args.chip, args.chips, args.scenario, curve=bool(args.plot), **opts)
     if args.plot:

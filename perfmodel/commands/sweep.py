@@ -9,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 
+from perfmodel.choices import builtin_spec_paths
 from perfmodel.commands._args import (
     add_catalog_args,
     check_finite,
@@ -17,6 +18,8 @@ from perfmodel.commands._args import (
     user_catalog,
 )
 from perfmodel.errors import InputError
+
+# the sweep engine (JAX, pyarrow) loads when the command runs, not for --help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "across local devices, and stream the results to PATH/chunk-*.parquet. "
         "Rerunning the same command resumes an interrupted sweep.",
     )
-    # the sweep engine (JAX, pyarrow) loads when the command runs, not for --help
-    from perfmodel.sweep.engine import builtin_spec_paths
-
     builtin = ", ".join(builtin_spec_paths()) or "none"
     p.add_argument(
         "spec",

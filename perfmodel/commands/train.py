@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from perfmodel import training as tr
-from perfmodel import workloads as wl
+from perfmodel.choices import INFERENCE_MODES, TRAIN_PRECISIONS, workload_names
 from perfmodel.commands._args import (
     add_catalog_args,
     check_finite,
@@ -18,9 +17,12 @@ from perfmodel.commands._args import (
 )
 from perfmodel.commands._pick import add_pick_arg
 from perfmodel.commands._plot import chart_path
-from perfmodel.equivalence import check_trainable, chip_spec
 from perfmodel.errors import InputError
-from perfmodel.training.fit import prediction_band
+
+if TYPE_CHECKING:
+    from perfmodel import workloads as wl
+
+# the training model (JAX, Flax) loads when the command runs, not for --help
 
 _SIZE_FLAGS = (
     "layers",
@@ -44,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Model one optimizer step of a workload on N chips: the best parallel "
         "layout (one jit+vmap search over TP/PP/DP/CP/micro-batch/VPP/SP/"
         "recompute/ZeRO) or a given --layout, with its time breakdown and "
-        "memory per device. Presets: " + ", ".join(wl.WORKLOAD_NAMES),
+        "memory per device. Presets: " + ", ".join(workload_names()),
     )
     p.add_argument(
         "--workload",
@@ -70,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         default=None,
-        choices=wl.TRAIN_PRECISIONS,
+        choices=TRAIN_PRECISIONS,
         help="override the workload precision",
     )
     p.add_argument(
@@ -87,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--inference",
-        choices=tr.INFERENCE_MODES,
+        choices=INFERENCE_MODES,
         default=None,
         help="instead: forward-only throughput (forward = samples or prefill "
         "tokens; decode = generated tokens) at --precision (default int8)",
@@ -110,6 +112,8 @@ MAX_CHIPS = 2**24
 
 def parse_layout(text: str, n_chips: int) -> dict:
     """``"tp=8,pp=8,mb=1,vpp=3,sp=1,recompute=full"`` -> a layout dict (dp inferred)."""
+    from perfmodel import training as tr
+
     out: dict = {}
     keys = (*tr.LAYOUT_FIELDS, "bf16_states")  # bf16_states: a recipe flag, not searched
     for part in text.split(","):
@@ -144,6 +148,8 @@ def parse_layout(text: str, n_chips: int) -> dict:
 
 
 def _workload(args) -> wl.Workload:
+    from perfmodel import workloads as wl
+
     sizes = {f: getattr(args, f) for f in _SIZE_FLAGS if getattr(args, f) is not None}
     if args.workload is not None and not args.workload.strip():
         raise InputError("--workload", args.workload, f"one of {', '.join(wl.WORKLOAD_NAMES)}")
@@ -181,6 +187,11 @@ def _fmt_gb(x: float) -> str:
 
 
 def run(args) -> int:
+    from perfmodel import training as tr
+    from perfmodel import workloads as wl
+    from perfmodel.equivalence import check_trainable, chip_spec
+    from perfmodel.training.fit import prediction_band
+
     number(args.chips, "--chips", 1, MAX_CHIPS, integer=True)
     if args.global_batch is not None:
         number(args.global_batch, "--global-batch", 1, 2**40, integer=True)

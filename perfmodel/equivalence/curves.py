@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 
 from perfmodel.equivalence.definitions import MONO_EPS
-from perfmodel.hardware import PRECISION_INDEX, Chip
+from perfmodel.hardware import PRECISION_INDEX, Chip, struct
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class ScalingCurve:
     """A monotone throughput-vs-count curve in log-log form.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Unpack
 
 from perfmodel import workloads as wl
+from perfmodel.choices import INFERENCE_MODELS as INFERENCE_MODELS
 from perfmodel.equivalence.definitions import (
     DEFAULT_GRID,
     REFERENCE_CHIP,
@@ -79,9 +80,6 @@ def inference_equivalence_range(
 
 
 # ------------------------------------------------------------------ serving (LLM) model
-#: The models ``equiv --kind inference`` can use: the fitted serving model (causal LLMs,
-#: tokens/s at an MLPerf latency target) or forward-only int8 passes (vision / in-the-loop).
-INFERENCE_MODELS = ("serving", "forward")
 #: Largest serving unit (chips) the equivalence doubles up to for a model to fit.
 MAX_SERVING_UNIT = 4096
 #: Fraction of a unit's DRAM the weights may fill before the unit is doubled (the rest

@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
 from perfmodel.errors import ResourceError
+from perfmodel.hardware import struct
 
 #: A numeric leaf: NumPy as the problem builder makes it, JAX inside ``jit``/``vmap``.
 Array = jax.Array | np.ndarray
@@ -82,7 +82,7 @@ def check_memory(what: str, sizes: str, need_bytes: float, limit: int | None = N
         )
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class LP:
     """maximise ``c @ x`` s.t. ``A_ub @ x <= b_ub``, ``A_eq @ x == b_eq``, ``lo <= x <= hi``.
 
@@ -98,13 +98,11 @@ class LP:
     b_eq: Array
     lo: Array
     hi: Array
-    var_names: tuple = flax.struct.field(
+    var_names: tuple = struct.field(
         pytree_node=False, default=()
     )  # e.g. "buy[h100_sxm,cortex,2024Q3]"
-    row_names: tuple = flax.struct.field(pytree_node=False, default=())  # A_ub rows then A_eq rows
-    integer: tuple = flax.struct.field(
-        pytree_node=False, default=()
-    )  # per variable: True if integer
+    row_names: tuple = struct.field(pytree_node=False, default=())  # A_ub rows then A_eq rows
+    integer: tuple = struct.field(pytree_node=False, default=())  # per variable: True if integer
 
 
 def split_row_name(name: str) -> tuple[str, list[str]]:

@@ -34,7 +34,6 @@ import dataclasses
 import math
 from typing import Any
 
-import flax.struct
 import jax
 import jax.core
 import numpy as np
@@ -61,6 +60,7 @@ from perfmodel.fleet.schema import period_list as period_list
 from perfmodel.fleet.schema import scenario_dir as scenario_dir
 from perfmodel.fleet.schema import scenario_names as scenario_names
 from perfmodel.fleet.values import cost_and_placement_leaves, frozen_leaf
+from perfmodel.hardware import struct
 
 __all__ = [
     "Scenario",
@@ -97,7 +97,7 @@ class FleetInfeasible(InfeasibleError, ValueError):
 Leaf = jax.Array | np.ndarray
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Problem:
     """Numeric fleet problem (float64 leaves; names and structure static).
 
@@ -125,31 +125,29 @@ class Problem:
     target_h100e: Leaf  # [] (min-cost objective)
     period_weight: Leaf  # [T] quarters per period (H100e-quarters weight)
     cost_tiebreak: Leaf  # [] H100e-quarters per USD subtracted in max-h100e
-    periods: tuple = flax.struct.field(pytree_node=False, default=())
-    sites: tuple = flax.struct.field(pytree_node=False, default=())
-    offers: tuple = flax.struct.field(pytree_node=False, default=())
-    chip_keys: tuple = flax.struct.field(pytree_node=False, default=())
+    periods: tuple = struct.field(pytree_node=False, default=())
+    sites: tuple = struct.field(pytree_node=False, default=())
+    offers: tuple = struct.field(pytree_node=False, default=())
+    chip_keys: tuple = struct.field(pytree_node=False, default=())
     # [K] perfmodel.equivalence.ChipSpec: each offer's chip as resolved in the scenario's
     # catalog (its Chip pytree is chip_specs[k].chip(pick)); () for a hand-made Problem
-    chip_specs: tuple = flax.struct.field(pytree_node=False, default=())
-    pick: str = flax.struct.field(pytree_node=False, default="best")  # catalog pick used
-    years: tuple = flax.struct.field(pytree_node=False, default=())
-    period_year: tuple = flax.struct.field(pytree_node=False, default=())  # [T] year index
-    ratio_site: tuple = flax.struct.field(pytree_node=False, default=())  # [R] site idx or -1 (all)
-    ratio_num: tuple = flax.struct.field(pytree_node=False, default=())  # [R] tuple of offer idx
-    ratio_den: tuple = flax.struct.field(pytree_node=False, default=())
-    ratio_from: tuple = flax.struct.field(pytree_node=False, default=())  # [R] period idx
-    policy_from: tuple = flax.struct.field(
-        pytree_node=False, default=()
-    )  # [S] period idx (T = none)
-    own: tuple = flax.struct.field(pytree_node=False, default=())  # [K] bool
-    objective: str = flax.struct.field(pytree_node=False, default="max-h100e")
-    target_period: int = flax.struct.field(pytree_node=False, default=-1)
-    value_source: tuple = flax.struct.field(pytree_node=False, default=())  # [K] text
-    name: str = flax.struct.field(pytree_node=False, default="")
+    chip_specs: tuple = struct.field(pytree_node=False, default=())
+    pick: str = struct.field(pytree_node=False, default="best")  # catalog pick used
+    years: tuple = struct.field(pytree_node=False, default=())
+    period_year: tuple = struct.field(pytree_node=False, default=())  # [T] year index
+    ratio_site: tuple = struct.field(pytree_node=False, default=())  # [R] site idx or -1 (all)
+    ratio_num: tuple = struct.field(pytree_node=False, default=())  # [R] tuple of offer idx
+    ratio_den: tuple = struct.field(pytree_node=False, default=())
+    ratio_from: tuple = struct.field(pytree_node=False, default=())  # [R] period idx
+    policy_from: tuple = struct.field(pytree_node=False, default=())  # [S] period idx (T = none)
+    own: tuple = struct.field(pytree_node=False, default=())  # [K] bool
+    objective: str = struct.field(pytree_node=False, default="max-h100e")
+    target_period: int = struct.field(pytree_node=False, default=-1)
+    value_source: tuple = struct.field(pytree_node=False, default=())  # [K] text
+    name: str = struct.field(pytree_node=False, default="")
     # "why not" records: (offer, site, reason) for each offer x site it can never be
     # bought at (site not listed, cooling, first delivery after the horizon, no supply)
-    unplaceable: tuple = flax.struct.field(pytree_node=False, default=())
+    unplaceable: tuple = struct.field(pytree_node=False, default=())
     # --- total cost of ownership (perfmodel.fleet.tco) and placement (build.py) ---
     lifetime_q: Any = None  # [K] quarters a unit serves (>= T: to the end)
     existing_until: Any = None  # [K,S] period index existing units retire
@@ -161,11 +159,11 @@ class Problem:
     demand: Any = None  # [T,W] workload units (rows only where has_demand)
     h100e_per_unit: Leaf | None = None  # [W]
     workload_weight: Any = None  # [W]
-    placement: bool = flax.struct.field(pytree_node=False, default=False)
-    workload_keys: tuple = flax.struct.field(pytree_node=False, default=())
-    workload_units: tuple = flax.struct.field(pytree_node=False, default=())
-    has_demand: tuple = flax.struct.field(pytree_node=False, default=())  # [W] bool
-    ineligible: tuple = flax.struct.field(pytree_node=False, default=())  # (offer, wl, why)
+    placement: bool = struct.field(pytree_node=False, default=False)
+    workload_keys: tuple = struct.field(pytree_node=False, default=())
+    workload_units: tuple = struct.field(pytree_node=False, default=())
+    has_demand: tuple = struct.field(pytree_node=False, default=())  # [W] bool
+    ineligible: tuple = struct.field(pytree_node=False, default=())  # (offer, wl, why)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
+from perfmodel.hardware import struct
 from perfmodel.hardware.precision import (
     PRECISION_INDEX,
     PRECISIONS,
@@ -25,7 +25,7 @@ MEMORY_LEVELS: tuple[str, ...] = ("sram", "dram")
 (HBM, GDDR or LPDDR; the kind is in ``dram_type``)."""
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Chip:
     """A chip (or a purchase-unit-sized compute package such as a Dojo tile) as a pytree.
 
@@ -58,7 +58,7 @@ class Chip:
     allin_power_w: jnp.ndarray
     price_usd: jnp.ndarray
     allin_price_usd: jnp.ndarray
-    name: str = flax.struct.field(pytree_node=False, default="")
+    name: str = struct.field(pytree_node=False, default="")
 
     def peak(self, precision: str, strict: bool = False) -> jnp.ndarray:
         """Dense peak rate at ``precision`` (FLOP/s); 0.0 where the chip does not support

@@ -111,6 +111,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from perfmodel.choices import COLLECTIVE_KINDS
 from perfmodel.interconnect.network import (
     Network,
     _check_range,
@@ -119,7 +120,7 @@ from perfmodel.interconnect.network import (
     validate_network,
 )
 
-KINDS: tuple[str, ...] = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "send_recv")
+KINDS: tuple[str, ...] = COLLECTIVE_KINDS
 ALGORITHMS: tuple[str, ...] = (
     "ring",
     "flat_ring",

@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import flax.struct
 import jax
 import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from perfmodel.hardware import CatalogError, load_catalog
+from perfmodel.hardware import CatalogError, load_catalog, struct
 
 
 def _f(x):
@@ -30,7 +29,7 @@ def _f(x):
 # --------------------------------------------------------------------------------------
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Network:
     """The network as one chip of a cluster sees it (all leaves float arrays).
 
@@ -62,7 +61,7 @@ class Network:
     oversubscription: jnp.ndarray
     mesh: jnp.ndarray
     switch_reduction: jnp.ndarray | float = 0.0
-    switch_reduction_ratio: jnp.ndarray = flax.struct.field(
+    switch_reduction_ratio: jnp.ndarray = struct.field(
         default_factory=lambda: default_switch_reduction_ratio()
     )
 

@@ -10,6 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from perfmodel.choices import SERVING_SCENARIOS
 from perfmodel.errors import InputError
 from perfmodel.hardware import read_toml
 from perfmodel.serving.types import NO_LIMIT_S, Requests, _f
@@ -19,7 +20,7 @@ DATASETS_FILE = DATA_DIR / "serving_datasets.toml"
 MLPERF_FILE = DATA_DIR / "mlperf_inference.toml"
 
 #: Scenarios as MLPerf names them (``perfmodel serve --scenario``).
-SCENARIOS = ("offline", "server", "interactive")
+SCENARIOS = SERVING_SCENARIOS
 
 #: Accelerator families of the results file that the catalog models, by the chip
 #: variant it describes (SXM modules; PCIe / NVL cards differ in power and memory).

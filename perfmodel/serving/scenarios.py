@@ -25,11 +25,10 @@ arrivals; the largest ``B`` (bisection) whose p99 latencies meet the limits::
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 
-from perfmodel.hardware import Chip
+from perfmodel.hardware import Chip, struct
 from perfmodel.interconnect import Network
 from perfmodel.serving.step import (
     decode_step_s,
@@ -48,7 +47,7 @@ MAX_SEQS = 4096.0
 BISECTION_STEPS = 30
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class ServeResult:
     """One replica at its operating point (per replica unless stated).
 
@@ -89,7 +88,7 @@ def cached_tokens(req: Requests):
     return (req.input_mean + req.beams * 0.5 * req.output_mean) / req.beams
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _Fixed:
     """The parts of an operating point that do not depend on the batch."""
 

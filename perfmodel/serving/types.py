@@ -10,10 +10,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import flax.struct
 import jax.numpy as jnp
 
-from perfmodel.hardware import read_toml
+from perfmodel.hardware import read_toml, struct
 
 
 def _f(x):
@@ -24,7 +23,7 @@ def _f(x):
 NO_LIMIT_S = 1e9
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class ServeEfficiency:
     """Achieved fractions of peak and fixed costs of an LLM serving engine.
 
@@ -171,7 +170,7 @@ def default_efficiency() -> ServeEfficiency:
     return efficiency_from_dict({k: v for k, v in params.items() if k in PRIOR})
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Layout:
     """How one model replica is split over chips.
 
@@ -197,7 +196,7 @@ def make_layout(tp: int = 1, pp: int = 1, ep: bool = False) -> Layout:
     return Layout(_f(tp), _f(pp), _f(float(ep)))
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Requests:
     """Request lengths (tokens) and the scenario's latency limits (s).
 

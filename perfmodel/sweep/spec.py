@@ -13,13 +13,13 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from perfmodel.choices import builtin_spec_paths as builtin_spec_paths
 from perfmodel.errors import InputError
 from perfmodel.hardware import read_toml
 from perfmodel.sweep.params import MAX_SAMPLES, Param, parse_param
@@ -262,13 +262,6 @@ def parse_spec(data: Mapping[str, Any], source: str = "<memory>", *, catalog=Non
         params[name] = parse_param(name, raw)
     ordered = tuple(params[k] for k in sorted(params))
     return SweepSpec(model, ordered, samples, seed, chunk, source, str(sw.get("description", "")))
-
-
-def builtin_spec_paths() -> dict[str, Path]:
-    """Built-in sweep specs shipped in ``perfmodel/data/sweeps/`` by name."""
-
-    d = Path(str(resources.files("perfmodel") / "data" / "sweeps"))
-    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
 
 
 def load_spec(path: str | Path | None = None, *, catalog=None) -> SweepSpec:

@@ -10,6 +10,7 @@ import numpy as np
 
 from perfmodel import roofline as rf
 from perfmodel import workloads as wl
+from perfmodel.choices import INFERENCE_MODES as INFERENCE_MODES
 from perfmodel.hardware import BYTES_PER_ELEMENT, Chip, load_catalog
 from perfmodel.training.search import TP_CHOICES, _max_tp
 from perfmodel.training.step import _chip_efficiency, _collective, _ops_time, get_network
@@ -20,7 +21,6 @@ from perfmodel.workloads import Workload
 # Inference (forward only)
 # --------------------------------------------------------------------------------------
 
-INFERENCE_MODES = ("forward", "decode")
 _INF_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 

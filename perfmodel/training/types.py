@@ -8,10 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import flax.struct
 import jax.numpy as jnp
 
 from perfmodel import roofline as rf
+from perfmodel.hardware import struct
 
 RECOMPUTE = ("none", "selective", "full", "block")
 LAYOUT_FIELDS = (
@@ -38,7 +38,7 @@ def _f(x):
 # --------------------------------------------------------------------------------------
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Layout:
     """A parallel layout (all float leaves, so layouts stack for ``vmap``).
 
@@ -76,7 +76,7 @@ class Layout:
     # static (part of the tree structure, not a leaf): searched layouts stack without it
     # (typed Any: callers build layouts from columns of arrays by field name; the value
     # is a Python 0.0 or 1.0, checked by make_layout)
-    bf16_states: Any = flax.struct.field(pytree_node=False, default=0.0)
+    bf16_states: Any = struct.field(pytree_node=False, default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
@@ -162,7 +162,7 @@ def make_layout(
     )
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class TrainEfficiency:
     """The ONE set of efficiency assumptions used for every prediction.
 
@@ -358,7 +358,7 @@ def prior_efficiency() -> TrainEfficiency:
     )
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class StepResult:
     """Everything :func:`step_time` computes for one layout (seconds, bytes, ratios)."""
 

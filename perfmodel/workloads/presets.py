@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from perfmodel.choices import WORKLOAD_PRESETS_FILE, workload_presets_toml
 from perfmodel.hardware import read_toml
 from perfmodel.workloads.shape import (
     NUMERIC_FIELDS,
@@ -35,11 +36,11 @@ assumptions; Tesla has not published its architecture):
 """
 
 #: The preset shapes, each with its public source (``[sources]`` of the file).
-PRESETS_FILE = Path(__file__).resolve().parents[1] / "data" / "workloads.toml"
+PRESETS_FILE = WORKLOAD_PRESETS_FILE
 
 
 def _load_presets() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
-    data = read_toml(PRESETS_FILE, "workload presets")
+    data = workload_presets_toml()  # read once, also for the parsers' preset names
     sources = {str(k): str(v) for k, v in data.get("sources", {}).items()}
     specs, meta = {}, {}
     for name, d in data["workloads"].items():
@@ -206,6 +207,8 @@ def _from_schema(d: dict[str, Any]) -> dict[str, Any]:
 
 
 _P, PRESET_META, PRESET_SOURCES = _load_presets()
+#: The preset names in file order (:func:`perfmodel.choices.workload_names`, which the
+#: command-line parsers list without building a workload).
 WORKLOAD_NAMES: tuple[str, ...] = tuple(_P)
 
 

@@ -6,13 +6,11 @@ import dataclasses
 import math
 from typing import Any
 
-import flax.struct
 import jax.numpy as jnp
 
-from perfmodel.hardware import PRECISIONS
+from perfmodel.choices import TRAIN_PRECISIONS as TRAIN_PRECISIONS
+from perfmodel.hardware import PRECISIONS, struct
 
-#: Precisions a training workload may state (int8 is for inference only).
-TRAIN_PRECISIONS = ("bf16", "fp16", "fp8", "fp32", "tf32", "fp4")
 WORK_UNITS = ("token", "sample")
 
 
@@ -39,7 +37,7 @@ def _check_precision(p: Any, allow_int8: bool = False) -> str:
     return p
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Workload:
     """A transformer training workload (sizes are float leaves; flags are static).
 
@@ -86,13 +84,13 @@ class Workload:
     window: jnp.ndarray | float = 0.0
     window_layers: jnp.ndarray | float = 0.0
     moe_latent: jnp.ndarray | float = 0.0
-    name: str = flax.struct.field(pytree_node=False, default="custom")
-    precision: str = flax.struct.field(pytree_node=False, default="bf16")
-    gated_ffn: bool = flax.struct.field(pytree_node=False, default=False)
-    causal: bool = flax.struct.field(pytree_node=False, default=True)
-    unit: str = flax.struct.field(pytree_node=False, default="token")
-    attention: str = flax.struct.field(pytree_node=False, default="gqa")
-    family: str = flax.struct.field(pytree_node=False, default="custom")
+    name: str = struct.field(pytree_node=False, default="custom")
+    precision: str = struct.field(pytree_node=False, default="bf16")
+    gated_ffn: bool = struct.field(pytree_node=False, default=False)
+    causal: bool = struct.field(pytree_node=False, default=True)
+    unit: str = struct.field(pytree_node=False, default="token")
+    attention: str = struct.field(pytree_node=False, default="gqa")
+    family: str = struct.field(pytree_node=False, default="custom")
 
     # ---- derived sizes (work on traced leaves) ----
     @property

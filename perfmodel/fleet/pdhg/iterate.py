@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 
-import flax.struct
 import jax
 import jax.core
 import jax.numpy as jnp
@@ -28,9 +27,10 @@ from perfmodel.fleet.pdhg.solution import (
     LPSolution,
     SolverOptions,
 )
+from perfmodel.hardware import struct
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _Op:
     """The preconditioned constraint matrix as an operator: ``op @ x`` and ``y @ op``.
 
@@ -43,7 +43,7 @@ class _Op:
     Kt: jax.Array
     Kd: jax.Array
     idx: jax.Array  # [r, m] one-hot selection of the differing rows (a matmul, not a scatter)
-    structured: bool = flax.struct.field(pytree_node=False, default=False)
+    structured: bool = struct.field(pytree_node=False, default=False)
 
     @property
     def shape(self):
@@ -67,7 +67,7 @@ def _plain_op(Kt):
     return _Op(Kt=Kt, Kd=jnp.zeros((0, n), Kt.dtype), idx=jnp.zeros((0, Kt.shape[0]), Kt.dtype))
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _Problem:
     """One LP after preconditioning (hat space: the solver's; see the module docstring)."""
 
@@ -85,10 +85,10 @@ class _Problem:
     c: jax.Array
     lo: jax.Array
     hi: jax.Array
-    m_ub: int = flax.struct.field(pytree_node=False, default=0)
+    m_ub: int = struct.field(pytree_node=False, default=0)
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _State:
     x: jax.Array  # iterate z = (x, y)
     y: jax.Array

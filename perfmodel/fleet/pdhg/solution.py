@@ -3,9 +3,10 @@ status codes (see :mod:`perfmodel.fleet.pdhg` for the method)."""
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.core
+
+from perfmodel.hardware import struct
 
 OPTIMAL, ITERATION_LIMIT, PRIMAL_INFEASIBLE, DUAL_INFEASIBLE = 0, 1, 2, 3
 STATUS_NAMES = {
@@ -26,7 +27,7 @@ def status_from_highs(name: str) -> int:
     )
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class LPSolution:
     """Result of :func:`solve_lp` (leaves gain a leading axis under :func:`solve_lp_batch`).
 
@@ -58,7 +59,7 @@ class LPSolution:
     primal_weight: jax.Array
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class SolverOptions:
     """Solver settings. Tolerances, limits and steps are pytree leaves (changing them does
     not recompile); the method and loop sizes are static (part of the jit cache key).
@@ -81,7 +82,7 @@ class SolverOptions:
     infeas_tol: float = 1e-8
     step_safety: float = 0.95
     reflection: float = 1.0
-    method: str = flax.struct.field(pytree_node=False, default="halpern")
-    check_every: int = flax.struct.field(pytree_node=False, default=64)
-    ruiz_iters: int = flax.struct.field(pytree_node=False, default=12)
-    power_iters: int = flax.struct.field(pytree_node=False, default=64)
+    method: str = struct.field(pytree_node=False, default="halpern")
+    check_every: int = struct.field(pytree_node=False, default=64)
+    ruiz_iters: int = struct.field(pytree_node=False, default=12)
+    power_iters: int = struct.field(pytree_node=False, default=64)

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from perfmodel.fleet.highs import HighsLP
+from perfmodel.hardware import struct
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class LPGradients:
     """Gradient of the optimum with respect to every LP field (same shapes as the LP).
 

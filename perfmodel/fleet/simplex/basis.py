@@ -4,7 +4,6 @@ simplex (:mod:`perfmodel.fleet.simplex`)."""
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from perfmodel.fleet.highs import HighsLP
 from perfmodel.fleet.pdhg.checks import _check_shapes, _check_values
 from perfmodel.fleet.pdhg.solution import STATUS_NAMES
+from perfmodel.hardware import struct
 
 NEEDS_PRIMAL, NUMERICAL = 4, 5
 SIMPLEX_STATUS_NAMES = dict(STATUS_NAMES)
@@ -24,7 +24,7 @@ _INFEAS_TOL = 1e-7  # a bound violation (scaled, values O(1)) no pivot can fix: 
 BASIC, AT_LO, AT_HI, FREE, FIXED = 0, 1, 2, 3, 4
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class Basis:
     """A simplex basis of ``max c x, A_ub x <= b_ub, A_eq x == b_eq, lo <= x <= hi``.
 

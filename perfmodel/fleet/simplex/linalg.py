@@ -4,26 +4,26 @@ Woodbury term and the rank-1 pivot terms (see :mod:`perfmodel.fleet.simplex`).""
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 
 from perfmodel.fleet.simplex.basis import AT_HI, AT_LO, BASIC, FREE
+from perfmodel.hardware import struct
 
 # --------------------------------------------------------------------------- batch data
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _Shared:
     K0: jax.Array  # [m, n] scaled matrix of member 0
     K0T: jax.Array  # [n, m] its transpose (columns as contiguous rows)
     E: jax.Array  # [r, m] one-hot rows that differ somewhere in the batch
     Binv0: jax.Array  # [m, m] inverse of the start basis (shared: member 0's; or one per member)
     P: jax.Array  # [m, r] = Binv0[:, rows]
-    n: int = flax.struct.field(pytree_node=False, default=0)
+    n: int = struct.field(pytree_node=False, default=0)
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _Member:
     D: jax.Array  # [r, n] own rows minus member 0's (scaled)
     DT: jax.Array  # [n, r]
@@ -36,7 +36,7 @@ class _Member:
     basic0: jax.Array  # [m] start basis (column index per basis position)
 
 
-@flax.struct.dataclass
+@struct.dataclass
 class _State:
     zN: jax.Array  # [N] nonbasic values (0 at basic columns)
     zB: jax.Array  # [m] basic values by basis position (may violate bounds)
