@@ -5,6 +5,7 @@ assumptions and diagnostics."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
@@ -182,6 +183,14 @@ def _precision_of(workload, precision):
     return None
 
 
+@functools.partial(jax.jit, static_argnames="precision")
+def _slopes_and_bound(x, h, chip, ref, n, m, precision):
+    """The scaling exponents of the H100 curve at ``m`` and of X's at ``n``, the rate
+    bound factor and the H100e it bounds ``n`` chips to (one compiled program)."""
+    c = bound_factor(chip, ref, precision)
+    return curve_slope(h, m), curve_slope(x, n), c, curve_count(h, c * curve_throughput(h, n))
+
+
 def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn) -> dict:
     """Local scaling exponents at the answer: where the H100 curve is nearly flat (the
     job's fixed global batch stops H100 scaling) the inversion is ill-conditioned."""
@@ -194,13 +203,11 @@ def _diagnostics(cat, chip_key, n, m, workload, precision, grid, mode, curve_fn)
         curve_fn=curve_fn,
         catalog=cat,
     )
-    sh, sx = float(curve_slope(h, m)), float(curve_slope(x, n))
-    c = float(
-        bound_factor(
-            cat.chip(chip_key), reference_chip(cat), _precision_of(workload, precision) or "bf16"
-        )
+    prec = _precision_of(workload, precision) or "bf16"
+    sh, sx, c, bound = (
+        float(v)
+        for v in _slopes_and_bound(x, h, cat.chip(chip_key), reference_chip(cat), n, m, prec)
     )
-    bound = float(curve_count(h, c * curve_throughput(h, n)))
     out = {
         "h100_scaling_exponent_at_h100e": sh,
         "chip_scaling_exponent_at_n": sx,
