@@ -1,7 +1,11 @@
 """Pure core: monotone log-log scaling curves, their inversion and the rate bound
-(jit/vmap/grad-able)."""
+(jit/vmap/grad-able). The curve functions are jitted where they are defined: called
+eagerly, each would be a dozen one-op programs, each looked up in the compile cache by
+every new process."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +27,7 @@ class ScalingCurve:
     log_throughput: jnp.ndarray
 
 
+@functools.partial(jax.jit, static_argnames="capacity")
 def make_curve(counts, throughput, capacity: bool = False) -> ScalingCurve:
     """Build a :class:`ScalingCurve` from raw model throughputs on a grid.
 
@@ -71,12 +76,14 @@ def _pwl(x, xp, fp):
     return jnp.where(x < xp[0], below, jnp.where(x > xp[-1], above, inside))
 
 
+@jax.jit
 def curve_throughput(curve: ScalingCurve, n):
     """Throughput (work units/s) of ``n`` chips on ``curve`` (log-log interpolation)."""
     n = jnp.asarray(n, dtype=float)
     return jnp.exp(_pwl(jnp.log(n), curve.log_counts, curve.log_throughput))
 
 
+@jax.jit
 def curve_count(curve: ScalingCurve, throughput):
     """Inverse of :func:`curve_throughput`: the (fractional) count delivering
     ``throughput`` (work units/s)."""
@@ -84,6 +91,7 @@ def curve_count(curve: ScalingCurve, throughput):
     return jnp.exp(_pwl(y, curve.log_throughput, curve.log_counts))
 
 
+@jax.jit
 def curve_slope(curve: ScalingCurve, n):
     """Local scaling exponent ``d log T / d log n`` of ``curve`` at ``n`` (1 = linear
     scaling; near 0 = adding chips barely helps, so inverting there is ill-conditioned)."""

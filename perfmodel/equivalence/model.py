@@ -16,7 +16,6 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypedDict, Unpack
 
-import jax
 import numpy as np
 
 from perfmodel import model_cache
@@ -208,12 +207,7 @@ def model_curve(
     if len(grid) < 2 or any(b <= a for a, b in zip(grid, grid[1:])) or grid[0] < 1:
         raise ValueError(f"grid must be >= 2 strictly increasing counts >= 1, got {grid[:5]}...")
     raw = _cached_raw_curve(cat, key, workload, precision, pick, grid, fn)
-    return _make_curve(np.asarray(grid, float), np.asarray(raw, float), mode == "capacity")
-
-
-#: :func:`make_curve` as one compiled program (eagerly it is ~15 programs of one op each,
-#: each looked up in the compile cache by every new process).
-_make_curve = jax.jit(make_curve, static_argnames="capacity")
+    return make_curve(np.asarray(grid, float), raw, capacity=(mode == "capacity"))
 
 
 def curve_pair(
