@@ -2,7 +2,7 @@
 NumPy): each list's one home, which the model modules import from here.
 
 ``perfmodel CMD --help`` builds CMD's parser, and a parser needs its ``choices`` and
-help text before the model that uses them loads (JAX and Flax: about 1.5 s on 2 cores),
+help text before the model that uses them loads (JAX: 1.0-1.5 s on 2 cores),
 so these cannot live in the model packages, whose ``__init__`` imports JAX. The
 catalog's precisions and picks have their home in :mod:`perfmodel.hardware` (also light).
 tests/test_cli_nojax.py checks that every command's ``--help`` imports no JAX.

@@ -25,7 +25,9 @@ The key (SHA-256) covers everything a trace can depend on:
   shape, dtype and weak type.
 
 So an edited model file or a new JAX traces anew: a stored program never stands in for
-another model. A function called under a transformation (a tracer among its inputs: it
+another model. What the key cannot see is code changed in memory: a function patched at
+run time (``monkeypatch``) inside a stored one is not traced again, in this process (as
+with :func:`jax.jit`) or in a later one; set ``PERFMODEL_PROGRAM_CACHE=0`` for that. A function called under a transformation (a tracer among its inputs: it
 is inside ``grad``, ``vmap`` or another ``jit``) runs as the plain jitted function.
 
 An unreadable, truncated or foreign file reads as absent and is written again; a
