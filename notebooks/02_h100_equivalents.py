@@ -254,7 +254,7 @@ assert all(r.verdict in cl.VERDICTS for r in results)
 # %% [markdown]
 # ## How far to trust the workload figures
 # Every workload H100e is a ratio of two predictions of the training-step model. That
-# model is fitted to 168 published runs (NeMo / Megatron-Bridge, MLPerf, Llama 3,
+# model is fitted to 180 published runs (NeMo / Megatron-Bridge, MLPerf, Llama 3,
 # Megatron-LM) and cross-validated: each row predicted by a fit that never saw it
 # (leave one chip out, leave one model family out, 5-fold). The shipped fit file carries
 # those errors; `benchmarks/published_runs.py --fit` recomputes them.

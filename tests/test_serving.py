@@ -84,7 +84,7 @@ def test_memory_and_max_batch_by_hand():
     mem = float(memory_per_chip(L70, lay, 100.0, 1000.0, 1.0))
     assert mem == pytest.approx(weights + 100 * 1000 * 163_840, rel=1e-12)
     eff = prior_efficiency()
-    cap = 141e9 * float(eff.mem_usable)
+    cap = 150.76e9 * float(eff.mem_usable)  # H200: 143,771 MiB (nvidia-smi)
     b = float(max_batch(L70, H200, lay, 1000.0, 1.0, eff))
     assert b == pytest.approx((cap - weights) / (1000 * 163_840), rel=1e-12)
     # tp=2 halves the weights per chip and splits the 8 KV heads over 2 ranks

@@ -18,14 +18,16 @@ def _claim(cid: str) -> cl.Claim:
 
 def test_27t_parameters_is_hbm_at_4_bit_by_hand():
     r = cl.evaluate_claims([_claim("gb200-nvl72-27t-params")])[0]
-    # 72 GPUs x 186 GB HBM3e (catalog) / 0.5 byte per FP4 parameter
-    assert r.numbers["params_weights_only[fp4]"]["best"] == pytest.approx(72 * 186e9 / 0.5)
+    # 72 GPUs x 198.67 GB HBM3e (catalog: nvidia-smi's 189,471 MiB) / 0.5 byte per FP4
+    # parameter
+    hbm = 198.67e9
+    assert r.numbers["params_weights_only[fp4]"]["best"] == pytest.approx(72 * hbm / 0.5)
     usable = float(default_efficiency().mem_usable)
     assert r.numbers["params_usable_with_scales"]["best"] == pytest.approx(
-        72 * 186e9 * usable / (0.5 + 0.0625)
+        72 * hbm * usable / (0.5 + 0.0625)
     )
-    assert r.verdict == "consistent"  # 27T vs 26.8T: the weights-only reading
-    assert "26.8T" in r.summary
+    assert r.verdict == "consistent"  # 27T vs 28.6T: the weights-only reading
+    assert "28.6T" in r.summary
 
 
 def test_serving_claims_are_built_in_with_sources():

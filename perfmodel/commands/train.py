@@ -123,7 +123,14 @@ def parse_layout(text: str, n_chips: int) -> dict:
         if "=" not in part:
             raise InputError(f"--layout item {part!r} must be key=value (keys: {', '.join(keys)})")
         k, v = (s.strip().lower() for s in part.split("=", 1))
-        k = {"v": "vpp", "vp": "vpp", "micro_batch": "mb", "mbs": "mb"}.get(k, k)
+        k = {
+            "v": "vpp",
+            "vp": "vpp",
+            "micro_batch": "mb",
+            "mbs": "mb",
+            "offload": "offload_layers",
+            "cpu_offloading_num_layers": "offload_layers",
+        }.get(k, k)
         if k not in keys:
             raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(keys)}")
         if k == "recompute":

@@ -46,6 +46,8 @@ class Chip:
       price_usd: chip price, USD.
       allin_price_usd: installed price per chip including its share of server,
         network and storage, USD.
+      host_bytes_per_s: chip-to-host-memory bandwidth, one direction (PCIe on a
+        discrete accelerator, NVLink-C2C on a Grace superchip), byte/s; 0 = none listed.
       name: catalog key (static).
     """
 
@@ -58,6 +60,7 @@ class Chip:
     allin_power_w: jnp.ndarray
     price_usd: jnp.ndarray
     allin_price_usd: jnp.ndarray
+    host_bytes_per_s: jnp.ndarray | float = 0.0
     name: str = struct.field(pytree_node=False, default="")
 
     def peak(self, precision: str, strict: bool = False) -> jnp.ndarray:
@@ -121,6 +124,7 @@ CHIP_PYTREE_RANGES: dict[str, tuple[float, float]] = {
     "allin_power_w": (1e-3, 1e8),
     "price_usd": (0.0, 1e10),
     "allin_price_usd": (0.0, 1e10),
+    "host_bytes_per_s": (0.0, 1e15),
 }
 
 

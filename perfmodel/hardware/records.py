@@ -143,6 +143,7 @@ class ChipRecord(_Record):
             mem_bytes_per_s=[sram_bw, dram_bw],
             scaleup_bytes_per_s=val("scaleup_bytes_per_s_per_dir", 0.0),
             scaleout_bytes_per_s=val("scaleout_bytes_per_s_per_dir", 0.0),
+            host_bytes_per_s=val("host_bytes_per_s_per_dir", 0.0),
             tdp_w=tdp,
             allin_power_w=val("allin_power_w", tdp),
             price_usd=price,

@@ -35,6 +35,7 @@ CHIP_FIELDS: dict[str, tuple[float, float]] = {
     "dram_bytes_per_s": (1.0, 1e16),
     "scaleup_bytes_per_s_per_dir": (0.0, 1e15),
     "scaleout_bytes_per_s_per_dir": (0.0, 1e14),
+    "host_bytes_per_s_per_dir": (0.0, 1e15),
     "tdp_w": (1e-3, 1e6),
     "allin_power_w": (1e-3, 1e7),
     "price_usd": (0.0, 1e9),

@@ -152,6 +152,7 @@ def chip_from_values(rec: ChipRecord, vals: Mapping[str, Any]) -> Chip:
         mem_bytes_per_s=jnp.stack([sram_bw, dram_bw]),
         scaleup_bytes_per_s=val("scaleup_bytes_per_s_per_dir", 0.0),
         scaleout_bytes_per_s=val("scaleout_bytes_per_s_per_dir", 0.0),
+        host_bytes_per_s=val("host_bytes_per_s_per_dir", 0.0),
         tdp_w=tdp,
         allin_power_w=val("allin_power_w") if "allin_power_w" in rec.figures else tdp,
         price_usd=price,

@@ -132,18 +132,30 @@ def _memory(w: Workload, lay: Layout, capacity_bytes=None):
     # 16-bit logits and their gradient, written in place by the fused cross-entropy
     # (Megatron-Core cross_entropy_loss_fusion: the fp32 softmax stays in the kernel)
     logits = tok * w.vocab / t * 2.0 * 2.0
-    static = weights + grads + opt + logits
+    # offloaded layers keep their activations in host memory; one layer's activations
+    # are in transit (being copied out, or back for its backward) at a time
+    f_off = offloaded_share(w, lay)
+    in_transit = jnp.where(f_off > 0, act_layer, 0.0)
+    on_device = lps * (1.0 - f_off)
+    static = weights + grads + opt + logits + in_transit
     f = recompute_fraction(
-        lay, lps, inflight, act_none_layer, act_ckpt_layer, static, capacity_bytes
+        lay, on_device, inflight, act_none_layer, act_ckpt_layer, static, capacity_bytes
     )
     stored = jnp.where(
         lay.recompute == 3, (1.0 - f) * act_none_layer + f * act_ckpt_layer, act_layer
     )
-    acts = lps * stored * inflight
+    acts = on_device * stored * inflight + in_transit
     # one recomputed layer's full activations live during its backward
     rec_on = (lay.recompute == 2) | ((lay.recompute == 3) & (f > 0))
     acts = acts + jnp.where(rec_on, act_none_layer, 0.0) + logits
-    return (weights, grads, opt, acts, weights + grads + opt + acts), f
+    # the recomputed share of all the stage's layers (offloaded layers are not recomputed)
+    return (weights, grads, opt, acts, weights + grads + opt + acts), f * (1.0 - f_off)
+
+
+def offloaded_share(w: Workload, lay: Layout):
+    """Share of each pipeline stage's layers whose activations are offloaded to host
+    memory (0..1): ``offload_layers`` over the stage's layers, clipped."""
+    return jnp.clip(lay.offload_layers / jnp.maximum(w.layers / lay.pp, 1.0), 0.0, 1.0)
 
 
 def memory_per_device(w: Workload, lay: Layout, capacity_bytes=None):
@@ -160,7 +172,9 @@ def memory_per_device(w: Workload, lay: Layout, capacity_bytes=None):
     keep the bf16 weights (the low-precision copies are transient). Logits: 16-bit
     logits plus their in-place gradient (the fused cross-entropy). ``block``
     recompute stores the activations of the layers it does not recompute, as many as
-    ``capacity_bytes`` allows (see :func:`recompute_fraction`)."""
+    ``capacity_bytes`` allows (see :func:`recompute_fraction`). Offloaded layers
+    (``lay.offload_layers``) keep no activations on the device; one layer's are in
+    transit at a time."""
     return _memory(w, lay, capacity_bytes)[0]
 
 

@@ -16,6 +16,9 @@ Conventions applied (the page prints no more than this):
   enables it with TP in every published recipe); distributed optimizer (ZeRO-1), or
   FSDP (ZeRO-3) where ``fsdp > 0``. Rows of NeMo AutoModel (the ``framework`` field)
   keep bf16 gradients and optimizer moments (:func:`bf16_states_of`).
+* Memory settings the tables do not print come from the recipes that produced them
+  (``perfmodel/data/training_recipes.toml``, with sources): activation offloading
+  (``offload_layers``) where a recipe matches the row (:func:`recipe_settings`).
 * Recomputation is not printed: the least of none / selective / full that fits the
   memory model is taken (``Run.recompute``), and the count of each is reported.
 * Precisions: BF16 -> bf16; FP8, FP8-CS, MXFP8 and the block-scaled FP8 recipes ->
@@ -44,6 +47,7 @@ from perfmodel.training.published import PUBLISHED_RUNS, published_flops_per_tok
 from perfmodel.training.types import make_layout, prior_efficiency
 
 RUNS_FILE = Path(__file__).resolve().parent.parent / "data" / "published_training_runs.toml"
+RECIPES_FILE = Path(__file__).resolve().parent.parent / "data" / "training_recipes.toml"
 
 #: The table's ``gpu`` values -> catalog chip keys.
 CHIP_KEYS = {"h100": "h100_sxm", "b200": "b200", "gb200": "gb200"}
@@ -126,6 +130,27 @@ def _dedupe_key(r: dict) -> tuple:
     return tuple(r.get(k) for k in cells)
 
 
+@functools.lru_cache(maxsize=1)
+def _recipes() -> tuple[dict[str, Any], ...]:
+    with RECIPES_FILE.open("rb") as fh:
+        return tuple(tomllib.load(fh).get("recipe", ()))
+
+
+def recipe_settings(model: str, gpu: str, precision: str, fsdp: bool, micro_batch: int) -> dict:
+    """The layout settings (``offload_layers``) of the recipe in
+    ``training_recipes.toml`` that matches a row, or ``{}`` when none does."""
+    for rec in _recipes():
+        if (rec["model"], rec["gpu"], rec["precision"], bool(rec["fsdp"]), rec["micro_batch"]) == (
+            model,
+            gpu,
+            precision,
+            fsdp,
+            micro_batch,
+        ):
+            return {"offload_layers": int(rec["offload_layers"])}
+    return {}
+
+
 @functools.lru_cache(maxsize=2)
 def load_runs(path: str | None = None) -> tuple[Run, ...]:
     """Every row of the published-runs file as a :class:`Run` (excluded ones included)."""
@@ -154,6 +179,7 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             zero=3 if fsdp > 0 else 1,
             bf16_states=int(bf16_states_of(r.get("framework", ""))),
         )
+        lay.update(recipe_settings(r["model"], r["gpu"], prec or "", fsdp > 0, lay["mb"]))
         base: dict[str, Any] = dict(
             index=i,
             model=r["model"],
@@ -240,6 +266,7 @@ def layout_of(run: Run, recompute: str | None = None):
         zero=L["zero"],
         ep=L["ep"],
         bf16_states=L.get("bf16_states", 0),
+        offload_layers=L.get("offload_layers", 0),
     )
 
 

@@ -114,7 +114,8 @@ def layout_grid(
         ext.append(np.column_stack([b, np.full((len(b), 3), (sp_on, rc, z), np.float64)]))
     g = np.concatenate(ext) if ext else np.zeros((0, 9))
     g = _with_ep(g, int(float(w.experts)), max_ep)
-    g = np.column_stack([g, np.zeros(len(g))])  # recompute_layers: the fewest that fit
+    # recompute_layers: the fewest that fit; offload_layers: none
+    g = np.column_stack([g, np.zeros((len(g), 2))])
     return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
 
 
@@ -252,6 +253,7 @@ def _result(
         for k in (
             "compute_s",
             "recompute_s",
+            "offload_s",
             "bubble_s",
             "tp_comm_s",
             "cp_comm_s",
@@ -429,11 +431,12 @@ def evaluate_layout(
     if int(w.heads) % ld["tp"]:
         raise ValueError(f"tp = {ld['tp']} must divide the number of heads {int(w.heads)}")
     lps = math.ceil(int(w.layers) / ld["pp"])
-    if ld.get("recompute_layers", 0) > lps:
-        raise ValueError(
-            f"layout field 'recompute_layers' = {ld['recompute_layers']} must be in "
-            f"[0, {lps}] (the layers of one pipeline stage)"
-        )
+    for k in ("recompute_layers", "offload_layers"):
+        if ld.get(k, 0) > lps:
+            raise ValueError(
+                f"layout field '{k}' = {ld[k]} must be in [0, {lps}] (the layers of one "
+                "pipeline stage)"
+            )
     experts = int(float(w.experts))
     if ld["ep"] > 1 and experts == 0:
         raise ValueError(
@@ -442,6 +445,11 @@ def evaluate_layout(
     if experts and experts % ld["ep"]:
         raise ValueError(
             f"layout field 'ep' = {ld['ep']} must divide the {experts} experts of {w.name}"
+        )
+    if ld.get("offload_layers", 0) and not float(c.host_bytes_per_s) > 0:
+        raise ValueError(
+            f"layout field 'offload_layers' = {ld['offload_layers']} needs a host link; chip "
+            f"{key} lists no host_bytes_per_s_per_dir (offload_layers must be 0)"
         )
     res = _result(w, key, c, net, lay, n_chips, eff)
     if require_fit and not res.fits:

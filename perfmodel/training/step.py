@@ -12,7 +12,13 @@ from perfmodel import roofline as rf
 from perfmodel import workloads as wl
 from perfmodel.hardware import PRECISION_INDEX, Chip
 from perfmodel.interconnect import collective_time_s, network_for
-from perfmodel.training.memory import _memory, _weight_bytes, stage_params_per_device
+from perfmodel.training.memory import (
+    _memory,
+    _weight_bytes,
+    activation_bytes_per_layer,
+    offloaded_share,
+    stage_params_per_device,
+)
 from perfmodel.training.types import (
     Layout,
     StepResult,
@@ -180,6 +186,16 @@ def step_time(
     cap = chip.mem_bytes[1] * te.mem_usable
     (weights, grads, opt, acts, total), f_rec = _memory(w, lay, cap)
     rec = f_rec * layer_fwd + jnp.where(lay.recompute == 1, sel, 0.0)
+    # ---- activation offload: each offloaded layer's stored activations go to host
+    # memory over the host link while the next layer's forward runs, and come back
+    # while the backward of the layer after it runs (twice the forward); only the
+    # part of each copy longer than that window is exposed ----
+    act_stored, act_full, _ = activation_bytes_per_layer(w, lay)
+    off_bytes = jnp.where(lay.recompute == 3, act_full, act_stored)
+    host_s = off_bytes / jnp.maximum(chip.host_bytes_per_s, 1.0)
+    off_layer = (
+        _max(host_s, layer_fwd, smooth) - layer_fwd + _max(host_s, 2.0 * layer_fwd, smooth)
+    ) - 2.0 * layer_fwd
     stem, stem_on = wl.stem_op(w, b, c)
     head_fwd = (
         sum(_ops_time(wl.head_ops(w, b, t, c), chip, reff, smooth))
@@ -232,8 +248,9 @@ def step_time(
     # the slowest stage runs L/p layers plus the head.
     compute_mb = lps * 3.0 * layer_fwd + 3.0 * head_fwd
     rec_mb = lps * rec
+    off_mb = offloaded_share(w, lay) * lps * off_layer
     comm_mb = lps * (tp_layer + cp_layer + ep_layer)
-    t_mb = compute_mb + rec_mb + comm_mb + pp_mb
+    t_mb = compute_mb + rec_mb + off_mb + comm_mb + pp_mb
     n_slots = m + (p - 1.0) / v
     pipeline = n_slots * t_mb
     bubble = (p - 1.0) / v * t_mb
@@ -284,6 +301,7 @@ def step_time(
         & (jnp.abs(t * d * c / lay.ep - jnp.round(t * d * c / lay.ep)) < 1e-9)
         & (v >= 1)
         & ((v == 1) | (p > 1))
+        & ((lay.offload_layers < 0.5) | (chip.host_bytes_per_s > 0))
     )
     return StepResult(
         step_time_s=step,
@@ -291,6 +309,7 @@ def step_time(
         mfu=mfu,
         compute_s=m * compute_mb,
         recompute_s=m * rec_mb,
+        offload_s=m * off_mb,
         bubble_s=bubble,
         tp_comm_s=m * lps * tp_layer,
         cp_comm_s=m * lps * cp_layer,

@@ -26,6 +26,7 @@ LAYOUT_FIELDS = (
     "zero",
     "ep",
     "recompute_layers",
+    "offload_layers",
 )
 
 
@@ -55,6 +56,11 @@ class Layout:
     recompute_layers: with ``block`` recompute, the whole layers of each pipeline stage
     that recompute their forward (Megatron-Core ``--recompute-num-layers k``); 0 = the
     fewest that fit the chip's memory (what the search assumes).
+    offload_layers: the whole layers of each pipeline stage whose stored activations
+    are offloaded to host memory during the forward and brought back for the backward
+    (Megatron-Core ``cpu_offloading_num_layers`` with ``cpu_offloading_weights``
+    off): they leave device memory, and the copies over the chip's host link
+    (``Chip.host_bytes_per_s``) overlap the next layer's compute; 0 = none.
     bf16_states: 0 = Megatron-Core's optimizer layout (fp32 main gradients and fp32
     master weights + Adam moments: 16 byte/param beside the bf16 weights); 1 = bf16
     parameters, gradients and Adam moments (8 byte/param): PyTorch FSDP2 on a bf16
@@ -73,6 +79,7 @@ class Layout:
     zero: jnp.ndarray
     ep: jnp.ndarray | float = 1.0
     recompute_layers: jnp.ndarray | float = 0.0
+    offload_layers: jnp.ndarray | float = 0.0
     # static (part of the tree structure, not a leaf): searched layouts stack without it
     # (typed Any: callers build layouts from columns of arrays by field name; the value
     # is a Python 0.0 or 1.0, checked by make_layout)
@@ -84,6 +91,8 @@ class Layout:
         d["sp"] = bool(d["sp"])
         if d["recompute"] not in ("full", "block"):
             del d["recompute_layers"]
+        if not d["offload_layers"]:
+            del d["offload_layers"]
         if float(self.bf16_states) > 0.5:
             d["bf16_states"] = True
         return d
@@ -121,12 +130,14 @@ def make_layout(
     ep: int = 1,
     recompute_layers: int = 0,
     bf16_states: bool | int = False,
+    offload_layers: int = 0,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
     for k, v in vals.items():
         _check_layout_int(k, v, 1, 10**7)
     _check_layout_int("recompute_layers", recompute_layers, 0, 10**5)
+    _check_layout_int("offload_layers", offload_layers, 0, 10**5)
     if isinstance(recompute, str):
         if recompute not in RECOMPUTE:
             raise ValueError(f"layout field 'recompute' = {recompute!r} must be one of {RECOMPUTE}")
@@ -155,6 +166,7 @@ def make_layout(
     return Layout(
         **{k: _f(v) for k, v in vals.items()},
         recompute_layers=_f(recompute_layers),
+        offload_layers=_f(offload_layers),
         bf16_states=float(int(bf16_states)),
         sp=_f(int(sp)),
         recompute=_f(recompute),
@@ -367,6 +379,7 @@ class StepResult:
     mfu: jnp.ndarray
     compute_s: jnp.ndarray
     recompute_s: jnp.ndarray
+    offload_s: jnp.ndarray
     bubble_s: jnp.ndarray
     tp_comm_s: jnp.ndarray
     cp_comm_s: jnp.ndarray

@@ -114,6 +114,8 @@ _NOT_DIFFERENTIABLE = {
     "(catalog [links]), not this field",
     "scaleout_bytes_per_s_per_dir": "the training model reads links from the chip's system "
     "(catalog [links]), not this field",
+    "host_bytes_per_s_per_dir": "the layout search does not offload activations to host "
+    "memory, so the value curves do not read it",
     "allin_power_w": "the plan uses the offer's unit_power_w",
     "price_usd": "the plan uses the offer's unit_price_usd (see --sensitivities: 10% of a price)",
     "allin_price_usd": "the plan uses the offer's unit_price_usd (see --sensitivities)",
