@@ -105,9 +105,11 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -411,8 +413,25 @@ def algorithm_times_s(
     ``mesh2d`` on a switched network is the 2-D ring; it is excluded from ``auto`` there.
     """
     _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
+    every = _times(kind, nbytes, group_size, net, members_per_domain)[0]
+    # a compiled program returns its dict sorted by key: report in ALGORITHMS order
+    return {k: every[k] for k in ALGORITHMS if k in every}
+
+
+@functools.partial(jax.jit, static_argnames=("kind",))
+def _times(kind: str, nbytes, group_size, net: Network, members_per_domain):
+    """Every algorithm's time, the ones ``auto`` picks among, and their hard and soft
+    minimum, as one compiled program per ``kind`` and input structure (eagerly, the
+    few dozen array ops here were one program each)."""
     L = _levels(group_size, net, members_per_domain)
-    return _candidates(kind, _f(nbytes), L)
+    N = _f(nbytes)
+    cands = _auto_candidates(kind, N, L)
+    return (
+        _candidates(kind, N, L),
+        cands,
+        hard_min(list(cands.values())),
+        smooth_min(list(cands.values())),
+    )
 
 
 def collective_time_s(
@@ -445,12 +464,10 @@ def collective_time_s(
         0.003888...
     """
     _check_call(kind, algorithm, nbytes, group_size, net, members_per_domain)
-    L = _levels(group_size, net, members_per_domain)
+    every, _, hard, smooth = _times(kind, nbytes, group_size, net, members_per_domain)
     if algorithm in ("auto", "smooth"):
-        cands = _auto_candidates(kind, _f(nbytes), L)
-        pick_min = smooth_min if algorithm == "smooth" else hard_min
-        return pick_min(list(cands.values()))
-    return _candidates(kind, _f(nbytes), L)[algorithm]
+        return smooth if algorithm == "smooth" else hard
+    return every[algorithm]
 
 
 def _auto_candidates(kind: str, N, L: _Levels) -> dict[str, jnp.ndarray]:
@@ -474,8 +491,8 @@ def best_algorithm(
 ) -> str:
     """Name of the algorithm ``auto`` picks (concrete scalars only), for reports."""
     _check_call(kind, "auto", nbytes, group_size, net, members_per_domain)
-    L = _levels(group_size, net, members_per_domain)
-    times = {k: float(np.asarray(v)) for k, v in _auto_candidates(kind, _f(nbytes), L).items()}
+    cands = _times(kind, nbytes, group_size, net, members_per_domain)[1]
+    times = {k: float(np.asarray(v)) for k, v in cands.items()}
     best = min(times, key=lambda k: times[k])
     if best == "hierarchical" and float(np.asarray(net.mesh)) > 0.5:
         return "mesh2d"
@@ -495,6 +512,13 @@ def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
     """NCCL-tests "bus bandwidth" of a measured or modelled collective, byte/s:
     ``busbw = N / T * f`` with ``f = 2 (g-1)/g`` (all-reduce), ``(g-1)/g``
     (reduce-scatter, all-gather, all-to-all), 1 (send/recv). Comparable to link rates."""
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} must be one of {KINDS}")
+    return _bus_bandwidth(kind, nbytes, group_size, time_s)
+
+
+@functools.partial(jax.jit, static_argnames=("kind",))
+def _bus_bandwidth(kind: str, nbytes, group_size, time_s):
     g = _f(group_size)
     f = {
         "all_reduce": 2.0 * (g - 1.0) / g,
@@ -503,6 +527,4 @@ def bus_bandwidth_bytes_per_s(kind: str, nbytes, group_size, time_s):
         "all_to_all": (g - 1.0) / g,
         "send_recv": 1.0,
     }
-    if kind not in f:
-        raise ValueError(f"kind {kind!r} must be one of {KINDS}")
     return _f(nbytes) / time_s * f[kind]
