@@ -382,7 +382,8 @@ def best_layout(
         )
     i = int(np.argmax(units))
     best = Layout(**{f: _f(cols[f][i]) for f in LAYOUT_FIELDS})
-    row = jax.tree_util.tree_map(lambda x: x[i], out)
+    # pick the row on the host (eagerly each leaf's slice was a compiled program)
+    row = jax.tree_util.tree_map(lambda x: np.asarray(x)[i], out)
     return _result(
         w,
         key,
