@@ -152,3 +152,48 @@ def test_cli_offload_layout_prints_offload_time():
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "offload_layers" in bad.stderr
+
+
+# ---------------------------------------------------------------- full-iteration graphs
+
+
+def test_full_graph_removes_exactly_the_host_moe_costs():
+    """``full_graph`` (one captured CUDA graph per iteration) drops the per-MoE-layer host
+    time and the per-expert launch gaps, nothing else: the compute time falls by
+    micro-batches x layers per stage x 3 passes x (MoE share x moe_layer_overhead_s +
+    moe_launch_s); a dense model does not move."""
+    te = tr.default_efficiency()
+    w = wl.get_workload("deepseek-v3").replace(name="").with_precision("fp8")
+    net = tr.get_network("gb200", CAT)
+    lay = dict(tp=1, pp=4, dp=64, ep=64, vpp=4, mb=1)
+    r0 = tr._jit_step(w, GB200, net, tr.make_layout(**lay), 256, te)
+    r1 = tr._jit_step(w, GB200, net, tr.make_layout(full_graph=1, **lay), 256, te)
+    m = float(w.global_batch) / 64
+    lps = float(w.layers) / 4
+    fe = float(wl._fractions(w)[3])
+    from perfmodel.training.step import moe_launch_s
+
+    host = fe * float(te.moe_layer_overhead_s) + float(moe_launch_s(w, 64.0, te))
+    assert float(r0.compute_s) - float(r1.compute_s) == pytest.approx(m * lps * 3 * host, rel=1e-9)
+    assert float(r1.ep_comm_s) == pytest.approx(float(r0.ep_comm_s), rel=1e-12)
+    d0 = _step(_lay())
+    d1 = _step(tr.make_layout(full_graph=1, **FSDP))
+    assert float(d1.step_time_s) == float(d0.step_time_s)
+    with pytest.raises(ValueError, match="'full_graph' = 2 must be 0 or 1"):
+        tr.make_layout(full_graph=2)
+
+
+def test_full_graph_rows_are_the_26_06_mxfp8_moe_recipes():
+    """Only the GB200 MXFP8 DeepSeek-V3, Qwen3-30B-A3B and gpt-oss-120b rows from the
+    26.06 container on carry full_graph (Megatron-Bridge 0.5 recipes); their 26.04
+    rows, other chips and other recipes do not."""
+    flagged = [r for r in R.used_runs() if r.layout.get("full_graph")]
+    assert {r.model for r in flagged} == {"deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b"}
+    assert all(r.chip == "gb200" and r.recipe == "mxfp8" for r in flagged)
+    assert all(R._release_key(r.release) >= (26, 6, 0) for r in flagged)
+    older = [
+        r
+        for r in R.used_runs()
+        if r.model == "deepseek-v3" and r.chip == "gb200" and r.release in ("26.04", "26.04.01")
+    ]
+    assert older and not any(r.layout.get("full_graph") for r in older)

@@ -136,19 +136,39 @@ def _recipes() -> tuple[dict[str, Any], ...]:
         return tuple(tomllib.load(fh).get("recipe", ()))
 
 
-def recipe_settings(model: str, gpu: str, precision: str, fsdp: bool, micro_batch: int) -> dict:
-    """The layout settings (``offload_layers``) of the recipe in
-    ``training_recipes.toml`` that matches a row, or ``{}`` when none does."""
+#: Match keys of a [[recipe]] (each optional but model and gpu) and the layout settings
+#: it may give.
+RECIPE_MATCH = ("model", "gpu", "precision", "recipe", "fsdp", "micro_batch", "release_from")
+RECIPE_SETTINGS = ("offload_layers", "full_graph")
+
+
+def recipe_settings(
+    model: str,
+    gpu: str,
+    precision: str,
+    fsdp: bool,
+    micro_batch: int,
+    recipe: str = "",
+    release: str = "",
+) -> dict:
+    """The layout settings (``offload_layers``, ``full_graph``) of every recipe in
+    ``training_recipes.toml`` that matches a row (all of its match keys;
+    ``release_from``: this release or a later one), or ``{}`` when none does."""
+    row = dict(
+        model=model, gpu=gpu, precision=precision, recipe=recipe, fsdp=fsdp, micro_batch=micro_batch
+    )
+    out: dict = {}
     for rec in _recipes():
-        if (rec["model"], rec["gpu"], rec["precision"], bool(rec["fsdp"]), rec["micro_batch"]) == (
-            model,
-            gpu,
-            precision,
-            fsdp,
-            micro_batch,
-        ):
-            return {"offload_layers": int(rec["offload_layers"])}
-    return {}
+        ok = all(
+            (bool(row[k]) == bool(rec[k]) if k == "fsdp" else row[k] == rec[k])
+            for k in RECIPE_MATCH
+            if k in rec and k != "release_from"
+        )
+        if "release_from" in rec:
+            ok = ok and _release_key(release) >= _release_key(rec["release_from"])
+        if ok:
+            out.update({k: int(rec[k]) for k in RECIPE_SETTINGS if k in rec})
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -179,7 +199,17 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             zero=3 if fsdp > 0 else 1,
             bf16_states=int(bf16_states_of(r.get("framework", ""))),
         )
-        lay.update(recipe_settings(r["model"], r["gpu"], prec or "", fsdp > 0, lay["mb"]))
+        lay.update(
+            recipe_settings(
+                r["model"],
+                r["gpu"],
+                prec or "",
+                fsdp > 0,
+                lay["mb"],
+                recipe=recipe,
+                release=str(r.get("release", "")),
+            )
+        )
         base: dict[str, Any] = dict(
             index=i,
             model=r["model"],
@@ -267,6 +297,7 @@ def layout_of(run: Run, recompute: str | None = None):
         ep=L["ep"],
         bf16_states=L.get("bf16_states", 0),
         offload_layers=L.get("offload_layers", 0),
+        full_graph=L.get("full_graph", 0),
     )
 
 

@@ -179,7 +179,10 @@ def step_time(
     # the merge op is empty at cp = 1 (so it costs nothing), plus one launch per ring step
     cp_extra = _ops_time([cp_merge_op(w, b, t, c)], chip, reff, smooth)[0]
     cp_extra = cp_extra + (c - 1.0) * te.roofline.overhead_s
-    moe_fixed = wl._fractions(w)[3] * te.moe_layer_overhead_s + moe_launch_s(w, lay.ep, te)
+    # host-side MoE costs; a fully captured CUDA graph has neither (see Layout.full_graph)
+    moe_fixed = (1.0 - float(lay.full_graph)) * (
+        wl._fractions(w)[3] * te.moe_layer_overhead_s + moe_launch_s(w, lay.ep, te)
+    )
     layer_fwd = sum(times) + quant + cp_extra + moe_fixed
     sel = sum(times[i] for i in SELECTIVE_OPS)
     # share of layers recomputed in full (full: all; block: the fewest that fit)

@@ -66,6 +66,11 @@ class Layout:
     parameters, gradients and Adam moments (8 byte/param): PyTorch FSDP2 on a bf16
     model, NeMo AutoModel's default (see :func:`perfmodel.training.memory.memory_per_device`).
     Not a searched field: it is the framework's recipe, not a layout choice.
+    full_graph: 1 = the whole iteration is one captured CUDA graph (Megatron-Bridge
+    ``cuda_graph_impl="full_iteration"``, with its sync-free MoE dispatch): no host
+    synchronisation or routing launches per MoE layer (``moe_layer_overhead_s``) and no
+    per-expert launch gaps (:func:`perfmodel.training.step.moe_launch_s`); the per-kernel
+    GPU overhead stays. A recipe flag like ``bf16_states``, not searched.
     """
 
     tp: jnp.ndarray
@@ -84,6 +89,7 @@ class Layout:
     # (typed Any: callers build layouts from columns of arrays by field name; the value
     # is a Python 0.0 or 1.0, checked by make_layout)
     bf16_states: Any = struct.field(pytree_node=False, default=0.0)
+    full_graph: Any = struct.field(pytree_node=False, default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
@@ -95,6 +101,8 @@ class Layout:
             del d["offload_layers"]
         if float(self.bf16_states) > 0.5:
             d["bf16_states"] = True
+        if float(self.full_graph) > 0.5:
+            d["full_graph"] = True
         return d
 
 
@@ -131,6 +139,7 @@ def make_layout(
     recompute_layers: int = 0,
     bf16_states: bool | int = False,
     offload_layers: int = 0,
+    full_graph: bool | int = False,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
@@ -150,6 +159,8 @@ def make_layout(
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
     if bf16_states not in (0, 1, True, False):
         raise ValueError(f"layout field 'bf16_states' = {bf16_states!r} must be 0 or 1")
+    if full_graph not in (0, 1, True, False):
+        raise ValueError(f"layout field 'full_graph' = {full_graph!r} must be 0 or 1")
     if (tp * dp * cp) % ep:
         raise ValueError(
             f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts split over "
@@ -168,6 +179,7 @@ def make_layout(
         recompute_layers=_f(recompute_layers),
         offload_layers=_f(offload_layers),
         bf16_states=float(int(bf16_states)),
+        full_graph=float(int(full_graph)),
         sp=_f(int(sp)),
         recompute=_f(recompute),
         zero=_f(zero),
