@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import numpy as np
 import tomli_w
 
 import perfmodel  # noqa: F401  (x64)
+from perfmodel.errors import InputError
 from perfmodel.serving import fit as F
 from perfmodel.serving.data import load_log_pairs, load_mlperf_rows
 from perfmodel.serving.types import FIT_FILE
@@ -114,7 +116,11 @@ def main() -> int:
     for why, n in sorted(skipped.items(), key=lambda x: -x[1]):
         print(f"  {n:4d}  {why}")
     t0 = time.perf_counter()
-    pairs = load_log_pairs(rows)
+    try:
+        pairs = load_log_pairs(rows)
+    except InputError as e:  # a bad record of the logs file: one line, exit 2
+        print(f"mlperf_inference.py: {e}", file=sys.stderr)
+        return 2
     print(f"published v5.1 log pairs (decode batch per GPU, mean TPOT): {len(pairs)}")
     prob = F.Problem(rows, pairs=pairs, published_layout=True, engine_steps=True)
     prob.predict(F.prior_vector())
