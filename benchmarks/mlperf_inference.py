@@ -12,12 +12,14 @@ the rows it was fitted to and the cross-validated (out-of-fold) error of four sp
 leave one accelerator out, leave one benchmark out, leave one round out, and 5-fold;
 each by scenario, accelerator and benchmark; then the bars (CV mean |error| <= 12%
 Offline, <= 15% Server / Interactive, for every split) and whether every predicted
-operating point meets its own limits. Then the same fit and the leave-one-accelerator-
-out / leave-one-benchmark-out / leave-one-round-out splits of the previous model
-(``before``: llama2-70b prompts of 300 tokens, the earlier guess), measured in the same
-run on the same rows, beside the current one (``after``: 190 tokens, derived from the
-processed dataset's size; see ``serving_datasets.toml``), train and CV mean and max
-|error| by scenario. Writes
+operating point meets its own limits. Then the same fit and the four splits of the
+previous model (``before``: tokens/s residuals only, every row at its best tensor-
+parallel degree, every engine scheduling each iteration), measured in the same run on
+the same rows, beside the current one (``after``: the published v5.1 logs' (decode batch
+per GPU, mean TPOT) pairs as residuals beside tokens/s, and the v5.1 rows served with
+their published engine settings: tensor parallel and vLLM scheduler steps, from
+``perfmodel/data/mlperf_v51_logs.toml``), train and CV mean and max |error| by scenario.
+Writes
 ``DIR/mlperf_inference.json``.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,8 +35,9 @@ import numpy as np
 import tomli_w
 
 import perfmodel  # noqa: F401  (x64)
+from perfmodel.errors import InputError
 from perfmodel.serving import fit as F
-from perfmodel.serving.data import load_mlperf_rows
+from perfmodel.serving.data import load_log_pairs, load_mlperf_rows
 from perfmodel.serving.types import FIT_FILE
 
 BARS = {"Offline": 0.12, "Server": 0.15, "Interactive": 0.15}
@@ -68,9 +72,7 @@ def _table(title: str, rows, cols: dict[str, np.ndarray]) -> dict:
     return out
 
 
-BEFORE_AFTER_SPLITS = ("accelerator", "benchmark", "round")
-#: The previous model's dataset figures (the ``before`` of the before/after table).
-BEFORE_INPUT_MEANS = {"llama2-70b": 300.0}
+BEFORE_AFTER_SPLITS = tuple(F.FOLD_KINDS)
 
 
 def _before_after(rows, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> list:
@@ -114,7 +116,13 @@ def main() -> int:
     for why, n in sorted(skipped.items(), key=lambda x: -x[1]):
         print(f"  {n:4d}  {why}")
     t0 = time.perf_counter()
-    prob = F.Problem(rows)
+    try:
+        pairs = load_log_pairs(rows)
+    except InputError as e:  # a bad record of the logs file: one line, exit 2
+        print(f"mlperf_inference.py: {e}", file=sys.stderr)
+        return 2
+    print(f"published v5.1 log pairs (decode batch per GPU, mean TPOT): {len(pairs)}")
+    prob = F.Problem(rows, pairs=pairs, published_layout=True, engine_steps=True)
     prob.predict(F.prior_vector())
     t_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -137,20 +145,24 @@ def main() -> int:
         cv_pred[kind] = p
         print(f"CV {kind}: {time.perf_counter() - t0:.1f} s")
 
-    # the previous model on the same rows, in the same run: llama2-70b prompts of the
-    # earlier 300-token guess instead of the 190 derived from the dataset's size
-    before_fixed: dict[str, float] = {}
-    before_bounds: dict[str, tuple[float, float]] = {}
-    prob_b = F.Problem(rows, input_means=BEFORE_INPUT_MEANS)
+    pair_err = F.errors(prob.predict_pairs(theta)[:, 0], prob.pair_tpot[:, 0])
+    print(
+        f"mean TPOT at the logs' decode batch: mean |error| {np.mean(np.abs(pair_err)) * 100:.1f}%"
+        f", max {np.max(np.abs(pair_err)) * 100:.0f}% ({len(pairs)} pairs)"
+    )
+
+    # the previous model on the same rows, in the same run: tokens/s residuals only,
+    # the best tensor-parallel degree for every row, one scheduling step per iteration
+    prob_b = F.Problem(rows)
     t0 = time.perf_counter()
-    theta_b = F.fit(prob_b, max_nfev=nfev_full, fixed=before_fixed, bounds=before_bounds)
+    theta_b = F.fit(prob_b, max_nfev=nfev_full)
     cv_before = {"train": F.errors(prob_b.predict(theta_b), prob_b.measured)}
     for kind in BEFORE_AFTER_SPLITS:
-        p, _ = F.cross_validate_problem(
-            prob_b, kind, theta_b, nfev_cv, fixed=before_fixed, bounds=before_bounds
-        )
+        p, _ = F.cross_validate_problem(prob_b, kind, theta_b, nfev_cv)
         cv_before[kind] = F.errors(p, prob.measured)
-    print(f"before (llama2-70b input mean 300): fit + CV {time.perf_counter() - t0:.1f} s")
+    print(
+        f"before (tokens/s only, no published settings): fit + CV {time.perf_counter() - t0:.1f} s"
+    )
     cv_after = {"train": err_train} | {
         k: F.errors(cv_pred[k], prob.measured) for k in BEFORE_AFTER_SPLITS
     }
@@ -183,13 +195,24 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = dict(
         params=params,
-        provenance=F.provenance(rows),
+        provenance=F.provenance(rows, pairs),
         skipped=skipped,
         tables=tables,
         bars=bars,
         all_operating_points_meet_limits=all_meet,
         before_after=before_after,
         params_before=F.params_dict(theta_b),
+        pairs=[
+            dict(
+                key=rows[pr.row].key,
+                decoding_per_gpu=pr.decoding_per_gpu,
+                tensor_parallel=pr.tp,
+                scheduler_steps=pr.scheduler_steps,
+                measured_mean_tpot_s=pr.mean_tpot_s,
+                predicted_mean_tpot_s=float(prob.predict_pairs(theta)[j, 0]),
+            )
+            for j, pr in enumerate(pairs)
+        ],
         rows=[
             dict(
                 key=r.key,
@@ -224,17 +247,19 @@ def main() -> int:
             )
         fit_doc = dict(
             params=params,
-            provenance=F.provenance(rows) | dict(quick=args.quick),
+            provenance=F.provenance(rows, pairs) | dict(quick=args.quick),
             cv=cv_section,
         )
         header = (
             "# Fitted efficiencies of the serving model (perfmodel.serving), written by\n"
             "# benchmarks/mlperf_inference.py --write-fit. [params]: global efficiencies and\n"
             "# the software factors (vLLM-family engines vs TensorRT-LLM = 1, and the yearly\n"
-            "# software gain over MLPerf rounds); [provenance]: date, data file and its\n"
-            "# sha256, rows used; [cv.<scenario>]: cross-validated mean |error| of system\n"
-            "# tokens/s, worst split (`kind`) and each split. Every serving figure is an\n"
-            "# estimate of this model; its error band is the [cv] value of its scenario.\n"
+            "# software gain over MLPerf rounds), fitted to tokens/s and to the published\n"
+            "# v5.1 logs' mean TPOT at their decode batch; [provenance]: date, data files\n"
+            "# and their sha256, rows and pairs used; [cv.<scenario>]: cross-validated\n"
+            "# mean |error| of system tokens/s, worst split (`kind`) and each split. Every\n"
+            "# serving figure is an estimate of this model; its error band is the [cv]\n"
+            "# value of its scenario.\n"
         )
         FIT_FILE.write_text(header + tomli_w.dumps(fit_doc))
         print(f"wrote {FIT_FILE}")

@@ -18,6 +18,7 @@ from perfmodel.serving.types import NO_LIMIT_S, Requests, _f
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATASETS_FILE = DATA_DIR / "serving_datasets.toml"
 MLPERF_FILE = DATA_DIR / "mlperf_inference.toml"
+LOGS_FILE = DATA_DIR / "mlperf_v51_logs.toml"
 
 #: Scenarios as MLPerf names them (``perfmodel serve --scenario``).
 SCENARIOS = SERVING_SCENARIOS
@@ -92,8 +93,10 @@ def make_requests(
     kv_bytes: float = 1.0,
     input_mean: float | None = None,
     output_mean: float | None = None,
+    scheduler_steps: float = 1.0,
 ) -> Requests:
-    """A :class:`Requests` pytree from a benchmark's dataset statistics and limits."""
+    """A :class:`Requests` pytree from a benchmark's dataset statistics and limits
+    (``scheduler_steps``: the engine's iterations per scheduling decision)."""
     d = dataset(benchmark)
     i_mean = float(d["input_mean"] if input_mean is None else input_mean)
     o_mean = float(d["output_mean"] if output_mean is None else output_mean)
@@ -108,6 +111,7 @@ def make_requests(
         kv_bytes=_f(kv_bytes),
         beams=_f(float(d.get("beams", 1))),
         shared_prompt_read=_f(1.0),
+        scheduler_steps=_f(scheduler_steps),
     )
 
 
@@ -258,10 +262,13 @@ def load_mlperf_rows(path: str | Path = MLPERF_FILE) -> tuple[list[MLPerfRow], d
     return rows, skipped
 
 
-def requests_of(row: MLPerfRow, input_mean: float | None = None) -> Requests:
+def requests_of(
+    row: MLPerfRow, input_mean: float | None = None, scheduler_steps: float = 1.0
+) -> Requests:
     """The :class:`Requests` of a published row (its own printed limits; FP8 KV cache,
     which every submitter in the file used on these chips); ``input_mean`` replaces
-    the dataset's mean prompt length (for before/after checks of a dataset figure)."""
+    the dataset's mean prompt length (for before/after checks of a dataset figure);
+    ``scheduler_steps``: the engine's published setting (1: every iteration)."""
     return make_requests(
         row.benchmark,
         ttft_limit_s=row.ttft_limit_s,
@@ -269,4 +276,75 @@ def requests_of(row: MLPerfRow, input_mean: float | None = None) -> Requests:
         latency_limit_s=row.latency_limit_s,
         kv_bytes=1.0,
         input_mean=input_mean,
+        scheduler_steps=scheduler_steps,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LogPair:
+    """A published run's (decode batch, TPOT) operating point, for the row ``row`` of
+    the rows it was matched to (``mlperf_v51_logs.toml``; per GPU, tensor parallel
+    ``tp``).
+
+    Attributes:
+      row: index into the row list it was matched against.
+      decoding_per_gpu: sequences past their first token per GPU (derived, Little's law).
+      mean_tpot_s, p99_tpot_s: the log's mean and p99 time per output token (s).
+      tp: the engine's tensor-parallel degree.
+      scheduler_steps: the engine's decode iterations per scheduling decision.
+    """
+
+    row: int
+    decoding_per_gpu: float
+    mean_tpot_s: float
+    p99_tpot_s: float
+    tp: int
+    scheduler_steps: float = 1.0
+
+
+_LOG_FIELDS = (
+    "source_path",
+    "decoding_per_gpu",
+    "mean_tpot_ms",
+    "p99_tpot_ms",
+    "tensor_parallel",
+    "scheduler_steps",
+)
+
+
+def load_log_pairs(rows: list[MLPerfRow], path: str | Path = LOGS_FILE) -> list[LogPair]:
+    """The (decode batch per GPU, TPOT) pairs of the published v5.1 logs of ``rows``
+    (matched by the row's source path; rows without a log, e.g. Offline or earlier
+    rounds, have none; logs of systems without accelerators are skipped). A log
+    record missing a field, or with a non-positive batch or
+    TPOT, is an :class:`InputError` naming the field."""
+    data = read_toml(Path(path), "MLPerf v5.1 logs")
+    by_path: dict[str, dict[str, Any]] = {}
+    for i, rec in enumerate(data.get("log", [])):
+        if int(rec.get("accelerators", 1)) < 1:
+            continue
+        for k in _LOG_FIELDS:
+            if k not in rec:
+                raise InputError(f"{Path(path).name}: log {i} has no field '{k}'")
+        for k in _LOG_FIELDS[1:]:
+            if not float(rec[k]) > 0:
+                raise InputError(f"log[{i}].{k}", rec[k], "a positive number")
+        by_path[str(rec["source_path"])] = rec
+    pairs = []
+    for i, r in enumerate(rows):
+        if r.round != "v5.1" or r.scenario == "Offline":
+            continue
+        rec = by_path.get(r.source.rpartition(":")[2])
+        if rec is None:
+            continue
+        pairs.append(
+            LogPair(
+                row=i,
+                decoding_per_gpu=float(rec["decoding_per_gpu"]),
+                mean_tpot_s=float(rec["mean_tpot_ms"]) / 1e3,
+                p99_tpot_s=float(rec["p99_tpot_ms"]) / 1e3,
+                tp=int(rec["tensor_parallel"]),
+                scheduler_steps=float(rec["scheduler_steps"]),
+            )
+        )
+    return pairs

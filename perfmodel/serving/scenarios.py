@@ -18,7 +18,10 @@ arrivals; the largest ``B`` (bisection) whose p99 latencies meet the limits::
     TPOT_p99 = tpot_p99 x tau(B)
     (with beam search each step reads the KV cache a request holds: the shared prompt
     once, each beam's own tokens; the attention FLOPs cover every beam's whole context)
-    TTFT_p99 = tau(B) + prefill(one p99-length prompt) + W_p99,
+    TTFT_p99 = k tau(B) + prefill(one p99-length prompt) + W_p99,
+    (k: the engine's scheduler steps, iterations per scheduling decision: a new
+    request waits up to k iterations before its prefill is scheduled; 1 for
+    TensorRT-LLM's in-flight batching, 8-10 in the v5.1 vLLM V0 runs on AMD chips)
     W_p99    = t_pf / (1 - rho) x ln(max(100 rho, 1))     (M/G/1 heavy-traffic tail)
     latency_p99 = TTFT_p99 + output_p99 x TPOT_p99        (whole-query limit, GPT-J)
 """
@@ -116,7 +119,7 @@ def _at(w, chip, net, lay, req, eff, fx: _Fixed, batch) -> ServeResult:
     rho = jnp.clip(rate * t_pf / req.output_mean, 0.0, 1.0 - 1e-9)
     tpot99 = eff.tpot_p99 * tau
     wait99 = t_pf / (1.0 - rho) * jnp.log(jnp.maximum(100.0 * rho, 1.0))
-    ttft99 = tau + fx.prefill_p99_s + wait99
+    ttft99 = req.scheduler_steps * tau + fx.prefill_p99_s + wait99
     lat99 = ttft99 + req.output_p99 * tpot99
     fits = fx.max_batch >= 1.0
     meets = (tpot99 <= req.tpot_limit_s) & (ttft99 <= req.ttft_limit_s)

@@ -212,6 +212,10 @@ class Requests:
       shared_prompt_read: 1.0 = a decode step reads the beams' shared prompt KV once
         (what the cache holds), 0.0 = once per beam (the earlier model, kept for the
         before/after check of the fit).
+      scheduler_steps: decode iterations the engine runs per scheduling decision
+        (vLLM V0 ``num_scheduler_steps``; 1 = every iteration, as TensorRT-LLM's
+        in-flight batching): a new request waits up to that many iterations before
+        its prefill is scheduled (the p99 TTFT's first term).
     """
 
     input_mean: jnp.ndarray
@@ -224,3 +228,4 @@ class Requests:
     kv_bytes: jnp.ndarray
     beams: jnp.ndarray | float = 1.0
     shared_prompt_read: jnp.ndarray | float = 1.0
+    scheduler_steps: jnp.ndarray | float = 1.0
