@@ -144,6 +144,19 @@ def _layouts(
     return np.array(cands), np.array(rank)
 
 
+def _stacked_groups(items: list, groups: dict[Any, list[int]]) -> list[tuple[np.ndarray, Any]]:
+    """(indices, inputs stacked leaf by leaf) for each group of same-structure items."""
+    return [
+        (
+            np.asarray(idx),
+            jax.tree_util.tree_map(
+                lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *[items[i] for i in idx]
+            ),
+        )
+        for idx in groups.values()
+    ]
+
+
 class Problem:
     """The rows grouped into compiled, vmapped programs (one per static structure)."""
 
@@ -195,12 +208,7 @@ class Problem:
             )
             items.append(x)
             groups.setdefault(jax.tree_util.tree_structure(x), []).append(i)
-        self.groups = []
-        for idx in groups.values():
-            stacked = jax.tree_util.tree_map(
-                lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *[items[i] for i in idx]
-            )
-            self.groups.append((np.asarray(idx), stacked))
+        self.groups = _stacked_groups(items, groups)
         self.measured = np.array([r.tokens_per_s for r in self.rows])
         self.pairs = tuple(pairs)
         self.pair_rows = np.array([p.row for p in self.pairs], dtype=int)
@@ -213,12 +221,7 @@ class Problem:
             y = (*x[:4], lay, _f(p.decoding_per_gpu * p.tp), x[7], x[8])
             pitems.append(y)
             pgroups.setdefault(jax.tree_util.tree_structure(y), []).append(j)
-        self.pair_groups = []
-        for idx in pgroups.values():
-            stacked = jax.tree_util.tree_map(
-                lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *[pitems[i] for i in idx]
-            )
-            self.pair_groups.append((np.asarray(idx), stacked))
+        self.pair_groups = _stacked_groups(pitems, pgroups)
 
     def predict_pairs(self, theta) -> np.ndarray:
         """The model's (mean, p99) TPOT (s) at each pair's published decode batch and
