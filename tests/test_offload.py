@@ -152,6 +152,10 @@ def test_cli_offload_layout_prints_offload_time():
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "offload_layers" in bad.stderr
+    neg = subprocess.run(
+        [*cmd, "--layout", "tp=1,pp=1,mb=2,zero=3,offload=-1"], capture_output=True, text=True
+    )
+    assert neg.returncode == 2 and "offload_layers = -1 must be an integer in [0," in neg.stderr
 
 
 # ---------------------------------------------------------------- full-iteration graphs

@@ -141,12 +141,14 @@ def parse_layout(text: str, n_chips: int) -> dict:
                 raise InputError(f"--layout {k}={v!r} must be 0/1 (or on/off)")
             out[k] = int(v in ("1", "true", "on"))
         else:
+            # layer counts may be 0 (none, or the fewest that fit); degrees start at 1
+            lo = 0 if k in ("recompute_layers", "offload_layers") else 1
             try:
                 out[k] = int(v)
             except ValueError:
-                raise InputError(f"--layout {k}", v, "an integer >= 1") from None
-            if out[k] < 1 or out[k] > MAX_LAYOUT:
-                raise InputError(f"--layout {k}", out[k], f"an integer in [1, {MAX_LAYOUT}]")
+                raise InputError(f"--layout {k}", v, f"an integer >= {lo}") from None
+            if out[k] < lo or out[k] > MAX_LAYOUT:
+                raise InputError(f"--layout {k}", out[k], f"an integer in [{lo}, {MAX_LAYOUT}]")
     if "dp" not in out:
         denom = out.get("tp", 1) * out.get("pp", 1) * out.get("cp", 1)
         if n_chips % denom:
