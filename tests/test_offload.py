@@ -201,3 +201,20 @@ def test_full_graph_rows_are_the_26_06_mxfp8_moe_recipes():
         if r.model == "deepseek-v3" and r.chip == "gb200" and r.release in ("26.04", "26.04.01")
     ]
     assert older and not any(r.layout.get("full_graph") for r in older)
+
+
+def test_recipe_file_entries_are_checked():
+    """Every shipped recipe passes the check; a bad entry is named with its key."""
+    assert R._recipes()
+    src = {"s": "a source"}
+    good = dict(model="m", gpu="g", full_graph=1, source="s", confidence="derived")
+    assert R.check_recipe(good, src) == good
+    for bad, match in (
+        ({**good, "typo": 1}, "key 'typo' is unknown"),
+        ({**good, "source": "nowhere"}, "source 'nowhere' is not in"),
+        ({k: v for k, v in good.items() if k != "full_graph"}, "sets none of"),
+        ({**good, "confidence": "vendor"}, "must be 'derived'"),
+        ({k: v for k, v in good.items() if k != "gpu"}, "key 'gpu' is missing"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            R.check_recipe(bad, src)

@@ -133,7 +133,30 @@ def _dedupe_key(r: dict) -> tuple:
 @functools.lru_cache(maxsize=1)
 def _recipes() -> tuple[dict[str, Any], ...]:
     with RECIPES_FILE.open("rb") as fh:
-        return tuple(tomllib.load(fh).get("recipe", ()))
+        data = tomllib.load(fh)
+    return tuple(check_recipe(r, data.get("sources", {})) for r in data.get("recipe", ()))
+
+
+def check_recipe(rec: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    """A [[recipe]] of ``training_recipes.toml`` as given, or ValueError naming the key:
+    model and gpu present, only known match and setting keys, a source from [sources]
+    and confidence ``derived``."""
+    allowed = {*RECIPE_MATCH, *RECIPE_SETTINGS, "source", "confidence", "note"}
+    where = f"training_recipes.toml [[recipe]] {rec.get('model', '?')}/{rec.get('gpu', '?')}"
+    for k in rec:
+        if k not in allowed:
+            raise ValueError(f"{where}: key {k!r} is unknown; allowed: {sorted(allowed)}")
+    for k in ("model", "gpu", "source"):
+        if not rec.get(k):
+            raise ValueError(f"{where}: key {k!r} is missing")
+    if not any(k in rec for k in RECIPE_SETTINGS):
+        raise ValueError(f"{where}: sets none of {RECIPE_SETTINGS}")
+    for key in str(rec["source"]).split(";"):
+        if key.strip() not in sources:
+            raise ValueError(f"{where}: source {key.strip()!r} is not in [sources]")
+    if rec.get("confidence") != "derived":
+        raise ValueError(f"{where}: confidence {rec.get('confidence')!r} must be 'derived'")
+    return rec
 
 
 #: Match keys of a [[recipe]] (each optional but model and gpu) and the layout settings
