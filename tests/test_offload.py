@@ -218,3 +218,15 @@ def test_recipe_file_entries_are_checked():
     ):
         with pytest.raises(ValueError, match=match):
             R.check_recipe(bad, src)
+
+
+def test_block_recompute_offloads_full_layers():
+    """Under block recompute the offloaded layers are not the recomputed ones: the layer
+    in transit holds its full activations (none's), not the block checkpoint."""
+    lay0 = _lay(recompute="block", recompute_layers=10)
+    lay = _lay(recompute="block", recompute_layers=10, offload_layers=20)
+    per = tr.activation_bytes_per_layer(W70, lay0)
+    assert float(per[1]) > float(per[0])  # full set > block's stored checkpoint
+    # 20 of 80 offloaded: the 10 recomputed layers are among the 60 left on the device
+    a0, a = (float(tr.memory_per_device(W70, x, 1e30)[3]) for x in (lay0, lay))
+    assert a == pytest.approx(a0 - 20 * float(per[1]) + float(per[1]), rel=1e-12)

@@ -135,7 +135,7 @@ def _memory(w: Workload, lay: Layout, capacity_bytes=None):
     # offloaded layers keep their activations in host memory; one layer's activations
     # are in transit (being copied out, or back for its backward) at a time
     f_off = offloaded_share(w, lay)
-    in_transit = jnp.where(f_off > 0, act_layer, 0.0)
+    in_transit = jnp.where(f_off > 0, offloaded_layer_bytes(lay, act_layer, act_none_layer), 0.0)
     on_device = lps * (1.0 - f_off)
     static = weights + grads + opt + logits + in_transit
     f = recompute_fraction(
@@ -150,6 +150,14 @@ def _memory(w: Workload, lay: Layout, capacity_bytes=None):
     acts = acts + jnp.where(rec_on, act_none_layer, 0.0) + logits
     # the recomputed share of all the stage's layers (offloaded layers are not recomputed)
     return (weights, grads, opt, acts, weights + grads + opt + acts), f * (1.0 - f_off)
+
+
+def offloaded_layer_bytes(lay: Layout, act_layer, act_none_layer):
+    """Stored activations of one offloaded layer and micro-batch (byte), what goes to
+    host memory and comes back: the layer's stored set under its recompute mode, its
+    full set under ``block`` (offloaded layers are not the recomputed ones); arguments
+    as :func:`activation_bytes_per_layer` returns them."""
+    return jnp.where(lay.recompute == 3, act_none_layer, act_layer)
 
 
 def offloaded_share(w: Workload, lay: Layout):

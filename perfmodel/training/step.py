@@ -16,6 +16,7 @@ from perfmodel.training.memory import (
     _memory,
     _weight_bytes,
     activation_bytes_per_layer,
+    offloaded_layer_bytes,
     offloaded_share,
     stage_params_per_device,
 )
@@ -193,8 +194,7 @@ def step_time(
     # memory over the host link while the next layer's forward runs, and come back
     # while the backward of the layer after it runs (twice the forward); only the
     # part of each copy longer than that window is exposed ----
-    act_stored, act_full, _ = activation_bytes_per_layer(w, lay)
-    off_bytes = jnp.where(lay.recompute == 3, act_full, act_stored)
+    off_bytes = offloaded_layer_bytes(lay, *activation_bytes_per_layer(w, lay)[:2])
     host_s = off_bytes / jnp.maximum(chip.host_bytes_per_s, 1.0)
     off_layer = (
         _max(host_s, layer_fwd, smooth) - layer_fwd + _max(host_s, 2.0 * layer_fwd, smooth)
