@@ -82,8 +82,9 @@ def stage_params_per_device(w: Workload, lay: Layout, last_stage: bool = True):
 def state_bytes(lay: Layout):
     """Bytes per parameter of (gradients, optimizer state) beside the 16-bit weights.
 
-    Megatron-Core (``bf16_states = 0``): fp32 main gradients (4) and the distributed
-    optimizer's fp32 master copy + Adam's two fp32 moments (12). bf16 states
+    Megatron-Core (``bf16_states = 0``): fp32 main gradients (4; bf16, 2, with
+    ``bf16_grads``: ``grad_reduce_in_fp32 = False``) and the distributed optimizer's
+    fp32 master copy + Adam's two fp32 moments (12). bf16 states
     (``bf16_states = 1``): bf16 gradients (2) and two bf16 moments (4), with no
     separate master copy; under FSDP (ZeRO-3) the bf16 shard is itself the
     parameter (+2). That is PyTorch FSDP2 on a bf16 model, NeMo AutoModel's default:
@@ -95,7 +96,7 @@ def state_bytes(lay: Layout):
     ``components/distributed/config.py`` at 36044ad3d139363fb6c73c24af2e7c6b65ec52f6).
     """
     lp = lay.bf16_states > 0.5
-    grad_b = jnp.where(lp, 2.0, 4.0)
+    grad_b = jnp.where(lp | (lay.bf16_grads > 0.5), 2.0, 4.0)
     opt_b = jnp.where(lp, 4.0 + jnp.where(lay.zero == 3, 2.0, 0.0), 12.0)
     return grad_b, opt_b
 

@@ -124,6 +124,22 @@ def bf16_states_of(framework: str) -> bool:
     return "automodel" in framework.lower()
 
 
+def bf16_grads_of(framework: str, precision: str) -> bool:
+    """Whether a row's recipe keeps and reduces its main gradients in bf16
+    (:attr:`perfmodel.training.Layout.bf16_grads`, Megatron-Core
+    ``grad_reduce_in_fp32 = False``). Megatron-Bridge's performance recipes set it for
+    every LLM from their first release (the YAML configs of v0.1.0rc3, the Python
+    configs of v0.2.0-v0.5.0 under ``scripts/performance/configs``, and the benchmark
+    defaults of ``perf_recipes/_common.py`` since); NeMo 2.0's performance scripts set
+    it for FP8 (``scripts/performance/helpers.py`` ``set_primary_perf_configs``), while
+    their BF16 plugin keeps fp32 reduction. The rows of other frameworks (NeMo 1.0-era
+    launcher tables, AutoModel, the Wan and DFM examples) keep the fp32 default."""
+    f = framework.lower()
+    if f.startswith("megatron-bridge (nemo container)"):
+        return True
+    return f.startswith("nemo framework (nemo 2.0)") and precision in ("fp8", "fp4")
+
+
 def _dedupe_key(r: dict) -> tuple:
     cells = ("model", "gpu", "precision", "gpus", "global_batch", "micro_batch", "seq")
     cells += ("tp", "pp", "cp", "ep", "vp", "fsdp", "tokens_per_s_per_gpu")
@@ -221,6 +237,7 @@ def load_runs(path: str | None = None) -> tuple[Run, ...]:
             sp=tp > 1,
             zero=3 if fsdp > 0 else 1,
             bf16_states=int(bf16_states_of(r.get("framework", ""))),
+            bf16_grads=int(bf16_grads_of(r.get("framework", ""), prec or "")),
         )
         lay.update(
             recipe_settings(
@@ -321,6 +338,7 @@ def layout_of(run: Run, recompute: str | None = None):
         bf16_states=L.get("bf16_states", 0),
         offload_layers=L.get("offload_layers", 0),
         full_graph=L.get("full_graph", 0),
+        bf16_grads=L.get("bf16_grads", 0),
     )
 
 

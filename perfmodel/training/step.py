@@ -269,8 +269,10 @@ def step_time(
             kind, expert_p * per_param, g_ep, members_per_domain=jnp.minimum(mpd_dp, g_ep)
         )
 
-    ar_g = dp_coll("all_reduce", te.grad_comm_bytes)
-    rs_g = dp_coll("reduce_scatter", te.grad_comm_bytes)
+    # gradients reduced in fp32 (grad_comm_bytes) unless the recipe reduces in bf16
+    grad_b = 2.0 if float(lay.bf16_grads) > 0.5 else te.grad_comm_bytes
+    ar_g = dp_coll("all_reduce", grad_b)
+    rs_g = dp_coll("reduce_scatter", grad_b)
     ag_w = dp_coll("all_gather", wb)
     bwd_win = lps * 2.0 * layer_fwd
     fwd_win = lps * layer_fwd

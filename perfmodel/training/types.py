@@ -71,6 +71,12 @@ class Layout:
     synchronisation or routing launches per MoE layer (``moe_layer_overhead_s``) and no
     per-expert launch gaps (:func:`perfmodel.training.step.moe_launch_s`); the per-kernel
     GPU overhead stays. A recipe flag like ``bf16_states``, not searched.
+    bf16_grads: 1 = the main-gradient buffer and the data-parallel gradient reduction
+    are bf16 (Megatron-Core ``DistributedDataParallelConfig.grad_reduce_in_fp32 =
+    False``): 2 byte/param of gradients instead of 4, and half the bytes in the DP
+    reduce-scatter / all-reduce; the fp32 master copy and Adam moments stay. NVIDIA's
+    Megatron-Bridge performance recipes set it for every LLM, the NeMo 2.0 ones for
+    FP8 (see :func:`perfmodel.training.runs.bf16_grads_of`). A recipe flag, not searched.
     """
 
     tp: jnp.ndarray
@@ -90,6 +96,7 @@ class Layout:
     # is a Python 0.0 or 1.0, checked by make_layout)
     bf16_states: Any = struct.field(pytree_node=False, default=0.0)
     full_graph: Any = struct.field(pytree_node=False, default=0.0)
+    bf16_grads: Any = struct.field(pytree_node=False, default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: int(round(float(getattr(self, k)))) for k in LAYOUT_FIELDS}
@@ -103,6 +110,8 @@ class Layout:
             d["bf16_states"] = True
         if float(self.full_graph) > 0.5:
             d["full_graph"] = True
+        if float(self.bf16_grads) > 0.5:
+            d["bf16_grads"] = True
         return d
 
 
@@ -140,6 +149,7 @@ def make_layout(
     bf16_states: bool | int = False,
     offload_layers: int = 0,
     full_graph: bool | int = False,
+    bf16_grads: bool | int = False,
 ) -> Layout:
     """Validate and build a :class:`Layout` (ValueError naming the field and range)."""
     vals = dict(tp=tp, pp=pp, dp=dp, cp=cp, mb=mb, vpp=vpp, ep=ep)
@@ -161,6 +171,8 @@ def make_layout(
         raise ValueError(f"layout field 'bf16_states' = {bf16_states!r} must be 0 or 1")
     if full_graph not in (0, 1, True, False):
         raise ValueError(f"layout field 'full_graph' = {full_graph!r} must be 0 or 1")
+    if bf16_grads not in (0, 1, True, False):
+        raise ValueError(f"layout field 'bf16_grads' = {bf16_grads!r} must be 0 or 1")
     if (tp * dp * cp) % ep:
         raise ValueError(
             f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts split over "
@@ -180,6 +192,7 @@ def make_layout(
         offload_layers=_f(offload_layers),
         bf16_states=float(int(bf16_states)),
         full_graph=float(int(full_graph)),
+        bf16_grads=float(int(bf16_grads)),
         sp=_f(int(sp)),
         recompute=_f(recompute),
         zero=_f(zero),
