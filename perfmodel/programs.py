@@ -43,6 +43,7 @@ perfmodel writes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -76,8 +77,19 @@ def programs_dir() -> Path:
 
 
 def _leaf_key(x) -> tuple:
-    weak = isinstance(x, (bool, int, float, complex)) or bool(getattr(x, "weak_type", False))
-    return (tuple(getattr(x, "shape", ())), str(jax.numpy.result_type(x)), weak)
+    if isinstance(x, (bool, int, float, complex)):
+        return ((), str(jax.numpy.result_type(x)), True)
+    weak = bool(getattr(x, "weak_type", False))
+    dt = getattr(x, "dtype", None)
+    name = _dtype_name(dt) if dt is not None else str(jax.numpy.result_type(x))
+    return (tuple(getattr(x, "shape", ())), name, weak)
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dt) -> str:
+    """``str(jnp.result_type(x))`` of an array of dtype ``dt`` (the canonical dtype: an
+    array's result type is its dtype's), computed once per dtype."""
+    return str(jax.numpy.result_type(dt))
 
 
 def _is_traced(leaves) -> bool:

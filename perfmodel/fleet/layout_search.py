@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 
-import jax.numpy as jnp
 import numpy as np
 
 from perfmodel import workloads as wl
@@ -76,12 +75,14 @@ def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
         if pad:
             r = np.concatenate([r, np.ones((pad, r.shape[1]))])
             n = np.concatenate([n, np.zeros(pad)])  # n = 0 never matches: invalid
-        lay = Layout(**{f: jnp.asarray(r[:, i]) for i, f in enumerate(LAYOUT_FIELDS)})
-        out = _eval_grid(w, chip, net, lay, jnp.asarray(n), eff)
+        # numpy columns go to the compiled program as they are (one transfer each)
+        cols = np.ascontiguousarray(r.T)
+        lay = Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)})
+        out = _eval_grid(w, chip, net, lay, n, eff)
         ok = np.asarray(out.fits) & np.asarray(out.valid)
         units.append(np.where(ok, np.asarray(out.units_per_s), 0.0)[:k])
-        t = out.compute_s + out.tp_comm_s + out.cp_comm_s + out.ep_comm_s
-        terms.append(np.asarray(t)[:k])
+        t = sum(np.asarray(x) for x in (out.compute_s, out.tp_comm_s, out.cp_comm_s))
+        terms.append((t + np.asarray(out.ep_comm_s))[:k])
         SEARCH_STATS["calls"] += 1
     return np.concatenate(units), np.concatenate(terms)
 
@@ -102,9 +103,11 @@ def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[first], inv.ravel()
 
 
-def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
-    """An upper bound on the throughput (units/s) of every layout row (see the module
-    docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key."""
+def _bound_keys(w, rows: np.ndarray):
+    """The chip-independent part of :func:`_upper_rates` for ``rows``: the
+    representative layout of each (mb, tp, cp, sp, ep, expert-tp) key, its chip count,
+    each row's key index, and each row's pipeline factor ``(m + (pp - 1) / vpp) / pp``
+    (m = micro-batches per step). Returns ``(rep, n_rep, inv, factor)``."""
 
     f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
     tp, pp, dp, cp = (rows[:, f[k]] for k in ("tp", "pp", "dp", "cp"))
@@ -119,12 +122,51 @@ def _upper_rates(w, chip, net, eff, rows: np.ndarray) -> np.ndarray:
     rep[:, f["recompute"]] = 0.0
     rep[:, f["zero"]] = 0.0
     n_rep = rep[:, f["tp"]] * rep[:, f["dp"]] * rep[:, f["cp"]]
+    m = float(w.global_batch) / (dp * mb)
+    return rep, n_rep, inv.ravel(), (m + (pp - 1.0) / vpp) / pp
+
+
+def _upper_rates(w, chip, net, eff, rows: np.ndarray, keys=None) -> np.ndarray:
+    """An upper bound on the throughput (units/s) of every layout row (see the module
+    docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key. ``keys``:
+    :func:`_bound_keys` of the same rows, when the caller has them."""
+
+    f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+    rep, n_rep, inv, factor = _bound_keys(w, rows) if keys is None else keys
     _, t = _evaluate(w, chip, net, eff, rep, n_rep)
     gbs = float(w.global_batch)
     t_mb = t / (gbs / (rep[:, f["dp"]] * rep[:, f["mb"]]))  # one micro-batch, all layers
-    m = gbs / (dp * mb)
-    lower_s = (m + (pp - 1.0) / vpp) * t_mb[inv.ravel()] / pp + float(eff.step_overhead_s)
+    lower_s = factor * t_mb[inv] + float(eff.step_overhead_s)
     return float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
+
+
+#: The chip-independent layout grids of named workloads: ``(name, counts, max_tp) ->
+#: (rows, offsets, bound keys)``, shared by every chip's curve of the same preset.
+_GRIDS: dict = {}
+
+
+def _grid(w, counts, max_tp: int, cache_key):
+    """Every layout of ``w`` at each of ``counts`` as one array of rows (count i's rows
+    at ``offsets[i]:offsets[i + 1]``) with their :func:`_bound_keys`; cached per preset
+    name (the rows and keys do not depend on the chip)."""
+
+    k = None if cache_key is None else (cache_key, tuple(float(n) for n in counts), max_tp)
+    if k is not None and k in _GRIDS:
+        return _GRIDS[k]
+    per = [_layout_rows(w, int(n), max_tp, cache_key) for n in counts]
+    rows = np.concatenate(per) if per else np.zeros((0, len(LAYOUT_FIELDS)))
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in per])]).astype(int)
+    out = (rows, offsets, _bound_keys(w, rows) if len(rows) else None)
+    if k is not None:
+        if len(_GRIDS) > 64:
+            _GRIDS.clear()
+        _GRIDS[k] = out
+    return out
+
+
+def _by_bound(ub: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``idx`` ordered by decreasing ``ub`` (stable)."""
+    return idx[np.argsort(-ub[idx], kind="stable")]
 
 
 def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarray:
@@ -132,28 +174,61 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
     (increasing), exact wherever it can raise the ``mode`` curve of
     :func:`perfmodel.equivalence.make_curve`; elsewhere a value at or below what the
     curve takes there (so ``make_curve`` of it equals ``make_curve`` of the full
-    search)."""
+    search).
+
+    Order of evaluation: first each count's ``quota`` (64) layouts of highest bound
+    (``np.argpartition``, no full sort); then only the layouts whose bound beats the
+    floor those set are sorted, and taken best bound first in rounds of 4x the last."""
 
     t0 = time.perf_counter()
     mt = _max_tp(net)
-    per = [_layout_rows(w, int(n), mt, cache_key) for n in counts]
-    rows = np.concatenate(per)
-    which = np.repeat(np.arange(len(counts)), [len(p) for p in per])
+    rows, off, keys = _grid(w, counts, mt, cache_key)
+    n_counts = len(counts)
+    which = np.repeat(np.arange(n_counts), np.diff(off))
     ns = np.asarray(counts, np.float64)
-    best = np.zeros(len(counts))
+    best = np.zeros(n_counts)
     SEARCH_STATS["curves"] += 1
     SEARCH_STATS["layouts_in_grid"] += len(rows)
+
+    def floor_now():
+        if mode == "capacity":
+            return np.maximum(np.maximum.accumulate(best / ns) * ns, best)
+        return np.maximum.accumulate(best)
+
+    def run(idx):
+        units, _ = _evaluate(w, chip, net, eff, rows[idx], ns[which[idx]])
+        np.maximum.at(best, which[idx], units)
+        SEARCH_STATS["layouts"] += len(idx)
+
     if len(rows):
-        ub = _upper_rates(w, chip, net, eff, rows)
-        order = [np.flatnonzero(which == i) for i in range(len(counts))]
-        order = [o[np.argsort(-ub[o], kind="stable")] for o in order]
-        pos = np.zeros(len(counts), int)
+        ub = _upper_rates(w, chip, net, eff, rows, keys)
         quota = 64
+        # round 1: each count's top `quota` bounds (all of them where fewer)
+        first = []
+        for i in range(n_counts):
+            s, e = int(off[i]), int(off[i + 1])
+            u = ub[s:e]
+            top = np.arange(e - s)
+            if e - s > quota:
+                top = np.argpartition(-u, quota - 1)[:quota]
+            top = _by_bound(u, top)
+            first.append(s + top[u[top] > 0.0])
+        idx = np.concatenate(first)
+        if len(idx):
+            run(idx)
+        # then the rest of each count whose bound beats its floor, best bound first
+        done = np.zeros(len(rows), bool)
+        done[idx] = True
+        floor = floor_now()
+        order = []
+        for i in range(n_counts):
+            s, e = int(off[i]), int(off[i + 1])
+            cand = s + np.flatnonzero((ub[s:e] > floor[i]) & ~done[s:e])
+            order.append(_by_bound(ub, cand))
+        pos = np.zeros(n_counts, int)
+        quota *= 4
         while True:
-            if mode == "capacity":
-                floor = np.maximum(np.maximum.accumulate(best / ns) * ns, best)
-            else:
-                floor = np.maximum.accumulate(best)
+            floor = floor_now()
             take = []
             for i, o in enumerate(order):
                 nxt = o[pos[i] : pos[i] + quota]
@@ -163,9 +238,7 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
             idx = np.concatenate(take)
             if not len(idx):
                 break
-            units, _ = _evaluate(w, chip, net, eff, rows[idx], ns[which[idx]])
-            np.maximum.at(best, which[idx], units)
-            SEARCH_STATS["layouts"] += len(idx)
+            run(idx)
             quota *= 4
     SEARCH_STATS["seconds"] += time.perf_counter() - t0
     return best
