@@ -125,6 +125,57 @@ def test_bf16_states_memory_by_hand(zero):
     assert float(m1[0]) == pytest.approx(float(m0[0]))  # the 16-bit weights are the same
 
 
+@pytest.mark.parametrize("zero", [1, 3])
+def test_bf16_grads_memory_by_hand(zero):
+    # grad_reduce_in_fp32 = False: the main gradient is 2 B/param instead of 4; the
+    # fp32 master and both fp32 moments (12 B) and the 16-bit weights do not move
+    w = wl.get_workload("llama3-8b")
+    base = dict(dp=8, zero=zero)
+    m0 = tr.memory.memory_per_device(w, tr.make_layout(**base))
+    m1 = tr.memory.memory_per_device(w, tr.make_layout(**base, bf16_grads=1))
+    assert float(m1[1]) == pytest.approx(float(m0[1]) / 2, rel=1e-12)
+    assert float(m1[0]) == float(m0[0]) and float(m1[2]) == float(m0[2])
+    assert float(m1[3]) == float(m0[3])  # activations
+    assert tr.memory.state_bytes(tr.make_layout(bf16_grads=1)) == (2.0, 12.0)
+    assert tr.memory.state_bytes(tr.make_layout()) == (4.0, 12.0)
+
+
+@pytest.mark.parametrize("zero", [0, 1, 3])
+def test_bf16_grads_reduce_two_bytes_per_gradient(zero):
+    """The DP gradient reduction of a bf16_grads layout is exactly the fp32 layout's
+    with 2 bytes per gradient element instead of ``grad_comm_bytes`` (4); nothing else
+    in the step moves but the gradient memory."""
+    chip = load_catalog().chip("h100").replace(name="")
+    net = tr.get_network("h100", load_catalog())
+    w = wl.get_workload("llama3-8b").replace(name="")
+    te = tr.default_efficiency()
+    assert float(te.grad_comm_bytes) == 4.0
+    lay = dict(tp=2, pp=1, dp=32, mb=1, zero=zero)
+    r0 = tr._jit_step(w, chip, net, tr.make_layout(**lay), 64, te)
+    r1 = tr._jit_step(w, chip, net, tr.make_layout(bf16_grads=1, **lay), 64, te)
+    r2 = tr._jit_step(w, chip, net, tr.make_layout(**lay), 64, te.replace(grad_comm_bytes=2.0))
+    assert float(r1.dp_comm_s) == pytest.approx(float(r2.dp_comm_s), rel=1e-12)
+    assert float(r1.step_time_s) == pytest.approx(float(r2.step_time_s), rel=1e-12)
+    assert float(r1.dp_comm_s) <= float(r0.dp_comm_s)
+    assert float(r1.compute_s) == float(r0.compute_s)
+    assert float(r1.grads_bytes) == pytest.approx(float(r0.grads_bytes) / 2, rel=1e-12)
+
+
+def test_bf16_grads_bad_values_name_the_field(capsys):
+    with pytest.raises(ValueError, match="'bf16_grads' = 2 must be 0 or 1"):
+        tr.make_layout(bf16_grads=2)
+    from perfmodel.commands.train import parse_layout
+
+    assert parse_layout("tp=2,bf16_grads=1", 8) == dict(tp=2, bf16_grads=1, dp=4)
+    assert parse_layout("bf16_grads=off", 8) == dict(bf16_grads=0, dp=8)
+    cmd = ["train", "--workload", "llama3-8b", "--chip", "h100", "--chips", "8"]
+    rc = main([*cmd, "--layout", "tp=1,bf16_grads=2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "bf16_grads" in err[0]
+    assert tr.make_layout(bf16_grads=1).to_dict()["bf16_grads"] is True
+    assert "bf16_grads" not in tr.make_layout().to_dict()
+
+
 def test_automodel_rows_keep_bf16_states():
     runs = R.used_runs()
     auto = [r for r in runs if r.layout.get("bf16_states")]

@@ -115,8 +115,7 @@ def parse_layout(text: str, n_chips: int) -> dict:
     from perfmodel import training as tr
 
     out: dict = {}
-    # bf16_states, full_graph, bf16_grads: recipe flags, not searched
-    keys = (*tr.LAYOUT_FIELDS, "bf16_states", "full_graph", "bf16_grads")
+    keys = (*tr.LAYOUT_FIELDS, *tr.RECIPE_FLAGS)  # recipe flags: 0/1, not searched
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -136,7 +135,7 @@ def parse_layout(text: str, n_chips: int) -> dict:
             raise InputError(f"--layout key {k!r} is unknown; keys: {', '.join(keys)}")
         if k == "recompute":
             out[k] = v
-        elif k in ("sp", "bf16_states", "full_graph", "bf16_grads"):
+        elif k == "sp" or k in tr.RECIPE_FLAGS:
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise InputError(f"--layout {k}={v!r} must be 0/1 (or on/off)")
             out[k] = int(v in ("1", "true", "on"))

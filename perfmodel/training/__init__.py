@@ -153,6 +153,9 @@ from perfmodel.training.types import (
     LAYOUT_FIELDS as LAYOUT_FIELDS,
 )
 from perfmodel.training.types import (
+    RECIPE_FLAGS as RECIPE_FLAGS,
+)
+from perfmodel.training.types import (
     RECOMPUTE as RECOMPUTE,
 )
 from perfmodel.training.types import (

@@ -28,6 +28,9 @@ LAYOUT_FIELDS = (
     "recompute_layers",
     "offload_layers",
 )
+#: Recipe flags of a :class:`Layout` (0 or 1): settings a run's recipe states, not
+#: searched. One home for their names: ``make_layout`` and ``--layout`` read this.
+RECIPE_FLAGS = ("bf16_states", "full_graph", "bf16_grads")
 
 
 def _f(x):
@@ -106,12 +109,9 @@ class Layout:
             del d["recompute_layers"]
         if not d["offload_layers"]:
             del d["offload_layers"]
-        if float(self.bf16_states) > 0.5:
-            d["bf16_states"] = True
-        if float(self.full_graph) > 0.5:
-            d["full_graph"] = True
-        if float(self.bf16_grads) > 0.5:
-            d["bf16_grads"] = True
+        for k in RECIPE_FLAGS:
+            if float(getattr(self, k)) > 0.5:
+                d[k] = True
         return d
 
 
@@ -167,12 +167,11 @@ def make_layout(
         raise ValueError(f"layout field 'zero' = {zero!r} must be 0, 1, 2 or 3")
     if sp not in (0, 1, True, False):
         raise ValueError(f"layout field 'sp' = {sp!r} must be 0 or 1")
-    if bf16_states not in (0, 1, True, False):
-        raise ValueError(f"layout field 'bf16_states' = {bf16_states!r} must be 0 or 1")
-    if full_graph not in (0, 1, True, False):
-        raise ValueError(f"layout field 'full_graph' = {full_graph!r} must be 0 or 1")
-    if bf16_grads not in (0, 1, True, False):
-        raise ValueError(f"layout field 'bf16_grads' = {bf16_grads!r} must be 0 or 1")
+    flags = dict(bf16_states=bf16_states, full_graph=full_graph, bf16_grads=bf16_grads)
+    assert tuple(flags) == RECIPE_FLAGS
+    for k, v in flags.items():
+        if v not in (0, 1, True, False):
+            raise ValueError(f"layout field '{k}' = {v!r} must be 0 or 1")
     if (tp * dp * cp) % ep:
         raise ValueError(
             f"layout field 'ep' = {ep} must divide dp x cp = {dp * cp} (experts split over "
@@ -190,9 +189,7 @@ def make_layout(
         **{k: _f(v) for k, v in vals.items()},
         recompute_layers=_f(recompute_layers),
         offload_layers=_f(offload_layers),
-        bf16_states=float(int(bf16_states)),
-        full_graph=float(int(full_graph)),
-        bf16_grads=float(int(bf16_grads)),
+        **{k: float(int(v)) for k, v in flags.items()},
         sp=_f(int(sp)),
         recompute=_f(recompute),
         zero=_f(zero),
