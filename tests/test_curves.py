@@ -108,3 +108,33 @@ def test_shipped_curves_are_current_and_match_a_fresh_computation():
         fresh = cv._compute_curve(chip, WORKLOAD, "best", "capacity", K)
         np.testing.assert_allclose(have[:K], fresh, rtol=1e-9)
     assert cv.main(["--check"]) == 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    name=st.sampled_from(["llama3-8b", "gpt3-175b", "qwen3-30b-a3b", "deepseek-v3"]),
+    first=st.integers(0, 30),
+    k=st.integers(1, 4),
+    max_tp=st.sampled_from([1, 8, 72]),
+)
+def test_factored_grid_holds_exactly_the_layout_grid(name, first, k, max_tp):
+    """The search's factored grid (reduced rows x recompute x ZeRO) holds, count by
+    count, exactly the layouts of ``layout_grid``: the same rows, each once."""
+    from perfmodel import workloads as wl
+    from perfmodel.fleet.layout_search import _Grid
+    from perfmodel.training import LAYOUT_FIELDS, layout_grid
+
+    w = wl.get_workload(name)
+    counts = [float(c) for c in DEFAULT_GRID[first : first + k]]
+    g = _Grid(w, counts, max_tp)
+    assert int(g.n_variants.sum()) == sum(len(layout_grid(w, int(n), max_tp)["tp"]) for n in counts)
+    for i, n in enumerate(counts):
+        ref = layout_grid(w, int(n), max_tp)
+        want = np.column_stack([ref[f] for f in LAYOUT_FIELDS])
+        got, parent = g.layouts(np.arange(g.offsets[i], g.offsets[i + 1]))
+        assert got.shape == want.shape
+        assert np.array_equal(np.unique(got, axis=0), np.unique(want, axis=0))
+        assert len(np.unique(got, axis=0)) == len(got)  # each layout once
+        same = [f for f in LAYOUT_FIELDS if f not in ("recompute", "zero")]
+        cols = [LAYOUT_FIELDS.index(f) for f in same]
+        assert np.array_equal(got[:, cols], g.red[parent][:, cols])

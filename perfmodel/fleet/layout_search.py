@@ -26,7 +26,15 @@ import time
 import numpy as np
 
 from perfmodel import workloads as wl
-from perfmodel.training.search import _eval_grid, _max_tp, layout_grid
+from perfmodel.training.search import (
+    RECOMPUTE_CHOICES,
+    ZERO_CHOICES,
+    _eval_grid,
+    _max_tp,
+    _with_ep,
+    base_layouts,
+    layout_grid,
+)
 from perfmodel.training.types import LAYOUT_FIELDS, Layout
 
 __all__ = ["CHUNK", "SEARCH_STATS", "best_rates"]
@@ -140,23 +148,70 @@ def _upper_rates(w, chip, net, eff, rows: np.ndarray, keys=None) -> np.ndarray:
     return float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
 
 
-#: The chip-independent layout grids of named workloads: ``(name, counts, max_tp) ->
-#: (rows, offsets, bound keys)``, shared by every chip's curve of the same preset.
+#: The chip-independent layout grids of named workloads: ``(name, counts, max_tp) ->``
+#: :class:`_Grid`, shared by every chip's curve of the same preset.
 _GRIDS: dict = {}
 
 
-def _grid(w, counts, max_tp: int, cache_key):
-    """Every layout of ``w`` at each of ``counts`` as one array of rows (count i's rows
-    at ``offsets[i]:offsets[i + 1]``) with their :func:`_bound_keys`; cached per preset
-    name (the rows and keys do not depend on the chip)."""
+class _Grid:
+    """Every layout of a workload at each of a list of counts, stored factored: the
+    bound of a layout (:func:`_upper_rates`) does not depend on its recompute mode or
+    ZeRO stage, so the grid keeps one *reduced* row per (tp, pp, dp, cp, mb, vpp, sp,
+    ep) with its :func:`_bound_keys`, and :meth:`layouts` crosses reduced rows with
+    every searched recompute mode and ZeRO stage (ZeRO > 0 only with dp > 1). The
+    layouts are exactly :func:`perfmodel.training.layout_grid`'s (a test compares the
+    sets); count i's reduced rows are ``offsets[i]:offsets[i + 1]``."""
+
+    def __init__(self, w, counts, max_tp: int):
+        f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+        experts = int(float(w.experts))
+        reds = []
+        for n in counts:
+            base = base_layouts(w, int(n), max_tp)  # tp, pp, dp, cp, mb, vpp
+            parts = []
+            for sp_on in (0, 1):
+                b = base[base[:, 0] > 1] if sp_on else base
+                parts.append(np.column_stack([b, np.full(len(b), float(sp_on))]))
+            red7 = _with_ep(np.concatenate(parts), experts, 256)  # ..., sp, ep
+            red = np.zeros((len(red7), len(LAYOUT_FIELDS)))
+            for j, k in enumerate(("tp", "pp", "dp", "cp", "mb", "vpp", "sp", "ep")):
+                red[:, f[k]] = red7[:, j]
+            reds.append(red)
+        self.red = np.concatenate(reds) if reds else np.zeros((0, len(LAYOUT_FIELDS)))
+        self.offsets = np.concatenate([[0], np.cumsum([len(r) for r in reds])]).astype(int)
+        self.keys = _bound_keys(w, self.red) if len(self.red) else None
+        rc = list(RECOMPUTE_CHOICES)
+        # (recompute, ZeRO) variants of a reduced row with dp > 1, and with dp = 1
+        self._var = (
+            np.array([(r, z) for r in rc for z in ZERO_CHOICES], np.float64),
+            np.array([(r, 0) for r in rc], np.float64),
+        )
+        self.multi = self.red[:, f["dp"]] > 1
+        self.n_variants = np.where(self.multi, len(self._var[0]), len(self._var[1]))
+
+    def layouts(self, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every layout of the reduced rows ``ridx``: ``(rows in LAYOUT_FIELDS columns,
+        the reduced row of each)``."""
+        f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+        out, parent = [], []
+        for var, sel in zip(self._var, (self.multi[ridx], ~self.multi[ridx])):
+            r = ridx[sel]
+            rows = np.repeat(self.red[r], len(var), axis=0)
+            v = np.tile(var, (len(r), 1))
+            rows[:, f["recompute"]], rows[:, f["zero"]] = v[:, 0], v[:, 1]
+            out.append(rows)
+            parent.append(np.repeat(r, len(var)))
+        return np.concatenate(out), np.concatenate(parent)
+
+
+def _grid(w, counts, max_tp: int, cache_key) -> _Grid:
+    """:class:`_Grid` of ``w`` at ``counts``, cached per preset name (the layouts and
+    bound keys do not depend on the chip)."""
 
     k = None if cache_key is None else (cache_key, tuple(float(n) for n in counts), max_tp)
     if k is not None and k in _GRIDS:
         return _GRIDS[k]
-    per = [_layout_rows(w, int(n), max_tp, cache_key) for n in counts]
-    rows = np.concatenate(per) if per else np.zeros((0, len(LAYOUT_FIELDS)))
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in per])]).astype(int)
-    out = (rows, offsets, _bound_keys(w, rows) if len(rows) else None)
+    out = _Grid(w, counts, max_tp)
     if k is not None:
         if len(_GRIDS) > 64:
             _GRIDS.clear()
@@ -176,33 +231,37 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
     curve takes there (so ``make_curve`` of it equals ``make_curve`` of the full
     search).
 
-    Order of evaluation: first each count's ``quota`` (64) layouts of highest bound
-    (``np.argpartition``, no full sort); then only the layouts whose bound beats the
-    floor those set are sorted, and taken best bound first in rounds of 4x the last."""
+    Order of evaluation, by reduced row of :class:`_Grid` (every recompute and ZeRO
+    variant of a row shares its bound and is evaluated with it): first each count's
+    ``quota`` (8) rows of highest bound (``np.argpartition``, no full sort); then only
+    the rows whose bound beats the floor those set are sorted, and taken best bound
+    first in rounds of 4x the last."""
 
     t0 = time.perf_counter()
     mt = _max_tp(net)
-    rows, off, keys = _grid(w, counts, mt, cache_key)
+    grid = _grid(w, counts, mt, cache_key)
+    off = grid.offsets
     n_counts = len(counts)
     which = np.repeat(np.arange(n_counts), np.diff(off))
     ns = np.asarray(counts, np.float64)
     best = np.zeros(n_counts)
     SEARCH_STATS["curves"] += 1
-    SEARCH_STATS["layouts_in_grid"] += len(rows)
+    SEARCH_STATS["layouts_in_grid"] += int(grid.n_variants.sum())
 
     def floor_now():
         if mode == "capacity":
             return np.maximum(np.maximum.accumulate(best / ns) * ns, best)
         return np.maximum.accumulate(best)
 
-    def run(idx):
-        units, _ = _evaluate(w, chip, net, eff, rows[idx], ns[which[idx]])
-        np.maximum.at(best, which[idx], units)
-        SEARCH_STATS["layouts"] += len(idx)
+    def run(ridx):
+        rows, parent = grid.layouts(ridx)
+        units, _ = _evaluate(w, chip, net, eff, rows, ns[which[parent]])
+        np.maximum.at(best, which[parent], units)
+        SEARCH_STATS["layouts"] += len(rows)
 
-    if len(rows):
-        ub = _upper_rates(w, chip, net, eff, rows, keys)
-        quota = 64
+    if len(grid.red):
+        ub = _upper_rates(w, chip, net, eff, grid.red, grid.keys)
+        quota = 8
         # round 1: each count's top `quota` bounds (all of them where fewer)
         first = []
         for i in range(n_counts):
@@ -217,7 +276,7 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
         if len(idx):
             run(idx)
         # then the rest of each count whose bound beats its floor, best bound first
-        done = np.zeros(len(rows), bool)
+        done = np.zeros(len(grid.red), bool)
         done[idx] = True
         floor = floor_now()
         order = []

@@ -69,7 +69,8 @@ def layout_grid(
     sequence), pp any divisor of N/(tp cp) up to the layer count, dp the rest (dividing
     the global batch), micro-batch in {1..16} (dividing B/dp), vpp in {1,2,3,4,6,8,12,16}
     (vpp > 1 only with pp > 1, L divisible by pp vpp and at least pp micro-batches),
-    sp on/off (tp > 1), recompute none/selective/full, ZeRO 0-3 (> 0 only with dp > 1).
+    sp on/off (tp > 1), recompute none/selective/block (block: the fewest recomputed
+    layers that fit; every layer is full), ZeRO 0-3 (> 0 only with dp > 1).
     ``recompute``, ``sp``, ``zero`` and ``max_cp`` restrict the features searched (e.g.
     to what a 2021 software stack had).
     """
@@ -77,6 +78,26 @@ def layout_grid(
         if r not in RECOMPUTE:
             raise ValueError(f"recompute mode {r!r} must be one of {RECOMPUTE}")
     rc_codes = tuple(RECOMPUTE.index(r) for r in recompute)
+    base = base_layouts(w, n_chips, max_tp, max_cp)
+    ext = []
+    for sp_on, rc, z in itertools.product(sp, rc_codes, zero):
+        keep = np.ones(len(base), bool)
+        if sp_on:
+            keep &= base[:, 0] > 1
+        if z:
+            keep &= base[:, 2] > 1
+        b = base[keep]
+        ext.append(np.column_stack([b, np.full((len(b), 3), (sp_on, rc, z), np.float64)]))
+    g = np.concatenate(ext) if ext else np.zeros((0, 9))
+    g = _with_ep(g, int(float(w.experts)), max_ep)
+    # recompute_layers: the fewest that fit; offload_layers: none
+    g = np.column_stack([g, np.zeros((len(g), 2))])
+    return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
+
+
+def base_layouts(w: Workload, n_chips: int, max_tp: int = 64, max_cp: int = 16) -> np.ndarray:
+    """The (tp, pp, dp, cp, mb, vpp) rows of :func:`layout_grid` (before sp, recompute,
+    ZeRO and ep are crossed with them), as float64 ``[rows, 6]``."""
     n = int(n_chips)
     heads, layers = int(w.heads), int(w.layers)
     gbs, seq = int(w.global_batch), int(w.seq)
@@ -102,21 +123,7 @@ def layout_grid(
                         if v > 1 and (pp == 1 or layers % (pp * v) or m < pp):
                             continue
                         rows.append((tp, pp, dp, cp, mb, v))
-    base = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-    ext = []
-    for sp_on, rc, z in itertools.product(sp, rc_codes, zero):
-        keep = np.ones(len(base), bool)
-        if sp_on:
-            keep &= base[:, 0] > 1
-        if z:
-            keep &= base[:, 2] > 1
-        b = base[keep]
-        ext.append(np.column_stack([b, np.full((len(b), 3), (sp_on, rc, z), np.float64)]))
-    g = np.concatenate(ext) if ext else np.zeros((0, 9))
-    g = _with_ep(g, int(float(w.experts)), max_ep)
-    # recompute_layers: the fewest that fit; offload_layers: none
-    g = np.column_stack([g, np.zeros((len(g), 2))])
-    return {k: g[:, i] for i, k in enumerate(LAYOUT_FIELDS)}
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 6)
 
 
 EP_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -135,7 +142,7 @@ def _with_ep(g: np.ndarray, experts: int, max_ep: int) -> np.ndarray:
             continue
         keep = (np.mod(dpcp, ep) == 0) | (np.mod(g[:, 0] * dpcp, ep) == 0)
         out.append(np.column_stack([g[keep], np.full(int(keep.sum()), float(ep))]))
-    return np.concatenate(out) if out else np.zeros((0, 10))
+    return np.concatenate(out) if out else np.zeros((0, g.shape[1] + 1))
 
 
 def _max_tp(net) -> int:
