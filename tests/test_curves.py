@@ -138,3 +138,39 @@ def test_factored_grid_holds_exactly_the_layout_grid(name, first, k, max_tp):
         same = [f for f in LAYOUT_FIELDS if f not in ("recompute", "zero")]
         cols = [LAYOUT_FIELDS.index(f) for f in same]
         assert np.array_equal(got[:, cols], g.red[parent][:, cols])
+
+
+def test_static_memory_is_a_lower_bound_and_its_pruning_exact():
+    """The search skips a layout whose weights, gradients and optimizer state exceed the
+    usable memory: those bytes are at most the model's memory of every layout (all
+    recompute modes, every ZeRO stage), and no layout that fits is skipped."""
+    from perfmodel.fleet.layout_search import CHUNK, _Grid
+    from perfmodel.training import LAYOUT_FIELDS, Layout
+    from perfmodel.training.search import _eval_grid
+
+    w, key, chip, net = _prepare(WORKLOAD, "h100_sxm", 8, None, None)
+    w = dataclasses.replace(w, name="", family="")
+    chip = dataclasses.replace(chip, name="")
+    eff = default_efficiency()
+    g = _Grid(w, [1.0, 8.0, 64.0], 8)
+    static = g.static_bytes(w)
+    rows, par = g.layouts(np.arange(len(g.red)))
+    ns = np.asarray([1.0, 8.0, 64.0])[np.searchsorted(g.offsets, par, side="right") - 1]
+    mem, fits = [], []
+    for s in range(0, len(rows), CHUNK):
+        r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
+        k = len(r)
+        r = np.concatenate([r, np.ones((CHUNK - k, r.shape[1]))])
+        n = np.concatenate([n, np.zeros(CHUNK - k)])
+        lay = Layout(**{f: np.ascontiguousarray(r[:, i]) for i, f in enumerate(LAYOUT_FIELDS)})
+        out = _eval_grid(w, chip, net, lay, n, eff)
+        mem.append(np.asarray(out.memory_bytes)[:k])
+        fits.append((np.asarray(out.fits) & np.asarray(out.valid))[:k])
+    mem, fits = np.concatenate(mem), np.concatenate(fits)
+    z = rows[:, LAYOUT_FIELDS.index("zero")].astype(int)
+    low = static[par, z]
+    assert np.all(np.isfinite(low)) and np.all(low <= mem * (1 + 1e-12))
+    cap = float(np.asarray(chip.mem_bytes)[1]) * float(eff.mem_usable)
+    pruned = low > cap * (1 + 1e-9)
+    assert pruned.any() and fits.any()  # 8B on one H100 holds no fp32 optimizer state
+    assert not np.any(pruned & fits)

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import time
 
+import jax
 import numpy as np
 
 from perfmodel import workloads as wl
+from perfmodel.programs import stored
+from perfmodel.training.memory import memory_per_device
 from perfmodel.training.search import (
     RECOMPUTE_CHOICES,
     ZERO_CHOICES,
@@ -188,10 +191,12 @@ class _Grid:
         )
         self.multi = self.red[:, f["dp"]] > 1
         self.n_variants = np.where(self.multi, len(self._var[0]), len(self._var[1]))
+        self._static: dict = {}
 
-    def layouts(self, ridx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def layouts(self, ridx: np.ndarray, zero_ok=None) -> tuple[np.ndarray, np.ndarray]:
         """Every layout of the reduced rows ``ridx``: ``(rows in LAYOUT_FIELDS columns,
-        the reduced row of each)``."""
+        the reduced row of each)``; with ``zero_ok`` (``[reduced rows, ZeRO stages]``
+        bool) only the ZeRO stages it allows."""
         f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
         out, parent = [], []
         for var, sel in zip(self._var, (self.multi[ridx], ~self.multi[ridx])):
@@ -201,7 +206,70 @@ class _Grid:
             rows[:, f["recompute"]], rows[:, f["zero"]] = v[:, 0], v[:, 1]
             out.append(rows)
             parent.append(np.repeat(r, len(var)))
-        return np.concatenate(out), np.concatenate(parent)
+        rows, par = np.concatenate(out), np.concatenate(parent)
+        if zero_ok is not None:
+            keep = zero_ok[par, _ZERO_COLUMN[rows[:, f["zero"]].astype(np.int64)]]
+            rows, par = rows[keep], par[keep]
+        return rows, par
+
+    def static_bytes(self, w) -> np.ndarray:
+        """``[reduced rows, ZeRO stages]``: the weights, gradients and optimizer state
+        per device (byte) of each reduced row at each ZeRO stage of
+        :data:`~perfmodel.training.search.ZERO_CHOICES` (inf where the stage is not
+        searched, dp = 1). Activations only add to it, whatever the recompute mode, so
+        a layout whose static bytes exceed the chip's usable memory cannot fit.
+        Chip-independent: cached per workload value."""
+        k = _value_key(w)
+        if k not in self._static:
+            f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+            cols = []
+            rows = self.red.copy()
+            for z in ZERO_CHOICES:
+                rows[:, f["zero"]] = float(z)
+                got = _static_memory(w, rows)
+                cols.append(np.where(self.multi | (z == 0), got, np.inf))
+            self._static[k] = np.column_stack(cols) if cols else np.zeros((0, 0))
+        return self._static[k]
+
+
+#: Column of each ZeRO stage in :meth:`_Grid.static_bytes`.
+_ZERO_COLUMN = np.full(max(ZERO_CHOICES) + 1, -1, np.int64)
+_ZERO_COLUMN[list(ZERO_CHOICES)] = np.arange(len(ZERO_CHOICES))
+
+#: Layouts per static-memory call (every call this shape: one compiled program per
+#: workload structure).
+STATIC_CHUNK = 65536
+
+
+@stored
+def _static_program(w, lays):
+    """Weights + gradients + optimizer state per device (byte) of every layout row."""
+
+    def one(lay):
+        weights, grads, opt, _, _ = memory_per_device(w, lay)
+        return weights + grads + opt
+
+    return jax.vmap(one)(lays)
+
+
+def _static_memory(w, rows: np.ndarray) -> np.ndarray:
+    """:func:`_static_program` on ``rows``, in calls of :data:`STATIC_CHUNK` rows."""
+    out = []
+    for s in range(0, len(rows), STATIC_CHUNK):
+        r = rows[s : s + STATIC_CHUNK]
+        k = len(r)
+        if k < STATIC_CHUNK:
+            r = np.concatenate([r, np.ones((STATIC_CHUNK - k, r.shape[1]))])
+        cols = np.ascontiguousarray(r.T)
+        lay = Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)})
+        out.append(np.asarray(_static_program(w, lay))[:k])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _value_key(w) -> tuple:
+    """A hashable key of a workload's values (leaves and static fields)."""
+    leaves, tree = jax.tree_util.tree_flatten(w)
+    return (str(tree), tuple(np.asarray(x).tobytes() for x in leaves))
 
 
 def _grid(w, counts, max_tp: int, cache_key) -> _Grid:
@@ -254,13 +322,18 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
         return np.maximum.accumulate(best)
 
     def run(ridx):
-        rows, parent = grid.layouts(ridx)
+        rows, parent = grid.layouts(ridx, zero_ok)
         units, _ = _evaluate(w, chip, net, eff, rows, ns[which[parent]])
         np.maximum.at(best, which[parent], units)
         SEARCH_STATS["layouts"] += len(rows)
 
     if len(grid.red):
         ub = _upper_rates(w, chip, net, eff, grid.red, grid.keys)
+        # a layout whose weights, gradients and optimizer state alone exceed the usable
+        # memory cannot fit (exact: the activations only add; a margin for rounding)
+        cap = float(np.asarray(chip.mem_bytes)[1]) * float(eff.mem_usable)
+        zero_ok = grid.static_bytes(w) <= cap * (1.0 + 1e-9)
+        ub = np.where(zero_ok.any(axis=1), ub, 0.0)
         quota = 8
         # round 1: each count's top `quota` bounds (all of them where fewer)
         first = []
