@@ -153,10 +153,11 @@ def test_static_memory_is_a_lower_bound_and_its_pruning_exact():
     chip = dataclasses.replace(chip, name="")
     eff = default_efficiency()
     g = _Grid(w, [1.0, 8.0, 64.0], 8)
+    assert len(g.red) > 100
     static = g.static_bytes(w)
     rows, par = g.layouts(np.arange(len(g.red)))
     ns = np.asarray([1.0, 8.0, 64.0])[np.searchsorted(g.offsets, par, side="right") - 1]
-    mem, fits = [], []
+    mem, fits, held = [], [], []
     for s in range(0, len(rows), CHUNK):
         r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
         k = len(r)
@@ -165,10 +166,14 @@ def test_static_memory_is_a_lower_bound_and_its_pruning_exact():
         lay = Layout(**{f: np.ascontiguousarray(r[:, i]) for i, f in enumerate(LAYOUT_FIELDS)})
         out = _eval_grid(w, chip, net, lay, n, eff)
         mem.append(np.asarray(out.memory_bytes)[:k])
+        held.append(np.asarray(out.weights_bytes + out.grads_bytes + out.optimizer_bytes)[:k])
         fits.append((np.asarray(out.fits) & np.asarray(out.valid))[:k])
-    mem, fits = np.concatenate(mem), np.concatenate(fits)
+    mem, fits, held = np.concatenate(mem), np.concatenate(fits), np.concatenate(held)
     z = rows[:, LAYOUT_FIELDS.index("zero")].astype(int)
     low = static[par, z]
+    # the static bytes are the model's own for each layout (so the fields they are
+    # computed from, layout_search.STATIC_FIELDS, are all they read), and below its total
+    np.testing.assert_allclose(low, held, rtol=1e-12, atol=0)
     assert np.all(np.isfinite(low)) and np.all(low <= mem * (1 + 1e-12))
     cap = float(np.asarray(chip.mem_bytes)[1]) * float(eff.mem_usable)
     pruned = low > cap * (1 + 1e-9)

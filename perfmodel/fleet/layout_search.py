@@ -31,6 +31,7 @@ from perfmodel.programs import stored
 from perfmodel.training.memory import memory_per_device
 from perfmodel.training.search import (
     RECOMPUTE_CHOICES,
+    TP_CHOICES,
     ZERO_CHOICES,
     _eval_grid,
     _max_tp,
@@ -137,22 +138,33 @@ def _bound_keys(w, rows: np.ndarray):
     return rep, n_rep, inv.ravel(), (m + (pp - 1.0) / vpp) / pp
 
 
-def _upper_rates(w, chip, net, eff, rows: np.ndarray, keys=None) -> np.ndarray:
+def _upper_rates(w, chip, net, eff, rows: np.ndarray, keys=None, used=None) -> np.ndarray:
     """An upper bound on the throughput (units/s) of every layout row (see the module
     docstring): one model call per (mb, tp, cp, sp, ep, expert-tp) key. ``keys``:
-    :func:`_bound_keys` of the same rows, when the caller has them."""
+    :func:`_bound_keys` of the same rows, when the caller has them; ``used`` (bool per
+    row): only those rows are bounded (the keys only they have are not evaluated), the
+    others get 0."""
 
     f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
     rep, n_rep, inv, factor = _bound_keys(w, rows) if keys is None else keys
-    _, t = _evaluate(w, chip, net, eff, rep, n_rep)
+    if used is None:
+        _, t = _evaluate(w, chip, net, eff, rep, n_rep)
+    else:
+        need = np.zeros(len(rep), bool)
+        need[inv[used]] = True
+        t = np.full(len(rep), np.inf)
+        t[need] = _evaluate(w, chip, net, eff, rep[need], n_rep[need])[1]
     gbs = float(w.global_batch)
     t_mb = t / (gbs / (rep[:, f["dp"]] * rep[:, f["mb"]]))  # one micro-batch, all layers
     lower_s = factor * t_mb[inv] + float(eff.step_overhead_s)
-    return float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
+    ub = float(wl.units_per_step(w)) / (lower_s * (1.0 - 1e-9))
+    return ub if used is None else np.where(used, ub, 0.0)
 
 
-#: The chip-independent layout grids of named workloads: ``(name, counts, max_tp) ->``
-#: :class:`_Grid`, shared by every chip's curve of the same preset.
+#: The chip-independent layout grids of named workloads: ``(name, counts) ->``
+#: :class:`_Grid` (every tp of :data:`~perfmodel.training.search.TP_CHOICES`; a chip's
+#: search masks the tp above its scale-up domain), shared by every chip's curve of the
+#: same preset.
 _GRIDS: dict = {}
 
 
@@ -222,16 +234,25 @@ class _Grid:
         k = _value_key(w)
         if k not in self._static:
             f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
+            # these bytes read only tp, pp, dp, cp, ep and ZeRO (a test checks them
+            # against the model's own on every layout): one call per distinct set
+            reads = [f[k] for k in STATIC_FIELDS]
+            keys, inv = _unique_rows(self.red[:, reads])
+            rows = np.ones((len(keys), len(LAYOUT_FIELDS)))
+            rows[:, reads] = keys
+            for c in ("sp", "recompute", "recompute_layers", "offload_layers"):
+                rows[:, f[c]] = 0.0
             cols = []
-            rows = self.red.copy()
             for z in ZERO_CHOICES:
                 rows[:, f["zero"]] = float(z)
-                got = _static_memory(w, rows)
+                got = _static_memory(w, rows)[inv]
                 cols.append(np.where(self.multi | (z == 0), got, np.inf))
             self._static[k] = np.column_stack(cols) if cols else np.zeros((0, 0))
         return self._static[k]
 
 
+#: The layout fields the static memory (:meth:`_Grid.static_bytes`) reads, besides ZeRO.
+STATIC_FIELDS = ("tp", "pp", "dp", "cp", "ep")
 #: Column of each ZeRO stage in :meth:`_Grid.static_bytes`.
 _ZERO_COLUMN = np.full(max(ZERO_CHOICES) + 1, -1, np.int64)
 _ZERO_COLUMN[list(ZERO_CHOICES)] = np.arange(len(ZERO_CHOICES))
@@ -272,14 +293,14 @@ def _value_key(w) -> tuple:
     return (str(tree), tuple(np.asarray(x).tobytes() for x in leaves))
 
 
-def _grid(w, counts, max_tp: int, cache_key) -> _Grid:
-    """:class:`_Grid` of ``w`` at ``counts``, cached per preset name (the layouts and
-    bound keys do not depend on the chip)."""
+def _grid(w, counts, cache_key) -> _Grid:
+    """:class:`_Grid` of ``w`` at ``counts`` with every searched tp, cached per preset
+    name (the layouts and bound keys do not depend on the chip)."""
 
-    k = None if cache_key is None else (cache_key, tuple(float(n) for n in counts), max_tp)
+    k = None if cache_key is None else (cache_key, tuple(float(n) for n in counts))
     if k is not None and k in _GRIDS:
         return _GRIDS[k]
-    out = _Grid(w, counts, max_tp)
+    out = _Grid(w, counts, max(TP_CHOICES))
     if k is not None:
         if len(_GRIDS) > 64:
             _GRIDS.clear()
@@ -306,15 +327,16 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
     first in rounds of 4x the last."""
 
     t0 = time.perf_counter()
-    mt = _max_tp(net)
-    grid = _grid(w, counts, mt, cache_key)
+    grid = _grid(w, counts, cache_key)
+    # the chip's layouts: tp inside its scale-up domain (layout_grid's max_tp)
+    allowed = grid.red[:, LAYOUT_FIELDS.index("tp")] <= _max_tp(net)
     off = grid.offsets
     n_counts = len(counts)
     which = np.repeat(np.arange(n_counts), np.diff(off))
     ns = np.asarray(counts, np.float64)
     best = np.zeros(n_counts)
     SEARCH_STATS["curves"] += 1
-    SEARCH_STATS["layouts_in_grid"] += int(grid.n_variants.sum())
+    SEARCH_STATS["layouts_in_grid"] += int(grid.n_variants[allowed].sum())
 
     def floor_now():
         if mode == "capacity":
@@ -328,7 +350,7 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
         SEARCH_STATS["layouts"] += len(rows)
 
     if len(grid.red):
-        ub = _upper_rates(w, chip, net, eff, grid.red, grid.keys)
+        ub = _upper_rates(w, chip, net, eff, grid.red, grid.keys, allowed)
         # a layout whose weights, gradients and optimizer state alone exceed the usable
         # memory cannot fit (exact: the activations only add; a margin for rounding)
         cap = float(np.asarray(chip.mem_bytes)[1]) * float(eff.mem_usable)
