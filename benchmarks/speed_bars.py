@@ -106,7 +106,9 @@ print(json.dumps(dict(import_s=t1 - t0, curves_s=t2 - t1, failed=failed, **cv.SE
 FULL_SCRIPT = r"""
 import json, sys, time
 from perfmodel.equivalence import DEFAULT_GRID, model_curve
+from perfmodel import model_cache
 from perfmodel.fleet import curves as cv
+model_cache.get = lambda *a, **k: None  # compute the curves, not the on-disk cache's
 w, c = sys.argv[1], sys.argv[2]
 model_curve(c, w, mode="capacity")  # compile
 cv._compute_curve(c, w, "best", "capacity", len(DEFAULT_GRID))
@@ -192,7 +194,8 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--baseline",
         type=Path,
-        help="another perfmodel checkout: time every command there too, alternately",
+        help="another perfmodel checkout: time every command there too (alternately) and "
+        "its value curves",
     )
     ap.add_argument("--commands-only", action="store_true", help="only the command bars")
     ap.add_argument(
@@ -261,27 +264,39 @@ def main(argv=None) -> dict:
     trainable = [c for c in chips_all if c not in ("host_cpu", "dojo_dip")]
     works, chips = presets[:n_w], trainable[:n_c]
     label = f"value curves {len(works)} workloads x {len(chips)} chips cold"
-    with tempfile.TemporaryDirectory() as d:
-        cold_t, out = _run([PY, "-c", CURVES_SCRIPT, json.dumps(works), json.dumps(chips)], _env(d))
-        cold = json.loads(out)
-        Path(d, "curves.json").unlink(missing_ok=True)  # perfmodel.model_cache
-        warmc_t, out = _run(
-            [PY, "-c", CURVES_SCRIPT, json.dumps(works), json.dumps(chips)], _env(d)
-        )
-        warmc = json.loads(out)
+    curve_cmd = [PY, "-c", CURVES_SCRIPT, json.dumps(works), json.dumps(chips)]
+    curves: dict[str, tuple] = {}
+    for name, tree in trees.items():  # the baseline first, then this checkout
+        with tempfile.TemporaryDirectory() as d:
+            cold_t, out = _run(curve_cmd, _env(d), cwd=tree)
+            cold = json.loads(out)
+            Path(d, "curves.json").unlink(missing_ok=True)  # perfmodel.model_cache
+            warmc_t, out = _run(curve_cmd, _env(d), cwd=tree)
+            curves[name] = (cold_t, cold, warmc_t, json.loads(out))
+    cold_t, cold, warmc_t, warmc = curves["here"]
     res["curves_cold"], res["curves_cold_warm_compile"] = cold, warmc
+    vs = ["", ""]
+    if "baseline" in curves:
+        b_cold_t, b_cold, b_warm_t, b_warm = curves["baseline"]
+        res["baseline_curves_cold"], res["baseline_curves_cold_warm_compile"] = b_cold, b_warm
+        vs = [
+            f"; baseline {b_cold_t:.1f} s ({b_cold_t / cold_t:.1f}x)",
+            f"; baseline {b_warm_t:.1f} s ({b_warm_t / warmc_t:.1f}x), "
+            f"{b_warm['layouts']:,} evaluated",
+        ]
     scale = 500.0 / (len(works) * len(chips))
     bar(
         f"{label}, empty compile cache",
         cold_t,
         10.0 / scale,
-        note=f"process wall; curves {cold['curves_s']:.1f} s",
+        note=f"process wall; curves {cold['curves_s']:.1f} s{vs[0]}",
     )
     bar(
         f"{label}, warm compile cache",
         warmc_t,
         10.0 / scale,
-        note=f"curves {warmc['curves_s']:.1f} s, {warmc['layouts']:,} of {warmc['layouts_in_grid']:,} layouts evaluated",
+        note=f"curves {warmc['curves_s']:.1f} s, {warmc['layouts']:,} of "
+        f"{warmc['layouts_in_grid']:,} layouts evaluated{vs[1]}",
     )
     _, out = _run([PY, "-c", FULL_SCRIPT, "gpt3-175b", "h100_sxm"])
     full = json.loads(out)

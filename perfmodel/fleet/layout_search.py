@@ -14,6 +14,14 @@ not approximated):
   (:func:`_upper_rates`); layouts are evaluated best bound first, and a layout whose
   bound cannot beat the best throughput found at that count (``job``), or n times the
   best per-chip throughput at any count up to it (``capacity``), is never evaluated.
+* **Memory that cannot fit.** A layout whose weights, gradients and optimizer state
+  alone exceed the chip's usable memory is never evaluated (activations only add):
+  those bytes are one chip-independent model call per distinct (tp, pp, dp, cp, ep)
+  and ZeRO stage (:meth:`_Grid.static_bytes`).
+* **A factored grid.** Neither bound depends on the recompute mode, and the time bound
+  not on the ZeRO stage, so the grid (:class:`_Grid`, one per preset, every tp) keeps
+  one row per (tp, pp, dp, cp, mb, vpp, sp, ep) and crosses it with recompute x ZeRO
+  only for the rows it evaluates.
 * **One compiled evaluator.** Every call of the model (:func:`_evaluate`) is a fixed
   block of :data:`CHUNK` layouts, so one compiled program serves every chip, count and
   workload of the same structure (precision, gated FFN, causal, unit, attention).
