@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from perfmodel import workloads as wl
@@ -41,12 +42,12 @@ from perfmodel.training.search import (
     RECOMPUTE_CHOICES,
     TP_CHOICES,
     ZERO_CHOICES,
-    _eval_grid,
     _max_tp,
     _with_ep,
     base_layouts,
     layout_grid,
 )
+from perfmodel.training.step import step_time
 from perfmodel.training.types import LAYOUT_FIELDS, Layout
 
 __all__ = ["CHUNK", "SEARCH_STATS", "best_rates"]
@@ -84,11 +85,34 @@ def _layout_rows_cached(key, n, max_tp, w) -> np.ndarray:
     return _ROWS[k]
 
 
-def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
-    """The model (:func:`perfmodel.training.step_time`) on every row, in calls of
-    exactly :data:`CHUNK` layouts (the last padded with invalid rows). Returns numpy
-    ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
-    units, terms = [], []
+def _step(w, chip, net, lays, ns, eff):
+    return jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))(w, chip, net, lays, ns, eff)
+
+
+def _fit_units(o):
+    return jnp.where(o.fits & o.valid, o.units_per_s, 0.0)
+
+
+def _bound_terms(o):
+    return o.compute_s + o.tp_comm_s + o.cp_comm_s + o.ep_comm_s
+
+
+# One program per output set: XLA drops what an output does not read (the bound terms
+# need no memory model, DP or pipeline terms: ~4x cheaper than the whole step).
+_PROGRAMS = {
+    "units": stored(lambda *a: _fit_units(_step(*a)), f"{__name__}._units"),
+    "terms": stored(lambda *a: _bound_terms(_step(*a)), f"{__name__}._terms"),
+    "both": stored(
+        lambda *a: (lambda o: (_fit_units(o), _bound_terms(o)))(_step(*a)), f"{__name__}._both"
+    ),
+}
+
+
+def _calls(want: str, w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> list[np.ndarray]:
+    """The ``want`` program of :data:`_PROGRAMS` on every row, in calls of exactly
+    :data:`CHUNK` layouts (the last padded with invalid rows): its outputs, numpy."""
+    prog = _PROGRAMS[want]
+    parts: list[list[np.ndarray]] = []
     for s in range(0, len(rows), CHUNK):
         r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
         k, pad = len(r), CHUNK - len(r)
@@ -98,13 +122,28 @@ def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
         # numpy columns go to the compiled program as they are (one transfer each)
         cols = np.ascontiguousarray(r.T)
         lay = Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)})
-        out = _eval_grid(w, chip, net, lay, n, eff)
-        ok = np.asarray(out.fits) & np.asarray(out.valid)
-        units.append(np.where(ok, np.asarray(out.units_per_s), 0.0)[:k])
-        t = sum(np.asarray(x) for x in (out.compute_s, out.tp_comm_s, out.cp_comm_s))
-        terms.append((t + np.asarray(out.ep_comm_s))[:k])
+        out = prog(w, chip, net, lay, n, eff)
+        parts.append([np.asarray(x)[:k] for x in (out if want == "both" else (out,))])
         SEARCH_STATS["calls"] += 1
-    return np.concatenate(units), np.concatenate(terms)
+    n_out = 2 if want == "both" else 1
+    return [np.concatenate([p[j] for p in parts]) if parts else np.zeros(0) for j in range(n_out)]
+
+
+def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
+    """The model (:func:`perfmodel.training.step_time`) on every row: numpy
+    ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
+    units, terms = _calls("both", w, chip, net, eff, rows, ns)
+    return units, terms
+
+
+def _evaluate_units(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """The first output of :func:`_evaluate` alone (its own, cheaper program)."""
+    return _calls("units", w, chip, net, eff, rows, ns)[0]
+
+
+def _evaluate_terms(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """The second output of :func:`_evaluate` alone (its own, cheaper program)."""
+    return _calls("terms", w, chip, net, eff, rows, ns)[0]
 
 
 def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,12 +195,12 @@ def _upper_rates(w, chip, net, eff, rows: np.ndarray, keys=None, used=None) -> n
     f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
     rep, n_rep, inv, factor = _bound_keys(w, rows) if keys is None else keys
     if used is None:
-        _, t = _evaluate(w, chip, net, eff, rep, n_rep)
+        t = _evaluate_terms(w, chip, net, eff, rep, n_rep)
     else:
         need = np.zeros(len(rep), bool)
         need[inv[used]] = True
         t = np.full(len(rep), np.inf)
-        t[need] = _evaluate(w, chip, net, eff, rep[need], n_rep[need])[1]
+        t[need] = _evaluate_terms(w, chip, net, eff, rep[need], n_rep[need])
     gbs = float(w.global_batch)
     t_mb = t / (gbs / (rep[:, f["dp"]] * rep[:, f["mb"]]))  # one micro-batch, all layers
     lower_s = factor * t_mb[inv] + float(eff.step_overhead_s)
@@ -353,7 +392,7 @@ def best_rates(w, chip, net, eff, counts, mode: str, cache_key=None) -> np.ndarr
 
     def run(ridx):
         rows, parent = grid.layouts(ridx, zero_ok)
-        units, _ = _evaluate(w, chip, net, eff, rows, ns[which[parent]])
+        units = _evaluate_units(w, chip, net, eff, rows, ns[which[parent]])
         np.maximum.at(best, which[parent], units)
         SEARCH_STATS["layouts"] += len(rows)
 

@@ -15,7 +15,7 @@ from perfmodel import workloads as wl
 from perfmodel.equivalence import DEFAULT_GRID, curve_throughput, make_curve
 from perfmodel.errors import InputError
 from perfmodel.fleet.curves import (
-    _evaluate,
+    _evaluate_units,
     _layout_rows,
     _needed,
     _upper_rates,
@@ -125,7 +125,7 @@ def _best_layouts(w, chip, net, eff, raw: np.ndarray, name: str, mode: str):
         rows = _layout_rows(w, n, mt, name)
         ub = _upper_rates(w, chip, net, eff, rows)
         cand = rows[ub >= r * (1 - 1e-7)]
-        units, _ = _evaluate(w, chip, net, eff, cand, np.full(len(cand), float(n)))
+        units = _evaluate_units(w, chip, net, eff, cand, np.full(len(cand), float(n)))
         best = float(units.max())
         # the pruned search is exact where a count can raise the curve; elsewhere it may
         # stop below the count's best, which then cannot raise the curve either
