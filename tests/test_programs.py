@@ -166,5 +166,5 @@ def test_layout_search_in_a_second_process_is_the_same_and_untraced(tmp_path):
     ]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout
-    assert "Finished tracing _eval_grid" in runs[0].stderr
-    assert "Finished tracing _eval_grid" not in runs[1].stderr
+    assert "Finished tracing _search_grid" in runs[0].stderr
+    assert "Finished tracing _search_grid" not in runs[1].stderr
