@@ -175,13 +175,10 @@ def _eval_grid(w, chip, net, lays, ns, eff):
     return jax.tree_util.tree_map(lambda x: x.reshape((k,) + x.shape[2:]), out)
 
 
-@stored
-def _search_grid(w, chip, net, lays, ns, eff):
-    """The best-layout search in one program: ``(units/s with 0 where a layout does not
-    fit or is invalid, memory (byte), fits-and-valid)`` of every row, and the whole
-    :class:`StepResult` of the fastest row. The grid computes only those three columns
-    (XLA drops the rest of each layout's breakdown), and the fastest row's breakdown is
-    the model on that one layout."""
+def _fit_columns(w, chip, net, lays, ns, eff):
+    """``(units/s with 0 where a layout does not fit or is invalid, memory (byte),
+    fits-and-valid)`` of every layout row: the model computes only these three columns
+    (XLA drops the rest of each layout's breakdown); chunked as :func:`_eval_grid`."""
     per = jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))
 
     def cols(lays, ns):
@@ -191,19 +188,23 @@ def _search_grid(w, chip, net, lays, ns, eff):
 
     k = ns.shape[0]
     if k <= GRID_CHUNK or k % GRID_CHUNK:
-        units, mem, ok = cols(lays, ns)
-    else:
-        split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
-        out = jax.lax.map(lambda a: cols(*a), (jax.tree_util.tree_map(split, lays), split(ns)))
-        units, mem, ok = (x.reshape(k) for x in out)
+        return cols(lays, ns)
+    split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
+    out = jax.lax.map(lambda a: cols(*a), (jax.tree_util.tree_map(split, lays), split(ns)))
+    return tuple(x.reshape(k) for x in out)
+
+
+_grid_columns = stored(_fit_columns, f"{__name__}._grid_columns")
+
+
+@stored
+def _search_grid(w, chip, net, lays, ns, eff):
+    """The best-layout search in one program: :func:`_fit_columns` of every row, and the
+    whole :class:`StepResult` of the fastest row (the model on that one layout)."""
+    units, mem, ok = _fit_columns(w, chip, net, lays, ns, eff)
     i = jnp.argmax(units)
     row = step_time(w, chip, net, jax.tree_util.tree_map(lambda x: x[i], lays), ns[i], eff)
     return units, mem, ok, row
-
-
-def _masked(r: StepResult):
-    ok = np.asarray(r.fits) & np.asarray(r.valid)
-    return np.where(ok, np.asarray(r.units_per_s), 0.0), np.asarray(r.memory_bytes), ok
 
 
 def _pad_grid(cols: dict[str, np.ndarray], ns: np.ndarray):
@@ -227,9 +228,9 @@ def evaluate_grid(
     (byte) and the fit flag of every layout row, in one compiled call (numpy out)."""
     w, chip = dataclasses.replace(w, name=""), dataclasses.replace(chip, name="")
     lay, n = _pad_grid(cols, np.asarray(ns, np.float64))
-    out = _eval_grid(w, chip, net, lay, n, eff or default_efficiency())
+    out = _grid_columns(w, chip, net, lay, n, eff or default_efficiency())
     k = len(ns)
-    return tuple(o[:k] for o in _masked(out))
+    return tuple(np.asarray(o)[:k] for o in out)
 
 
 @dataclasses.dataclass
