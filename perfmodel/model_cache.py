@@ -162,8 +162,11 @@ def put(key: str, value, file: str = CURVES_FILE, max_entries: int = MAX_ENTRIES
         disk.clear()
         disk.update(merged)
         tmp = p.with_name(f"{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        # json.dumps, not json.dump: dump streams through the pure-Python encoder,
+        # dumps uses the C one (the same text, ~5x faster on a file of curves)
+        text = json.dumps(merged)
         with tmp.open("x") as f:
-            json.dump(merged, f)
+            f.write(text)
         os.replace(tmp, p)
         tmp = None
     except OSError:  # a read-only cache directory: keep the entry in memory only
