@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -275,6 +275,26 @@ for chip_, prec_, kind_ in [
 ]:
     print(f"  CV band {chip_}/{prec_} {kind_}: ±{prediction_band(chip_, prec_, kind_):.0f}%")
 assert fd["meta"]["cv"]["5_fold"]["mean_abs_pct"] < 30
+
+# %% [markdown]
+# ## How fast a figure is
+# Each workload H100e runs best-layout searches. `best_layout` evaluates every layout of
+# the grid (tp, pp, dp, cp, micro-batch, interleaving, sequence parallel, recompute,
+# ZeRO, ep) in one compiled program that computes throughput, memory and fit for all of
+# them and the whole step for the fastest. Measured here, in this run (the second call:
+# the first one compiles or loads the program):
+
+# %%
+from perfmodel import training as tr
+
+tr.best_layout("gpt3-175b", "h100", 1024)
+r_ = tr.best_layout("gpt3-175b", "h100", 1024)
+print(
+    f"gpt3-175b on 1,024 H100: {r_.layouts_evaluated:,} layouts ({r_.layouts_fitting:,} fit) "
+    f"in {r_.search_time_s * 1e3:.1f} ms = {r_.layouts_evaluated / r_.search_time_s / 1e6:.1f} M "
+    f"layouts/s; best {r_.layout['tp']}-way TP, {r_.layout['pp']}-way PP, MFU {r_.mfu:.2f}"
+)
+assert r_.layouts_evaluated > 10_000 and r_.search_time_s > 0
 
 # %% [markdown]
 # ## Inference: tokens/s at a latency target
