@@ -47,7 +47,7 @@ def test_bound_is_an_upper_bound_on_every_layout():
     chip = dataclasses.replace(chip, name="")
     eff = default_efficiency()
     rows = cv._rows(w, 64, 8)
-    units, _ = cv._evaluate(w, chip, net, eff, rows, np.full(len(rows), 64.0))
+    units = cv._evaluate_units(w, chip, net, eff, rows, np.full(len(rows), 64.0))
     ub = cv._upper_rates(w, chip, net, eff, rows)
     assert units.max() > 0 and len(rows) > 1000
     assert np.all(ub >= units)

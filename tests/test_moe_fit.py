@@ -112,14 +112,20 @@ def test_every_used_published_layout_fits_in_memory():
     assert misses == [], misses
 
 
+def _memory_without_and_with(flag: str, zero: int):
+    """Per-device memory of Llama 3 8B on dp 8 at ``zero``, without and with the recipe
+    ``flag`` set."""
+    w = wl.get_workload("llama3-8b")
+    base = dict(dp=8, zero=zero)
+    m0 = tr.memory.memory_per_device(w, tr.make_layout(**base))
+    return m0, tr.memory.memory_per_device(w, tr.make_layout(**base, **{flag: 1}))
+
+
 @pytest.mark.parametrize("zero", [1, 3])
 def test_bf16_states_memory_by_hand(zero):
     # Megatron-Core: 4 B fp32 main grad + 12 B (fp32 master + 2 fp32 moments) per param;
     # bf16 states: 2 B grad + 4 B (2 bf16 moments), + 2 B for the bf16 shard under FSDP
-    w = wl.get_workload("llama3-8b")
-    base = dict(dp=8, zero=zero)
-    m0 = tr.memory.memory_per_device(w, tr.make_layout(**base))
-    m1 = tr.memory.memory_per_device(w, tr.make_layout(**base, bf16_states=1))
+    m0, m1 = _memory_without_and_with("bf16_states", zero)
     assert float(m1[1]) == pytest.approx(float(m0[1]) * 2 / 4)
     assert float(m1[2]) == pytest.approx(float(m0[2]) * (6 if zero == 3 else 4) / 12)
     assert float(m1[0]) == pytest.approx(float(m0[0]))  # the 16-bit weights are the same
@@ -129,10 +135,7 @@ def test_bf16_states_memory_by_hand(zero):
 def test_bf16_grads_memory_by_hand(zero):
     # grad_reduce_in_fp32 = False: the main gradient is 2 B/param instead of 4; the
     # fp32 master and both fp32 moments (12 B) and the 16-bit weights do not move
-    w = wl.get_workload("llama3-8b")
-    base = dict(dp=8, zero=zero)
-    m0 = tr.memory.memory_per_device(w, tr.make_layout(**base))
-    m1 = tr.memory.memory_per_device(w, tr.make_layout(**base, bf16_grads=1))
+    m0, m1 = _memory_without_and_with("bf16_grads", zero)
     assert float(m1[1]) == pytest.approx(float(m0[1]) / 2, rel=1e-12)
     assert float(m1[0]) == float(m0[0]) and float(m1[2]) == float(m0[2])
     assert float(m1[3]) == float(m0[3])  # activations

@@ -65,7 +65,6 @@ from perfmodel.equivalence import (
 from perfmodel.errors import InputError
 from perfmodel.fleet.layout_search import CHUNK as CHUNK
 from perfmodel.fleet.layout_search import SEARCH_STATS as SEARCH_STATS
-from perfmodel.fleet.layout_search import _evaluate as _evaluate
 from perfmodel.fleet.layout_search import _evaluate_units as _evaluate_units
 from perfmodel.fleet.layout_search import _layout_rows as _layout_rows
 from perfmodel.fleet.layout_search import _rows as _rows

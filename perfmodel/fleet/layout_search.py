@@ -22,9 +22,11 @@ not approximated):
   not on the ZeRO stage, so the grid (:class:`_Grid`, one per preset, every tp) keeps
   one row per (tp, pp, dp, cp, mb, vpp, sp, ep) and crosses it with recompute x ZeRO
   only for the rows it evaluates.
-* **One compiled evaluator.** Every call of the model (:func:`_evaluate`) is a fixed
-  block of :data:`CHUNK` layouts, so one compiled program serves every chip, count and
-  workload of the same structure (precision, gated FFN, causal, unit, attention).
+* **Few compiled programs.** Every call of the model (:func:`_evaluate_units`,
+  :func:`_evaluate_terms`: each its own program, computing only what it returns) is a
+  fixed block of :data:`CHUNK` layouts, so one compiled program serves every chip,
+  count and workload of the same structure (precision, gated FFN, causal, unit,
+  attention).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from perfmodel import workloads as wl
@@ -45,9 +46,10 @@ from perfmodel.training.search import (
     _max_tp,
     _with_ep,
     base_layouts,
+    fit_units,
     layout_grid,
+    per_layout,
 )
-from perfmodel.training.step import step_time
 from perfmodel.training.types import LAYOUT_FIELDS, Layout
 
 __all__ = ["CHUNK", "SEARCH_STATS", "best_rates"]
@@ -85,65 +87,54 @@ def _layout_rows_cached(key, n, max_tp, w) -> np.ndarray:
     return _ROWS[k]
 
 
-def _step(w, chip, net, lays, ns, eff):
-    return jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))(w, chip, net, lays, ns, eff)
+def _bound_terms(r):
+    return r.compute_s + r.tp_comm_s + r.cp_comm_s + r.ep_comm_s
 
 
-def _fit_units(o):
-    return jnp.where(o.fits & o.valid, o.units_per_s, 0.0)
-
-
-def _bound_terms(o):
-    return o.compute_s + o.tp_comm_s + o.cp_comm_s + o.ep_comm_s
-
-
-# One program per output set: XLA drops what an output does not read (the bound terms
-# need no memory model, DP or pipeline terms: ~4x cheaper than the whole step).
+# One program per output: XLA drops what an output does not read (the bound terms need
+# no memory model, DP or pipeline terms: ~4x cheaper than the whole step).
 _PROGRAMS = {
-    "units": stored(lambda *a: _fit_units(_step(*a)), f"{__name__}._units"),
-    "terms": stored(lambda *a: _bound_terms(_step(*a)), f"{__name__}._terms"),
-    "both": stored(
-        lambda *a: (lambda o: (_fit_units(o), _bound_terms(o)))(_step(*a)), f"{__name__}._both"
-    ),
+    "units": stored(lambda *a: fit_units(per_layout(*a)), f"{__name__}._units"),
+    "terms": stored(lambda *a: _bound_terms(per_layout(*a)), f"{__name__}._terms"),
 }
 
 
-def _calls(want: str, w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> list[np.ndarray]:
-    """The ``want`` program of :data:`_PROGRAMS` on every row, in calls of exactly
-    :data:`CHUNK` layouts (the last padded with invalid rows): its outputs, numpy."""
-    prog = _PROGRAMS[want]
-    parts: list[list[np.ndarray]] = []
-    for s in range(0, len(rows), CHUNK):
-        r, n = rows[s : s + CHUNK], ns[s : s + CHUNK]
-        k, pad = len(r), CHUNK - len(r)
-        if pad:
-            r = np.concatenate([r, np.ones((pad, r.shape[1]))])
-            n = np.concatenate([n, np.zeros(pad)])  # n = 0 never matches: invalid
+def _blocks(rows: np.ndarray, size: int, ns: np.ndarray | None = None):
+    """``rows`` (``LAYOUT_FIELDS`` columns) in blocks of exactly ``size`` layouts, the
+    last padded with copies of an all-ones row (and chip count 0, which never matches:
+    invalid): yields ``(Layout of numpy columns, chip counts or None, real rows)``."""
+    for s in range(0, len(rows), size):
+        r = rows[s : s + size]
+        k = len(r)
+        if k < size:
+            r = np.concatenate([r, np.ones((size - k, r.shape[1]))])
+        n = None
+        if ns is not None:
+            n = np.concatenate([ns[s : s + size], np.zeros(size - k)])
         # numpy columns go to the compiled program as they are (one transfer each)
         cols = np.ascontiguousarray(r.T)
-        lay = Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)})
-        out = prog(w, chip, net, lay, n, eff)
-        parts.append([np.asarray(x)[:k] for x in (out if want == "both" else (out,))])
+        yield Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)}), n, k
+
+
+def _calls(want: str, w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """The ``want`` program of :data:`_PROGRAMS` on every row, in calls of exactly
+    :data:`CHUNK` layouts (one compiled program per workload structure), numpy."""
+    prog, out = _PROGRAMS[want], []
+    for lay, n, k in _blocks(rows, CHUNK, ns):
+        out.append(np.asarray(prog(w, chip, net, lay, n, eff))[:k])
         SEARCH_STATS["calls"] += 1
-    n_out = 2 if want == "both" else 1
-    return [np.concatenate([p[j] for p in parts]) if parts else np.zeros(0) for j in range(n_out)]
-
-
-def _evaluate(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray):
-    """The model (:func:`perfmodel.training.step_time`) on every row: numpy
-    ``(units_per_s with 0 where it does not fit or is invalid, bound terms)``."""
-    units, terms = _calls("both", w, chip, net, eff, rows, ns)
-    return units, terms
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _evaluate_units(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> np.ndarray:
-    """The first output of :func:`_evaluate` alone (its own, cheaper program)."""
-    return _calls("units", w, chip, net, eff, rows, ns)[0]
+    """The model (:func:`perfmodel.training.step_time`) on every row: units/s, 0 where
+    the layout does not fit or is invalid."""
+    return _calls("units", w, chip, net, eff, rows, ns)
 
 
 def _evaluate_terms(w, chip, net, eff, rows: np.ndarray, ns: np.ndarray) -> np.ndarray:
-    """The second output of :func:`_evaluate` alone (its own, cheaper program)."""
-    return _calls("terms", w, chip, net, eff, rows, ns)[0]
+    """The bound's terms of every row: compute + TP + CP + EP time of a step (s)."""
+    return _calls("terms", w, chip, net, eff, rows, ns)
 
 
 def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,8 +269,8 @@ class _Grid:
         searched, dp = 1). Activations only add to it, whatever the recompute mode, so
         a layout whose static bytes exceed the chip's usable memory cannot fit.
         Chip-independent: cached per workload value."""
-        k = _value_key(w)
-        if k not in self._static:
+        key = _value_key(w)
+        if key not in self._static:
             f = {k: i for i, k in enumerate(LAYOUT_FIELDS)}
             # these bytes read only tp, pp, dp, cp, ep and ZeRO (a test checks them
             # against the model's own on every layout): one call per distinct set
@@ -294,8 +285,8 @@ class _Grid:
                 rows[:, f["zero"]] = float(z)
                 got = _static_memory(w, rows)[inv]
                 cols.append(np.where(self.multi | (z == 0), got, np.inf))
-            self._static[k] = np.column_stack(cols) if cols else np.zeros((0, 0))
-        return self._static[k]
+            self._static[key] = np.column_stack(cols) if cols else np.zeros((0, 0))
+        return self._static[key]
 
 
 #: The layout fields the static memory (:meth:`_Grid.static_bytes`) reads, besides ZeRO.
@@ -322,15 +313,7 @@ def _static_program(w, lays):
 
 def _static_memory(w, rows: np.ndarray) -> np.ndarray:
     """:func:`_static_program` on ``rows``, in calls of :data:`STATIC_CHUNK` rows."""
-    out = []
-    for s in range(0, len(rows), STATIC_CHUNK):
-        r = rows[s : s + STATIC_CHUNK]
-        k = len(r)
-        if k < STATIC_CHUNK:
-            r = np.concatenate([r, np.ones((STATIC_CHUNK - k, r.shape[1]))])
-        cols = np.ascontiguousarray(r.T)
-        lay = Layout(**{f: cols[i] for i, f in enumerate(LAYOUT_FIELDS)})
-        out.append(np.asarray(_static_program(w, lay))[:k])
+    out = [np.asarray(_static_program(w, lay))[:k] for lay, _, k in _blocks(rows, STATIC_CHUNK)]
     return np.concatenate(out) if out else np.zeros(0)
 
 

@@ -160,38 +160,44 @@ def _bucket(k: int) -> int:
 GRID_CHUNK = 16384
 
 
+def per_layout(w, chip, net, lays, ns, eff) -> StepResult:
+    """``step_time`` of every layout row (vmapped over the layout and the chip count)."""
+    return jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))(w, chip, net, lays, ns, eff)
+
+
+def fit_units(r: StepResult):
+    """Work units/s of each layout, 0 where it does not fit or is invalid."""
+    return jnp.where(r.fits & r.valid, r.units_per_s, 0.0)
+
+
+def _chunked(fn, lays, ns):
+    """``fn(lays, ns)`` (per layout row), as a ``lax.map`` over blocks of
+    :data:`GRID_CHUNK` rows when the grid is a multiple of it (cache-sized
+    intermediates); every output keeps one row per layout."""
+    k = ns.shape[0]
+    if k <= GRID_CHUNK or k % GRID_CHUNK:
+        return fn(lays, ns)
+    split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
+    out = jax.lax.map(lambda a: fn(*a), (jax.tree_util.tree_map(split, lays), split(ns)))
+    return jax.tree_util.tree_map(lambda x: x.reshape((k,) + x.shape[2:]), out)
+
+
 @stored
 def _eval_grid(w, chip, net, lays, ns, eff):
     """``step_time`` of every layout row (vmapped; one compiled call per shape)."""
-    per = jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))
-    k = ns.shape[0]
-    if k <= GRID_CHUNK or k % GRID_CHUNK:
-        return per(w, chip, net, lays, ns, eff)
-    split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
-    out = jax.lax.map(
-        lambda a: per(w, chip, net, a[0], a[1], eff),
-        (jax.tree_util.tree_map(split, lays), split(ns)),
-    )
-    return jax.tree_util.tree_map(lambda x: x.reshape((k,) + x.shape[2:]), out)
+    return _chunked(lambda lays, ns: per_layout(w, chip, net, lays, ns, eff), lays, ns)
 
 
 def _fit_columns(w, chip, net, lays, ns, eff):
     """``(units/s with 0 where a layout does not fit or is invalid, memory (byte),
     fits-and-valid)`` of every layout row: the model computes only these three columns
-    (XLA drops the rest of each layout's breakdown); chunked as :func:`_eval_grid`."""
-    per = jax.vmap(step_time, in_axes=(None, None, None, 0, 0, None))
+    (XLA drops the rest of each layout's breakdown)."""
 
     def cols(lays, ns):
-        o = per(w, chip, net, lays, ns, eff)
-        ok = o.fits & o.valid
-        return jnp.where(ok, o.units_per_s, 0.0), o.memory_bytes, ok
+        r = per_layout(w, chip, net, lays, ns, eff)
+        return fit_units(r), r.memory_bytes, r.fits & r.valid
 
-    k = ns.shape[0]
-    if k <= GRID_CHUNK or k % GRID_CHUNK:
-        return cols(lays, ns)
-    split = lambda x: x.reshape((k // GRID_CHUNK, GRID_CHUNK) + x.shape[1:])  # noqa: E731
-    out = jax.lax.map(lambda a: cols(*a), (jax.tree_util.tree_map(split, lays), split(ns)))
-    return tuple(x.reshape(k) for x in out)
+    return _chunked(cols, lays, ns)
 
 
 _grid_columns = stored(_fit_columns, f"{__name__}._grid_columns")
